@@ -1,0 +1,408 @@
+//! Whole-topology checks, written once as `const fn`.
+//!
+//! The `topology!` macro evaluates [`assert_valid`] in a `const`, so a wrong
+//! topology fails `cargo build` with `evaluation panicked: <message>`; the
+//! runtime calls [`problems`] on the same data at start-up (for topologies
+//! assembled at run time) and prints the same messages.
+
+use crate::text::ConstText;
+use crate::{NodeName, Port, ServiceDecl, ServiceKind, Transport};
+
+/// The facts a topology check reads.
+#[derive(Debug, Clone, Copy)]
+pub struct TopologyDecl<'a> {
+    /// Declared nodes, in order.
+    pub nodes: &'a [NodeName],
+    /// Placed services, in order.
+    pub services: &'a [ServiceDecl],
+}
+
+/// One listener of one service, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerRef {
+    /// The service kind.
+    pub service: ServiceKind,
+    /// The listener name.
+    pub listener: &'static str,
+    /// Its transports.
+    pub transport: Transport,
+    /// Its protocol.
+    pub protocol: &'static str,
+}
+
+/// A mistake in a topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The topology declares no node.
+    NoNodes,
+    /// A node is listed twice.
+    DuplicateNode {
+        /// The node.
+        node: NodeName,
+    },
+    /// A service is placed on a node the topology does not list.
+    UndeclaredNode {
+        /// The service kind.
+        service: ServiceKind,
+        /// Where it was placed.
+        node: NodeName,
+    },
+    /// Two services of one kind on one node.
+    DuplicateService {
+        /// The node.
+        node: NodeName,
+        /// The kind.
+        service: ServiceKind,
+    },
+    /// Two listeners on one node share a port and a transport.
+    PortTaken {
+        /// The node.
+        node: NodeName,
+        /// The port.
+        port: Port,
+        /// The listener declared first.
+        first: ListenerRef,
+        /// The listener declared second.
+        second: ListenerRef,
+    },
+    /// A dependency points where no service listens.
+    NothingListens {
+        /// The dependent service.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// The spec field.
+        slot: &'static str,
+        /// The protocol it needs.
+        protocol: &'static str,
+        /// Where it points.
+        target: NodeName,
+        /// At which port.
+        port: Port,
+    },
+    /// A dependency points at a listener speaking another protocol.
+    WrongProtocolThere {
+        /// The dependent service.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// The spec field.
+        slot: &'static str,
+        /// The protocol it needs.
+        protocol: &'static str,
+        /// Where it points.
+        target: NodeName,
+        /// At which port.
+        port: Port,
+        /// What actually listens there.
+        found: ListenerRef,
+    },
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn listener_ref(s: &ServiceDecl, i: usize) -> ListenerRef {
+    let l = s.listener(i);
+    ListenerRef {
+        service: s.kind(),
+        listener: l.name,
+        transport: l.transport,
+        protocol: l.protocol,
+    }
+}
+
+/// The `n`-th problem (0-based) in a fixed order, or `None` if there are fewer.
+///
+/// Const code cannot build a list, so callers that want every problem ask for
+/// `0, 1, 2, ...` until `None`.
+pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
+    let mut seen = 0;
+    macro_rules! found {
+        ($p:expr) => {{
+            if seen == n {
+                return Some($p);
+            }
+            seen += 1;
+        }};
+    }
+
+    if t.nodes.is_empty() {
+        found!(Problem::NoNodes);
+    }
+    let mut i = 0;
+    while i < t.nodes.len() {
+        let mut j = 0;
+        while j < i {
+            if same(t.nodes[i].as_str(), t.nodes[j].as_str()) {
+                found!(Problem::DuplicateNode { node: t.nodes[i] });
+                break;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+
+    // Placement.
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        let mut declared = false;
+        let mut k = 0;
+        while k < t.nodes.len() {
+            if same(t.nodes[k].as_str(), svc.node().as_str()) {
+                declared = true;
+            }
+            k += 1;
+        }
+        if !declared {
+            found!(Problem::UndeclaredNode {
+                service: svc.kind(),
+                node: svc.node(),
+            });
+        }
+        let mut r = 0;
+        while r < s {
+            let other = &t.services[r];
+            if same(other.node().as_str(), svc.node().as_str())
+                && same(other.kind().as_str(), svc.kind().as_str())
+            {
+                found!(Problem::DuplicateService {
+                    node: svc.node(),
+                    service: svc.kind(),
+                });
+                break;
+            }
+            r += 1;
+        }
+        s += 1;
+    }
+
+    // Port collisions: every pair of listeners on one node (including two of one service).
+    let mut a = 0;
+    while a < t.services.len() {
+        let sa = &t.services[a];
+        let mut la = 0;
+        while la < sa.listener_count() {
+            let mut b = a;
+            while b < t.services.len() {
+                let sb = &t.services[b];
+                let mut lb = if b == a { la + 1 } else { 0 };
+                while lb < sb.listener_count() {
+                    let (x, y) = (sa.listener(la), sb.listener(lb));
+                    if same(sa.node().as_str(), sb.node().as_str())
+                        && x.port.get() == y.port.get()
+                        && x.transport.overlaps(y.transport)
+                    {
+                        found!(Problem::PortTaken {
+                            node: sa.node(),
+                            port: x.port,
+                            first: listener_ref(sa, la),
+                            second: listener_ref(sb, lb),
+                        });
+                    }
+                    lb += 1;
+                }
+                b += 1;
+            }
+            la += 1;
+        }
+        a += 1;
+    }
+
+    // Dependencies: something of the right protocol must listen where each points.
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        let mut d = 0;
+        while d < svc.dep_count() {
+            let dep = svc.dep(d);
+            let mut matched = false;
+            let mut other: Option<ListenerRef> = None;
+            let mut p = 0;
+            while p < t.services.len() {
+                let provider = &t.services[p];
+                if same(provider.node().as_str(), dep.node.as_str()) {
+                    let mut l = 0;
+                    while l < provider.listener_count() {
+                        let listener = provider.listener(l);
+                        if listener.port.get() == dep.port.get()
+                            && listener.transport.overlaps(dep.transport)
+                        {
+                            if same(listener.protocol, dep.protocol) {
+                                matched = true;
+                            } else {
+                                other = Some(listener_ref(provider, l));
+                            }
+                        }
+                        l += 1;
+                    }
+                }
+                p += 1;
+            }
+            if !matched {
+                match other {
+                    Some(found) => found!(Problem::WrongProtocolThere {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        slot: dep.slot,
+                        protocol: dep.protocol,
+                        target: dep.node,
+                        port: dep.port,
+                        found,
+                    }),
+                    None => found!(Problem::NothingListens {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        slot: dep.slot,
+                        protocol: dep.protocol,
+                        target: dep.node,
+                        port: dep.port,
+                    }),
+                }
+            }
+            d += 1;
+        }
+        s += 1;
+    }
+    None
+}
+
+/// The first problem, if any.
+pub const fn first_problem(t: &TopologyDecl<'_>) -> Option<Problem> {
+    nth_problem(t, 0)
+}
+
+/// Every problem, in order (run time).
+pub fn problems(t: &TopologyDecl<'_>) -> Vec<Problem> {
+    (0..).map_while(|n| nth_problem(t, n)).collect()
+}
+
+/// Fails the build (in a `const`) with the first problem's message.
+#[track_caller]
+pub const fn assert_valid(t: &TopologyDecl<'_>) {
+    if let Some(problem) = first_problem(t) {
+        problem.message(t).panic()
+    }
+}
+
+const fn listener_text(text: ConstText, l: ListenerRef) -> ConstText {
+    text.quoted(l.service.as_str())
+        .push(" (")
+        .push(l.protocol)
+        .push(" listener ")
+        .quoted(l.listener)
+        .push(")")
+}
+
+impl Problem {
+    /// The message, in the user's terms (node, service, port, protocol).
+    pub const fn message(&self, t: &TopologyDecl<'_>) -> ConstText {
+        let text = ConstText::new();
+        match *self {
+            Problem::NoNodes => {
+                text.push("the topology declares no nodes: list them in `nodes: [...]`")
+            }
+            Problem::DuplicateNode { node } => text
+                .push("node ")
+                .quoted(node.as_str())
+                .push(" is listed twice in `nodes: [...]`"),
+            Problem::UndeclaredNode { service, node } => {
+                let mut text = text
+                    .push("service ")
+                    .quoted(service.as_str())
+                    .push(" is placed on node ")
+                    .quoted(node.as_str())
+                    .push(", which the topology does not declare (declared nodes: ");
+                let mut i = 0;
+                while i < t.nodes.len() {
+                    if i > 0 {
+                        text = text.push(", ");
+                    }
+                    text = text.push(t.nodes[i].as_str());
+                    i += 1;
+                }
+                text.push(")")
+            }
+            Problem::DuplicateService { node, service } => text
+                .push("node ")
+                .quoted(node.as_str())
+                .push(" runs service ")
+                .quoted(service.as_str())
+                .push(" twice: place one per node"),
+            Problem::PortTaken {
+                node,
+                port,
+                first,
+                second,
+            } => {
+                let text = text
+                    .push("node ")
+                    .quoted(node.as_str())
+                    .push(": port ")
+                    .number(port.get() as i128)
+                    .push(" is taken by both ");
+                let text = listener_text(text, first).push(" and ");
+                listener_text(text, second)
+            }
+            Problem::NothingListens {
+                service,
+                node,
+                slot,
+                protocol,
+                target,
+                port,
+            } => text
+                .push("service ")
+                .quoted(service.as_str())
+                .push(" on node ")
+                .quoted(node.as_str())
+                .push(" needs ")
+                .push(protocol)
+                .push(" (")
+                .quoted(slot)
+                .push(") at node ")
+                .quoted(target.as_str())
+                .push(" port ")
+                .number(port.get() as i128)
+                .push(", but no service of the topology listens there"),
+            Problem::WrongProtocolThere {
+                service,
+                node,
+                slot,
+                protocol,
+                target,
+                port,
+                found,
+            } => {
+                let text = text
+                    .push("service ")
+                    .quoted(service.as_str())
+                    .push(" on node ")
+                    .quoted(node.as_str())
+                    .push(" needs ")
+                    .push(protocol)
+                    .push(" (")
+                    .quoted(slot)
+                    .push(") at node ")
+                    .quoted(target.as_str())
+                    .push(" port ")
+                    .number(port.get() as i128)
+                    .push(", but what listens there is ");
+                listener_text(text, found)
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The PhotonCloud configuration vocabulary.
+//!
+//! A deployment is Rust: typed [nodes](Node), services placed on them, and
+//! dependencies wired by handing one service's [`Endpoint`] to another's
+//! [`Dep`] slot. Mistakes are caught while the deployment compiles:
+//!
+//! | mistake | caught by |
+//! |---|---|
+//! | port literal out of `1..=65535` | [`port!`] (const evaluation) |
+//! | malformed path prefix, node name, host or DNS name | [`path!`], [`nodes!`], [`host!`], [`dns_name!`] |
+//! | dependency of the wrong protocol | the type of [`Dep<P>`](Dep) |
+//! | required dependency left out | the spec struct's required field |
+//! | two listeners on one node, port and transport | [`topology!`] (const evaluation) |
+//! | service on an undeclared node, dependency on nothing | [`topology!`] (const evaluation) |
+//!
+//! The same checks run again when the binary starts ([`Topology::check`]), so a
+//! topology assembled at run time gets the same messages.
+//!
+//! This crate is the light half of the configuration: no I/O, no async. The
+//! runtime (start, stop, CLI) is `photon-runtime`.
+
+pub mod check;
+mod endpoint;
+mod lifetime;
+mod names;
+mod node;
+mod port;
+pub mod protocol;
+mod resolver;
+mod service;
+pub mod text;
+mod topology;
+mod version;
+
+pub use endpoint::{Dep, Endpoint, Provides};
+pub use lifetime::Lifetime;
+pub use names::{
+    BranchLabel, DeploymentName, DnsName, HostName, InvalidText, NodeName, ServiceKind,
+    UrlPathPrefix, Violation,
+};
+pub use node::Node;
+pub use port::{PORT_RANGE, Port, PortParseError};
+pub use protocol::{Protocol, Transport};
+pub use resolver::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeAddress, ResolveError, Resolver};
+pub use service::{DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, ServiceDecl, ServiceSpec};
+pub use topology::{Fingerprint, Placed, Topology, TopologyError};
+pub use version::ConfigVersion;
+
+/// What a deployment file needs in scope.
+pub mod prelude {
+    pub use crate::protocol::*;
+    pub use crate::{
+        AddressPlan, Dep, Endpoint, HostName, Lifetime, Node, Port, UrlPathPrefix, dns_name, host,
+        nodes, path, port,
+    };
+    pub use core::time::Duration;
+}
+
+/// Declares a topology: checks it while the crate compiles and defines
+/// `pub fn topology()` that builds it.
+///
+/// ```
+/// use photon_dsl::prelude::*;
+/// photon_dsl::nodes! { pub Solo = "solo"; }
+/// const STOP: Lifetime<Solo> = Lifetime { node: Solo, after: Duration::from_secs(1) };
+/// photon_dsl::topology! {
+///     name: "tiny",
+///     version: "1.0.0",
+///     branch: "main",
+///     nodes: [Solo],
+///     services: [STOP],
+/// }
+/// assert_eq!(topology().services().len(), 1);
+/// ```
+///
+/// Optional, after `nodes`: `addresses: <AddressPlan>` (default: loopback).
+#[macro_export]
+macro_rules! topology {
+    ($($body:tt)*) => {
+        $crate::__topology!(dyn $crate::ServiceSpec; $($body)*);
+    };
+}
+
+/// The body of [`topology!`], parameterised by the trait object the services
+/// are boxed as (the runtime's `deployment!` uses `dyn Service`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __topology {
+    (
+        $dyn:ty;
+        name: $name:literal,
+        version: $version:literal,
+        branch: $branch:literal,
+        nodes: [$($node:ty),+ $(,)?],
+        $(addresses: $addresses:expr,)?
+        services: [$($svc:expr),+ $(,)?] $(,)?
+    ) => {
+        const _: () = {
+            let _ = $crate::DeploymentName::from_literal($name);
+            let _ = $crate::ConfigVersion::from_literal($version, $branch);
+            $crate::check::assert_valid(&$crate::check::TopologyDecl {
+                nodes: &[$(<$node as $crate::Node>::NAME),+],
+                services: &[$($svc.declare()),+],
+            });
+        };
+
+        /// The topology this crate describes; it passed every check when the
+        /// crate was compiled.
+        pub fn topology() -> $crate::Topology<$dyn> {
+            $crate::Topology::<$dyn>::new(
+                const { $crate::DeploymentName::from_literal($name) },
+                const { $crate::ConfigVersion::from_literal($version, $branch) },
+            )
+            $(.with_node(<$node as $crate::Node>::NAME))+
+            $(.with_addresses($addresses))?
+            $(.with_service(::std::boxed::Box::new($svc) as ::std::boxed::Box<$dyn>))+
+        }
+    };
+}

@@ -1,0 +1,196 @@
+//! [`ServiceSpec`] and [`ServiceDecl`]: what a placed service tells the
+//! topology about itself: its kind, node, listeners and dependencies.
+//!
+//! A service crate writes one inherent `const fn declare(&self) -> ServiceDecl`
+//! on its spec; the `topology!` macro calls it in a `const` so the topology
+//! checks run while the deployment compiles, and the [`ServiceSpec`] impl
+//! delegates to it so the same facts drive `plan`, `graph` and the runtime.
+
+use core::fmt;
+
+use crate::text::ConstText;
+use crate::{Dep, Node, NodeName, Port, Protocol, ServiceKind, Transport};
+
+/// Listeners one service may declare.
+pub const MAX_LISTENERS: usize = 8;
+/// Dependencies one service may declare.
+pub const MAX_DEPS: usize = 16;
+
+/// A port a service listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerDecl {
+    /// What the listener is for, e.g. `echo`, `s3`, `peer`.
+    pub name: &'static str,
+    /// The port.
+    pub port: Port,
+    /// TCP, UDP or both.
+    pub transport: Transport,
+    /// The protocol's name.
+    pub protocol: &'static str,
+}
+
+/// An endpoint a service needs, with the node it lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepDecl {
+    /// The spec field that holds it, e.g. `echo`.
+    pub slot: &'static str,
+    /// The node serving it.
+    pub node: NodeName,
+    /// Its port.
+    pub port: Port,
+    /// Its transports.
+    pub transport: Transport,
+    /// The protocol's name.
+    pub protocol: &'static str,
+}
+
+/// Everything the topology checks need to know about one placed service.
+#[derive(Clone, Copy)]
+pub struct ServiceDecl {
+    kind: ServiceKind,
+    node: NodeName,
+    listeners: [Option<ListenerDecl>; MAX_LISTENERS],
+    listener_count: usize,
+    deps: [Option<DepDecl>; MAX_DEPS],
+    dep_count: usize,
+}
+
+impl ServiceDecl {
+    /// A service of `kind` (e.g. `"echo"`) placed on node `N`.
+    #[track_caller]
+    pub const fn new<N: Node>(kind: &'static str) -> Self {
+        ServiceDecl {
+            kind: ServiceKind::from_literal(kind),
+            node: N::NAME,
+            listeners: [None; MAX_LISTENERS],
+            listener_count: 0,
+            deps: [None; MAX_DEPS],
+            dep_count: 0,
+        }
+    }
+
+    /// Declares a listener for protocol `P`.
+    #[track_caller]
+    pub const fn listens<P: Protocol>(mut self, name: &'static str, port: Port) -> Self {
+        if self.listener_count == MAX_LISTENERS {
+            ConstText::new()
+                .push("service ")
+                .quoted(self.kind.as_str())
+                .push(" declares more than 8 listeners")
+                .panic()
+        }
+        self.listeners[self.listener_count] = Some(ListenerDecl {
+            name,
+            port,
+            transport: P::TRANSPORT,
+            protocol: P::NAME,
+        });
+        self.listener_count += 1;
+        self
+    }
+
+    /// Declares a dependency held in the spec field `slot`.
+    #[track_caller]
+    pub const fn needs<P: Protocol>(mut self, slot: &'static str, dep: &Dep<P>) -> Self {
+        if self.dep_count == MAX_DEPS {
+            ConstText::new()
+                .push("service ")
+                .quoted(self.kind.as_str())
+                .push(" declares more than 16 dependencies")
+                .panic()
+        }
+        self.deps[self.dep_count] = Some(DepDecl {
+            slot,
+            node: dep.node(),
+            port: dep.port(),
+            transport: P::TRANSPORT,
+            protocol: P::NAME,
+        });
+        self.dep_count += 1;
+        self
+    }
+
+    /// Declares a dependency that may be left out.
+    #[track_caller]
+    pub const fn needs_optional<P: Protocol>(
+        self,
+        slot: &'static str,
+        dep: &Option<Dep<P>>,
+    ) -> Self {
+        match dep {
+            Some(dep) => self.needs(slot, dep),
+            None => self,
+        }
+    }
+
+    /// The service kind.
+    pub const fn kind(&self) -> ServiceKind {
+        self.kind
+    }
+
+    /// The node it is placed on.
+    pub const fn node(&self) -> NodeName {
+        self.node
+    }
+
+    /// How many listeners.
+    pub const fn listener_count(&self) -> usize {
+        self.listener_count
+    }
+
+    /// Listener `i` (`i < listener_count()`).
+    pub const fn listener(&self, i: usize) -> ListenerDecl {
+        match self.listeners[i] {
+            Some(l) => l,
+            None => panic!("listener index out of range"),
+        }
+    }
+
+    /// How many dependencies.
+    pub const fn dep_count(&self) -> usize {
+        self.dep_count
+    }
+
+    /// Dependency `i` (`i < dep_count()`).
+    pub const fn dep(&self, i: usize) -> DepDecl {
+        match self.deps[i] {
+            Some(d) => d,
+            None => panic!("dependency index out of range"),
+        }
+    }
+
+    /// The listeners.
+    pub fn listeners(&self) -> impl Iterator<Item = &ListenerDecl> {
+        self.listeners.iter().flatten()
+    }
+
+    /// The dependencies.
+    pub fn deps(&self) -> impl Iterator<Item = &DepDecl> {
+        self.deps.iter().flatten()
+    }
+}
+
+impl fmt::Debug for ServiceDecl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceDecl")
+            .field("kind", &self.kind)
+            .field("node", &self.node)
+            .field("listeners", &self.listeners().collect::<Vec<_>>())
+            .field("deps", &self.deps().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A service's typed configuration, placed on a node.
+///
+/// Implement it by delegating to the spec's inherent `const fn declare`, which
+/// the `topology!` macro also calls at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a service spec",
+    label = "cannot place this in a topology",
+    note = "services are the spec types of the crates in `services/`, e.g. `echo::EchoServer<Node>`"
+)]
+pub trait ServiceSpec: fmt::Debug + Send + Sync + 'static {
+    /// The facts the topology checks and `plan` use.
+    fn declare(&self) -> ServiceDecl;
+}

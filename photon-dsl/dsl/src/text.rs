@@ -1,0 +1,181 @@
+//! A fixed-size text buffer usable in `const fn`, so compile-time checks can
+//! say *which* node, service and port are wrong instead of a fixed sentence.
+//!
+//! The same builder renders the message when a check runs at start-up, so the
+//! wording a user sees is identical whether `cargo build` or the binary caught it.
+
+/// Capacity of a [`ConstText`]; longer messages are cut with a trailing `…`.
+pub const CAPACITY: usize = 480;
+
+/// Text assembled in const code. Build it with the `push*` methods, then
+/// [`ConstText::panic`] (compile time) or [`ConstText::as_str`] (run time).
+#[derive(Clone, Copy)]
+pub struct ConstText {
+    buf: [u8; CAPACITY],
+    len: usize,
+    truncated: bool,
+}
+
+impl ConstText {
+    /// Empty text.
+    pub const fn new() -> Self {
+        ConstText {
+            buf: [0; CAPACITY],
+            len: 0,
+            truncated: false,
+        }
+    }
+
+    /// Appends `s`, keeping the text valid UTF-8 when it has to cut.
+    pub const fn push(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        // Room for the ellipsis if we must cut.
+        let limit = CAPACITY - 3;
+        if self.len + bytes.len() > limit {
+            let mut end = limit - self.len;
+            // Do not split a UTF-8 sequence: back up to a char boundary.
+            while end > 0 && (bytes[end] & 0b1100_0000) == 0b1000_0000 {
+                end -= 1;
+            }
+            let mut i = 0;
+            while i < end {
+                self.buf[self.len] = bytes[i];
+                self.len += 1;
+                i += 1;
+            }
+            self.truncated = true;
+            return self;
+        }
+        let mut i = 0;
+        while i < bytes.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// Appends `s` between backticks, the way compiler messages quote names.
+    pub const fn quoted(self, s: &str) -> Self {
+        self.push("`").push(s).push("`")
+    }
+
+    /// Appends a decimal number.
+    pub const fn number(self, n: i128) -> Self {
+        let mut digits = [0u8; 40];
+        let mut len = 0;
+        let negative = n < 0;
+        let mut rest = n.unsigned_abs();
+        if rest == 0 {
+            digits[0] = b'0';
+            len = 1;
+        }
+        while rest > 0 {
+            digits[len] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            len += 1;
+        }
+        let mut out = [0u8; 41];
+        let mut olen = 0;
+        if negative {
+            out[0] = b'-';
+            olen = 1;
+        }
+        while len > 0 {
+            len -= 1;
+            out[olen] = digits[len];
+            olen += 1;
+        }
+        let (head, _) = out.split_at(olen);
+        match core::str::from_utf8(head) {
+            Ok(s) => self.push(s),
+            Err(_) => self,
+        }
+    }
+
+    /// The text so far.
+    pub const fn as_str(&self) -> &str {
+        let (head, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(head) {
+            Ok(s) => s,
+            // `push` only ever copies whole UTF-8 sequences.
+            Err(_) => "(message was not valid UTF-8)",
+        }
+    }
+
+    /// Whether the message was cut to fit.
+    pub const fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Fails const evaluation (a build error) or panics (run time) with this text.
+    #[track_caller]
+    pub const fn panic(&self) -> ! {
+        // Const panics only format a plain `&str`; a cut message already ends
+        // where `push` stopped, so mark it by appending the ellipsis first.
+        let text = if self.truncated {
+            let mut t = *self;
+            t.truncated = false;
+            let mut i = 0;
+            let dots = "…".as_bytes();
+            while i < dots.len() {
+                t.buf[t.len] = dots[i];
+                t.len += 1;
+                i += 1;
+            }
+            t
+        } else {
+            *self
+        };
+        panic!("{}", text.as_str())
+    }
+}
+
+impl Default for ConstText {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Display for ConstText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())?;
+        if self.truncated {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::fmt::Debug for ConstText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_render_in_decimal() {
+        let t = ConstText::new()
+            .number(0)
+            .push(" ")
+            .number(-42)
+            .push(" ")
+            .number(70000);
+        assert_eq!(t.as_str(), "0 -42 70000");
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary() {
+        let mut t = ConstText::new();
+        for _ in 0..300 {
+            t = t.push("é");
+        }
+        assert!(t.is_truncated());
+        assert!(t.as_str().chars().all(|c| c == 'é'));
+        assert!(t.to_string().ends_with('…'));
+    }
+}

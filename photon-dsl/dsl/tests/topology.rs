@@ -1,0 +1,248 @@
+//! Topology checks, start order and fingerprint, on small test services.
+
+use photon_dsl::prelude::*;
+use photon_dsl::{Provides, ServiceDecl, ServiceSpec, Topology, TopologyError};
+
+nodes! {
+    pub A = "node-a";
+    pub B = "node-b";
+}
+
+/// A server speaking `P` on one port.
+#[derive(Debug)]
+struct Server<N: Node, P: Protocol> {
+    node: N,
+    kind: &'static str,
+    port: Port,
+    _p: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<N: Node, P: Protocol> Server<N, P> {
+    const fn new(node: N, kind: &'static str, port: Port) -> Self {
+        Server {
+            node,
+            kind,
+            port,
+            _p: std::marker::PhantomData,
+        }
+    }
+    const fn declare(&self) -> ServiceDecl {
+        ServiceDecl::new::<N>(self.kind).listens::<P>("main", self.port)
+    }
+    const fn endpoint(&self) -> Endpoint<N, P> {
+        Endpoint::provided_by(self, self.port, None)
+    }
+}
+impl<N: Node, P: Protocol> ServiceSpec for Server<N, P> {
+    fn declare(&self) -> ServiceDecl {
+        Server::declare(self)
+    }
+}
+impl<N: Node, P: Protocol> Provides<P> for Server<N, P> {
+    type OnNode = N;
+}
+
+/// A client needing `P`.
+#[derive(Debug)]
+struct Client<N: Node, P: Protocol> {
+    node: N,
+    kind: &'static str,
+    upstream: Dep<P>,
+}
+impl<N: Node, P: Protocol> Client<N, P> {
+    const fn declare(&self) -> ServiceDecl {
+        ServiceDecl::new::<N>(self.kind).needs("upstream", &self.upstream)
+    }
+}
+impl<N: Node, P: Protocol> ServiceSpec for Client<N, P> {
+    fn declare(&self) -> ServiceDecl {
+        Client::declare(self)
+    }
+}
+
+const KV: Server<A, EtcdV3> = Server::new(A, "kv", port!(2379));
+const DNS: Server<B, Dns> = Server::new(B, "dns", port!(53));
+
+fn base() -> Topology {
+    Topology::new(
+        photon_dsl::DeploymentName::from_literal("test"),
+        photon_dsl::ConfigVersion::from_literal("1.0.0", "main"),
+    )
+    .with_node(A::NAME)
+    .with_node(B::NAME)
+}
+
+fn messages(t: &Topology) -> Vec<String> {
+    match t.check() {
+        Ok(()) => vec![],
+        Err(TopologyError::Invalid { messages }) => messages,
+        Err(other) => vec![other.to_string()],
+    }
+}
+
+#[test]
+fn a_valid_topology_passes_and_starts_providers_first() {
+    let t = base()
+        .with_service(Box::new(Client {
+            node: B,
+            kind: "app",
+            upstream: Dep::on(KV.endpoint()),
+        }))
+        .with_service(Box::new(KV));
+    assert_eq!(messages(&t), Vec::<String>::new());
+    // The client was declared first but depends on kv, so kv starts first.
+    assert_eq!(t.start_order().unwrap(), vec![1, 0]);
+}
+
+#[test]
+fn port_collision_names_node_port_and_both_services() {
+    let t = base()
+        .with_service(Box::new(KV))
+        .with_service(Box::new(Server::<A, S3>::new(A, "store", port!(2379))));
+    assert_eq!(
+        messages(&t),
+        vec![
+            "node `node-a`: port 2379 is taken by both `kv` (etcd-v3 listener `main`) and `store` (s3 listener `main`)"
+        ]
+    );
+}
+
+#[test]
+fn tcp_and_udp_on_one_port_do_not_collide() {
+    #[derive(Debug)]
+    struct Udp;
+    impl Protocol for Udp {
+        const NAME: &'static str = "udp-thing";
+        const TRANSPORT: Transport = Transport::Udp;
+        const HAS_PATH: bool = false;
+    }
+    let t = base()
+        .with_service(Box::new(Server::<A, RawTcp>::new(
+            A,
+            "tcp-svc",
+            port!(9000),
+        )))
+        .with_service(Box::new(Server::<A, Udp>::new(A, "udp-svc", port!(9000))));
+    assert_eq!(messages(&t), Vec::<String>::new());
+    // But DNS (TCP and UDP) collides with either.
+    let t = base()
+        .with_service(Box::new(Server::<B, Udp>::new(B, "udp-svc", port!(53))))
+        .with_service(Box::new(DNS));
+    assert_eq!(messages(&t).len(), 1);
+}
+
+#[test]
+fn undeclared_node_and_dangling_dependency_are_reported() {
+    nodes! { pub C = "node-c"; }
+    let t = base()
+        .with_service(Box::new(Server::<C, S3>::new(C, "store", port!(9000))))
+        .with_service(Box::new(Client {
+            node: A,
+            kind: "app",
+            upstream: Dep::on(KV.endpoint()),
+        }));
+    assert_eq!(
+        messages(&t),
+        vec![
+            "service `store` is placed on node `node-c`, which the topology does not declare (declared nodes: node-a, node-b)".to_string(),
+            "service `app` on node `node-a` needs etcd-v3 (`upstream`) at node `node-a` port 2379, but no service of the topology listens there".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn dependency_pointing_at_another_protocol_says_what_is_there() {
+    // A hand-made endpoint pretending kv speaks DNS: only possible for a spec
+    // that declares it provides DNS, and the check still sees the lie.
+    let liar: Server<A, Dns> = Server::new(A, "liar", port!(2379));
+    let t = base()
+        .with_service(Box::new(KV))
+        .with_service(Box::new(Client {
+            node: B,
+            kind: "app",
+            upstream: Dep::on(liar.endpoint()),
+        }));
+    assert_eq!(
+        messages(&t),
+        vec![
+            "service `app` on node `node-b` needs dns (`upstream`) at node `node-a` port 2379, but what listens there is `kv` (etcd-v3 listener `main`)"
+        ]
+    );
+}
+
+#[test]
+fn duplicate_service_and_node_are_reported() {
+    let t = base()
+        .with_node(A::NAME)
+        .with_service(Box::new(KV))
+        .with_service(Box::new(Server::<A, EtcdV3>::new(A, "kv", port!(2380))));
+    assert_eq!(
+        messages(&t),
+        vec![
+            "node `node-a` is listed twice in `nodes: [...]`",
+            "node `node-a` runs service `kv` twice: place one per node",
+        ]
+    );
+}
+
+#[test]
+fn dependency_cycles_are_named() {
+    // Two services that each need the other.
+    #[derive(Debug)]
+    struct Peer<N: Node> {
+        node: N,
+        kind: &'static str,
+        port: Port,
+        other: Dep<RaftPeer>,
+    }
+    impl<N: Node> ServiceSpec for Peer<N> {
+        fn declare(&self) -> ServiceDecl {
+            ServiceDecl::new::<N>(self.kind)
+                .listens::<RaftPeer>("peer", self.port)
+                .needs("other", &self.other)
+        }
+    }
+    impl<N: Node> Provides<RaftPeer> for Peer<N> {
+        type OnNode = N;
+    }
+    // Endpoints minted from stand-ins on the same nodes and port.
+    let a_ep: Endpoint<A, RaftPeer> = Server::<A, RaftPeer>::new(A, "x", port!(7000)).endpoint();
+    let b_ep: Endpoint<B, RaftPeer> = Server::<B, RaftPeer>::new(B, "x", port!(7000)).endpoint();
+    let t = base()
+        .with_service(Box::new(Peer {
+            node: A,
+            kind: "p",
+            port: port!(7000),
+            other: Dep::on(b_ep),
+        }))
+        .with_service(Box::new(Peer {
+            node: B,
+            kind: "p",
+            port: port!(7000),
+            other: Dep::on(a_ep),
+        }));
+    assert_eq!(
+        t.check().unwrap_err().to_string(),
+        "services depend on each other in a cycle: node-a/p -> node-b/p -> node-a/p"
+    );
+}
+
+#[test]
+fn fingerprint_is_stable_and_changes_with_any_setting() {
+    let build = |port: Port| base().with_service(Box::new(Server::<A, S3>::new(A, "store", port)));
+    let one = build(port!(9000)).fingerprint();
+    assert_eq!(
+        one,
+        build(port!(9000)).fingerprint(),
+        "same source, same fingerprint"
+    );
+    assert_ne!(
+        one,
+        build(port!(9001)).fingerprint(),
+        "a port change is a new fingerprint"
+    );
+    let renamed = base().with_node(photon_dsl::NodeName::from_literal("extra"));
+    assert_ne!(base().fingerprint(), renamed.fingerprint());
+    assert_eq!(one.to_string().len(), 16);
+    assert_eq!(one.full_hex().len(), 64);
+}
