@@ -1,0 +1,362 @@
+//! The deployment binary's command line, the same for every deployment.
+
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use photon_dsl::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeName, Resolver, Topology};
+
+use crate::supervisor::{self, RunOptions, error_chain};
+use crate::{ProbeTarget, Service};
+
+/// Facts about the binary itself, filled in by `deployment!`.
+#[derive(Debug, Clone, Copy)]
+pub struct BinaryInfo {
+    /// The deployment crate's package name.
+    pub package: &'static str,
+    /// The deployment crate's version.
+    pub version: &'static str,
+}
+
+fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
+    let nodes: Vec<&'static str> = topology.nodes().iter().map(|n| n.as_str()).collect();
+    let version = format!(
+        "{} (config {}, fingerprint {})",
+        info.version,
+        topology.version(),
+        topology.fingerprint()
+    );
+    let loopback = Arg::new("loopback-base")
+        .long("loopback-base")
+        .value_name("IPV4")
+        .value_parser(value_parser!(Ipv4Addr))
+        .default_value(DEFAULT_LOOPBACK_BASE.to_string())
+        .help("Loopback block for local runs: node i gets base + i + 1");
+    Command::new(info.package)
+        .version(version)
+        .about(format!(
+            "Deployment `{}`: every node of it runs this one binary.",
+            topology.name()
+        ))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .arg(
+            Arg::new("log")
+                .long("log")
+                .global(true)
+                .value_name("FILTER")
+                .help("Log filter (default: $PHOTON_LOG, else info)"),
+        )
+        .subcommand(
+            Command::new("plan")
+                .about("Nodes, services, ports, dependencies, version and fingerprint")
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .value_parser(["table", "json"])
+                        .default_value("table"),
+                )
+                .arg(loopback.clone()),
+        )
+        .subcommand(
+            Command::new("graph")
+                .about("The topology as a diagram")
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .value_parser(["mermaid", "dot"])
+                        .default_value("mermaid"),
+                ),
+        )
+        .subcommand(
+            Command::new("up")
+                .about("Run every node in this process, each on its own loopback address")
+                .arg(loopback.clone())
+                .arg(timeout_arg()),
+        )
+        .subcommand(
+            Command::new("run")
+                .about("Run this machine's node")
+                .arg(
+                    Arg::new("node")
+                        .long("node")
+                        .required(true)
+                        .value_parser(PossibleValuesParser::new(nodes.clone())),
+                )
+                .arg(loopback.clone())
+                .arg(timeout_arg()),
+        )
+        .subcommand(
+            Command::new("check")
+                .about("Probe every endpoint of a running deployment and report health")
+                .arg(
+                    Arg::new("node")
+                        .long("node")
+                        .action(ArgAction::Append)
+                        .value_parser(PossibleValuesParser::new(nodes))
+                        .help("Only these nodes (default: all)"),
+                )
+                .arg(loopback)
+                .arg(
+                    Arg::new("timeout")
+                        .long("timeout")
+                        .value_name("SECONDS")
+                        .value_parser(value_parser!(f64))
+                        .default_value("2"),
+                ),
+        )
+}
+
+fn timeout_arg() -> Arg {
+    Arg::new("dependency-timeout")
+        .long("dependency-timeout")
+        .value_name("SECONDS")
+        .value_parser(value_parser!(f64))
+        .default_value("60")
+        .help("How long a service waits for a dependency to answer")
+}
+
+fn seconds(m: &ArgMatches, name: &str) -> Duration {
+    let s = m.get_one::<f64>(name).copied().unwrap_or(0.0);
+    Duration::from_secs_f64(s.clamp(0.0, 86_400.0 * 365.0))
+}
+
+fn resolver(
+    topology: &Topology<dyn Service>,
+    m: &ArgMatches,
+    force_loopback: bool,
+) -> Result<Arc<Resolver>, String> {
+    let base = m
+        .get_one::<Ipv4Addr>("loopback-base")
+        .copied()
+        .unwrap_or(DEFAULT_LOOPBACK_BASE);
+    let plan = if force_loopback {
+        AddressPlan::Loopback
+    } else {
+        topology.addresses().clone()
+    };
+    Resolver::new(topology.nodes().to_vec(), plan, base)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+fn init_logging(m: &ArgMatches) {
+    let filter = m
+        .get_one::<String>("log")
+        .cloned()
+        .or_else(|| std::env::var("PHOTON_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+/// Reports an error once, with its causes, and picks the exit code.
+fn fail(error: &(dyn std::error::Error + 'static), code: u8) -> ExitCode {
+    eprintln!("error: {}", error_chain(error));
+    ExitCode::from(code)
+}
+
+/// The whole binary: parse the command line, run the command, report.
+///
+/// Exit codes: 0 success, 1 a service failed or a check found a problem,
+/// 2 a usage or configuration error (nothing was started).
+pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
+    // A topology that reached here was checked at compile time; check again
+    // in case it was assembled at run time, before anything else happens.
+    if let Err(e) = topology.check() {
+        eprintln!("error: the topology of `{}` is not valid:", topology.name());
+        for line in e.to_string().lines() {
+            eprintln!("  - {line}");
+        }
+        return ExitCode::from(2);
+    }
+    let matches = command(info, &topology).get_matches();
+    init_logging(&matches);
+    let (name, sub) = matches.subcommand().expect("a subcommand is required");
+    match name {
+        "plan" => with_resolver(&topology, sub, false, |r| {
+            let text = match sub.get_one::<String>("format").map(String::as_str) {
+                Some("json") => {
+                    serde_json::to_string_pretty(&crate::plan::json(&topology, &r))
+                        .unwrap_or_default()
+                        + "\n"
+                }
+                _ => crate::plan::table(&topology, &r),
+            };
+            print(&text)
+        }),
+        "graph" => {
+            let text = match sub.get_one::<String>("format").map(String::as_str) {
+                Some("dot") => crate::plan::dot(&topology),
+                _ => crate::plan::mermaid(&topology),
+            };
+            print(&text)
+        }
+        "up" => with_resolver(&topology, sub, true, |r| {
+            run(&topology, topology.nodes().to_vec(), r, sub)
+        }),
+        "run" => with_resolver(&topology, sub, false, |r| {
+            let node = sub.get_one::<String>("node").expect("required");
+            match r.node(node) {
+                Ok(node) => run(&topology, vec![node], r, sub),
+                Err(e) => fail(&e, 2),
+            }
+        }),
+        "check" => with_resolver(&topology, sub, false, |r| check(&topology, r, sub)),
+        _ => unreachable!("clap rejects unknown subcommands"),
+    }
+}
+
+fn with_resolver(
+    topology: &Topology<dyn Service>,
+    m: &ArgMatches,
+    force_loopback: bool,
+    then: impl FnOnce(Arc<Resolver>) -> ExitCode,
+) -> ExitCode {
+    match resolver(topology, m, force_loopback) {
+        Ok(r) => then(r),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)] // `plan` and `graph` write their report to stdout.
+fn print(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is not worth a panic.
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn run(
+    topology: &Topology<dyn Service>,
+    nodes: Vec<NodeName>,
+    resolver: Arc<Resolver>,
+    m: &ArgMatches,
+) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, 1),
+    };
+    for &node in &nodes {
+        tracing::info!(
+            deployment = %topology.name(),
+            config = %topology.version(),
+            fingerprint = %topology.fingerprint(),
+            %node,
+            address = %resolver.resolve(node).map(|a| a.to_string()).unwrap_or_default(),
+            "starting node"
+        );
+    }
+    let options = RunOptions {
+        nodes,
+        resolver,
+        dependency_timeout: seconds(m, "dependency-timeout"),
+        stop_timeout: Duration::from_secs(10),
+    };
+    match rt.block_on(supervisor::run(topology, options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+fn check(topology: &Topology<dyn Service>, resolver: Arc<Resolver>, m: &ArgMatches) -> ExitCode {
+    let only: Vec<String> = m
+        .get_many::<String>("node")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let timeout = seconds(m, "timeout");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e, 1),
+    };
+    let rows = rt.block_on(async {
+        let mut rows = Vec::new();
+        for placed in topology.services() {
+            let node = placed.decl.node();
+            if !only.is_empty() && !only.iter().any(|n| n == node.as_str()) {
+                continue;
+            }
+            for listener in placed.decl.listeners() {
+                let started = std::time::Instant::now();
+                let outcome =
+                    match crate::service::resolve_socket(&resolver, node, listener.port).await {
+                        Err(e) => Err((String::new(), e.to_string())),
+                        Ok(addr) => {
+                            let target = ProbeTarget {
+                                addr,
+                                listener,
+                                timeout,
+                            };
+                            match tokio::time::timeout(timeout, placed.spec.probe(target)).await {
+                                Ok(Ok(what)) => Ok((addr.to_string(), what)),
+                                Ok(Err(e)) => Err((addr.to_string(), error_chain(&*e))),
+                                Err(_) => {
+                                    Err((addr.to_string(), format!("no answer within {timeout:?}")))
+                                }
+                            }
+                        }
+                    };
+                rows.push((
+                    node,
+                    placed.decl.kind(),
+                    *listener,
+                    outcome,
+                    started.elapsed(),
+                ));
+            }
+        }
+        rows
+    });
+    let mut out = String::new();
+    let mut unhealthy = 0;
+    for (node, kind, listener, outcome, took) in &rows {
+        let (addr, status, detail) = match outcome {
+            Ok((addr, what)) => (addr.clone(), "ok", what.clone()),
+            Err((addr, why)) => {
+                unhealthy += 1;
+                (addr.clone(), "FAIL", why.clone())
+            }
+        };
+        out.push_str(&format!(
+            "{status:<4}  {node}/{kind} {} {}/{} at {addr}  {:.1} ms  {detail}\n",
+            listener.name,
+            listener.port,
+            listener.transport,
+            took.as_secs_f64() * 1000.0
+        ));
+    }
+    out.push_str(&format!(
+        "{} endpoint(s) probed, {} healthy, {} failing\n",
+        rows.len(),
+        rows.len() - unhealthy,
+        unhealthy
+    ));
+    let printed = print(&out);
+    if unhealthy > 0 {
+        ExitCode::from(1)
+    } else {
+        printed
+    }
+}

@@ -1,0 +1,52 @@
+//! Runs a PhotonCloud topology.
+//!
+//! - [`Service`]: what a service's server half implements: acquire (bind,
+//!   open storage), serve until told to stop, release; and probe itself.
+//! - The supervisor starts services in dependency order, waits for each
+//!   dependency to answer, and stops everything in reverse order on SIGINT or
+//!   SIGTERM, or a node when its [`Lifetime`](photon_dsl::Lifetime) ends.
+//! - [`deployment!`] turns a deployment file into the binary every node runs:
+//!   `plan`, `graph`, `up`, `run --node`, `check`, `--version`.
+
+mod cli;
+mod lifetime;
+pub mod plan;
+mod service;
+mod supervisor;
+
+pub use cli::{BinaryInfo, main};
+pub use photon_dsl;
+pub use service::{
+    BindError, BoxFuture, ConnectError, NodeStopper, ProbeTarget, Running, Service, ServiceError,
+    StartContext, resolve_socket,
+};
+pub use supervisor::{RunError, RunOptions, error_chain, run};
+
+/// Declares a deployment: the `topology!` checks at compile time, plus the
+/// `main` of the deployment binary.
+///
+/// ```ignore
+/// photon_runtime::deployment! {
+///     name: "echo-pair",
+///     version: "1.0.0",
+///     branch: "main",
+///     nodes: [Server, Client],
+///     services: [ECHO, CLIENT, CLIENT_LIFETIME],
+/// }
+/// ```
+#[macro_export]
+macro_rules! deployment {
+    ($($body:tt)*) => {
+        $crate::photon_dsl::__topology!(dyn $crate::Service; $($body)*);
+
+        fn main() -> ::std::process::ExitCode {
+            $crate::main(
+                $crate::BinaryInfo {
+                    package: env!("CARGO_PKG_NAME"),
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+                topology(),
+            )
+        }
+    };
+}

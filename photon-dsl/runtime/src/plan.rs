@@ -1,0 +1,255 @@
+//! `plan` and `graph`: the topology as a table, JSON, Mermaid or Graphviz.
+
+use std::fmt::Write as _;
+
+use photon_dsl::{AddressPlan, Resolver, ServiceSpec, Topology};
+use serde_json::{Value, json};
+
+fn plan_addresses(plan: &AddressPlan) -> String {
+    match plan {
+        AddressPlan::Loopback => "loopback aliases (one 127.x.y.z per node)".to_owned(),
+        AddressPlan::Static(_) => "static (compiled in)".to_owned(),
+        AddressPlan::HostNames { domain } => match domain {
+            Some(d) => format!("host names (<node>.{d})"),
+            None => "host names (<node>)".to_owned(),
+        },
+    }
+}
+
+fn address_of(resolver: &Resolver, node: photon_dsl::NodeName) -> String {
+    resolver
+        .resolve(node)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| format!("({e})"))
+}
+
+fn listens<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> Vec<String> {
+    t.services()[i]
+        .decl
+        .listeners()
+        .map(|l| format!("{} {}/{} {}", l.name, l.port, l.transport, l.protocol))
+        .collect()
+}
+
+fn needs<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> Vec<String> {
+    let decl = &t.services()[i].decl;
+    decl.deps()
+        .enumerate()
+        .map(|(d, dep)| {
+            let provider = t
+                .provider(i, d)
+                .map(|p| t.services()[p].decl.kind().to_string())
+                .unwrap_or_else(|| "?".to_owned());
+            format!(
+                "{}: {} {}@{}:{}",
+                dep.slot, dep.protocol, provider, dep.node, dep.port
+            )
+        })
+        .collect()
+}
+
+/// The human-readable plan.
+pub fn table<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "deployment   {}", t.name());
+    let _ = writeln!(out, "version      {}", t.version());
+    let _ = writeln!(out, "fingerprint  {}", t.fingerprint());
+    let _ = writeln!(out, "addresses    {}", plan_addresses(t.addresses()));
+    let _ = writeln!(out);
+
+    let header = ["NODE", "ADDRESS", "SERVICE", "LISTENS", "NEEDS"];
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for &node in t.nodes() {
+        let on = t.services_on(node);
+        if on.is_empty() {
+            rows.push([
+                node.to_string(),
+                address_of(resolver, node),
+                "(no services)".into(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        for i in on {
+            let (l, n) = (listens(t, i), needs(t, i));
+            let lines = l.len().max(n.len()).max(1);
+            for line in 0..lines {
+                let first = line == 0;
+                rows.push([
+                    if first {
+                        node.to_string()
+                    } else {
+                        String::new()
+                    },
+                    if first {
+                        address_of(resolver, node)
+                    } else {
+                        String::new()
+                    },
+                    if first {
+                        t.services()[i].decl.kind().to_string()
+                    } else {
+                        String::new()
+                    },
+                    l.get(line).cloned().unwrap_or_default(),
+                    n.get(line).cloned().unwrap_or_default(),
+                ]);
+            }
+        }
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            if c == 4 {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(header);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    let order = t
+        .start_order()
+        .map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|e| e.to_string());
+    let _ = writeln!(out, "\nstart order: {order}");
+    let _ = writeln!(out, "stop order:  reverse of start order");
+    out
+}
+
+/// The plan as JSON (stable keys, for tools).
+pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Value {
+    let services: Vec<Value> = (0..t.services().len())
+        .map(|i| {
+            let decl = &t.services()[i].decl;
+            json!({
+                "node": decl.node().as_str(),
+                "service": decl.kind().as_str(),
+                "listens": decl.listeners().map(|l| json!({
+                    "name": l.name,
+                    "port": l.port.get(),
+                    "transport": l.transport.as_str(),
+                    "protocol": l.protocol,
+                })).collect::<Vec<_>>(),
+                "needs": decl.deps().enumerate().map(|(d, dep)| json!({
+                    "slot": dep.slot,
+                    "protocol": dep.protocol,
+                    "node": dep.node.as_str(),
+                    "port": dep.port.get(),
+                    "provider": t.provider(i, d).map(|p| t.services()[p].decl.kind().as_str()),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "deployment": t.name().as_str(),
+        "version": t.version().to_string(),
+        "fingerprint": t.fingerprint().full_hex(),
+        "nodes": t.nodes().iter().map(|&n| json!({
+            "name": n.as_str(),
+            "address": address_of(resolver, n),
+        })).collect::<Vec<_>>(),
+        "services": services,
+        "start_order": t.start_order().map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>()).ok(),
+    })
+}
+
+fn id<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> String {
+    t.label(i).replace(['/', '-'], "_")
+}
+
+/// The topology as a Mermaid flowchart: a subgraph per node, an edge per dependency.
+pub fn mermaid<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for &node in t.nodes() {
+        let _ = writeln!(
+            out,
+            "  subgraph {}[\"node {}\"]",
+            node.as_str().replace('-', "_"),
+            node
+        );
+        for i in t.services_on(node) {
+            let ports: Vec<String> = t.services()[i]
+                .decl
+                .listeners()
+                .map(|l| format!(":{}", l.port))
+                .collect();
+            let _ = writeln!(
+                out,
+                "    {}[\"{}\"]",
+                id(t, i),
+                [t.services()[i].decl.kind().to_string()]
+                    .into_iter()
+                    .chain(ports)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        let _ = writeln!(out, "  end");
+    }
+    for i in 0..t.services().len() {
+        for (d, dep) in t.services()[i].decl.deps().enumerate() {
+            if let Some(p) = t.provider(i, d) {
+                let _ = writeln!(out, "  {} -->|{}| {}", id(t, i), dep.protocol, id(t, p));
+            }
+        }
+    }
+    out
+}
+
+/// The topology as Graphviz dot: a cluster per node, an edge per dependency.
+pub fn dot<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> String {
+    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", t.name());
+    for &node in t.nodes() {
+        let _ = writeln!(
+            out,
+            "  subgraph \"cluster_{node}\" {{\n    label=\"node {node}\";"
+        );
+        for i in t.services_on(node) {
+            let ports: Vec<String> = t.services()[i]
+                .decl
+                .listeners()
+                .map(|l| format!(":{}", l.port))
+                .collect();
+            let _ = writeln!(
+                out,
+                "    \"{}\" [label=\"{}\"];",
+                t.label(i),
+                [t.services()[i].decl.kind().to_string()]
+                    .into_iter()
+                    .chain(ports)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        let _ = writeln!(out, "  }}");
+    }
+    for i in 0..t.services().len() {
+        for (d, dep) in t.services()[i].decl.deps().enumerate() {
+            if let Some(p) = t.provider(i, d) {
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                    t.label(i),
+                    t.label(p),
+                    dep.protocol
+                );
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}

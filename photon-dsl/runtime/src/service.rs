@@ -1,0 +1,167 @@
+//! [`Service`]: what a running service must do: acquire its resources, serve
+//! until told to stop, release them. The article's `cats.Resource`.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceSpec};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A boxed, sendable future (object-safe async trait methods).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Any error a service reports; the runtime prints its whole `source()` chain.
+pub type ServiceError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A started service: a future that serves until its context's `shutdown`
+/// is cancelled, then releases every resource and returns.
+pub type Running = BoxFuture<'static, Result<(), ServiceError>>;
+
+/// Why a service could not listen, in the user's terms.
+#[derive(Debug, thiserror::Error)]
+#[error("node `{node}`: service `{service}` cannot listen on {addr} ({what})")]
+pub struct BindError {
+    /// The node.
+    pub node: NodeName,
+    /// The service kind.
+    pub service: String,
+    /// The listener's name.
+    pub what: String,
+    /// The address.
+    pub addr: SocketAddr,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Why a dependency's address could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The resolver has no address for the node.
+    #[error(transparent)]
+    Resolve(#[from] photon_dsl::ResolveError),
+    /// The host name did not resolve.
+    #[error("cannot resolve host `{host}`")]
+    Lookup {
+        /// The host name.
+        host: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Sends "stop my node" requests to the supervisor.
+#[derive(Debug, Clone)]
+pub struct NodeStopper {
+    pub(crate) node: NodeName,
+    pub(crate) tx: tokio::sync::mpsc::UnboundedSender<NodeName>,
+}
+
+impl NodeStopper {
+    /// Asks the supervisor to stop every service of this node, in reverse order.
+    pub fn stop_node(&self) {
+        // The supervisor outlives every service; a closed channel means it is already stopping.
+        let _ = self.tx.send(self.node);
+    }
+}
+
+/// What the runtime gives a service when it starts it.
+#[derive(Debug, Clone)]
+pub struct StartContext {
+    /// The node this service runs on.
+    pub node: NodeName,
+    /// The service kind, for messages.
+    pub service: String,
+    /// The address its listeners bind to.
+    pub bind_ip: IpAddr,
+    /// Finds the other nodes.
+    pub resolver: Arc<Resolver>,
+    /// Cancelled when the service must stop.
+    pub shutdown: CancellationToken,
+    /// Lets a service (e.g. a lifetime) end its node's run.
+    pub stopper: NodeStopper,
+}
+
+impl StartContext {
+    /// Binds a TCP listener on this node's address, reporting failure in the
+    /// user's terms (node, service, listener, address).
+    pub async fn bind_tcp(&self, what: &str, port: Port) -> Result<TcpListener, BindError> {
+        let addr = SocketAddr::new(self.bind_ip, port.get());
+        TcpListener::bind(addr).await.map_err(|source| BindError {
+            node: self.node,
+            service: self.service.clone(),
+            what: what.to_owned(),
+            addr,
+            source,
+        })
+    }
+
+    /// Where to connect to reach `port` on `node`.
+    pub async fn address_of(&self, node: NodeName, port: Port) -> Result<SocketAddr, ConnectError> {
+        resolve_socket(&self.resolver, node, port).await
+    }
+}
+
+/// Resolves `node:port` through the resolver (and DNS for host-name plans).
+pub async fn resolve_socket(
+    resolver: &Resolver,
+    node: NodeName,
+    port: Port,
+) -> Result<SocketAddr, ConnectError> {
+    match resolver.resolve(node)? {
+        NodeAddress::Ip(ip) => Ok(SocketAddr::new(ip, port.get())),
+        NodeAddress::Host(host) => {
+            let mut addrs = tokio::net::lookup_host((host.as_str(), port.get()))
+                .await
+                .map_err(|source| ConnectError::Lookup {
+                    host: host.clone(),
+                    source,
+                })?;
+            let first = addrs.next();
+            first.ok_or_else(|| ConnectError::Lookup {
+                host: host.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+            })
+        }
+    }
+}
+
+/// Where `check` found a listener and how long to try.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTarget<'a> {
+    /// The listener's address.
+    pub addr: SocketAddr,
+    /// Which listener.
+    pub listener: &'a ListenerDecl,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// A service the runtime can start, stop and probe.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot run: it is a spec without a server",
+    note = "enable the `server` feature of the service's crate (the default) to run it in a deployment"
+)]
+pub trait Service: ServiceSpec {
+    /// Acquires the service's resources (binds its listeners, opens its
+    /// storage) and returns once it is ready to serve, with the future that
+    /// serves until `ctx.shutdown` is cancelled.
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>>;
+
+    /// Checks a running instance through its own protocol; returns a short
+    /// description of what answered. The default connects over TCP.
+    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            if !target.listener.transport.has_tcp() {
+                return Ok("udp: not probed".to_owned());
+            }
+            tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(target.addr))
+                .await
+                .map_err(|_| format!("no answer within {:?}", target.timeout))??;
+            Ok("tcp connect ok".to_owned())
+        })
+    }
+}

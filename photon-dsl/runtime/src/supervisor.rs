@@ -1,0 +1,361 @@
+//! Starts a topology's services in dependency order, waits for what each one
+//! needs, and stops them in reverse order on a signal or when a node's
+//! lifetime ends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use photon_dsl::{NodeName, Resolver, Topology};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::service::{NodeStopper, StartContext, resolve_socket};
+use crate::{Service, ServiceError};
+
+/// How a run is set up.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The nodes this process runs (all of them for `up`, one for `run`).
+    pub nodes: Vec<NodeName>,
+    /// Where every node is.
+    pub resolver: Arc<Resolver>,
+    /// How long a service waits for a dependency before the run fails.
+    pub dependency_timeout: Duration,
+    /// How long a service may take to stop before it is aborted.
+    pub stop_timeout: Duration,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The topology is invalid (checked before anything listens).
+    #[error(transparent)]
+    Topology(#[from] photon_dsl::TopologyError),
+    /// A service could not start.
+    #[error("{service} failed to start")]
+    Start {
+        /// `node/kind`.
+        service: String,
+        /// Why.
+        #[source]
+        source: ServiceError,
+    },
+    /// A dependency never became reachable.
+    #[error(
+        "{service} waited {waited:?} for `{slot}` ({protocol} at node `{node}`, {addr}) and it never answered"
+    )]
+    DependencyTimeout {
+        /// `node/kind` of the waiting service.
+        service: String,
+        /// The spec field.
+        slot: &'static str,
+        /// The protocol.
+        protocol: &'static str,
+        /// The target node.
+        node: NodeName,
+        /// The address tried.
+        addr: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// A dependency's address could not be found.
+    #[error("{service}: cannot find `{slot}` at node `{node}`")]
+    Resolve {
+        /// `node/kind`.
+        service: String,
+        /// The spec field.
+        slot: &'static str,
+        /// The target node.
+        node: NodeName,
+        /// Why.
+        #[source]
+        source: crate::service::ConnectError,
+    },
+    /// One or more services failed while running.
+    #[error("{count} service(s) failed while running: {services}")]
+    Failed {
+        /// How many.
+        count: usize,
+        /// Which (`node/kind`, comma-separated).
+        services: String,
+    },
+    /// The process could not install its signal handlers.
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+struct Task {
+    token: CancellationToken,
+    handle: JoinHandle<Result<(), ServiceError>>,
+}
+
+enum Event {
+    Signal(&'static str),
+    StopNode(NodeName),
+    Exited(usize),
+}
+
+/// Runs the selected nodes of `topology` until they have all stopped.
+pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Result<(), RunError> {
+    topology.check()?;
+    let order: Vec<usize> = topology
+        .start_order()?
+        .into_iter()
+        .filter(|&i| options.nodes.contains(&topology.services()[i].decl.node()))
+        .collect();
+
+    let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
+    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<NodeName>();
+    spawn_signal_listener(events_tx.clone())?;
+    {
+        let events_tx = events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(node) = stop_rx.recv().await {
+                if events_tx.send(Event::StopNode(node)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let mut tasks: Vec<Option<Task>> = (0..topology.services().len()).map(|_| None).collect();
+    let mut started: Vec<usize> = Vec::new();
+
+    for &i in &order {
+        let label = topology.label(i);
+        let placed = &topology.services()[i];
+        let wait = wait_for_dependencies(topology, i, &options);
+        let outcome = tokio::select! {
+            r = wait => r,
+            Some(event) = events.recv() => match event {
+                Event::Signal(name) => {
+                    tracing::info!(signal = name, "stopping before every service started");
+                    stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
+                    return Ok(());
+                }
+                // Nothing has exited or asked to stop yet; a lifetime cannot
+                // have run out before its own service started.
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = outcome {
+            stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
+            return Err(e);
+        }
+
+        let node = placed.decl.node();
+        let token = CancellationToken::new();
+        let ctx = StartContext {
+            node,
+            service: placed.decl.kind().to_string(),
+            bind_ip: options
+                .resolver
+                .bind_ip(node)
+                .map_err(|e| RunError::Start {
+                    service: label.clone(),
+                    source: e.into(),
+                })?,
+            resolver: options.resolver.clone(),
+            shutdown: token.clone(),
+            stopper: NodeStopper {
+                node,
+                tx: stop_tx.clone(),
+            },
+        };
+        let span = tracing::info_span!("service", node = %node, kind = %placed.decl.kind());
+        let running = match placed.spec.start(ctx).instrument(span.clone()).await {
+            Ok(running) => running,
+            Err(source) => {
+                stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
+                return Err(RunError::Start {
+                    service: label,
+                    source,
+                });
+            }
+        };
+        span.in_scope(|| tracing::debug!("started"));
+        let exited = events_tx.clone();
+        let handle = tokio::spawn(
+            async move {
+                let result = running.await;
+                let _ = exited.send(Event::Exited(i));
+                result
+            }
+            .instrument(span),
+        );
+        tasks[i] = Some(Task { token, handle });
+        started.push(i);
+    }
+    tracing::info!(services = started.len(), "all services started");
+
+    let mut failed: Vec<String> = Vec::new();
+    while tasks.iter().any(Option::is_some) {
+        let Some(event) = events.recv().await else {
+            break;
+        };
+        match event {
+            Event::Signal(name) => {
+                tracing::info!(
+                    signal = name,
+                    "stopping every service in reverse start order"
+                );
+                failed.extend(stop_all(topology, &mut tasks, &started, options.stop_timeout).await);
+            }
+            Event::StopNode(node) => {
+                tracing::info!(%node, "stopping node in reverse start order");
+                let on_node: Vec<usize> = started
+                    .iter()
+                    .copied()
+                    .filter(|&i| topology.services()[i].decl.node() == node)
+                    .collect();
+                failed.extend(stop_all(topology, &mut tasks, &on_node, options.stop_timeout).await);
+            }
+            Event::Exited(i) => {
+                // A service ended without being asked to: report and keep the rest.
+                if let Some(task) = tasks[i].take() {
+                    match task.handle.await {
+                        Ok(Ok(())) => {
+                            tracing::warn!(service = %topology.label(i), "service ended on its own")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::error!(service = %topology.label(i), error = %error_chain(&*e), "service failed");
+                            failed.push(topology.label(i));
+                        }
+                        Err(e) => {
+                            tracing::error!(service = %topology.label(i), error = %e, "service panicked");
+                            failed.push(topology.label(i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if failed.is_empty() {
+        tracing::info!("all services stopped");
+        Ok(())
+    } else {
+        Err(RunError::Failed {
+            count: failed.len(),
+            services: failed.join(", "),
+        })
+    }
+}
+
+/// Stops `which` (indices in start order) in reverse, each within the timeout;
+/// returns the labels of the ones that failed.
+async fn stop_all(
+    topology: &Topology<dyn Service>,
+    tasks: &mut [Option<Task>],
+    which: &[usize],
+    timeout: Duration,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for &i in which.iter().rev() {
+        let Some(task) = tasks[i].take() else {
+            continue;
+        };
+        let label = topology.label(i);
+        task.token.cancel();
+        let mut handle = task.handle;
+        match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(Ok(Ok(()))) => tracing::debug!(service = %label, "stopped"),
+            Ok(Ok(Err(e))) => {
+                tracing::error!(service = %label, error = %error_chain(&*e), "service failed while stopping");
+                failed.push(label);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(service = %label, error = %e, "service panicked");
+                failed.push(label);
+            }
+            Err(_) => {
+                tracing::error!(service = %label, ?timeout, "service did not stop in time: aborted");
+                handle.abort();
+                failed.push(label);
+            }
+        }
+    }
+    failed
+}
+
+/// Waits until every TCP dependency of service `i` accepts connections.
+async fn wait_for_dependencies(
+    topology: &Topology<dyn Service>,
+    i: usize,
+    options: &RunOptions,
+) -> Result<(), RunError> {
+    let placed = &topology.services()[i];
+    for dep in placed.decl.deps() {
+        if !dep.transport.has_tcp() {
+            continue;
+        }
+        let label = topology.label(i);
+        let addr = resolve_socket(&options.resolver, dep.node, dep.port)
+            .await
+            .map_err(|source| RunError::Resolve {
+                service: label.clone(),
+                slot: dep.slot,
+                node: dep.node,
+                source,
+            })?;
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(20);
+        let mut next_report = started;
+        loop {
+            match tokio::net::TcpStream::connect(addr).await {
+                Ok(_) => break,
+                Err(e) => {
+                    if started.elapsed() >= options.dependency_timeout {
+                        return Err(RunError::DependencyTimeout {
+                            service: label,
+                            slot: dep.slot,
+                            protocol: dep.protocol,
+                            node: dep.node,
+                            addr: addr.to_string(),
+                            waited: options.dependency_timeout,
+                        });
+                    }
+                    if tokio::time::Instant::now() >= next_report {
+                        tracing::info!(service = %label, slot = dep.slot, node = %dep.node, %addr, error = %e, "waiting for dependency");
+                        next_report += Duration::from_secs(5);
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spawn_signal_listener(events: mpsc::UnboundedSender<Event>) -> Result<(), RunError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                Some(()) = interrupt.recv() => "SIGINT",
+                Some(()) = terminate.recv() => "SIGTERM",
+                else => break,
+            };
+            if events.send(Event::Signal(name)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `error: cause: cause`, for logs.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

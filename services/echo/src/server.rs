@@ -1,0 +1,137 @@
+//! The echo server over hyper.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use percent_encoding::percent_decode_str;
+use photon_dsl::Node;
+use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
+
+use crate::EchoServer;
+use crate::http::EchoHttp;
+
+/// How long open connections get to finish after a stop request.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Answers one request: the echo, or a plain-text error saying what is expected.
+fn respond(prefix: &str, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    };
+    let usage = if prefix.is_empty() {
+        "GET /<message>".to_owned()
+    } else {
+        format!("GET /{prefix}/<message>")
+    };
+    if request.method() != Method::GET {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("the echo service answers {usage}\n"),
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+        return r;
+    }
+    let path = request.uri().path();
+    let rest = if prefix.is_empty() {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix('/')
+            .and_then(|p| p.strip_prefix(prefix))
+            .and_then(|p| p.strip_prefix('/'))
+    };
+    let Some(raw) = rest.filter(|m| !m.is_empty() && !m.contains('/')) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no such path `{path}`: the echo service answers {usage}\n"),
+        );
+    };
+    match percent_decode_str(raw).decode_utf8() {
+        Ok(message) => text(StatusCode::OK, message.into_owned()),
+        Err(_) => text(
+            StatusCode::BAD_REQUEST,
+            "the message is not UTF-8 once percent-decoded\n".to_owned(),
+        ),
+    }
+}
+
+impl<N: Node> Service for EchoServer<N> {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let prefix = self.prefix.trimmed();
+        let port = self.port;
+        Box::pin(async move {
+            let listener = ctx.bind_tcp("echo", port).await?;
+            let local = listener.local_addr()?;
+            tracing::info!(addr = %local, prefix, "echo server listening");
+            let running: Running = Box::pin(async move {
+                let graceful = GracefulShutdown::new();
+                loop {
+                    tokio::select! {
+                        () = ctx.shutdown.cancelled() => break,
+                        accepted = listener.accept() => match accepted {
+                            Ok((stream, peer)) => {
+                                let handler = service_fn(move |req: Request<Incoming>| async move {
+                                    Ok::<_, Infallible>(respond(prefix, &req))
+                                });
+                                let conn = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), handler);
+                                let conn = graceful.watch(conn);
+                                tokio::spawn(async move {
+                                    if let Err(e) = conn.await {
+                                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                    }
+                                });
+                            }
+                            Err(e) => {
+                                // Out of file descriptors and the like: back off, keep serving.
+                                tracing::warn!(error = %e, "accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        },
+                    }
+                }
+                drop(listener);
+                if tokio::time::timeout(DRAIN, graceful.shutdown())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        ?DRAIN,
+                        "connections still open after the drain period; closing them"
+                    );
+                }
+                tracing::info!("echo server stopped");
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+
+    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            let nonce = format!("photon-check-{}", std::process::id());
+            let reply = EchoHttp::new()
+                .echo(target.addr, self.prefix.trimmed(), &nonce, target.timeout)
+                .await?;
+            if reply == nonce {
+                Ok(format!("echo answered `{reply}`"))
+            } else {
+                Err(format!("echo answered `{reply}` instead of `{nonce}`").into())
+            }
+        })
+    }
+}
