@@ -25,7 +25,7 @@ pub use supervisor::{RunError, RunOptions, error_chain, run};
 /// Declares a deployment: the `topology!` checks at compile time, plus the
 /// `main` of the deployment binary.
 ///
-/// ```ignore
+/// ```text
 /// photon_runtime::deployment! {
 ///     name: "echo-pair",
 ///     version: "1.0.0",

@@ -1,0 +1,289 @@
+//! The supervisor on recording services: start order, reverse stop order,
+//! readiness waits, and cleanup when a start fails.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use photon_dsl::prelude::*;
+use photon_dsl::{
+    ConfigVersion, DeploymentName, Provides, Resolver, ServiceDecl, ServiceSpec, Topology,
+};
+use photon_runtime::{
+    BoxFuture, RunError, RunOptions, Running, Service, ServiceError, StartContext, run,
+};
+
+type Log = &'static Mutex<Vec<String>>;
+
+fn new_log() -> Log {
+    Box::leak(Box::new(Mutex::new(Vec::new())))
+}
+
+nodes! {
+    pub One = "one";
+    pub Two = "two";
+}
+
+/// Listens on `port` (if any), needs `upstream` (if any), logs start and stop.
+#[derive(Debug)]
+struct Recorder<N: Node> {
+    node: N,
+    kind: &'static str,
+    port: Option<Port>,
+    upstream: Option<Dep<RawTcp>>,
+    fail_start: bool,
+    log: Log,
+}
+
+impl<N: Node> ServiceSpec for Recorder<N> {
+    fn declare(&self) -> ServiceDecl {
+        let mut d = ServiceDecl::new::<N>(self.kind).needs_optional("upstream", &self.upstream);
+        if let Some(port) = self.port {
+            d = d.listens::<RawTcp>("main", port);
+        }
+        d
+    }
+}
+impl<N: Node> Provides<RawTcp> for Recorder<N> {
+    type OnNode = N;
+}
+impl<N: Node> Recorder<N> {
+    fn endpoint(&self) -> Dep<RawTcp> {
+        Dep::on(Endpoint::provided_by(self, self.port.unwrap(), None))
+    }
+}
+
+impl<N: Node> Service for Recorder<N> {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        Box::pin(async move {
+            if self.fail_start {
+                return Err(format!("{} refuses to start", self.kind).into());
+            }
+            let listener = match self.port {
+                Some(port) => Some(ctx.bind_tcp("main", port).await?),
+                None => None,
+            };
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("start {}", self.kind));
+            let (kind, log) = (self.kind, self.log);
+            let running: Running = Box::pin(async move {
+                ctx.shutdown.cancelled().await;
+                drop(listener);
+                log.lock().unwrap().push(format!("stop {kind}"));
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+}
+
+fn topology(services: Vec<Box<dyn Service>>) -> Topology<dyn Service> {
+    let mut t = Topology::<dyn Service>::new(
+        DeploymentName::from_literal("lifecycle"),
+        ConfigVersion::from_literal("0.1.0", "test"),
+    )
+    .with_node(One::NAME)
+    .with_node(Two::NAME);
+    for s in services {
+        t = t.with_service(s);
+    }
+    t
+}
+
+fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Duration) -> RunOptions {
+    let resolver = Arc::new(
+        Resolver::new(
+            t.nodes().to_vec(),
+            photon_dsl::AddressPlan::Loopback,
+            Ipv4Addr::new(base[0], base[1], base[2], 0),
+        )
+        .unwrap(),
+    );
+    RunOptions {
+        nodes: nodes.iter().map(|n| resolver.node(n).unwrap()).collect(),
+        resolver,
+        dependency_timeout: wait,
+        stop_timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test]
+async fn starts_in_dependency_order_and_stops_in_reverse_when_the_lifetime_ends() {
+    let log = new_log();
+    let db = Recorder {
+        node: One,
+        kind: "db",
+        port: Some(port!(41001)),
+        upstream: None,
+        fail_start: false,
+        log,
+    };
+    let api = Recorder {
+        node: Two,
+        kind: "api",
+        port: Some(port!(41002)),
+        upstream: Some(db.endpoint()),
+        fail_start: false,
+        log,
+    };
+    let web = Recorder {
+        node: Two,
+        kind: "web",
+        port: None,
+        upstream: Some(api.endpoint()),
+        fail_start: false,
+        log,
+    };
+    // Declared out of order on purpose: the supervisor must sort them.
+    let t = topology(vec![
+        Box::new(web),
+        Box::new(Lifetime {
+            node: One,
+            after: Duration::from_millis(300),
+        }),
+        Box::new(Lifetime {
+            node: Two,
+            after: Duration::from_millis(300),
+        }),
+        Box::new(api),
+        Box::new(db),
+    ]);
+    let opts = options(&t, [127, 0, 41], &["one", "two"], Duration::from_secs(5));
+    run(&t, opts).await.unwrap();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(&log[..3], ["start db", "start api", "start web"]);
+    // Each node stops in reverse start order when its lifetime ends.
+    let stop = |k: &str| log.iter().position(|l| l == &format!("stop {k}")).unwrap();
+    assert!(stop("web") < stop("api"), "{log:?}");
+    assert_eq!(log.len(), 6, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_failed_start_stops_what_already_started_in_reverse() {
+    let log = new_log();
+    let a = Recorder {
+        node: One,
+        kind: "a",
+        port: Some(port!(41011)),
+        upstream: None,
+        fail_start: false,
+        log,
+    };
+    let b = Recorder {
+        node: One,
+        kind: "b",
+        port: Some(port!(41012)),
+        upstream: Some(a.endpoint()),
+        fail_start: false,
+        log,
+    };
+    let c = Recorder {
+        node: One,
+        kind: "c",
+        port: None,
+        upstream: Some(b.endpoint()),
+        fail_start: true,
+        log,
+    };
+    let t = topology(vec![Box::new(a), Box::new(b), Box::new(c)]);
+    let err = run(
+        &t,
+        options(&t, [127, 0, 42], &["one"], Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        photon_runtime::error_chain(&err),
+        "one/c failed to start: c refuses to start"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["start a", "start b", "stop b", "stop a"]
+    );
+}
+
+#[tokio::test]
+async fn a_service_waits_for_a_dependency_on_another_node_and_names_it_when_it_never_comes() {
+    let log = new_log();
+    let db = Recorder {
+        node: One,
+        kind: "db",
+        port: Some(port!(41021)),
+        upstream: None,
+        fail_start: false,
+        log,
+    };
+    let app = Recorder {
+        node: Two,
+        kind: "app",
+        port: None,
+        upstream: Some(db.endpoint()),
+        fail_start: false,
+        log,
+    };
+    let t = topology(vec![Box::new(db), Box::new(app)]);
+    // Only node `two` runs here; node `one` (the db) never comes up.
+    let err = run(
+        &t,
+        options(&t, [127, 0, 43], &["two"], Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RunError::DependencyTimeout { .. }));
+    assert_eq!(
+        err.to_string(),
+        "two/app waited 300ms for `upstream` (tcp at node `one`, 127.0.43.1:41021) and it never answered"
+    );
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "nothing may start before its dependency"
+    );
+}
+
+#[tokio::test]
+async fn a_dependency_that_comes_up_late_is_waited_for() {
+    let log = new_log();
+    let db = Recorder {
+        node: One,
+        kind: "db",
+        port: Some(port!(41031)),
+        upstream: None,
+        fail_start: false,
+        log,
+    };
+    let app = Recorder {
+        node: Two,
+        kind: "app",
+        port: None,
+        upstream: Some(db.endpoint()),
+        fail_start: false,
+        log,
+    };
+    let t = topology(vec![
+        Box::new(db),
+        Box::new(app),
+        Box::new(Lifetime {
+            node: Two,
+            after: Duration::from_millis(100),
+        }),
+    ]);
+    // The "other machine" opens the db port 400 ms later.
+    let late = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let l = tokio::net::TcpListener::bind("127.0.44.1:41031")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(l);
+    });
+    run(
+        &t,
+        options(&t, [127, 0, 44], &["two"], Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["start app", "stop app"]);
+    late.abort();
+}

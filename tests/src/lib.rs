@@ -1,0 +1,152 @@
+//! Helpers for end-to-end tests: build a deployment binary once, run it as a
+//! child process, watch its log lines, signal it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The path of `deploy-<name>`, built once per test binary with cargo.
+pub fn deployment(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let package = format!("deploy-{name}");
+    let run = escargot::CargoBuild::new()
+        .package(&package)
+        .bin(&package)
+        .current_target()
+        .run()
+        .unwrap_or_else(|e| panic!("building {package} failed: {e}"));
+    let path = run.path().to_path_buf();
+    built.push((name.to_owned(), path.clone()));
+    path
+}
+
+/// Runs a deployment command to completion.
+pub fn output(name: &str, args: &[&str]) -> Output {
+    Command::new(deployment(name))
+        .args(args)
+        .env_remove("PHOTON_LOG")
+        .output()
+        .expect("the deployment binary runs")
+}
+
+/// A running deployment process whose log (stderr) is collected line by line.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    new_lines: Receiver<String>,
+    started: Instant,
+}
+
+impl Running {
+    /// Starts `deploy-<name> <args>`.
+    pub fn start(name: &str, args: &[&str]) -> Running {
+        let mut child = Command::new(deployment(name))
+            .args(args)
+            .env_remove("PHOTON_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the deployment binary starts");
+        let stderr = child.stderr.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            new_lines: rx,
+            started: Instant::now(),
+        }
+    }
+
+    /// Waits for a log line containing `needle`; panics with the log so far on timeout.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.new_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
+                    "no log line containing {needle:?} within {timeout:?}; log:\n{}",
+                    self.log()
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal (`INT`, `TERM`) with the system's `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits for exit (killing it after `timeout`); returns the status and how
+    /// long the process ran in all.
+    pub fn wait(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader thread drain the pipe.
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.started.elapsed());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "process still running after {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every log line so far.
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Log lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
