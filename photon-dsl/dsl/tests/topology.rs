@@ -9,6 +9,8 @@ nodes! {
 }
 
 /// A server speaking `P` on one port.
+// `node` fixes the node type; only `Debug` (the fingerprint) reads it.
+#[allow(dead_code)]
 #[derive(Debug)]
 struct Server<N: Node, P: Protocol> {
     node: N,
@@ -43,6 +45,7 @@ impl<N: Node, P: Protocol> Provides<P> for Server<N, P> {
 }
 
 /// A client needing `P`.
+#[allow(dead_code)]
 #[derive(Debug)]
 struct Client<N: Node, P: Protocol> {
     node: N,
@@ -188,6 +191,7 @@ fn duplicate_service_and_node_are_reported() {
 #[test]
 fn dependency_cycles_are_named() {
     // Two services that each need the other.
+    #[allow(dead_code)]
     #[derive(Debug)]
     struct Peer<N: Node> {
         node: N,

@@ -25,6 +25,8 @@ nodes! {
 }
 
 /// Listens on `port` (if any), needs `upstream` (if any), logs start and stop.
+// `node` fixes the node type; only `Debug` (the fingerprint) reads it.
+#[allow(dead_code)]
 #[derive(Debug)]
 struct Recorder<N: Node> {
     node: N,

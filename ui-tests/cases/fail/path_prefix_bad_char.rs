@@ -1,0 +1,5 @@
+use photon_dsl::path;
+
+fn main() {
+    let _ = path!("echo-v1");
+}

@@ -1,0 +1,1 @@
+//! Compile-fail cases live in `cases/`; the runner is `tests/ui.rs`.
