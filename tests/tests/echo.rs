@@ -33,6 +33,13 @@ fn echo_single_up_prints_ten_replies_and_exits_by_itself() {
 fn ctrl_c_stops_echo_single_cleanly_before_its_lifetime() {
     let mut up = Running::start("echo-single", &["up", "--loopback-base", "127.0.61.0"]);
     up.wait_for("echo reply", Duration::from_secs(10));
+    let check = output("echo-single", &["check", "--loopback-base", "127.0.61.0"]);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.contains("ok    solo/echo echo 8088/tcp at 127.0.61.1:8088"),
+        "{report}"
+    );
     up.signal("INT");
     let (status, took) = up.wait(Duration::from_secs(10));
     assert!(status.success(), "exit {status:?}; log:\n{}", up.log());
@@ -191,7 +198,21 @@ fn plan_graph_and_version_describe_the_same_configuration() {
         "{dot}"
     );
 
-    // A different deployment has a different fingerprint.
+    // The single-node deployment: its own plan, graph and a different fingerprint.
     let single = output("echo-single", &["--version"]);
     assert!(!String::from_utf8_lossy(&single.stdout).contains(&short_fp));
+    let plan = output("echo-single", &["plan", "--loopback-base", "127.0.9.0"]);
+    let table = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        table.contains("solo  127.0.9.1  echo         echo 8088/tcp http-get"),
+        "{table}"
+    );
+    assert!(
+        table.contains("start order: solo/echo, solo/echo-client, solo/lifetime"),
+        "{table}"
+    );
+    let graph = output("echo-single", &["graph"]);
+    assert!(
+        String::from_utf8_lossy(&graph.stdout).contains("solo_echo_client -->|http-get| solo_echo")
+    );
 }
