@@ -112,7 +112,7 @@ fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Durat
 }
 
 #[tokio::test]
-async fn starts_in_dependency_order_and_stops_in_reverse_when_the_lifetime_ends() {
+async fn starts_in_dependency_order_and_stops_in_reverse_with_two_nodes_on_one_port() {
     let log = new_log();
     let db = Recorder {
         node: One,
@@ -122,10 +122,11 @@ async fn starts_in_dependency_order_and_stops_in_reverse_when_the_lifetime_ends(
         fail_start: false,
         log,
     };
+    // Same port as db: each node has its own loopback address, so no collision.
     let api = Recorder {
         node: Two,
         kind: "api",
-        port: Some(port!(41002)),
+        port: Some(port!(41001)),
         upstream: Some(db.endpoint()),
         fail_start: false,
         log,
