@@ -167,6 +167,15 @@ pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Va
     })
 }
 
+/// `kind :port :port`, the box label in both diagram formats.
+fn diagram_label<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> String {
+    let decl = &t.services()[i].decl;
+    std::iter::once(decl.kind().to_string())
+        .chain(decl.listeners().map(|l| format!(":{}", l.port)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn id<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> String {
     t.label(i).replace(['/', '-'], "_")
 }
@@ -182,21 +191,7 @@ pub fn mermaid<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> String {
             node
         );
         for i in t.services_on(node) {
-            let ports: Vec<String> = t.services()[i]
-                .decl
-                .listeners()
-                .map(|l| format!(":{}", l.port))
-                .collect();
-            let _ = writeln!(
-                out,
-                "    {}[\"{}\"]",
-                id(t, i),
-                [t.services()[i].decl.kind().to_string()]
-                    .into_iter()
-                    .chain(ports)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            let _ = writeln!(out, "    {}[\"{}\"]", id(t, i), diagram_label(t, i));
         }
         let _ = writeln!(out, "  end");
     }
@@ -219,20 +214,11 @@ pub fn dot<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> String {
             "  subgraph \"cluster_{node}\" {{\n    label=\"node {node}\";"
         );
         for i in t.services_on(node) {
-            let ports: Vec<String> = t.services()[i]
-                .decl
-                .listeners()
-                .map(|l| format!(":{}", l.port))
-                .collect();
             let _ = writeln!(
                 out,
                 "    \"{}\" [label=\"{}\"];",
                 t.label(i),
-                [t.services()[i].decl.kind().to_string()]
-                    .into_iter()
-                    .chain(ports)
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                diagram_label(t, i)
             );
         }
         let _ = writeln!(out, "  }}");

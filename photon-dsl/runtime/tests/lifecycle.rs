@@ -46,6 +46,24 @@ impl<N: Node> ServiceSpec for Recorder<N> {
         d
     }
 }
+/// A recorder that starts normally.
+fn rec<N: Node>(
+    node: N,
+    kind: &'static str,
+    port: Option<Port>,
+    upstream: Option<Dep<RawTcp>>,
+    log: Log,
+) -> Recorder<N> {
+    Recorder {
+        node,
+        kind,
+        port,
+        upstream,
+        fail_start: false,
+        log,
+    }
+}
+
 impl<N: Node> Provides<RawTcp> for Recorder<N> {
     type OnNode = N;
 }
@@ -114,31 +132,10 @@ fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Durat
 #[tokio::test]
 async fn starts_in_dependency_order_and_stops_in_reverse_with_two_nodes_on_one_port() {
     let log = new_log();
-    let db = Recorder {
-        node: One,
-        kind: "db",
-        port: Some(port!(41001)),
-        upstream: None,
-        fail_start: false,
-        log,
-    };
+    let db = rec(One, "db", Some(port!(41001)), None, log);
     // Same port as db: each node has its own loopback address, so no collision.
-    let api = Recorder {
-        node: Two,
-        kind: "api",
-        port: Some(port!(41001)),
-        upstream: Some(db.endpoint()),
-        fail_start: false,
-        log,
-    };
-    let web = Recorder {
-        node: Two,
-        kind: "web",
-        port: None,
-        upstream: Some(api.endpoint()),
-        fail_start: false,
-        log,
-    };
+    let api = rec(Two, "api", Some(port!(41001)), Some(db.endpoint()), log);
+    let web = rec(Two, "web", None, Some(api.endpoint()), log);
     // Declared out of order on purpose: the supervisor must sort them.
     let t = topology(vec![
         Box::new(web),
@@ -166,22 +163,8 @@ async fn starts_in_dependency_order_and_stops_in_reverse_with_two_nodes_on_one_p
 #[tokio::test]
 async fn a_failed_start_stops_what_already_started_in_reverse() {
     let log = new_log();
-    let a = Recorder {
-        node: One,
-        kind: "a",
-        port: Some(port!(41011)),
-        upstream: None,
-        fail_start: false,
-        log,
-    };
-    let b = Recorder {
-        node: One,
-        kind: "b",
-        port: Some(port!(41012)),
-        upstream: Some(a.endpoint()),
-        fail_start: false,
-        log,
-    };
+    let a = rec(One, "a", Some(port!(41011)), None, log);
+    let b = rec(One, "b", Some(port!(41012)), Some(a.endpoint()), log);
     let c = Recorder {
         node: One,
         kind: "c",
@@ -210,22 +193,8 @@ async fn a_failed_start_stops_what_already_started_in_reverse() {
 #[tokio::test]
 async fn a_service_waits_for_a_dependency_on_another_node_and_names_it_when_it_never_comes() {
     let log = new_log();
-    let db = Recorder {
-        node: One,
-        kind: "db",
-        port: Some(port!(41021)),
-        upstream: None,
-        fail_start: false,
-        log,
-    };
-    let app = Recorder {
-        node: Two,
-        kind: "app",
-        port: None,
-        upstream: Some(db.endpoint()),
-        fail_start: false,
-        log,
-    };
+    let db = rec(One, "db", Some(port!(41021)), None, log);
+    let app = rec(Two, "app", None, Some(db.endpoint()), log);
     let t = topology(vec![Box::new(db), Box::new(app)]);
     // Only node `two` runs here; node `one` (the db) never comes up.
     let err = run(
@@ -248,22 +217,8 @@ async fn a_service_waits_for_a_dependency_on_another_node_and_names_it_when_it_n
 #[tokio::test]
 async fn a_dependency_that_comes_up_late_is_waited_for() {
     let log = new_log();
-    let db = Recorder {
-        node: One,
-        kind: "db",
-        port: Some(port!(41031)),
-        upstream: None,
-        fail_start: false,
-        log,
-    };
-    let app = Recorder {
-        node: Two,
-        kind: "app",
-        port: None,
-        upstream: Some(db.endpoint()),
-        fail_start: false,
-        log,
-    };
+    let db = rec(One, "db", Some(port!(41031)), None, log);
+    let app = rec(Two, "app", None, Some(db.endpoint()), log);
     let t = topology(vec![
         Box::new(db),
         Box::new(app),
