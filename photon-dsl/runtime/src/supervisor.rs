@@ -122,23 +122,27 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
 
     let mut tasks: Vec<Option<Task>> = (0..topology.services().len()).map(|_| None).collect();
     let mut started: Vec<usize> = Vec::new();
+    let mut deferred: Vec<Event> = Vec::new();
 
     for &i in &order {
         let label = topology.label(i);
         let placed = &topology.services()[i];
+        // Keep waiting through any event but a signal; the others (a lifetime
+        // that ran out, say) are handled once everything has started.
         let wait = wait_for_dependencies(topology, i, &options);
-        let outcome = tokio::select! {
-            r = wait => r,
-            Some(event) = events.recv() => match event {
-                Event::Signal(name) => {
-                    tracing::info!(signal = name, "stopping before every service started");
-                    stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
-                    return Ok(());
-                }
-                // Nothing has exited or asked to stop yet; a lifetime cannot
-                // have run out before its own service started.
-                _ => Ok(()),
-            },
+        tokio::pin!(wait);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut wait => break r,
+                Some(event) = events.recv() => match event {
+                    Event::Signal(name) => {
+                        tracing::info!(signal = name, "stopping before every service started");
+                        stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
+                        return Ok(());
+                    }
+                    other => deferred.push(other),
+                },
+            }
         };
         if let Err(e) = outcome {
             stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
@@ -191,9 +195,14 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
     tracing::info!(services = started.len(), "all services started");
 
     let mut failed: Vec<String> = Vec::new();
+    let mut deferred = deferred.into_iter();
     while tasks.iter().any(Option::is_some) {
-        let Some(event) = events.recv().await else {
-            break;
+        let event = match deferred.next() {
+            Some(event) => event,
+            None => match events.recv().await {
+                Some(event) => event,
+                None => break,
+            },
         };
         match event {
             Event::Signal(name) => {

@@ -245,3 +245,44 @@ async fn a_dependency_that_comes_up_late_is_waited_for() {
     assert_eq!(*log.lock().unwrap(), ["start app", "stop app"]);
     late.abort();
 }
+
+#[tokio::test]
+async fn a_lifetime_that_ends_during_a_dependency_wait_neither_cuts_the_wait_nor_is_lost() {
+    let log = new_log();
+    let db = rec(One, "db", Some(port!(41041)), None, log);
+    let app = rec(Two, "app", None, Some(db.endpoint()), log);
+    let t = topology(vec![
+        // Declared first: starts first, and runs out while `app` still waits.
+        Box::new(Lifetime {
+            node: Two,
+            after: Duration::from_millis(100),
+        }),
+        Box::new(db),
+        Box::new(app),
+    ]);
+    let came_up = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let flag = came_up.clone();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let l = tokio::net::TcpListener::bind("127.0.45.1:41041")
+            .await
+            .unwrap();
+        *flag.lock().unwrap() = Some(std::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(l);
+    });
+    let run = run(
+        &t,
+        options(&t, [127, 0, 45], &["two"], Duration::from_secs(10)),
+    );
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the node's stop request was lost: the run never ended")
+        .unwrap();
+    assert!(
+        came_up.lock().unwrap().is_some(),
+        "app started before its dependency answered"
+    );
+    assert_eq!(*log.lock().unwrap(), ["start app", "stop app"]);
+    late.abort();
+}
