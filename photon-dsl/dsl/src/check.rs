@@ -129,11 +129,24 @@ const fn listener_ref(s: &ServiceDecl, i: usize) -> ListenerRef {
 /// Const code cannot build a list, so callers that want every problem ask for
 /// `0, 1, 2, ...` until `None`.
 pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
+    match nth_located(t, n) {
+        Some((problem, _)) => Some(problem),
+        None => None,
+    }
+}
+
+/// Like [`nth_problem`], with the index of the service the problem belongs
+/// to (the one whose line the compiler error points at), or `None` for a
+/// problem of the topology as a whole.
+pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Option<usize>)> {
     let mut seen = 0;
     macro_rules! found {
-        ($p:expr) => {{
+        ($p:expr) => {
+            found!($p, None)
+        };
+        ($p:expr, $culprit:expr) => {{
             if seen == n {
-                return Some($p);
+                return Some(($p, $culprit));
             }
             seen += 1;
         }};
@@ -168,10 +181,13 @@ pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
             k += 1;
         }
         if !declared {
-            found!(Problem::UndeclaredNode {
-                service: svc.kind(),
-                node: svc.node(),
-            });
+            found!(
+                Problem::UndeclaredNode {
+                    service: svc.kind(),
+                    node: svc.node(),
+                },
+                Some(s)
+            );
         }
         let mut r = 0;
         while r < s {
@@ -179,10 +195,13 @@ pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
             if same(other.node().as_str(), svc.node().as_str())
                 && same(other.kind().as_str(), svc.kind().as_str())
             {
-                found!(Problem::DuplicateService {
-                    node: svc.node(),
-                    service: svc.kind(),
-                });
+                found!(
+                    Problem::DuplicateService {
+                        node: svc.node(),
+                        service: svc.kind(),
+                    },
+                    Some(s)
+                );
                 break;
             }
             r += 1;
@@ -206,12 +225,15 @@ pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
                         && x.port.get() == y.port.get()
                         && x.transport.overlaps(y.transport)
                     {
-                        found!(Problem::PortTaken {
-                            node: sa.node(),
-                            port: x.port,
-                            first: listener_ref(sa, la),
-                            second: listener_ref(sb, lb),
-                        });
+                        found!(
+                            Problem::PortTaken {
+                                node: sa.node(),
+                                port: x.port,
+                                first: listener_ref(sa, la),
+                                second: listener_ref(sb, lb),
+                            },
+                            Some(b)
+                        );
                     }
                     lb += 1;
                 }
@@ -254,23 +276,29 @@ pub const fn nth_problem(t: &TopologyDecl<'_>, n: usize) -> Option<Problem> {
             }
             if !matched {
                 match other {
-                    Some(found) => found!(Problem::WrongProtocolThere {
-                        service: svc.kind(),
-                        node: svc.node(),
-                        slot: dep.slot,
-                        protocol: dep.protocol,
-                        target: dep.node,
-                        port: dep.port,
-                        found,
-                    }),
-                    None => found!(Problem::NothingListens {
-                        service: svc.kind(),
-                        node: svc.node(),
-                        slot: dep.slot,
-                        protocol: dep.protocol,
-                        target: dep.node,
-                        port: dep.port,
-                    }),
+                    Some(found) => found!(
+                        Problem::WrongProtocolThere {
+                            service: svc.kind(),
+                            node: svc.node(),
+                            slot: dep.slot,
+                            protocol: dep.protocol,
+                            target: dep.node,
+                            port: dep.port,
+                            found,
+                        },
+                        Some(s)
+                    ),
+                    None => found!(
+                        Problem::NothingListens {
+                            service: svc.kind(),
+                            node: svc.node(),
+                            slot: dep.slot,
+                            protocol: dep.protocol,
+                            target: dep.node,
+                            port: dep.port,
+                        },
+                        Some(s)
+                    ),
                 }
             }
             d += 1;
@@ -295,6 +323,37 @@ pub fn problems(t: &TopologyDecl<'_>) -> Vec<Problem> {
 pub const fn assert_valid(t: &TopologyDecl<'_>) {
     if let Some(problem) = first_problem(t) {
         problem.message(t).panic()
+    }
+}
+
+/// Fails the build with the first problem of the topology as a whole (no
+/// nodes, a node listed twice); `topology!` runs it on the `nodes` list.
+#[track_caller]
+pub const fn assert_topology(t: &TopologyDecl<'_>) {
+    assert_located(t, None)
+}
+
+/// Fails the build with the first problem that belongs to service `index`;
+/// `topology!` runs it once per service, spanned on that service's name, so
+/// the error points at the line that introduced the mistake.
+#[track_caller]
+pub const fn assert_service(t: &TopologyDecl<'_>, index: usize) {
+    assert_located(t, Some(index))
+}
+
+#[track_caller]
+const fn assert_located(t: &TopologyDecl<'_>, culprit: Option<usize>) {
+    let mut n = 0;
+    while let Some((problem, at)) = nth_located(t, n) {
+        let mine = match (at, culprit) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        };
+        if mine {
+            problem.message(t).panic()
+        }
+        n += 1;
     }
 }
 

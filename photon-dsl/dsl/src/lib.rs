@@ -81,6 +81,24 @@ macro_rules! topology {
     };
 }
 
+/// One const check per service, spanned on the service's name in the
+/// `services` list so a failure points there.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __check_services {
+    ($index:expr;) => {};
+    ($index:expr; $svc:expr $(, $rest:expr)*) => {
+        $crate::__respan! {
+            [$svc]
+            const _: () = ($crate::check::assert_service)(&__PHOTON_TOPOLOGY_DECL, $index);
+        }
+        $crate::__check_services!($index + 1; $($rest),*);
+    };
+}
+
+#[doc(hidden)]
+pub use photon_dsl_macros::respan as __respan;
+
 /// The body of [`topology!`], parameterised by the trait object the services
 /// are boxed as (the runtime's `deployment!` uses `dyn Service`).
 #[doc(hidden)]
@@ -95,14 +113,27 @@ macro_rules! __topology {
         $(addresses: $addresses:expr,)?
         services: [$($svc:expr),+ $(,)?] $(,)?
     ) => {
-        const _: () = {
-            let _ = $crate::DeploymentName::from_literal($name);
-            let _ = $crate::ConfigVersion::from_literal($version, $branch);
-            $crate::check::assert_valid(&$crate::check::TopologyDecl {
+        /// What the compile-time checks read: node names and each service's
+        /// declaration, in the order written.
+        #[doc(hidden)]
+        const __PHOTON_TOPOLOGY_DECL: $crate::check::TopologyDecl<'static> =
+            $crate::check::TopologyDecl {
                 nodes: &[$(<$node as $crate::Node>::NAME),+],
                 services: &[$($svc.declare()),+],
-            });
-        };
+            };
+        $crate::__respan! {
+            [$name]
+            const _: $crate::DeploymentName = ($crate::DeploymentName::from_literal)($name);
+        }
+        $crate::__respan! {
+            [$version]
+            const _: $crate::ConfigVersion = ($crate::ConfigVersion::from_literal)($version, $branch);
+        }
+        $crate::__respan! {
+            [$($node)+]
+            const _: () = ($crate::check::assert_topology)(&__PHOTON_TOPOLOGY_DECL);
+        }
+        $crate::__check_services!(0usize; $($svc),+);
 
         /// The topology this crate describes; it passed every check when the
         /// crate was compiled.

@@ -250,3 +250,30 @@ fn fingerprint_is_stable_and_changes_with_any_setting() {
     assert_eq!(one.to_string().len(), 16);
     assert_eq!(one.full_hex().len(), 64);
 }
+
+#[test]
+fn each_problem_belongs_to_the_service_that_introduced_it() {
+    use photon_dsl::check::{TopologyDecl, nth_located};
+    let decls = [
+        KV.declare(),
+        Server::<A, S3>::new(A, "store", port!(2379)).declare(),
+        Client {
+            node: B,
+            kind: "app",
+            upstream: Dep::on(Server::<B, Nats>::new(B, "bus", port!(4222)).endpoint()),
+        }
+        .declare(),
+    ];
+    let nodes = [A::NAME, A::NAME, B::NAME];
+    let t = TopologyDecl {
+        nodes: &nodes,
+        services: &decls,
+    };
+    let culprits: Vec<Option<usize>> = (0..)
+        .map_while(|n| nth_located(&t, n))
+        .map(|(_, at)| at)
+        .collect();
+    // The node listed twice is the topology's; the port collision is the
+    // second listener's (`store`); the dangling dependency is `app`'s.
+    assert_eq!(culprits, vec![None, Some(1), Some(2)]);
+}
