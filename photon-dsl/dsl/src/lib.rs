@@ -90,6 +90,7 @@ macro_rules! __check_services {
     ($index:expr; $svc:expr $(, $rest:expr)*) => {
         $crate::__respan! {
             [$svc]
+            #[allow(clippy::identity_op)] // the index is written `0 + 1 + ...`
             const _: () = ($crate::check::assert_service)(&__PHOTON_TOPOLOGY_DECL, $index);
         }
         $crate::__check_services!($index + 1; $($rest),*);
