@@ -16,6 +16,7 @@ const ECHO: EchoServer<Server> = EchoServer {
     node: Server,
     port: port!(8080),
     prefix: path!("echo"),
+    token: None,
 };
 
 const CLIENT: EchoClient<Client> = EchoClient {
@@ -23,6 +24,7 @@ const CLIENT: EchoClient<Client> = EchoClient {
     echo: Dep::on(ECHO.endpoint()),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
+    token: None,
 };
 
 const CLIENT_LIFETIME: Lifetime<Client> = Lifetime {

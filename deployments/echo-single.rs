@@ -13,6 +13,7 @@ const ECHO: EchoServer<Solo> = EchoServer {
     node: Solo,
     port: port!(8088),
     prefix: path!("echo"),
+    token: None,
 };
 
 const CLIENT: EchoClient<Solo> = EchoClient {
@@ -20,6 +21,7 @@ const CLIENT: EchoClient<Solo> = EchoClient {
     echo: Dep::on(ECHO.endpoint()),
     test_message: "hello",
     poll_interval: Duration::from_secs(1),
+    token: None,
 };
 
 // The extra half second makes it ten requests, not nine.

@@ -30,9 +30,15 @@ pub fn deployment(name: &str) -> PathBuf {
 
 /// Runs a deployment command to completion.
 pub fn output(name: &str, args: &[&str]) -> Output {
+    output_with_env(name, args, &[])
+}
+
+/// Runs a deployment command to completion with extra environment variables.
+pub fn output_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(deployment(name))
         .args(args)
         .env_remove("PHOTON_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("the deployment binary runs")
 }
@@ -49,9 +55,15 @@ pub struct Running {
 impl Running {
     /// Starts `deploy-<name> <args>`.
     pub fn start(name: &str, args: &[&str]) -> Running {
+        Running::start_with_env(name, args, &[])
+    }
+
+    /// Starts `deploy-<name> <args>` with extra environment variables.
+    pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut child = Command::new(deployment(name))
             .args(args)
             .env_remove("PHOTON_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

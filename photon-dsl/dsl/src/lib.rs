@@ -27,6 +27,7 @@ mod node;
 mod port;
 pub mod protocol;
 mod resolver;
+mod secret;
 mod service;
 pub mod text;
 mod topology;
@@ -42,7 +43,11 @@ pub use node::Node;
 pub use port::{PORT_RANGE, Port, PortParseError};
 pub use protocol::{Protocol, Transport};
 pub use resolver::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeAddress, ResolveError, Resolver};
-pub use service::{DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, ServiceDecl, ServiceSpec};
+pub use secret::{Secret, SecretSource};
+pub use service::{
+    DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, MAX_SECRETS, SecretDecl, ServiceDecl,
+    ServiceSpec,
+};
 pub use topology::{Fingerprint, Placed, Topology, TopologyError};
 pub use version::ConfigVersion;
 
@@ -50,8 +55,8 @@ pub use version::ConfigVersion;
 pub mod prelude {
     pub use crate::protocol::*;
     pub use crate::{
-        AddressPlan, Dep, Endpoint, HostName, Lifetime, Node, Port, UrlPathPrefix, dns_name, host,
-        nodes, path, port,
+        AddressPlan, Dep, Endpoint, HostName, Lifetime, Node, Port, Secret, UrlPathPrefix,
+        dns_name, host, nodes, path, port,
     };
     pub use core::time::Duration;
 }

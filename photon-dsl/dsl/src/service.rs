@@ -9,12 +9,14 @@
 use core::fmt;
 
 use crate::text::ConstText;
-use crate::{Dep, Node, NodeName, Port, Protocol, ServiceKind, Transport};
+use crate::{Dep, Node, NodeName, Port, Protocol, Secret, ServiceKind, Transport};
 
 /// Listeners one service may declare.
 pub const MAX_LISTENERS: usize = 8;
 /// Dependencies one service may declare.
 pub const MAX_DEPS: usize = 16;
+/// Secrets one service may declare.
+pub const MAX_SECRETS: usize = 8;
 
 /// A port a service listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,15 @@ pub struct DepDecl {
     pub protocol: &'static str,
 }
 
+/// A secret a service reads at start-up, by reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretDecl {
+    /// The spec field that holds it, e.g. `token`.
+    pub slot: &'static str,
+    /// Where its value is read from.
+    pub secret: Secret,
+}
+
 /// Everything the topology checks need to know about one placed service.
 #[derive(Clone, Copy)]
 pub struct ServiceDecl {
@@ -53,6 +64,8 @@ pub struct ServiceDecl {
     listener_count: usize,
     deps: [Option<DepDecl>; MAX_DEPS],
     dep_count: usize,
+    secrets: [Option<SecretDecl>; MAX_SECRETS],
+    secret_count: usize,
 }
 
 impl ServiceDecl {
@@ -66,6 +79,8 @@ impl ServiceDecl {
             listener_count: 0,
             deps: [None; MAX_DEPS],
             dep_count: 0,
+            secrets: [None; MAX_SECRETS],
+            secret_count: 0,
         }
     }
 
@@ -123,6 +138,34 @@ impl ServiceDecl {
         }
     }
 
+    /// Declares a secret held in the spec field `slot`, so the runtime reads
+    /// it before anything listens and `plan` shows where it comes from.
+    #[track_caller]
+    pub const fn secret(mut self, slot: &'static str, secret: &Secret) -> Self {
+        if self.secret_count == MAX_SECRETS {
+            ConstText::new()
+                .push("service ")
+                .quoted(self.kind.as_str())
+                .push(" declares more than 8 secrets")
+                .panic()
+        }
+        self.secrets[self.secret_count] = Some(SecretDecl {
+            slot,
+            secret: *secret,
+        });
+        self.secret_count += 1;
+        self
+    }
+
+    /// Declares a secret that may be left out.
+    #[track_caller]
+    pub const fn secret_optional(self, slot: &'static str, secret: &Option<Secret>) -> Self {
+        match secret {
+            Some(secret) => self.secret(slot, secret),
+            None => self,
+        }
+    }
+
     /// The service kind.
     pub const fn kind(&self) -> ServiceKind {
         self.kind
@@ -168,6 +211,11 @@ impl ServiceDecl {
     pub fn deps(&self) -> impl Iterator<Item = &DepDecl> {
         self.deps.iter().flatten()
     }
+
+    /// The secrets.
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretDecl> {
+        self.secrets.iter().flatten()
+    }
 }
 
 impl fmt::Debug for ServiceDecl {
@@ -177,6 +225,7 @@ impl fmt::Debug for ServiceDecl {
             .field("node", &self.node)
             .field("listeners", &self.listeners().collect::<Vec<_>>())
             .field("deps", &self.deps().collect::<Vec<_>>())
+            .field("secrets", &self.secrets().collect::<Vec<_>>())
             .finish()
     }
 }

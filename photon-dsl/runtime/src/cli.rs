@@ -9,7 +9,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use photon_dsl::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeName, Resolver, Topology};
 
-use crate::supervisor::{self, RunOptions, error_chain};
+use crate::supervisor::{self, RunError, RunOptions, error_chain};
 use crate::{ProbeTarget, Service};
 
 /// Facts about the binary itself, filled in by `deployment!`.
@@ -277,6 +277,8 @@ fn run(
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Configuration the node lacks: nothing was started.
+        Err(e @ (RunError::Secrets { .. } | RunError::Topology(_))) => fail(&e, 2),
         Err(e) => fail(&e, 1),
     }
 }

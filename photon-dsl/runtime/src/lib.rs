@@ -11,11 +11,13 @@
 mod cli;
 mod lifetime;
 pub mod plan;
+pub mod secret;
 mod service;
 mod supervisor;
 
 pub use cli::{BinaryInfo, main};
 pub use photon_dsl;
+pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
     BindError, BoxFuture, ConnectError, NodeStopper, ProbeTarget, Running, Service, ServiceError,
     StartContext, resolve_socket,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use photon_dsl::{AddressPlan, Resolver, ServiceSpec, Topology};
+use photon_dsl::{AddressPlan, Resolver, SecretSource, ServiceSpec, Topology};
 use serde_json::{Value, json};
 
 fn plan_addresses(plan: &AddressPlan) -> String {
@@ -45,6 +45,11 @@ fn needs<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> Vec<String> {
                 dep.slot, dep.protocol, provider, dep.node, dep.port
             )
         })
+        // Secrets show where the value is read from; the value is never known here.
+        .chain(
+            decl.secrets()
+                .map(|s| format!("{}: secret from {}", s.slot, s.secret)),
+        )
         .collect()
 }
 
@@ -151,6 +156,10 @@ pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Va
                     "port": dep.port.get(),
                     "provider": t.provider(i, d).map(|p| t.services()[p].decl.kind().as_str()),
                 })).collect::<Vec<_>>(),
+                "secrets": decl.secrets().map(|s| match s.secret.source() {
+                    SecretSource::Env(name) => json!({ "slot": s.slot, "env": name }),
+                    SecretSource::File(path) => json!({ "slot": s.slot, "file": path }),
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -81,6 +81,13 @@ pub enum RunError {
         /// Which (`node/kind`, comma-separated).
         services: String,
     },
+    /// Secrets of this run's services cannot be read (checked before
+    /// anything listens).
+    #[error("cannot read {} secret(s), so nothing was started:\n  - {}", problems.len(), problems.join("\n  - "))]
+    Secrets {
+        /// One line per unreadable secret: service, spec field, reference, why.
+        problems: Vec<String>,
+    },
     /// The process could not install its signal handlers.
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
@@ -97,6 +104,30 @@ enum Event {
     Exited(usize),
 }
 
+/// Reads every secret the services in `order` declare, so a missing one
+/// stops the run before anything listens, with every problem listed at once.
+/// The values are dropped (and wiped) here; each service reads its own again.
+fn check_secrets(topology: &Topology<dyn Service>, order: &[usize]) -> Result<(), RunError> {
+    let mut problems = Vec::new();
+    for &i in order {
+        for decl in topology.services()[i].decl.secrets() {
+            if let Err(e) = crate::secret::read_secret(&decl.secret) {
+                problems.push(format!(
+                    "{} `{}`: {}",
+                    topology.label(i),
+                    decl.slot,
+                    error_chain(&e)
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Secrets { problems })
+    }
+}
+
 /// Runs the selected nodes of `topology` until they have all stopped.
 pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Result<(), RunError> {
     topology.check()?;
@@ -105,6 +136,7 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         .into_iter()
         .filter(|&i| options.nodes.contains(&topology.services()[i].decl.node()))
         .collect();
+    check_secrets(topology, &order)?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
     let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<NodeName>();

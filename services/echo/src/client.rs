@@ -13,6 +13,11 @@ impl<N: Node> Service for EchoClient<N> {
         let spec = *self;
         Box::pin(async move {
             let http = EchoHttp::new();
+            let token = spec
+                .token
+                .as_ref()
+                .map(photon_runtime::read_secret)
+                .transpose()?;
             let prefix = spec.echo.path().map(|p| p.trimmed()).unwrap_or("");
             let timeout = spec.poll_interval.max(Duration::from_secs(1));
             tracing::info!(
@@ -20,6 +25,7 @@ impl<N: Node> Service for EchoClient<N> {
                 port = %spec.echo.port(),
                 every = ?spec.poll_interval,
                 test_message = spec.test_message,
+                token = ?spec.token,
                 "echo client polling"
             );
             let running: Running = Box::pin(async move {
@@ -38,7 +44,9 @@ impl<N: Node> Service for EchoClient<N> {
                     sent += 1;
                     let result = async {
                         let addr = ctx.address_of(spec.echo.node(), spec.echo.port()).await?;
-                        let reply = http.echo(addr, prefix, spec.test_message, timeout).await?;
+                        let reply = http
+                            .echo(addr, prefix, spec.test_message, token.as_ref(), timeout)
+                            .await?;
                         Ok::<_, ServiceError>(reply)
                     };
                     tokio::select! {

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header::{self, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use photon_runtime::{ExposeSecret, SecretString};
 
 /// Replies larger than this are an error, not an allocation.
 pub const MAX_REPLY: usize = 64 * 1024;
@@ -30,6 +32,12 @@ pub enum EchoError {
         url: String,
         /// Why.
         source: hyper_util::client::legacy::Error,
+    },
+    /// The server wants a bearer token and did not accept ours (or we sent none).
+    #[error("{url} refused the request: the bearer token is missing or wrong")]
+    Unauthorized {
+        /// The URL.
+        url: String,
     },
     /// The server answered with an error status.
     #[error("{url} answered {status}")]
@@ -79,6 +87,7 @@ impl EchoHttp {
         addr: SocketAddr,
         prefix: &str,
         message: &str,
+        token: Option<&SecretString>,
         timeout: Duration,
     ) -> Result<String, EchoError> {
         let prefix = prefix.trim_matches('/');
@@ -98,14 +107,32 @@ impl EchoHttp {
             }
         };
         let request = async {
-            let response = self
-                .client
-                .get(uri)
-                .await
-                .map_err(|source| EchoError::Request {
-                    url: url.clone(),
-                    source,
-                })?;
+            let mut request = hyper::Request::get(uri);
+            if let Some(token) = token {
+                let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+                    .map_err(|_| EchoError::Body {
+                        url: url.clone(),
+                        reason: "the token cannot be sent in an HTTP header".into(),
+                    })?;
+                // Keeps the value out of hyper's debug logs.
+                value.set_sensitive(true);
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            let request = request.body(Empty::new()).map_err(|e| EchoError::Body {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+            let response =
+                self.client
+                    .request(request)
+                    .await
+                    .map_err(|source| EchoError::Request {
+                        url: url.clone(),
+                        source,
+                    })?;
+            if response.status() == hyper::StatusCode::UNAUTHORIZED {
+                return Err(EchoError::Unauthorized { url: url.clone() });
+            }
             if !response.status().is_success() {
                 return Err(EchoError::Status {
                     url: url.clone(),

@@ -1,6 +1,7 @@
 //! The echo server over hyper.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use percent_encoding::percent_decode_str;
 use photon_dsl::Node;
-use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
+use photon_runtime::{
+    BoxFuture, ExposeSecret, ProbeTarget, Running, SecretString, Service, ServiceError,
+    StartContext,
+};
+use subtle::ConstantTimeEq as _;
 
 use crate::EchoServer;
 use crate::http::EchoHttp;
@@ -21,8 +26,26 @@ use crate::http::EchoHttp;
 /// How long open connections get to finish after a stop request.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// Whether `request` carries `Authorization: Bearer <token>`, compared in
+/// constant time so the answer's timing says nothing about the token.
+fn authorized(token: Option<&SecretString>, request: &Request<Incoming>) -> bool {
+    let Some(token) = token else { return true };
+    let Some(presented) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    bool::from(presented.ct_eq(token.expose_secret().as_bytes()))
+}
+
 /// Answers one request: the echo, or a plain-text error saying what is expected.
-fn respond(prefix: &str, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    prefix: &str,
+    token: Option<&SecretString>,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -37,6 +60,17 @@ fn respond(prefix: &str, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     } else {
         format!("GET /{prefix}/<message>")
     };
+    if !authorized(token, request) {
+        let mut r = text(
+            StatusCode::UNAUTHORIZED,
+            "this echo server needs `Authorization: Bearer <token>`\n".to_owned(),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"echo\""),
+        );
+        return r;
+    }
     if request.method() != Method::GET {
         let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -73,10 +107,16 @@ impl<N: Node> Service for EchoServer<N> {
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let prefix = self.prefix.trimmed();
         let port = self.port;
+        let token_ref = self.token;
         Box::pin(async move {
+            let token = token_ref
+                .as_ref()
+                .map(photon_runtime::read_secret)
+                .transpose()?
+                .map(Arc::new);
             let listener = ctx.bind_tcp("echo", port).await?;
             let local = listener.local_addr()?;
-            tracing::info!(addr = %local, prefix, "echo server listening");
+            tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
             let running: Running = Box::pin(async move {
                 let graceful = GracefulShutdown::new();
                 loop {
@@ -84,8 +124,10 @@ impl<N: Node> Service for EchoServer<N> {
                         () = ctx.shutdown.cancelled() => break,
                         accepted = listener.accept() => match accepted {
                             Ok((stream, peer)) => {
-                                let handler = service_fn(move |req: Request<Incoming>| async move {
-                                    Ok::<_, Infallible>(respond(prefix, &req))
+                                let token = token.clone();
+                                let handler = service_fn(move |req: Request<Incoming>| {
+                                    let reply = respond(prefix, token.as_deref(), &req);
+                                    async move { Ok::<_, Infallible>(reply) }
                                 });
                                 let conn = http1::Builder::new()
                                     .serve_connection(TokioIo::new(stream), handler);
@@ -124,8 +166,19 @@ impl<N: Node> Service for EchoServer<N> {
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
         Box::pin(async move {
             let nonce = format!("photon-check-{}", std::process::id());
+            let token = self
+                .token
+                .as_ref()
+                .map(photon_runtime::read_secret)
+                .transpose()?;
             let reply = EchoHttp::new()
-                .echo(target.addr, self.prefix.trimmed(), &nonce, target.timeout)
+                .echo(
+                    target.addr,
+                    self.prefix.trimmed(),
+                    &nonce,
+                    token.as_ref(),
+                    target.timeout,
+                )
                 .await?;
             if reply == nonce {
                 Ok(format!("echo answered `{reply}`"))

@@ -3,7 +3,9 @@
 use core::time::Duration;
 
 use photon_dsl::protocol::HttpGet;
-use photon_dsl::{Dep, Endpoint, Node, Port, Provides, ServiceDecl, ServiceSpec, UrlPathPrefix};
+use photon_dsl::{
+    Dep, Endpoint, Node, Port, Provides, Secret, ServiceDecl, ServiceSpec, UrlPathPrefix,
+};
 
 /// What the echo server speaks: a text request in the URL, the same text back.
 pub type EchoProtocol = HttpGet<String, String>;
@@ -17,12 +19,16 @@ pub struct EchoServer<N: Node> {
     pub port: Port,
     /// The path prefix it answers under.
     pub prefix: UrlPathPrefix,
+    /// If set, every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
 }
 
 impl<N: Node> EchoServer<N> {
     /// Its listener, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        ServiceDecl::new::<N>("echo").listens::<EchoProtocol>("echo", self.port)
+        ServiceDecl::new::<N>("echo")
+            .listens::<EchoProtocol>("echo", self.port)
+            .secret_optional("token", &self.token)
     }
 
     /// The endpoint clients depend on.
@@ -53,12 +59,16 @@ pub struct EchoClient<N: Node> {
     pub test_message: &'static str,
     /// How often.
     pub poll_interval: Duration,
+    /// The bearer token to send, when the server requires one.
+    pub token: Option<Secret>,
 }
 
 impl<N: Node> EchoClient<N> {
     /// Its dependency, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        ServiceDecl::new::<N>("echo-client").needs("echo", &self.echo)
+        ServiceDecl::new::<N>("echo-client")
+            .needs("echo", &self.echo)
+            .secret_optional("token", &self.token)
     }
 }
 

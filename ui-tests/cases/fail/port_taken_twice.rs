@@ -24,7 +24,7 @@ impl<N: Node> ServiceSpec for Exporter<N> {
     }
 }
 
-const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo") };
+const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo"), token: None };
 const METRICS: Exporter<Server> = Exporter { node: Server, port: port!(8080) };
 
 photon_dsl::topology! {

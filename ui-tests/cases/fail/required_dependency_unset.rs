@@ -10,6 +10,7 @@ const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
+    token: None,
 };
 
 fn main() {}

@@ -6,7 +6,7 @@ nodes! {
     pub Forgotten = "forgotten";
 }
 
-const ECHO: EchoServer<Forgotten> = EchoServer { node: Forgotten, port: port!(8080), prefix: path!("echo") };
+const ECHO: EchoServer<Forgotten> = EchoServer { node: Forgotten, port: port!(8080), prefix: path!("echo"), token: None };
 
 photon_dsl::topology! {
     name: "nodes",

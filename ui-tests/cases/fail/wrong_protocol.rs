@@ -6,7 +6,7 @@ nodes! {
     pub Server = "server";
 }
 
-const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo") };
+const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo"), token: None };
 const KV: Dep<EtcdV3> = Dep::on(ECHO.endpoint());
 
 fn main() {}

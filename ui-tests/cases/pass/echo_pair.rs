@@ -8,13 +8,14 @@ nodes! {
     pub Client = "client";
 }
 
-const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo_v1") };
-const ECHO_V2: EchoServer<Client> = EchoServer { node: Client, port: port!(8080), prefix: path!("v2") };
+const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo_v1"), token: None };
+const ECHO_V2: EchoServer<Client> = EchoServer { node: Client, port: port!(8080), prefix: path!("v2"), token: None };
 const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
     echo: Dep::on(ECHO.endpoint()),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
+    token: None,
 };
 
 photon_dsl::topology! {
