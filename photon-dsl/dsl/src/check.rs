@@ -47,6 +47,15 @@ pub enum Problem {
         /// Where it was placed.
         node: NodeName,
     },
+    /// A spec rejected its own settings ([`ServiceDecl::reject`]).
+    InvalidSettings {
+        /// The service kind.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// What is wrong, in the spec's words.
+        reason: &'static str,
+    },
     /// Two services of one kind on one node.
     DuplicateService {
         /// The node.
@@ -172,6 +181,16 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
     let mut s = 0;
     while s < t.services.len() {
         let svc = &t.services[s];
+        if let Some(reason) = svc.rejected() {
+            found!(
+                Problem::InvalidSettings {
+                    service: svc.kind(),
+                    node: svc.node(),
+                    reason,
+                },
+                Some(s)
+            );
+        }
         let mut declared = false;
         let mut k = 0;
         while k < t.nodes.len() {
@@ -395,6 +414,17 @@ impl Problem {
                 }
                 text.push(")")
             }
+            Problem::InvalidSettings {
+                service,
+                node,
+                reason,
+            } => text
+                .push("service ")
+                .quoted(service.as_str())
+                .push(" on node ")
+                .quoted(node.as_str())
+                .push(": ")
+                .push(reason),
             Problem::DuplicateService { node, service } => text
                 .push("node ")
                 .quoted(node.as_str())

@@ -21,6 +21,7 @@
 
 pub mod check;
 mod endpoint;
+mod integration;
 mod lifetime;
 mod names;
 mod node;
@@ -34,6 +35,7 @@ mod topology;
 mod version;
 
 pub use endpoint::{Dep, Endpoint, Provides};
+pub use integration::{Auth, Integration, Mode};
 pub use lifetime::Lifetime;
 pub use names::{
     BranchLabel, DeploymentName, DnsName, HostName, InvalidText, NodeName, ServiceKind,
@@ -55,8 +57,8 @@ pub use version::ConfigVersion;
 pub mod prelude {
     pub use crate::protocol::*;
     pub use crate::{
-        AddressPlan, Dep, Endpoint, HostName, Lifetime, Node, Port, Secret, UrlPathPrefix,
-        dns_name, host, nodes, path, port,
+        AddressPlan, Auth, Dep, Endpoint, HostName, Integration, Lifetime, Mode, Node, Port,
+        Secret, UrlPathPrefix, dns_name, host, nodes, path, port,
     };
     pub use core::time::Duration;
 }
@@ -125,15 +127,19 @@ macro_rules! __topology {
         const __PHOTON_TOPOLOGY_DECL: $crate::check::TopologyDecl<'static> =
             $crate::check::TopologyDecl {
                 nodes: &[$(<$node as $crate::Node>::NAME),+],
-                services: &[$($svc.declare()),+],
+                // Spanned on each service, so a spec that rejects its own
+                // settings in `declare` points at its name in the list.
+                services: &[$($crate::__respan!([$svc] $svc.declare())),+],
             };
         $crate::__respan! {
             [$name]
-            const _: $crate::DeploymentName = ($crate::DeploymentName::from_literal)($name);
+            const _: $crate::DeploymentName =
+                ($crate::DeploymentName::from_literal)($name);
         }
         $crate::__respan! {
             [$version]
-            const _: $crate::ConfigVersion = ($crate::ConfigVersion::from_literal)($version, $branch);
+            const _: $crate::ConfigVersion =
+                ($crate::ConfigVersion::from_literal)($version, $branch);
         }
         $crate::__respan! {
             [$($node)+]
@@ -145,8 +151,10 @@ macro_rules! __topology {
         /// crate was compiled.
         pub fn topology() -> $crate::Topology<$dyn> {
             $crate::Topology::<$dyn>::new(
-                const { $crate::DeploymentName::from_literal($name) },
-                const { $crate::ConfigVersion::from_literal($version, $branch) },
+                // Checked by the consts above; re-read here so a bad literal
+                // is reported once, on the literal.
+                $crate::DeploymentName::from_literal($name),
+                $crate::ConfigVersion::from_literal($version, $branch),
             )
             $(.with_node(<$node as $crate::Node>::NAME))+
             $(.with_addresses($addresses))?

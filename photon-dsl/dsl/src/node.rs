@@ -36,7 +36,17 @@ macro_rules! nodes {
             $vis struct $ty;
 
             impl $crate::Node for $ty {
-                const NAME: $crate::NodeName = $crate::NodeName::from_literal($name);
+                $crate::__respan! {
+                    [$name]
+                    const NAME: $crate::NodeName = ($crate::NodeName::from_literal)($name);
+                }
+            }
+
+            // Associated consts are only evaluated when used; check the name
+            // now, on the literal, even for a node no topology lists yet.
+            $crate::__respan! {
+                [$name]
+                const _: $crate::NodeName = <$ty as $crate::Node>::NAME;
             }
         )+
     };

@@ -136,3 +136,8 @@ marker! {
     /// A raw TCP byte stream (what an L4 load balancer forwards).
     RawTcp, "tcp", Tcp, false
 }
+marker! {
+    /// photonauth's gRPC API: verify a token or an access-key signature and
+    /// say which tenant and user it belongs to.
+    PhotonAuthApi, "photonauth", Tcp, false
+}

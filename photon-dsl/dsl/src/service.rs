@@ -66,6 +66,7 @@ pub struct ServiceDecl {
     dep_count: usize,
     secrets: [Option<SecretDecl>; MAX_SECRETS],
     secret_count: usize,
+    rejected: Option<&'static str>,
 }
 
 impl ServiceDecl {
@@ -81,6 +82,7 @@ impl ServiceDecl {
             dep_count: 0,
             secrets: [None; MAX_SECRETS],
             secret_count: 0,
+            rejected: None,
         }
     }
 
@@ -166,6 +168,22 @@ impl ServiceDecl {
         }
     }
 
+    /// Records that the spec's own settings are wrong, e.g. "`access_key.id`
+    /// must be ...". The topology checks report it as a problem of this
+    /// service (at compile time, on its name in the `services` list). Only
+    /// the first reason is kept.
+    pub const fn reject(mut self, reason: &'static str) -> Self {
+        if self.rejected.is_none() {
+            self.rejected = Some(reason);
+        }
+        self
+    }
+
+    /// Why the spec rejected its own settings, if it did.
+    pub const fn rejected(&self) -> Option<&'static str> {
+        self.rejected
+    }
+
     /// The service kind.
     pub const fn kind(&self) -> ServiceKind {
         self.kind
@@ -226,6 +244,7 @@ impl fmt::Debug for ServiceDecl {
             .field("listeners", &self.listeners().collect::<Vec<_>>())
             .field("deps", &self.deps().collect::<Vec<_>>())
             .field("secrets", &self.secrets().collect::<Vec<_>>())
+            .field("rejected", &self.rejected)
             .finish()
     }
 }

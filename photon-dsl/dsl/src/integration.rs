@@ -1,0 +1,91 @@
+//! [`Mode`]: whether a service runs on its own or as part of the platform
+//! (the design's `photon.mode`), with what integration needs made
+//! impossible to leave out.
+//!
+//! An integrated service keeps its state in chainfire, so [`Integration`]
+//! has no default for `state_store` and [`Mode::declare`] rejects an empty
+//! list at compile time. Auth checked by photonauth is a variant that carries
+//! the photonauth endpoint, so "auth required, no auth service" cannot be
+//! written.
+
+use crate::protocol::{EtcdV3, PhotonAuthApi};
+use crate::{Dep, ServiceDecl};
+
+/// How a service that can run alone or inside the platform is run.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// On its own: local storage, local credentials, no other PhotonCloud
+    /// service needed (the design's level 0).
+    Standalone,
+    /// Part of the platform: state in chainfire, auth as configured.
+    Integrated(Integration),
+}
+
+/// What an integrated service connects to (the design's `[photon.integrated]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Integration {
+    /// The chainfire members that hold this service's state; at least one.
+    /// Listing every member lets the client fail over when one is down.
+    pub state_store: &'static [Dep<EtcdV3>],
+    /// Who checks the service's requests.
+    pub auth: Auth,
+}
+
+/// Who checks an integrated service's requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth {
+    /// The service's own credentials, as when standalone.
+    Local,
+    /// photonauth, at this endpoint, checks every request.
+    PhotonAuth(Dep<PhotonAuthApi>),
+}
+
+impl Mode {
+    /// Whether the service is integrated.
+    pub const fn is_integrated(&self) -> bool {
+        matches!(self, Mode::Integrated(_))
+    }
+
+    /// `"standalone"` or `"integrated"`, as in the TOML schema.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Integrated(_) => "integrated",
+        }
+    }
+
+    /// Adds the mode's dependencies to `decl` (see [`Integration::declare`]);
+    /// a standalone service has none.
+    pub const fn declare(&self, decl: ServiceDecl) -> ServiceDecl {
+        match self {
+            Mode::Standalone => decl,
+            Mode::Integrated(integration) => integration.declare(decl),
+        }
+    }
+}
+
+impl Integration {
+    /// Adds every state-store member (slot `state_store`) and the photonauth
+    /// endpoint (slot `auth`) to `decl`, so the topology checks that each is
+    /// placed and `plan` shows them.
+    ///
+    /// An empty `state_store` is rejected ([`ServiceDecl::reject`]), which
+    /// fails the build.
+    pub const fn declare(&self, decl: ServiceDecl) -> ServiceDecl {
+        if self.state_store.is_empty() {
+            return decl.reject(
+                "it runs integrated but its `state_store` lists no chainfire endpoint: give it the members' endpoints, e.g. `&[CHAINFIRE.kv().dep()]`",
+            );
+        }
+        let mut decl = decl;
+        let mut i = 0;
+        while i < self.state_store.len() {
+            decl = decl.needs("state_store", &self.state_store[i]);
+            i += 1;
+        }
+        match &self.auth {
+            Auth::Local => decl,
+            Auth::PhotonAuth(endpoint) => decl.needs("auth", endpoint),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! chainfire's typed configuration (light: photon-dsl only).
+
+use photon_dsl::protocol::{EtcdV3, RaftPeer};
+use photon_dsl::{Endpoint, Node, Port, Provides, ServiceDecl, ServiceSpec};
+
+/// One chainfire member, placed on node `N`.
+///
+/// The cluster is every `Chainfire` in the topology: membership is compiled
+/// in, so there is no member list to keep in step by hand.
+#[derive(Debug, Clone, Copy)]
+pub struct Chainfire<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// Where etcd v3 clients connect (etcd's default is 2379).
+    pub client_port: Port,
+    /// Where the other members send Raft traffic (etcd's default is 2380).
+    pub peer_port: Port,
+}
+
+impl<N: Node> Chainfire<N> {
+    /// Its listeners, for the topology checks.
+    pub const fn declare(&self) -> ServiceDecl {
+        ServiceDecl::new::<N>("chainfire")
+            .listens::<EtcdV3>("client", self.client_port)
+            .listens::<RaftPeer>("peer", self.peer_port)
+    }
+
+    /// The etcd v3 endpoint integrated services keep their state in.
+    pub const fn kv(&self) -> Endpoint<N, EtcdV3> {
+        Endpoint::provided_by(self, self.client_port, None)
+    }
+
+    /// The Raft endpoint the other members talk to.
+    pub const fn peer(&self) -> Endpoint<N, RaftPeer> {
+        Endpoint::provided_by(self, self.peer_port, None)
+    }
+}
+
+impl<N: Node> ServiceSpec for Chainfire<N> {
+    fn declare(&self) -> ServiceDecl {
+        Chainfire::declare(self)
+    }
+}
+
+impl<N: Node> Provides<EtcdV3> for Chainfire<N> {
+    type OnNode = N;
+}
+
+impl<N: Node> Provides<RaftPeer> for Chainfire<N> {
+    type OnNode = N;
+}

@@ -1,0 +1,114 @@
+//! lightningstor's typed configuration (light: photon-dsl only).
+
+use photon_dsl::protocol::S3;
+use photon_dsl::{
+    Endpoint, Mode, Node, Port, Protocol, Provides, Secret, ServiceDecl, ServiceSpec, Transport,
+};
+
+/// lightningstor's admin gRPC API: bucket statistics, creating and revoking
+/// access keys. Only lightningstor speaks it, so it is declared here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminApi {}
+
+impl Protocol for AdminApi {
+    const NAME: &'static str = "lightningstor-admin";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const HAS_PATH: bool = false;
+}
+
+/// An S3 access key: the id is public (it is in every request), the secret
+/// key is a [`Secret`] reference read on the node.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessKey {
+    /// The access key id, e.g. `AKIAIOSFODNN7EXAMPLE`: 3 to 128 ASCII letters
+    /// or digits.
+    pub id: &'static str,
+    /// Where the secret key is read from.
+    pub secret: Secret,
+}
+
+/// The object store, placed on node `N`.
+#[derive(Debug, Clone, Copy)]
+pub struct LightningStor<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// The S3 API port.
+    pub s3_port: Port,
+    /// The admin gRPC port.
+    pub admin_port: Port,
+    /// The operator's key, accepted in every mode.
+    pub access_key: AccessKey,
+    /// Standalone, or integrated with chainfire (and photonauth).
+    pub mode: Mode,
+}
+
+impl<N: Node> LightningStor<N> {
+    /// Its listeners, secret and mode's dependencies, for the topology checks.
+    pub const fn declare(&self) -> ServiceDecl {
+        let decl = ServiceDecl::new::<N>("lightningstor")
+            .listens::<S3>("s3", self.s3_port)
+            .listens::<AdminApi>("admin", self.admin_port)
+            .secret("access_key.secret", &self.access_key.secret);
+        let decl = if access_key_id_is_valid(self.access_key.id) {
+            decl
+        } else {
+            decl.reject(
+                "`access_key.id` must be 3 to 128 ASCII letters or digits (it is sent in every request; the secret part goes in `access_key.secret`)",
+            )
+        };
+        self.mode.declare(decl)
+    }
+
+    /// The S3 endpoint clients use.
+    pub const fn s3(&self) -> Endpoint<N, S3> {
+        Endpoint::provided_by(self, self.s3_port, None)
+    }
+
+    /// The admin endpoint.
+    pub const fn admin(&self) -> Endpoint<N, AdminApi> {
+        Endpoint::provided_by(self, self.admin_port, None)
+    }
+}
+
+const fn access_key_id_is_valid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    if bytes.len() < 3 || bytes.len() > 128 {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+impl<N: Node> ServiceSpec for LightningStor<N> {
+    fn declare(&self) -> ServiceDecl {
+        LightningStor::declare(self)
+    }
+}
+
+impl<N: Node> Provides<S3> for LightningStor<N> {
+    type OnNode = N;
+}
+
+impl<N: Node> Provides<AdminApi> for LightningStor<N> {
+    type OnNode = N;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_key_ids_are_short_alphanumeric_words() {
+        assert!(access_key_id_is_valid("AKIAIOSFODNN7EXAMPLE"));
+        assert!(access_key_id_is_valid("ops"));
+        assert!(!access_key_id_is_valid("ab"));
+        assert!(!access_key_id_is_valid("has space"));
+        assert!(!access_key_id_is_valid(&"A".repeat(129)));
+    }
+}

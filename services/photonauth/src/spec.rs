@@ -1,0 +1,45 @@
+//! photonauth's typed configuration (light: photon-dsl only).
+
+use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
+use photon_dsl::{
+    Auth, Dep, Endpoint, Integration, Node, Port, Provides, ServiceDecl, ServiceSpec,
+};
+
+/// The auth service, placed on node `N`. It exists only integrated (the
+/// design's "統合設計"): its state always lives in chainfire.
+#[derive(Debug, Clone, Copy)]
+pub struct PhotonAuth<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// Its gRPC API port (the design uses 50051).
+    pub port: Port,
+    /// The chainfire members holding tenants, users and keys; at least one.
+    pub state_store: &'static [Dep<EtcdV3>],
+}
+
+impl<N: Node> PhotonAuth<N> {
+    /// Its listener and state store, for the topology checks.
+    pub const fn declare(&self) -> ServiceDecl {
+        let decl = ServiceDecl::new::<N>("photonauth").listens::<PhotonAuthApi>("grpc", self.port);
+        Integration {
+            state_store: self.state_store,
+            auth: Auth::Local,
+        }
+        .declare(decl)
+    }
+
+    /// The endpoint integrated services send their auth checks to.
+    pub const fn api(&self) -> Endpoint<N, PhotonAuthApi> {
+        Endpoint::provided_by(self, self.port, None)
+    }
+}
+
+impl<N: Node> ServiceSpec for PhotonAuth<N> {
+    fn declare(&self) -> ServiceDecl {
+        PhotonAuth::declare(self)
+    }
+}
+
+impl<N: Node> Provides<PhotonAuthApi> for PhotonAuth<N> {
+    type OnNode = N;
+}

@@ -1,0 +1,25 @@
+// lightningstor integrated with an empty chainfire member list.
+use lightningstor::{AccessKey, LightningStor};
+use photon_dsl::prelude::*;
+
+nodes! {
+    pub Store = "store";
+}
+
+const STORE: LightningStor<Store> = LightningStor {
+    node: Store,
+    s3_port: port!(9001),
+    admin_port: port!(9000),
+    access_key: AccessKey { id: "AKIAIOSFODNN7EXAMPLE", secret: Secret::env("S3_SECRET_KEY") },
+    mode: Mode::Integrated(Integration { state_store: &[], auth: Auth::Local }),
+};
+
+photon_dsl::topology! {
+    name: "store",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Store],
+    services: [STORE],
+}
+
+fn main() {}

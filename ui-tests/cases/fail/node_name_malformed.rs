@@ -1,0 +1,7 @@
+use photon_dsl::nodes;
+
+nodes! {
+    pub Web = "Web Server 1";
+}
+
+fn main() {}

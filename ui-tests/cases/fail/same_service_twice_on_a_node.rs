@@ -1,0 +1,21 @@
+// The same chainfire member placed twice on one node (on other ports), as
+// if that made a cluster.
+use chainfire::Chainfire;
+use photon_dsl::prelude::*;
+
+nodes! {
+    pub Kv = "kv";
+}
+
+const CF1: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+const CF2: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(3379), peer_port: port!(3380) };
+
+photon_dsl::topology! {
+    name: "kv",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Kv],
+    services: [CF1, CF2],
+}
+
+fn main() {}
