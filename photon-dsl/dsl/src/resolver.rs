@@ -60,6 +60,36 @@ pub enum ResolveError {
         /// The node.
         node: NodeName,
     },
+    /// A static plan gives one node two addresses.
+    #[error("node `{node}` has two addresses in the compiled address plan ({first} and {second})")]
+    TwoStaticAddresses {
+        /// The node.
+        node: NodeName,
+        /// The first address listed.
+        first: IpAddr,
+        /// The second.
+        second: IpAddr,
+    },
+    /// A static plan names a node the topology does not declare.
+    #[error(
+        "the compiled address plan gives an address to `{node}`, which is not a node of the topology"
+    )]
+    StaticAddressForUnknownNode {
+        /// The node.
+        node: NodeName,
+    },
+    /// Two nodes of a static plan share an address.
+    #[error(
+        "nodes `{first}` and `{second}` have the same address {address} in the compiled address plan"
+    )]
+    SharedStaticAddress {
+        /// The node listed first.
+        first: NodeName,
+        /// The node listed second.
+        second: NodeName,
+        /// The address.
+        address: IpAddr,
+    },
     /// The loopback base leaves no room for this many nodes.
     #[error(
         "loopback base {base} has no room for {count} nodes (the last octet plus the node count must stay below 255)"
@@ -76,6 +106,38 @@ pub enum ResolveError {
         /// The base address.
         base: Ipv4Addr,
     },
+}
+
+/// A static plan must give every node exactly one address of its own, so a
+/// gap is found when the binary starts, not when a dependency is first dialled.
+/// (Two nodes on one address would also let their ports collide unseen: the
+/// port checks are per node.)
+fn check_static_plan(nodes: &[NodeName], map: &[(NodeName, IpAddr)]) -> Result<(), ResolveError> {
+    for (i, &(node, address)) in map.iter().enumerate() {
+        if !nodes.contains(&node) {
+            return Err(ResolveError::StaticAddressForUnknownNode { node });
+        }
+        for &(earlier, earlier_address) in &map[..i] {
+            if earlier == node {
+                return Err(ResolveError::TwoStaticAddresses {
+                    node,
+                    first: earlier_address,
+                    second: address,
+                });
+            }
+            if earlier_address == address {
+                return Err(ResolveError::SharedStaticAddress {
+                    first: earlier,
+                    second: node,
+                    address,
+                });
+            }
+        }
+    }
+    match nodes.iter().find(|n| !map.iter().any(|(m, _)| m == *n)) {
+        Some(&node) => Err(ResolveError::NoStaticAddress { node }),
+        None => Ok(()),
+    }
 }
 
 /// Maps node names to addresses for one run of a deployment.
@@ -106,6 +168,9 @@ impl Resolver {
                     count: nodes.len(),
                 });
             }
+        }
+        if let AddressPlan::Static(map) = &plan {
+            check_static_plan(&nodes, map)?;
         }
         Ok(Resolver {
             nodes,
@@ -231,21 +296,48 @@ mod tests {
     }
 
     #[test]
+    fn a_static_plan_must_give_each_node_one_address_of_its_own() {
+        let server = NodeName::from_literal("server");
+        let client = NodeName::from_literal("client");
+        let stray = NodeName::from_literal("stray");
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let check = |map: Vec<(NodeName, IpAddr)>| {
+            Resolver::new(names(), AddressPlan::Static(map), DEFAULT_LOOPBACK_BASE)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            check(vec![(server, a)]),
+            "node `client` has no address in the compiled address plan"
+        );
+        assert_eq!(
+            check(vec![(server, a), (client, b), (server, b)]),
+            "node `server` has two addresses in the compiled address plan (10.0.0.1 and 10.0.0.2)"
+        );
+        assert_eq!(
+            check(vec![(server, a), (client, a)]),
+            "nodes `server` and `client` have the same address 10.0.0.1 in the compiled address plan"
+        );
+        assert_eq!(
+            check(vec![(server, a), (client, b), (stray, a)]),
+            "the compiled address plan gives an address to `stray`, which is not a node of the topology"
+        );
+    }
+
+    #[test]
     fn static_and_host_name_plans() {
         let server = NodeName::from_literal("server");
         let client = NodeName::from_literal("client");
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let other: IpAddr = "10.1.2.4".parse().unwrap();
         let r = Resolver::new(
             names(),
-            AddressPlan::Static(vec![(server, ip)]),
+            AddressPlan::Static(vec![(server, ip), (client, other)]),
             DEFAULT_LOOPBACK_BASE,
         )
         .unwrap();
         assert_eq!(r.resolve(server).unwrap(), NodeAddress::Ip(ip));
-        assert_eq!(
-            r.resolve(client).unwrap_err(),
-            ResolveError::NoStaticAddress { node: client }
-        );
         assert_eq!(
             r.bind_ip(server).unwrap(),
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
