@@ -216,3 +216,18 @@ fn plan_graph_and_version_describe_the_same_configuration() {
         String::from_utf8_lossy(&graph.stdout).contains("solo_echo_client -->|http-get| solo_echo")
     );
 }
+
+/// A port held by something outside the topology cannot be seen at compile
+/// time; the binary names node, service, address and cause when it starts.
+#[test]
+fn a_port_taken_by_another_program_is_reported_in_the_users_terms() {
+    let _squatter = std::net::TcpListener::bind("127.0.66.1:8088").unwrap();
+    let out = output("echo-single", &["up", "--loopback-base", "127.0.66.0"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("node `solo`: service `echo` cannot listen on 127.0.66.1:8088 (echo)"),
+        "{log}"
+    );
+    assert!(log.contains("Address already in use"), "{log}");
+}
