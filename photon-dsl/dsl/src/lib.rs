@@ -8,10 +8,15 @@
 //! |---|---|
 //! | port literal out of `1..=65535` | [`port!`] (const evaluation) |
 //! | malformed path prefix, node name, host or DNS name | [`path!`], [`nodes!`], [`host!`], [`dns_name!`] |
-//! | dependency of the wrong protocol | the type of [`Dep<P>`](Dep) |
+//! | dependency of the wrong protocol, or a bare port for one | the type of [`Dep<P>`](Dep) |
+//! | endpoint minted by a service that does not serve it | the [`Provides`] bound |
 //! | required dependency left out | the spec struct's required field |
+//! | integrated mode without chainfire or photonauth | [`Integration`]'s fields, [`Auth::PhotonAuth`]'s endpoint |
+//! | a secret written as its value | [`Secret`] has no constructor from a value |
 //! | two listeners on one node, port and transport | [`topology!`] (const evaluation) |
 //! | service on an undeclared node, dependency on nothing | [`topology!`] (const evaluation) |
+//!
+//! `ui-tests/README.md` has the whole catalogue with a case for each.
 //!
 //! The same checks run again when the binary starts ([`Topology::check`]), so a
 //! topology assembled at run time gets the same messages.
