@@ -25,7 +25,9 @@ pub enum SecretSource {
     File(&'static str),
 }
 
-/// A reference to a secret value: see the [module docs](self).
+/// Where a secret's value lives on the node, never the value: the runtime
+/// reads it at start-up, and it prints as its reference (`env ECHO_TOKEN`).
+/// Build one with [`Secret::env`] or [`Secret::file`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Secret {
     source: SecretSource,
