@@ -385,6 +385,32 @@ const fn listener_text(text: ConstText, l: ListenerRef) -> ConstText {
         .push(")")
 }
 
+/// "service `kind` on node `node`", the subject of most messages.
+const fn service_on(text: ConstText, service: ServiceKind, node: NodeName) -> ConstText {
+    text.push("service ")
+        .quoted(service.as_str())
+        .push(" on node ")
+        .quoted(node.as_str())
+}
+
+/// "needs <protocol> (`slot`) at node `target` port N".
+const fn needs_at(
+    text: ConstText,
+    protocol: &str,
+    slot: &str,
+    target: NodeName,
+    port: Port,
+) -> ConstText {
+    text.push(" needs ")
+        .push(protocol)
+        .push(" (")
+        .quoted(slot)
+        .push(") at node ")
+        .quoted(target.as_str())
+        .push(" port ")
+        .number(port.get() as i128)
+}
+
 impl Problem {
     /// The message, in the user's terms (node, service, port, protocol).
     pub const fn message(&self, t: &TopologyDecl<'_>) -> ConstText {
@@ -418,13 +444,7 @@ impl Problem {
                 service,
                 node,
                 reason,
-            } => text
-                .push("service ")
-                .quoted(service.as_str())
-                .push(" on node ")
-                .quoted(node.as_str())
-                .push(": ")
-                .push(reason),
+            } => service_on(text, service, node).push(": ").push(reason),
             Problem::DuplicateService { node, service } => text
                 .push("node ")
                 .quoted(node.as_str())
@@ -453,20 +473,14 @@ impl Problem {
                 protocol,
                 target,
                 port,
-            } => text
-                .push("service ")
-                .quoted(service.as_str())
-                .push(" on node ")
-                .quoted(node.as_str())
-                .push(" needs ")
-                .push(protocol)
-                .push(" (")
-                .quoted(slot)
-                .push(") at node ")
-                .quoted(target.as_str())
-                .push(" port ")
-                .number(port.get() as i128)
-                .push(", but no service of the topology listens there"),
+            } => needs_at(
+                service_on(text, service, node),
+                protocol,
+                slot,
+                target,
+                port,
+            )
+            .push(", but no service of the topology listens there"),
             Problem::WrongProtocolThere {
                 service,
                 node,
@@ -476,20 +490,14 @@ impl Problem {
                 port,
                 found,
             } => {
-                let text = text
-                    .push("service ")
-                    .quoted(service.as_str())
-                    .push(" on node ")
-                    .quoted(node.as_str())
-                    .push(" needs ")
-                    .push(protocol)
-                    .push(" (")
-                    .quoted(slot)
-                    .push(") at node ")
-                    .quoted(target.as_str())
-                    .push(" port ")
-                    .number(port.get() as i128)
-                    .push(", but what listens there is ");
+                let text = needs_at(
+                    service_on(text, service, node),
+                    protocol,
+                    slot,
+                    target,
+                    port,
+                )
+                .push(", but what listens there is ");
                 listener_text(text, found)
             }
         }
