@@ -14,4 +14,6 @@ pub mod spec;
 pub use spec::Chainfire;
 
 #[cfg(feature = "server")]
+pub mod mvcc;
+#[cfg(feature = "server")]
 pub mod proto;

@@ -1,0 +1,720 @@
+//! The multi-version key-value store, as etcd defines it, on RocksDB.
+//!
+//! - One cluster-wide revision, starting at 1, raised by one for every write
+//!   request (a put, a delete that deleted something, a transaction with
+//!   writes). All changes of one request share it and are told apart by a
+//!   sub-revision.
+//! - Every key version keeps `create_revision`, `mod_revision` and
+//!   `version` (puts since creation; a delete ends the key's generation).
+//! - Reads may ask for a past revision until [`MvccStore::compact`] drops the
+//!   history before it.
+//! - Each write request is one RocksDB write batch, fsynced before the call
+//!   returns: an acknowledged write survives a crash, a half-applied one is
+//!   never visible.
+//!
+//! Column families: `history` (every version, grouped by key, see
+//! [`keys`]), `events` (revision order, for watchers catching up) and `meta`
+//! (current and compacted revision).
+
+mod keys;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+
+use prost::Message as _;
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+
+use crate::proto::etcdserverpb::{
+    Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, RequestOp, ResponseOp, TxnRequest, TxnResponse, compare, range_request,
+    request_op, response_op,
+};
+use crate::proto::mvccpb::{Event, KeyValue, event};
+
+const HISTORY: &str = "history";
+const EVENTS: &str = "events";
+const META: &str = "meta";
+const CURRENT_REVISION: &[u8] = b"current_revision";
+const COMPACTED_REVISION: &[u8] = b"compacted_revision";
+
+/// Why a request could not be served. The messages are etcd's, so clients
+/// that match on them keep working.
+#[derive(Debug, thiserror::Error)]
+pub enum MvccError {
+    /// The revision asked for was compacted away.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted {
+        /// What was asked for.
+        requested: i64,
+        /// The oldest revision still readable.
+        compacted: i64,
+    },
+    /// The revision asked for does not exist yet.
+    #[error("mvcc: required revision is a future revision")]
+    FutureRevision {
+        /// What was asked for.
+        requested: i64,
+        /// The store's revision.
+        current: i64,
+    },
+    /// A transaction writes one key twice.
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    /// `ignore_value` or `ignore_lease` on a key that does not exist.
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    /// An empty key.
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    /// RocksDB failed.
+    #[error("storage")]
+    Storage(#[from] rocksdb::Error),
+    /// Stored bytes do not decode: the data directory is damaged.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// The store. Reads take `&self`; writes take `&mut self`, so the caller
+/// decides how they are serialised (Raft applies them one at a time).
+#[derive(Debug)]
+pub struct MvccStore {
+    db: DB,
+    current: i64,
+    compacted: i64,
+}
+
+/// The keys a request covers: etcd's `key` / `range_end` convention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    start: Vec<u8>,
+    end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// `range_end` empty: just `key`. `range_end == "\0"`: every key from
+    /// `key` on (every key at all if `key` is also `"\0"`). Otherwise
+    /// `[key, range_end)`.
+    pub fn new(key: &[u8], range_end: &[u8]) -> Self {
+        let start = if key == [0] && range_end == [0] {
+            Vec::new()
+        } else {
+            key.to_vec()
+        };
+        let end = match range_end {
+            [] => {
+                let mut next = key.to_vec();
+                next.push(0);
+                Bound::Excluded(next)
+            }
+            [0] => Bound::Unbounded,
+            end => Bound::Excluded(end.to_vec()),
+        };
+        KeyRange { start, end }
+    }
+
+    /// Whether `key` is in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        key >= self.start.as_slice()
+            && match &self.end {
+                Bound::Excluded(end) => key < end.as_slice(),
+                _ => true,
+            }
+    }
+
+    fn past_end(&self, key: &[u8]) -> bool {
+        matches!(&self.end, Bound::Excluded(end) if key >= end.as_slice())
+    }
+}
+
+impl MvccStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, MvccError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families = [HISTORY, EVENTS, META]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, dir, families)?;
+        let read = |key: &[u8]| -> Result<Option<i64>, MvccError> {
+            let cf = db.cf_handle(META).expect("opened with META");
+            match db.get_cf(cf, key)? {
+                None => Ok(None),
+                Some(bytes) => Ok(Some(i64::from_be_bytes(
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| MvccError::Corrupt("revision is not 8 bytes".into()))?,
+                ))),
+            }
+        };
+        let current = read(CURRENT_REVISION)?.unwrap_or(1);
+        let compacted = read(COMPACTED_REVISION)?.unwrap_or(0);
+        Ok(MvccStore {
+            db,
+            current,
+            compacted,
+        })
+    }
+
+    /// The newest revision.
+    pub fn revision(&self) -> i64 {
+        self.current
+    }
+
+    /// The revision of the last compaction (0 if none): reads and watches
+    /// may start at it or later, not before.
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created on open")
+    }
+
+    fn check_read_revision(&self, requested: i64) -> Result<i64, MvccError> {
+        if requested <= 0 {
+            return Ok(self.current);
+        }
+        if requested > self.current {
+            return Err(MvccError::FutureRevision {
+                requested,
+                current: self.current,
+            });
+        }
+        if requested < self.compacted {
+            return Err(MvccError::Compacted {
+                requested,
+                compacted: self.compacted,
+            });
+        }
+        Ok(requested)
+    }
+
+    /// The version of `key` visible at `revision` (tombstones included).
+    fn version_at(&self, key: &[u8], revision: i64) -> Result<Option<KeyValue>, MvccError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(HISTORY));
+        let escaped = keys::escape(key);
+        it.seek(keys::history_key(key, revision));
+        match (it.key(), it.value()) {
+            (Some(raw), Some(value)) if keys::group_of(raw) == escaped.as_slice() => {
+                Ok(Some(decode(value)?))
+            }
+            _ => {
+                it.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The live version of `key` at `revision`: `None` if absent or deleted.
+    pub fn get(&self, key: &[u8], revision: i64) -> Result<Option<KeyValue>, MvccError> {
+        Ok(self.version_at(key, revision)?.filter(is_live))
+    }
+
+    /// Every live key in `range` at `revision`, in key order.
+    fn scan(&self, range: &KeyRange, revision: i64) -> Result<Vec<KeyValue>, MvccError> {
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(self.cf(HISTORY));
+        it.seek(keys::escape(&range.start));
+        while let Some(raw) = it.key() {
+            let group = keys::group_of(raw).to_vec();
+            let (user_key, _) = keys::split_history_key(raw)
+                .ok_or_else(|| MvccError::Corrupt("malformed history key".into()))?;
+            if range.past_end(&user_key) {
+                break;
+            }
+            it.seek(keys::in_group(&group, revision));
+            if let (Some(raw), Some(value)) = (it.key(), it.value())
+                && keys::group_of(raw) == group.as_slice()
+            {
+                let kv = decode(value)?;
+                if is_live(&kv) {
+                    out.push(kv);
+                }
+            }
+            it.seek(keys::after_group(&group));
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Serves a range request (without the response header).
+    pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
+        let revision = self.check_read_revision(request.revision)?;
+        let range = KeyRange::new(&request.key, &request.range_end);
+        let kvs = self.scan(&range, revision)?;
+        Ok(shape_range(request, kvs))
+    }
+
+    /// Serves a put; returns the new revision.
+    pub fn put(&mut self, request: &PutRequest) -> Result<(i64, PutResponse), MvccError> {
+        let mut txn = self.begin();
+        let response = txn.put(request)?;
+        let revision = txn.commit()?;
+        Ok((revision, response))
+    }
+
+    /// Serves a delete; returns the revision it ran at (unchanged when
+    /// nothing was deleted, as in etcd).
+    pub fn delete_range(
+        &mut self,
+        request: &DeleteRangeRequest,
+    ) -> Result<(i64, DeleteRangeResponse), MvccError> {
+        let mut txn = self.begin();
+        let response = txn.delete_range(request)?;
+        let revision = txn.commit()?;
+        Ok((revision, response))
+    }
+
+    /// Serves a transaction: every compare against the committed state, then
+    /// the `success` or `failure` ops, all at one new revision.
+    pub fn txn(&mut self, request: &TxnRequest) -> Result<(i64, TxnResponse), MvccError> {
+        check_no_duplicate_puts(request)?;
+        let mut txn = self.begin();
+        let response = txn.txn(request)?;
+        let revision = txn.commit()?;
+        Ok((revision, response))
+    }
+
+    /// Drops every version that no read at `revision` or later can see.
+    pub fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
+        if revision <= self.compacted {
+            return Err(MvccError::Compacted {
+                requested: revision,
+                compacted: self.compacted,
+            });
+        }
+        if revision > self.current {
+            return Err(MvccError::FutureRevision {
+                requested: revision,
+                current: self.current,
+            });
+        }
+        let mut batch = WriteBatch::default();
+        let history = self.cf(HISTORY);
+        let mut it = self.db.raw_iterator_cf(history);
+        it.seek_to_first();
+        let mut group: Option<Vec<u8>> = None;
+        // Within a group, newest first: keep everything newer than
+        // `revision` and the newest version at or before it, unless that is
+        // a tombstone.
+        let mut kept_base = false;
+        while let (Some(raw), Some(value)) = (it.key(), it.value()) {
+            let this_group = keys::group_of(raw);
+            if group.as_deref() != Some(this_group) {
+                group = Some(this_group.to_vec());
+                kept_base = false;
+            }
+            let (_, rev) = keys::split_history_key(raw)
+                .ok_or_else(|| MvccError::Corrupt("malformed history key".into()))?;
+            if rev <= revision {
+                if kept_base {
+                    batch.delete_cf(history, raw);
+                } else {
+                    kept_base = true;
+                    if !is_live(&decode(value)?) {
+                        batch.delete_cf(history, raw);
+                    }
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        batch.delete_range_cf(
+            self.cf(EVENTS),
+            keys::event_key(0, 0),
+            keys::event_key(revision, 0),
+        );
+        batch.put_cf(self.cf(META), COMPACTED_REVISION, revision.to_be_bytes());
+        self.write(batch)?;
+        self.compacted = revision;
+        Ok(())
+    }
+
+    /// The changes to keys in `range` from `start` on, in revision order, each
+    /// with the version it replaced. `start` must not be below the compacted
+    /// revision.
+    pub fn events_since(&self, range: &KeyRange, start: i64) -> Result<Vec<Event>, MvccError> {
+        if start < self.compacted {
+            return Err(MvccError::Compacted {
+                requested: start,
+                compacted: self.compacted,
+            });
+        }
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(self.cf(EVENTS));
+        it.seek(keys::event_key(start.max(0), 0));
+        while let (Some(raw), Some(key)) = (it.key(), it.value()) {
+            let revision = keys::event_revision(raw)
+                .ok_or_else(|| MvccError::Corrupt("malformed event key".into()))?;
+            if range.contains(key) {
+                let kv = self
+                    .version_at(key, revision)?
+                    .ok_or_else(|| MvccError::Corrupt("event without its history entry".into()))?;
+                let prev_kv = self.get(key, revision - 1)?;
+                out.push(event_of(kv, prev_kv));
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    fn begin(&mut self) -> StoreTxn<'_> {
+        let revision = self.current + 1;
+        StoreTxn {
+            store: self,
+            revision,
+            batch: WriteBatch::default(),
+            pending: BTreeMap::new(),
+            changes: 0,
+        }
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), MvccError> {
+        let mut options = WriteOptions::default();
+        // Durability is promised: the WAL is fsynced before we answer.
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+}
+
+/// A write request being applied: its changes go to one batch, and its own
+/// reads see them (`pending`) before they are committed.
+struct StoreTxn<'a> {
+    store: &'a mut MvccStore,
+    revision: i64,
+    batch: WriteBatch,
+    /// Key -> its newest version in this request (a tombstone if deleted).
+    pending: BTreeMap<Vec<u8>, KeyValue>,
+    changes: u32,
+}
+
+impl StoreTxn<'_> {
+    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        match self.pending.get(key) {
+            Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
+            None => self.store.get(key, self.store.current),
+        }
+    }
+
+    fn scan(&self, range: &KeyRange) -> Result<Vec<KeyValue>, MvccError> {
+        let mut merged: BTreeMap<Vec<u8>, KeyValue> = self
+            .store
+            .scan(range, self.store.current)?
+            .into_iter()
+            .map(|kv| (kv.key.clone(), kv))
+            .collect();
+        for (key, kv) in &self.pending {
+            if range.contains(key) {
+                merged.insert(key.clone(), kv.clone());
+            }
+        }
+        Ok(merged.into_values().filter(is_live).collect())
+    }
+
+    fn record(&mut self, kv: KeyValue) {
+        let store = &*self.store;
+        self.batch.put_cf(
+            store.cf(HISTORY),
+            keys::history_key(&kv.key, self.revision),
+            kv.encode_to_vec(),
+        );
+        self.batch.put_cf(
+            store.cf(EVENTS),
+            keys::event_key(self.revision, self.changes),
+            &kv.key,
+        );
+        self.changes += 1;
+        self.pending.insert(kv.key.clone(), kv);
+    }
+
+    fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
+        if request.revision > 0 && request.revision != self.store.current {
+            return self.store.range(request);
+        }
+        let range = KeyRange::new(&request.key, &request.range_end);
+        Ok(shape_range(request, self.scan(&range)?))
+    }
+
+    fn put(&mut self, request: &PutRequest) -> Result<PutResponse, MvccError> {
+        if request.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        let previous = self.current(&request.key)?;
+        if (request.ignore_value || request.ignore_lease) && previous.is_none() {
+            return Err(MvccError::KeyNotFound);
+        }
+        let (create_revision, version) = match &previous {
+            Some(prev) => (prev.create_revision, prev.version + 1),
+            None => (self.revision, 1),
+        };
+        let value = match (&previous, request.ignore_value) {
+            (Some(prev), true) => prev.value.clone(),
+            _ => request.value.clone(),
+        };
+        let lease = match (&previous, request.ignore_lease) {
+            (Some(prev), true) => prev.lease,
+            _ => request.lease,
+        };
+        self.record(KeyValue {
+            key: request.key.clone(),
+            create_revision,
+            mod_revision: self.revision,
+            version,
+            value,
+            lease,
+        });
+        Ok(PutResponse {
+            header: None,
+            prev_kv: previous.filter(|_| request.prev_kv),
+        })
+    }
+
+    fn delete_range(
+        &mut self,
+        request: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, MvccError> {
+        if request.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        let range = KeyRange::new(&request.key, &request.range_end);
+        let doomed = self.scan(&range)?;
+        for kv in &doomed {
+            self.record(tombstone(&kv.key, self.revision));
+        }
+        Ok(DeleteRangeResponse {
+            header: None,
+            deleted: doomed.len() as i64,
+            prev_kvs: if request.prev_kv { doomed } else { Vec::new() },
+        })
+    }
+
+    fn txn(&mut self, request: &TxnRequest) -> Result<TxnResponse, MvccError> {
+        let mut succeeded = true;
+        for compare in &request.compare {
+            if !self.holds(compare)? {
+                succeeded = false;
+                break;
+            }
+        }
+        let ops = if succeeded {
+            &request.success
+        } else {
+            &request.failure
+        };
+        let mut responses = Vec::with_capacity(ops.len());
+        for op in ops {
+            responses.push(self.op(op)?);
+        }
+        Ok(TxnResponse {
+            header: None,
+            succeeded,
+            responses,
+        })
+    }
+
+    fn op(&mut self, op: &RequestOp) -> Result<ResponseOp, MvccError> {
+        use request_op::Request;
+        use response_op::Response;
+        let response = match &op.request {
+            Some(Request::RequestRange(r)) => Response::ResponseRange(self.range(r)?),
+            Some(Request::RequestPut(r)) => Response::ResponsePut(self.put(r)?),
+            Some(Request::RequestDeleteRange(r)) => {
+                Response::ResponseDeleteRange(self.delete_range(r)?)
+            }
+            Some(Request::RequestTxn(r)) => Response::ResponseTxn(self.txn(r)?),
+            None => {
+                return Ok(ResponseOp { response: None });
+            }
+        };
+        Ok(ResponseOp {
+            response: Some(response),
+        })
+    }
+
+    /// Whether `compare` holds for every key it covers (committed state).
+    fn holds(&self, compare: &Compare) -> Result<bool, MvccError> {
+        let store = &*self.store;
+        let kvs: Vec<Option<KeyValue>> = if compare.range_end.is_empty() {
+            vec![store.get(&compare.key, store.current)?]
+        } else {
+            let range = KeyRange::new(&compare.key, &compare.range_end);
+            store
+                .scan(&range, store.current)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
+    }
+
+    fn commit(self) -> Result<i64, MvccError> {
+        if self.changes == 0 {
+            // Nothing written: etcd does not raise the revision.
+            return Ok(self.store.current);
+        }
+        let mut batch = self.batch;
+        batch.put_cf(
+            self.store.cf(META),
+            CURRENT_REVISION,
+            self.revision.to_be_bytes(),
+        );
+        self.store.write(batch)?;
+        self.store.current = self.revision;
+        Ok(self.revision)
+    }
+}
+
+/// etcd's rule: a key absent compares as version, create and mod revision
+/// 0, lease 0 and an empty value.
+fn compare_one(compare: &Compare, kv: Option<&KeyValue>) -> bool {
+    use compare::{CompareResult, CompareTarget, TargetUnion};
+    let ordering = match (compare.target(), &compare.target_union) {
+        (CompareTarget::Version, Some(TargetUnion::Version(v))) => {
+            kv.map_or(0, |kv| kv.version).cmp(v)
+        }
+        (CompareTarget::Create, Some(TargetUnion::CreateRevision(v))) => {
+            kv.map_or(0, |kv| kv.create_revision).cmp(v)
+        }
+        (CompareTarget::Mod, Some(TargetUnion::ModRevision(v))) => {
+            kv.map_or(0, |kv| kv.mod_revision).cmp(v)
+        }
+        (CompareTarget::Lease, Some(TargetUnion::Lease(v))) => kv.map_or(0, |kv| kv.lease).cmp(v),
+        (CompareTarget::Value, Some(TargetUnion::Value(v))) => match kv {
+            Some(kv) => kv.value.as_slice().cmp(v.as_slice()),
+            // A missing key fails every value comparison.
+            None => return false,
+        },
+        // Target and operand disagree: the compare cannot hold.
+        _ => return false,
+    };
+    match compare.result() {
+        CompareResult::Equal => ordering.is_eq(),
+        CompareResult::Greater => ordering.is_gt(),
+        CompareResult::Less => ordering.is_lt(),
+        CompareResult::NotEqual => ordering.is_ne(),
+    }
+}
+
+/// etcd refuses a transaction that puts or deletes one key twice in one
+/// branch; checking up front keeps the rule out of the apply path.
+fn check_no_duplicate_puts(request: &TxnRequest) -> Result<(), MvccError> {
+    for ops in [&request.success, &request.failure] {
+        let mut seen = std::collections::BTreeSet::new();
+        for op in ops {
+            if let Some(request_op::Request::RequestPut(put)) = &op.request
+                && !seen.insert(put.key.clone())
+            {
+                return Err(MvccError::DuplicateKey);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies count, revision filters, sort, limit, keys-only and count-only.
+fn shape_range(request: &RangeRequest, mut kvs: Vec<KeyValue>) -> RangeResponse {
+    let within =
+        |value: i64, min: i64, max: i64| (min <= 0 || value >= min) && (max <= 0 || value <= max);
+    kvs.retain(|kv| {
+        within(
+            kv.mod_revision,
+            request.min_mod_revision,
+            request.max_mod_revision,
+        ) && within(
+            kv.create_revision,
+            request.min_create_revision,
+            request.max_create_revision,
+        )
+    });
+    let count = kvs.len() as i64;
+    if request.count_only {
+        return RangeResponse {
+            header: None,
+            kvs: Vec::new(),
+            more: false,
+            count,
+        };
+    }
+    use range_request::{SortOrder, SortTarget};
+    let order = match (request.sort_order(), request.sort_target()) {
+        // etcd sorts ascending when a target other than the key is named
+        // without an order.
+        (SortOrder::None, SortTarget::Key) => SortOrder::None,
+        (SortOrder::None, _) => SortOrder::Ascend,
+        (order, _) => order,
+    };
+    if order != SortOrder::None {
+        kvs.sort_by(|a, b| {
+            let ordering = match request.sort_target() {
+                SortTarget::Key => a.key.cmp(&b.key),
+                SortTarget::Version => a.version.cmp(&b.version),
+                SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+                SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+                SortTarget::Value => a.value.cmp(&b.value),
+            };
+            if order == SortOrder::Descend {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+    }
+    let more = request.limit > 0 && kvs.len() as i64 > request.limit;
+    if more {
+        kvs.truncate(request.limit as usize);
+    }
+    if request.keys_only {
+        for kv in &mut kvs {
+            kv.value.clear();
+        }
+    }
+    RangeResponse {
+        header: None,
+        kvs,
+        more,
+        count,
+    }
+}
+
+fn tombstone(key: &[u8], revision: i64) -> KeyValue {
+    KeyValue {
+        key: key.to_vec(),
+        create_revision: 0,
+        mod_revision: revision,
+        version: 0,
+        value: Vec::new(),
+        lease: 0,
+    }
+}
+
+/// A stored version is live unless it is a tombstone (version 0).
+fn is_live(kv: &KeyValue) -> bool {
+    kv.version > 0
+}
+
+fn event_of(kv: KeyValue, prev_kv: Option<KeyValue>) -> Event {
+    let kind = if is_live(&kv) {
+        event::EventType::Put
+    } else {
+        event::EventType::Delete
+    };
+    Event {
+        r#type: kind as i32,
+        kv: Some(kv),
+        prev_kv,
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
+    KeyValue::decode(bytes).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

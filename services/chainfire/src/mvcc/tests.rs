@@ -1,0 +1,472 @@
+//! The store against etcd's documented semantics.
+
+use super::*;
+use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+
+fn open() -> (tempfile::TempDir, MvccStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MvccStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn put(store: &mut MvccStore, key: &str, value: &str) -> i64 {
+    store
+        .put(&PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .0
+}
+
+fn range(store: &MvccStore, key: &str, end: &[u8], revision: i64) -> RangeResponse {
+    store
+        .range(&RangeRequest {
+            key: key.into(),
+            range_end: end.to_vec(),
+            revision,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+fn keys(response: &RangeResponse) -> Vec<String> {
+    response
+        .kvs
+        .iter()
+        .map(|kv| String::from_utf8(kv.key.clone()).unwrap())
+        .collect()
+}
+
+fn value_of(store: &MvccStore, key: &str) -> Option<String> {
+    store
+        .get(key.as_bytes(), store.revision())
+        .unwrap()
+        .map(|kv| String::from_utf8(kv.value).unwrap())
+}
+
+#[test]
+fn revisions_versions_and_prev_kv_follow_etcd() {
+    let (_dir, mut store) = open();
+    assert_eq!(store.revision(), 1, "an empty store is at revision 1");
+    assert_eq!(put(&mut store, "a", "1"), 2);
+    let (rev, response) = store
+        .put(&PutRequest {
+            key: "a".into(),
+            value: "2".into(),
+            prev_kv: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(rev, 3);
+    let prev = response.prev_kv.unwrap();
+    assert_eq!((prev.value.as_slice(), prev.version), (&b"1"[..], 1));
+    let now = store.get(b"a", 3).unwrap().unwrap();
+    assert_eq!(
+        (now.create_revision, now.mod_revision, now.version),
+        (2, 3, 2)
+    );
+}
+
+#[test]
+fn ranges_cover_single_keys_prefixes_from_keys_and_everything() {
+    let (_dir, mut store) = open();
+    for key in ["a", "b/1", "b/2", "b/3", "c"] {
+        put(&mut store, key, key);
+    }
+    assert_eq!(keys(&range(&store, "b/2", b"", 0)), ["b/2"]);
+    assert_eq!(keys(&range(&store, "b/", b"b0", 0)), ["b/1", "b/2", "b/3"]);
+    assert_eq!(keys(&range(&store, "b/3", b"\0", 0)), ["b/3", "c"]);
+    assert_eq!(
+        keys(&range(&store, "\0", b"\0", 0)),
+        ["a", "b/1", "b/2", "b/3", "c"]
+    );
+    assert!(range(&store, "zzz", b"", 0).kvs.is_empty());
+}
+
+#[test]
+fn limit_sort_keys_only_count_only_and_filters() {
+    let (_dir, mut store) = open();
+    put(&mut store, "k1", "z");
+    put(&mut store, "k2", "y");
+    put(&mut store, "k3", "x");
+    put(&mut store, "k1", "w"); // k1 now has the newest mod revision
+    let base = RangeRequest {
+        key: "k".into(),
+        range_end: "l".into(),
+        ..Default::default()
+    };
+    let limited = store
+        .range(&RangeRequest {
+            limit: 2,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!(
+        (keys(&limited), limited.more, limited.count),
+        (vec!["k1".to_owned(), "k2".to_owned()], true, 3)
+    );
+
+    let by_mod_desc = store
+        .range(&RangeRequest {
+            sort_order: SortOrder::Descend as i32,
+            sort_target: SortTarget::Mod as i32,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!(keys(&by_mod_desc), ["k1", "k3", "k2"]);
+    let by_value = store
+        .range(&RangeRequest {
+            sort_target: SortTarget::Value as i32,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!(keys(&by_value), ["k1", "k3", "k2"], "w < x < y");
+
+    let keys_only = store
+        .range(&RangeRequest {
+            keys_only: true,
+            ..base.clone()
+        })
+        .unwrap();
+    assert!(keys_only.kvs.iter().all(|kv| kv.value.is_empty()));
+    let count_only = store
+        .range(&RangeRequest {
+            count_only: true,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!((count_only.kvs.len(), count_only.count), (0, 3));
+
+    let recent = store
+        .range(&RangeRequest {
+            min_mod_revision: 4,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!(keys(&recent), ["k1", "k3"]);
+}
+
+#[test]
+fn past_revisions_are_readable_until_compacted() {
+    let (_dir, mut store) = open();
+    let r1 = put(&mut store, "k", "old");
+    let r2 = put(&mut store, "k", "new");
+    assert_eq!(range(&store, "k", b"", r1).kvs[0].value, b"old");
+    assert_eq!(range(&store, "k", b"", r2).kvs[0].value, b"new");
+    assert!(matches!(
+        store.range(&RangeRequest {
+            key: "k".into(),
+            revision: r2 + 1,
+            ..Default::default()
+        }),
+        Err(MvccError::FutureRevision { .. })
+    ));
+    store.compact(r2).unwrap();
+    let err = store
+        .range(&RangeRequest {
+            key: "k".into(),
+            revision: r1,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(matches!(err, MvccError::Compacted { .. }));
+    assert_eq!(
+        err.to_string(),
+        "mvcc: required revision has been compacted"
+    );
+    // The newest version survives compaction.
+    assert_eq!(range(&store, "k", b"", 0).kvs[0].value, b"new");
+    assert!(matches!(
+        store.compact(r1),
+        Err(MvccError::Compacted { .. })
+    ));
+}
+
+#[test]
+fn deletes_leave_history_and_a_new_put_starts_a_new_generation() {
+    let (_dir, mut store) = open();
+    put(&mut store, "p/a", "1");
+    put(&mut store, "p/b", "2");
+    let before = store.revision();
+    let (rev, deleted) = store
+        .delete_range(&DeleteRangeRequest {
+            key: "p/".into(),
+            range_end: "p0".into(),
+            prev_kv: true,
+        })
+        .unwrap();
+    assert_eq!(rev, before + 1, "one delete request, one revision");
+    assert_eq!(deleted.deleted, 2);
+    assert_eq!(deleted.prev_kvs.len(), 2);
+    assert!(range(&store, "p/", b"p0", 0).kvs.is_empty());
+    assert_eq!(range(&store, "p/", b"p0", before).kvs.len(), 2);
+
+    let (same, nothing) = store
+        .delete_range(&DeleteRangeRequest {
+            key: "p/".into(),
+            range_end: "p0".into(),
+            prev_kv: false,
+        })
+        .unwrap();
+    assert_eq!(
+        (same, nothing.deleted),
+        (rev, 0),
+        "deleting nothing keeps the revision"
+    );
+
+    let again = put(&mut store, "p/a", "3");
+    let kv = store.get(b"p/a", again).unwrap().unwrap();
+    assert_eq!((kv.version, kv.create_revision), (1, again));
+}
+
+#[test]
+fn ignore_value_and_ignore_lease_need_an_existing_key() {
+    let (_dir, mut store) = open();
+    let missing = store.put(&PutRequest {
+        key: "k".into(),
+        ignore_value: true,
+        ..Default::default()
+    });
+    assert!(matches!(missing, Err(MvccError::KeyNotFound)));
+    store
+        .put(&PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            lease: 7,
+            ..Default::default()
+        })
+        .unwrap();
+    store
+        .put(&PutRequest {
+            key: "k".into(),
+            ignore_value: true,
+            ignore_lease: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let kv = store.get(b"k", store.revision()).unwrap().unwrap();
+    assert_eq!(
+        (kv.value.as_slice(), kv.lease, kv.version),
+        (&b"v"[..], 7, 2)
+    );
+    assert!(matches!(
+        store.put(&PutRequest::default()),
+        Err(MvccError::EmptyKey)
+    ));
+}
+
+fn compare(
+    key: &str,
+    target: CompareTarget,
+    result: CompareResult,
+    operand: TargetUnion,
+) -> Compare {
+    Compare {
+        result: result as i32,
+        target: target as i32,
+        key: key.into(),
+        target_union: Some(operand),
+        range_end: Vec::new(),
+    }
+}
+
+fn put_op(key: &str, value: &str) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn range_op(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestRange(RangeRequest {
+            key: key.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+#[test]
+fn a_transaction_compares_then_runs_one_branch_at_one_revision() {
+    let (_dir, mut store) = open();
+    let created = put(&mut store, "lock", "free");
+    let request = TxnRequest {
+        compare: vec![
+            compare(
+                "lock",
+                CompareTarget::Value,
+                CompareResult::Equal,
+                TargetUnion::Value("free".into()),
+            ),
+            compare(
+                "lock",
+                CompareTarget::Create,
+                CompareResult::Equal,
+                TargetUnion::CreateRevision(created),
+            ),
+            compare(
+                "lock",
+                CompareTarget::Version,
+                CompareResult::Less,
+                TargetUnion::Version(2),
+            ),
+        ],
+        success: vec![
+            put_op("lock", "taken"),
+            put_op("owner", "me"),
+            range_op("owner"),
+        ],
+        failure: vec![range_op("lock")],
+    };
+    let (rev, response) = store.txn(&request).unwrap();
+    assert!(response.succeeded);
+    assert_eq!(rev, created + 1);
+    // The range inside the transaction saw the put before it.
+    let Some(response_op::Response::ResponseRange(seen)) = &response.responses[2].response else {
+        panic!("third response is a range: {response:?}");
+    };
+    assert_eq!(seen.kvs[0].value, b"me");
+    assert_eq!(store.get(b"owner", rev).unwrap().unwrap().mod_revision, rev);
+
+    // Same request again: the value compare now fails; the failure branch
+    // only reads, so the revision stays.
+    let (again, response) = store.txn(&request).unwrap();
+    assert!(!response.succeeded);
+    assert_eq!(again, rev);
+    assert_eq!(value_of(&store, "lock").as_deref(), Some("taken"));
+}
+
+#[test]
+fn a_missing_key_compares_as_zero_and_fails_value_compares() {
+    let (_dir, mut store) = open();
+    let absent = TxnRequest {
+        compare: vec![compare(
+            "new",
+            CompareTarget::Create,
+            CompareResult::Equal,
+            TargetUnion::CreateRevision(0),
+        )],
+        success: vec![put_op("new", "1")],
+        failure: vec![],
+    };
+    assert!(store.txn(&absent).unwrap().1.succeeded);
+    assert!(!store.txn(&absent).unwrap().1.succeeded, "now it exists");
+
+    let value_of_missing = TxnRequest {
+        compare: vec![compare(
+            "ghost",
+            CompareTarget::Value,
+            CompareResult::NotEqual,
+            TargetUnion::Value("x".into()),
+        )],
+        ..Default::default()
+    };
+    assert!(!store.txn(&value_of_missing).unwrap().1.succeeded);
+}
+
+#[test]
+fn a_transaction_may_not_put_one_key_twice() {
+    let (_dir, mut store) = open();
+    let request = TxnRequest {
+        success: vec![put_op("k", "1"), put_op("k", "2")],
+        ..Default::default()
+    };
+    let err = store.txn(&request).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "etcdserver: duplicate key given in txn request"
+    );
+    assert_eq!(store.revision(), 1, "nothing was applied");
+}
+
+#[test]
+fn events_replay_in_revision_order_with_previous_versions() {
+    let (_dir, mut store) = open();
+    let r1 = put(&mut store, "w/a", "1");
+    put(&mut store, "other", "x");
+    let r3 = put(&mut store, "w/a", "2");
+    store
+        .delete_range(&DeleteRangeRequest {
+            key: "w/a".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let watched = KeyRange::new(b"w/", b"w0");
+    let events = store.events_since(&watched, r1).unwrap();
+    let summary: Vec<(i32, i64, Option<Vec<u8>>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.r#type,
+                e.kv.as_ref().unwrap().mod_revision,
+                e.prev_kv.as_ref().map(|p| p.value.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (event::EventType::Put as i32, r1, None),
+            (event::EventType::Put as i32, r3, Some(b"1".to_vec())),
+            (event::EventType::Delete as i32, r3 + 1, Some(b"2".to_vec())),
+        ]
+    );
+    assert_eq!(store.events_since(&watched, r3).unwrap().len(), 2);
+    store.compact(r3).unwrap();
+    assert!(matches!(
+        store.events_since(&watched, r1),
+        Err(MvccError::Compacted { .. })
+    ));
+    assert_eq!(store.events_since(&watched, r3).unwrap().len(), 2);
+}
+
+#[test]
+fn compaction_drops_deleted_keys_and_old_versions_only() {
+    let (_dir, mut store) = open();
+    put(&mut store, "gone", "1");
+    store
+        .delete_range(&DeleteRangeRequest {
+            key: "gone".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    put(&mut store, "kept", "1");
+    let r = put(&mut store, "kept", "2");
+    put(&mut store, "later", "1");
+    store.compact(r).unwrap();
+    assert_eq!(keys(&range(&store, "\0", b"\0", 0)), ["kept", "later"]);
+    assert_eq!(keys(&range(&store, "\0", b"\0", r)), ["kept"]);
+    // Only one stored version of `kept` is left, and no trace of `gone`.
+    let cf = store.cf(HISTORY);
+    let stored: Vec<(Vec<u8>, i64)> = store
+        .db
+        .iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|entry| keys::split_history_key(&entry.unwrap().0).unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        vec![(b"kept".to_vec(), r), (b"later".to_vec(), r + 1)]
+    );
+}
+
+#[test]
+fn everything_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let rev = {
+        let mut store = MvccStore::open(dir.path()).unwrap();
+        put(&mut store, "a", "1");
+        let rev = put(&mut store, "a", "2");
+        store.compact(rev - 1).unwrap();
+        rev
+    };
+    let store = MvccStore::open(dir.path()).unwrap();
+    assert_eq!(store.revision(), rev);
+    assert_eq!(store.compacted_revision(), rev - 1);
+    assert_eq!(value_of(&store, "a").as_deref(), Some("2"));
+}
