@@ -21,6 +21,7 @@ mod keys;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use prost::Message as _;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
@@ -34,7 +35,11 @@ use crate::proto::mvccpb::{Event, KeyValue, event};
 
 const HISTORY: &str = "history";
 const EVENTS: &str = "events";
-const META: &str = "meta";
+/// Revisions, and whatever the owner stores with each write ([`Meta`]).
+pub const META: &str = "meta";
+/// Column families the store needs; an owner sharing the database (the Raft
+/// log) adds its own with [`open_db`].
+const FAMILIES: [&str; 3] = [HISTORY, EVENTS, META];
 const CURRENT_REVISION: &[u8] = b"current_revision";
 const COMPACTED_REVISION: &[u8] = b"compacted_revision";
 
@@ -75,13 +80,54 @@ pub enum MvccError {
     Corrupt(String),
 }
 
+/// Entries of the `meta` column family written in the same batch as a
+/// request's changes, so the owner's bookkeeping (the last applied Raft log
+/// id) can never disagree with the data.
+pub type Meta<'a> = &'a [(&'a [u8], Vec<u8>)];
+
+/// Opens (or creates) a RocksDB database in `dir` with the store's column
+/// families plus `extra` ones.
+pub fn open_db(dir: &Path, extra: &[&str]) -> Result<Arc<DB>, MvccError> {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    let families = FAMILIES
+        .iter()
+        .chain(extra)
+        .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+    Ok(Arc::new(DB::open_cf_descriptors(&options, dir, families)?))
+}
+
 /// The store. Reads take `&self`; writes take `&mut self`, so the caller
 /// decides how they are serialised (Raft applies them one at a time).
 #[derive(Debug)]
 pub struct MvccStore {
-    db: DB,
+    db: Arc<DB>,
     current: i64,
     compacted: i64,
+    sync: bool,
+}
+
+/// A write request: what a Raft entry carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteRequest {
+    /// A put.
+    Put(PutRequest),
+    /// A delete.
+    DeleteRange(DeleteRangeRequest),
+    /// A transaction.
+    Txn(TxnRequest),
+}
+
+/// The answer to a [`WriteRequest`], without the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteResponse {
+    /// For a put.
+    Put(PutResponse),
+    /// For a delete.
+    DeleteRange(DeleteRangeResponse),
+    /// For a transaction.
+    Txn(TxnResponse),
 }
 
 /// The keys a request covers: etcd's `key` / `range_end` convention.
@@ -128,18 +174,30 @@ impl KeyRange {
 }
 
 impl MvccStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) a store of its own in `dir`, fsyncing every write.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let families = [HISTORY, EVENTS, META]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, dir, families)?;
+        Self::with_db(open_db(dir, &[])?, true)
+    }
+
+    /// The store in a database opened with [`open_db`]. With `sync` false,
+    /// writes are not fsynced: for an owner whose own log (Raft's) is the
+    /// durable record and replays what a crash lost.
+    pub fn with_db(db: Arc<DB>, sync: bool) -> Result<Self, MvccError> {
+        let mut store = MvccStore {
+            db,
+            current: 1,
+            compacted: 0,
+            sync,
+        };
+        store.reload()?;
+        Ok(store)
+    }
+
+    /// Re-reads the revisions, after the data was replaced underneath
+    /// (a snapshot was installed).
+    pub fn reload(&mut self) -> Result<(), MvccError> {
         let read = |key: &[u8]| -> Result<Option<i64>, MvccError> {
-            let cf = db.cf_handle(META).expect("opened with META");
-            match db.get_cf(cf, key)? {
+            match self.meta(key)? {
                 None => Ok(None),
                 Some(bytes) => Ok(Some(i64::from_be_bytes(
                     bytes
@@ -151,11 +209,28 @@ impl MvccStore {
         };
         let current = read(CURRENT_REVISION)?.unwrap_or(1);
         let compacted = read(COMPACTED_REVISION)?.unwrap_or(0);
-        Ok(MvccStore {
-            db,
-            current,
-            compacted,
-        })
+        self.current = current;
+        self.compacted = compacted;
+        Ok(())
+    }
+
+    /// A `meta` entry.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
+        Ok(self.db.get_cf(self.cf(META), key)?)
+    }
+
+    /// Writes `meta` entries alone (for log entries that change no key).
+    pub fn write_meta(&self, meta: Meta<'_>) -> Result<(), MvccError> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in meta {
+            batch.put_cf(self.cf(META), key, value);
+        }
+        self.write(batch)
+    }
+
+    /// The database, for owners that keep more in it.
+    pub fn db(&self) -> &Arc<DB> {
+        &self.db
     }
 
     /// The newest revision.
@@ -252,10 +327,10 @@ impl MvccStore {
 
     /// Serves a put; returns the new revision.
     pub fn put(&mut self, request: &PutRequest) -> Result<(i64, PutResponse), MvccError> {
-        let mut txn = self.begin();
-        let response = txn.put(request)?;
-        let revision = txn.commit()?;
-        Ok((revision, response))
+        match self.apply(&WriteRequest::Put(request.clone()), &[])? {
+            (revision, WriteResponse::Put(response)) => Ok((revision, response)),
+            _ => unreachable!("a put answers a put"),
+        }
     }
 
     /// Serves a delete; returns the revision it ran at (unchanged when
@@ -264,24 +339,72 @@ impl MvccStore {
         &mut self,
         request: &DeleteRangeRequest,
     ) -> Result<(i64, DeleteRangeResponse), MvccError> {
-        let mut txn = self.begin();
-        let response = txn.delete_range(request)?;
-        let revision = txn.commit()?;
-        Ok((revision, response))
+        match self.apply(&WriteRequest::DeleteRange(request.clone()), &[])? {
+            (revision, WriteResponse::DeleteRange(response)) => Ok((revision, response)),
+            _ => unreachable!("a delete answers a delete"),
+        }
     }
 
     /// Serves a transaction: every compare against the committed state, then
     /// the `success` or `failure` ops, all at one new revision.
     pub fn txn(&mut self, request: &TxnRequest) -> Result<(i64, TxnResponse), MvccError> {
-        check_no_duplicate_puts(request)?;
+        match self.apply(&WriteRequest::Txn(request.clone()), &[])? {
+            (revision, WriteResponse::Txn(response)) => Ok((revision, response)),
+            _ => unreachable!("a txn answers a txn"),
+        }
+    }
+
+    /// Applies one write request and `meta` in one batch; returns the
+    /// revision it ran at. A rejected request writes `meta` only.
+    pub fn apply(
+        &mut self,
+        request: &WriteRequest,
+        meta: Meta<'_>,
+    ) -> Result<(i64, WriteResponse), MvccError> {
+        if let WriteRequest::Txn(txn) = request
+            && let Err(e) = check_no_duplicate_puts(txn)
+        {
+            self.write_meta(meta)?;
+            return Err(e);
+        }
         let mut txn = self.begin();
-        let response = txn.txn(request)?;
-        let revision = txn.commit()?;
-        Ok((revision, response))
+        let outcome = match request {
+            WriteRequest::Put(r) => txn.put(r).map(WriteResponse::Put),
+            WriteRequest::DeleteRange(r) => txn.delete_range(r).map(WriteResponse::DeleteRange),
+            WriteRequest::Txn(r) => txn.txn(r).map(WriteResponse::Txn),
+        };
+        match outcome {
+            Ok(response) => Ok((txn.commit(meta)?, response)),
+            Err(e) => {
+                drop(txn);
+                self.write_meta(meta)?;
+                Err(e)
+            }
+        }
     }
 
     /// Drops every version that no read at `revision` or later can see.
     pub fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
+        self.compact_with(revision, &[])
+    }
+
+    /// [`compact`](Self::compact), writing `meta` in the same batch (also
+    /// when the compaction is refused).
+    pub fn compact_with(&mut self, revision: i64, meta: Meta<'_>) -> Result<(), MvccError> {
+        if let Err(e) = self.check_compaction(revision) {
+            self.write_meta(meta)?;
+            return Err(e);
+        }
+        let mut batch = self.compaction_batch(revision)?;
+        for (key, value) in meta {
+            batch.put_cf(self.cf(META), key, value);
+        }
+        self.write(batch)?;
+        self.compacted = revision;
+        Ok(())
+    }
+
+    fn check_compaction(&self, revision: i64) -> Result<(), MvccError> {
         if revision <= self.compacted {
             return Err(MvccError::Compacted {
                 requested: revision,
@@ -294,6 +417,10 @@ impl MvccStore {
                 current: self.current,
             });
         }
+        Ok(())
+    }
+
+    fn compaction_batch(&self, revision: i64) -> Result<WriteBatch, MvccError> {
         let mut batch = WriteBatch::default();
         let history = self.cf(HISTORY);
         let mut it = self.db.raw_iterator_cf(history);
@@ -330,9 +457,7 @@ impl MvccStore {
             keys::event_key(revision, 0),
         );
         batch.put_cf(self.cf(META), COMPACTED_REVISION, revision.to_be_bytes());
-        self.write(batch)?;
-        self.compacted = revision;
-        Ok(())
+        Ok(batch)
     }
 
     /// The changes to keys in `range` from `start` on, in revision order, each
@@ -377,8 +502,9 @@ impl MvccStore {
 
     fn write(&self, batch: WriteBatch) -> Result<(), MvccError> {
         let mut options = WriteOptions::default();
-        // Durability is promised: the WAL is fsynced before we answer.
-        options.set_sync(true);
+        // Durability is promised: unless the owner's log already is the
+        // durable record, the WAL is fsynced before we answer.
+        options.set_sync(self.sync);
         self.db.write_opt(batch, &options)?;
         Ok(())
     }
@@ -554,12 +680,16 @@ impl StoreTxn<'_> {
         Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
     }
 
-    fn commit(self) -> Result<i64, MvccError> {
+    fn commit(self, meta: Meta<'_>) -> Result<i64, MvccError> {
         if self.changes == 0 {
             // Nothing written: etcd does not raise the revision.
+            self.store.write_meta(meta)?;
             return Ok(self.store.current);
         }
         let mut batch = self.batch;
+        for (key, value) in meta {
+            batch.put_cf(self.store.cf(META), key, value);
+        }
         batch.put_cf(
             self.store.cf(META),
             CURRENT_REVISION,

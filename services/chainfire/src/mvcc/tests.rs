@@ -470,3 +470,34 @@ fn everything_survives_reopening() {
     assert_eq!(store.compacted_revision(), rev - 1);
     assert_eq!(value_of(&store, "a").as_deref(), Some("2"));
 }
+
+#[test]
+fn the_owners_meta_is_written_with_every_request_even_a_rejected_one() {
+    let (_dir, mut store) = open();
+    let applied = |n: u8| -> Vec<(&'static [u8], Vec<u8>)> { vec![(&b"applied"[..], vec![n])] };
+    store
+        .apply(
+            &WriteRequest::Put(PutRequest {
+                key: "k".into(),
+                value: "v".into(),
+                ..Default::default()
+            }),
+            &applied(1),
+        )
+        .unwrap();
+    assert_eq!(store.meta(b"applied").unwrap(), Some(vec![1]));
+    let duplicate = TxnRequest {
+        success: vec![put_op("k", "1"), put_op("k", "2")],
+        ..Default::default()
+    };
+    let revision = store.revision();
+    assert!(
+        store
+            .apply(&WriteRequest::Txn(duplicate), &applied(2))
+            .is_err()
+    );
+    assert_eq!(store.meta(b"applied").unwrap(), Some(vec![2]));
+    assert_eq!(store.revision(), revision);
+    assert!(store.compact_with(revision + 5, &applied(3)).is_err());
+    assert_eq!(store.meta(b"applied").unwrap(), Some(vec![3]));
+}
