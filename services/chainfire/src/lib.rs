@@ -17,3 +17,5 @@ pub use spec::Chainfire;
 pub mod mvcc;
 #[cfg(feature = "server")]
 pub mod proto;
+#[cfg(feature = "server")]
+pub mod raft;

@@ -40,6 +40,9 @@ pub const META: &str = "meta";
 /// Column families the store needs; an owner sharing the database (the Raft
 /// log) adds its own with [`open_db`].
 const FAMILIES: [&str; 3] = [HISTORY, EVENTS, META];
+/// The column families that make up the store's state, in a fixed order
+/// (a Raft snapshot refers to them by index).
+pub const SNAPSHOT_FAMILIES: [&str; 3] = FAMILIES;
 const CURRENT_REVISION: &[u8] = b"current_revision";
 const COMPACTED_REVISION: &[u8] = b"compacted_revision";
 

@@ -1,0 +1,407 @@
+//! The Raft state machine: the MVCC store, plus what openraft must find
+//! again after a restart (the last applied log id and membership), written
+//! in the same RocksDB batch as each entry's changes.
+//!
+//! Snapshots are the store's column families as of one applied log id, read
+//! through a RocksDB snapshot (so writes go on while it is built) and kept in
+//! `snapshot.bin` next to the database, replaced by an atomic rename.
+
+use std::io::{Cursor, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError,
+    StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::{
+    Command, CommandResult, Rejection, StorageError, TypeConfig, decode, decode_write, encode,
+    encode_response,
+};
+use crate::mvcc::{META, MvccStore, SNAPSHOT_FAMILIES};
+
+const APPLIED: &[u8] = b"raft_applied";
+const MEMBERSHIP: &[u8] = b"raft_membership";
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+type Membership = StoredMembership<u64, openraft::BasicNode>;
+type Meta = SnapshotMeta<u64, openraft::BasicNode>;
+
+/// The store as every member's Raft sees it.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    store: Arc<RwLock<MvccStore>>,
+    dir: PathBuf,
+    revision: watch::Sender<i64>,
+}
+
+/// A snapshot's contents: every entry of the store's column families.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotBody {
+    /// (column family index in [`SNAPSHOT_FAMILIES`], key, value)
+    entries: Vec<(u8, Vec<u8>, Vec<u8>)>,
+}
+
+impl StateMachine {
+    /// The state machine over `store`; snapshots are kept in `dir`.
+    pub fn new(store: MvccStore, dir: &Path) -> Self {
+        let (revision, _) = watch::channel(store.revision());
+        StateMachine {
+            store: Arc::new(RwLock::new(store)),
+            dir: dir.to_owned(),
+            revision,
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<RwLock<MvccStore>> {
+        &self.store
+    }
+
+    /// The store's revision after each applied batch of entries (watchers
+    /// wake on it).
+    pub fn revisions(&self) -> watch::Receiver<i64> {
+        self.revision.subscribe()
+    }
+
+    fn read_store(&self) -> std::sync::RwLockReadGuard<'_, MvccStore> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_store(&self) -> std::sync::RwLockWriteGuard<'_, MvccStore> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn apply_one(
+        store: &mut MvccStore,
+        entry: &Entry<TypeConfig>,
+    ) -> Result<CommandResult, StorageError> {
+        let mut meta: Vec<(&[u8], Vec<u8>)> = vec![(APPLIED, encode(&Some(entry.log_id)))];
+        let fail = |e: &dyn std::error::Error| -> StorageError {
+            StorageIOError::apply(entry.log_id, &std::io::Error::other(e.to_string())).into()
+        };
+        let command = match &entry.payload {
+            EntryPayload::Blank => None,
+            EntryPayload::Membership(m) => {
+                let stored = Membership::new(Some(entry.log_id), m.clone());
+                meta.push((MEMBERSHIP, encode(&stored)));
+                None
+            }
+            EntryPayload::Normal(command) => Some(command),
+        };
+        let Some(command) = command else {
+            store.write_meta(&meta).map_err(|e| fail(&e))?;
+            return Ok(CommandResult::Noop {
+                revision: store.revision(),
+            });
+        };
+        let outcome = match command {
+            Command::Compact(revision) => {
+                store
+                    .compact_with(*revision, &meta)
+                    .map(|()| CommandResult::Compacted {
+                        revision: store.revision(),
+                    })
+            }
+            write => match decode_write(write) {
+                Some(request) => store.apply(&request, &meta).map(|(revision, response)| {
+                    CommandResult::Written {
+                        revision,
+                        response: encode_response(&response),
+                    }
+                }),
+                None => {
+                    store.write_meta(&meta).map_err(|e| fail(&e))?;
+                    return Ok(CommandResult::Rejected(Rejection::Malformed));
+                }
+            },
+        };
+        match outcome {
+            Ok(result) => Ok(result),
+            Err(e) => match Rejection::of(&e) {
+                Some(rejection) => Ok(CommandResult::Rejected(rejection)),
+                None => Err(fail(&e)),
+            },
+        }
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join(SNAPSHOT_FILE)
+    }
+
+    /// Writes `(meta, body)` to `snapshot.bin` through a synced temporary
+    /// file and a rename, so a crash leaves the old snapshot or the new one.
+    fn save_snapshot(&self, meta: &Meta, body: &[u8]) -> Result<(), std::io::Error> {
+        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&encode(&(meta, body)))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.snapshot_path())?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    fn load_snapshot(&self) -> Result<Option<(Meta, Vec<u8>)>, std::io::Error> {
+        match std::fs::read(self.snapshot_path()) {
+            Ok(bytes) => decode(&bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let db = self.read_store().db().clone();
+        let view = db.snapshot();
+        let read_meta = |key: &[u8]| {
+            let cf = db.cf_handle(META).expect("opened with meta");
+            view.get_cf(cf, key)
+                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
+        };
+        let applied: Option<LogId<u64>> = match read_meta(APPLIED)? {
+            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
+            None => None,
+        };
+        let membership: Membership = match read_meta(MEMBERSHIP)? {
+            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
+            None => Membership::default(),
+        };
+        let mut entries = Vec::new();
+        for (i, family) in SNAPSHOT_FAMILIES.iter().enumerate() {
+            let cf = db
+                .cf_handle(family)
+                .expect("opened with the store's families");
+            for item in view.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+                let (key, value) = item.map_err(|e| StorageIOError::read_state_machine(&e))?;
+                entries.push((i as u8, key.into_vec(), value.into_vec()));
+            }
+        }
+        let body = encode(&SnapshotBody { entries });
+        let meta = Meta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id: format!(
+                "{}-{}",
+                applied.map_or(0, |id| id.index),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+        };
+        self.save_snapshot(&meta, &body)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(body)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId<u64>>, Membership), StorageError> {
+        let store = self.read_store();
+        let read = |key: &[u8]| {
+            store
+                .meta(key)
+                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
+        };
+        let applied = match read(APPLIED)? {
+            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
+            None => None,
+        };
+        let membership = match read(MEMBERSHIP)? {
+            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
+            None => Membership::default(),
+        };
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut results = Vec::new();
+        let revision = {
+            let mut store = self.write_store();
+            for entry in entries {
+                results.push(Self::apply_one(&mut store, &entry)?);
+            }
+            store.revision()
+        };
+        self.revision.send_replace(revision);
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let signature = Some(meta.signature());
+        let bytes = snapshot.into_inner();
+        let body: SnapshotBody =
+            decode(&bytes).map_err(|e| StorageIOError::read_snapshot(signature.clone(), &e))?;
+        let revision = {
+            let mut store = self.write_store();
+            let db = store.db().clone();
+            let mut batch = rocksdb::WriteBatch::default();
+            for family in SNAPSHOT_FAMILIES {
+                let cf = db
+                    .cf_handle(family)
+                    .expect("opened with the store's families");
+                for item in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+                    let (key, _) =
+                        item.map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+                    batch.delete_cf(cf, key);
+                }
+            }
+            for (family, key, value) in &body.entries {
+                let name = SNAPSHOT_FAMILIES.get(*family as usize).ok_or_else(|| {
+                    StorageIOError::read_snapshot(
+                        signature.clone(),
+                        &std::io::Error::other("unknown column family in snapshot"),
+                    )
+                })?;
+                let cf = db
+                    .cf_handle(name)
+                    .expect("opened with the store's families");
+                batch.put_cf(cf, key, value);
+            }
+            let mut options = rocksdb::WriteOptions::default();
+            options.set_sync(true);
+            db.write_opt(batch, &options)
+                .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+            store
+                .reload()
+                .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+            store.revision()
+        };
+        self.save_snapshot(meta, &bytes)
+            .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+        self.revision.send_replace(revision);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        match self.load_snapshot() {
+            Ok(Some((meta, body))) => Ok(Some(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(body)),
+            })),
+            Ok(None) => Ok(None),
+            Err(e) => Err(StorageIOError::read_snapshot(None, &e).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+    use crate::mvcc::{WriteRequest, open_db};
+    use crate::proto::etcdserverpb::PutRequest;
+    use crate::raft::log_store::{RAFT_LOG, RAFT_STATE};
+
+    fn machine(dir: &Path) -> StateMachine {
+        let db = open_db(dir, &[RAFT_LOG, RAFT_STATE]).unwrap();
+        StateMachine::new(MvccStore::with_db(db, false).unwrap(), dir)
+    }
+
+    fn put(index: u64, key: &str, value: &str) -> Entry<TypeConfig> {
+        let request = WriteRequest::Put(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        });
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Command::write(&request)),
+        }
+    }
+
+    fn value(sm: &StateMachine, key: &str) -> Option<Vec<u8>> {
+        let store = sm.read_store();
+        store
+            .get(key.as_bytes(), store.revision())
+            .unwrap()
+            .map(|kv| kv.value)
+    }
+
+    #[tokio::test]
+    async fn applied_entries_survive_a_restart_and_travel_in_snapshots() {
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = machine(a_dir.path());
+        let results = a
+            .apply(vec![put(1, "x", "1"), put(2, "y", "2"), put(3, "x", "3")])
+            .await
+            .unwrap();
+        assert!(matches!(
+            results[2],
+            CommandResult::Written { revision: 4, .. }
+        ));
+        let snapshot = a.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(3));
+        drop(a);
+
+        // Restarted: same data, same applied id, no double apply.
+        let mut a = machine(a_dir.path());
+        let (applied, _) = a.applied_state().await.unwrap();
+        assert_eq!(applied.map(|id| id.index), Some(3));
+        assert_eq!(value(&a, "x").as_deref(), Some(&b"3"[..]));
+        assert_eq!(a.read_store().revision(), 4);
+        let kept = a
+            .get_current_snapshot()
+            .await
+            .unwrap()
+            .expect("snapshot kept on disk");
+        assert_eq!(kept.meta.snapshot_id, snapshot.meta.snapshot_id);
+
+        // Another member installs it and has the same state.
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut b = machine(b_dir.path());
+        b.apply(vec![put(1, "stale", "gone")]).await.unwrap();
+        b.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(value(&b, "x").as_deref(), Some(&b"3"[..]));
+        assert_eq!(value(&b, "y").as_deref(), Some(&b"2"[..]));
+        assert_eq!(value(&b, "stale"), None, "installing replaces, not merges");
+        assert_eq!(b.read_store().revision(), 4);
+        assert_eq!(*b.revisions().borrow(), 4);
+        let (applied, _) = b.applied_state().await.unwrap();
+        assert_eq!(applied.map(|id| id.index), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_refused_command_is_answered_the_same_everywhere_and_still_counts_as_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = machine(dir.path());
+        let compact_future = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+            payload: EntryPayload::Normal(Command::Compact(99)),
+        };
+        let results = sm.apply(vec![compact_future]).await.unwrap();
+        assert!(matches!(
+            results[0],
+            CommandResult::Rejected(Rejection::FutureRevision { requested: 99, .. })
+        ));
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|id| id.index), Some(1));
+    }
+}
