@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
         tonic_prost_build::configure().compile_with_config(
             config,
-            &["proto/etcdserverpb/rpc.proto", "proto/mvccpb/kv.proto"],
+            &[
+                "proto/etcdserverpb/rpc.proto",
+                "proto/mvccpb/kv.proto",
+                "proto/chainfire/raft.proto",
+            ],
             &["proto"],
         )?;
         println!("cargo:rerun-if-changed=proto");

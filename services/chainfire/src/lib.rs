@@ -14,6 +14,8 @@ pub mod spec;
 pub use spec::Chainfire;
 
 #[cfg(feature = "server")]
+pub mod member;
+#[cfg(feature = "server")]
 pub mod mvcc;
 #[cfg(feature = "server")]
 pub mod proto;

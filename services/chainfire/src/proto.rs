@@ -12,3 +12,8 @@ pub mod mvccpb {
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
 }
+
+/// `chainfire.raft`: member-to-member traffic.
+pub mod raftpb {
+    tonic::include_proto!("chainfire.raft");
+}

@@ -1,0 +1,348 @@
+//! One chainfire member: its store, its Raft, and the two things every
+//! request needs from them: propose a write (wherever the leader is) and
+//! make a read linearizable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use crate::mvcc::{MvccError, MvccStore, open_db};
+use crate::proto::raftpb::Frame;
+use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
+use crate::raft::log_store::{LogStore, RAFT_LOG, RAFT_STATE};
+use crate::raft::network::{ForwardedWrite, Network, PeerService, ReadIndex, peer_client};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::{Command, CommandResult, Raft, decode, encode};
+
+/// How long a request waits for a leader before answering "no leader".
+pub const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+/// A member's Raft id: derived from its node name, so it is the same on
+/// every member without a list to keep in step, and stable when the
+/// topology is reordered.
+pub fn member_id(node: &str) -> u64 {
+    let digest = Sha256::digest(format!("chainfire/{node}").as_bytes());
+    let id = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    // 0 means "none" in etcd's API.
+    id.max(1)
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {dir}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// RocksDB would not open.
+    #[error("cannot open the store in {dir}")]
+    Store {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: MvccError,
+    },
+    /// Raft would not start.
+    #[error("cannot start raft: {0}")]
+    Raft(String),
+}
+
+/// Why a request could not be served by the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// No leader could be found in time.
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// Raft or the network between members failed.
+    #[error("etcdserver: {0}")]
+    Raft(String),
+}
+
+/// Who the members are.
+#[derive(Debug, Clone)]
+pub struct MemberConfig {
+    /// This member's node name.
+    pub name: String,
+    /// Where its data lives.
+    pub data_dir: PathBuf,
+    /// Every member (this one included): node name -> peer address.
+    pub members: BTreeMap<String, String>,
+}
+
+/// A running member.
+#[derive(Clone)]
+pub struct Member {
+    id: u64,
+    name: String,
+    raft: Raft,
+    state: StateMachine,
+    members: BTreeMap<u64, (String, String)>,
+    peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("id", &format_args!("{:x}", self.id))
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Member {
+    /// Opens the store, starts Raft and, on first start, records the
+    /// initial membership (every member does the same, so any of them may
+    /// win the first election).
+    pub async fn start(config: MemberConfig) -> Result<Member, StartError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let store_error = |source| StartError::Store {
+            dir: dir.clone(),
+            source,
+        };
+        let db = open_db(&dir, &[RAFT_LOG, RAFT_STATE]).map_err(store_error)?;
+        let store = MvccStore::with_db(db.clone(), false).map_err(store_error)?;
+        let state = StateMachine::new(store, &dir);
+        let id = member_id(&config.name);
+        let raft_config = Config {
+            cluster_name: "chainfire".into(),
+            heartbeat_interval: 150,
+            election_timeout_min: 750,
+            election_timeout_max: 1500,
+            max_payload_entries: 1024,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(raft_config),
+            Network,
+            LogStore::new(db),
+            state.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let members: BTreeMap<u64, (String, String)> = config
+            .members
+            .iter()
+            .map(|(name, addr)| (member_id(name), (name.clone(), addr.clone())))
+            .collect();
+        let initial: BTreeMap<u64, BasicNode> = members
+            .iter()
+            .map(|(&id, (_, addr))| (id, BasicNode::new(addr)))
+            .collect();
+        match raft.initialize(initial).await {
+            Ok(()) => {}
+            // Already initialized (a restart): the log has the membership.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(StartError::Raft(e.to_string())),
+        }
+        Ok(Member {
+            id,
+            name: config.name,
+            raft,
+            state,
+            members,
+            peers: Arc::default(),
+        })
+    }
+
+    /// This member's Raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// This member's node name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every member: id -> (node name, peer address).
+    pub fn members(&self) -> &BTreeMap<u64, (String, String)> {
+        &self.members
+    }
+
+    /// The Raft handle.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The service for the peer listener.
+    pub fn peer_service(&self) -> PeerService {
+        PeerService::new(self.raft.clone())
+    }
+
+    /// The local store (reads).
+    pub fn store(&self) -> &Arc<RwLock<MvccStore>> {
+        self.state.store()
+    }
+
+    /// The store's revision after every applied batch.
+    pub fn revisions(&self) -> watch::Receiver<i64> {
+        self.state.revisions()
+    }
+
+    /// The current term and leader, as this member knows them.
+    pub fn term_and_leader(&self) -> (u64, Option<u64>) {
+        let metrics = self.raft.metrics().borrow().clone();
+        (metrics.current_term, metrics.current_leader)
+    }
+
+    fn peer(&self, id: u64) -> Result<RaftPeerClient<Channel>, MemberError> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = peers.get(&id) {
+            return Ok(client.clone());
+        }
+        let (_, addr) = self
+            .members
+            .get(&id)
+            .ok_or_else(|| MemberError::Raft(format!("leader {id:x} is not a known member")))?;
+        let client = peer_client(addr).map_err(MemberError::Raft)?;
+        peers.insert(id, client.clone());
+        Ok(client)
+    }
+
+    /// Waits (up to [`LEADER_WAIT`]) until some leader is known.
+    async fn leader(&self) -> Result<u64, MemberError> {
+        let mut metrics = self.raft.metrics();
+        let wait = async {
+            loop {
+                if let Some(leader) = metrics.borrow_and_update().current_leader {
+                    return Some(leader);
+                }
+                if metrics.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        match tokio::time::timeout(LEADER_WAIT, wait).await {
+            Ok(Some(leader)) => Ok(leader),
+            _ => Err(MemberError::NoLeader),
+        }
+    }
+
+    /// Proposes `command` and returns what applying it gave: locally if
+    /// this member leads, through the leader otherwise.
+    pub async fn write(&self, command: Command) -> Result<CommandResult, MemberError> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = self.leader().await?;
+            if leader == self.id {
+                match self.raft.client_write(command.clone()).await {
+                    Ok(written) => return Ok(written.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {}
+                    Err(e) => return Err(MemberError::Raft(e.to_string())),
+                }
+            } else {
+                let mut client = self.peer(leader)?;
+                match client
+                    .forward(Frame {
+                        body: encode(&command),
+                    })
+                    .await
+                {
+                    Ok(reply) => match decode::<ForwardedWrite>(&reply.into_inner().body) {
+                        Ok(ForwardedWrite::Done(result)) => return Ok(result),
+                        Ok(ForwardedWrite::NotLeader { .. }) => {}
+                        Ok(ForwardedWrite::Failed(e)) => return Err(MemberError::Raft(e)),
+                        Err(e) => return Err(MemberError::Raft(e.to_string())),
+                    },
+                    // No connection was made, so nothing was proposed: the
+                    // leader is probably dead; look for the next one.
+                    Err(status) if never_sent(&status) => {}
+                    // The write may have reached the leader before the
+                    // connection failed: sending it again could apply it
+                    // twice, so the client is told the outcome is unknown.
+                    Err(status) => {
+                        return Err(MemberError::Raft(format!(
+                            "the leader did not answer ({}); the write may or may not have been applied",
+                            status.message()
+                        )));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MemberError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Returns once this member's store reflects every write committed
+    /// before the call: the leader confirms it still leads (read index),
+    /// and this member waits until it has applied that far.
+    pub async fn linearize(&self) -> Result<(), MemberError> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = self.leader().await?;
+            let read = if leader == self.id {
+                match self.raft.get_read_log_id().await {
+                    Ok((read, _)) => Some(read),
+                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => None,
+                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => None,
+                    Err(e) => return Err(MemberError::Raft(e.to_string())),
+                }
+            } else {
+                let mut client = self.peer(leader)?;
+                match client.read_index(Frame { body: Vec::new() }).await {
+                    Ok(reply) => match decode::<ReadIndex>(&reply.into_inner().body) {
+                        Ok(ReadIndex::At(read)) => Some(read),
+                        Ok(ReadIndex::NotLeader { .. }) | Ok(ReadIndex::Failed(_)) => None,
+                        Err(e) => return Err(MemberError::Raft(e.to_string())),
+                    },
+                    Err(_) => None,
+                }
+            };
+            if let Some(read) = read {
+                if let Some(read) = read {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    self.raft
+                        .wait(Some(left.max(Duration::from_millis(1))))
+                        .applied_index_at_least(Some(read.index), "linearizable read")
+                        .await
+                        .map_err(|_| MemberError::NoLeader)?;
+                }
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MemberError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops Raft (the store closes when the last handle is dropped).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+}
+
+/// Whether a failed peer call certainly never reached the peer: the TCP
+/// connection itself was refused or timed out.
+fn never_sent(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable && status.message().starts_with("tcp connect error")
+}
+
+/// The data directory of `name` under `root`.
+pub fn data_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
+}

@@ -1,0 +1,241 @@
+//! Member-to-member traffic over gRPC (`chainfire.raft.RaftPeer`): openraft's
+//! RPCs, plus the two requests a follower sends its leader (a client's write
+//! to propose, a read index for a linearizable read).
+
+use std::time::Duration;
+
+use openraft::error::{
+    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError,
+    RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, LogId};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use super::{Command, CommandResult, Raft, TypeConfig, decode, encode};
+use crate::proto::raftpb::Frame;
+use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
+use crate::proto::raftpb::raft_peer_server::RaftPeer;
+
+/// Largest message between members (snapshot chunks are cut below it).
+pub const MAX_PEER_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// What the leader answers a forwarded write.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardedWrite {
+    /// Applied.
+    Done(CommandResult),
+    /// The receiver is not (or no longer) the leader.
+    NotLeader {
+        /// Who it thinks leads.
+        leader: Option<u64>,
+    },
+    /// Raft failed on the leader.
+    Failed(String),
+}
+
+/// What the leader answers a read-index request.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ReadIndex {
+    /// Reads are linearizable once the asker has applied this log id.
+    At(Option<LogId<u64>>),
+    /// The receiver is not (or no longer) the leader.
+    NotLeader {
+        /// Who it thinks leads.
+        leader: Option<u64>,
+    },
+    /// The leader could not confirm its leadership.
+    Failed(String),
+}
+
+/// A gRPC client to one member's peer listener.
+pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, String> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| format!("`{addr}` is not a usable peer address: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(RaftPeerClient::new(channel)
+        .max_decoding_message_size(MAX_PEER_MESSAGE)
+        .max_encoding_message_size(MAX_PEER_MESSAGE))
+}
+
+/// openraft's view of the other members.
+#[derive(Debug, Clone, Default)]
+pub struct Network;
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
+        Peer {
+            target,
+            client: peer_client(&node.addr),
+        }
+    }
+}
+
+/// One member, as openraft talks to it.
+#[derive(Debug)]
+pub struct Peer {
+    target: u64,
+    client: Result<RaftPeerClient<Channel>, String>,
+}
+
+type RpcResult<T, E> = Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+impl Peer {
+    async fn call<Req, Resp, E>(
+        &mut self,
+        method: Method,
+        request: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: for<'de> Deserialize<'de>,
+        E: std::error::Error + for<'de> Deserialize<'de>,
+    {
+        let client = match &mut self.client {
+            Ok(client) => client,
+            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&io(e)))),
+        };
+        let mut frame = Request::new(Frame {
+            body: encode(request),
+        });
+        frame.set_timeout(option.hard_ttl());
+        let reply = match method {
+            Method::AppendEntries => client.append_entries(frame).await,
+            Method::Vote => client.vote(frame).await,
+            Method::InstallSnapshot => client.install_snapshot(frame).await,
+        };
+        let body = match reply {
+            Ok(reply) => reply.into_inner().body,
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                return Err(RPCError::Unreachable(Unreachable::new(&status)));
+            }
+            Err(status) => return Err(RPCError::Network(NetworkError::new(&status))),
+        };
+        let result: Result<Resp, RaftError<u64, E>> =
+            decode(&body).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
+        self.call(Method::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        self.call(Method::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>, openraft::error::Infallible> {
+        self.call(Method::Vote, &rpc, &option).await
+    }
+}
+
+fn io(message: &str) -> std::io::Error {
+    std::io::Error::other(message.to_owned())
+}
+
+/// The peer listener's service: hands each message to the local Raft.
+#[derive(Clone)]
+pub struct PeerService {
+    raft: Raft,
+}
+
+impl std::fmt::Debug for PeerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerService").finish_non_exhaustive()
+    }
+}
+
+impl PeerService {
+    /// Serves `raft`.
+    pub fn new(raft: Raft) -> Self {
+        PeerService { raft }
+    }
+}
+
+fn frame<T: Serialize>(value: &T) -> Result<Response<Frame>, Status> {
+    Ok(Response::new(Frame {
+        body: encode(value),
+    }))
+}
+
+fn body<T: for<'de> Deserialize<'de>>(request: Request<Frame>) -> Result<T, Status> {
+    decode(&request.into_inner().body)
+        .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = body(request)?;
+        frame(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let rpc: VoteRequest<u64> = body(request)?;
+        frame(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = body(request)?;
+        frame(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn forward(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let command: Command = body(request)?;
+        let outcome = match self.raft.client_write(command).await {
+            Ok(written) => ForwardedWrite::Done(written.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
+                ForwardedWrite::NotLeader {
+                    leader: to.leader_id,
+                }
+            }
+            Err(e) => ForwardedWrite::Failed(e.to_string()),
+        };
+        frame(&outcome)
+    }
+
+    async fn read_index(&self, _request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let outcome = match self.raft.get_read_log_id().await {
+            Ok((read, _applied)) => ReadIndex::At(read),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
+                ReadIndex::NotLeader {
+                    leader: to.leader_id,
+                }
+            }
+            Err(e) => ReadIndex::Failed(e.to_string()),
+        };
+        frame(&outcome)
+    }
+}
