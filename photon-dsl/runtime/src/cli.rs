@@ -75,7 +75,8 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
             Command::new("up")
                 .about("Run every node in this process, each on its own loopback address")
                 .arg(loopback.clone())
-                .arg(timeout_arg()),
+                .arg(timeout_arg())
+                .arg(state_dir_arg()),
         )
         .subcommand(
             Command::new("run")
@@ -87,7 +88,8 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                         .value_parser(PossibleValuesParser::new(nodes.clone())),
                 )
                 .arg(loopback.clone())
-                .arg(timeout_arg()),
+                .arg(timeout_arg())
+                .arg(state_dir_arg()),
         )
         .subcommand(
             Command::new("check")
@@ -119,6 +121,26 @@ fn timeout_arg() -> Arg {
         .help("How long a service waits for a dependency to answer")
 }
 
+fn state_dir_arg() -> Arg {
+    Arg::new("state-dir")
+        .long("state-dir")
+        .value_name("DIR")
+        .value_parser(value_parser!(std::path::PathBuf))
+        .env("PHOTON_STATE_DIR")
+        .help("Where services keep their data [default: ~/.local/state/photoncloud]")
+}
+
+/// `--state-dir`, else `$PHOTON_STATE_DIR`, else `~/.local/state/photoncloud`.
+fn state_root(m: &ArgMatches) -> std::path::PathBuf {
+    if let Some(dir) = m.get_one::<std::path::PathBuf>("state-dir") {
+        return dir.clone();
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => std::path::PathBuf::from(home).join(".local/state/photoncloud"),
+        None => std::path::PathBuf::from("photon-state"),
+    }
+}
+
 fn seconds(m: &ArgMatches, name: &str) -> Duration {
     let s = m.get_one::<f64>(name).copied().unwrap_or(0.0);
     Duration::from_secs_f64(s.clamp(0.0, 86_400.0 * 365.0))
@@ -148,7 +170,8 @@ fn init_logging(m: &ArgMatches) {
         .get_one::<String>("log")
         .cloned()
         .or_else(|| std::env::var("PHOTON_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
+        // openraft narrates every election and shutdown at info; its warnings are what matter.
+        .unwrap_or_else(|| "info,openraft=warn".to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
         eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
         tracing_subscriber::EnvFilter::new("info")
@@ -274,6 +297,7 @@ fn run(
         resolver,
         dependency_timeout: seconds(m, "dependency-timeout"),
         stop_timeout: Duration::from_secs(10),
+        state_root: state_root(m),
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

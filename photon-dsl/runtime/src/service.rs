@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceSpec};
+use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceKind, ServiceSpec};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +84,34 @@ pub struct StartContext {
     pub shutdown: CancellationToken,
     /// Lets a service (e.g. a lifetime) end its node's run.
     pub stopper: NodeStopper,
+    /// Where this service keeps its data on this machine:
+    /// `<state root>/<deployment>/<node>/<service>` (created on demand by the
+    /// service). Several nodes of an `up` share a machine, never a directory.
+    pub state_dir: PathBuf,
+    /// Every service of the topology, on every node: how a clustered
+    /// service (chainfire) finds its members without a second list.
+    pub placements: Arc<[Placement]>,
+}
+
+/// A service of the topology, as other services may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Its node.
+    pub node: NodeName,
+    /// Its kind.
+    pub kind: ServiceKind,
+    /// Its listeners.
+    pub listeners: Vec<ListenerDecl>,
+}
+
+impl Placement {
+    /// The port of the listener called `name`.
+    pub fn port(&self, name: &str) -> Option<Port> {
+        self.listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.port)
+    }
 }
 
 impl StartContext {
@@ -102,6 +131,13 @@ impl StartContext {
     /// Where to connect to reach `port` on `node`.
     pub async fn address_of(&self, node: NodeName, port: Port) -> Result<SocketAddr, ConnectError> {
         resolve_socket(&self.resolver, node, port).await
+    }
+
+    /// The services of kind `kind`, on every node, in topology order.
+    pub fn placements_of(&self, kind: &str) -> impl Iterator<Item = &Placement> {
+        self.placements
+            .iter()
+            .filter(move |p| p.kind.as_str() == kind)
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::service::{NodeStopper, StartContext, resolve_socket};
+use crate::service::{NodeStopper, Placement, StartContext, resolve_socket};
 use crate::{Service, ServiceError};
 
 /// How a run is set up.
@@ -25,6 +25,9 @@ pub struct RunOptions {
     pub dependency_timeout: Duration,
     /// How long a service may take to stop before it is aborted.
     pub stop_timeout: Duration,
+    /// Under which directory services keep their data
+    /// (`<root>/<deployment>/<node>/<service>`).
+    pub state_root: std::path::PathBuf,
 }
 
 /// Why a run failed.
@@ -152,6 +155,15 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         });
     }
 
+    let placements: Arc<[Placement]> = topology
+        .services()
+        .iter()
+        .map(|p| Placement {
+            node: p.decl.node(),
+            kind: p.decl.kind(),
+            listeners: p.decl.listeners().copied().collect(),
+        })
+        .collect();
     let mut tasks: Vec<Option<Task>> = (0..topology.services().len()).map(|_| None).collect();
     let mut started: Vec<usize> = Vec::new();
     let mut deferred: Vec<Event> = Vec::new();
@@ -199,6 +211,12 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
                 node,
                 tx: stop_tx.clone(),
             },
+            state_dir: options
+                .state_root
+                .join(topology.name().as_str())
+                .join(node.as_str())
+                .join(placed.decl.kind().as_str()),
+            placements: placements.clone(),
         };
         let span = tracing::info_span!("service", node = %node, kind = %placed.decl.kind());
         let running = match placed.spec.start(ctx).instrument(span.clone()).await {

@@ -14,6 +14,8 @@ pub mod spec;
 pub use spec::Chainfire;
 
 #[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "server")]
 pub mod member;
 #[cfg(feature = "server")]
 pub mod mvcc;
@@ -21,3 +23,5 @@ pub mod mvcc;
 pub mod proto;
 #[cfg(feature = "server")]
 pub mod raft;
+#[cfg(feature = "server")]
+mod server;

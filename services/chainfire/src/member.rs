@@ -71,6 +71,15 @@ pub enum MemberError {
     Raft(String),
 }
 
+/// Where one member listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberAddrs {
+    /// The peer listener (`host:port`), for the other members.
+    pub peer: String,
+    /// The etcd v3 listener (`host:port`), for clients.
+    pub client: String,
+}
+
 /// Who the members are.
 #[derive(Debug, Clone)]
 pub struct MemberConfig {
@@ -78,8 +87,8 @@ pub struct MemberConfig {
     pub name: String,
     /// Where its data lives.
     pub data_dir: PathBuf,
-    /// Every member (this one included): node name -> peer address.
-    pub members: BTreeMap<String, String>,
+    /// Every member (this one included), by node name.
+    pub members: BTreeMap<String, MemberAddrs>,
 }
 
 /// A running member.
@@ -87,9 +96,10 @@ pub struct MemberConfig {
 pub struct Member {
     id: u64,
     name: String,
+    data_dir: PathBuf,
     raft: Raft,
     state: StateMachine,
-    members: BTreeMap<u64, (String, String)>,
+    members: BTreeMap<u64, (String, MemberAddrs)>,
     peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
 }
 
@@ -139,14 +149,14 @@ impl Member {
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let members: BTreeMap<u64, (String, String)> = config
+        let members: BTreeMap<u64, (String, MemberAddrs)> = config
             .members
             .iter()
-            .map(|(name, addr)| (member_id(name), (name.clone(), addr.clone())))
+            .map(|(name, addrs)| (member_id(name), (name.clone(), addrs.clone())))
             .collect();
         let initial: BTreeMap<u64, BasicNode> = members
             .iter()
-            .map(|(&id, (_, addr))| (id, BasicNode::new(addr)))
+            .map(|(&id, (_, addrs))| (id, BasicNode::new(&addrs.peer)))
             .collect();
         match raft.initialize(initial).await {
             Ok(()) => {}
@@ -157,6 +167,7 @@ impl Member {
         Ok(Member {
             id,
             name: config.name,
+            data_dir: dir,
             raft,
             state,
             members,
@@ -174,8 +185,8 @@ impl Member {
         &self.name
     }
 
-    /// Every member: id -> (node name, peer address).
-    pub fn members(&self) -> &BTreeMap<u64, (String, String)> {
+    /// Every member: id -> (node name, addresses).
+    pub fn members(&self) -> &BTreeMap<u64, (String, MemberAddrs)> {
         &self.members
     }
 
@@ -210,11 +221,11 @@ impl Member {
         if let Some(client) = peers.get(&id) {
             return Ok(client.clone());
         }
-        let (_, addr) = self
+        let (_, addrs) = self
             .members
             .get(&id)
             .ok_or_else(|| MemberError::Raft(format!("leader {id:x} is not a known member")))?;
-        let client = peer_client(addr).map_err(MemberError::Raft)?;
+        let client = peer_client(&addrs.peer).map_err(MemberError::Raft)?;
         peers.insert(id, client.clone());
         Ok(client)
     }
@@ -328,6 +339,21 @@ impl Member {
         }
     }
 
+    /// The cluster's id: the same on every member, from the member ids.
+    pub fn cluster_id(&self) -> u64 {
+        let mut hasher = Sha256::new();
+        for id in self.members.keys() {
+            hasher.update(id.to_be_bytes());
+        }
+        let digest = hasher.finalize();
+        u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Stops Raft (the store closes when the last handle is dropped).
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
@@ -340,9 +366,4 @@ impl Member {
 /// connection itself was refused or timed out.
 fn never_sent(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable && status.message().starts_with("tcp connect error")
-}
-
-/// The data directory of `name` under `root`.
-pub fn data_dir(root: &Path, name: &str) -> PathBuf {
-    root.join(name)
 }

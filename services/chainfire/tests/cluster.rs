@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chainfire::member::{Member, MemberConfig};
+use chainfire::member::{Member, MemberAddrs, MemberConfig};
 use chainfire::mvcc::WriteRequest;
 use chainfire::proto::etcdserverpb::PutRequest;
 use chainfire::proto::raftpb::raft_peer_server::RaftPeerServer;
@@ -23,7 +23,7 @@ struct Running {
 async fn start(
     name: &str,
     listener: TcpListener,
-    members: &BTreeMap<String, String>,
+    members: &BTreeMap<String, MemberAddrs>,
     root: &std::path::Path,
 ) -> Running {
     let member = Member::start(MemberConfig {
@@ -79,7 +79,14 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     let mut members = BTreeMap::new();
     for name in names {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        members.insert(name.to_owned(), listener.local_addr().unwrap().to_string());
+        let addr = listener.local_addr().unwrap().to_string();
+        members.insert(
+            name.to_owned(),
+            MemberAddrs {
+                peer: addr.clone(),
+                client: addr,
+            },
+        );
         listeners.push(listener);
     }
     let mut nodes = Vec::new();
@@ -123,7 +130,7 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     assert_eq!(value(&nodes[1].member, "k").as_deref(), Some(&b"after"[..]));
 
     // The dead member restarts from its data directory and catches up.
-    let listener = TcpListener::bind(&members[&dead_name]).await.unwrap();
+    let listener = TcpListener::bind(&members[&dead_name].peer).await.unwrap();
     let back = start(&dead_name, listener, &members, root.path()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while value(&back.member, "k").as_deref() != Some(&b"after"[..]) {

@@ -1,0 +1,150 @@
+//! `etcdserverpb.KV`: reads from the local store (after a read-index round
+//! unless `serializable`), writes through Raft.
+
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use super::{MAX_REQUEST_BYTES, header, member_status, status_of, too_large};
+use crate::member::Member;
+use crate::mvcc::{WriteRequest, WriteResponse};
+use crate::proto::etcdserverpb::kv_server::Kv;
+use crate::proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use crate::raft::{Command, CommandResult, decode_response};
+
+/// The KV service of one member.
+#[derive(Debug, Clone)]
+pub struct KvService {
+    member: Member,
+}
+
+impl KvService {
+    /// Serves `member`.
+    pub fn new(member: Member) -> Self {
+        KvService { member }
+    }
+
+    /// Proposes a write and returns its response and revision.
+    async fn write(&self, request: WriteRequest) -> Result<(i64, WriteResponse), Status> {
+        let command = Command::write(&request);
+        let encoded = match &command {
+            Command::Put(b) | Command::DeleteRange(b) | Command::Txn(b) => b.len(),
+            Command::Compact(_) => 0,
+        };
+        if encoded > MAX_REQUEST_BYTES {
+            return Err(too_large());
+        }
+        match self
+            .member
+            .write(command.clone())
+            .await
+            .map_err(|e| member_status(&e))?
+        {
+            CommandResult::Written { revision, response } => {
+                let response = decode_response(&command, &response)
+                    .ok_or_else(|| Status::internal("etcdserver: malformed apply result"))?;
+                Ok((revision, response))
+            }
+            CommandResult::Rejected(rejection) => Err(status_of(&rejection.into_error())),
+            other => Err(Status::internal(format!(
+                "etcdserver: unexpected apply result {other:?}"
+            ))),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
+        let request = request.into_inner();
+        if request.key.is_empty() {
+            return Err(status_of(&crate::mvcc::MvccError::EmptyKey));
+        }
+        if !request.serializable {
+            self.member
+                .linearize()
+                .await
+                .map_err(|e| member_status(&e))?;
+        }
+        let store = self
+            .member
+            .store()
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut response = store.range(&request).map_err(|e| status_of(&e))?;
+        response.header = header(&self.member, store.revision());
+        Ok(Response::new(response))
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let request = request.into_inner();
+        if request.encoded_len() > MAX_REQUEST_BYTES {
+            return Err(too_large());
+        }
+        match self.write(WriteRequest::Put(request)).await? {
+            (revision, WriteResponse::Put(mut response)) => {
+                response.header = header(&self.member, revision);
+                Ok(Response::new(response))
+            }
+            _ => Err(Status::internal(
+                "etcdserver: a put answered as something else",
+            )),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        match self
+            .write(WriteRequest::DeleteRange(request.into_inner()))
+            .await?
+        {
+            (revision, WriteResponse::DeleteRange(mut response)) => {
+                response.header = header(&self.member, revision);
+                Ok(Response::new(response))
+            }
+            _ => Err(Status::internal(
+                "etcdserver: a delete answered as something else",
+            )),
+        }
+    }
+
+    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        match self.write(WriteRequest::Txn(request.into_inner())).await? {
+            (revision, WriteResponse::Txn(mut response)) => {
+                response.header = header(&self.member, revision);
+                Ok(Response::new(response))
+            }
+            _ => Err(Status::internal(
+                "etcdserver: a txn answered as something else",
+            )),
+        }
+    }
+
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        let revision = request.into_inner().revision;
+        match self
+            .member
+            .write(Command::Compact(revision))
+            .await
+            .map_err(|e| member_status(&e))?
+        {
+            CommandResult::Compacted { revision } => Ok(Response::new(CompactionResponse {
+                header: header(&self.member, revision),
+            })),
+            CommandResult::Rejected(rejection) => Err(status_of(&rejection.into_error())),
+            other => Err(Status::internal(format!(
+                "etcdserver: unexpected apply result {other:?}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! chainfire as a PhotonCloud service: the members are every `Chainfire`
+//! placed in the topology, found through the runtime (no list to keep in
+//! step), and each keeps its data in the runtime's state directory.
+
+use std::collections::BTreeMap;
+
+use photon_dsl::Node;
+use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::Chainfire;
+use crate::api::Services;
+use crate::member::{Member, MemberAddrs, MemberConfig};
+use crate::proto::etcdserverpb::StatusRequest;
+use crate::proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use crate::proto::raftpb::raft_peer_server::RaftPeerServer;
+use crate::raft::network::MAX_PEER_MESSAGE;
+
+/// The members of the cluster `ctx`'s topology declares.
+async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, ServiceError> {
+    let mut members = BTreeMap::new();
+    for placement in ctx.placements_of("chainfire") {
+        let port = |name: &str| {
+            placement.port(name).ok_or_else(|| {
+                format!(
+                    "chainfire on node `{}` declares no `{name}` listener",
+                    placement.node
+                )
+            })
+        };
+        let peer = ctx.address_of(placement.node, port("peer")?).await?;
+        let client = ctx.address_of(placement.node, port("client")?).await?;
+        members.insert(
+            placement.node.to_string(),
+            MemberAddrs {
+                peer: peer.to_string(),
+                client: client.to_string(),
+            },
+        );
+    }
+    Ok(members)
+}
+
+impl<N: Node> Service for Chainfire<N> {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let spec = *self;
+        Box::pin(async move {
+            let members = members(&ctx).await?;
+            let client_listener = ctx.bind_tcp("client", spec.client_port).await?;
+            let peer_listener = ctx.bind_tcp("peer", spec.peer_port).await?;
+            let member = Member::start(MemberConfig {
+                name: ctx.node.to_string(),
+                data_dir: ctx.state_dir.clone(),
+                members,
+            })
+            .await?;
+            tracing::info!(
+                member = format_args!("{:x}", member.id()),
+                client = %client_listener.local_addr()?,
+                peer = %peer_listener.local_addr()?,
+                data = %ctx.state_dir.display(),
+                cluster = ?member.members().values().map(|(name, _)| name).collect::<Vec<_>>(),
+                "chainfire member started"
+            );
+            let running: Running = Box::pin(async move {
+                let services = Services::new(&member);
+                let peers = Server::builder()
+                    .add_service(
+                        RaftPeerServer::new(member.peer_service())
+                            .max_decoding_message_size(MAX_PEER_MESSAGE)
+                            .max_encoding_message_size(MAX_PEER_MESSAGE),
+                    )
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(peer_listener),
+                        ctx.shutdown.clone().cancelled_owned(),
+                    );
+                let clients = Server::builder()
+                    .add_service(services.kv)
+                    .add_service(services.watch)
+                    .add_service(services.cluster)
+                    .add_service(services.maintenance)
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(client_listener),
+                        ctx.shutdown.clone().cancelled_owned(),
+                    );
+                let (peers, clients) = tokio::join!(peers, clients);
+                member.shutdown().await;
+                peers?;
+                clients?;
+                tracing::info!("chainfire member stopped");
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+
+    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            if target.listener.name != "client" {
+                tokio::net::TcpStream::connect(target.addr).await?;
+                return Ok("accepts connections".to_owned());
+            }
+            let mut client = MaintenanceClient::connect(format!("http://{}", target.addr)).await?;
+            let status = client.status(StatusRequest {}).await?.into_inner();
+            let revision = status.header.map_or(0, |h| h.revision);
+            if status.leader == 0 {
+                return Err("etcd v3 answers but the cluster has no leader".into());
+            }
+            Ok(format!(
+                "etcd v3: leader {:x}, revision {revision}, raft index {}",
+                status.leader, status.raft_index
+            ))
+        })
+    }
+}
