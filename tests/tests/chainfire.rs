@@ -1,0 +1,324 @@
+//! chainfire driven by real etcd clients: the `etcd-client` crate (not our
+//! code) and Debian's `etcdctl`.
+//!
+//! Loopback blocks 127.0.67.0 to 127.0.69.0 are this file's.
+
+use std::time::Duration;
+
+use e2e::Running;
+use etcd_client::{
+    Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, PutOptions, SortOrder,
+    SortTarget, Txn, TxnOp, TxnOpResponse, WatchOptions,
+};
+
+/// Starts `deploy-<name> up` with its state in a fresh directory and waits
+/// until every member's etcd endpoint reports a leader.
+async fn up(name: &str, base: &str, members: usize) -> (Running, tempfile::TempDir, Vec<String>) {
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start(
+        name,
+        &[
+            "up",
+            "--loopback-base",
+            &format!("{base}.0"),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    let endpoints: Vec<String> = (1..=members).map(|i| format!("{base}.{i}:2379")).collect();
+    running.wait_for("all services started", Duration::from_secs(30));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for endpoint in &endpoints {
+        loop {
+            if let Ok(mut client) = Client::connect([endpoint.as_str()], None).await
+                && let Ok(status) = client.status().await
+                && status.leader() != 0
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no leader at {endpoint}; log:\n{}",
+                running.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    (running, state, endpoints)
+}
+
+fn grpc_error(e: etcd_client::Error) -> tonic::Status {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => status,
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_etcd_client_crate_drives_kv_txn_compaction_and_errors() {
+    let (_running, _state, endpoints) = up("chainfire-single", "127.0.67", 1).await;
+    let mut client = Client::connect(&endpoints, None).await.unwrap();
+
+    // Put, with the previous value back.
+    let first = client.put("app/a", "1", None).await.unwrap();
+    let r1 = first.header().unwrap().revision();
+    let second = client
+        .put("app/a", "2", Some(PutOptions::new().with_prev_key()))
+        .await
+        .unwrap();
+    assert_eq!(second.prev_key().unwrap().value_str().unwrap(), "1");
+    for key in ["app/b", "app/c", "other"] {
+        client.put(key, key, None).await.unwrap();
+    }
+
+    // Get: one key, its versions, a prefix with limit and sort, a past revision.
+    let a = client.get("app/a", None).await.unwrap();
+    let kv = &a.kvs()[0];
+    assert_eq!((kv.value_str().unwrap(), kv.version()), ("2", 2));
+    assert_eq!(kv.create_revision(), r1);
+    let page = client
+        .get(
+            "app/",
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_limit(2)
+                    .with_sort(SortTarget::Key, SortOrder::Descend),
+            ),
+        )
+        .await
+        .unwrap();
+    let keys: Vec<&str> = page.kvs().iter().map(|kv| kv.key_str().unwrap()).collect();
+    assert_eq!(keys, ["app/c", "app/b"]);
+    assert!(page.more());
+    assert_eq!(page.count(), 3);
+    let then = client
+        .get("app/a", Some(GetOptions::new().with_revision(r1)))
+        .await
+        .unwrap();
+    assert_eq!(then.kvs()[0].value_str().unwrap(), "1");
+    let everything = client
+        .get(
+            "\0",
+            Some(GetOptions::new().with_from_key().with_count_only()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(everything.count(), 4);
+    let serializable = client
+        .get(
+            "other",
+            Some(GetOptions::new().with_serializable().with_keys_only()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serializable.kvs()[0].value(), b"");
+
+    // Txn: compare-and-swap, and the failure branch.
+    let swap = Txn::new()
+        .when([Compare::value("app/a", CompareOp::Equal, "2")])
+        .and_then([TxnOp::put("app/a", "3", None), TxnOp::get("app/a", None)])
+        .or_else([TxnOp::get("app/a", None)]);
+    let done = client.txn(swap.clone()).await.unwrap();
+    assert!(done.succeeded());
+    match &done.op_responses()[1] {
+        TxnOpResponse::Get(get) => assert_eq!(get.kvs()[0].value_str().unwrap(), "3"),
+        other => panic!("expected a get response, got {other:?}"),
+    }
+    assert!(!client.txn(swap).await.unwrap().succeeded());
+
+    // Delete a prefix, with the old values.
+    let deleted = client
+        .delete(
+            "app/",
+            Some(DeleteOptions::new().with_prefix().with_prev_key()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted(), 3);
+    assert_eq!(deleted.prev_kvs().len(), 3);
+
+    // Compaction, then the errors etcd gives.
+    let now = client
+        .get("other", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    client.compact(now, None).await.unwrap();
+    let compacted = grpc_error(
+        client
+            .get("app/a", Some(GetOptions::new().with_revision(r1)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(compacted.code(), tonic::Code::OutOfRange);
+    assert_eq!(
+        compacted.message(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    let future = grpc_error(
+        client
+            .get("other", Some(GetOptions::new().with_revision(now + 100)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        future.message(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+    let too_large = grpc_error(
+        client
+            .put("big", vec![b'x'; 2 * 1024 * 1024], None)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        too_large.message().contains("too large")
+            || too_large.code() == tonic::Code::ResourceExhausted,
+        "{too_large:?}"
+    );
+    let big_but_allowed = client.put("big", vec![b'x'; 1024 * 1024], None).await;
+    assert!(
+        big_but_allowed.is_ok(),
+        "a 1 MiB value is within etcd's limit"
+    );
+    let empty = grpc_error(client.put("", "v", None).await.unwrap_err());
+    assert_eq!(empty.message(), "etcdserver: key is not provided");
+
+    // The server is still serving after all of that.
+    assert_eq!(
+        client.get("other", None).await.unwrap().kvs()[0]
+            .value_str()
+            .unwrap(),
+        "other"
+    );
+    let members = client.member_list().await.unwrap();
+    assert_eq!(members.members().len(), 1);
+    assert_eq!(members.members()[0].name(), "kv");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_replay_history_stream_changes_and_cancel() {
+    let (_running, _state, endpoints) = up("chainfire-single", "127.0.68", 1).await;
+    let mut client = Client::connect(&endpoints, None).await.unwrap();
+    let start = client
+        .put("w/1", "a", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    client.put("w/1", "b", None).await.unwrap();
+    client.put("elsewhere", "x", None).await.unwrap();
+
+    let mut stream = client
+        .watch(
+            "w/",
+            Some(
+                WatchOptions::new()
+                    .with_prefix()
+                    .with_start_revision(start)
+                    .with_prev_key(),
+            ),
+        )
+        .await
+        .unwrap();
+    let created = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(created.created());
+    let watch_id = created.watch_id();
+    let mut seen: Vec<(EventType, String, i64, Option<String>)> = Vec::new();
+    client.delete("w/1", None).await.unwrap();
+    client.put("w/2", "c", None).await.unwrap();
+    while seen.len() < 4 {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("the stream stays open");
+        for event in response.events() {
+            let kv = event.kv().unwrap();
+            seen.push((
+                event.event_type(),
+                kv.key_str().unwrap().to_owned(),
+                kv.mod_revision(),
+                event.prev_kv().map(|p| p.value_str().unwrap().to_owned()),
+            ));
+        }
+    }
+    let kinds: Vec<(EventType, &str, Option<&str>)> = seen
+        .iter()
+        .map(|(t, k, _, p)| (*t, k.as_str(), p.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventType::Put, "w/1", None),
+            (EventType::Put, "w/1", Some("a")),
+            (EventType::Delete, "w/1", Some("b")),
+            (EventType::Put, "w/2", None),
+        ]
+    );
+    let revisions: Vec<i64> = seen.iter().map(|s| s.2).collect();
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+
+    stream.cancel(watch_id).await.unwrap();
+    let canceled = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(canceled.canceled());
+
+    // A watch from a compacted revision is refused with the compact revision.
+    let now = client
+        .put("w/3", "d", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    client.compact(now, None).await.unwrap();
+    let mut stream = client
+        .watch(
+            "w/",
+            Some(WatchOptions::new().with_prefix().with_start_revision(start)),
+        )
+        .await
+        .unwrap();
+    let refused = loop {
+        let response = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if response.canceled() {
+            break response;
+        }
+    };
+    assert_eq!(refused.compact_revision(), now);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
+    let (running, _state, endpoints) = up("chainfire-cluster", "127.0.69", 3).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/etcdctl.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(endpoints.join(","))
+        .output()
+        .await
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "interop script failed:\n{}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        running.log()
+    );
+}
