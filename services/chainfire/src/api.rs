@@ -39,6 +39,8 @@ pub fn status_of(error: &MvccError) -> Status {
         MvccError::DuplicateKey | MvccError::KeyNotFound | MvccError::EmptyKey => {
             Status::invalid_argument(error.to_string())
         }
+        MvccError::LeaseNotFound => Status::not_found(error.to_string()),
+        MvccError::LeaseExists => Status::failed_precondition(error.to_string()),
         MvccError::Storage(_) | MvccError::Corrupt(_) => {
             tracing::error!(error = %error, "storage failure");
             Status::internal(format!("etcdserver: {error}"))

@@ -39,10 +39,14 @@ const EVENTS: &str = "events";
 pub const META: &str = "meta";
 /// Column families the store needs; an owner sharing the database (the Raft
 /// log) adds its own with [`open_db`].
-const FAMILIES: [&str; 3] = [HISTORY, EVENTS, META];
+/// Granted leases: id -> TTL in seconds.
+const LEASES: &str = "leases";
+/// Keys attached to a lease: id ++ key -> nothing.
+const LEASE_KEYS: &str = "lease_keys";
+const FAMILIES: [&str; 5] = [HISTORY, EVENTS, META, LEASES, LEASE_KEYS];
 /// The column families that make up the store's state, in a fixed order
 /// (a Raft snapshot refers to them by index).
-pub const SNAPSHOT_FAMILIES: [&str; 3] = FAMILIES;
+pub const SNAPSHOT_FAMILIES: [&str; 5] = FAMILIES;
 const CURRENT_REVISION: &[u8] = b"current_revision";
 const COMPACTED_REVISION: &[u8] = b"compacted_revision";
 
@@ -75,6 +79,12 @@ pub enum MvccError {
     /// An empty key.
     #[error("etcdserver: key is not provided")]
     EmptyKey,
+    /// A put names a lease that does not exist, or a revoke names one.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A grant asks for an id already in use.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
     /// RocksDB failed.
     #[error("storage")]
     Storage(#[from] rocksdb::Error),
@@ -492,6 +502,101 @@ impl MvccStore {
         Ok(out)
     }
 
+    /// The granted TTL of lease `id`, if it exists.
+    pub fn lease_ttl(&self, id: i64) -> Result<Option<i64>, MvccError> {
+        match self.db.get_cf(self.cf(LEASES), (id as u64).to_be_bytes())? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(i64::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| MvccError::Corrupt("lease TTL is not 8 bytes".into()))?,
+            ))),
+        }
+    }
+
+    /// Every lease: (id, granted TTL).
+    pub fn leases(&self) -> Result<Vec<(i64, i64)>, MvccError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(LEASES), rocksdb::IteratorMode::Start)
+        {
+            let (key, value) = item?;
+            let id = u64::from_be_bytes(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| MvccError::Corrupt("lease id is not 8 bytes".into()))?,
+            ) as i64;
+            let ttl = i64::from_be_bytes(
+                value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| MvccError::Corrupt("lease TTL is not 8 bytes".into()))?,
+            );
+            out.push((id, ttl));
+        }
+        Ok(out)
+    }
+
+    /// The keys attached to lease `id`, in key order.
+    pub fn lease_keys(&self, id: i64) -> Result<Vec<Vec<u8>>, MvccError> {
+        let prefix = (id as u64).to_be_bytes();
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(self.cf(LEASE_KEYS));
+        it.seek(prefix);
+        while let Some(raw) = it.key() {
+            let Some(key) = raw.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            out.push(key.to_vec());
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Grants lease `id` (positive) with `ttl` seconds.
+    pub fn lease_grant(&mut self, id: i64, ttl: i64, meta: Meta<'_>) -> Result<(), MvccError> {
+        if self.lease_ttl(id)?.is_some() {
+            self.write_meta(meta)?;
+            return Err(MvccError::LeaseExists);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(LEASES),
+            (id as u64).to_be_bytes(),
+            ttl.to_be_bytes(),
+        );
+        for (key, value) in meta {
+            batch.put_cf(self.cf(META), key, value);
+        }
+        self.write(batch)
+    }
+
+    /// Revokes lease `id`: its keys are deleted at one new revision (if it
+    /// had any). Returns the revision after it.
+    pub fn lease_revoke(&mut self, id: i64, meta: Meta<'_>) -> Result<i64, MvccError> {
+        if self.lease_ttl(id)?.is_none() {
+            self.write_meta(meta)?;
+            return Err(MvccError::LeaseNotFound);
+        }
+        let attached = self.lease_keys(id)?;
+        let mut txn = self.begin();
+        for key in &attached {
+            if let Some(kv) = txn.current(key)?
+                && kv.lease == id
+            {
+                txn.record(tombstone(key, txn.revision));
+            }
+            txn.batch
+                .delete_cf(txn.store.cf(LEASE_KEYS), lease_key(id, key));
+        }
+        txn.batch
+            .delete_cf(txn.store.cf(LEASES), (id as u64).to_be_bytes());
+        txn.commit_always(meta)
+    }
+
     fn begin(&mut self) -> StoreTxn<'_> {
         let revision = self.current + 1;
         StoreTxn {
@@ -591,6 +696,23 @@ impl StoreTxn<'_> {
             (Some(prev), true) => prev.lease,
             _ => request.lease,
         };
+        if lease != 0 && self.store.lease_ttl(lease)?.is_none() {
+            return Err(MvccError::LeaseNotFound);
+        }
+        let old_lease = previous.as_ref().map_or(0, |prev| prev.lease);
+        if old_lease != 0 && old_lease != lease {
+            self.batch.delete_cf(
+                self.store.cf(LEASE_KEYS),
+                lease_key(old_lease, &request.key),
+            );
+        }
+        if lease != 0 {
+            self.batch.put_cf(
+                self.store.cf(LEASE_KEYS),
+                lease_key(lease, &request.key),
+                [],
+            );
+        }
         self.record(KeyValue {
             key: request.key.clone(),
             create_revision,
@@ -615,6 +737,10 @@ impl StoreTxn<'_> {
         let range = KeyRange::new(&request.key, &request.range_end);
         let doomed = self.scan(&range)?;
         for kv in &doomed {
+            if kv.lease != 0 {
+                self.batch
+                    .delete_cf(self.store.cf(LEASE_KEYS), lease_key(kv.lease, &kv.key));
+            }
             self.record(tombstone(&kv.key, self.revision));
         }
         Ok(DeleteRangeResponse {
@@ -681,6 +807,20 @@ impl StoreTxn<'_> {
                 .collect()
         };
         Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
+    }
+
+    /// Writes the batch even when no key changed (a revoke of a lease
+    /// without keys still removes the lease).
+    fn commit_always(self, meta: Meta<'_>) -> Result<i64, MvccError> {
+        if self.changes == 0 {
+            let mut batch = self.batch;
+            for (key, value) in meta {
+                batch.put_cf(self.store.cf(META), key, value);
+            }
+            self.store.write(batch)?;
+            return Ok(self.store.current);
+        }
+        self.commit(meta)
     }
 
     fn commit(self, meta: Meta<'_>) -> Result<i64, MvccError> {
@@ -814,6 +954,13 @@ fn shape_range(request: &RangeRequest, mut kvs: Vec<KeyValue>) -> RangeResponse 
         more,
         count,
     }
+}
+
+/// The `lease_keys` entry of `key` attached to lease `id`.
+fn lease_key(id: i64, key: &[u8]) -> Vec<u8> {
+    let mut out = (id as u64).to_be_bytes().to_vec();
+    out.extend_from_slice(key);
+    out
 }
 
 fn tombstone(key: &[u8], revision: i64) -> KeyValue {

@@ -53,6 +53,19 @@ pub enum Command {
     Txn(Vec<u8>),
     /// Compact the history up to this revision.
     Compact(i64),
+    /// Grant a lease; the id was chosen by the member that proposed it.
+    LeaseGrant {
+        /// The lease id (positive).
+        id: i64,
+        /// Its time to live, in seconds.
+        ttl: i64,
+    },
+    /// Revoke a lease (a client asked, or the leader saw it expire) and
+    /// delete its keys.
+    LeaseRevoke {
+        /// The lease id.
+        id: i64,
+    },
 }
 
 impl Command {
@@ -79,6 +92,12 @@ pub enum CommandResult {
     },
     /// The history up to the command's revision was compacted.
     Compacted {
+        /// The store's revision.
+        revision: i64,
+    },
+    /// A lease was granted or revoked; `revision` is the store's revision
+    /// after it (a revoke that deleted keys raises it).
+    Leased {
         /// The store's revision.
         revision: i64,
     },
@@ -115,6 +134,10 @@ pub enum Rejection {
     KeyNotFound,
     /// See [`MvccError::EmptyKey`].
     EmptyKey,
+    /// See [`MvccError::LeaseNotFound`].
+    LeaseNotFound,
+    /// See [`MvccError::LeaseExists`].
+    LeaseExists,
     /// The command did not decode (a member with another version wrote it).
     Malformed,
 }
@@ -137,6 +160,8 @@ impl Rejection {
             MvccError::DuplicateKey => Rejection::DuplicateKey,
             MvccError::KeyNotFound => Rejection::KeyNotFound,
             MvccError::EmptyKey => Rejection::EmptyKey,
+            MvccError::LeaseNotFound => Rejection::LeaseNotFound,
+            MvccError::LeaseExists => Rejection::LeaseExists,
             MvccError::Storage(_) | MvccError::Corrupt(_) => return None,
         })
     }
@@ -157,6 +182,8 @@ impl Rejection {
             Rejection::DuplicateKey => MvccError::DuplicateKey,
             Rejection::KeyNotFound => MvccError::KeyNotFound,
             Rejection::EmptyKey => MvccError::EmptyKey,
+            Rejection::LeaseNotFound => MvccError::LeaseNotFound,
+            Rejection::LeaseExists => MvccError::LeaseExists,
             Rejection::Malformed => MvccError::Corrupt("a log entry did not decode".into()),
         }
     }
@@ -170,7 +197,9 @@ pub fn decode_write(command: &Command) -> Option<WriteRequest> {
             WriteRequest::DeleteRange(DeleteRangeRequest::decode(bytes.as_slice()).ok()?)
         }
         Command::Txn(bytes) => WriteRequest::Txn(TxnRequest::decode(bytes.as_slice()).ok()?),
-        Command::Compact(_) => return None,
+        Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
+            return None;
+        }
     })
 }
 
@@ -191,7 +220,9 @@ pub fn decode_response(command: &Command, bytes: &[u8]) -> Option<WriteResponse>
             WriteResponse::DeleteRange(DeleteRangeResponse::decode(bytes).ok()?)
         }
         Command::Txn(_) => WriteResponse::Txn(TxnResponse::decode(bytes).ok()?),
-        Command::Compact(_) => return None,
+        Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
+            return None;
+        }
     })
 }
 

@@ -231,6 +231,7 @@ fn ignore_value_and_ignore_lease_need_an_existing_key() {
         ..Default::default()
     });
     assert!(matches!(missing, Err(MvccError::KeyNotFound)));
+    store.lease_grant(7, 60, &[]).unwrap();
     store
         .put(&PutRequest {
             key: "k".into(),
@@ -500,4 +501,60 @@ fn the_owners_meta_is_written_with_every_request_even_a_rejected_one() {
     assert_eq!(store.revision(), revision);
     assert!(store.compact_with(revision + 5, &applied(3)).is_err());
     assert_eq!(store.meta(b"applied").unwrap(), Some(vec![3]));
+}
+
+fn put_leased(store: &mut MvccStore, key: &str, lease: i64) -> Result<i64, MvccError> {
+    store
+        .put(&PutRequest {
+            key: key.into(),
+            value: "v".into(),
+            lease,
+            ..Default::default()
+        })
+        .map(|(revision, _)| revision)
+}
+
+#[test]
+fn leases_own_their_keys_and_a_revoke_deletes_them_at_one_revision() {
+    let (_dir, mut store) = open();
+    assert!(matches!(
+        put_leased(&mut store, "s/1", 7),
+        Err(MvccError::LeaseNotFound)
+    ));
+    store.lease_grant(7, 10, &[]).unwrap();
+    assert!(matches!(
+        store.lease_grant(7, 10, &[]),
+        Err(MvccError::LeaseExists)
+    ));
+    store.lease_grant(8, 20, &[]).unwrap();
+    assert_eq!(store.leases().unwrap(), vec![(7, 10), (8, 20)]);
+    put_leased(&mut store, "s/1", 7).unwrap();
+    put_leased(&mut store, "s/2", 7).unwrap();
+    put_leased(&mut store, "s/3", 7).unwrap();
+    put_leased(&mut store, "s/3", 8).unwrap(); // moved to another lease
+    put_leased(&mut store, "s/4", 7).unwrap();
+    store
+        .delete_range(&DeleteRangeRequest {
+            key: "s/4".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        store.lease_keys(7).unwrap(),
+        vec![b"s/1".to_vec(), b"s/2".to_vec()]
+    );
+
+    let before = store.revision();
+    let after = store.lease_revoke(7, &[]).unwrap();
+    assert_eq!(after, before + 1, "both keys go at one revision");
+    assert_eq!(keys(&range(&store, "s/", b"s0", 0)), ["s/3"]);
+    assert_eq!(store.leases().unwrap(), vec![(8, 20)]);
+    assert!(store.lease_keys(7).unwrap().is_empty());
+    assert!(matches!(
+        store.lease_revoke(7, &[]),
+        Err(MvccError::LeaseNotFound)
+    ));
+    // A lease without keys is revoked without a new revision.
+    store.lease_grant(9, 5, &[]).unwrap();
+    assert_eq!(store.lease_revoke(9, &[]).unwrap(), after);
 }
