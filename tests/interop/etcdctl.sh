@@ -65,6 +65,22 @@ rm -f "$watch_out"
 [ "$got" = "$want" ] || fail "watch: expected [$want], got [$got]"
 echo "ok: watch"
 
+# lease: grant, attach, time-to-live with keys, keep-alive, list, revoke
+lease=$(ctl lease grant 30 | awk '{print $2}')
+[ -n "$lease" ] || fail "lease grant printed no id"
+expect "OK" ctl put --lease="$lease" interop/leased yes
+ttl=$(ctl lease timetolive "$lease" --keys)
+case "$ttl" in
+    *"granted with TTL(30s)"*"attached keys([interop/leased])"*) echo "ok: lease timetolive" ;;
+    *) fail "lease timetolive: [$ttl]" ;;
+esac
+ctl lease keep-alive --once "$lease" | grep -q "keepalived with TTL(30)" || fail "lease keep-alive --once"
+echo "ok: lease keep-alive"
+ctl lease list | grep -q "$lease" || fail "lease list does not show $lease"
+echo "ok: lease list"
+ctl lease revoke "$lease" | grep -q "revoked" || fail "lease revoke"
+expect "" ctl get interop/leased
+
 # cluster and maintenance
 members=$(ctl member list | wc -l)
 [ "$members" = "${#each[@]}" ] || fail "member list: $members members, expected ${#each[@]}"

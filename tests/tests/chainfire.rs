@@ -322,3 +322,114 @@ async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
         running.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_keep_keys_alive_and_expiry_deletes_them() {
+    let (_running, _state, endpoints) = up("chainfire-single", "127.0.72", 1).await;
+    let mut client = Client::connect(&endpoints, None).await.unwrap();
+
+    // A short lease (raised to the minimum TTL) that nobody keeps alive.
+    let short = client.lease_grant(1, None).await.unwrap();
+    assert_eq!(short.ttl(), 3, "a TTL below the minimum is raised");
+    client
+        .put(
+            "lease/short",
+            "x",
+            Some(PutOptions::new().with_lease(short.id())),
+        )
+        .await
+        .unwrap();
+    let mut watch = client.watch("lease/short", None).await.unwrap();
+
+    // A lease kept alive across the same time.
+    let kept = client.lease_grant(3, None).await.unwrap();
+    client
+        .put(
+            "lease/kept",
+            "y",
+            Some(PutOptions::new().with_lease(kept.id())),
+        )
+        .await
+        .unwrap();
+    let (mut keeper, mut responses) = client.lease_keep_alive(kept.id()).await.unwrap();
+
+    let ttl = client
+        .lease_time_to_live(
+            kept.id(),
+            Some(etcd_client::LeaseTimeToLiveOptions::new().with_keys()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ttl.granted_ttl(), 3);
+    assert!(ttl.ttl() > 0 && ttl.ttl() <= 3, "{}", ttl.ttl());
+    assert_eq!(ttl.keys(), [b"lease/kept".to_vec()]);
+    let ids: Vec<i64> = client
+        .leases()
+        .await
+        .unwrap()
+        .leases()
+        .iter()
+        .map(|l| l.id())
+        .collect();
+    assert!(
+        ids.contains(&short.id()) && ids.contains(&kept.id()),
+        "{ids:?}"
+    );
+
+    // Keep `kept` alive for five seconds; `short` expires meanwhile.
+    for _ in 0..10 {
+        keeper.keep_alive().await.unwrap();
+        let renewed = tokio::time::timeout(Duration::from_secs(5), responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(renewed.ttl(), 3);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        client
+            .get("lease/short", None)
+            .await
+            .unwrap()
+            .kvs()
+            .is_empty(),
+        "the expired lease's key is gone"
+    );
+    assert_eq!(client.get("lease/kept", None).await.unwrap().kvs().len(), 1);
+    // Watchers saw the expiry as a delete.
+    let deleted = loop {
+        let response = tokio::time::timeout(Duration::from_secs(5), watch.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(event) = response.events().first() {
+            break event.event_type();
+        }
+    };
+    assert_eq!(deleted, EventType::Delete);
+    let gone = client.lease_time_to_live(short.id(), None).await.unwrap();
+    assert_eq!(gone.ttl(), -1);
+
+    // Revoke deletes at once; revoking again is etcd's "not found".
+    client.lease_revoke(kept.id()).await.unwrap();
+    assert!(
+        client
+            .get("lease/kept", None)
+            .await
+            .unwrap()
+            .kvs()
+            .is_empty()
+    );
+    let again = grpc_error(client.lease_revoke(kept.id()).await.unwrap_err());
+    assert_eq!(again.code(), tonic::Code::NotFound);
+    assert_eq!(again.message(), "etcdserver: requested lease not found");
+    let unknown = grpc_error(
+        client
+            .put("lease/x", "z", Some(PutOptions::new().with_lease(12345)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(unknown.message(), "etcdserver: requested lease not found");
+}

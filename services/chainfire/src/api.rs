@@ -6,6 +6,7 @@
 
 mod cluster;
 mod kv;
+mod lease;
 mod maintenance;
 mod watch;
 
@@ -13,6 +14,7 @@ use tonic::Status;
 
 pub use cluster::ClusterService;
 pub use kv::KvService;
+pub use lease::{LeaseService, MAX_LEASE_TTL, MIN_LEASE_TTL};
 pub use maintenance::MaintenanceService;
 pub use watch::WatchService;
 
@@ -21,6 +23,7 @@ use crate::mvcc::MvccError;
 use crate::proto::etcdserverpb::ResponseHeader;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
+use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
 
@@ -78,6 +81,8 @@ pub struct Services {
     pub kv: KvServer<KvService>,
     /// Watch.
     pub watch: WatchServer<WatchService>,
+    /// Lease.
+    pub lease: LeaseServer<LeaseService>,
     /// Cluster.
     pub cluster: ClusterServer<ClusterService>,
     /// Maintenance.
@@ -94,6 +99,7 @@ impl Services {
             watch: WatchServer::new(WatchService::new(member.clone()))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(usize::MAX),
+            lease: LeaseServer::new(LeaseService::new(member.clone())),
             cluster: ClusterServer::new(ClusterService::new(member.clone())),
             maintenance: MaintenanceServer::new(MaintenanceService::new(member.clone())),
         }

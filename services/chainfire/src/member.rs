@@ -11,13 +11,17 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{BasicNode, Config};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::mvcc::{MvccError, MvccStore, open_db};
 use crate::proto::raftpb::Frame;
 use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
 use crate::raft::log_store::{LogStore, RAFT_LOG, RAFT_STATE};
-use crate::raft::network::{ForwardedWrite, Network, PeerService, ReadIndex, peer_client};
+use crate::raft::network::{
+    ForwardedWrite, LeaseAnswer, LeaseQuestion, Network, PeerService, ReadIndex, peer_client,
+};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Command, CommandResult, Raft, decode, encode};
 
@@ -101,7 +105,24 @@ pub struct Member {
     state: StateMachine,
     members: BTreeMap<u64, (String, MemberAddrs)>,
     peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
+    leases: Arc<LeaseClock>,
+    stop: CancellationToken,
 }
+
+/// When each lease expires. Only the leader's clock counts: it is reset
+/// (every lease gets its full TTL again) whenever this member becomes
+/// leader, as etcd does, so a leader change never expires a lease early.
+#[derive(Debug, Default)]
+struct LeaseClock {
+    deadlines: Mutex<HashMap<i64, Instant>>,
+    /// The term in which this member last reset the clock as leader.
+    led_in: Mutex<Option<u64>>,
+    /// Leases whose revoke is in flight.
+    revoking: Mutex<std::collections::HashSet<i64>>,
+}
+
+/// How often the leader looks for expired leases.
+const LEASE_TICK: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,7 +185,7 @@ impl Member {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(StartError::Raft(e.to_string())),
         }
-        Ok(Member {
+        let member = Member {
             id,
             name: config.name,
             data_dir: dir,
@@ -172,7 +193,11 @@ impl Member {
             state,
             members,
             peers: Arc::default(),
-        })
+            leases: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        tokio::spawn(member.clone().expire_leases());
+        Ok(member)
     }
 
     /// This member's Raft id.
@@ -197,7 +222,7 @@ impl Member {
 
     /// The service for the peer listener.
     pub fn peer_service(&self) -> PeerService {
-        PeerService::new(self.raft.clone())
+        PeerService::new(self.clone())
     }
 
     /// The local store (reads).
@@ -354,8 +379,174 @@ impl Member {
         &self.data_dir
     }
 
+    fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// The leader's side of the lease clock: while this member leads, revoke
+    /// (through Raft) every lease whose deadline passed.
+    async fn expire_leases(self) {
+        let mut ticks = tokio::time::interval(LEASE_TICK);
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let (term, leader) = self.term_and_leader();
+            if leader != Some(self.id) {
+                *self.leases.led_in.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                continue;
+            }
+            let leases = match self
+                .store()
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .leases()
+            {
+                Ok(leases) => leases,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read leases");
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let expired: Vec<i64> = {
+                let mut led_in = self.leases.led_in.lock().unwrap_or_else(|e| e.into_inner());
+                let mut deadlines = self
+                    .leases
+                    .deadlines
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if *led_in != Some(term) {
+                    // Newly leader: every lease starts a full TTL from now.
+                    deadlines.clear();
+                    *led_in = Some(term);
+                }
+                deadlines.retain(|id, _| leases.iter().any(|(l, _)| l == id));
+                leases
+                    .iter()
+                    .filter_map(|&(id, ttl)| {
+                        let deadline = *deadlines
+                            .entry(id)
+                            .or_insert_with(|| now + Duration::from_secs(ttl as u64));
+                        (deadline <= now).then_some(id)
+                    })
+                    .collect()
+            };
+            for id in expired {
+                if !self
+                    .leases
+                    .revoking
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id)
+                {
+                    continue;
+                }
+                let member = self.clone();
+                tokio::spawn(async move {
+                    tracing::debug!(lease = id, "lease expired; revoking");
+                    if let Err(e) = member.write(Command::LeaseRevoke { id }).await {
+                        tracing::warn!(lease = id, error = %e, "could not revoke an expired lease");
+                    }
+                    member
+                        .leases
+                        .revoking
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
+                });
+            }
+        }
+    }
+
+    /// Answers a lease question with this member's clock (if it leads).
+    pub fn answer_lease_question(&self, question: LeaseQuestion) -> LeaseAnswer {
+        if !self.is_leader() {
+            return LeaseAnswer::NotLeader;
+        }
+        let granted = |id: i64| {
+            self.store()
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .lease_ttl(id)
+        };
+        match question {
+            LeaseQuestion::Renew(id) => match granted(id) {
+                Ok(Some(ttl)) => {
+                    self.leases
+                        .deadlines
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, Instant::now() + Duration::from_secs(ttl as u64));
+                    LeaseAnswer::Renewed(Some(ttl))
+                }
+                Ok(None) => LeaseAnswer::Renewed(None),
+                Err(e) => LeaseAnswer::Failed(e.to_string()),
+            },
+            LeaseQuestion::Remaining(id) => match granted(id) {
+                Ok(Some(ttl)) => {
+                    let deadline = self
+                        .leases
+                        .deadlines
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&id)
+                        .copied();
+                    let left = deadline.map_or(ttl, |d| {
+                        d.saturating_duration_since(Instant::now())
+                            .as_secs_f64()
+                            .ceil() as i64
+                    });
+                    LeaseAnswer::Remaining(Some((left, ttl)))
+                }
+                Ok(None) => LeaseAnswer::Remaining(None),
+                Err(e) => LeaseAnswer::Failed(e.to_string()),
+            },
+        }
+    }
+
+    /// Asks the leader's lease clock (this member's, if it leads).
+    pub async fn ask_lease_clock(
+        &self,
+        question: LeaseQuestion,
+    ) -> Result<LeaseAnswer, MemberError> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leader = self.leader().await?;
+            let answer = if leader == self.id {
+                self.answer_lease_question(match &question {
+                    LeaseQuestion::Renew(id) => LeaseQuestion::Renew(*id),
+                    LeaseQuestion::Remaining(id) => LeaseQuestion::Remaining(*id),
+                })
+            } else {
+                let mut client = self.peer(leader)?;
+                match client
+                    .lease(Frame {
+                        body: encode(&question),
+                    })
+                    .await
+                {
+                    Ok(reply) => decode::<LeaseAnswer>(&reply.into_inner().body)
+                        .map_err(|e| MemberError::Raft(e.to_string()))?,
+                    Err(_) => LeaseAnswer::NotLeader,
+                }
+            };
+            match answer {
+                LeaseAnswer::NotLeader => {}
+                LeaseAnswer::Failed(e) => return Err(MemberError::Raft(e)),
+                answer => return Ok(answer),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MemberError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops Raft (the store closes when the last handle is dropped).
     pub async fn shutdown(&self) {
+        self.stop.cancel();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }

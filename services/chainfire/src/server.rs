@@ -78,6 +78,7 @@ impl<N: Node> Service for Chainfire<N> {
                 let clients = Server::builder()
                     .add_service(services.kv)
                     .add_service(services.watch)
+                    .add_service(services.lease)
                     .add_service(services.cluster)
                     .add_service(services.maintenance)
                     .serve_with_incoming_shutdown(

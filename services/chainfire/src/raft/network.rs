@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use super::{Command, CommandResult, Raft, TypeConfig, decode, encode};
+use super::{Command, CommandResult, TypeConfig, decode, encode};
+use crate::member::Member;
 use crate::proto::raftpb::Frame;
 use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
 use crate::proto::raftpb::raft_peer_server::RaftPeer;
@@ -51,6 +52,29 @@ pub enum ReadIndex {
         leader: Option<u64>,
     },
     /// The leader could not confirm its leadership.
+    Failed(String),
+}
+
+/// A lease question a follower asks the leader, whose clock is the one that
+/// counts.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum LeaseQuestion {
+    /// Restart the lease's clock (a keep-alive).
+    Renew(i64),
+    /// How long the lease has left.
+    Remaining(i64),
+}
+
+/// The leader's answer to a [`LeaseQuestion`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum LeaseAnswer {
+    /// For `Renew`: the granted TTL, or `None` if the lease does not exist.
+    Renewed(Option<i64>),
+    /// For `Remaining`: (seconds left, granted TTL), or `None`.
+    Remaining(Option<(i64, i64)>),
+    /// The receiver is not (or no longer) the leader.
+    NotLeader,
+    /// The leader failed to answer.
     Failed(String),
 }
 
@@ -165,10 +189,11 @@ fn io(message: &str) -> std::io::Error {
     std::io::Error::other(message.to_owned())
 }
 
-/// The peer listener's service: hands each message to the local Raft.
+/// The peer listener's service: hands each message to the local Raft (and
+/// lease questions to the local lease clock).
 #[derive(Clone)]
 pub struct PeerService {
-    raft: Raft,
+    member: Member,
 }
 
 impl std::fmt::Debug for PeerService {
@@ -178,9 +203,9 @@ impl std::fmt::Debug for PeerService {
 }
 
 impl PeerService {
-    /// Serves `raft`.
-    pub fn new(raft: Raft) -> Self {
-        PeerService { raft }
+    /// Serves `member`.
+    pub fn new(member: Member) -> Self {
+        PeerService { member }
     }
 }
 
@@ -199,22 +224,22 @@ fn body<T: for<'de> Deserialize<'de>>(request: Request<Frame>) -> Result<T, Stat
 impl RaftPeer for PeerService {
     async fn append_entries(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> = body(request)?;
-        frame(&self.raft.append_entries(rpc).await)
+        frame(&self.member.raft().append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let rpc: VoteRequest<u64> = body(request)?;
-        frame(&self.raft.vote(rpc).await)
+        frame(&self.member.raft().vote(rpc).await)
     }
 
     async fn install_snapshot(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = body(request)?;
-        frame(&self.raft.install_snapshot(rpc).await)
+        frame(&self.member.raft().install_snapshot(rpc).await)
     }
 
     async fn forward(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let command: Command = body(request)?;
-        let outcome = match self.raft.client_write(command).await {
+        let outcome = match self.member.raft().client_write(command).await {
             Ok(written) => ForwardedWrite::Done(written.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
                 ForwardedWrite::NotLeader {
@@ -226,8 +251,13 @@ impl RaftPeer for PeerService {
         frame(&outcome)
     }
 
+    async fn lease(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let question: LeaseQuestion = body(request)?;
+        frame(&self.member.answer_lease_question(question))
+    }
+
     async fn read_index(&self, _request: Request<Frame>) -> Result<Response<Frame>, Status> {
-        let outcome = match self.raft.get_read_log_id().await {
+        let outcome = match self.member.raft().get_read_log_id().await {
             Ok((read, _applied)) => ReadIndex::At(read),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(to))) => {
                 ReadIndex::NotLeader {

@@ -107,6 +107,16 @@ impl StateMachine {
                         revision: store.revision(),
                     })
             }
+            Command::LeaseGrant { id, ttl } => {
+                store
+                    .lease_grant(*id, *ttl, &meta)
+                    .map(|()| CommandResult::Leased {
+                        revision: store.revision(),
+                    })
+            }
+            Command::LeaseRevoke { id } => store
+                .lease_revoke(*id, &meta)
+                .map(|revision| CommandResult::Leased { revision }),
             write => match decode_write(write) {
                 Some(request) => store.apply(&request, &meta).map(|(revision, response)| {
                     CommandResult::Written {
