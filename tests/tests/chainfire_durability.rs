@@ -1,0 +1,316 @@
+//! Acknowledged writes survive `kill -9`, of a lone member and of the leader
+//! of a three-member cluster in the middle of a stream of writes. The history
+//! the clients saw is linearizable, as judged by stateright's
+//! linearizability tester on each key.
+//!
+//! Loopback blocks 127.0.75.0 and 127.0.76.0 are this file's.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use e2e::Running;
+use etcd_client::{Client, GetOptions};
+use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+
+fn run_node(name: &str, node: &str, base: &str, state: &std::path::Path) -> Running {
+    Running::start(
+        name,
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &format!("{base}.0"),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Waits until `endpoint` reports a leader; returns the leader's id.
+async fn leader_at(endpoint: &str, within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(mut client) = Client::connect([endpoint], None).await
+            && let Ok(status) = client.status().await
+            && status.leader() != 0
+        {
+            return status.leader();
+        }
+        assert!(Instant::now() < deadline, "no leader at {endpoint}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn member_id(endpoint: &str) -> u64 {
+    let mut client = Client::connect([endpoint], None).await.unwrap();
+    client.status().await.unwrap().header().unwrap().member_id()
+}
+
+/// Every key under `prefix`, read from `endpoint` alone.
+async fn keys_at(endpoint: &str, prefix: &str) -> Vec<String> {
+    let mut client = Client::connect([endpoint], None).await.unwrap();
+    let response = client
+        .get(
+            prefix,
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only()
+                    .with_serializable(),
+            ),
+        )
+        .await
+        .unwrap();
+    response
+        .kvs()
+        .iter()
+        .map(|kv| kv.key_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_member_killed_with_sigkill_keeps_every_acknowledged_write() {
+    let state = tempfile::tempdir().unwrap();
+    let endpoint = "127.0.75.1:2379";
+    let mut node = run_node("chainfire-single", "kv", "127.0.75", state.path());
+    leader_at(endpoint, Duration::from_secs(20)).await;
+    let mut client = Client::connect([endpoint], None).await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let key = format!("durable/{i:04}");
+        client.put(key.as_str(), "v", None).await.unwrap();
+        acked.push(key);
+    }
+    node.signal("KILL");
+    node.wait(Duration::from_secs(10));
+    drop(node);
+
+    let _again = run_node("chainfire-single", "kv", "127.0.75", state.path());
+    leader_at(endpoint, Duration::from_secs(20)).await;
+    assert_eq!(keys_at(endpoint, "durable/").await, acked);
+}
+
+/// One client's operations are one "thread" of the history; after an
+/// operation whose outcome is unknown the client continues as a new thread,
+/// leaving that operation in flight (it may or may not have taken effect).
+#[derive(Debug, Clone)]
+enum Recorded {
+    Invoke(u64, String, RegisterOp<u64>),
+    Return(u64, RegisterRet<u64>),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_linearizable() {
+    let state = tempfile::tempdir().unwrap();
+    let base = "127.0.76";
+    let names = ["kv-1", "kv-2", "kv-3"];
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
+    let mut nodes: Vec<Option<Running>> = names
+        .iter()
+        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
+        .collect();
+    for e in &endpoints {
+        leader_at(e, Duration::from_secs(30)).await;
+    }
+
+    let seq = Arc::new(AtomicU64::new(0));
+    let threads = Arc::new(AtomicU64::new(100));
+    let history: Arc<Mutex<Vec<(u64, Recorded)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..4u64 {
+        let (seq, threads, history, acked, stop, endpoints) = (
+            seq.clone(),
+            threads.clone(),
+            history.clone(),
+            acked.clone(),
+            stop.clone(),
+            endpoints.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            // Each client talks to one member and moves to the next when a
+            // request fails, as an application behind a member list would.
+            let mut at_endpoint = c as usize % endpoints.len();
+            let mut client = Client::connect([endpoints[at_endpoint].as_str()], None)
+                .await
+                .unwrap();
+            let mut thread = threads.fetch_add(1, Ordering::SeqCst);
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                // A write to a key of its own, kept to check durability.
+                let key = format!("acked/{c}/{n:06}");
+                let written = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    client.put(key.as_str(), "v", None),
+                )
+                .await;
+                if let Ok(Ok(_)) = written {
+                    acked.lock().unwrap().push((key, Instant::now()));
+                } else {
+                    at_endpoint = (at_endpoint + 1) % endpoints.len();
+                    if let Ok(next) = Client::connect([endpoints[at_endpoint].as_str()], None).await
+                    {
+                        client = next;
+                    }
+                    continue;
+                }
+                // An operation on a shared register.
+                let register = format!("lin/{}", n % 3);
+                let value = c * 1_000_000 + n;
+                let op = if n % 2 == 0 {
+                    RegisterOp::Write(value)
+                } else {
+                    RegisterOp::Read
+                };
+                let at = seq.fetch_add(1, Ordering::SeqCst);
+                history
+                    .lock()
+                    .unwrap()
+                    .push((at, Recorded::Invoke(thread, register.clone(), op.clone())));
+                let outcome = match op {
+                    RegisterOp::Write(v) => tokio::time::timeout(
+                        Duration::from_secs(2),
+                        client.put(register.as_str(), v.to_string(), None),
+                    )
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .map(|_| RegisterRet::WriteOk),
+                    RegisterOp::Read => tokio::time::timeout(
+                        Duration::from_secs(2),
+                        client.get(register.as_str(), None),
+                    )
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .map(|r| {
+                        RegisterRet::ReadOk(
+                            r.kvs()
+                                .first()
+                                .map_or(0, |kv| kv.value_str().unwrap().parse().unwrap()),
+                        )
+                    }),
+                };
+                match outcome {
+                    Some(ret) => {
+                        let at = seq.fetch_add(1, Ordering::SeqCst);
+                        history
+                            .lock()
+                            .unwrap()
+                            .push((at, Recorded::Return(thread, ret)));
+                    }
+                    None => {
+                        // Unknown outcome: leave it in flight, go on as a new thread.
+                        thread = threads.fetch_add(1, Ordering::SeqCst);
+                        at_endpoint = (at_endpoint + 1) % endpoints.len();
+                        if let Ok(next) =
+                            Client::connect([endpoints[at_endpoint].as_str()], None).await
+                        {
+                            client = next;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Let the writes run, then kill the leader with SIGKILL.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
+    let mut dead = None;
+    for (i, e) in endpoints.iter().enumerate() {
+        if member_id(e).await == leader {
+            dead = Some(i);
+        }
+    }
+    let dead = dead.expect("the leader is one of the three");
+    let killed_at = Instant::now();
+    let mut killed = nodes[dead].take().unwrap();
+    killed.signal("KILL");
+    killed.wait(Duration::from_secs(10));
+    drop(killed);
+
+    // Writes go on against the other two, then the dead member comes back.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    nodes[dead] = Some(run_node(
+        "chainfire-cluster",
+        names[dead],
+        base,
+        state.path(),
+    ));
+    leader_at(&endpoints[dead], Duration::from_secs(30)).await;
+
+    // Durability: every acknowledged key is on every member, the restarted
+    // one included, once it has caught up.
+    let acked = acked.lock().unwrap().clone();
+    let after_kill = acked.iter().filter(|(_, t)| *t > killed_at).count();
+    assert!(after_kill > 0, "no write succeeded after the leader died");
+    let mut want: Vec<String> = acked.into_iter().map(|(k, _)| k).collect();
+    want.sort();
+    for e in &endpoints {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let have = keys_at(e, "acked/").await;
+            let missing: Vec<&String> = want
+                .iter()
+                .filter(|k| have.binary_search(k).is_err())
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{e} lacks {} acknowledged keys, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // Linearizability, key by key (each key is an independent register).
+    let mut events = history.lock().unwrap().clone();
+    events.sort_by_key(|(at, _)| *at);
+    let mut key_of_thread: BTreeMap<u64, String> = BTreeMap::new();
+    let mut testers: BTreeMap<String, LinearizabilityTester<u64, Register<u64>>> = BTreeMap::new();
+    let mut operations = 0;
+    for (_, event) in events {
+        match event {
+            Recorded::Invoke(thread, key, op) => {
+                operations += 1;
+                key_of_thread.insert(thread, key.clone());
+                testers
+                    .entry(key)
+                    .or_insert_with(|| LinearizabilityTester::new(Register(0)))
+                    .on_invoke(thread, op)
+                    .unwrap();
+            }
+            Recorded::Return(thread, ret) => {
+                let key = &key_of_thread[&thread];
+                testers
+                    .get_mut(key)
+                    .unwrap()
+                    .on_return(thread, ret)
+                    .unwrap();
+            }
+        }
+    }
+    assert!(operations > 50, "only {operations} register operations ran");
+    for (key, tester) in &testers {
+        assert!(
+            tester.serialized_history().is_some(),
+            "the history of {key} is not linearizable ({} operations)",
+            tester.len()
+        );
+    }
+}
