@@ -163,7 +163,7 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
                 // An operation on a shared register.
                 let register = format!("lin/{}", n % 3);
                 let value = c * 1_000_000 + n;
-                let op = if n % 2 == 0 {
+                let op = if n.is_multiple_of(2) {
                     RegisterOp::Write(value)
                 } else {
                     RegisterOp::Read
