@@ -433,3 +433,118 @@ async fn leases_keep_keys_alive_and_expiry_deletes_them() {
     );
     assert_eq!(unknown.message(), "etcdserver: requested lease not found");
 }
+
+/// A `tonic` codec that sends raw bytes and reads raw bytes, to put
+/// messages on the wire that are not valid etcd protobuf.
+#[derive(Debug, Clone, Default)]
+struct RawCodec;
+
+#[derive(Debug, Clone, Default)]
+struct RawCoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCoder;
+    type Decoder = RawCoder;
+    fn encoder(&mut self) -> RawCoder {
+        RawCoder
+    }
+    fn decoder(&mut self) -> RawCoder {
+        RawCoder
+    }
+}
+
+impl tonic::codec::Encoder for RawCoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf as _;
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_wire_gets_an_error_and_the_server_keeps_serving() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (running, _state, endpoints) = up("chainfire-single", "127.0.78", 1).await;
+
+    // Bytes that are not HTTP/2 at all.
+    let mut raw = tokio::net::TcpStream::connect(&endpoints[0]).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.0\r\n\r\n\x00\xff\x13garbage")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut sink)).await;
+
+    // The HTTP/2 preface, then a truncated frame.
+    let mut truncated = tokio::net::TcpStream::connect(&endpoints[0]).await.unwrap();
+    truncated
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x40\x01\x04")
+        .await
+        .unwrap();
+    drop(truncated);
+
+    // A well-formed gRPC call whose body is not a RangeRequest.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", endpoints[0]))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/etcdserverpb.KV/Range");
+    let refused = grpc
+        .unary(
+            tonic::Request::new(vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+            path,
+            RawCodec,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused.code(),
+            tonic::Code::Internal | tonic::Code::InvalidArgument
+        ),
+        "{refused:?}"
+    );
+
+    // A range whose end sorts before its start matches nothing.
+    let mut client = Client::connect(&endpoints, None).await.unwrap();
+    client.put("b", "1", None).await.unwrap();
+    let backwards = client
+        .get("b", Some(GetOptions::new().with_range("a")))
+        .await
+        .unwrap();
+    assert!(backwards.kvs().is_empty());
+
+    // Still serving.
+    assert_eq!(
+        client.get("b", None).await.unwrap().kvs()[0]
+            .value_str()
+            .unwrap(),
+        "1",
+        "log:\n{}",
+        running.log()
+    );
+}
