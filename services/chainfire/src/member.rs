@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, Config};
+use openraft::{BasicNode, Config, LogId};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -106,7 +107,19 @@ pub struct Member {
     members: BTreeMap<u64, (String, MemberAddrs)>,
     peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
     leases: Arc<LeaseClock>,
+    reads: Arc<ReadRounds>,
     stop: CancellationToken,
+}
+
+/// Shared read-index rounds (see [`Member::linearize`]).
+#[derive(Debug, Default)]
+struct ReadRounds {
+    /// One round at a time.
+    turn: tokio::sync::Mutex<()>,
+    /// Rounds started so far.
+    started: AtomicU64,
+    /// The last round that succeeded, and its index.
+    finished: Mutex<Option<(u64, Option<LogId<u64>>)>>,
 }
 
 /// When each lease expires. Only the leader's clock counts: it is reset
@@ -194,6 +207,7 @@ impl Member {
             members,
             peers: Arc::default(),
             leases: Arc::default(),
+            reads: Arc::default(),
             stop: CancellationToken::new(),
         };
         tokio::spawn(member.clone().expire_leases());
@@ -327,26 +341,7 @@ impl Member {
     pub async fn linearize(&self) -> Result<(), MemberError> {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         loop {
-            let leader = self.leader().await?;
-            let read = if leader == self.id {
-                match self.raft.get_read_log_id().await {
-                    Ok((read, _)) => Some(read),
-                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => None,
-                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => None,
-                    Err(e) => return Err(MemberError::Raft(e.to_string())),
-                }
-            } else {
-                let mut client = self.peer(leader)?;
-                match client.read_index(Frame { body: Vec::new() }).await {
-                    Ok(reply) => match decode::<ReadIndex>(&reply.into_inner().body) {
-                        Ok(ReadIndex::At(read)) => Some(read),
-                        Ok(ReadIndex::NotLeader { .. }) | Ok(ReadIndex::Failed(_)) => None,
-                        Err(e) => return Err(MemberError::Raft(e.to_string())),
-                    },
-                    Err(_) => None,
-                }
-            };
-            if let Some(read) = read {
+            if let Some(read) = self.shared_read_index().await? {
                 if let Some(read) = read {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     self.raft
@@ -361,6 +356,58 @@ impl Member {
                 return Err(MemberError::NoLeader);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A read index good for a read that arrived now. Concurrent callers
+    /// share rounds (as etcd batches read indexes): a caller may reuse the
+    /// answer of any round that *started* after it arrived, because that
+    /// round's index covers every write committed before the caller came.
+    /// `None`: no leader could answer; try again.
+    async fn shared_read_index(&self) -> Result<Option<Option<LogId<u64>>>, MemberError> {
+        let arrived = self.reads.started.load(Ordering::SeqCst);
+        let _turn = self.reads.turn.lock().await;
+        if let Some((round, index)) = *self
+            .reads
+            .finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            && round > arrived
+        {
+            return Ok(Some(index));
+        }
+        let round = self.reads.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = self.read_index_round().await?;
+        if let Some(index) = result {
+            *self
+                .reads
+                .finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some((round, index));
+        }
+        Ok(result)
+    }
+
+    /// One read-index round: the leader confirms it still leads and says up
+    /// to which log index a read must wait.
+    async fn read_index_round(&self) -> Result<Option<Option<LogId<u64>>>, MemberError> {
+        let leader = self.leader().await?;
+        if leader == self.id {
+            return match self.raft.get_read_log_id().await {
+                Ok((read, _)) => Ok(Some(read)),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => Ok(None),
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Ok(None),
+                Err(e) => Err(MemberError::Raft(e.to_string())),
+            };
+        }
+        let mut client = self.peer(leader)?;
+        match client.read_index(Frame { body: Vec::new() }).await {
+            Ok(reply) => match decode::<ReadIndex>(&reply.into_inner().body) {
+                Ok(ReadIndex::At(read)) => Ok(Some(read)),
+                Ok(ReadIndex::NotLeader { .. }) | Ok(ReadIndex::Failed(_)) => Ok(None),
+                Err(e) => Err(MemberError::Raft(e.to_string())),
+            },
+            Err(_) => Ok(None),
         }
     }
 

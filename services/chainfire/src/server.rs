@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use photon_dsl::Node;
 use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::Chainfire;
-use crate::api::Services;
+use crate::api::{Services, incoming};
 use crate::member::{Member, MemberAddrs, MemberConfig};
 use crate::proto::etcdserverpb::StatusRequest;
 use crate::proto::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -72,7 +71,7 @@ impl<N: Node> Service for Chainfire<N> {
                             .max_encoding_message_size(MAX_PEER_MESSAGE),
                     )
                     .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(peer_listener),
+                        incoming(peer_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
                 let clients = Server::builder()
@@ -82,7 +81,7 @@ impl<N: Node> Service for Chainfire<N> {
                     .add_service(services.cluster)
                     .add_service(services.maintenance)
                     .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(client_listener),
+                        incoming(client_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
                 let (peers, clients) = tokio::join!(peers, clients);

@@ -42,7 +42,7 @@ async fn start(
         tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                chainfire::api::incoming(listener),
                 token.cancelled_owned(),
             )
             .await
