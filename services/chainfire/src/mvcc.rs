@@ -374,26 +374,74 @@ impl MvccStore {
         request: &WriteRequest,
         meta: Meta<'_>,
     ) -> Result<(i64, WriteResponse), MvccError> {
-        if let WriteRequest::Txn(txn) = request
-            && let Err(e) = check_no_duplicate_puts(txn)
-        {
-            self.write_meta(meta)?;
-            return Err(e);
-        }
-        let mut txn = self.begin();
-        let outcome = match request {
-            WriteRequest::Put(r) => txn.put(r).map(WriteResponse::Put),
-            WriteRequest::DeleteRange(r) => txn.delete_range(r).map(WriteResponse::DeleteRange),
-            WriteRequest::Txn(r) => txn.txn(r).map(WriteResponse::Txn),
-        };
-        match outcome {
-            Ok(response) => Ok((txn.commit(meta)?, response)),
-            Err(e) => {
-                drop(txn);
-                self.write_meta(meta)?;
-                Err(e)
+        self.apply_many(std::slice::from_ref(request), meta)?
+            .pop()
+            .expect("one result per request")
+    }
+
+    /// Applies several write requests, in order and each at its own
+    /// revision (as if they had come one by one), in one RocksDB batch with
+    /// `meta`. A request the store refuses gets its error and changes
+    /// nothing; the others still apply. The outer error is a storage failure
+    /// (nothing was written).
+    #[allow(clippy::type_complexity)]
+    pub fn apply_many(
+        &mut self,
+        requests: &[WriteRequest],
+        meta: Meta<'_>,
+    ) -> Result<Vec<Result<(i64, WriteResponse), MvccError>>, MvccError> {
+        let mut overlay: BTreeMap<Vec<u8>, KeyValue> = BTreeMap::new();
+        let mut ops: Vec<Op> = Vec::new();
+        let mut current = self.current;
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            if let WriteRequest::Txn(txn) = request
+                && let Err(e) = check_no_duplicate_puts(txn)
+            {
+                results.push(Err(e));
+                continue;
+            }
+            let mut txn = StoreTxn {
+                store: &*self,
+                base: &overlay,
+                revision: current + 1,
+                ops: Vec::new(),
+                pending: BTreeMap::new(),
+                changes: 0,
+            };
+            let outcome = match request {
+                WriteRequest::Put(r) => txn.put(r).map(WriteResponse::Put),
+                WriteRequest::DeleteRange(r) => txn.delete_range(r).map(WriteResponse::DeleteRange),
+                WriteRequest::Txn(r) => txn.txn(r).map(WriteResponse::Txn),
+            };
+            match outcome {
+                Ok(response) => {
+                    let changed = txn.changes > 0;
+                    let (txn_ops, pending) = (txn.ops, txn.pending);
+                    ops.extend(txn_ops);
+                    overlay.extend(pending);
+                    if changed {
+                        current += 1;
+                    }
+                    results.push(Ok((current, response)));
+                }
+                Err(e @ (MvccError::Storage(_) | MvccError::Corrupt(_))) => return Err(e),
+                Err(e) => results.push(Err(e)),
             }
         }
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            op.into_batch(self, &mut batch);
+        }
+        for (key, value) in meta {
+            batch.put_cf(self.cf(META), key, value);
+        }
+        if current != self.current {
+            batch.put_cf(self.cf(META), CURRENT_REVISION, current.to_be_bytes());
+        }
+        self.write(batch)?;
+        self.current = current;
+        Ok(results)
     }
 
     /// Drops every version that no read at `revision` or later can see.
@@ -582,30 +630,42 @@ impl MvccStore {
             return Err(MvccError::LeaseNotFound);
         }
         let attached = self.lease_keys(id)?;
-        let mut txn = self.begin();
+        let empty = BTreeMap::new();
+        let mut txn = StoreTxn {
+            store: &*self,
+            base: &empty,
+            revision: self.current + 1,
+            ops: Vec::new(),
+            pending: BTreeMap::new(),
+            changes: 0,
+        };
         for key in &attached {
             if let Some(kv) = txn.current(key)?
                 && kv.lease == id
             {
                 txn.record(tombstone(key, txn.revision));
             }
-            txn.batch
-                .delete_cf(txn.store.cf(LEASE_KEYS), lease_key(id, key));
+            txn.ops.push(Op::Delete(LEASE_KEYS, lease_key(id, key)));
         }
-        txn.batch
-            .delete_cf(txn.store.cf(LEASES), (id as u64).to_be_bytes());
-        txn.commit_always(meta)
-    }
-
-    fn begin(&mut self) -> StoreTxn<'_> {
-        let revision = self.current + 1;
-        StoreTxn {
-            store: self,
-            revision,
-            batch: WriteBatch::default(),
-            pending: BTreeMap::new(),
-            changes: 0,
+        txn.ops
+            .push(Op::Delete(LEASES, (id as u64).to_be_bytes().to_vec()));
+        let revision = if txn.changes > 0 {
+            txn.revision
+        } else {
+            self.current
+        };
+        let ops = txn.ops;
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            op.into_batch(self, &mut batch);
         }
+        for (key, value) in meta {
+            batch.put_cf(self.cf(META), key, value);
+        }
+        batch.put_cf(self.cf(META), CURRENT_REVISION, revision.to_be_bytes());
+        self.write(batch)?;
+        self.current = revision;
+        Ok(revision)
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), MvccError> {
@@ -618,58 +678,102 @@ impl MvccStore {
     }
 }
 
-/// A write request being applied: its changes go to one batch, and its own
-/// reads see them (`pending`) before they are committed.
+/// One change to write, kept aside until its request is known to succeed.
+enum Op {
+    Put(&'static str, Vec<u8>, Vec<u8>),
+    Delete(&'static str, Vec<u8>),
+}
+
+impl Op {
+    fn into_batch(self, store: &MvccStore, batch: &mut WriteBatch) {
+        match self {
+            Op::Put(cf, key, value) => batch.put_cf(store.cf(cf), key, value),
+            Op::Delete(cf, key) => batch.delete_cf(store.cf(cf), key),
+        }
+    }
+}
+
+/// A write request being applied. Its changes are collected in `ops` and
+/// only written if the whole request succeeds; its own reads see them
+/// (`pending`) on top of what earlier requests of the same batch changed
+/// (`base`) and the committed store.
 struct StoreTxn<'a> {
-    store: &'a mut MvccStore,
+    store: &'a MvccStore,
+    /// Newest versions written by earlier requests of the same batch.
+    base: &'a BTreeMap<Vec<u8>, KeyValue>,
     revision: i64,
-    batch: WriteBatch,
+    ops: Vec<Op>,
     /// Key -> its newest version in this request (a tombstone if deleted).
     pending: BTreeMap<Vec<u8>, KeyValue>,
     changes: u32,
 }
 
 impl StoreTxn<'_> {
-    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
-        match self.pending.get(key) {
+    /// The state before this request: earlier requests of the batch on
+    /// top of the committed store.
+    fn before(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        match self.base.get(key) {
             Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
             None => self.store.get(key, self.store.current),
         }
     }
 
-    fn scan(&self, range: &KeyRange) -> Result<Vec<KeyValue>, MvccError> {
+    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        match self.pending.get(key) {
+            Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
+            None => self.before(key),
+        }
+    }
+
+    fn scan_layers(
+        &self,
+        range: &KeyRange,
+        with_pending: bool,
+    ) -> Result<Vec<KeyValue>, MvccError> {
         let mut merged: BTreeMap<Vec<u8>, KeyValue> = self
             .store
             .scan(range, self.store.current)?
             .into_iter()
             .map(|kv| (kv.key.clone(), kv))
             .collect();
-        for (key, kv) in &self.pending {
-            if range.contains(key) {
-                merged.insert(key.clone(), kv.clone());
+        let layers: &[&BTreeMap<Vec<u8>, KeyValue>] = if with_pending {
+            &[self.base, &self.pending]
+        } else {
+            &[self.base]
+        };
+        for layer in layers {
+            for (key, kv) in layer.iter() {
+                if range.contains(key) {
+                    merged.insert(key.clone(), kv.clone());
+                }
             }
         }
         Ok(merged.into_values().filter(is_live).collect())
     }
 
+    fn scan(&self, range: &KeyRange) -> Result<Vec<KeyValue>, MvccError> {
+        self.scan_layers(range, true)
+    }
+
     fn record(&mut self, kv: KeyValue) {
-        let store = &*self.store;
-        self.batch.put_cf(
-            store.cf(HISTORY),
+        self.ops.push(Op::Put(
+            HISTORY,
             keys::history_key(&kv.key, self.revision),
             kv.encode_to_vec(),
-        );
-        self.batch.put_cf(
-            store.cf(EVENTS),
-            keys::event_key(self.revision, self.changes),
-            &kv.key,
-        );
+        ));
+        self.ops.push(Op::Put(
+            EVENTS,
+            keys::event_key(self.revision, self.changes).to_vec(),
+            kv.key.clone(),
+        ));
         self.changes += 1;
         self.pending.insert(kv.key.clone(), kv);
     }
 
     fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
-        if request.revision > 0 && request.revision != self.store.current {
+        // A read at a committed past revision goes to the store; "now" is
+        // the revision before this request.
+        if request.revision > 0 && request.revision != self.revision - 1 {
             return self.store.range(request);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
@@ -701,17 +805,15 @@ impl StoreTxn<'_> {
         }
         let old_lease = previous.as_ref().map_or(0, |prev| prev.lease);
         if old_lease != 0 && old_lease != lease {
-            self.batch.delete_cf(
-                self.store.cf(LEASE_KEYS),
-                lease_key(old_lease, &request.key),
-            );
+            self.ops
+                .push(Op::Delete(LEASE_KEYS, lease_key(old_lease, &request.key)));
         }
         if lease != 0 {
-            self.batch.put_cf(
-                self.store.cf(LEASE_KEYS),
+            self.ops.push(Op::Put(
+                LEASE_KEYS,
                 lease_key(lease, &request.key),
-                [],
-            );
+                Vec::new(),
+            ));
         }
         self.record(KeyValue {
             key: request.key.clone(),
@@ -738,8 +840,8 @@ impl StoreTxn<'_> {
         let doomed = self.scan(&range)?;
         for kv in &doomed {
             if kv.lease != 0 {
-                self.batch
-                    .delete_cf(self.store.cf(LEASE_KEYS), lease_key(kv.lease, &kv.key));
+                self.ops
+                    .push(Op::Delete(LEASE_KEYS, lease_key(kv.lease, &kv.key)));
             }
             self.record(tombstone(&kv.key, self.revision));
         }
@@ -793,54 +895,19 @@ impl StoreTxn<'_> {
         })
     }
 
-    /// Whether `compare` holds for every key it covers (committed state).
+    /// Whether `compare` holds for every key it covers, in the state before
+    /// this request (etcd compares before running either branch).
     fn holds(&self, compare: &Compare) -> Result<bool, MvccError> {
-        let store = &*self.store;
         let kvs: Vec<Option<KeyValue>> = if compare.range_end.is_empty() {
-            vec![store.get(&compare.key, store.current)?]
+            vec![self.before(&compare.key)?]
         } else {
             let range = KeyRange::new(&compare.key, &compare.range_end);
-            store
-                .scan(&range, store.current)?
+            self.scan_layers(&range, false)?
                 .into_iter()
                 .map(Some)
                 .collect()
         };
         Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
-    }
-
-    /// Writes the batch even when no key changed (a revoke of a lease
-    /// without keys still removes the lease).
-    fn commit_always(self, meta: Meta<'_>) -> Result<i64, MvccError> {
-        if self.changes == 0 {
-            let mut batch = self.batch;
-            for (key, value) in meta {
-                batch.put_cf(self.store.cf(META), key, value);
-            }
-            self.store.write(batch)?;
-            return Ok(self.store.current);
-        }
-        self.commit(meta)
-    }
-
-    fn commit(self, meta: Meta<'_>) -> Result<i64, MvccError> {
-        if self.changes == 0 {
-            // Nothing written: etcd does not raise the revision.
-            self.store.write_meta(meta)?;
-            return Ok(self.store.current);
-        }
-        let mut batch = self.batch;
-        for (key, value) in meta {
-            batch.put_cf(self.store.cf(META), key, value);
-        }
-        batch.put_cf(
-            self.store.cf(META),
-            CURRENT_REVISION,
-            self.revision.to_be_bytes(),
-        );
-        self.store.write(batch)?;
-        self.store.current = self.revision;
-        Ok(self.revision)
     }
 }
 

@@ -558,3 +558,72 @@ fn leases_own_their_keys_and_a_revoke_deletes_them_at_one_revision() {
     store.lease_grant(9, 5, &[]).unwrap();
     assert_eq!(store.lease_revoke(9, &[]).unwrap(), after);
 }
+
+#[test]
+fn a_batch_applies_each_request_at_its_own_revision_and_skips_a_refused_one() {
+    let (_dir, mut store) = open();
+    let start = store.revision();
+    let requests = vec![
+        WriteRequest::Put(PutRequest {
+            key: "a".into(),
+            value: "1".into(),
+            ..Default::default()
+        }),
+        // Refused (the key does not exist): must leave no trace.
+        WriteRequest::Put(PutRequest {
+            key: "ghost".into(),
+            ignore_value: true,
+            ..Default::default()
+        }),
+        // Sees the first request's put.
+        WriteRequest::Txn(TxnRequest {
+            compare: vec![compare(
+                "a",
+                CompareTarget::Value,
+                CompareResult::Equal,
+                TargetUnion::Value("1".into()),
+            )],
+            success: vec![put_op("b", "2")],
+            failure: vec![],
+        }),
+        WriteRequest::Put(PutRequest {
+            key: "a".into(),
+            value: "3".into(),
+            prev_kv: true,
+            ..Default::default()
+        }),
+    ];
+    let results = store.apply_many(&requests, &[]).unwrap();
+    let revisions: Vec<Option<i64>> = results
+        .iter()
+        .map(|r| r.as_ref().ok().map(|(rev, _)| *rev))
+        .collect();
+    assert_eq!(
+        revisions,
+        [Some(start + 1), None, Some(start + 2), Some(start + 3)]
+    );
+    assert!(matches!(results[1], Err(MvccError::KeyNotFound)));
+    match &results[2] {
+        Ok((_, WriteResponse::Txn(txn))) => assert!(txn.succeeded),
+        other => panic!("{other:?}"),
+    }
+    match &results[3] {
+        Ok((_, WriteResponse::Put(put))) => {
+            assert_eq!(put.prev_kv.as_ref().unwrap().value, b"1")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.revision(), start + 3);
+    assert_eq!(value_of(&store, "a").as_deref(), Some("3"));
+    assert_eq!(store.get(b"a", start + 3).unwrap().unwrap().version, 2);
+    assert_eq!(value_of(&store, "ghost"), None);
+    // Each request's events are at its own revision, in order.
+    let events = store
+        .events_since(&KeyRange::new(b"\0", b"\0"), start + 1)
+        .unwrap();
+    let at: Vec<i64> = events
+        .iter()
+        .map(|e| e.kv.as_ref().unwrap().mod_revision)
+        .collect();
+    assert_eq!(at, [start + 1, start + 2, start + 3]);
+}
