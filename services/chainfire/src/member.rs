@@ -108,8 +108,21 @@ pub struct Member {
     peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
     leases: Arc<LeaseClock>,
     reads: Arc<ReadRounds>,
+    proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
     stop: CancellationToken,
 }
+
+/// A command waiting to be proposed, and where its result goes (`None`:
+/// this member is not the leader; find it and try there).
+type Proposal = (
+    Command,
+    tokio::sync::oneshot::Sender<Result<Option<CommandResult>, MemberError>>,
+);
+
+/// Most client writes in one log entry.
+const MAX_BATCH: usize = 512;
+/// Log entries proposed and not yet applied, at most.
+const PROPOSALS_IN_FLIGHT: usize = 4;
 
 /// Shared read-index rounds (see [`Member::linearize`]).
 #[derive(Debug, Default)]
@@ -198,6 +211,8 @@ impl Member {
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(StartError::Raft(e.to_string())),
         }
+        let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(propose_batches(raft.clone(), queue));
         let member = Member {
             id,
             name: config.name,
@@ -208,6 +223,7 @@ impl Member {
             peers: Arc::default(),
             leases: Arc::default(),
             reads: Arc::default(),
+            proposals,
             stop: CancellationToken::new(),
         };
         tokio::spawn(member.clone().expire_leases());
@@ -295,10 +311,8 @@ impl Member {
         loop {
             let leader = self.leader().await?;
             if leader == self.id {
-                match self.raft.client_write(command.clone()).await {
-                    Ok(written) => return Ok(written.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {}
-                    Err(e) => return Err(MemberError::Raft(e.to_string())),
+                if let Some(result) = self.propose(command.clone()).await? {
+                    return Ok(result);
                 }
             } else {
                 let mut client = self.peer(leader)?;
@@ -333,6 +347,17 @@ impl Member {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Proposes `command` through this member's Raft, batched with other
+    /// clients' writes; `None` if this member is not the leader.
+    pub async fn propose(&self, command: Command) -> Result<Option<CommandResult>, MemberError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.proposals
+            .send((command, tx))
+            .map_err(|_| MemberError::Raft("the member is shutting down".into()))?;
+        rx.await
+            .map_err(|_| MemberError::Raft("the member is shutting down".into()))?
     }
 
     /// Returns once this member's store reflects every write committed
@@ -596,6 +621,84 @@ impl Member {
         self.stop.cancel();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+}
+
+/// Proposes queued commands: every put, delete and transaction waiting at
+/// that moment goes into one [`Command::Batch`] entry (one fsync for all),
+/// other commands alone; up to [`PROPOSALS_IN_FLIGHT`] entries at a time.
+async fn propose_batches(raft: Raft, mut queue: tokio::sync::mpsc::UnboundedReceiver<Proposal>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        let mut waiting = vec![first];
+        while waiting.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => waiting.push(next),
+                Err(_) => break,
+            }
+        }
+        let (writes, others): (Vec<Proposal>, Vec<Proposal>) =
+            waiting.into_iter().partition(|(c, _)| {
+                matches!(
+                    c,
+                    Command::Put(_) | Command::DeleteRange(_) | Command::Txn(_)
+                )
+            });
+        let mut groups: Vec<Vec<Proposal>> = others.into_iter().map(|p| vec![p]).collect();
+        if !writes.is_empty() {
+            groups.push(writes);
+        }
+        for group in groups {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                propose_group(&raft, group).await;
+            });
+        }
+    }
+}
+
+async fn propose_group(raft: &Raft, group: Vec<Proposal>) {
+    let (commands, replies): (Vec<Command>, Vec<_>) = group.into_iter().unzip();
+    let single = commands.len() == 1;
+    let command = if single {
+        commands.into_iter().next().expect("one command")
+    } else {
+        Command::Batch(commands)
+    };
+    match raft.client_write(command).await {
+        Ok(written) => match (single, written.data) {
+            (true, result) => {
+                for reply in replies {
+                    let _ = reply.send(Ok(Some(result.clone())));
+                }
+            }
+            (false, CommandResult::Batch(results)) if results.len() == replies.len() => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(Some(result)));
+                }
+            }
+            (false, other) => {
+                for reply in replies {
+                    let _ = reply.send(Err(MemberError::Raft(format!(
+                        "a batch was answered with {other:?}"
+                    ))));
+                }
+            }
+        },
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+            for reply in replies {
+                let _ = reply.send(Ok(None));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(MemberError::Raft(e.to_string())));
+            }
         }
     }
 }

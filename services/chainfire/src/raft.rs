@@ -66,6 +66,10 @@ pub enum Command {
         /// The lease id.
         id: i64,
     },
+    /// Several clients' puts, deletes and transactions proposed as one log
+    /// entry (one fsync for all of them); each still runs at its own
+    /// revision, in order.
+    Batch(Vec<Command>),
 }
 
 impl Command {
@@ -109,6 +113,8 @@ pub enum CommandResult {
     },
     /// The store refused the command (the same way on every member).
     Rejected(Rejection),
+    /// One result per command of a [`Command::Batch`], in order.
+    Batch(Vec<CommandResult>),
 }
 
 /// Why the store refused a command; each maps back to an [`MvccError`].
@@ -197,7 +203,10 @@ pub fn decode_write(command: &Command) -> Option<WriteRequest> {
             WriteRequest::DeleteRange(DeleteRangeRequest::decode(bytes.as_slice()).ok()?)
         }
         Command::Txn(bytes) => WriteRequest::Txn(TxnRequest::decode(bytes.as_slice()).ok()?),
-        Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
+        Command::Compact(_)
+        | Command::LeaseGrant { .. }
+        | Command::LeaseRevoke { .. }
+        | Command::Batch(_) => {
             return None;
         }
     })
@@ -220,7 +229,10 @@ pub fn decode_response(command: &Command, bytes: &[u8]) -> Option<WriteResponse>
             WriteResponse::DeleteRange(DeleteRangeResponse::decode(bytes).ok()?)
         }
         Command::Txn(_) => WriteResponse::Txn(TxnResponse::decode(bytes).ok()?),
-        Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
+        Command::Compact(_)
+        | Command::LeaseGrant { .. }
+        | Command::LeaseRevoke { .. }
+        | Command::Batch(_) => {
             return None;
         }
     })

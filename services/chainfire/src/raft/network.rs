@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use openraft::error::{
-    CheckIsLeaderError, ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError,
-    RemoteError, Unreachable,
+    CheckIsLeaderError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -239,13 +239,11 @@ impl RaftPeer for PeerService {
 
     async fn forward(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let command: Command = body(request)?;
-        let outcome = match self.member.raft().client_write(command).await {
-            Ok(written) => ForwardedWrite::Done(written.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
-                ForwardedWrite::NotLeader {
-                    leader: to.leader_id,
-                }
-            }
+        let outcome = match self.member.propose(command).await {
+            Ok(Some(result)) => ForwardedWrite::Done(result),
+            Ok(None) => ForwardedWrite::NotLeader {
+                leader: self.member.term_and_leader().1,
+            },
             Err(e) => ForwardedWrite::Failed(e.to_string()),
         };
         frame(&outcome)

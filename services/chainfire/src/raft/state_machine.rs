@@ -117,6 +117,32 @@ impl StateMachine {
             Command::LeaseRevoke { id } => store
                 .lease_revoke(*id, &meta)
                 .map(|revision| CommandResult::Leased { revision }),
+            Command::Batch(commands) => {
+                let decoded: Vec<Option<crate::mvcc::WriteRequest>> =
+                    commands.iter().map(decode_write).collect();
+                let requests: Vec<crate::mvcc::WriteRequest> =
+                    decoded.iter().flatten().cloned().collect();
+                let mut applied = store
+                    .apply_many(&requests, &meta)
+                    .map_err(|e| fail(&e))?
+                    .into_iter();
+                let results = decoded
+                    .iter()
+                    .map(|request| match request {
+                        None => CommandResult::Rejected(Rejection::Malformed),
+                        Some(_) => match applied.next().expect("one result per request") {
+                            Ok((revision, response)) => CommandResult::Written {
+                                revision,
+                                response: encode_response(&response),
+                            },
+                            Err(e) => CommandResult::Rejected(
+                                Rejection::of(&e).unwrap_or(Rejection::Malformed),
+                            ),
+                        },
+                    })
+                    .collect();
+                return Ok(CommandResult::Batch(results));
+            }
             write => match decode_write(write) {
                 Some(request) => store.apply(&request, &meta).map(|(revision, response)| {
                     CommandResult::Written {
