@@ -314,3 +314,86 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
+    let state = tempfile::tempdir().unwrap();
+    let base = "127.0.80";
+    let names = ["kv-1", "kv-2", "kv-3"];
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
+    let mut nodes: Vec<Option<Running>> = names
+        .iter()
+        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
+        .collect();
+    for e in &endpoints {
+        leader_at(e, Duration::from_secs(30)).await;
+    }
+    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
+    let mut leader_index = 0;
+    for (i, e) in endpoints.iter().enumerate() {
+        if member_id(e).await == leader {
+            leader_index = i;
+        }
+    }
+    // The watcher sits on a member that survives; the writer uses another.
+    let watched = (leader_index + 1) % 3;
+    let writer_at = (leader_index + 2) % 3;
+    let mut watcher = Client::connect([endpoints[watched].as_str()], None)
+        .await
+        .unwrap();
+    let mut stream = watcher
+        .watch("seq/", Some(etcd_client::WatchOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    let mut writer = Client::connect([endpoints[writer_at].as_str()], None)
+        .await
+        .unwrap();
+
+    let mut acked: Vec<(String, i64)> = Vec::new();
+    let started = Instant::now();
+    let mut killed = false;
+    let mut n = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        if !killed && started.elapsed() > Duration::from_secs(2) {
+            let mut leader_node = nodes[leader_index].take().unwrap();
+            leader_node.signal("KILL");
+            leader_node.wait(Duration::from_secs(10));
+            killed = true;
+        }
+        n += 1;
+        let key = format!("seq/{n:05}");
+        if let Ok(Ok(put)) =
+            tokio::time::timeout(Duration::from_secs(2), writer.put(key.as_str(), "v", None)).await
+        {
+            acked.push((key, put.header().unwrap().revision()));
+        }
+    }
+    assert!(killed);
+    let last = acked.last().expect("writes succeeded").1;
+
+    // Collect events until the last acknowledged revision has been seen.
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    while seen.last().is_none_or(|(_, r)| *r < last) {
+        let response = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("events keep coming")
+            .unwrap()
+            .expect("the stream stays open");
+        for event in response.events() {
+            let kv = event.kv().unwrap();
+            seen.push((kv.key_str().unwrap().to_owned(), kv.mod_revision()));
+        }
+    }
+    let revisions: Vec<i64> = seen.iter().map(|(_, r)| *r).collect();
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "events out of order or duplicated"
+    );
+    for (key, revision) in &acked {
+        assert!(
+            seen.iter().any(|(k, r)| k == key && r == revision),
+            "the watch missed {key} at revision {revision}"
+        );
+    }
+    drop(nodes);
+}
