@@ -267,6 +267,18 @@ async fn watches_replay_history_stream_changes_and_cancel() {
     let revisions: Vec<i64> = seen.iter().map(|s| s.2).collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
 
+    // A progress request is answered with the current revision, for no
+    // watcher in particular (watch id -1, as etcd does).
+    stream.request_progress().await.unwrap();
+    let progress = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress.watch_id(), -1);
+    assert!(progress.events().is_empty());
+    assert!(progress.header().unwrap().revision() >= revisions[3]);
+
     stream.cancel(watch_id).await.unwrap();
     let canceled = tokio::time::timeout(Duration::from_secs(5), stream.message())
         .await

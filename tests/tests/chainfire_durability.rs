@@ -397,3 +397,53 @@ async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
     }
     drop(nodes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_lost_its_quorum_answers_no_leader_and_recovers_with_it() {
+    let state = tempfile::tempdir().unwrap();
+    let base = "127.0.81";
+    let names = ["kv-1", "kv-2", "kv-3"];
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
+    let mut nodes: Vec<Option<Running>> = names
+        .iter()
+        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
+        .collect();
+    for e in &endpoints {
+        leader_at(e, Duration::from_secs(30)).await;
+    }
+    // Two of three go away: the last one cannot form a majority.
+    for i in [1, 2] {
+        let mut node = nodes[i].take().unwrap();
+        node.signal("KILL");
+        node.wait(Duration::from_secs(10));
+    }
+    let mut client = Client::connect([endpoints[0].as_str()], None)
+        .await
+        .unwrap();
+    let refused = client.put("quorum", "lost", None).await.unwrap_err();
+    match refused {
+        etcd_client::Error::GRpcStatus(status) => {
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            assert!(status.message().starts_with("etcdserver:"), "{status:?}");
+        }
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+    // A linearizable read cannot be served either; a serializable one can.
+    assert!(client.get("quorum", None).await.is_err());
+    assert!(
+        client
+            .get("quorum", Some(GetOptions::new().with_serializable()))
+            .await
+            .is_ok()
+    );
+    // With a majority back, writes go through again.
+    nodes[1] = Some(run_node("chainfire-cluster", names[1], base, state.path()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if client.put("quorum", "back", None).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes never resumed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
