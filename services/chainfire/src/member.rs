@@ -183,6 +183,9 @@ impl Member {
             election_timeout_min: 750,
             election_timeout_max: 1500,
             max_payload_entries: 1024,
+            // As etcd (`--snapshot-count`): building a snapshot reads the
+            // whole store while applies wait, so not too often.
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(100_000),
             ..Default::default()
         }
         .validate()
