@@ -560,3 +560,21 @@ async fn garbage_on_the_wire_gets_an_error_and_the_server_keeps_serving() {
         running.log()
     );
 }
+
+#[test]
+fn plan_lists_the_compiled_initial_cluster() {
+    let out = e2e::output("chainfire-cluster", &["plan"]);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{plan}");
+    assert!(
+        plan.contains("clusters (initial members, compiled in):"),
+        "{plan}"
+    );
+    assert!(plan.contains("  chainfire: kv-1, kv-2, kv-3"), "{plan}");
+    let json = e2e::output("chainfire-cluster", &["plan", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        value["clusters"],
+        serde_json::json!([{"name": "chainfire", "members": ["kv-1", "kv-2", "kv-3"]}])
+    );
+}

@@ -67,6 +67,7 @@ pub struct ServiceDecl {
     secrets: [Option<SecretDecl>; MAX_SECRETS],
     secret_count: usize,
     rejected: Option<&'static str>,
+    cluster: Option<&'static str>,
 }
 
 impl ServiceDecl {
@@ -83,6 +84,7 @@ impl ServiceDecl {
             secrets: [None; MAX_SECRETS],
             secret_count: 0,
             rejected: None,
+            cluster: None,
         }
     }
 
@@ -179,6 +181,19 @@ impl ServiceDecl {
         self
     }
 
+    /// Marks the service as a member of the cluster `name`: every service of
+    /// the topology marked with the same name forms it (chainfire's initial
+    /// membership), and `plan` lists the members together.
+    pub const fn in_cluster(mut self, name: &'static str) -> Self {
+        self.cluster = Some(name);
+        self
+    }
+
+    /// The cluster the service is a member of, if any.
+    pub const fn cluster(&self) -> Option<&'static str> {
+        self.cluster
+    }
+
     /// Why the spec rejected its own settings, if it did.
     pub const fn rejected(&self) -> Option<&'static str> {
         self.rejected
@@ -245,6 +260,7 @@ impl fmt::Debug for ServiceDecl {
             .field("deps", &self.deps().collect::<Vec<_>>())
             .field("secrets", &self.secrets().collect::<Vec<_>>())
             .field("rejected", &self.rejected)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }

@@ -53,6 +53,21 @@ fn needs<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> Vec<String> {
         .collect()
 }
 
+/// Each cluster's name and its members' nodes, in topology order.
+fn clusters<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> Vec<(&'static str, Vec<String>)> {
+    let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for placed in t.services() {
+        if let Some(name) = placed.decl.cluster() {
+            let node = placed.decl.node().to_string();
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, members)) => members.push(node),
+                None => out.push((name, vec![node])),
+            }
+        }
+    }
+    out
+}
+
 /// The human-readable plan.
 pub fn table<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> String {
     let mut out = String::new();
@@ -126,6 +141,13 @@ pub fn table<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> S
     for r in &rows {
         line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
     }
+    let clusters = clusters(t);
+    if !clusters.is_empty() {
+        let _ = writeln!(out, "\nclusters (initial members, compiled in):");
+        for (name, members) in &clusters {
+            let _ = writeln!(out, "  {name}: {}", members.join(", "));
+        }
+    }
     let order = t
         .start_order()
         .map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>().join(", "))
@@ -172,6 +194,10 @@ pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Va
             "address": address_of(resolver, n),
         })).collect::<Vec<_>>(),
         "services": services,
+        "clusters": clusters(t).into_iter().map(|(name, members)| json!({
+            "name": name,
+            "members": members,
+        })).collect::<Vec<_>>(),
         "start_order": t.start_order().map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>()).ok(),
     })
 }

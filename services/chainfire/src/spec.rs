@@ -23,6 +23,7 @@ impl<N: Node> Chainfire<N> {
         ServiceDecl::new::<N>("chainfire")
             .listens::<EtcdV3>("client", self.client_port)
             .listens::<RaftPeer>("peer", self.peer_port)
+            .in_cluster("chainfire")
     }
 
     /// The etcd v3 endpoint integrated services keep their state in.
