@@ -90,3 +90,14 @@ leaders=$(ctl endpoint status -w fields | grep -c '"Leader"')
 ctl endpoint status -w table
 ctl endpoint health
 echo "ok: endpoint status"
+
+# every member holds the same history (compared at one revision, once all
+# have applied it)
+rev=$(ctl get interop/b -w fields | grep '^"Revision"' | awk '{print $3}')
+for _ in $(seq 50); do
+    hashes=$(ctl endpoint hashkv --rev="$rev" | awk '{print $2}' | sort -u | wc -l)
+    [ "$hashes" = "1" ] && break
+    sleep 0.1
+done
+[ "$hashes" = "1" ] || fail "members disagree: $(ctl endpoint hashkv --rev="$rev")"
+echo "ok: endpoint hashkv agrees on every member"

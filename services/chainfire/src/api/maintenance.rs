@@ -1,6 +1,7 @@
-//! `etcdserverpb.Maintenance`: status, alarms (none are raised) and
-//! defragmentation (RocksDB compacts on its own). Hashes, snapshots over the
-//! API and leader transfer are not served yet.
+//! `etcdserverpb.Maintenance`: status, alarms (none are raised),
+//! defragmentation (RocksDB compacts on its own) and history hashes (to
+//! compare members). Snapshots over the API and leader transfer are not
+//! served yet.
 
 use std::pin::Pin;
 
@@ -98,13 +99,35 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(Status::unimplemented("etcdserver: Hash is not served yet"))
+        let store = self
+            .member
+            .store()
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let (hash, _) = store.hash_kv(0).map_err(|e| super::status_of(&e))?;
+        Ok(Response::new(HashResponse {
+            header: header(&self.member, store.revision()),
+            hash,
+        }))
     }
 
-    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        Err(Status::unimplemented(
-            "etcdserver: HashKV is not served yet",
-        ))
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let store = self
+            .member
+            .store()
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let (hash, compact_revision) = store
+            .hash_kv(request.into_inner().revision)
+            .map_err(|e| super::status_of(&e))?;
+        Ok(Response::new(HashKvResponse {
+            header: header(&self.member, store.revision()),
+            hash,
+            compact_revision,
+        }))
     }
 
     type SnapshotStream =

@@ -627,3 +627,18 @@ fn a_batch_applies_each_request_at_its_own_revision_and_skips_a_refused_one() {
         .collect();
     assert_eq!(at, [start + 1, start + 2, start + 3]);
 }
+
+#[test]
+fn the_history_hash_is_the_same_for_the_same_history_and_fixed_for_a_past_revision() {
+    let (_a_dir, mut a) = open();
+    let (_b_dir, mut b) = open();
+    for store in [&mut a, &mut b] {
+        put(store, "k", "1");
+        put(store, "k", "2");
+    }
+    let at = a.revision();
+    assert_eq!(a.hash_kv(0).unwrap(), b.hash_kv(0).unwrap());
+    put(&mut a, "k", "3");
+    assert_ne!(a.hash_kv(0).unwrap().0, b.hash_kv(0).unwrap().0);
+    assert_eq!(a.hash_kv(at).unwrap(), b.hash_kv(at).unwrap());
+}
