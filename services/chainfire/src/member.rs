@@ -263,6 +263,17 @@ impl Member {
         self.state.store()
     }
 
+    /// The local store, locked for reading (a panic elsewhere while it was
+    /// held does not poison reads: every write is one RocksDB batch).
+    pub fn read_store(&self) -> std::sync::RwLockReadGuard<'_, MvccStore> {
+        self.store().read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The local store's revision.
+    pub fn revision(&self) -> i64 {
+        self.read_store().revision()
+    }
+
     /// The store's revision after every applied batch.
     pub fn revisions(&self) -> watch::Receiver<i64> {
         self.state.revisions()
@@ -472,12 +483,7 @@ impl Member {
                 *self.leases.led_in.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 continue;
             }
-            let leases = match self
-                .store()
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .leases()
-            {
+            let leases = match self.read_store().leases() {
                 Ok(leases) => leases,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read leases");
@@ -540,12 +546,7 @@ impl Member {
         if !self.is_leader() {
             return LeaseAnswer::NotLeader;
         }
-        let granted = |id: i64| {
-            self.store()
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .lease_ttl(id)
-        };
+        let granted = |id: i64| self.read_store().lease_ttl(id);
         match question {
             LeaseQuestion::Renew(id) => match granted(id) {
                 Ok(Some(ttl)) => {
@@ -590,10 +591,7 @@ impl Member {
         loop {
             let leader = self.leader().await?;
             let answer = if leader == self.id {
-                self.answer_lease_question(match &question {
-                    LeaseQuestion::Renew(id) => LeaseQuestion::Renew(*id),
-                    LeaseQuestion::Remaining(id) => LeaseQuestion::Remaining(*id),
-                })
+                self.answer_lease_question(question)
             } else {
                 let mut client = self.peer(leader)?;
                 match client

@@ -429,18 +429,7 @@ impl MvccStore {
                 Err(e) => results.push(Err(e)),
             }
         }
-        let mut batch = WriteBatch::default();
-        for op in ops {
-            op.into_batch(self, &mut batch);
-        }
-        for (key, value) in meta {
-            batch.put_cf(self.cf(META), key, value);
-        }
-        if current != self.current {
-            batch.put_cf(self.cf(META), CURRENT_REVISION, current.to_be_bytes());
-        }
-        self.write(batch)?;
-        self.current = current;
+        self.commit_ops(ops, meta, current)?;
         Ok(results)
     }
 
@@ -637,16 +626,12 @@ impl MvccStore {
             self.write_meta(meta)?;
             return Err(MvccError::LeaseExists);
         }
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(LEASES),
-            (id as u64).to_be_bytes(),
-            ttl.to_be_bytes(),
+        let grant = Op::Put(
+            LEASES,
+            (id as u64).to_be_bytes().to_vec(),
+            ttl.to_be_bytes().to_vec(),
         );
-        for (key, value) in meta {
-            batch.put_cf(self.cf(META), key, value);
-        }
-        self.write(batch)
+        self.commit_ops(vec![grant], meta, self.current)
     }
 
     /// Revokes lease `id`: its keys are deleted at one new revision (if it
@@ -682,6 +667,13 @@ impl MvccStore {
             self.current
         };
         let ops = txn.ops;
+        self.commit_ops(ops, meta, revision)?;
+        Ok(revision)
+    }
+
+    /// Writes `ops` and `meta` in one batch, with the store's revision moved
+    /// to `revision` if it changed.
+    fn commit_ops(&mut self, ops: Vec<Op>, meta: Meta<'_>, revision: i64) -> Result<(), MvccError> {
         let mut batch = WriteBatch::default();
         for op in ops {
             op.into_batch(self, &mut batch);
@@ -689,10 +681,12 @@ impl MvccStore {
         for (key, value) in meta {
             batch.put_cf(self.cf(META), key, value);
         }
-        batch.put_cf(self.cf(META), CURRENT_REVISION, revision.to_be_bytes());
+        if revision != self.current {
+            batch.put_cf(self.cf(META), CURRENT_REVISION, revision.to_be_bytes());
+        }
         self.write(batch)?;
         self.current = revision;
-        Ok(revision)
+        Ok(())
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), MvccError> {

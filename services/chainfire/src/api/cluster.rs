@@ -71,12 +71,7 @@ impl Cluster for ClusterService {
                 is_learner: false,
             })
             .collect();
-        let revision = self
-            .member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .revision();
+        let revision = self.member.revision();
         Ok(Response::new(MemberListResponse {
             header: header(&self.member, revision),
             members,

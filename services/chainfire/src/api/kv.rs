@@ -71,11 +71,7 @@ impl Kv for KvService {
                 .await
                 .map_err(|e| member_status(&e))?;
         }
-        let store = self
-            .member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let store = self.member.read_store();
         let mut response = store.range(&request).map_err(|e| status_of(&e))?;
         response.header = header(&self.member, store.revision());
         Ok(Response::new(response))

@@ -53,14 +53,6 @@ impl LeaseService {
         let id = (self.next_id.fetch_add(1, Ordering::Relaxed) & (i64::MAX as u64)) as i64;
         id.max(1)
     }
-
-    fn revision(&self) -> i64 {
-        self.member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .revision()
-    }
 }
 
 #[tonic::async_trait]
@@ -145,11 +137,7 @@ impl Lease for LeaseService {
                     .await
                 {
                     Ok(LeaseAnswer::Renewed(ttl)) => {
-                        let revision = member
-                            .store()
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .revision();
+                        let revision = member.revision();
                         Ok(LeaseKeepAliveResponse {
                             header: header(&member, revision),
                             id: request.id,
@@ -194,16 +182,14 @@ impl Lease for LeaseService {
         let keys = match (&remaining, request.keys) {
             (Some(_), true) => self
                 .member
-                .store()
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
+                .read_store()
                 .lease_keys(request.id)
                 .map_err(|e| status_of(&e))?,
             _ => Vec::new(),
         };
         let (ttl, granted_ttl) = remaining.unwrap_or((-1, 0));
         Ok(Response::new(LeaseTimeToLiveResponse {
-            header: header(&self.member, self.revision()),
+            header: header(&self.member, self.member.revision()),
             id: request.id,
             // -1: expired or never granted (etcd's answer).
             ttl,
@@ -222,13 +208,11 @@ impl Lease for LeaseService {
             .map_err(|e| member_status(&e))?;
         let leases = self
             .member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_store()
             .leases()
             .map_err(|e| status_of(&e))?;
         Ok(Response::new(LeaseLeasesResponse {
-            header: header(&self.member, self.revision()),
+            header: header(&self.member, self.member.revision()),
             leases: leases
                 .into_iter()
                 .map(|(id, _)| LeaseStatus { id })

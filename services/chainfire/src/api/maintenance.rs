@@ -31,14 +31,6 @@ impl MaintenanceService {
     pub fn new(member: Member) -> Self {
         MaintenanceService { member }
     }
-
-    fn revision(&self) -> i64 {
-        self.member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .revision()
-    }
 }
 
 /// Bytes of the files directly in `dir` (RocksDB keeps its files flat).
@@ -63,7 +55,7 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<AlarmResponse>, Status> {
         match request.into_inner().action() {
             alarm_request::AlarmAction::Get => Ok(Response::new(AlarmResponse {
-                header: header(&self.member, self.revision()),
+                header: header(&self.member, self.member.revision()),
                 alarms: Vec::new(),
             })),
             _ => Err(Status::unimplemented(
@@ -76,7 +68,7 @@ impl Maintenance for MaintenanceService {
         let metrics = self.member.raft().metrics().borrow().clone();
         let db_size = dir_size(self.member.data_dir());
         Ok(Response::new(StatusResponse {
-            header: header(&self.member, self.revision()),
+            header: header(&self.member, self.member.revision()),
             version: API_VERSION.into(),
             db_size,
             leader: metrics.current_leader.unwrap_or(0),
@@ -94,16 +86,12 @@ impl Maintenance for MaintenanceService {
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
         Ok(Response::new(DefragmentResponse {
-            header: header(&self.member, self.revision()),
+            header: header(&self.member, self.member.revision()),
         }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        let store = self
-            .member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let store = self.member.read_store();
         let (hash, _) = store.hash_kv(0).map_err(|e| super::status_of(&e))?;
         Ok(Response::new(HashResponse {
             header: header(&self.member, store.revision()),
@@ -115,11 +103,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        let store = self
-            .member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let store = self.member.read_store();
         let (hash, compact_revision) = store
             .hash_kv(request.into_inner().revision)
             .map_err(|e| super::status_of(&e))?;

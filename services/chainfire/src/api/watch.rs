@@ -118,14 +118,6 @@ impl StreamState {
         }
     }
 
-    fn revision(&self) -> i64 {
-        self.member
-            .store()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .revision()
-    }
-
     async fn send(&self, response: WatchResponse) -> Result<(), ()> {
         self.out.send(Ok(response)).await.map_err(|_| ())
     }
@@ -143,7 +135,7 @@ impl StreamState {
             Some(RequestUnion::CreateRequest(create)) => self.create(create).await,
             Some(RequestUnion::CancelRequest(cancel)) => {
                 if self.watchers.remove(&cancel.watch_id).is_some() {
-                    let mut response = self.response(cancel.watch_id, self.revision());
+                    let mut response = self.response(cancel.watch_id, self.member.revision());
                     response.canceled = true;
                     self.send(response).await?;
                 }
@@ -151,7 +143,7 @@ impl StreamState {
             }
             Some(RequestUnion::ProgressRequest(_)) => {
                 // Not tied to one watcher: etcd answers with watch id -1.
-                let response = self.response(-1, self.revision());
+                let response = self.response(-1, self.member.revision());
                 self.send(response).await
             }
             None => Ok(()),
@@ -160,11 +152,7 @@ impl StreamState {
 
     async fn create(&mut self, create: WatchCreateRequest) -> Result<(), ()> {
         let (current, compacted) = {
-            let store = self
-                .member
-                .store()
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let store = self.member.read_store();
             (store.revision(), store.compacted_revision())
         };
         let id = if create.watch_id != 0 {
@@ -238,11 +226,7 @@ impl StreamState {
             return Ok(());
         };
         let (current, events) = {
-            let store = self
-                .member
-                .store()
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
+            let store = self.member.read_store();
             let current = store.revision();
             if watcher.next > current {
                 return Ok(());
@@ -296,7 +280,7 @@ impl StreamState {
     }
 
     async fn progress_tick(&mut self) -> Result<(), ()> {
-        let current = self.revision();
+        let current = self.member.revision();
         let due: Vec<i64> = self
             .watchers
             .iter_mut()

@@ -57,7 +57,7 @@ pub enum ReadIndex {
 
 /// A lease question a follower asks the leader, whose clock is the one that
 /// counts.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub enum LeaseQuestion {
     /// Restart the lease's clock (a keep-alive).
     Renew(i64),
