@@ -47,6 +47,15 @@ async fn up(name: &str, base: &str, members: usize) -> (Running, tempfile::TempD
     (running, state, endpoints)
 }
 
+/// The next response on a watch stream, within 10 s; the stream must stay open.
+async fn next_response(stream: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a watch response in time")
+        .expect("no stream error")
+        .expect("the stream stays open")
+}
+
 fn grpc_error(e: etcd_client::Error) -> tonic::Status {
     match e {
         etcd_client::Error::GRpcStatus(status) => status,
@@ -225,22 +234,14 @@ async fn watches_replay_history_stream_changes_and_cancel() {
         )
         .await
         .unwrap();
-    let created = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let created = next_response(&mut stream).await;
     assert!(created.created());
     let watch_id = created.watch_id();
     let mut seen: Vec<(EventType, String, i64, Option<String>)> = Vec::new();
     client.delete("w/1", None).await.unwrap();
     client.put("w/2", "c", None).await.unwrap();
     while seen.len() < 4 {
-        let response = tokio::time::timeout(Duration::from_secs(10), stream.message())
-            .await
-            .expect("events in time")
-            .unwrap()
-            .expect("the stream stays open");
+        let response = next_response(&mut stream).await;
         for event in response.events() {
             let kv = event.kv().unwrap();
             seen.push((
@@ -270,21 +271,13 @@ async fn watches_replay_history_stream_changes_and_cancel() {
     // A progress request is answered with the current revision, for no
     // watcher in particular (watch id -1, as etcd does).
     stream.request_progress().await.unwrap();
-    let progress = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let progress = next_response(&mut stream).await;
     assert_eq!(progress.watch_id(), -1);
     assert!(progress.events().is_empty());
     assert!(progress.header().unwrap().revision() >= revisions[3]);
 
     stream.cancel(watch_id).await.unwrap();
-    let canceled = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let canceled = next_response(&mut stream).await;
     assert!(canceled.canceled());
 
     // A watch from a compacted revision is refused with the compact revision.
@@ -304,11 +297,7 @@ async fn watches_replay_history_stream_changes_and_cancel() {
         .await
         .unwrap();
     let refused = loop {
-        let response = tokio::time::timeout(Duration::from_secs(5), stream.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let response = next_response(&mut stream).await;
         if response.canceled() {
             break response;
         }
@@ -411,11 +400,7 @@ async fn leases_keep_keys_alive_and_expiry_deletes_them() {
     assert_eq!(client.get("lease/kept", None).await.unwrap().kvs().len(), 1);
     // Watchers saw the expiry as a delete.
     let deleted = loop {
-        let response = tokio::time::timeout(Duration::from_secs(5), watch.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let response = next_response(&mut watch).await;
         if let Some(event) = response.events().first() {
             break event.event_type();
         }

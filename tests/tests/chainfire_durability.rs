@@ -50,6 +50,41 @@ async fn member_id(endpoint: &str) -> u64 {
     client.status().await.unwrap().header().unwrap().member_id()
 }
 
+/// The nodes of `deploy-chainfire-cluster`.
+const MEMBERS: [&str; 3] = ["kv-1", "kv-2", "kv-3"];
+
+/// The three members as separate processes on loopback block `base`, once
+/// each of them sees a leader; with their etcd endpoints.
+async fn start_cluster(base: &str, state: &std::path::Path) -> (Vec<Option<Running>>, Vec<String>) {
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
+    let nodes = MEMBERS
+        .iter()
+        .map(|n| Some(run_node("chainfire-cluster", n, base, state)))
+        .collect();
+    for e in &endpoints {
+        leader_at(e, Duration::from_secs(30)).await;
+    }
+    (nodes, endpoints)
+}
+
+/// Which of `endpoints` belongs to the leader.
+async fn leader_index(endpoints: &[String]) -> usize {
+    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
+    for (i, e) in endpoints.iter().enumerate() {
+        if member_id(e).await == leader {
+            return i;
+        }
+    }
+    panic!("the leader {leader:x} is none of {endpoints:?}");
+}
+
+/// SIGKILLs a member's process and waits until it is gone.
+fn kill(node: &mut Option<Running>) {
+    let mut running = node.take().expect("the member is running");
+    running.signal("KILL");
+    running.wait(Duration::from_secs(10));
+}
+
 /// Every key under `prefix`, read from `endpoint` alone.
 async fn keys_at(endpoint: &str, prefix: &str) -> Vec<String> {
     let mut client = Client::connect([endpoint], None).await.unwrap();
@@ -107,15 +142,7 @@ enum Recorded {
 async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_linearizable() {
     let state = tempfile::tempdir().unwrap();
     let base = "127.0.76";
-    let names = ["kv-1", "kv-2", "kv-3"];
-    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
-    let mut nodes: Vec<Option<Running>> = names
-        .iter()
-        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
-        .collect();
-    for e in &endpoints {
-        leader_at(e, Duration::from_secs(30)).await;
-    }
+    let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
 
     let seq = Arc::new(AtomicU64::new(0));
     let threads = Arc::new(AtomicU64::new(100));
@@ -222,19 +249,9 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
 
     // Let the writes run, then kill the leader with SIGKILL.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
-    let mut dead = None;
-    for (i, e) in endpoints.iter().enumerate() {
-        if member_id(e).await == leader {
-            dead = Some(i);
-        }
-    }
-    let dead = dead.expect("the leader is one of the three");
+    let dead = leader_index(&endpoints).await;
     let killed_at = Instant::now();
-    let mut killed = nodes[dead].take().unwrap();
-    killed.signal("KILL");
-    killed.wait(Duration::from_secs(10));
-    drop(killed);
+    kill(&mut nodes[dead]);
 
     // Writes go on against the other two, then the dead member comes back.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -244,7 +261,7 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
     }
     nodes[dead] = Some(run_node(
         "chainfire-cluster",
-        names[dead],
+        MEMBERS[dead],
         base,
         state.path(),
     ));
@@ -319,22 +336,8 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
 async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
     let state = tempfile::tempdir().unwrap();
     let base = "127.0.80";
-    let names = ["kv-1", "kv-2", "kv-3"];
-    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
-    let mut nodes: Vec<Option<Running>> = names
-        .iter()
-        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
-        .collect();
-    for e in &endpoints {
-        leader_at(e, Duration::from_secs(30)).await;
-    }
-    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
-    let mut leader_index = 0;
-    for (i, e) in endpoints.iter().enumerate() {
-        if member_id(e).await == leader {
-            leader_index = i;
-        }
-    }
+    let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
+    let leader_index = leader_index(&endpoints).await;
     // The watcher sits on a member that survives; the writer uses another.
     let watched = (leader_index + 1) % 3;
     let writer_at = (leader_index + 2) % 3;
@@ -355,9 +358,7 @@ async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
     let mut n = 0;
     while started.elapsed() < Duration::from_secs(6) {
         if !killed && started.elapsed() > Duration::from_secs(2) {
-            let mut leader_node = nodes[leader_index].take().unwrap();
-            leader_node.signal("KILL");
-            leader_node.wait(Duration::from_secs(10));
+            kill(&mut nodes[leader_index]);
             killed = true;
         }
         n += 1;
@@ -402,20 +403,10 @@ async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
 async fn a_member_that_lost_its_quorum_answers_no_leader_and_recovers_with_it() {
     let state = tempfile::tempdir().unwrap();
     let base = "127.0.81";
-    let names = ["kv-1", "kv-2", "kv-3"];
-    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
-    let mut nodes: Vec<Option<Running>> = names
-        .iter()
-        .map(|n| Some(run_node("chainfire-cluster", n, base, state.path())))
-        .collect();
-    for e in &endpoints {
-        leader_at(e, Duration::from_secs(30)).await;
-    }
+    let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
     // Two of three go away: the last one cannot form a majority.
-    for i in [1, 2] {
-        let mut node = nodes[i].take().unwrap();
-        node.signal("KILL");
-        node.wait(Duration::from_secs(10));
+    for node in &mut nodes[1..] {
+        kill(node);
     }
     let mut client = Client::connect([endpoints[0].as_str()], None)
         .await
@@ -437,7 +428,12 @@ async fn a_member_that_lost_its_quorum_answers_no_leader_and_recovers_with_it() 
             .is_ok()
     );
     // With a majority back, writes go through again.
-    nodes[1] = Some(run_node("chainfire-cluster", names[1], base, state.path()));
+    nodes[1] = Some(run_node(
+        "chainfire-cluster",
+        MEMBERS[1],
+        base,
+        state.path(),
+    ));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if client.put("quorum", "back", None).await.is_ok() {
