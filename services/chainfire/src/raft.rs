@@ -12,9 +12,8 @@
 
 pub mod log_store;
 pub mod network;
+pub mod snapshot_file;
 pub mod state_machine;
-
-use std::io::Cursor;
 
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -32,7 +31,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

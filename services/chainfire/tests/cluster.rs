@@ -1,6 +1,7 @@
 //! Three members in one process, talking over real gRPC on loopback: writes
 //! from any member, linearizable reads on any member, a leader that dies,
-//! and a member that comes back from its data directory.
+//! a member that comes back from its data directory, and one so far behind
+//! that it is sent a snapshot.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -71,17 +72,15 @@ fn value(member: &Member, key: &str) -> Option<Vec<u8>> {
         .map(|kv| kv.value)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() {
-    let root = tempfile::tempdir().unwrap();
-    let names = ["cf-a", "cf-b", "cf-c"];
+/// Three members on loopback listeners; their peer addresses.
+async fn listeners(names: &[&str]) -> (Vec<TcpListener>, BTreeMap<String, MemberAddrs>) {
     let mut listeners = Vec::new();
     let mut members = BTreeMap::new();
     for name in names {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         members.insert(
-            name.to_owned(),
+            (*name).to_owned(),
             MemberAddrs {
                 peer: addr.clone(),
                 client: addr,
@@ -89,6 +88,112 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
         );
         listeners.push(listener);
     }
+    (listeners, members)
+}
+
+async fn stop(node: Running) {
+    node.stop.cancel();
+    node.member.shutdown().await;
+    let Running { member, server, .. } = node;
+    server.await.unwrap();
+    // Every handle to the member's store must be gone before it reopens.
+    drop(member);
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_behind_the_purged_log_is_sent_a_snapshot_and_matches() {
+    let root = tempfile::tempdir().unwrap();
+    let names = ["sn-a", "sn-b", "sn-c"];
+    let (listeners, members) = listeners(&names).await;
+    let mut nodes = Vec::new();
+    for (name, listener) in names.iter().zip(listeners) {
+        nodes.push(start(name, listener, &members, root.path()).await);
+    }
+    nodes[0].member.write(put("before", "1")).await.unwrap();
+    let behind = nodes.pop().unwrap();
+    let behind_name = behind.member.name().to_owned();
+    stop(behind).await;
+
+    // Enough writes that the snapshot is more than one chunk's worth of
+    // nothing, some overwritten so history rows travel too.
+    let value_of = |i: usize| format!("{i:0>300}");
+    for i in 0..400 {
+        let result = nodes[i % 2]
+            .member
+            .write(put(&format!("k{}", i % 150), &value_of(i)))
+            .await
+            .unwrap();
+        assert!(
+            matches!(result, CommandResult::Written { .. }),
+            "{result:?}"
+        );
+    }
+    let leader_id = nodes[0].member.term_and_leader().1.expect("a leader");
+    let leader = nodes.iter().find(|n| n.member.id() == leader_id).unwrap();
+    let raft = leader.member.raft();
+    let mut metrics = raft.metrics();
+    let applied = metrics.borrow().last_applied.expect("applied").index;
+    raft.trigger().snapshot().await.unwrap();
+    let snapshot = metrics
+        .wait_for(|m| m.snapshot.is_some_and(|s| s.index >= applied))
+        .await
+        .unwrap()
+        .snapshot
+        .unwrap();
+    raft.trigger().purge_log(snapshot.index).await.unwrap();
+    metrics
+        .wait_for(|m| m.purged.is_some_and(|p| p.index >= snapshot.index))
+        .await
+        .unwrap();
+
+    let listener = TcpListener::bind(&members[&behind_name].peer)
+        .await
+        .unwrap();
+    let back = start(&behind_name, listener, &members, root.path()).await;
+    let mut back_metrics = back.member.raft().metrics();
+    back_metrics
+        .wait_for(|m| m.snapshot.is_some_and(|s| s.index >= snapshot.index))
+        .await
+        .unwrap();
+    let target = leader.member.revision();
+    wait_for("the member sent a snapshot catches up", || {
+        back.member.revision() >= target
+    })
+    .await;
+    for i in 250..400 {
+        assert_eq!(
+            value(&back.member, &format!("k{}", i % 150)),
+            Some(value_of(i).into_bytes())
+        );
+    }
+    assert_eq!(value(&back.member, "before").as_deref(), Some(&b"1"[..]));
+    // Past revisions travelled too: the first value of k0 is still readable.
+    let first = back
+        .member
+        .read_store()
+        .get(b"k0", 3)
+        .unwrap()
+        .map(|kv| kv.value);
+    assert_eq!(first, Some(value_of(0).into_bytes()));
+
+    for node in nodes.into_iter().chain([back]) {
+        stop(node).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let names = ["cf-a", "cf-b", "cf-c"];
+    let (listeners, members) = listeners(&names).await;
     let mut nodes = Vec::new();
     for (name, listener) in names.iter().zip(listeners) {
         nodes.push(start(name, listener, &members, root.path()).await);
@@ -113,12 +218,7 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     let dead = nodes.iter().position(|n| n.member.id() == leader).unwrap();
     let gone = nodes.remove(dead);
     let dead_name = gone.member.name().to_owned();
-    gone.stop.cancel();
-    gone.member.shutdown().await;
-    let Running { member, server, .. } = gone;
-    server.await.unwrap();
-    // Every handle to the dead member's store must be gone before it reopens.
-    drop(member);
+    stop(gone).await;
 
     // The other two elect a new leader and keep taking writes.
     let result = nodes[0].member.write(put("k", "after")).await.unwrap();
@@ -132,14 +232,10 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     // The dead member restarts from its data directory and catches up.
     let listener = TcpListener::bind(&members[&dead_name].peer).await.unwrap();
     let back = start(&dead_name, listener, &members, root.path()).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while value(&back.member, "k").as_deref() != Some(&b"after"[..]) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the restarted member never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("the restarted member catches up", || {
+        value(&back.member, "k").as_deref() == Some(&b"after"[..])
+    })
+    .await;
     let revisions: Vec<i64> = nodes
         .iter()
         .chain([&back])
@@ -148,7 +244,6 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     assert!(revisions.windows(2).all(|w| w[0] == w[1]), "{revisions:?}");
 
     for node in nodes.into_iter().chain([back]) {
-        node.stop.cancel();
-        node.member.shutdown().await;
+        stop(node).await;
     }
 }

@@ -62,6 +62,13 @@ struct Watcher {
     active: bool,
 }
 
+impl Watcher {
+    /// The revision through which this watcher has been sent every event.
+    fn sent_through(&self, current: i64) -> i64 {
+        (self.next - 1).min(current)
+    }
+}
+
 type Out = mpsc::Sender<Result<WatchResponse, Status>>;
 
 struct StreamState {
@@ -142,8 +149,17 @@ impl StreamState {
                 Ok(())
             }
             Some(RequestUnion::ProgressRequest(_)) => {
-                // Not tied to one watcher: etcd answers with watch id -1.
-                let response = self.response(-1, self.member.revision());
+                // Not tied to one watcher: etcd answers with watch id -1,
+                // and a revision every watcher has been sent all events to.
+                self.deliver_all().await?;
+                let current = self.member.revision();
+                let revision = self
+                    .watchers
+                    .values()
+                    .map(|w| w.sent_through(current))
+                    .min()
+                    .unwrap_or(current);
+                let response = self.response(-1, revision);
                 self.send(response).await
             }
             None => Ok(()),
@@ -280,19 +296,22 @@ impl StreamState {
     }
 
     async fn progress_tick(&mut self) -> Result<(), ()> {
+        // A notification promises every event up to its revision was sent:
+        // send what is owed first, and never claim past it.
+        self.deliver_all().await?;
         let current = self.member.revision();
-        let due: Vec<i64> = self
+        let due: Vec<(i64, i64)> = self
             .watchers
             .iter_mut()
             .filter(|(_, w)| w.progress_notify)
             .filter_map(|(&id, w)| {
                 let quiet = !w.active;
                 w.active = false;
-                quiet.then_some(id)
+                quiet.then_some((id, w.sent_through(current)))
             })
             .collect();
-        for id in due {
-            self.send(self.response(id, current)).await?;
+        for (id, revision) in due {
+            self.send(self.response(id, revision)).await?;
         }
         Ok(())
     }

@@ -3,21 +3,22 @@
 //! in the same RocksDB batch as each entry's changes.
 //!
 //! Snapshots are the store's column families as of one applied log id, read
-//! through a RocksDB snapshot (so writes go on while it is built) and kept in
-//! `snapshot.bin` next to the database, replaced by an atomic rename.
+//! through a RocksDB snapshot and streamed to a file off the async workers
+//! (so applies go on while it is built), kept in `snapshot.bin` next to the
+//! database and replaced by an atomic rename.
 
-use std::io::{Cursor, Write as _};
+use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError,
-    StoredMembership,
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageIOError, StoredMembership,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::watch;
 
+use super::snapshot_file::{self, Meta};
 use super::{
     Command, CommandResult, Rejection, StorageError, TypeConfig, decode, decode_write, encode,
     encode_response,
@@ -27,9 +28,12 @@ use crate::mvcc::{META, MvccStore, SNAPSHOT_FAMILIES};
 const APPLIED: &[u8] = b"raft_applied";
 const MEMBERSHIP: &[u8] = b"raft_membership";
 const SNAPSHOT_FILE: &str = "snapshot.bin";
+/// Where a snapshot is written before it is renamed to [`SNAPSHOT_FILE`].
+const BUILDING_FILE: &str = "snapshot.bin.building";
+/// Where a snapshot sent by the leader is received.
+const INCOMING_FILE: &str = "snapshot.bin.incoming";
 
 type Membership = StoredMembership<u64, openraft::BasicNode>;
-type Meta = SnapshotMeta<u64, openraft::BasicNode>;
 
 /// The store as every member's Raft sees it.
 #[derive(Debug, Clone)]
@@ -37,13 +41,6 @@ pub struct StateMachine {
     store: Arc<RwLock<MvccStore>>,
     dir: PathBuf,
     revision: watch::Sender<i64>,
-}
-
-/// A snapshot's contents: every entry of the store's column families.
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotBody {
-    /// (column family index in [`SNAPSHOT_FAMILIES`], key, value)
-    entries: Vec<(u8, Vec<u8>, Vec<u8>)>,
 }
 
 impl StateMachine {
@@ -165,74 +162,92 @@ impl StateMachine {
         }
     }
 
-    fn snapshot_path(&self) -> PathBuf {
-        self.dir.join(SNAPSHOT_FILE)
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
+}
 
-    /// Writes `(meta, body)` to `snapshot.bin` through a synced temporary
-    /// file and a rename, so a crash leaves the old snapshot or the new one.
-    fn save_snapshot(&self, meta: &Meta, body: &[u8]) -> Result<(), std::io::Error> {
-        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&encode(&(meta, body)))?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, self.snapshot_path())?;
-        std::fs::File::open(&self.dir)?.sync_all()
+/// Reads a meta value from a RocksDB snapshot view.
+fn view_meta<T: for<'de> Deserialize<'de> + Default>(
+    db: &rocksdb::DB,
+    view: &rocksdb::Snapshot<'_>,
+    key: &[u8],
+) -> Result<T, StorageError> {
+    let cf = db.cf_handle(META).expect("opened with meta");
+    match view
+        .get_cf(cf, key)
+        .map_err(|e| StorageIOError::read_state_machine(&e))?
+    {
+        Some(bytes) => Ok(decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?),
+        None => Ok(T::default()),
     }
+}
 
-    fn load_snapshot(&self) -> Result<Option<(Meta, Vec<u8>)>, std::io::Error> {
-        match std::fs::read(self.snapshot_path()) {
-            Ok(bytes) => decode(&bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
+/// Builds a snapshot file from a consistent view of the store, entry by
+/// entry, and renames it into place; blocking, so it runs off the async
+/// workers and applies go on meanwhile.
+fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), StorageError> {
+    let view = db.snapshot();
+    let applied: Option<LogId<u64>> = view_meta(db, &view, APPLIED)?;
+    let membership: Membership = view_meta(db, &view, MEMBERSHIP)?;
+    let meta = Meta {
+        last_log_id: applied,
+        last_membership: membership,
+        snapshot_id: format!(
+            "{}-{}",
+            applied.map_or(0, |id| id.index),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
+    };
+    let failed = |e: &std::io::Error| StorageIOError::write_snapshot(Some(meta.signature()), e);
+    let entries = SNAPSHOT_FAMILIES
+        .iter()
+        .enumerate()
+        .flat_map(|(i, family)| {
+            let cf = db
+                .cf_handle(family)
+                .expect("opened with the store's families");
+            view.iterator_cf(cf, rocksdb::IteratorMode::Start)
+                .map(move |item| {
+                    item.map(|(key, value)| (i as u8, key, value))
+                        .map_err(std::io::Error::other)
+                })
+        });
+    let building = dir.join(BUILDING_FILE);
+    let file = std::fs::File::create(&building).map_err(|e| failed(&e))?;
+    let file = snapshot_file::write(file, &meta, entries).map_err(|e| failed(&e))?;
+    file.sync_all().map_err(|e| failed(&e))?;
+    // Opened before the rename, so a snapshot installed meanwhile cannot
+    // swap the contents under the meta we return.
+    let reader = std::fs::File::open(&building).map_err(|e| failed(&e))?;
+    std::fs::rename(&building, dir.join(SNAPSHOT_FILE)).map_err(|e| failed(&e))?;
+    sync_dir(dir).map_err(|e| failed(&e))?;
+    Ok((meta, reader))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), std::io::Error> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Runs blocking storage work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StorageIOError::read_state_machine(&std::io::Error::other(e.to_string())).into())
+    })
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let db = self.read_store().db().clone();
-        let view = db.snapshot();
-        let read_meta = |key: &[u8]| {
-            let cf = db.cf_handle(META).expect("opened with meta");
-            view.get_cf(cf, key)
-                .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
-        };
-        let applied: Option<LogId<u64>> = match read_meta(APPLIED)? {
-            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
-            None => None,
-        };
-        let membership: Membership = match read_meta(MEMBERSHIP)? {
-            Some(bytes) => decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?,
-            None => Membership::default(),
-        };
-        let mut entries = Vec::new();
-        for (i, family) in SNAPSHOT_FAMILIES.iter().enumerate() {
-            let cf = db
-                .cf_handle(family)
-                .expect("opened with the store's families");
-            for item in view.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-                let (key, value) = item.map_err(|e| StorageIOError::read_state_machine(&e))?;
-                entries.push((i as u8, key.into_vec(), value.into_vec()));
-            }
-        }
-        let body = encode(&SnapshotBody { entries });
-        let meta = Meta {
-            last_log_id: applied,
-            last_membership: membership,
-            snapshot_id: format!(
-                "{}-{}",
-                applied.map_or(0, |id| id.index),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos())
-            ),
-        };
-        self.save_snapshot(&meta, &body)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let dir = self.dir.clone();
+        let (meta, file) = blocking(move || build_file(&db, &dir)).await?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(body)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }
@@ -279,69 +294,104 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.path(INCOMING_FILE))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &Meta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
         let signature = Some(meta.signature());
-        let bytes = snapshot.into_inner();
-        let body: SnapshotBody =
-            decode(&bytes).map_err(|e| StorageIOError::read_snapshot(signature.clone(), &e))?;
-        let revision = {
-            let mut store = self.write_store();
-            let db = store.db().clone();
+        let failed = move |e: &dyn std::error::Error| -> StorageError {
+            StorageIOError::write_snapshot(signature.clone(), &std::io::Error::other(e.to_string()))
+                .into()
+        };
+        let mut file = snapshot.into_std().await;
+        let store = self.store.clone();
+        let dir = self.dir.clone();
+        let expected = meta.snapshot_id.clone();
+        let revision = blocking(move || {
+            let db = store.read().unwrap_or_else(|e| e.into_inner()).db().clone();
+            // Only the state machine's worker writes the store, and it is
+            // here: the batch replaces exactly what is there.
             let mut batch = rocksdb::WriteBatch::default();
             for family in SNAPSHOT_FAMILIES {
                 let cf = db
                     .cf_handle(family)
                     .expect("opened with the store's families");
                 for item in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-                    let (key, _) =
-                        item.map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
+                    let (key, _) = item.map_err(|e| failed(&e))?;
                     batch.delete_cf(cf, key);
                 }
             }
-            for (family, key, value) in &body.entries {
-                let name = SNAPSHOT_FAMILIES.get(*family as usize).ok_or_else(|| {
-                    StorageIOError::read_snapshot(
-                        signature.clone(),
-                        &std::io::Error::other("unknown column family in snapshot"),
-                    )
-                })?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| failed(&e))?;
+            let found = snapshot_file::read(&mut file, |family, key, value| {
                 let cf = db
-                    .cf_handle(name)
+                    .cf_handle(family)
                     .expect("opened with the store's families");
                 batch.put_cf(cf, key, value);
+                Ok(())
+            })
+            .map_err(|e| failed(&e))?;
+            if found.snapshot_id != expected {
+                return Err(failed(&std::io::Error::other(format!(
+                    "snapshot file holds {}, expected {expected}",
+                    found.snapshot_id
+                ))));
             }
             let mut options = rocksdb::WriteOptions::default();
             options.set_sync(true);
-            db.write_opt(batch, &options)
-                .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
-            store
-                .reload()
-                .map_err(|e| StorageIOError::write_snapshot(signature.clone(), &e))?;
-            store.revision()
-        };
-        self.save_snapshot(meta, &bytes)
-            .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+            let revision = {
+                let mut store = store.write().unwrap_or_else(|e| e.into_inner());
+                db.write_opt(batch, &options).map_err(|e| failed(&e))?;
+                store.reload().map_err(|e| failed(&e))?;
+                store.revision()
+            };
+            // Keep it as our current snapshot, through a synced copy and a
+            // rename, so a crash leaves the old snapshot or the new one.
+            let keeping = dir.join(BUILDING_FILE);
+            let mut kept = std::fs::File::create(&keeping).map_err(|e| failed(&e))?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| failed(&e))?;
+            std::io::copy(&mut file, &mut kept).map_err(|e| failed(&e))?;
+            kept.sync_all().map_err(|e| failed(&e))?;
+            std::fs::rename(&keeping, dir.join(SNAPSHOT_FILE)).map_err(|e| failed(&e))?;
+            let _ = std::fs::remove_file(dir.join(INCOMING_FILE));
+            sync_dir(&dir).map_err(|e| failed(&e))?;
+            Ok(revision)
+        })
+        .await?;
         self.revision.send_replace(revision);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        match self.load_snapshot() {
-            Ok(Some((meta, body))) => Ok(Some(Snapshot {
-                meta,
-                snapshot: Box::new(Cursor::new(body)),
-            })),
-            Ok(None) => Ok(None),
-            Err(e) => Err(StorageIOError::read_snapshot(None, &e).into()),
-        }
+        let path = self.path(SNAPSHOT_FILE);
+        let opened = blocking(move || {
+            let read_failed = |e: &std::io::Error| StorageIOError::read_snapshot(None, e);
+            let mut file = match std::fs::File::open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(read_failed(&e).into()),
+            };
+            let meta = snapshot_file::read_meta(&mut file).map_err(|e| read_failed(&e))?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| read_failed(&e))?;
+            Ok(Some((meta, file)))
+        })
+        .await?;
+        Ok(opened.map(|(meta, file)| Snapshot {
+            meta,
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
+        }))
     }
 }
 
