@@ -1,9 +1,18 @@
 //! lightningstor: S3-compatible object storage.
 //!
-//! Only the [`spec`] half exists so far: what deployments and ui-tests
-//! compile against. The server (hyper, SigV4, RocksDB metadata) is issue 6's
-//! work; until then a `LightningStor` can be checked in a `topology!` but not
-//! run.
+//! The [`spec`] half is what deployments and ui-tests compile against; the
+//! `server` feature adds the running store: [`store`] (blob files and the
+//! RocksDB index) and [`s3`] (the S3 operations, served by `s3s` over
+//! hyper).
 
 pub mod spec;
 pub use spec::{AccessKey, AdminApi, LightningStor};
+
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod s3;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod store;

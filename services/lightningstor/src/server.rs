@@ -1,0 +1,223 @@
+//! lightningstor as a PhotonCloud service: the S3 API on its port, with
+//! `/health` and `/metrics` beside it, data in the runtime's state
+//! directory.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use photon_dsl::Node;
+use photon_runtime::{
+    BoxFuture, ExposeSecret, ProbeTarget, Running, Service, ServiceError, StartContext,
+};
+use s3s::Body;
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::LightningStor;
+use crate::auth::KeyRing;
+use crate::s3::LightningS3;
+pub use crate::s3::RESERVED_BUCKETS;
+use crate::store::Store;
+
+/// How long open connections get to finish after a stop request.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Request counters by status class, for `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    by_class: [AtomicU64; 6],
+}
+
+impl Counters {
+    fn count(&self, status: StatusCode) {
+        let class = (status.as_u16() / 100) as usize;
+        if let Some(counter) = self.by_class.get(class) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything a connection needs.
+struct Shared {
+    s3: S3Service,
+    store: Store,
+    counters: Counters,
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// `/health`, in the design's shape.
+fn health(shared: &Shared) -> Response<Body> {
+    let metadata = shared
+        .store
+        .buckets()
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let healthy = metadata.is_ok();
+    let body = serde_json::json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "mode": "standalone",
+        "component": "lightningstor",
+        "version": env!("CARGO_PKG_VERSION"),
+        "checks": {
+            "storage": "ok",
+            "metadata": metadata.err().unwrap_or_else(|| "ok".to_owned()),
+        },
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    text(status, "application/json", body.to_string())
+}
+
+/// `/metrics`, in Prometheus' text format.
+fn metrics(shared: &Shared) -> Response<Body> {
+    let mut out = String::new();
+    out.push_str("# HELP lightningstor_requests_total S3 requests answered, by status class.\n");
+    out.push_str("# TYPE lightningstor_requests_total counter\n");
+    for (class, counter) in shared.counters.by_class.iter().enumerate().skip(1) {
+        out.push_str(&format!(
+            "lightningstor_requests_total{{class=\"{class}xx\"}} {}\n",
+            counter.load(Ordering::Relaxed)
+        ));
+    }
+    if let Ok(buckets) = shared.store.buckets() {
+        out.push_str("# HELP lightningstor_buckets Buckets that exist.\n");
+        out.push_str("# TYPE lightningstor_buckets gauge\n");
+        out.push_str(&format!("lightningstor_buckets {}\n", buckets.len()));
+    }
+    text(StatusCode::OK, "text/plain; version=0.0.4", out)
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    if request.method() == Method::GET && request.uri().query().is_none() {
+        match request.uri().path() {
+            "/health" => return health(&shared),
+            "/metrics" => return metrics(&shared),
+            _ => {}
+        }
+    }
+    let response = match hyper::service::Service::call(&shared.s3, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = ?e, "S3 request failed outside the protocol");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                "internal error\n".to_owned(),
+            )
+        }
+    };
+    shared.counters.count(response.status());
+    response
+}
+
+/// Serves the S3 API (and `/health`, `/metrics`) on `listener` until
+/// `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    auth: KeyRing,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut builder = S3ServiceBuilder::new(LightningS3::new(store.clone()));
+    builder.set_auth(auth);
+    let shared = Arc::new(Shared {
+        s3: builder.build(),
+        store,
+        counters: Counters::default(),
+    });
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    let handler = service_fn(move |req: Request<Incoming>| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), handler);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?DRAIN,
+            "connections still open after the drain period; closing them"
+        );
+    }
+}
+
+impl<N: Node> Service for LightningStor<N> {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let spec = *self;
+        Box::pin(async move {
+            let secret = photon_runtime::read_secret(&spec.access_key.secret)?;
+            let auth = KeyRing::single(spec.access_key.id, secret.expose_secret());
+            let listener = ctx.bind_tcp("s3", spec.s3_port).await?;
+            let meta = ctx.state_dir.join("meta");
+            let data = ctx.state_dir.join("data");
+            let store = {
+                let (meta, data) = (meta.clone(), data.clone());
+                tokio::task::spawn_blocking(move || Store::open(&meta, &data)).await??
+            };
+            tracing::info!(
+                s3 = %listener.local_addr()?,
+                access_key = spec.access_key.id,
+                secret = %spec.access_key.secret,
+                data = %data.display(),
+                meta = %meta.display(),
+                "lightningstor listening"
+            );
+            let running: Running = Box::pin(async move {
+                serve(listener, store, auth, ctx.shutdown.clone()).await;
+                tracing::info!("lightningstor stopped");
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+
+    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            tokio::net::TcpStream::connect(target.addr).await?;
+            Ok("accepts connections".to_owned())
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! What the index stores about buckets, objects and uploads (postcard).
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("serialising to a Vec cannot fail")
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// When it was created, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// A run of an object's bytes kept in one blob file (a whole object for
+/// a simple upload, one part for a multipart one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The blob's id.
+    pub blob: String,
+    /// Its length in bytes.
+    pub size: u64,
+}
+
+/// HTTP headers stored with an object and given back on GET and HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+}
+
+/// Additional checksums a client asked for (base64, as S3 gives them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    /// CRC32.
+    pub crc32: Option<String>,
+    /// CRC32C.
+    pub crc32c: Option<String>,
+    /// SHA-1.
+    pub sha1: Option<String>,
+    /// SHA-256.
+    pub sha256: Option<String>,
+    /// CRC64/NVME.
+    pub crc64nvme: Option<String>,
+}
+
+/// An object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Its bytes, in order.
+    pub segments: Vec<Segment>,
+    /// Total length.
+    pub size: u64,
+    /// The ETag without quotes: hex MD5, or `hex-N` for N parts.
+    pub etag: String,
+    /// Last modified, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// Stored headers.
+    pub headers: ContentHeaders,
+    /// `x-amz-meta-*` pairs, names lower-cased.
+    pub metadata: Vec<(String, String)>,
+    /// Checksums the client asked for.
+    pub checksums: Checksums,
+    /// Object tags.
+    pub tags: Vec<(String, String)>,
+    /// How many parts, for a multipart object.
+    pub parts: Option<u32>,
+}
+
+impl ObjectRecord {
+    /// The blob ids it uses.
+    pub fn blob_ids(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(|s| s.blob.as_str())
+    }
+
+    /// Whether it uses blob `id`.
+    pub fn uses(&self, id: &str) -> bool {
+        self.segments.iter().any(|s| s.blob == id)
+    }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The key the object will have.
+    pub key: String,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub initiated_ms: i64,
+    /// Headers for the object.
+    pub headers: ContentHeaders,
+    /// `x-amz-meta-*` for the object.
+    pub metadata: Vec<(String, String)>,
+    /// Tags for the object.
+    pub tags: Vec<(String, String)>,
+    /// The checksum algorithm parts carry, if the client chose one.
+    pub checksum_algorithm: Option<String>,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// Its blob.
+    pub blob: String,
+    /// Its length.
+    pub size: u64,
+    /// Hex MD5 of its bytes.
+    pub etag: String,
+    /// When it was uploaded, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// Checksums the client asked for.
+    pub checksums: Checksums,
+}

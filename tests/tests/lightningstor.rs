@@ -1,0 +1,843 @@
+//! lightningstor driven by the AWS Rust SDK (`aws-sdk-s3`, a real S3
+//! client): path-style, SigV4, presigned URLs, multipart, ranges, listing.
+//!
+//! Loopback blocks 127.0.90.0 to 127.0.95.0 are this file's.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use e2e::Running;
+use md5::{Digest as _, Md5};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const KEY_ID: &str = "PHOTONADMIN";
+const SECRET: &str = "e2e-secret-key-0123456789abcdef";
+
+struct Store {
+    _running: Running,
+    state: tempfile::TempDir,
+    endpoint: String,
+}
+
+async fn up(base: &str) -> Store {
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start_with_env(
+        "lightningstor-single",
+        &[
+            "up",
+            "--loopback-base",
+            &format!("{base}.0"),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    Store {
+        _running: running,
+        state,
+        endpoint: format!("http://{base}.1:9000"),
+    }
+}
+
+fn client_with(endpoint: &str, id: &str, secret: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(id, secret, None, None, "e2e"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+fn client(store: &Store) -> Client {
+    client_with(&store.endpoint, KEY_ID, SECRET)
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_owned()
+}
+
+/// Deterministic bytes that differ at every offset.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed)
+        .collect()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// A raw HTTP/1.1 request: (status, body). For presigned URLs and unsigned
+/// requests, where the SDK would sign.
+async fn raw(url: &str, method: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head[9..12].parse().unwrap();
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = input.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&input[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        input = &input[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&input[..size]);
+        input = &input[size + 2..];
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
+    let store = up("127.0.90").await;
+    let s3 = client(&store);
+
+    s3.create_bucket().bucket("photos").send().await.unwrap();
+    s3.head_bucket().bucket("photos").send().await.unwrap();
+    let again = s3
+        .create_bucket()
+        .bucket("photos")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&again.into_service_error()), "BucketAlreadyOwnedByYou");
+    let listed = s3.list_buckets().send().await.unwrap();
+    let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["photos"]);
+    let reserved = s3
+        .create_bucket()
+        .bucket("health")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&reserved.into_service_error()), "InvalidBucketName");
+
+    // Put with metadata and a content type; get it all back.
+    let body = pattern(100_000, 1);
+    let put = s3
+        .put_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .content_type("image/jpeg")
+        .metadata("camera", "x100")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let etag = format!("\"{}\"", md5_hex(&body));
+    assert_eq!(put.e_tag(), Some(etag.as_str()));
+    let got = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("image/jpeg"));
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    assert_eq!(
+        got.metadata().unwrap().get("camera").map(String::as_str),
+        Some("x100")
+    );
+    assert_eq!(got.content_length(), Some(100_000));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), body);
+
+    // Ranges: a middle, a suffix, and one past the end.
+    let part = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .range("bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.content_range(), Some("bytes 10-19/100000"));
+    assert_eq!(
+        part.body.collect().await.unwrap().into_bytes(),
+        &body[10..20]
+    );
+    let tail = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .range("bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tail.body.collect().await.unwrap().into_bytes(),
+        &body[body.len() - 5..]
+    );
+    let past = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .range("bytes=200000-")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&past.into_service_error()), "InvalidRange");
+
+    // Conditions.
+    let unchanged = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unchanged.raw_response().map(|r| r.status().as_u16()),
+        Some(304)
+    );
+    let mismatch = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .if_match("\"0000\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        mismatch.raw_response().map(|r| r.status().as_u16()),
+        Some(412)
+    );
+    let future = aws_sdk_s3::primitives::DateTime::from_secs(4_000_000_000);
+    let not_modified = s3
+        .get_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .if_modified_since(future)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_modified.raw_response().map(|r| r.status().as_u16()),
+        Some(304)
+    );
+    let head = s3
+        .head_object()
+        .bucket("photos")
+        .key("2026/cat.jpg")
+        .if_match(&etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(100_000));
+
+    // Content-MD5 that does not match is refused and stores nothing.
+    let wrong_md5 = s3
+        .put_object()
+        .bucket("photos")
+        .key("bad-md5")
+        .content_md5("AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&wrong_md5.into_service_error()), "BadDigest");
+    let missing = s3
+        .head_object()
+        .bucket("photos")
+        .key("bad-md5")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(missing.into_service_error().is_not_found());
+
+    // Copy keeps the data and metadata; REPLACE swaps the metadata.
+    s3.copy_object()
+        .bucket("photos")
+        .key("copy.jpg")
+        .copy_source("photos/2026/cat.jpg")
+        .send()
+        .await
+        .unwrap();
+    let copy = s3
+        .head_object()
+        .bucket("photos")
+        .key("copy.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.e_tag(), Some(etag.as_str()));
+    assert_eq!(
+        copy.metadata().unwrap().get("camera").map(String::as_str),
+        Some("x100")
+    );
+    s3.copy_object()
+        .bucket("photos")
+        .key("copy.jpg")
+        .copy_source("photos/copy.jpg")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata("camera", "film")
+        .send()
+        .await
+        .unwrap();
+    let copy = s3
+        .get_object()
+        .bucket("photos")
+        .key("copy.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copy.metadata().unwrap().get("camera").map(String::as_str),
+        Some("film")
+    );
+    assert_eq!(copy.body.collect().await.unwrap().into_bytes(), body);
+
+    // Keys are data: path tricks round-trip and stay inside the data dir.
+    let tricky = [
+        "../../etc/passwd",
+        "a//b",
+        "/leading",
+        "dots/./../x",
+        "ünïcode ☃",
+        "%2e%2e/x",
+    ];
+    for key in tricky {
+        s3.put_object()
+            .bucket("photos")
+            .key(key)
+            .body(ByteStream::from(key.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    for key in tricky {
+        let got = s3
+            .get_object()
+            .bucket("photos")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes(),
+            key.as_bytes(),
+            "{key:?}"
+        );
+    }
+    let outside: Vec<_> = walk(store.state.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "passwd" || n == "x"))
+        .collect();
+    assert!(outside.is_empty(), "a key became a path: {outside:?}");
+    // NUL cannot travel in a listing's XML, so such a key is refused.
+    let nul = s3
+        .put_object()
+        .bucket("photos")
+        .key("nul\0byte")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&nul.into_service_error()), "InvalidArgument");
+    let too_long = s3
+        .put_object()
+        .bucket("photos")
+        .key("k".repeat(1025))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&too_long.into_service_error()), "KeyTooLongError");
+
+    // Errors with S3's codes.
+    let no_key = s3
+        .get_object()
+        .bucket("photos")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&no_key.into_service_error()), "NoSuchKey");
+    let no_bucket = s3
+        .get_object()
+        .bucket("nobucket")
+        .key("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&no_bucket.into_service_error()), "NoSuchBucket");
+    let not_empty = s3
+        .delete_bucket()
+        .bucket("photos")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&not_empty.into_service_error()), "BucketNotEmpty");
+    let bad_secret = client_with(&store.endpoint, KEY_ID, "not-the-secret")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&bad_secret.into_service_error()),
+        "SignatureDoesNotMatch"
+    );
+    let bad_id = client_with(&store.endpoint, "NOBODY", SECRET)
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&bad_id.into_service_error()), "InvalidAccessKeyId");
+
+    // An unsigned request gets an S3 error document, never the data.
+    let (status, answer) = raw(
+        &format!("{}/photos/2026/cat.jpg", store.endpoint),
+        "GET",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
+
+    // Batch delete, then the bucket can go.
+    let mut keys: Vec<String> = tricky.iter().map(|k| k.to_string()).collect();
+    keys.extend([
+        "2026/cat.jpg".into(),
+        "copy.jpg".into(),
+        "never-existed".into(),
+    ]);
+    let delete = Delete::builder()
+        .set_objects(Some(
+            keys.iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build().unwrap())
+                .collect(),
+        ))
+        .build()
+        .unwrap();
+    let deleted = s3
+        .delete_objects()
+        .bucket("photos")
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted().len(), keys.len());
+    assert!(deleted.errors().is_empty());
+    s3.delete_bucket().bucket("photos").send().await.unwrap();
+    let gone = s3.head_bucket().bucket("photos").send().await.unwrap_err();
+    assert!(gone.into_service_error().is_not_found());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_1100_keys_with_delimiters_and_continuation() {
+    let store = up("127.0.91").await;
+    let s3 = client(&store);
+    s3.create_bucket().bucket("logs").send().await.unwrap();
+    let mut expected = Vec::new();
+    for day in 0..11 {
+        for n in 0..100 {
+            expected.push(format!("day{day:02}/{n:03}.log"));
+        }
+    }
+    expected.push("top.txt".into());
+    let puts = expected.iter().map(|key| {
+        let s3 = s3.clone();
+        let key = key.clone();
+        async move {
+            s3.put_object()
+                .bucket("logs")
+                .key(&key)
+                .body(ByteStream::from(key.clone().into_bytes()))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    futures_join(puts).await;
+    expected.sort();
+
+    // Every key, 1000 per page, through continuation tokens.
+    let mut seen = Vec::new();
+    let mut token = None;
+    let mut pages = 0;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("logs")
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
+        if !page.is_truncated().unwrap() {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, expected);
+
+    // The delimiter rolls days up; max-keys pages through the prefixes.
+    let mut prefixes = Vec::new();
+    let mut files = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("logs")
+            .delimiter("/")
+            .max_keys(4)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        prefixes.extend(
+            page.common_prefixes()
+                .iter()
+                .map(|p| p.prefix().unwrap().to_owned()),
+        );
+        files.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
+        assert!(page.key_count().unwrap() <= 4);
+        if !page.is_truncated().unwrap() {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    let days: Vec<String> = (0..11).map(|d| format!("day{d:02}/")).collect();
+    assert_eq!(prefixes, days);
+    assert_eq!(files, ["top.txt"]);
+
+    // Prefix plus start-after.
+    let page = s3
+        .list_objects_v2()
+        .bucket("logs")
+        .prefix("day03/")
+        .start_after("day03/097.log")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = page.contents().iter().map(|o| o.key().unwrap()).collect();
+    assert_eq!(keys, ["day03/098.log", "day03/099.log"]);
+
+    // Version 1 with a marker.
+    let v1 = s3
+        .list_objects()
+        .bucket("logs")
+        .prefix("day10/")
+        .marker("day10/050.log")
+        .max_keys(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.contents().len(), 10);
+    assert_eq!(v1.contents()[0].key(), Some("day10/051.log"));
+    assert!(v1.is_truncated().unwrap());
+}
+
+async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(
+    tasks: impl Iterator<Item = F>,
+) {
+    let tasks: Vec<_> = tasks.collect();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    let mut handles = Vec::new();
+    for task in tasks {
+        let permit = limit.clone().acquire_owned().await.unwrap();
+        handles.push(tokio::spawn(async move {
+            task.await;
+            drop(permit);
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
+    let store = up("127.0.92").await;
+    let s3 = client(&store);
+    s3.create_bucket().bucket("big").send().await.unwrap();
+    const PART: usize = 5 * 1024 * 1024;
+    const PARTS: usize = 20;
+
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("big")
+        .key("disk.img")
+        .content_type("application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap().to_owned();
+    let mut whole = Md5::new();
+    let mut part_md5s = Vec::new();
+    let mut completed = Vec::new();
+    for n in 1..=PARTS {
+        let bytes = pattern(PART, n as u8);
+        whole.update(&bytes);
+        part_md5s.extend(Md5::digest(&bytes));
+        let part = s3
+            .upload_part()
+            .bucket("big")
+            .key("disk.img")
+            .upload_id(&id)
+            .part_number(n as i32)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .unwrap();
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n as i32)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let parts = s3
+        .list_parts()
+        .bucket("big")
+        .key("disk.img")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parts.parts().len(), PARTS);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket("big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploads.uploads().len(), 1);
+
+    // Out of order and unknown parts are refused.
+    let mut shuffled = completed.clone();
+    shuffled.swap(0, 1);
+    let wrong_order = s3
+        .complete_multipart_upload()
+        .bucket("big")
+        .key("disk.img")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(shuffled))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&wrong_order.into_service_error()), "InvalidPartOrder");
+    let mut unknown = completed.clone();
+    unknown.push(
+        CompletedPart::builder()
+            .part_number(99)
+            .e_tag("\"00\"")
+            .build(),
+    );
+    let unknown = s3
+        .complete_multipart_upload()
+        .bucket("big")
+        .key("disk.img")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(unknown))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&unknown.into_service_error()), "InvalidPart");
+
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("big")
+        .key("disk.img")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expected_etag = format!("\"{}-{PARTS}\"", md5_hex(&part_md5s));
+    assert_eq!(done.e_tag(), Some(expected_etag.as_str()));
+
+    // Read back streaming, compared by digest; a range across a part edge.
+    let got = s3
+        .get_object()
+        .bucket("big")
+        .key("disk.img")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some((PART * PARTS) as i64));
+    assert_eq!(got.e_tag(), Some(expected_etag.as_str()));
+    let mut body = got.body.into_async_read();
+    let mut digest = Md5::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = body.read(&mut buffer).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        digest.update(&buffer[..n]);
+    }
+    assert_eq!(digest.finalize(), whole.finalize());
+    let edge = s3
+        .get_object()
+        .bucket("big")
+        .key("disk.img")
+        .range(format!("bytes={}-{}", PART - 3, PART + 2))
+        .send()
+        .await
+        .unwrap();
+    let edge = edge.body.collect().await.unwrap().into_bytes();
+    let mut expected = pattern(PART, 1)[PART - 3..].to_vec();
+    expected.extend_from_slice(&pattern(PART, 2)[..3]);
+    assert_eq!(edge, expected);
+    assert!(
+        s3.list_multipart_uploads()
+            .bucket("big")
+            .send()
+            .await
+            .unwrap()
+            .uploads()
+            .is_empty()
+    );
+
+    // A small part that is not the last is refused; abort removes the upload.
+    let small = s3
+        .create_multipart_upload()
+        .bucket("big")
+        .key("small")
+        .send()
+        .await
+        .unwrap();
+    let small_id = small.upload_id().unwrap().to_owned();
+    let mut parts = Vec::new();
+    for n in 1..=2 {
+        let part = s3
+            .upload_part()
+            .bucket("big")
+            .key("small")
+            .upload_id(&small_id)
+            .part_number(n)
+            .body(ByteStream::from_static(b"tiny"))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let too_small = s3
+        .complete_multipart_upload()
+        .bucket("big")
+        .key("small")
+        .upload_id(&small_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&too_small.into_service_error()), "EntityTooSmall");
+    s3.abort_multipart_upload()
+        .bucket("big")
+        .key("small")
+        .upload_id(&small_id)
+        .send()
+        .await
+        .unwrap();
+    let aborted = s3
+        .list_parts()
+        .bucket("big")
+        .key("small")
+        .upload_id(&small_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&aborted.into_service_error()), "NoSuchUpload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
+    let store = up("127.0.93").await;
+    let s3 = client(&store);
+    s3.create_bucket().bucket("share").send().await.unwrap();
+    let presigning = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+
+    let put = s3
+        .put_object()
+        .bucket("share")
+        .key("note.txt")
+        .presigned(presigning.clone())
+        .await
+        .unwrap();
+    let (status, _) = raw(put.uri(), "PUT", b"presigned hello").await;
+    assert_eq!(status, 200);
+
+    let get = s3
+        .get_object()
+        .bucket("share")
+        .key("note.txt")
+        .presigned(presigning.clone())
+        .await
+        .unwrap();
+    let (status, body) = raw(get.uri(), "GET", b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"presigned hello");
+
+    let tampered = get.uri().replace("note.txt", "other.txt");
+    let (status, body) = raw(&tampered, "GET", b"").await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("SignatureDoesNotMatch"));
+}
