@@ -841,3 +841,21 @@ async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
     assert_eq!(status, 403);
     assert!(String::from_utf8_lossy(&body).contains("SignatureDoesNotMatch"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awscli_and_s3cmd_interop_script_passes() {
+    let store = up("127.0.94").await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/s3.sh");
+    let out = tokio::process::Command::new("bash")
+        .args([script, &store.endpoint, KEY_ID, SECRET])
+        .output()
+        .await
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "interop script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("all interop checks passed"), "{stdout}");
+}

@@ -12,6 +12,8 @@
 mod blobs;
 mod keys;
 mod records;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
