@@ -592,6 +592,31 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(
     }
 }
 
+/// CompleteMultipartUpload of `key` in bucket `big` with `parts`.
+async fn complete(
+    s3: &Client,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError,
+    >,
+> {
+    s3.complete_multipart_upload()
+        .bucket("big")
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
     let store = up("127.0.92").await;
@@ -653,19 +678,7 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
     // Out of order and unknown parts are refused.
     let mut shuffled = completed.clone();
     shuffled.swap(0, 1);
-    let wrong_order = s3
-        .complete_multipart_upload()
-        .bucket("big")
-        .key("disk.img")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(shuffled))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let wrong_order = complete(&s3, "disk.img", &id, shuffled).await.unwrap_err();
     assert_eq!(code(&wrong_order.into_service_error()), "InvalidPartOrder");
     let mut unknown = completed.clone();
     unknown.push(
@@ -674,34 +687,10 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
             .e_tag("\"00\"")
             .build(),
     );
-    let unknown = s3
-        .complete_multipart_upload()
-        .bucket("big")
-        .key("disk.img")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(unknown))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let unknown = complete(&s3, "disk.img", &id, unknown).await.unwrap_err();
     assert_eq!(code(&unknown.into_service_error()), "InvalidPart");
 
-    let done = s3
-        .complete_multipart_upload()
-        .bucket("big")
-        .key("disk.img")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let done = complete(&s3, "disk.img", &id, completed).await.unwrap();
     let expected_etag = format!("\"{}-{PARTS}\"", md5_hex(&part_md5s));
     assert_eq!(done.e_tag(), Some(expected_etag.as_str()));
 
@@ -776,19 +765,7 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
                 .build(),
         );
     }
-    let too_small = s3
-        .complete_multipart_upload()
-        .bucket("big")
-        .key("small")
-        .upload_id(&small_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let too_small = complete(&s3, "small", &small_id, parts).await.unwrap_err();
     assert_eq!(code(&too_small.into_service_error()), "EntityTooSmall");
     s3.abort_multipart_upload()
         .bucket("big")

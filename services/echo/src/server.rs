@@ -1,17 +1,12 @@
 //! The echo server over hyper.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use percent_encoding::percent_decode_str;
 use photon_dsl::Node;
 use photon_runtime::{
@@ -118,44 +113,12 @@ impl<N: Node> Service for EchoServer<N> {
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
             let running: Running = Box::pin(async move {
-                let graceful = GracefulShutdown::new();
-                loop {
-                    tokio::select! {
-                        () = ctx.shutdown.cancelled() => break,
-                        accepted = listener.accept() => match accepted {
-                            Ok((stream, peer)) => {
-                                let token = token.clone();
-                                let handler = service_fn(move |req: Request<Incoming>| {
-                                    let reply = respond(prefix, token.as_deref(), &req);
-                                    async move { Ok::<_, Infallible>(reply) }
-                                });
-                                let conn = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), handler);
-                                let conn = graceful.watch(conn);
-                                tokio::spawn(async move {
-                                    if let Err(e) = conn.await {
-                                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                                    }
-                                });
-                            }
-                            Err(e) => {
-                                // Out of file descriptors and the like: back off, keep serving.
-                                tracing::warn!(error = %e, "accept failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                        },
-                    }
-                }
-                drop(listener);
-                if tokio::time::timeout(DRAIN, graceful.shutdown())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        ?DRAIN,
-                        "connections still open after the drain period; closing them"
-                    );
-                }
+                let handler = move |req: Request<Incoming>| {
+                    let reply = respond(prefix, token.as_deref(), &req);
+                    async move { reply }
+                };
+                photon_runtime::http::serve_http1(listener, ctx.shutdown.clone(), DRAIN, handler)
+                    .await;
                 tracing::info!("echo server stopped");
                 Ok(())
             });

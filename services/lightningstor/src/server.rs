@@ -2,17 +2,12 @@
 //! `/health` and `/metrics` beside it, data in the runtime's state
 //! directory.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use photon_dsl::Node;
 use photon_runtime::{
     BoxFuture, ExposeSecret, ProbeTarget, Running, Service, ServiceError, StartContext,
@@ -144,44 +139,8 @@ pub async fn serve(
         store,
         counters: Counters::default(),
     });
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    let handler = service_fn(move |req: Request<Incoming>| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-                    });
-                    let conn = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), handler);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?DRAIN,
-            "connections still open after the drain period; closing them"
-        );
-    }
+    let handler = move |req: Request<Incoming>| handle(shared.clone(), req);
+    photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
 }
 
 impl<N: Node> Service for LightningStor<N> {

@@ -72,6 +72,43 @@ fn wants_checksums(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
 }
 
+/// GetObject's and HeadObject's answers describe an object with the same
+/// fields (two generated structs): fills them from `record`, for the whole
+/// object or the `selected` range, plus `extra` fields.
+macro_rules! describe_object {
+    ($output:ident, $record:expr, $selected:expr, $with_checksums:expr, { $($extra:tt)* }) => {{
+        let record: &ObjectRecord = $record;
+        let selected: Option<std::ops::Range<u64>> = $selected;
+        let with_checksums: bool = $with_checksums;
+        let range = selected.clone().unwrap_or(0..record.size);
+        let c = &record.checksums;
+        let h = &record.headers;
+        let checksum = |value: &Option<String>| value.clone().filter(|_| with_checksums);
+        $output {
+            $($extra)*
+            content_length: Some((range.end - range.start) as i64),
+            content_range: selected
+                .map(|r| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), record.size)),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.modified_ms)),
+            content_type: h.content_type.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            metadata: metadata_map(&record.metadata),
+            parts_count: record.parts.map(|n| n as i32),
+            checksum_crc32: checksum(&c.crc32),
+            checksum_crc32c: checksum(&c.crc32c),
+            checksum_sha1: checksum(&c.sha1),
+            checksum_sha256: checksum(&c.sha256),
+            checksum_crc64nvme: checksum(&c.crc64nvme),
+            ..Default::default()
+        }
+    }};
+}
+
 #[async_trait::async_trait]
 impl S3 for LightningS3 {
     async fn list_buckets(
@@ -224,40 +261,20 @@ impl S3 for LightningS3 {
         )?;
         let selected = select(input.range.as_ref(), record.size)?;
         let range = selected.clone().unwrap_or(0..record.size);
-        let body = read_range(&self.store, &record, range.clone()).await?;
-        let whole = selected.is_none();
-        let c = &record.checksums;
-        let with_checksums = whole && wants_checksums(input.checksum_mode.as_ref());
-        let h = &record.headers;
-        Ok(S3Response::new(GetObjectOutput {
-            body: Some(blob_body(body)),
-            content_length: Some((range.end - range.start) as i64),
-            content_range: selected.map(|r| {
-                format!(
-                    "bytes {}-{}/{}",
-                    r.start,
-                    r.end.saturating_sub(1),
-                    record.size
-                )
-            }),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&record.etag)),
-            last_modified: Some(timestamp(record.modified_ms)),
-            content_type: h.content_type.clone(),
-            content_encoding: h.content_encoding.clone(),
-            content_disposition: h.content_disposition.clone(),
-            content_language: h.content_language.clone(),
-            cache_control: h.cache_control.clone(),
-            metadata: metadata_map(&record.metadata),
-            parts_count: record.parts.map(|n| n as i32),
-            tag_count: (!record.tags.is_empty()).then_some(record.tags.len() as i32),
-            checksum_crc32: c.crc32.clone().filter(|_| with_checksums),
-            checksum_crc32c: c.crc32c.clone().filter(|_| with_checksums),
-            checksum_sha1: c.sha1.clone().filter(|_| with_checksums),
-            checksum_sha256: c.sha256.clone().filter(|_| with_checksums),
-            checksum_crc64nvme: c.crc64nvme.clone().filter(|_| with_checksums),
-            ..Default::default()
-        }))
+        let body = read_range(&self.store, &record, range).await?;
+        // Checksums describe the whole object, never a range of it.
+        let with_checksums = selected.is_none() && wants_checksums(input.checksum_mode.as_ref());
+        let tag_count = (!record.tags.is_empty()).then_some(record.tags.len() as i32);
+        Ok(S3Response::new(describe_object!(
+            GetObjectOutput,
+            &record,
+            selected,
+            with_checksums,
+            {
+                body: Some(blob_body(body)),
+                tag_count,
+            }
+        )))
     }
 
     async fn head_object(
@@ -275,37 +292,14 @@ impl S3 for LightningS3 {
             not_modified,
         )?;
         let selected = select(input.range.as_ref(), record.size)?;
-        let range = selected.clone().unwrap_or(0..record.size);
         let with_checksums = wants_checksums(input.checksum_mode.as_ref());
-        let c = &record.checksums;
-        let h = &record.headers;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some((range.end - range.start) as i64),
-            content_range: selected.map(|r| {
-                format!(
-                    "bytes {}-{}/{}",
-                    r.start,
-                    r.end.saturating_sub(1),
-                    record.size
-                )
-            }),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&record.etag)),
-            last_modified: Some(timestamp(record.modified_ms)),
-            content_type: h.content_type.clone(),
-            content_encoding: h.content_encoding.clone(),
-            content_disposition: h.content_disposition.clone(),
-            content_language: h.content_language.clone(),
-            cache_control: h.cache_control.clone(),
-            metadata: metadata_map(&record.metadata),
-            parts_count: record.parts.map(|n| n as i32),
-            checksum_crc32: c.crc32.clone().filter(|_| with_checksums),
-            checksum_crc32c: c.crc32c.clone().filter(|_| with_checksums),
-            checksum_sha1: c.sha1.clone().filter(|_| with_checksums),
-            checksum_sha256: c.sha256.clone().filter(|_| with_checksums),
-            checksum_crc64nvme: c.crc64nvme.clone().filter(|_| with_checksums),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(describe_object!(
+            HeadObjectOutput,
+            &record,
+            selected,
+            with_checksums,
+            {}
+        )))
     }
 
     async fn delete_object(
