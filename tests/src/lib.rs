@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: build a deployment binary once, run it as a
 //! child process, watch its log lines, signal it.
 
+pub mod s3;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

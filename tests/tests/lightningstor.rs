@@ -6,115 +6,12 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use e2e::Running;
+use e2e::s3::{KEY_ID, SECRET, client, client_with, code, md5_hex, pattern, raw, up};
 use md5::{Digest as _, Md5};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-const KEY_ID: &str = "PHOTONADMIN";
-const SECRET: &str = "e2e-secret-key-0123456789abcdef";
-
-struct Store {
-    _running: Running,
-    state: tempfile::TempDir,
-    endpoint: String,
-}
-
-async fn up(base: &str) -> Store {
-    let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start_with_env(
-        "lightningstor-single",
-        &[
-            "up",
-            "--loopback-base",
-            &format!("{base}.0"),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
-    Store {
-        _running: running,
-        state,
-        endpoint: format!("http://{base}.1:9000"),
-    }
-}
-
-fn client_with(endpoint: &str, id: &str, secret: &str) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(id, secret, None, None, "e2e"))
-        .force_path_style(true)
-        .build();
-    Client::from_conf(config)
-}
-
-fn client(store: &Store) -> Client {
-    client_with(&store.endpoint, KEY_ID, SECRET)
-}
-
-fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
-    e.code().unwrap_or("<none>").to_owned()
-}
-
-/// Deterministic bytes that differ at every offset.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed)
-        .collect()
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}
-
-/// A raw HTTP/1.1 request: (status, body). For presigned URLs and unsigned
-/// requests, where the SDK would sign.
-async fn raw(url: &str, method: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head[9..12].parse().unwrap();
-    let mut body = response[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = input.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&input[..line_end]).unwrap().trim(), 16)
-                .unwrap();
-        input = &input[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&input[..size]);
-        input = &input[size + 2..];
-    }
-}
+use tokio::io::AsyncReadExt as _;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {

@@ -17,6 +17,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 
 use crate::LightningStor;
 use crate::auth::KeyRing;
+use crate::auth::sts::StsRoute;
 use crate::s3::LightningS3;
 pub use crate::s3::RESERVED_BUCKETS;
 use crate::store::Store;
@@ -133,6 +134,8 @@ pub async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut builder = S3ServiceBuilder::new(LightningS3::new(store.clone()));
+    builder.set_route(StsRoute::new(auth.clone()));
+    builder.set_access(auth.clone());
     builder.set_auth(auth);
     let shared = Arc::new(Shared {
         s3: builder.build(),
@@ -148,7 +151,6 @@ impl<N: Node> Service for LightningStor<N> {
         let spec = *self;
         Box::pin(async move {
             let secret = photon_runtime::read_secret(&spec.access_key.secret)?;
-            let auth = KeyRing::single(spec.access_key.id, secret.expose_secret());
             let listener = ctx.bind_tcp("s3", spec.s3_port).await?;
             let meta = ctx.state_dir.join("meta");
             let data = ctx.state_dir.join("data");
@@ -156,6 +158,7 @@ impl<N: Node> Service for LightningStor<N> {
                 let (meta, data) = (meta.clone(), data.clone());
                 tokio::task::spawn_blocking(move || Store::open(&meta, &data)).await??
             };
+            let auth = KeyRing::new(spec.access_key.id, secret.expose_secret(), store.clone());
             tracing::info!(
                 s3 = %listener.local_addr()?,
                 access_key = spec.access_key.id,

@@ -9,6 +9,7 @@
 //! either the old object or the new one, and at worst an unreferenced blob,
 //! which [`Store::open`] removes.
 
+mod access_keys;
 mod blobs;
 mod keys;
 mod records;
@@ -24,13 +25,15 @@ use rocksdb::{
 
 pub use blobs::{BlobWriter, Digests, WrittenBlob};
 pub use records::{
-    BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment, UploadRecord,
+    AccessKeyRecord, BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment,
+    SessionRecord, UploadRecord,
 };
 
 const BUCKETS: &str = "buckets";
 const OBJECTS: &str = "objects";
 const UPLOADS: &str = "uploads";
 const PARTS: &str = "parts";
+const ACCESS_KEYS: &str = "access_keys";
 
 /// The longest key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -95,7 +98,7 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [BUCKETS, OBJECTS, UPLOADS, PARTS]
+        let families = [BUCKETS, OBJECTS, UPLOADS, PARTS, ACCESS_KEYS]
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, meta_dir, families)?;
         let blobs = blobs::BlobDir::open(data_dir)?;

@@ -12,6 +12,7 @@ use crate::store::{
     BucketRecord, Checksums, ObjectRecord, PartRecord, Segment, Store, UploadRecord,
 };
 use common::*;
+pub(crate) use common::{internal, now_ms, timestamp};
 
 /// Smallest part except the last, as S3 requires.
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;

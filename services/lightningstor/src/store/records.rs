@@ -125,3 +125,42 @@ pub struct PartRecord {
     /// Checksums the client asked for.
     pub checksums: Checksums,
 }
+
+/// An access key added at run time: by the admin API (permanent) or by STS
+/// `AssumeRole` (temporary, with a session). The operator's own key comes
+/// from the deployment's `Secret` and is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    /// The secret key (S3 servers must keep it: SigV4 is a shared-secret
+    /// HMAC).
+    pub secret: String,
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// What the operator called it (admin keys), or the role session.
+    pub description: String,
+    /// Set for temporary credentials.
+    pub session: Option<SessionRecord>,
+}
+
+/// What makes temporary credentials temporary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session token every request must carry.
+    pub token: String,
+    /// When the credentials stop working, in milliseconds since the epoch.
+    pub expires_ms: i64,
+    /// The key that asked for them.
+    pub parent: String,
+    /// The role ARN asked for (kept for the record; every session has the
+    /// rights of its parent).
+    pub role_arn: String,
+}
+
+impl AccessKeyRecord {
+    /// Whether these are temporary credentials past their expiry.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.expires_ms <= now_ms)
+    }
+}

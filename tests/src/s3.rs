@@ -1,0 +1,146 @@
+//! lightningstor fixtures for the S3 tests: a running
+//! `deploy-lightningstor-single`, `aws-sdk-s3` clients for it, raw HTTP for
+//! what the SDK would sign, and test data.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use md5::{Digest as _, Md5};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::Running;
+
+/// The operator's key id in `deploy-lightningstor-single`.
+pub const KEY_ID: &str = "PHOTONADMIN";
+/// The operator's secret key the tests give it.
+pub const SECRET: &str = "e2e-secret-key-0123456789abcdef";
+
+/// A running lightningstor with its state in a temporary directory.
+#[derive(Debug)]
+pub struct Store {
+    /// The deployment process.
+    pub running: Running,
+    /// Its state directory.
+    pub state: tempfile::TempDir,
+    /// `http://<addr>:9000`.
+    pub endpoint: String,
+}
+
+/// Starts `deploy-lightningstor-single` on loopback block `base` (e.g.
+/// `127.0.90`) with a fresh state directory.
+pub async fn up(base: &str) -> Store {
+    start(base, tempfile::tempdir().unwrap()).await
+}
+
+/// Starts `deploy-lightningstor-single` on `base` over an existing state
+/// directory (a restart).
+pub async fn start(base: &str, state: tempfile::TempDir) -> Store {
+    let mut running = Running::start_with_env(
+        "lightningstor-single",
+        &[
+            "up",
+            "--loopback-base",
+            &format!("{base}.0"),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    Store {
+        running,
+        state,
+        endpoint: format!("http://{base}.1:9000"),
+    }
+}
+
+/// A path-style client for `endpoint` with this key.
+pub fn client_with(endpoint: &str, id: &str, secret: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(id, secret, None, None, "e2e"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+/// A client with the operator's key.
+pub fn client(store: &Store) -> Client {
+    client_with(&store.endpoint, KEY_ID, SECRET)
+}
+
+/// The S3 error code of an SDK error.
+pub fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_owned()
+}
+
+/// Deterministic bytes that differ at every offset.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed)
+        .collect()
+}
+
+/// Hex MD5, as in a simple object's ETag.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+/// A raw HTTP/1.1 request: (status, body). For presigned URLs and unsigned
+/// requests, where the SDK would sign.
+pub async fn raw(url: &str, method: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    raw_with(url, method, &[], body).await
+}
+
+/// [`raw`] with extra request headers.
+pub async fn raw_with(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head[9..12].parse().unwrap();
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = input.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&input[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        input = &input[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&input[..size]);
+        input = &input[size + 2..];
+    }
+}

@@ -1,0 +1,269 @@
+//! Who may use lightningstor: STS temporary credentials (through the AWS
+//! SDK's own STS client) and the independent `s3s-e2e` suite run in full.
+//!
+//! Loopback blocks 127.0.100.0 to 127.0.102.0 are this file's.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sts::config::{Credentials, Region};
+use aws_sdk_sts::error::ProvideErrorMetadata as _;
+use e2e::s3::{KEY_ID, SECRET, client, code, raw, raw_with, start, up};
+
+fn sts_client(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
+    let config = aws_sdk_sts::Config::builder()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            id,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "e2e",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+/// An S3 client with temporary credentials (and the token, if given).
+fn session_client(
+    endpoint: &str,
+    creds: &aws_sdk_sts::types::Credentials,
+    token: Option<&str>,
+) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            token.map(str::to_owned),
+            None,
+            "e2e-session",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restart() {
+    let store = up("127.0.100").await;
+    let s3 = client(&store);
+    s3.create_bucket().bucket("team").send().await.unwrap();
+
+    let sts = sts_client(&store.endpoint, KEY_ID, SECRET, None);
+    let assumed = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/uploader")
+        .role_session_name("ci-run-1")
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let creds = assumed.credentials().unwrap().clone();
+    assert_ne!(creds.access_key_id(), KEY_ID);
+    assert!(creds.secret_access_key().len() >= 40);
+    assert!(creds.session_token().len() >= 40);
+    let lifetime = creds.expiration().secs() - now_secs();
+    assert!((850..=960).contains(&lifetime), "expires in {lifetime} s");
+    let user = assumed.assumed_role_user().unwrap();
+    assert_eq!(
+        user.arn(),
+        "arn:aws:sts::lightningstor:assumed-role/uploader/ci-run-1"
+    );
+
+    // With the token: full use of the S3 API.
+    let session = session_client(&store.endpoint, &creds, Some(creds.session_token()));
+    session
+        .put_object()
+        .bucket("team")
+        .key("report.txt")
+        .body(ByteStream::from_static(b"made with a session"))
+        .send()
+        .await
+        .unwrap();
+    let back = session
+        .get_object()
+        .bucket("team")
+        .key("report.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        back.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"made with a session"
+    );
+
+    // Without it, or with another, nothing.
+    let no_token = session_client(&store.endpoint, &creds, None);
+    let err = no_token.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidToken");
+    let wrong_token = session_client(&store.endpoint, &creds, Some("not-the-token"));
+    let err = wrong_token
+        .get_object()
+        .bucket("team")
+        .key("report.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidToken");
+
+    // A presigned URL made with temporary credentials carries the token.
+    let presigned = session
+        .get_object()
+        .bucket("team")
+        .key("report.txt")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    assert!(presigned.uri().contains("X-Amz-Security-Token="));
+    let (status, body) = raw(presigned.uri(), "GET", b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"made with a session");
+    let stripped: String = presigned
+        .uri()
+        .split('&')
+        .filter(|p| !p.starts_with("X-Amz-Security-Token="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, _) = raw(&stripped, "GET", b"").await;
+    assert_eq!(status, 403, "a presigned URL without its token");
+
+    // A session may ask for another; it ends no later than its own.
+    let chained = sts_client(
+        &store.endpoint,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token()),
+    )
+    .assume_role()
+    .role_arn("arn:aws:iam::000000000000:role/reader")
+    .role_session_name("chained")
+    .duration_seconds(3600)
+    .send()
+    .await
+    .unwrap();
+    let chained = chained.credentials().unwrap().clone();
+    assert!(chained.expiration().secs() <= creds.expiration().secs());
+    session_client(&store.endpoint, &chained, Some(chained.session_token()))
+        .head_object()
+        .bucket("team")
+        .key("report.txt")
+        .send()
+        .await
+        .unwrap();
+
+    // STS errors come back in STS's shape, which the SDK reads.
+    let err = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/uploader")
+        .role_session_name("too-short")
+        .duration_seconds(60)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationError"));
+    assert!(err.message().unwrap_or("").contains("DurationSeconds"));
+    let err = sts_client(&store.endpoint, KEY_ID, "wrong-secret", None)
+        .assume_role()
+        .role_arn("r")
+        .role_session_name("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.raw_response()
+            .is_some_and(|r| r.status().as_u16() == 403)
+    );
+    let (status, body) = raw_with(
+        &format!("{}/", store.endpoint),
+        "POST",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"Action=AssumeRole&Version=2011-06-15&RoleArn=r&RoleSessionName=anon",
+    )
+    .await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 403, "unsigned AssumeRole: {body}");
+    assert!(!body.contains("SecretAccessKey"), "{body}");
+
+    // Sessions are stored: a restart keeps them working.
+    let e2e::s3::Store { running, state, .. } = store;
+    drop(running);
+    let store = start("127.0.100", state).await;
+    let session = session_client(&store.endpoint, &creds, Some(creds.session_token()));
+    let listed = session
+        .list_objects_v2()
+        .bucket("team")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3s_e2e_suite_passes_in_full() {
+    let tools = std::env::var("PHOTON_TOOLS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/photoncloud/tools",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let suite = format!("{tools}/bin/s3s-e2e");
+    assert!(
+        std::path::Path::new(&suite).exists(),
+        "{suite} is missing: run .ci/setup, which installs s3s-e2e 0.14.1"
+    );
+    let listed = tokio::process::Command::new(&suite)
+        .arg("--list")
+        .output()
+        .await
+        .expect("s3s-e2e runs");
+    let cases: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|line| line.split('/').count() == 3)
+        .map(str::to_owned)
+        .collect();
+    assert!(cases.len() >= 18, "s3s-e2e lists only {cases:?}");
+
+    let store = up("127.0.101").await;
+    let out = tokio::process::Command::new(&suite)
+        .arg("--run-ignored")
+        .env("AWS_ENDPOINT_URL", &store.endpoint)
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("s3s-e2e runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "s3s-e2e failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // Every listed case ran and passed (none skipped).
+    for case in &cases {
+        let line = format!("[{case}]");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("PASSED") && l.ends_with(&line)),
+            "{case} did not pass:\n{stdout}"
+        );
+    }
+}
