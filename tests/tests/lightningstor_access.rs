@@ -9,7 +9,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sts::config::{Credentials, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata as _;
-use e2e::s3::{KEY_ID, SECRET, client, code, raw, raw_with, start, up};
+use e2e::s3::{KEY_ID, SECRET, client, client_with, code, raw, raw_with, start, up};
 
 fn sts_client(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
     let config = aws_sdk_sts::Config::builder()
@@ -266,4 +266,184 @@ async fn s3s_e2e_suite_passes_in_full() {
             "{case} did not pass:\n{stdout}"
         );
     }
+}
+
+type AdminClient =
+    lightningstor::admin::proto::admin_client::AdminClient<tonic::transport::Channel>;
+
+/// A request to the admin API with these credentials.
+fn admin_request<T>(message: T, id: &str, secret: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert(lightningstor::admin::ACCESS_KEY_HEADER, id.parse().unwrap());
+    metadata.insert("authorization", format!("Bearer {secret}").parse().unwrap());
+    request
+}
+
+/// A request to the admin API with the operator's credentials.
+fn op<T>(message: T) -> tonic::Request<T> {
+    admin_request(message, KEY_ID, SECRET)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_reports_buckets_and_makes_and_revokes_keys_for_the_operator_only() {
+    use lightningstor::admin::proto::*;
+    let store = up("127.0.102").await;
+    let s3 = client(&store);
+    let mut admin = AdminClient::connect("http://127.0.102.1:9001")
+        .await
+        .unwrap();
+
+    // Who may call it.
+    let err = admin.list_buckets(ListBucketsRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let err = admin
+        .list_buckets(admin_request(ListBucketsRequest {}, KEY_ID, "wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    // Bucket statistics.
+    s3.create_bucket().bucket("logs").send().await.unwrap();
+    s3.create_bucket().bucket("empty").send().await.unwrap();
+    for (key, len) in [("a", 10usize), ("b/c", 2000), ("d", 0)] {
+        s3.put_object()
+            .bucket("logs")
+            .key(key)
+            .body(ByteStream::from(vec![7u8; len]))
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.create_multipart_upload()
+        .bucket("logs")
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let listed = admin
+        .list_buckets(op(ListBucketsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let stats: Vec<_> = listed
+        .buckets
+        .iter()
+        .map(|b| (b.name.as_str(), b.objects, b.bytes, b.open_uploads))
+        .collect();
+    assert_eq!(stats, [("empty", 0, 0, 0), ("logs", 3, 2010, 1)]);
+    let one = admin
+        .get_bucket_stats(op(GetBucketStatsRequest {
+            bucket: "logs".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((one.objects, one.bytes), (3, 2010));
+    assert!(one.created_ms > 0);
+    let err = admin
+        .get_bucket_stats(op(GetBucketStatsRequest {
+            bucket: "nope".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    // A new key works against S3 at once, but not against the admin API.
+    let made = admin
+        .create_access_key(op(CreateAccessKeyRequest {
+            description: "nightly backups".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let backups = client_with(
+        &store.endpoint,
+        &made.access_key_id,
+        &made.secret_access_key,
+    );
+    backups
+        .put_object()
+        .bucket("logs")
+        .key("from-backups")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let err = admin
+        .list_buckets(admin_request(
+            ListBucketsRequest {},
+            &made.access_key_id,
+            &made.secret_access_key,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    // Its sessions are listed with it, and revoking it ends them too.
+    let session = sts_client(
+        &store.endpoint,
+        &made.access_key_id,
+        &made.secret_access_key,
+        None,
+    )
+    .assume_role()
+    .role_arn("arn:aws:iam::000000000000:role/backup")
+    .role_session_name("restore")
+    .send()
+    .await
+    .unwrap();
+    let session = session.credentials().unwrap().clone();
+    let keys = admin
+        .list_access_keys(op(ListAccessKeysRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let permanent = keys
+        .iter()
+        .find(|k| k.access_key_id == made.access_key_id)
+        .unwrap();
+    assert_eq!(permanent.description, "nightly backups");
+    assert_eq!(permanent.expires_ms, None);
+    let temporary = keys
+        .iter()
+        .find(|k| k.access_key_id == session.access_key_id())
+        .unwrap();
+    assert_eq!(temporary.parent, made.access_key_id);
+    assert!(temporary.expires_ms.is_some());
+    assert!(
+        keys.iter().all(|k| k.access_key_id != KEY_ID),
+        "the operator's key is configuration, not a managed key"
+    );
+
+    admin
+        .revoke_access_key(op(RevokeAccessKeyRequest {
+            access_key_id: made.access_key_id.clone(),
+        }))
+        .await
+        .unwrap();
+    let err = backups.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidAccessKeyId");
+    let err = session_client(&store.endpoint, &session, Some(session.session_token()))
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidAccessKeyId");
+    let err = admin
+        .revoke_access_key(op(RevokeAccessKeyRequest {
+            access_key_id: made.access_key_id.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = admin
+        .revoke_access_key(op(RevokeAccessKeyRequest {
+            access_key_id: KEY_ID.into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    s3.list_buckets().send().await.unwrap();
 }

@@ -69,3 +69,45 @@ pub async fn serve_http1<H, F, B>(
         );
     }
 }
+
+/// The answer to a probe's `GET`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: hyper::StatusCode,
+    /// The body, as text (lossily).
+    pub body: String,
+}
+
+/// `GET path` from the HTTP/1.1 server at `addr`, within `timeout`: what a
+/// probe uses to ask a service's `/health`. Bodies over 64 KiB are refused.
+pub async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<Answer, crate::ServiceError> {
+    use http_body_util::{BodyExt as _, Empty, Limited};
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(connection);
+        let request = Request::get(path)
+            .header(hyper::header::HOST, addr.to_string())
+            .body(Empty::<bytes::Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await?
+            .to_bytes();
+        driver.abort();
+        Ok::<_, crate::ServiceError>(Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("GET {path} from {addr}: no answer within {timeout:?}"))?
+}

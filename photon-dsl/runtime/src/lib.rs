@@ -9,6 +9,7 @@
 //!   `plan`, `graph`, `up`, `run --node`, `check`, `--version`.
 
 mod cli;
+pub mod grpc;
 pub mod http;
 mod lifetime;
 pub mod plan;

@@ -9,6 +9,8 @@ pub mod spec;
 pub use spec::{AccessKey, AdminApi, LightningStor};
 
 #[cfg(feature = "server")]
+pub mod admin;
+#[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod s3;

@@ -16,6 +16,7 @@ use s3s::Body;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
 use crate::LightningStor;
+use crate::admin::AdminService;
 use crate::auth::KeyRing;
 use crate::auth::sts::StsRoute;
 use crate::s3::LightningS3;
@@ -152,6 +153,7 @@ impl<N: Node> Service for LightningStor<N> {
         Box::pin(async move {
             let secret = photon_runtime::read_secret(&spec.access_key.secret)?;
             let listener = ctx.bind_tcp("s3", spec.s3_port).await?;
+            let admin_listener = ctx.bind_tcp("admin", spec.admin_port).await?;
             let meta = ctx.state_dir.join("meta");
             let data = ctx.state_dir.join("data");
             let store = {
@@ -161,6 +163,7 @@ impl<N: Node> Service for LightningStor<N> {
             let auth = KeyRing::new(spec.access_key.id, secret.expose_secret(), store.clone());
             tracing::info!(
                 s3 = %listener.local_addr()?,
+                admin = %admin_listener.local_addr()?,
                 access_key = spec.access_key.id,
                 secret = %spec.access_key.secret,
                 data = %data.display(),
@@ -168,7 +171,15 @@ impl<N: Node> Service for LightningStor<N> {
                 "lightningstor listening"
             );
             let running: Running = Box::pin(async move {
-                serve(listener, store, auth, ctx.shutdown.clone()).await;
+                let admin = tonic::transport::Server::builder()
+                    .add_service(AdminService::server(store.clone(), auth.clone()))
+                    .serve_with_incoming_shutdown(
+                        photon_runtime::grpc::incoming(admin_listener),
+                        ctx.shutdown.clone().cancelled_owned(),
+                    );
+                let (_, admin) =
+                    tokio::join!(serve(listener, store, auth, ctx.shutdown.clone()), admin);
+                admin?;
                 tracing::info!("lightningstor stopped");
                 Ok(())
             });
@@ -178,8 +189,16 @@ impl<N: Node> Service for LightningStor<N> {
 
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
         Box::pin(async move {
-            tokio::net::TcpStream::connect(target.addr).await?;
-            Ok("accepts connections".to_owned())
+            if target.listener.name != "s3" {
+                tokio::net::TcpStream::connect(target.addr).await?;
+                return Ok("accepts connections".to_owned());
+            }
+            let answer = photon_runtime::http::get(target.addr, "/health", target.timeout).await?;
+            if answer.status == StatusCode::OK {
+                Ok("/health answers healthy".to_owned())
+            } else {
+                Err(format!("/health answered {}: {}", answer.status, answer.body).into())
+            }
         })
     }
 }

@@ -84,6 +84,17 @@ impl KeyRing {
         &self.inner.operator_id
     }
 
+    /// Whether `id` and `secret` are the operator's key (the secret compared
+    /// in constant time).
+    pub fn is_operator(&self, id: &str, secret: &str) -> bool {
+        id == self.inner.operator_id
+            && bool::from(
+                secret
+                    .as_bytes()
+                    .ct_eq(self.inner.operator_secret.expose().as_bytes()),
+            )
+    }
+
     /// Makes a permanent key.
     pub fn create_key(&self, description: &str) -> Result<IssuedKey, KeyError> {
         let record = AccessKeyRecord {
