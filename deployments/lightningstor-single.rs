@@ -25,6 +25,8 @@ const STORE: LightningStor<Storage> = LightningStor {
         id: "PHOTONADMIN",
         secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
     },
+    // `photos.s3.localhost:9000` is bucket `photos`; path-style works too.
+    base_domain: Some("s3.localhost"),
     mode: Mode::Standalone,
 };
 

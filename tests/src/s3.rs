@@ -101,13 +101,27 @@ pub async fn raw_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let host = &rest[..rest.find('/').unwrap()];
+    raw_via(host, url, method, headers, body).await
+}
+
+/// [`raw_with`], connecting to `addr` whatever host the URL names (a
+/// virtual-hosted bucket name that no resolver knows).
+pub async fn raw_via(
+    addr: &str,
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

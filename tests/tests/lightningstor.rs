@@ -733,3 +733,92 @@ async fn awscli_and_s3cmd_interop_script_passes() {
     );
     assert!(stdout.contains("all interop checks passed"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_hosted_style_under_the_base_domain_and_path_style_everywhere() {
+    let store = up("127.0.95").await;
+    let addr = "127.0.95.1:9000";
+    let s3 = client(&store);
+    s3.create_bucket().bucket("photos").send().await.unwrap();
+    // The deployment's base domain is `s3.localhost`: the SDK, told so,
+    // puts the bucket in the host name.
+    let vhost = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .endpoint_url("http://s3.localhost:9000")
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                KEY_ID, SECRET, None, None, "e2e",
+            ))
+            .build(),
+    );
+    let presigning = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+
+    let put = vhost
+        .put_object()
+        .bucket("photos")
+        .key("cat.jpg")
+        .presigned(presigning.clone())
+        .await
+        .unwrap();
+    assert!(
+        put.uri()
+            .starts_with("http://photos.s3.localhost:9000/cat.jpg")
+    );
+    let (status, _) = e2e::s3::raw_via(addr, put.uri(), "PUT", &[], b"meow").await;
+    assert_eq!(status, 200);
+    let back = s3
+        .get_object()
+        .bucket("photos")
+        .key("cat.jpg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        back.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"meow"
+    );
+
+    // Under a bucket's host, `/health` is an object key like any other.
+    s3.put_object()
+        .bucket("photos")
+        .key("health")
+        .body(ByteStream::from_static(b"an object called health"))
+        .send()
+        .await
+        .unwrap();
+    let get = vhost
+        .get_object()
+        .bucket("photos")
+        .key("health")
+        .presigned(presigning.clone())
+        .await
+        .unwrap();
+    let (status, body) = e2e::s3::raw_via(addr, get.uri(), "GET", &[], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"an object called health");
+
+    // Path-style with the base domain, or any other name, still works.
+    for endpoint in ["http://s3.localhost:9000", "http://localhost:9000"] {
+        let path_style = client_with(endpoint, KEY_ID, SECRET);
+        let get = path_style
+            .get_object()
+            .bucket("photos")
+            .key("cat.jpg")
+            .presigned(presigning.clone())
+            .await
+            .unwrap();
+        assert!(get.uri().contains(":9000/photos/cat.jpg"), "{}", get.uri());
+        let (status, body) = e2e::s3::raw_via(addr, get.uri(), "GET", &[], b"").await;
+        assert_eq!((status, body.as_slice()), (200, b"meow".as_slice()));
+    }
+    // A bucket host under another domain is not ours to interpret.
+    let (status, body) = e2e::s3::raw_via(
+        addr,
+        "http://photos.elsewhere.example:9000/cat.jpg",
+        "GET",
+        &[],
+        b"",
+    )
+    .await;
+    assert_ne!(status, 200, "{}", String::from_utf8_lossy(&body));
+}

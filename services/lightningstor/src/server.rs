@@ -19,8 +19,8 @@ use crate::LightningStor;
 use crate::admin::AdminService;
 use crate::auth::KeyRing;
 use crate::auth::sts::StsRoute;
-use crate::s3::LightningS3;
 pub use crate::s3::RESERVED_BUCKETS;
+use crate::s3::{LightningS3, VirtualHosts};
 use crate::store::Store;
 
 /// How long open connections get to finish after a stop request.
@@ -44,6 +44,7 @@ impl Counters {
 /// Everything a connection needs.
 struct Shared {
     s3: S3Service,
+    virtual_hosts: Option<VirtualHosts>,
     store: Store,
     counters: Counters,
 }
@@ -103,8 +104,24 @@ fn metrics(shared: &Shared) -> Response<Body> {
     text(StatusCode::OK, "text/plain; version=0.0.4", out)
 }
 
+/// Whether the request addresses a bucket by its host name, where
+/// `/health` is an object key like any other.
+fn virtual_hosted(shared: &Shared, request: &Request<Incoming>) -> bool {
+    let Some(hosts) = &shared.virtual_hosts else {
+        return false;
+    };
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| hosts.bucket_of(host).is_some())
+}
+
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
-    if request.method() == Method::GET && request.uri().query().is_none() {
+    if request.method() == Method::GET
+        && request.uri().query().is_none()
+        && !virtual_hosted(&shared, &request)
+    {
         match request.uri().path() {
             "/health" => return health(&shared),
             "/metrics" => return metrics(&shared),
@@ -127,19 +144,25 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
 }
 
 /// Serves the S3 API (and `/health`, `/metrics`) on `listener` until
-/// `shutdown`.
+/// `shutdown`; buckets are also host names under `base_domain`, if given.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     auth: KeyRing,
+    base_domain: Option<&str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let virtual_hosts = base_domain.map(VirtualHosts::new);
     let mut builder = S3ServiceBuilder::new(LightningS3::new(store.clone()));
+    if let Some(hosts) = &virtual_hosts {
+        builder.set_host(hosts.clone());
+    }
     builder.set_route(StsRoute::new(auth.clone()));
     builder.set_access(auth.clone());
     builder.set_auth(auth);
     let shared = Arc::new(Shared {
         s3: builder.build(),
+        virtual_hosts,
         store,
         counters: Counters::default(),
     });
@@ -177,8 +200,16 @@ impl<N: Node> Service for LightningStor<N> {
                         photon_runtime::grpc::incoming(admin_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
-                let (_, admin) =
-                    tokio::join!(serve(listener, store, auth, ctx.shutdown.clone()), admin);
+                let (_, admin) = tokio::join!(
+                    serve(
+                        listener,
+                        store,
+                        auth,
+                        spec.base_domain,
+                        ctx.shutdown.clone()
+                    ),
+                    admin
+                );
                 admin?;
                 tracing::info!("lightningstor stopped");
                 Ok(())

@@ -38,6 +38,10 @@ pub struct LightningStor<N: Node> {
     pub admin_port: Port,
     /// The operator's key, accepted in every mode.
     pub access_key: AccessKey,
+    /// Virtual-hosted-style addressing: with `Some("s3.example.net")`, a
+    /// request to `photos.s3.example.net` addresses bucket `photos`.
+    /// Path-style (`s3.example.net/photos`, or any address) always works.
+    pub base_domain: Option<&'static str>,
     /// Standalone, or integrated with chainfire (and photonauth).
     pub mode: Mode,
 }
@@ -55,6 +59,12 @@ impl<N: Node> LightningStor<N> {
             decl.reject(
                 "`access_key.id` must be 3 to 128 ASCII letters or digits (it is sent in every request; the secret part goes in `access_key.secret`)",
             )
+        };
+        let decl = match self.base_domain {
+            Some(domain) if !domain_is_valid(domain) => decl.reject(
+                "`base_domain` must be a DNS name in lowercase, such as `s3.example.net`: labels of 1 to 63 letters, digits or inner hyphens, no port",
+            ),
+            _ => decl,
         };
         self.mode.declare(decl)
     }
@@ -78,6 +88,31 @@ const fn access_key_id_is_valid(id: &str) -> bool {
     let mut i = 0;
     while i < bytes.len() {
         if !bytes[i].is_ascii_alphanumeric() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A lowercase DNS name: dot-separated labels of 1 to 63 of `a-z`, `0-9`
+/// and `-` (not at either end), 253 bytes at most.
+const fn domain_is_valid(domain: &str) -> bool {
+    let bytes = domain.as_bytes();
+    if bytes.is_empty() || bytes.len() > 253 {
+        return false;
+    }
+    let mut label_start = 0;
+    let mut i = 0;
+    while i <= bytes.len() {
+        if i == bytes.len() || bytes[i] == b'.' {
+            let len = i - label_start;
+            if len == 0 || len > 63 || bytes[label_start] == b'-' || bytes[i - 1] == b'-' {
+                return false;
+            }
+            label_start = i + 1;
+        } else if !(bytes[i].is_ascii_lowercase() || bytes[i].is_ascii_digit() || bytes[i] == b'-')
+        {
             return false;
         }
         i += 1;
@@ -110,5 +145,27 @@ mod tests {
         assert!(!access_key_id_is_valid("ab"));
         assert!(!access_key_id_is_valid("has space"));
         assert!(!access_key_id_is_valid(&"A".repeat(129)));
+    }
+
+    #[test]
+    fn base_domains_are_lowercase_dns_names() {
+        assert!(domain_is_valid("s3.example.net"));
+        assert!(domain_is_valid("localhost"));
+        assert!(domain_is_valid("a-1.b2"));
+        for bad in [
+            "",
+            "S3.example.net",
+            "s3.example.net:9000",
+            "s3..net",
+            ".net",
+            "net.",
+            "-s3.net",
+            "s3-.net",
+            "s3_store.net",
+            "http://s3.net",
+        ] {
+            assert!(!domain_is_valid(bad), "{bad:?}");
+        }
+        assert!(!domain_is_valid(&format!("{}.net", "a".repeat(64))));
     }
 }

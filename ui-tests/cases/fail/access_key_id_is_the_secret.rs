@@ -14,6 +14,7 @@ const STORE: LightningStor<Store> = LightningStor {
         id: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         secret: Secret::env("S3_SECRET_KEY"),
     },
+    base_domain: None,
     mode: Mode::Standalone,
 };
 

@@ -16,6 +16,7 @@ const STORE: LightningStor<Store> = LightningStor {
     s3_port: port!(9001),
     admin_port: port!(9000),
     access_key: AccessKey { id: "AKIAIOSFODNN7EXAMPLE", secret: Secret::env("S3_SECRET_KEY") },
+    base_domain: None,
     mode: Mode::Integrated(Integration {
         state_store: &[CHAINFIRE.peer().dep()],
         auth: Auth::Local,

@@ -14,6 +14,7 @@ const STORE: LightningStor<Store> = LightningStor {
         id: "AKIAIOSFODNN7EXAMPLE",
         secret: Secret::env("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     },
+    base_domain: None,
     mode: Mode::Standalone,
 };
 

@@ -29,6 +29,7 @@ const STORE: LightningStor<Store> = LightningStor {
     s3_port: port!(9001),
     admin_port: port!(9000),
     access_key: KEY,
+    base_domain: None,
     mode: Mode::Integrated(Integration {
         state_store: &STATE,
         auth: Auth::PhotonAuth(AUTH.api().dep()),
@@ -39,6 +40,7 @@ const LAB_STORE: LightningStor<Lab> = LightningStor {
     s3_port: port!(9001),
     admin_port: port!(9000),
     access_key: KEY,
+    base_domain: Some("s3.lab.example.net"),
     mode: Mode::Standalone,
 };
 

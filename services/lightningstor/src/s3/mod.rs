@@ -3,6 +3,7 @@
 //! documents); these functions are what each operation means here.
 
 mod common;
+mod host;
 mod list;
 
 use s3s::dto::*;
@@ -13,6 +14,7 @@ use crate::store::{
 };
 use common::*;
 pub(crate) use common::{internal, now_ms, timestamp};
+pub use host::VirtualHosts;
 
 /// Smallest part except the last, as S3 requires.
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
