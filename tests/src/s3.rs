@@ -57,10 +57,22 @@ pub async fn start(base: &str, state: tempfile::TempDir) -> Store {
 
 /// A path-style client for `endpoint` with this key.
 pub fn client_with(endpoint: &str, id: &str, secret: &str) -> Client {
+    client_with_token(endpoint, id, secret, None)
+}
+
+/// A path-style client with temporary credentials and (if given) their
+/// session token.
+pub fn client_with_token(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> Client {
     let config = aws_sdk_s3::Config::builder()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(id, secret, None, None, "e2e"))
+        .credentials_provider(Credentials::new(
+            id,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "e2e",
+        ))
         .force_path_style(true)
         .build();
     Client::from_conf(config)

@@ -9,7 +9,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sts::config::{Credentials, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata as _;
-use e2e::s3::{KEY_ID, SECRET, client, client_with, code, raw, raw_with, start, up};
+use e2e::s3::{
+    KEY_ID, SECRET, client, client_with, client_with_token, code, raw, raw_with, start, up,
+};
 
 fn sts_client(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
     let config = aws_sdk_sts::Config::builder()
@@ -32,19 +34,12 @@ fn session_client(
     creds: &aws_sdk_sts::types::Credentials,
     token: Option<&str>,
 ) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            token.map(str::to_owned),
-            None,
-            "e2e-session",
-        ))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    client_with_token(
+        endpoint,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        token,
+    )
 }
 
 fn now_secs() -> i64 {
