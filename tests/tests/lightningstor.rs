@@ -246,7 +246,7 @@ async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
             "{key:?}"
         );
     }
-    let outside: Vec<_> = walk(store.state.path())
+    let outside: Vec<_> = e2e::s3::files_under(store.state.path())
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "passwd" || n == "x"))
         .collect();
@@ -349,19 +349,6 @@ async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
     s3.delete_bucket().bucket("photos").send().await.unwrap();
     let gone = s3.head_bucket().bucket("photos").send().await.unwrap_err();
     assert!(gone.into_service_error().is_not_found());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,21 +127,12 @@ fn acked_count(ledger: &Ledger) -> usize {
 
 /// Total size of the files under `dir`, and how many there are.
 fn files_under(dir: &std::path::Path) -> (u64, usize) {
-    let (mut bytes, mut count) = (0, 0);
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let meta = entry.metadata().unwrap();
-            if meta.is_dir() {
-                let (b, c) = files_under(&entry.path());
-                bytes += b;
-                count += c;
-            } else {
-                bytes += meta.len();
-                count += 1;
-            }
-        }
-    }
-    (bytes, count)
+    let files = e2e::s3::files_under(dir);
+    let bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    (bytes, files.len())
 }
 
 /// The service's data directory (`.../data`) under the state directory.
