@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceKind, ServiceSpec};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 /// A boxed, sendable future (object-safe async trait methods).
@@ -120,6 +120,19 @@ impl StartContext {
     pub async fn bind_tcp(&self, what: &str, port: Port) -> Result<TcpListener, BindError> {
         let addr = SocketAddr::new(self.bind_ip, port.get());
         TcpListener::bind(addr).await.map_err(|source| BindError {
+            node: self.node,
+            service: self.service.clone(),
+            what: what.to_owned(),
+            addr,
+            source,
+        })
+    }
+
+    /// Binds a UDP socket on this node's address (a DNS server's other
+    /// half), reporting failure as [`bind_tcp`](Self::bind_tcp) does.
+    pub async fn bind_udp(&self, what: &str, port: Port) -> Result<UdpSocket, BindError> {
+        let addr = SocketAddr::new(self.bind_ip, port.get());
+        UdpSocket::bind(addr).await.map_err(|source| BindError {
             node: self.node,
             service: self.service.clone(),
             what: what.to_owned(),

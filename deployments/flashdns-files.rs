@@ -1,0 +1,81 @@
+//! flashdns serving BIND zone files from `zones/` under the working
+//! directory (re-read every second and on SIGHUP), beside a typed zone;
+//! transfers only to 127.0.0.1. The end-to-end tests run it from a
+//! directory of their own zone files.
+//!
+//! ```text
+//! cd dir-with-zones && deploy-flashdns-files up
+//! dig @127.0.1.1 -p 5300 www.example.com
+//! dig @127.0.1.1 -p 5300 example.com AXFR
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneSource};
+use photon_dsl::prelude::*;
+
+nodes! {
+    /// The name server.
+    pub Dns = "dns";
+}
+
+const NODES_INTERNAL: ZoneData = ZoneData {
+    ttl: 60,
+    soa: Soa {
+        primary: "ns",
+        admin: "hostmaster",
+        serial: 1,
+        refresh: 3600,
+        retry: 600,
+        expire: 86400,
+        minimum: 30,
+    },
+    records: &[
+        Rec::new("@", RecData::Ns("ns")),
+        Rec::node("ns", Dns),
+        Rec::new(
+            "_dns._tcp",
+            RecData::Srv {
+                priority: 0,
+                weight: 0,
+                port: DNS_PORT,
+                target: "ns",
+            },
+        ),
+    ],
+};
+
+/// The DNS port, named once: the server listens on it and the zone's SRV
+/// record advertises it (a zone inside the server's own spec cannot ask
+/// the server for its endpoint).
+const DNS_PORT: Port = port!(5300);
+
+const SERVER: FlashDns<Dns> = FlashDns {
+    node: Dns,
+    dns_port: DNS_PORT,
+    admin_port: port!(8053),
+    zones: &[
+        Zone {
+            origin: "example.com",
+            source: ZoneSource::File("zones/example.com.zone"),
+        },
+        Zone {
+            origin: "example.net",
+            source: ZoneSource::File("zones/example.net.zone"),
+        },
+        Zone {
+            origin: "nodes.internal",
+            source: ZoneSource::Records(&NODES_INTERNAL),
+        },
+    ],
+    axfr_allow: &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    auto_reload: AutoReload::EverySeconds(1),
+};
+
+photon_runtime::deployment! {
+    name: "flashdns-files",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Dns],
+    services: [SERVER],
+}

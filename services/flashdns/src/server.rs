@@ -1,0 +1,188 @@
+//! flashdns as a PhotonCloud service: DNS over UDP and TCP on one port
+//! (hickory-server's front end), the admin API beside it, zone files
+//! re-read on SIGHUP and, when configured, on an interval.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use hyper::StatusCode;
+use photon_dsl::{Node, NodeAddress, NodeName};
+use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::FlashDns;
+use crate::admin::Admin;
+use crate::dns::{Counters, DnsHandler};
+use crate::spec::AutoReload;
+use crate::zones::Zones;
+
+/// A TCP client that sends nothing for this long is disconnected.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Responses queued per TCP connection (a transfer's messages).
+const TCP_RESPONSE_QUEUE: usize = 32;
+
+/// How long admin connections get to finish after a stop request.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// A node's address for a typed record: the resolver's literal, or the
+/// system resolver's first answer for a host-name plan.
+fn node_address(ctx: &StartContext, node: NodeName) -> Result<IpAddr, String> {
+    match ctx.resolver.resolve(node).map_err(|e| e.to_string())? {
+        NodeAddress::Ip(ip) => Ok(ip),
+        NodeAddress::Host(host) => (host.as_str(), 0)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve host `{host}`: {e}"))?
+            .next()
+            .map(|addr| addr.ip())
+            .ok_or_else(|| format!("host `{host}` has no address")),
+    }
+}
+
+/// Re-reads zone files on SIGHUP and on the configured interval.
+async fn reload_loop(
+    zones: Zones,
+    auto_reload: AutoReload,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), ServiceError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let period = match auto_reload {
+        AutoReload::EverySeconds(seconds) => Duration::from_secs(u64::from(seconds.max(1))),
+        AutoReload::Off => Duration::from_secs(u64::MAX / 4),
+    };
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await; // the first tick is immediate; the zones were just loaded
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: re-reading every zone file");
+                zones.reload(true).await;
+            }
+            _ = interval.tick(), if auto_reload != AutoReload::Off => {
+                zones.reload(false).await;
+            }
+        }
+    }
+}
+
+impl<N: Node> Service for FlashDns<N> {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let spec = *self;
+        Box::pin(async move {
+            let udp = ctx.bind_udp("dns", spec.dns_port).await?;
+            let tcp = ctx.bind_tcp("dns", spec.dns_port).await?;
+            let admin_listener = ctx.bind_tcp("admin", spec.admin_port).await?;
+            let zones = {
+                let ctx = ctx.clone();
+                tokio::task::spawn_blocking(move || {
+                    Zones::load(spec.zones, &|node| node_address(&ctx, node))
+                })
+                .await??
+            };
+            let counters = Arc::new(Counters::default());
+            let handler = DnsHandler::new(
+                zones.catalog().clone(),
+                spec.axfr_allow.to_vec(),
+                counters.clone(),
+            );
+            tracing::info!(
+                dns = %udp.local_addr()?,
+                admin = %admin_listener.local_addr()?,
+                zones = spec.zones.len(),
+                "flashdns listening (UDP and TCP)"
+            );
+            let mut server = hickory_server::Server::new(handler);
+            server.register_socket(udp);
+            server.register_listener(tcp, TCP_IDLE, TCP_RESPONSE_QUEUE);
+            let admin = Arc::new(Admin {
+                zones: zones.clone(),
+                counters,
+            });
+            let running: Running = Box::pin(async move {
+                let shutdown = ctx.shutdown.clone();
+                let dns = async {
+                    shutdown.cancelled().await;
+                    server.shutdown_gracefully().await
+                };
+                let admin = photon_runtime::http::serve_http1(
+                    admin_listener,
+                    shutdown.clone(),
+                    DRAIN,
+                    move |request| admin.clone().handle(request),
+                );
+                let (dns, (), reload) = tokio::join!(
+                    dns,
+                    admin,
+                    reload_loop(zones, spec.auto_reload, shutdown.clone())
+                );
+                dns?;
+                reload?;
+                tracing::info!("flashdns stopped");
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+
+    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            if target.listener.name == "admin" {
+                let answer =
+                    photon_runtime::http::get(target.addr, "/health", target.timeout).await?;
+                return if answer.status == StatusCode::OK {
+                    Ok("/health answers healthy".to_owned())
+                } else {
+                    Err(format!("/health answered {}: {}", answer.status, answer.body).into())
+                };
+            }
+            let Some(zone) = self.zones.first() else {
+                tokio::net::TcpStream::connect(target.addr).await?;
+                return Ok("accepts TCP connections (no zones to ask about)".to_owned());
+            };
+            let response = tokio::time::timeout(
+                target.timeout,
+                query_tcp(target.addr, zone.origin, RecordType::SOA),
+            )
+            .await
+            .map_err(|_| format!("no answer within {:?}", target.timeout))??;
+            if response.metadata.response_code == ResponseCode::NoError
+                && response.metadata.authoritative
+                && !response.answers.is_empty()
+            {
+                Ok(format!("answers SOA {} authoritatively", zone.origin))
+            } else {
+                Err(format!(
+                    "SOA {} answered {} (authoritative: {})",
+                    zone.origin, response.metadata.response_code, response.metadata.authoritative
+                )
+                .into())
+            }
+        })
+    }
+}
+
+/// One question over TCP (two-byte length framing, RFC 1035 4.2.2).
+async fn query_tcp(
+    addr: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+) -> Result<Message, ServiceError> {
+    let mut message = Message::new(0x5eed, MessageType::Query, OpCode::Query);
+    let mut name = Name::from_ascii(name)?;
+    name.set_fqdn(true);
+    message.add_query(Query::query(name, rtype));
+    let bytes = message.to_vec()?;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_u16(bytes.len() as u16).await?;
+    stream.write_all(&bytes).await?;
+    let len = stream.read_u16().await?;
+    let mut buffer = vec![0; usize::from(len)];
+    stream.read_exact(&mut buffer).await?;
+    Ok(Message::from_vec(&buffer)?)
+}

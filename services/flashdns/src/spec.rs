@@ -1,0 +1,463 @@
+//! flashdns's typed configuration (light: photon-dsl only).
+//!
+//! A zone is either a BIND zone file read on the node or records written in
+//! the deployment. Typed records that point at a node of the topology carry
+//! the node, not its address: the server asks the resolver, so an address is
+//! never written twice.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use photon_dsl::protocol::Dns;
+use photon_dsl::{
+    Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec, Transport,
+};
+
+/// flashdns's read-only HTTP admin API: `/zones`, `/zones/<name>`,
+/// `/health`, `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminApi {}
+
+impl Protocol for AdminApi {
+    const NAME: &'static str = "flashdns-admin";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const HAS_PATH: bool = false;
+}
+
+/// The authoritative DNS server, placed on node `N`.
+#[derive(Debug, Clone, Copy)]
+pub struct FlashDns<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// DNS over UDP and TCP, on the same port.
+    pub dns_port: Port,
+    /// The read-only HTTP admin API, `/health` and `/metrics`.
+    pub admin_port: Port,
+    /// The zones it is authoritative for.
+    pub zones: &'static [Zone],
+    /// The only addresses a zone transfer (AXFR, IXFR) is sent to; everyone
+    /// else is refused.
+    pub axfr_allow: &'static [IpAddr],
+    /// Whether zone files are re-read when they change. SIGHUP always
+    /// re-reads them.
+    pub auto_reload: AutoReload,
+}
+
+/// When zone files are checked for changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoReload {
+    /// Only on SIGHUP.
+    Off,
+    /// Every so many seconds (and on SIGHUP).
+    EverySeconds(u32),
+}
+
+/// A zone: its origin and where its records come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Zone {
+    /// The zone's apex, such as `example.com` (a trailing dot is allowed).
+    pub origin: &'static str,
+    /// Where the records come from.
+    pub source: ZoneSource,
+}
+
+/// Where a zone's records come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ZoneSource {
+    /// A BIND-format zone file, read on the node (a relative path is from
+    /// the working directory). Re-read on SIGHUP and, with
+    /// [`AutoReload::EverySeconds`], when it changes.
+    File(&'static str),
+    /// Records written in the deployment.
+    Records(&'static ZoneData),
+}
+
+/// A zone written in Rust: what a zone file would hold, typed.
+#[derive(Debug, Clone, Copy)]
+pub struct ZoneData {
+    /// The default TTL (`$TTL`).
+    pub ttl: u32,
+    /// The start of authority.
+    pub soa: Soa,
+    /// Every other record, including the apex `NS` records.
+    pub records: &'static [Rec],
+}
+
+/// The zone's SOA record.
+#[derive(Debug, Clone, Copy)]
+pub struct Soa {
+    /// The primary name server (`MNAME`), relative to the origin or absolute.
+    pub primary: &'static str,
+    /// The administrator's mailbox as a name (`RNAME`: `hostmaster` for
+    /// `hostmaster@<origin>`).
+    pub admin: &'static str,
+    /// The zone's serial.
+    pub serial: u32,
+    /// Seconds between secondaries' checks.
+    pub refresh: u32,
+    /// Seconds before a failed check is retried.
+    pub retry: u32,
+    /// Seconds after which secondaries stop answering without a check.
+    pub expire: u32,
+    /// The negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+}
+
+/// One typed record. Names are written as in a zone file: `@` for the
+/// origin, relative (`www`) or absolute (`www.example.net.`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rec {
+    /// The owner name.
+    pub owner: &'static str,
+    /// Its TTL, or the zone's default.
+    pub ttl: Option<u32>,
+    /// The data.
+    pub data: RecData,
+}
+
+/// The data of a typed record.
+#[derive(Debug, Clone, Copy)]
+pub enum RecData {
+    /// An IPv4 address.
+    A(Ipv4Addr),
+    /// An IPv6 address.
+    Aaaa(Ipv6Addr),
+    /// The address of a node of the topology, from the resolver: an `A`
+    /// record for an IPv4 address, `AAAA` for IPv6.
+    NodeAddress(NodeName),
+    /// An alias.
+    Cname(&'static str),
+    /// A name server.
+    Ns(&'static str),
+    /// A mail exchanger.
+    Mx {
+        /// Lower is preferred.
+        preference: u16,
+        /// The mail server's name.
+        exchange: &'static str,
+    },
+    /// Text: one or more character strings of at most 255 bytes each.
+    Txt(&'static [&'static str]),
+    /// A service location (RFC 2782).
+    Srv {
+        /// Lower is preferred.
+        priority: u16,
+        /// Relative weight among equal priorities.
+        weight: u16,
+        /// The service's port.
+        port: Port,
+        /// The host's name.
+        target: &'static str,
+    },
+    /// A reverse-lookup pointer.
+    Ptr(&'static str),
+    /// Certification authority authorization (RFC 8659).
+    Caa {
+        /// The issuer-critical flag.
+        critical: bool,
+        /// `issue`, `issuewild` or `iodef`.
+        tag: &'static str,
+        /// The value, such as `letsencrypt.org`.
+        value: &'static str,
+    },
+}
+
+impl Rec {
+    /// A record with the zone's default TTL.
+    pub const fn new(owner: &'static str, data: RecData) -> Self {
+        Rec {
+            owner,
+            ttl: None,
+            data,
+        }
+    }
+
+    /// The same record with its own TTL.
+    pub const fn ttl(mut self, ttl: u32) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// `owner A|AAAA <the node's address>`: the address comes from the
+    /// resolver when the server starts.
+    pub const fn node<M: Node>(owner: &'static str, _node: M) -> Self {
+        Rec::new(owner, RecData::NodeAddress(M::NAME))
+    }
+
+    /// `owner SRV priority weight <port> target`, the port taken from the
+    /// endpoint the record advertises, so it is never written twice.
+    pub const fn srv<M: Node, P: Protocol>(
+        owner: &'static str,
+        priority: u16,
+        weight: u16,
+        target: &'static str,
+        endpoint: Endpoint<M, P>,
+    ) -> Self {
+        Rec::new(
+            owner,
+            RecData::Srv {
+                priority,
+                weight,
+                port: endpoint.port(),
+                target,
+            },
+        )
+    }
+}
+
+impl<N: Node> FlashDns<N> {
+    /// Its listeners, for the topology checks; zone names and typed records
+    /// are checked here, at compile time.
+    pub const fn declare(&self) -> ServiceDecl {
+        let decl = ServiceDecl::new::<N>("flashdns")
+            .listens::<Dns>("dns", self.dns_port)
+            .listens::<AdminApi>("admin", self.admin_port);
+        match zones_problem(self.zones) {
+            Some(problem) => decl.reject(problem),
+            None => match self.auto_reload {
+                AutoReload::EverySeconds(0) => decl.reject(
+                    "`auto_reload: AutoReload::EverySeconds(0)` would re-read zone files without pause; use at least 1 second, or `AutoReload::Off`",
+                ),
+                _ => decl,
+            },
+        }
+    }
+
+    /// The DNS endpoint resolvers and secondaries use.
+    pub const fn dns(&self) -> Endpoint<N, Dns> {
+        Endpoint::provided_by(self, self.dns_port, None)
+    }
+
+    /// The admin endpoint.
+    pub const fn admin(&self) -> Endpoint<N, AdminApi> {
+        Endpoint::provided_by(self, self.admin_port, None)
+    }
+}
+
+/// The first thing wrong with the zone list, in the user's terms.
+const fn zones_problem(zones: &[Zone]) -> Option<&'static str> {
+    let mut i = 0;
+    while i < zones.len() {
+        let zone = &zones[i];
+        if !is_domain_name(zone.origin, false) {
+            return Some(
+                "a zone's `origin` must be a domain name such as `example.com`: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes",
+            );
+        }
+        let mut j = 0;
+        while j < i {
+            if names_equal(zones[j].origin, zone.origin) {
+                return Some("two zones have the same `origin`; a zone is served from one source");
+            }
+            j += 1;
+        }
+        match zone.source {
+            ZoneSource::File(path) => {
+                if path.is_empty() {
+                    return Some("a zone's `ZoneSource::File` path is empty");
+                }
+            }
+            ZoneSource::Records(data) => {
+                if let Some(problem) = records_problem(data) {
+                    return Some(problem);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn records_problem(data: &ZoneData) -> Option<&'static str> {
+    if !is_name_or_at(data.soa.primary, false) || !is_name_or_at(data.soa.admin, false) {
+        return Some(
+            "the SOA's `primary` and `admin` must be names (`ns1`, `hostmaster`, or absolute with a trailing dot)",
+        );
+    }
+    let mut i = 0;
+    while i < data.records.len() {
+        let rec = &data.records[i];
+        if !is_name_or_at(rec.owner, true) {
+            return Some(
+                "a record's `owner` must be `@`, a relative name (`www`, `*.apps`) or an absolute one (`www.example.com.`); `*` only as the whole first label",
+            );
+        }
+        let target_ok = match rec.data {
+            RecData::Cname(name) | RecData::Ns(name) | RecData::Ptr(name) => {
+                is_name_or_at(name, false)
+            }
+            RecData::Mx { exchange, .. } => is_name_or_at(exchange, false),
+            RecData::Srv { target, .. } => is_name_or_at(target, false) || same(target, "."),
+            _ => true,
+        };
+        if !target_ok {
+            return Some(
+                "a record's target name (CNAME, NS, PTR, MX exchange, SRV target) must be `@`, relative or absolute with a trailing dot",
+            );
+        }
+        if let RecData::Txt(strings) = rec.data {
+            if strings.is_empty() {
+                return Some("a TXT record needs at least one string");
+            }
+            let mut s = 0;
+            while s < strings.len() {
+                if strings[s].len() > 255 {
+                    return Some(
+                        "a TXT string is longer than 255 bytes; split it into several strings",
+                    );
+                }
+                s += 1;
+            }
+        }
+        if let RecData::Caa { tag, .. } = rec.data
+            && !(same(tag, "issue") || same(tag, "issuewild") || same(tag, "iodef"))
+        {
+            return Some("a CAA record's `tag` must be `issue`, `issuewild` or `iodef`");
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Equal as domain names: case-insensitive, a trailing dot ignored.
+const fn names_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (trim_dot(a.as_bytes()), trim_dot(b.as_bytes()));
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn trim_dot(bytes: &[u8]) -> &[u8] {
+    match bytes {
+        [rest @ .., b'.'] => rest,
+        _ => bytes,
+    }
+}
+
+const fn is_name_or_at(name: &str, wildcard: bool) -> bool {
+    same(name, "@") || is_domain_name(name, wildcard)
+}
+
+/// Labels of 1 to 63 of `[A-Za-z0-9_-]`, optionally a trailing dot, at most
+/// 253 bytes; with `wildcard`, the first label may be exactly `*`.
+const fn is_domain_name(name: &str, wildcard: bool) -> bool {
+    let bytes = trim_dot(name.as_bytes());
+    if bytes.is_empty() || bytes.len() > 253 {
+        return false;
+    }
+    let mut label_start = 0;
+    let mut i = 0;
+    while i <= bytes.len() {
+        if i == bytes.len() || bytes[i] == b'.' {
+            let len = i - label_start;
+            if len == 0 || len > 63 {
+                return false;
+            }
+            label_start = i + 1;
+        } else {
+            let b = bytes[i];
+            let star = b == b'*' && wildcard && i == 0 && (bytes.len() == 1 || bytes[1] == b'.');
+            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || star) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
+impl<N: Node> ServiceSpec for FlashDns<N> {
+    fn declare(&self) -> ServiceDecl {
+        FlashDns::declare(self)
+    }
+}
+
+impl<N: Node> Provides<Dns> for FlashDns<N> {
+    type OnNode = N;
+}
+
+impl<N: Node> Provides<AdminApi> for FlashDns<N> {
+    type OnNode = N;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_and_wildcards() {
+        assert!(is_domain_name("example.com", false));
+        assert!(is_domain_name("example.com.", false));
+        assert!(is_domain_name("_sip._tcp", false));
+        assert!(is_domain_name("*.apps", true));
+        assert!(is_domain_name("*", true));
+        assert!(!is_domain_name("*.apps", false));
+        assert!(!is_domain_name("a.*", true));
+        assert!(!is_domain_name("a*b", true));
+        assert!(!is_domain_name("", false));
+        assert!(!is_domain_name("a..b", false));
+        assert!(!is_domain_name(&format!("{}.com", "a".repeat(64)), false));
+        assert!(is_name_or_at("@", false));
+    }
+
+    #[test]
+    fn zone_lists_are_checked() {
+        const DATA: ZoneData = ZoneData {
+            ttl: 300,
+            soa: Soa {
+                primary: "ns1",
+                admin: "hostmaster",
+                serial: 1,
+                refresh: 3600,
+                retry: 600,
+                expire: 86400,
+                minimum: 60,
+            },
+            records: &[Rec::new("www", RecData::Cname("@"))],
+        };
+        let ok = [
+            Zone {
+                origin: "example.com",
+                source: ZoneSource::Records(&DATA),
+            },
+            Zone {
+                origin: "example.net.",
+                source: ZoneSource::File("zones/example.net.zone"),
+            },
+        ];
+        assert_eq!(zones_problem(&ok), None);
+        let twice = [ok[0], ok[0]];
+        assert!(zones_problem(&twice).unwrap().contains("same `origin`"));
+        const BAD_OWNER: ZoneData = ZoneData {
+            records: &[Rec::new("w w", RecData::Cname("@"))],
+            ..DATA
+        };
+        let bad = [Zone {
+            origin: "example.com",
+            source: ZoneSource::Records(&BAD_OWNER),
+        }];
+        assert!(zones_problem(&bad).unwrap().contains("`owner`"));
+    }
+}

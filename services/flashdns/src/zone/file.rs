@@ -1,0 +1,626 @@
+//! BIND zone files (RFC 1035 section 5, with BIND's `$TTL`): our own
+//! line-aware reader for entries, directives, owners, TTLs and classes, so
+//! every error names its file and line; hickory-proto parses each record's
+//! data once its names are made absolute.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::parse_ttl;
+
+use super::{Location, Zone, ZoneBuilder, ZoneError};
+
+/// TTLs above this are read as 0 (RFC 2181 section 8), as BIND does.
+const MAX_TTL: u32 = 0x7fff_ffff;
+
+/// How deep `$INCLUDE` may nest.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// The record types a zone file may hold: what flashdns answers for.
+/// DNSSEC records are produced by signing, not loaded; DNAME synthesis is
+/// not implemented, so a DNAME is refused rather than served wrong.
+const SERVED_TYPES: &[RecordType] = &[
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CAA,
+    RecordType::CNAME,
+    RecordType::DS,
+    RecordType::HINFO,
+    RecordType::MX,
+    RecordType::NAPTR,
+    RecordType::NS,
+    RecordType::OPENPGPKEY,
+    RecordType::PTR,
+    RecordType::SOA,
+    RecordType::SRV,
+    RecordType::SSHFP,
+    RecordType::TLSA,
+    RecordType::TXT,
+];
+
+/// Reads the zone file at `path` for the zone `origin`.
+pub fn load(path: &Path, origin: &Name) -> Result<Zone, ZoneError> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
+        location: Location {
+            source: source.clone(),
+            line: None,
+        },
+        problem: format!("cannot read the zone file: {e}"),
+    })?;
+    let mut builder = ZoneBuilder::new(origin.clone(), source.clone());
+    let mut reader = Reader {
+        builder: &mut builder,
+        default_ttl: None,
+        last_ttl: None,
+        soa_minimum: None,
+    };
+    reader.read(&text, &source, Some(path), origin.clone(), 0)?;
+    builder.finish()
+}
+
+/// Parses zone text (no `$INCLUDE` of relative paths) named `source`.
+pub fn parse(text: &str, source: &str, origin: &Name) -> Result<Zone, ZoneError> {
+    let mut builder = ZoneBuilder::new(origin.clone(), source);
+    let mut reader = Reader {
+        builder: &mut builder,
+        default_ttl: None,
+        last_ttl: None,
+        soa_minimum: None,
+    };
+    reader.read(text, source, None, origin.clone(), 0)?;
+    builder.finish()
+}
+
+/// A word of an entry, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    /// The text, escapes kept as written (`\.`, `\034`); for a quoted
+    /// string, what is between the quotes.
+    text: String,
+    quoted: bool,
+}
+
+/// One logical line: parentheses joined, comments dropped.
+#[derive(Debug)]
+struct Entry {
+    line: usize,
+    /// The line began with a blank: the owner is the previous one.
+    inherits_owner: bool,
+    tokens: Vec<Token>,
+}
+
+/// Splits zone text into entries. Errors carry the line they are on.
+fn entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    let mut depth = 0usize;
+    let mut paren_line = 0;
+    let mut current: Option<Entry> = None;
+    let mut word = String::new();
+    let mut at_line_start = true;
+    let mut blank_start = false;
+
+    fn flush_word(word: &mut String, current: &mut Option<Entry>, line: usize, inherits: bool) {
+        if word.is_empty() {
+            return;
+        }
+        let entry = current.get_or_insert_with(|| Entry {
+            line,
+            inherits_owner: inherits,
+            tokens: Vec::new(),
+        });
+        entry.tokens.push(Token {
+            text: std::mem::take(word),
+            quoted: false,
+        });
+    }
+
+    while let Some(c) = chars.next() {
+        if at_line_start {
+            at_line_start = false;
+            if depth == 0 {
+                blank_start = c == ' ' || c == '\t';
+            }
+        }
+        match c {
+            '\n' => {
+                flush_word(&mut word, &mut current, line, blank_start);
+                if depth == 0
+                    && let Some(entry) = current.take()
+                {
+                    out.push(entry);
+                }
+                line += 1;
+                at_line_start = true;
+            }
+            ';' => {
+                flush_word(&mut word, &mut current, line, blank_start);
+                while chars.peek().is_some_and(|&c| c != '\n') {
+                    chars.next();
+                }
+            }
+            ' ' | '\t' | '\r' => flush_word(&mut word, &mut current, line, blank_start),
+            '(' => {
+                flush_word(&mut word, &mut current, line, blank_start);
+                if depth == 0 {
+                    paren_line = line;
+                }
+                depth += 1;
+                current.get_or_insert_with(|| Entry {
+                    line,
+                    inherits_owner: blank_start,
+                    tokens: Vec::new(),
+                });
+            }
+            ')' => {
+                flush_word(&mut word, &mut current, line, blank_start);
+                if depth == 0 {
+                    return Err((line, "unbalanced parentheses".to_owned()));
+                }
+                depth -= 1;
+            }
+            '"' => {
+                flush_word(&mut word, &mut current, line, blank_start);
+                let start = line;
+                let mut quoted = String::new();
+                loop {
+                    match chars.next() {
+                        None | Some('\n') => return Err((start, "unbalanced quotes".to_owned())),
+                        Some('"') => break,
+                        Some('\\') => {
+                            quoted.push('\\');
+                            match chars.next() {
+                                None | Some('\n') => {
+                                    return Err((start, "unbalanced quotes".to_owned()));
+                                }
+                                Some(c) => quoted.push(c),
+                            }
+                        }
+                        Some(c) => quoted.push(c),
+                    }
+                }
+                let entry = current.get_or_insert_with(|| Entry {
+                    line,
+                    inherits_owner: blank_start,
+                    tokens: Vec::new(),
+                });
+                entry.tokens.push(Token {
+                    text: quoted,
+                    quoted: true,
+                });
+            }
+            '\\' => {
+                word.push('\\');
+                match chars.next() {
+                    Some('\n') | None => {
+                        return Err((line, "escape at the end of a line".to_owned()));
+                    }
+                    Some(c) => word.push(c),
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    flush_word(&mut word, &mut current, line, blank_start);
+    if depth > 0 {
+        return Err((paren_line, "unbalanced parentheses".to_owned()));
+    }
+    if let Some(entry) = current.take() {
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The reader's state across entries (and into `$INCLUDE`d files).
+struct Reader<'b> {
+    builder: &'b mut ZoneBuilder,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    soa_minimum: Option<u32>,
+}
+
+impl Reader<'_> {
+    fn read(
+        &mut self,
+        text: &str,
+        source: &str,
+        path: Option<&Path>,
+        mut origin: Name,
+        depth: usize,
+    ) -> Result<(), ZoneError> {
+        let err = |line: usize, problem: String| ZoneError {
+            location: Location {
+                source: source.to_owned(),
+                line: Some(line),
+            },
+            problem,
+        };
+        let entries = entries(text).map_err(|(line, problem)| err(line, problem))?;
+        let mut owner: Option<Name> = None;
+        for entry in entries {
+            let line = entry.line;
+            let first = &entry.tokens[0];
+            if !entry.inherits_owner && !first.quoted && first.text.starts_with('$') {
+                let args = &entry.tokens[1..];
+                match first.text.to_ascii_uppercase().as_str() {
+                    "$ORIGIN" => {
+                        let [name] = args else {
+                            return Err(err(line, "$ORIGIN takes one domain name".to_owned()));
+                        };
+                        origin = absolute(&name.text, &origin).map_err(|p| err(line, p))?;
+                    }
+                    "$TTL" => {
+                        let [ttl] = args else {
+                            return Err(err(line, "$TTL takes one TTL".to_owned()));
+                        };
+                        let ttl = read_ttl(&ttl.text).map_err(|p| err(line, p))?;
+                        self.default_ttl = Some(self.clamp_ttl(ttl, source, line));
+                    }
+                    "$INCLUDE" => {
+                        let (file, include_origin) = match args {
+                            [file] => (file, origin.clone()),
+                            [file, name] => (
+                                file,
+                                absolute(&name.text, &origin).map_err(|p| err(line, p))?,
+                            ),
+                            _ => {
+                                return Err(err(
+                                    line,
+                                    "$INCLUDE takes a file name and optionally an origin"
+                                        .to_owned(),
+                                ));
+                            }
+                        };
+                        if depth >= MAX_INCLUDE_DEPTH {
+                            return Err(err(
+                                line,
+                                format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} files"),
+                            ));
+                        }
+                        let included = resolve_include(path, &file.text).ok_or_else(|| {
+                            err(
+                                line,
+                                "a relative $INCLUDE needs a zone file to be relative to"
+                                    .to_owned(),
+                            )
+                        })?;
+                        let included_source = included.display().to_string();
+                        let text = std::fs::read_to_string(&included).map_err(|e| {
+                            err(
+                                line,
+                                format!("cannot read $INCLUDE file {included_source}: {e}"),
+                            )
+                        })?;
+                        self.read(
+                            &text,
+                            &included_source,
+                            Some(&included),
+                            include_origin,
+                            depth + 1,
+                        )?;
+                    }
+                    "$GENERATE" => {
+                        return Err(err(line, "$GENERATE is not supported".to_owned()));
+                    }
+                    other => return Err(err(line, format!("unknown directive '{other}'"))),
+                }
+                continue;
+            }
+            let mut tokens = entry.tokens.iter();
+            if !entry.inherits_owner {
+                let name = tokens.next().expect("an entry has a token");
+                owner = Some(absolute(&name.text, &origin).map_err(|p| err(line, p))?);
+            }
+            let Some(owner) = owner.clone() else {
+                return Err(err(line, "no current owner name".to_owned()));
+            };
+            let record = self
+                .record(owner, tokens.as_slice(), &origin, source, line)
+                .map_err(|p| err(line, p))?;
+            self.builder.add(record, Some(line))?;
+        }
+        Ok(())
+    }
+
+    fn clamp_ttl(&mut self, ttl: u32, source: &str, line: usize) -> u32 {
+        if ttl > MAX_TTL {
+            self.builder.warn(
+                Some(line),
+                format!("TTL {ttl} > MAXTTL, setting TTL to 0 ({source})"),
+            );
+            0
+        } else {
+            ttl
+        }
+    }
+
+    /// `[ttl] [class] type rdata...` (TTL and class in either order).
+    fn record(
+        &mut self,
+        owner: Name,
+        tokens: &[Token],
+        origin: &Name,
+        source: &str,
+        line: usize,
+    ) -> Result<Record, String> {
+        let mut ttl = None;
+        let mut class = DNSClass::IN;
+        let mut rest = tokens;
+        let rtype = loop {
+            let Some((token, tail)) = rest.split_first() else {
+                return Err("the record has no type".to_owned());
+            };
+            rest = tail;
+            let text = &token.text;
+            if ttl.is_none() && text.starts_with(|c: char| c.is_ascii_digit()) {
+                ttl = Some(read_ttl(text)?);
+                continue;
+            }
+            let upper = text.to_ascii_uppercase();
+            if let Ok(c) = DNSClass::from_str(&upper)
+                && matches!(upper.as_str(), "IN" | "CH" | "CS" | "HS")
+            {
+                class = c;
+                continue;
+            }
+            match RecordType::from_str(&upper) {
+                Ok(rtype) if SERVED_TYPES.contains(&rtype) => break rtype,
+                Ok(rtype) => return Err(format!("RR type {rtype} is not served by flashdns")),
+                Err(_) => return Err(format!("unknown RR type '{text}'")),
+            }
+        };
+        let rdata_text = rdata_text(rtype, rest, origin)?;
+        let rdata = RData::try_from_str(rtype, &rdata_text)
+            .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?;
+        if let RData::SOA(soa) = &rdata {
+            self.soa_minimum = Some(soa.minimum);
+        }
+        let ttl = match ttl {
+            Some(ttl) => {
+                let ttl = self.clamp_ttl(ttl, source, line);
+                self.last_ttl = Some(ttl);
+                ttl
+            }
+            None => match (self.default_ttl, self.last_ttl, self.soa_minimum) {
+                (Some(ttl), _, _) | (None, Some(ttl), _) => ttl,
+                (None, None, Some(minimum)) => {
+                    self.builder.warn(
+                        Some(line),
+                        "no TTL specified; using SOA MINTTL instead".to_owned(),
+                    );
+                    minimum
+                }
+                (None, None, None) => return Err("no TTL specified".to_owned()),
+            },
+        };
+        let mut record = Record::from_rdata(owner, ttl, rdata);
+        record.dns_class = class;
+        Ok(record)
+    }
+}
+
+fn resolve_include(current: Option<&Path>, file: &str) -> Option<PathBuf> {
+    let file = Path::new(file);
+    if file.is_absolute() {
+        return Some(file.to_path_buf());
+    }
+    Some(current?.parent()?.join(file))
+}
+
+fn read_ttl(text: &str) -> Result<u32, String> {
+    parse_ttl(text).map_err(|_| format!("bad TTL '{text}'"))
+}
+
+/// Whether `text` ends in a dot that is not escaped.
+fn ends_with_dot(text: &str) -> bool {
+    let Some(body) = text.strip_suffix('.') else {
+        return false;
+    };
+    body.chars().rev().take_while(|&c| c == '\\').count() % 2 == 0
+}
+
+/// `@`, a relative or an absolute name, made absolute under `origin`.
+pub(super) fn absolute(text: &str, origin: &Name) -> Result<Name, String> {
+    if text == "@" {
+        return Ok(origin.clone());
+    }
+    let name = Name::from_ascii(text).map_err(|e| format!("{text}: {e}"))?;
+    if ends_with_dot(text) {
+        return Ok(name);
+    }
+    name.append_domain(origin)
+        .map_err(|e| format!("{text}: {e}"))
+}
+
+/// The text form of an absolute `@`/relative/absolute name.
+fn absolute_text(text: &str, origin: &Name) -> Result<String, String> {
+    Ok(absolute(text, origin)?.to_ascii())
+}
+
+/// The record data as text hickory can parse: names at the positions where
+/// the type has them are made absolute; quoted strings stay quoted.
+fn rdata_text(rtype: RecordType, tokens: &[Token], origin: &Name) -> Result<String, String> {
+    let name_positions: &[usize] = match rtype {
+        RecordType::NS | RecordType::CNAME | RecordType::PTR => &[0],
+        RecordType::MX => &[1],
+        RecordType::SRV => &[3],
+        RecordType::SOA => &[0, 1],
+        RecordType::NAPTR => &[5],
+        _ => &[],
+    };
+    if tokens.is_empty() {
+        return Err(format!("{rtype} record has no data"));
+    }
+    let mut out = String::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if token.quoted {
+            out.push('"');
+            out.push_str(&token.text);
+            out.push('"');
+        } else if name_positions.contains(&i) && token.text != "." {
+            out.push_str(&absolute_text(&token.text, origin)?);
+        } else {
+            out.push_str(&token.text);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::LowerName;
+
+    fn origin() -> Name {
+        Name::from_ascii("example.com.").unwrap()
+    }
+
+    const HEAD: &str = "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 admin (\n 1 ; serial\n 3600 1800 604800 300 )\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+    fn zone(body: &str) -> Result<Zone, ZoneError> {
+        parse(&format!("{HEAD}{body}"), "z", &origin())
+    }
+
+    fn error(body: &str) -> String {
+        zone(body).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_directives_relative_names_parentheses_and_comments() {
+        let zone = zone(
+            "www 600 IN A 192.0.2.2 ; a comment\n     IN AAAA 2001:db8::2\nmail IN MX 10 www\n@ TXT \"a b\" \"c;d\"\n",
+        )
+        .unwrap();
+        assert_eq!(zone.serial(), 1);
+        let www = zone
+            .node(&LowerName::from(
+                Name::from_ascii("www.example.com.").unwrap(),
+            ))
+            .unwrap();
+        assert_eq!(www.get(RecordType::A).unwrap().records[0].ttl, 600);
+        // A blank-started line inherits the owner; the TTL is the `$TTL`.
+        assert_eq!(www.get(RecordType::AAAA).unwrap().records[0].ttl, 3600);
+        let mx = zone
+            .node(&LowerName::from(
+                Name::from_ascii("mail.example.com.").unwrap(),
+            ))
+            .unwrap();
+        assert_eq!(
+            mx.get(RecordType::MX).unwrap().records[0].data.to_string(),
+            "10 www.example.com."
+        );
+        let txt = zone
+            .node(zone.origin())
+            .unwrap()
+            .get(RecordType::TXT)
+            .unwrap();
+        let RData::TXT(txt) = &txt.records[0].data else {
+            panic!("not TXT")
+        };
+        let strings: Vec<&[u8]> = txt.txt_data.iter().map(|s| &s[..]).collect();
+        assert_eq!(strings, [&b"a b"[..], &b"c;d"[..]]);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        assert_eq!(
+            error("a IN A 192.0.2.300\n"),
+            "z:8: bad A data '192.0.2.300': network address parse error: invalid IPv4 address syntax"
+        );
+        assert_eq!(error("a IN FOO 1\n"), "z:8: unknown RR type 'FOO'");
+        assert_eq!(
+            error("\n\na IN A ( 192.0.2.3\n"),
+            "z:10: unbalanced parentheses"
+        );
+        assert_eq!(error("x IN TXT \"a\n"), "z:8: unbalanced quotes");
+        assert_eq!(
+            error("www CNAME ns1\nwww A 192.0.2.9\n"),
+            "z:9: www.example.com.: CNAME and other data"
+        );
+        assert_eq!(
+            error("www CNAME ns1\nwww CNAME ns2\n"),
+            "z:9: www.example.com.: multiple RRs of singleton type"
+        );
+        assert_eq!(
+            error("@ NS ns3\n"),
+            "z: NS 'ns3.example.com' (for example.com) has no address records (A or AAAA)"
+        );
+        assert_eq!(
+            error("* NS ns1\n"),
+            "z:8: *.example.com.: invalid NS owner name (wildcard)"
+        );
+        assert_eq!(
+            error("sub SOA ns1 admin 1 1 1 1 1\n"),
+            "z:8: sub.example.com.: SOA not at top of zone"
+        );
+        assert!(error(&format!("{} A 192.0.2.1\n", "a".repeat(64))).starts_with("z:8: "));
+        assert_eq!(
+            error("$GENERATE 1-2 a$ A 192.0.2.$\n"),
+            "z:8: $GENERATE is not supported"
+        );
+    }
+
+    #[test]
+    fn a_zone_needs_an_soa_and_apex_ns() {
+        let no_soa = parse(
+            "$ORIGIN example.com.\n$TTL 1\n@ NS ns1\nns1 A 192.0.2.1\n",
+            "z",
+            &origin(),
+        );
+        assert_eq!(
+            no_soa.unwrap_err().to_string(),
+            "z: zone example.com.: has no SOA record"
+        );
+        let no_ns = parse("$TTL 1\n@ SOA ns1 admin 1 1 1 1 1\n", "z", &origin());
+        assert_eq!(
+            no_ns.unwrap_err().to_string(),
+            "z: zone example.com.: has no NS records"
+        );
+    }
+
+    #[test]
+    fn what_named_only_warns_about_still_loads() {
+        let zone = zone(
+            "www.example.org. A 192.0.2.5\na 100 A 192.0.2.3\na 200 A 192.0.2.4\n@ MX 10 nothere\n",
+        )
+        .unwrap();
+        let warnings = zone.warnings().join("\n");
+        assert!(
+            warnings.contains("z:8: ignoring out-of-zone data (www.example.org)"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("z:10: TTL set to prior TTL (100)"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("'nothere.example.com' has no address records"),
+            "{warnings}"
+        );
+        let a = zone
+            .node(&LowerName::from(
+                Name::from_ascii("a.example.com.").unwrap(),
+            ))
+            .unwrap();
+        assert!(
+            a.get(RecordType::A)
+                .unwrap()
+                .records
+                .iter()
+                .all(|r| r.ttl == 100)
+        );
+    }
+
+    #[test]
+    fn escaped_dots_are_not_the_end_of_a_name() {
+        assert!(ends_with_dot("a."));
+        assert!(!ends_with_dot("a\\."));
+        assert!(ends_with_dot("a\\\\."));
+    }
+}
