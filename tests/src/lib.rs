@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: build a deployment binary once, run it as a
 //! child process, watch its log lines, signal it.
 
+pub mod dns;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};
@@ -62,7 +63,22 @@ impl Running {
 
     /// Starts `deploy-<name> <args>` with extra environment variables.
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child = Command::new(deployment(name))
+        Running::start_in(name, args, env, None)
+    }
+
+    /// Starts `deploy-<name> <args>` with extra environment variables, in
+    /// `dir` if given (for deployments that read files relative to it).
+    pub fn start_in(
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<&std::path::Path>,
+    ) -> Running {
+        let mut command = Command::new(deployment(name));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .args(args)
             .env_remove("PHOTON_LOG")
             .envs(env.iter().copied())
