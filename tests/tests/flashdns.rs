@@ -4,9 +4,11 @@
 //! truncation, transfers allowed and refused, reloads good and bad, bad
 //! packets and a flood.
 //!
-//! Loopback blocks 127.0.110.0 to 127.0.116.0 are this file's.
+//! Loopback blocks 127.0.110.0 to 127.0.117.0 are this file's (Knot on .117).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e::dns::{admin_get, ask, ask_with, lines, start, tcp, try_ask, udp};
@@ -479,9 +481,13 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
         stream.write_all(&[0x01, 0x00, 0xde, 0xad]).await.unwrap();
     }
 
-    // A flood from one address while another client asks.
+    // A flood from one address while another client asks: every one of
+    // the other client's questions is answered (a lost datagram may need
+    // the client's retry, as any resolver does).
+    let flooding = Arc::new(AtomicBool::new(true));
     let flood = tokio::spawn({
         let addr = server.addr;
+        let flooding = flooding.clone();
         async move {
             let socket = tokio::net::UdpSocket::bind("127.0.0.4:0").await.unwrap();
             let query = {
@@ -492,12 +498,11 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
                 ));
                 message.to_vec().unwrap()
             };
-            // 20 000 queries a second, as one address: far more than any
-            // client sends, within what this debug build can read.
-            let until = Instant::now() + Duration::from_secs(3);
+            // 20 000 queries a second from one address: far more than any
+            // client sends.
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             let mut sent = 0u64;
-            while Instant::now() < until {
+            while flooding.load(Ordering::Relaxed) {
                 tick.tick().await;
                 for _ in 0..20 {
                     let _ = socket.send_to(&query, addr).await;
@@ -507,34 +512,35 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
             sent
         }
     });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let client = udp(server.addr, Some("127.0.0.5:0".parse().unwrap()));
-    let started = Instant::now();
-    let (mut answered, mut failed) = (0, Vec::new());
-    while started.elapsed() < Duration::from_secs(3) {
-        match try_ask(
-            &client,
-            "www.example.com.",
-            RecordType::A,
-            Default::default(),
-        )
-        .await
-        {
-            Ok(a) => {
-                assert_eq!(a.answers.len(), 1);
-                answered += 1;
+    let mut retries = Vec::new();
+    for i in 0..20 {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match try_ask(
+                &client,
+                "www.example.com.",
+                RecordType::A,
+                Default::default(),
+            )
+            .await
+            {
+                Ok(a) => {
+                    assert_eq!(a.answers.len(), 1);
+                    break;
+                }
+                Err(e) if tries < 3 => retries.push(format!("question {i}: {e}")),
+                Err(e) => panic!(
+                    "question {i} unanswered after {tries} tries during the flood: {e}; earlier: {retries:?}"
+                ),
             }
-            Err(e) => failed.push(e),
         }
     }
-    eprintln!("answered {answered}, failed {failed:?}");
-    assert!(
-        failed.len() * 20 <= answered,
-        "{answered} answered, {} not: {failed:?}",
-        failed.len()
-    );
+    flooding.store(false, Ordering::Relaxed);
     let sent = flood.await.unwrap();
-    assert!(sent > 30_000, "the flood sent {sent} queries");
-    assert!(answered > 30, "only {answered} answers during the flood");
+    assert!(sent > 10_000, "the flood sent only {sent} queries");
     // Still serving, over both transports.
     let tcp_client = tcp(server.addr, None).await;
     assert_eq!(
@@ -547,4 +553,45 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
     let formerr = admin_get(&server.admin, "/metrics").await.1;
     assert!(server.running.is_running(), "the server is still running");
     assert!(formerr.contains("flashdns_responses_total{rcode=\"NOERROR\"}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
+    let server = start("127.0.116");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/dns-vs-knot.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .env("FLASHDNS", server.addr.ip().to_string())
+        .env("ZONES", server.dir.path().join("zones"))
+        .env("KNOT", "127.0.117.1")
+        .output()
+        .await
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "flashdns and Knot differ:\n{stdout}\n{}\nflashdns log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.running.log()
+    );
+    assert!(
+        stdout.contains("queries asked of both, 0 differ"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AXFR example.com: identical"), "{stdout}");
+
+    // The admin API's dump is a zone file BIND reads.
+    let (status, text) = admin_get(&server.admin, "/zones/example.com").await;
+    assert_eq!(status, 200);
+    let dump = server.dir.path().join("dump.zone");
+    std::fs::write(&dump, text).unwrap();
+    let check = std::process::Command::new("named-checkzone")
+        .args(["example.com", dump.to_str().unwrap()])
+        .output()
+        .expect("named-checkzone runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }

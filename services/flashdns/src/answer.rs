@@ -81,11 +81,10 @@ pub struct Answer {
 
 /// What one name gives for one type.
 enum Found<'z> {
-    /// The RRset answering the question; `owner` is the query name when a
-    /// wildcard was expanded.
-    Records(&'z RRset, Option<Name>),
+    /// The RRset answering the question (at the name, or its wildcard).
+    Records(&'z RRset),
     /// An alias to follow.
-    Cname(&'z RRset, Option<Name>),
+    Cname(&'z RRset),
     /// The name is at or below a zone cut: a referral to these servers.
     Referral(&'z RRset),
     /// The name exists but has no data of this type.
@@ -108,13 +107,13 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
     loop {
         let lower = LowerName::new(&name);
         match find(zone, &lower, qtype) {
-            Found::Records(set, synthesized) => {
-                push_set(&mut out.answers, set, synthesized.as_ref());
+            Found::Records(set) => {
+                push_set(&mut out.answers, set, &name);
                 additional_for(zone, set, &mut out);
                 return out;
             }
-            Found::Cname(set, synthesized) => {
-                push_set(&mut out.answers, set, synthesized.as_ref());
+            Found::Cname(set) => {
+                push_set(&mut out.answers, set, &name);
                 let RData::CNAME(target) = &set.records[0].data else {
                     return out;
                 };
@@ -152,12 +151,13 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
     }
 }
 
-fn push_set(section: &mut Vec<Record>, set: &RRset, owner: Option<&Name>) {
+/// Adds `set` with `owner` as written in the question (or the alias that
+/// led here): the case the client asked with, and the asked name where a
+/// wildcard answered.
+fn push_set(section: &mut Vec<Record>, set: &RRset, owner: &Name) {
     for record in &set.records {
         let mut record = record.clone();
-        if let Some(owner) = owner {
-            record.name = owner.clone();
-        }
+        record.name = owner.clone();
         section.push(record);
     }
 }
@@ -186,7 +186,7 @@ fn find<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
         }
     }
     if let Some(node) = zone.node(name) {
-        return from_node(node, qtype, None);
+        return from_node(node, qtype);
     }
     if zone.exists(name) {
         return Found::NoData; // an empty non-terminal
@@ -202,24 +202,24 @@ fn find<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
         |_| Name::root(),
     ));
     match zone.node(&wildcard) {
-        Some(node) if wildcard.is_wildcard() => from_node(node, qtype, Some(Name::from(name))),
+        Some(node) if wildcard.is_wildcard() => from_node(node, qtype),
         _ => Found::NxDomain,
     }
 }
 
-fn from_node(node: &NodeData, qtype: RecordType, synthesized: Option<Name>) -> Found<'_> {
+fn from_node(node: &NodeData, qtype: RecordType) -> Found<'_> {
     if qtype == RecordType::ANY {
         // RFC 8482: one RRset is enough, the one with the lowest type.
         return match node.rrsets().first() {
-            Some(set) => Found::Records(set, synthesized),
+            Some(set) => Found::Records(set),
             None => Found::NoData,
         };
     }
     if let Some(set) = node.get(qtype) {
-        return Found::Records(set, synthesized);
+        return Found::Records(set);
     }
     if let Some(cname) = node.get(RecordType::CNAME) {
-        return Found::Cname(cname, synthesized);
+        return Found::Cname(cname);
     }
     Found::NoData
 }

@@ -284,7 +284,7 @@ impl ZoneBuilder {
         if rtype == RecordType::SOA && record.name != self.origin {
             return Err(self.error(line, format!("{}: SOA not at top of zone", record.name)));
         }
-        self.records.push((record, line));
+        self.records.push((lowercase(record), line));
         Ok(())
     }
 
@@ -437,6 +437,27 @@ impl ZoneBuilder {
         }
         Ok(Zone { warnings, ..zone })
     }
+}
+
+/// The record with every domain name in lowercase, as Knot stores names:
+/// answers then carry the case the client asked with for the owner, and
+/// lowercase elsewhere.
+fn lowercase(mut record: Record) -> Record {
+    record.name = record.name.to_lowercase();
+    match &mut record.data {
+        RData::NS(ns) => ns.0 = ns.0.to_lowercase(),
+        RData::CNAME(cname) => cname.0 = cname.0.to_lowercase(),
+        RData::PTR(ptr) => ptr.0 = ptr.0.to_lowercase(),
+        RData::MX(mx) => mx.exchange = mx.exchange.to_lowercase(),
+        RData::SRV(srv) => srv.target = srv.target.to_lowercase(),
+        RData::NAPTR(naptr) => naptr.replacement = naptr.replacement.to_lowercase(),
+        RData::SOA(soa) => {
+            soa.mname = soa.mname.to_lowercase();
+            soa.rname = soa.rname.to_lowercase();
+        }
+        _ => {}
+    }
+    record
 }
 
 fn trim(name: &LowerName) -> String {
