@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::parse_ttl;
 
@@ -372,9 +373,14 @@ impl Reader<'_> {
                 Err(_) => return Err(format!("unknown RR type '{text}'")),
             }
         };
-        let rdata_text = rdata_text(rtype, rest, origin)?;
-        let rdata = RData::try_from_str(rtype, &rdata_text)
-            .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?;
+        let rdata = if rtype == RecordType::TXT {
+            // hickory reads `\DDD` in TXT strings as a character, not a byte.
+            txt(rest)?
+        } else {
+            let rdata_text = rdata_text(rtype, rest, origin)?;
+            RData::try_from_str(rtype, &rdata_text)
+                .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?
+        };
         if let RData::SOA(soa) = &rdata {
             self.soa_minimum = Some(soa.minimum);
         }
@@ -400,6 +406,57 @@ impl Reader<'_> {
         record.dns_class = class;
         Ok(record)
     }
+}
+
+/// TXT data: each token one character-string, escapes decoded as BIND
+/// does (`\DDD` is the byte DDD, `\X` is X).
+fn txt(tokens: &[Token]) -> Result<RData, String> {
+    if tokens.is_empty() {
+        return Err("TXT record has no data".to_owned());
+    }
+    let strings = tokens
+        .iter()
+        .map(|t| character_string(&t.text))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RData::TXT(TXT::from_bytes(
+        strings.iter().map(Vec::as_slice).collect(),
+    )))
+}
+
+/// One `<character-string>` (RFC 1035 section 5.1): at most 255 bytes.
+fn character_string(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let digits = &bytes[i + 1..bytes.len().min(i + 4)];
+        if digits.len() == 3 && digits.iter().all(u8::is_ascii_digit) {
+            let value = digits
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+            let byte = u8::try_from(value)
+                .map_err(|_| format!("bad escape '\\{value}': more than 255"))?;
+            out.push(byte);
+            i += 4;
+        } else if let Some(&next) = bytes.get(i + 1) {
+            out.push(next);
+            i += 2;
+        } else {
+            return Err("a character-string ends in a lone backslash".to_owned());
+        }
+    }
+    if out.len() > 255 {
+        return Err(format!(
+            "a character-string of {} bytes; at most 255 (split it into several quoted strings)",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 fn resolve_include(current: Option<&Path>, file: &str) -> Option<PathBuf> {
@@ -615,6 +672,26 @@ mod tests {
                 .iter()
                 .all(|r| r.ttl == 100)
         );
+    }
+
+    #[test]
+    fn txt_escapes_are_bytes_as_in_bind() {
+        let zone = zone("c TXT \"\\065\\066\" a\\032b \"\\\"q\\\"\" \"\\200\"\n").unwrap();
+        let c = zone
+            .node(&LowerName::from(
+                Name::from_ascii("c.example.com.").unwrap(),
+            ))
+            .unwrap();
+        let RData::TXT(txt) = &c.get(RecordType::TXT).unwrap().records[0].data else {
+            panic!("not TXT")
+        };
+        let strings: Vec<&[u8]> = txt.txt_data.iter().map(|s| &s[..]).collect();
+        assert_eq!(
+            strings,
+            [&b"AB"[..], &b"a b"[..], &b"\"q\""[..], &[200u8][..]]
+        );
+        assert!(error(&format!("c TXT \"{}\"\n", "a".repeat(256))).contains("at most 255"));
+        assert!(error("c TXT \"\\256\"\n").contains("more than 255"));
     }
 
     #[test]

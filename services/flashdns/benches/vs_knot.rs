@@ -1,0 +1,206 @@
+//! flashdns against Knot DNS on this machine, in the same run:
+//! `cargo bench -p flashdns`.
+//!
+//! Both serve the test zone `tests/dns/zones/example.com.zone` on loopback;
+//! `dnsperf` (Debian's, installed by `.ci/setup`) replays the differential
+//! check's questions (`tests/dns/queries.txt`: answers, NXDOMAIN, NODATA,
+//! wildcards, CNAME chains, referrals) over UDP against each for
+//! `BENCH_SECONDS` (default 10) and reports queries per second. flashdns
+//! runs in a child process of this benchmark (release build, tokio's
+//! default worker count), Knot with its default worker count.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flashdns::dns::{Counters, DnsHandler};
+use flashdns::spec::{Zone, ZoneSource};
+use flashdns::zones::Zones;
+
+const FLASHDNS: &str = "127.0.120.1";
+const KNOT: &str = "127.0.120.2";
+const PORT: u16 = 5300;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // The server child is started as `<exe> --serve-flashdns <zone file>`.
+    if let Some(i) = args.iter().position(|a| a == "--serve-flashdns") {
+        serve(&args[i + 1]);
+        return;
+    }
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    for tool in ["dnsperf", "knotd"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            eprintln!("`{tool}` is not installed: run .ci/setup");
+            std::process::exit(2);
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/dns");
+    let zone_file = root.join("zones/example.com.zone");
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let queries = work.path().join("queries");
+    write_queries(&root.join("queries.txt"), &queries);
+
+    let mut rows = Vec::new();
+    let ours = Server(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--serve-flashdns", zone_file.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flashdns starts"),
+    );
+    wait_for(FLASHDNS);
+    rows.push(("flashdns", dnsperf(FLASHDNS, &queries, seconds)));
+    drop(ours);
+
+    let knot = Server(start_knot(work.path(), &zone_file));
+    wait_for(KNOT);
+    rows.push(("knot", dnsperf(KNOT, &queries, seconds)));
+    drop(knot);
+
+    // The table goes to stdout (cargo bench's output), not through a logger.
+    let mut table =
+        format!("\n| server | queries/s (UDP, dnsperf, {seconds} s) | lost |\n|---|---|---|\n");
+    for (name, (qps, lost)) in &rows {
+        table.push_str(&format!("| {name} | {qps:.0} | {lost} |\n"));
+    }
+    table.push_str(&format!(
+        "\nflashdns/knot throughput ratio: {:.2}\n",
+        rows[0].1.0 / rows[1].1.0
+    ));
+    std::io::stdout().write_all(table.as_bytes()).unwrap();
+}
+
+/// Kills its process when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsperf's input: `name type` from the differential check's questions
+/// (class IN, no options).
+fn write_queries(from: &Path, to: &Path) {
+    let text = std::fs::read_to_string(from).expect("tests/dns/queries.txt");
+    let mut out = std::fs::File::create(to).unwrap();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with('#') || words.len() != 2 {
+            continue;
+        }
+        writeln!(out, "{} {}", words[0], words[1]).unwrap();
+    }
+}
+
+/// Waits until `ip` answers a SOA query over UDP.
+fn wait_for(ip: &str) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // A SOA query for example.com, id 1.
+    let query = [
+        0u8, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c',
+        b'o', b'm', 0, 0, 6, 0, 1,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr: SocketAddr = format!("{ip}:{PORT}").parse().unwrap();
+    let mut buffer = [0u8; 512];
+    while Instant::now() < deadline {
+        let _ = socket.send_to(&query, addr);
+        if socket.recv_from(&mut buffer).is_ok() {
+            return;
+        }
+    }
+    panic!("{ip}:{PORT} did not answer within 20 s");
+}
+
+/// Runs dnsperf for `seconds`; (queries per second, queries lost).
+fn dnsperf(ip: &str, queries: &Path, seconds: u64) -> (f64, u64) {
+    let out = Command::new("dnsperf")
+        .args(["-s", ip, "-p", &PORT.to_string(), "-d"])
+        .arg(queries)
+        .args(["-l", &seconds.to_string(), "-c", "4", "-q", "200"])
+        .output()
+        .expect("dnsperf runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |label: &str| -> String {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no `{label}` in dnsperf's output:\n{text}"))
+            .trim()
+            .to_owned()
+    };
+    let qps: f64 = field("Queries per second:").parse().unwrap();
+    let lost: u64 = field("Queries lost:")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (qps, lost)
+}
+
+fn start_knot(work: &Path, zone_file: &Path) -> Child {
+    let conf = work.join("knot.conf");
+    let zones: PathBuf = zone_file.parent().unwrap().to_path_buf();
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n    listen: {KNOT}@{PORT}\n    rundir: {run}\ndatabase:\n    storage: {run}\nlog:\n  - target: stderr\n    any: error\ntemplate:\n  - id: default\n    storage: {zones}\n    zonefile-sync: -1\n    journal-content: none\nzone:\n  - domain: example.com\n    file: example.com.zone\n",
+            run = work.display(),
+            zones = zones.display(),
+        ),
+    )
+    .unwrap();
+    Command::new("knotd")
+        .arg("-c")
+        .arg(&conf)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("knotd starts")
+}
+
+/// The benchmark's flashdns: the zone file served by the same handler and
+/// hickory-server front end a deployment runs.
+fn serve(zone_file: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let zones = [Zone {
+            origin: "example.com",
+            source: ZoneSource::File(Box::leak(zone_file.to_owned().into_boxed_str())),
+        }];
+        let zones = Zones::load(&zones, &|_| Err("no nodes here".to_owned())).expect("the zone");
+        let handler = DnsHandler::new(
+            zones.catalog().clone(),
+            Vec::new(),
+            Arc::new(Counters::default()),
+        );
+        let addr = format!("{FLASHDNS}:{PORT}");
+        let mut server = hickory_server::Server::new(handler);
+        server.register_socket(tokio::net::UdpSocket::bind(&addr).await.unwrap());
+        server.register_listener(
+            tokio::net::TcpListener::bind(&addr).await.unwrap(),
+            Duration::from_secs(10),
+            32,
+        );
+        server.block_until_done().await.unwrap();
+    });
+}
