@@ -167,19 +167,11 @@ pub fn lines(records: &[hickory_proto::rr::Record]) -> Vec<String> {
     lines
 }
 
-/// `GET <admin><path>` over plain HTTP/1.1: (status, body).
+/// `GET <admin><path>`: (status, body as text).
 pub async fn admin_get(admin: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let host = admin.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (status, body) = crate::s3::raw(&format!("{admin}{path}"), "GET", &[]).await;
+    (
+        status,
+        String::from_utf8(body).expect("the admin API answers text"),
+    )
 }

@@ -5,7 +5,7 @@
 //! runtime calls [`problems`] on the same data at start-up (for topologies
 //! assembled at run time) and prints the same messages.
 
-use crate::text::ConstText;
+use crate::text::{ConstText, same};
 use crate::{NodeName, Port, ServiceDecl, ServiceKind, Transport};
 
 /// The facts a topology check reads.
@@ -106,21 +106,6 @@ pub enum Problem {
         /// What actually listens there.
         found: ListenerRef,
     },
-}
-
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 const fn listener_ref(s: &ServiceDecl, i: usize) -> ListenerRef {

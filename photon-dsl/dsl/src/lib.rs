@@ -44,7 +44,7 @@ pub use integration::{Auth, Integration, Mode};
 pub use lifetime::Lifetime;
 pub use names::{
     BranchLabel, DeploymentName, DnsName, HostName, InvalidText, NodeName, ServiceKind,
-    UrlPathPrefix, Violation,
+    UrlPathPrefix, Violation, validate_dns_name, validate_lowercase_host_name,
 };
 pub use node::Node;
 pub use port::{PORT_RANGE, Port, PortParseError};

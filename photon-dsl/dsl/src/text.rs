@@ -153,6 +153,22 @@ impl core::fmt::Debug for ConstText {
     }
 }
 
+/// `a == b` for `&str`, usable in `const fn` (where `==` on `str` is not).
+pub const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,20 @@ pub struct Answer {
     pub additionals: Vec<Record>,
 }
 
+impl Answer {
+    /// No records, only a code (the header's AA bit comes from the
+    /// metadata `send` is given, not from here).
+    pub fn empty(rcode: ResponseCode) -> Answer {
+        Answer {
+            rcode,
+            authoritative: false,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            additionals: Vec::new(),
+        }
+    }
+}
+
 /// What one name gives for one type.
 enum Found<'z> {
     /// The RRset answering the question (at the name, or its wildcard).

@@ -208,14 +208,8 @@ impl DnsHandler {
     ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = rcode;
-        let empty = Answer {
-            rcode,
-            authoritative: false,
-            answers: Vec::new(),
-            authorities: Vec::new(),
-            additionals: Vec::new(),
-        };
-        self.send(request, response, metadata, &empty).await
+        self.send(request, response, metadata, &Answer::empty(rcode))
+            .await
     }
 
     /// AXFR (and IXFR, answered as a full transfer unless the client is
@@ -239,25 +233,22 @@ impl DnsHandler {
         metadata.authoritative = true;
         if qtype == RecordType::IXFR && client_is_current(request, zone.serial()) {
             let current = Answer {
-                rcode: ResponseCode::NoError,
-                authoritative: true,
                 answers: vec![zone.soa().clone()],
-                authorities: Vec::new(),
-                additionals: Vec::new(),
+                ..Answer::empty(ResponseCode::NoError)
             };
             return self.send(request, response, metadata, &current).await;
         }
         if request.protocol() == Protocol::Udp {
             // A full transfer needs TCP: TC tells the client to retry there.
             metadata.truncation = true;
-            let empty = Answer {
-                rcode: ResponseCode::NoError,
-                authoritative: true,
-                answers: Vec::new(),
-                authorities: Vec::new(),
-                additionals: Vec::new(),
-            };
-            return self.send(request, response, metadata, &empty).await;
+            return self
+                .send(
+                    request,
+                    response,
+                    metadata,
+                    &Answer::empty(ResponseCode::NoError),
+                )
+                .await;
         }
         self.counters.transfers.fetch_add(1, Ordering::Relaxed);
         tracing::info!(src = %request.src(), zone = %zone.origin(), serial = zone.serial(), "sending zone transfer");

@@ -8,8 +8,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use photon_dsl::protocol::Dns;
+use photon_dsl::text::same;
 use photon_dsl::{
     Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec, Transport,
+    validate_dns_name,
 };
 
 /// flashdns's read-only HTTP admin API: `/zones`, `/zones/<name>`,
@@ -318,21 +320,6 @@ const fn records_problem(data: &ZoneData) -> Option<&'static str> {
     None
 }
 
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// Equal as domain names: case-insensitive, a trailing dot ignored.
 const fn names_equal(a: &str, b: &str) -> bool {
     let (a, b) = (trim_dot(a.as_bytes()), trim_dot(b.as_bytes()));
@@ -360,32 +347,22 @@ const fn is_name_or_at(name: &str, wildcard: bool) -> bool {
     same(name, "@") || is_domain_name(name, wildcard)
 }
 
-/// Labels of 1 to 63 of `[A-Za-z0-9_-]`, optionally a trailing dot, at most
-/// 253 bytes; with `wildcard`, the first label may be exactly `*`.
+/// A DNS name as photon-dsl's `DnsName` reads it (labels of letters,
+/// digits, `-` and `_`, optionally a trailing dot), but not the root; with
+/// `wildcard`, the first label may be exactly `*`.
 const fn is_domain_name(name: &str, wildcard: bool) -> bool {
-    let bytes = trim_dot(name.as_bytes());
-    if bytes.is_empty() || bytes.len() > 253 {
-        return false;
+    let bytes = name.as_bytes();
+    if wildcard && (same(name, "*") || same(name, "*.")) {
+        return true;
     }
-    let mut label_start = 0;
-    let mut i = 0;
-    while i <= bytes.len() {
-        if i == bytes.len() || bytes[i] == b'.' {
-            let len = i - label_start;
-            if len == 0 || len > 63 {
-                return false;
-            }
-            label_start = i + 1;
-        } else {
-            let b = bytes[i];
-            let star = b == b'*' && wildcard && i == 0 && (bytes.len() == 1 || bytes[1] == b'.');
-            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || star) {
-                return false;
-            }
-        }
-        i += 1;
+    let rest = match bytes {
+        [b'*', b'.', rest @ ..] if wildcard => rest,
+        _ => bytes,
+    };
+    match core::str::from_utf8(rest) {
+        Ok(rest) => !same(rest, ".") && validate_dns_name(rest).is_ok(),
+        Err(_) => false,
     }
-    true
 }
 
 impl<N: Node> ServiceSpec for FlashDns<N> {

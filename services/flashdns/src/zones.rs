@@ -104,12 +104,13 @@ impl Zones {
             let (built, file) = match zone.source {
                 ZoneSource::File(path) => {
                     let path = PathBuf::from(path);
-                    let bytes = std::fs::read(&path).unwrap_or_default();
-                    let built = file::load(&path, &origin)?;
+                    // Read once: the hash is of exactly the text served.
+                    let text = file::read(&path)?;
+                    let built = file::load_text(&path, &text, &origin)?;
                     files.push(FileZone {
                         origin: origin.clone(),
                         path: path.clone(),
-                        content_hash: hash(&bytes),
+                        content_hash: hash(text.as_bytes()),
                     });
                     (built, Some(path))
                 }
@@ -163,8 +164,8 @@ impl Zones {
         let mut files = self.files.lock().await;
         let mut replaced = 0;
         for file in files.iter_mut() {
-            let bytes = match tokio::fs::read(&file.path).await {
-                Ok(bytes) => bytes,
+            let text = match tokio::fs::read_to_string(&file.path).await {
+                Ok(text) => text,
                 Err(e) => {
                     let problem = format!(
                         "{}: cannot read the zone file: {e}; still serving the last good version",
@@ -174,13 +175,14 @@ impl Zones {
                     continue;
                 }
             };
-            let content_hash = hash(&bytes);
+            let content_hash = hash(text.as_bytes());
             if !force && content_hash == file.content_hash {
                 continue;
             }
             file.content_hash = content_hash;
             let (path, origin) = (file.path.clone(), file.origin.clone());
-            let parsed = tokio::task::spawn_blocking(move || file::load(&path, &origin)).await;
+            let parsed =
+                tokio::task::spawn_blocking(move || file::load_text(&path, &text, &origin)).await;
             let zone = match parsed {
                 Ok(Ok(zone)) => zone,
                 Ok(Err(error)) => {

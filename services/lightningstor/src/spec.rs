@@ -98,26 +98,7 @@ const fn access_key_id_is_valid(id: &str) -> bool {
 /// A lowercase DNS name: dot-separated labels of 1 to 63 of `a-z`, `0-9`
 /// and `-` (not at either end), 253 bytes at most.
 const fn domain_is_valid(domain: &str) -> bool {
-    let bytes = domain.as_bytes();
-    if bytes.is_empty() || bytes.len() > 253 {
-        return false;
-    }
-    let mut label_start = 0;
-    let mut i = 0;
-    while i <= bytes.len() {
-        if i == bytes.len() || bytes[i] == b'.' {
-            let len = i - label_start;
-            if len == 0 || len > 63 || bytes[label_start] == b'-' || bytes[i - 1] == b'-' {
-                return false;
-            }
-            label_start = i + 1;
-        } else if !(bytes[i].is_ascii_lowercase() || bytes[i].is_ascii_digit() || bytes[i] == b'-')
-        {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    photon_dsl::validate_lowercase_host_name(domain).is_ok()
 }
 
 impl<N: Node> ServiceSpec for LightningStor<N> {

@@ -42,27 +42,37 @@ const SERVED_TYPES: &[RecordType] = &[
 
 /// Reads the zone file at `path` for the zone `origin`.
 pub fn load(path: &Path, origin: &Name) -> Result<Zone, ZoneError> {
-    let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ZoneError {
+    load_text(path, &read(path)?, origin)
+}
+
+/// Reads a zone file's text, with the error [`load`] gives.
+pub fn read(path: &Path) -> Result<String, ZoneError> {
+    std::fs::read_to_string(path).map_err(|e| ZoneError {
         location: Location {
-            source: source.clone(),
+            source: path.display().to_string(),
             line: None,
         },
         problem: format!("cannot read the zone file: {e}"),
-    })?;
-    let mut builder = ZoneBuilder::new(origin.clone(), source.clone());
-    let mut reader = Reader {
-        builder: &mut builder,
-        default_ttl: None,
-        last_ttl: None,
-        soa_minimum: None,
-    };
-    reader.read(&text, &source, Some(path), origin.clone(), 0)?;
-    builder.finish()
+    })
+}
+
+/// Parses `text`, already read from the zone file at `path` (relative
+/// `$INCLUDE`s are read beside it).
+pub fn load_text(path: &Path, text: &str, origin: &Name) -> Result<Zone, ZoneError> {
+    parse_at(text, &path.display().to_string(), Some(path), origin)
 }
 
 /// Parses zone text (no `$INCLUDE` of relative paths) named `source`.
 pub fn parse(text: &str, source: &str, origin: &Name) -> Result<Zone, ZoneError> {
+    parse_at(text, source, None, origin)
+}
+
+fn parse_at(
+    text: &str,
+    source: &str,
+    path: Option<&Path>,
+    origin: &Name,
+) -> Result<Zone, ZoneError> {
     let mut builder = ZoneBuilder::new(origin.clone(), source);
     let mut reader = Reader {
         builder: &mut builder,
@@ -70,7 +80,7 @@ pub fn parse(text: &str, source: &str, origin: &Name) -> Result<Zone, ZoneError>
         last_ttl: None,
         soa_minimum: None,
     };
-    reader.read(text, source, None, origin.clone(), 0)?;
+    reader.read(text, source, path, origin.clone(), 0)?;
     builder.finish()
 }
 
