@@ -436,5 +436,40 @@ mod tests {
             source: ZoneSource::Records(&BAD_OWNER),
         }];
         assert!(zones_problem(&bad).unwrap().contains("`owner`"));
+        const LONG: &str = match core::str::from_utf8(&[b'a'; 256]) {
+            Ok(s) => s,
+            Err(_) => panic!(),
+        };
+        let caa = RecData::Caa {
+            critical: false,
+            tag: "isue",
+            value: "ca.example.net",
+        };
+        let mx = RecData::Mx {
+            preference: 1,
+            exchange: "bad name",
+        };
+        for (records, problem) in [
+            (
+                vec![Rec::new("@", RecData::Txt(&[LONG]))],
+                "longer than 255 bytes",
+            ),
+            (
+                vec![Rec::new("@", RecData::Txt(&[]))],
+                "at least one string",
+            ),
+            (vec![Rec::new("@", caa)], "`issue`, `issuewild` or `iodef`"),
+            (vec![Rec::new("@", mx)], "target name"),
+            (vec![Rec::new("-www", RecData::Cname("@"))], "`owner`"),
+        ] {
+            let records: &'static [Rec] = Box::leak(records.into_boxed_slice());
+            let data: &'static ZoneData = Box::leak(Box::new(ZoneData { records, ..DATA }));
+            let zones = [Zone {
+                origin: "example.com",
+                source: ZoneSource::Records(data),
+            }];
+            let found = zones_problem(&zones).unwrap();
+            assert!(found.contains(problem), "{found}");
+        }
     }
 }
