@@ -168,7 +168,9 @@ impl Zone {
 }
 
 /// One record as a zone-file line. hickory's `Display` leaves TXT and
-/// HINFO strings unquoted, which no zone parser reads back.
+/// HINFO strings unquoted, which no zone parser reads back, and shows
+/// punycode labels (`xn--...`) as Unicode, which is another name; names are
+/// written in their ASCII form here.
 pub fn record_text(record: &Record) -> String {
     let data = match &record.data {
         RData::TXT(txt) => txt
@@ -178,11 +180,32 @@ pub fn record_text(record: &Record) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         RData::HINFO(hinfo) => format!("{} {}", quote(&hinfo.cpu), quote(&hinfo.os)),
+        RData::NS(ns) => ns.0.to_ascii(),
+        RData::CNAME(cname) => cname.0.to_ascii(),
+        RData::PTR(ptr) => ptr.0.to_ascii(),
+        RData::MX(mx) => format!("{} {}", mx.preference, mx.exchange.to_ascii()),
+        RData::SRV(srv) => format!(
+            "{} {} {} {}",
+            srv.priority,
+            srv.weight,
+            srv.port,
+            srv.target.to_ascii()
+        ),
+        RData::SOA(soa) => format!(
+            "{} {} {} {} {} {} {}",
+            soa.mname.to_ascii(),
+            soa.rname.to_ascii(),
+            soa.serial,
+            soa.refresh,
+            soa.retry,
+            soa.expire,
+            soa.minimum
+        ),
         data => data.to_string(),
     };
     format!(
         "{} {} {} {} {data}",
-        record.name,
+        record.name.to_ascii(),
         record.ttl,
         record.dns_class,
         record.record_type()

@@ -204,6 +204,16 @@ _sip._tcp SRV 1 2 5060 www
         let zone = file::parse(TEXT, "z", &origin()).unwrap();
         let again = file::parse(&zone.to_text(), "dump", &origin()).unwrap();
         assert_eq!(zone.to_text(), again.to_text());
+        // Punycode stays punycode (hickory's `Display` shows it as Unicode).
+        let puny = format!("{TEXT}ext CNAME www.xn--ple.net.\n");
+        let zone = file::parse(&puny, "z", &origin()).unwrap();
+        assert!(
+            zone.to_text().contains("CNAME www.xn--ple.net.\n"),
+            "{}",
+            zone.to_text()
+        );
+        let again = file::parse(&zone.to_text(), "dump", &origin()).unwrap();
+        assert_eq!(zone.to_text(), again.to_text());
     }
 
     #[test]
