@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::rdata::{HINFO, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::parse_ttl;
 
@@ -383,9 +383,18 @@ impl Reader<'_> {
                 Err(_) => return Err(format!("unknown RR type '{text}'")),
             }
         };
+        // hickory reads `\DDD` in character-strings as a character, not a
+        // byte: TXT and HINFO are read here.
         let rdata = if rtype == RecordType::TXT {
-            // hickory reads `\DDD` in TXT strings as a character, not a byte.
             txt(rest)?
+        } else if rtype == RecordType::HINFO {
+            let [cpu, os] = rest else {
+                return Err("HINFO takes two character-strings, CPU and OS".to_owned());
+            };
+            RData::HINFO(HINFO::from_bytes(
+                character_string(&cpu.text)?.into(),
+                character_string(&os.text)?.into(),
+            ))
         } else {
             let rdata_text = rdata_text(rtype, rest, origin)?;
             RData::try_from_str(rtype, &rdata_text)
@@ -686,8 +695,8 @@ mod tests {
 
     #[test]
     fn txt_escapes_are_bytes_as_in_bind() {
-        let zone = zone("c TXT \"\\065\\066\" a\\032b \"\\\"q\\\"\" \"\\200\"\n").unwrap();
-        let c = zone
+        let txt_zone = zone("c TXT \"\\065\\066\" a\\032b \"\\\"q\\\"\" \"\\200\"\n").unwrap();
+        let c = txt_zone
             .node(&LowerName::from(
                 Name::from_ascii("c.example.com.").unwrap(),
             ))
@@ -702,6 +711,20 @@ mod tests {
         );
         assert!(error(&format!("c TXT \"{}\"\n", "a".repeat(256))).contains("at most 255"));
         assert!(error("c TXT \"\\256\"\n").contains("more than 255"));
+        let hinfo_zone = zone("h HINFO \"x\\0234\" Linux\n").unwrap();
+        let h = hinfo_zone
+            .node(&LowerName::from(
+                Name::from_ascii("h.example.com.").unwrap(),
+            ))
+            .unwrap();
+        let RData::HINFO(hinfo) = &h.get(RecordType::HINFO).unwrap().records[0].data else {
+            panic!("not HINFO")
+        };
+        assert_eq!(
+            (&hinfo.cpu[..], &hinfo.os[..]),
+            (&b"x\x174"[..], &b"Linux"[..])
+        );
+        assert!(error("h HINFO one\n").contains("two character-strings"));
     }
 
     #[test]
