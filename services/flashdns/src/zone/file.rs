@@ -253,7 +253,11 @@ impl Reader<'_> {
         let mut owner: Option<Name> = None;
         for entry in entries {
             let line = entry.line;
-            let first = &entry.tokens[0];
+            // Parentheses with nothing inside make an entry without words:
+            // a blank line.
+            let Some(first) = entry.tokens.first() else {
+                continue;
+            };
             if !entry.inherits_owner && !first.quoted && first.text.starts_with('$') {
                 let args = &entry.tokens[1..];
                 match first.text.to_ascii_uppercase().as_str() {
@@ -725,6 +729,11 @@ mod tests {
             (&b"x\x174"[..], &b"Linux"[..])
         );
         assert!(error("h HINFO one\n").contains("two character-strings"));
+    }
+
+    #[test]
+    fn empty_parentheses_are_a_blank_line() {
+        assert!(zone("(\n)\n  ( )\nwww A 192.0.2.2\n").is_ok());
     }
 
     #[test]
