@@ -168,9 +168,9 @@ impl Zone {
 }
 
 /// One record as a zone-file line. hickory's `Display` leaves TXT and
-/// HINFO strings unquoted, which no zone parser reads back, and shows
-/// punycode labels (`xn--...`) as Unicode, which is another name; names are
-/// written in their ASCII form here.
+/// HINFO strings unquoted and CAA values unescaped, which no zone parser
+/// reads back as they were, and shows punycode labels (`xn--...`) as
+/// Unicode, which is another name; names are written in ASCII here.
 pub fn record_text(record: &Record) -> String {
     let data = match &record.data {
         RData::TXT(txt) => txt
@@ -180,6 +180,7 @@ pub fn record_text(record: &Record) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         RData::HINFO(hinfo) => format!("{} {}", quote(&hinfo.cpu), quote(&hinfo.os)),
+        RData::CAA(caa) => format!("{} {} {}", caa.flags(), caa.tag, quote(&caa.value)),
         RData::NS(ns) => ns.0.to_ascii(),
         RData::CNAME(cname) => cname.0.to_ascii(),
         RData::PTR(ptr) => ptr.0.to_ascii(),

@@ -205,7 +205,9 @@ _sip._tcp SRV 1 2 5060 www
         let again = file::parse(&zone.to_text(), "dump", &origin()).unwrap();
         assert_eq!(zone.to_text(), again.to_text());
         // Punycode stays punycode (hickory's `Display` shows it as Unicode).
-        let puny = format!("{TEXT}ext CNAME www.xn--ple.net.\n");
+        let puny = format!(
+            "{TEXT}ext CNAME www.xn--ple.net.\n@ CAA 0 iodef \"mailto:se\\\\curity@example.com\"\n"
+        );
         let zone = file::parse(&puny, "z", &origin()).unwrap();
         assert!(
             zone.to_text().contains("CNAME www.xn--ple.net.\n"),
