@@ -388,7 +388,7 @@ impl Reader<'_> {
             }
         };
         // hickory reads `\DDD` in character-strings as a character, not a
-        // byte: TXT and HINFO are read here.
+        // byte: TXT, HINFO (and CAA values, below) are decoded here.
         let rdata = if rtype == RecordType::TXT {
             txt(rest)?
         } else if rtype == RecordType::HINFO {
@@ -401,8 +401,13 @@ impl Reader<'_> {
             ))
         } else {
             let rdata_text = rdata_text(rtype, rest, origin)?;
-            RData::try_from_str(rtype, &rdata_text)
-                .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?
+            let mut rdata = RData::try_from_str(rtype, &rdata_text)
+                .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?;
+            // hickory checks the CAA value; its bytes are decoded here.
+            if let (RData::CAA(caa), Some(value)) = (&mut rdata, rest.get(2)) {
+                caa.value = unescape(&value.text)?;
+            }
+            rdata
         };
         if let RData::SOA(soa) = &rdata {
             self.soa_minimum = Some(soa.minimum);
@@ -448,6 +453,18 @@ fn txt(tokens: &[Token]) -> Result<RData, String> {
 
 /// One `<character-string>` (RFC 1035 section 5.1): at most 255 bytes.
 fn character_string(text: &str) -> Result<Vec<u8>, String> {
+    let out = unescape(text)?;
+    if out.len() > 255 {
+        return Err(format!(
+            "a character-string of {} bytes; at most 255 (split it into several quoted strings)",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// Zone-file text as bytes: `\DDD` is the byte DDD, `\X` is X.
+fn unescape(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -470,14 +487,8 @@ fn character_string(text: &str) -> Result<Vec<u8>, String> {
             out.push(next);
             i += 2;
         } else {
-            return Err("a character-string ends in a lone backslash".to_owned());
+            return Err("a string ends in a lone backslash".to_owned());
         }
-    }
-    if out.len() > 255 {
-        return Err(format!(
-            "a character-string of {} bytes; at most 255 (split it into several quoted strings)",
-            out.len()
-        ));
     }
     Ok(out)
 }

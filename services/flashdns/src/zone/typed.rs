@@ -206,7 +206,7 @@ _sip._tcp SRV 1 2 5060 www
         assert_eq!(zone.to_text(), again.to_text());
         // Punycode stays punycode (hickory's `Display` shows it as Unicode).
         let puny = format!(
-            "{TEXT}ext CNAME www.xn--ple.net.\n@ CAA 0 iodef \"mailto:se\\\\curity@example.com\"\n"
+            "{TEXT}ext CNAME www.xn--ple.net.\n@ CAA 0 iodef \"mailto:se\\\\curity@example.com\"\n@ CAA 0 issue \"ca\\011.example.net\"\n"
         );
         let zone = file::parse(&puny, "z", &origin()).unwrap();
         assert!(
