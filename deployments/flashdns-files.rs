@@ -1,17 +1,22 @@
 //! flashdns serving BIND zone files from `zones/` under the working
 //! directory (re-read every second and on SIGHUP), beside a typed zone;
-//! transfers only to 127.0.0.1. The end-to-end tests run it from a
-//! directory of their own zone files.
+//! both file zones are DNSSEC-signed (`example.com` with Ed25519,
+//! `example.net` with ECDSA P-256), each with a key created in the state
+//! directory on first start; transfers only to 127.0.0.1. The end-to-end tests run it
+//! from a directory of their own zone files.
 //!
 //! ```text
 //! cd dir-with-zones && deploy-flashdns-files up
 //! dig @127.0.1.1 -p 5300 www.example.com
 //! dig @127.0.1.1 -p 5300 example.com AXFR
+//! dig @127.0.1.1 -p 5300 +dnssec www.example.net
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneSource};
+use flashdns::{
+    AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, Soa, Zone, ZoneData,
+};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -55,18 +60,12 @@ const SERVER: FlashDns<Dns> = FlashDns {
     dns_port: DNS_PORT,
     admin_port: port!(8053),
     zones: &[
-        Zone {
-            origin: "example.com",
-            source: ZoneSource::File("zones/example.com.zone"),
-        },
-        Zone {
-            origin: "example.net",
-            source: ZoneSource::File("zones/example.net.zone"),
-        },
-        Zone {
-            origin: "nodes.internal",
-            source: ZoneSource::Records(&NODES_INTERNAL),
-        },
+        Zone::file("example.com", "zones/example.com.zone").signed(Signing {
+            algorithm: SigningAlgorithm::Ed25519,
+            ..Signing::DEFAULT
+        }),
+        Zone::file("example.net", "zones/example.net.zone").signed(Signing::DEFAULT),
+        Zone::records("nodes.internal", &NODES_INTERNAL),
     ],
     axfr_allow: &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
     auto_reload: AutoReload::EverySeconds(1),

@@ -8,7 +8,7 @@
 //! curl http://127.0.1.1:8053/zones
 //! ```
 
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneSource};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -57,10 +57,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     node: Dns,
     dns_port: DNS_PORT,
     admin_port: port!(8053),
-    zones: &[Zone {
-        origin: "photon.internal",
-        source: ZoneSource::Records(&PHOTON_INTERNAL),
-    }],
+    zones: &[Zone::records("photon.internal", &PHOTON_INTERNAL)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
 };

@@ -2,20 +2,21 @@
 //! hickory-resolver, which retries a truncated answer over TCP): every
 //! record type, wildcards, CNAME chains, referrals, NXDOMAIN vs NODATA,
 //! truncation, transfers allowed and refused, reloads good and bad, bad
-//! packets and a flood.
+//! packets and a flood, DNSSEC-signed zones across restarts.
 //!
-//! Loopback blocks 127.0.110.0 to 127.0.117.0 are this file's (Knot on .117).
+//! Loopback blocks 127.0.110.0 to 127.0.118.0 are this file's (Knot on .117).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::dns::{admin_get, ask, ask_with, lines, start, tcp, try_ask, udp};
+use e2e::dns::{admin_get, ask, ask_with, lines, start, start_in, tcp, try_ask, udp};
 use futures::StreamExt as _;
-use hickory_net::client::ClientHandle as _;
+use hickory_net::client::{Client, ClientHandle as _};
+use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::xfer::DnsHandle as _;
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{DnsRequestOptions, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,6 +402,23 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
         zones.contains("its SOA serial did not increase (2 -> 2)"),
         "{zones}"
     );
+    // example.net is signed: the new version is signed too, and served
+    // with the next serial, so secondaries still fetch it.
+    let mut options = DnsRequestOptions::default();
+    options.recursion_desired = false;
+    options.edns_set_dnssec_ok = true;
+    let signed = try_ask(&client, "new.example.net.", RecordType::A, options)
+        .await
+        .unwrap();
+    assert_eq!(
+        signed
+            .answers
+            .iter()
+            .map(|r| r.record_type())
+            .collect::<Vec<_>>(),
+        [RecordType::A, RecordType::RRSIG]
+    );
+    assert_eq!(soa_serial(&client, "example.net.").await, 3);
     assert!(
         zones.contains("\"last_error\":null"),
         "a good load clears the error: {zones}"
@@ -412,15 +430,28 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
         "SIGHUP: re-reading every zone file",
         Duration::from_secs(10),
     );
+    // Re-read, it is re-signed: a new version with the next serial.
+    wait_until("the re-signed version is served", || async {
+        soa_serial(&client, "example.net.").await == 4
+    })
+    .await;
     let metrics = admin_get(&server.admin, "/metrics").await.1;
     assert!(
         metrics.contains("flashdns_zone_reload_failures_total{zone=\"example.net.\"} 1"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("flashdns_zone_serial{zone=\"example.net.\"} 2"),
+        metrics.contains("flashdns_zone_serial{zone=\"example.net.\"} 4"),
         "{metrics}"
     );
+}
+
+async fn soa_serial(client: &Client<TokioRuntimeProvider>, zone: &str) -> u32 {
+    let soa = ask(client, zone, RecordType::SOA).await;
+    match &soa.answers[0].data {
+        RData::SOA(soa) => soa.serial,
+        other => panic!("not an SOA: {other}"),
+    }
 }
 
 #[test]
@@ -564,6 +595,13 @@ async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
         .env("FLASHDNS", server.addr.ip().to_string())
         .env("ZONES", server.dir.path().join("zones"))
         .env("KNOT", "127.0.117.1")
+        .env(
+            "KEYS",
+            server
+                .dir
+                .path()
+                .join("state/flashdns-files/dns/flashdns/dnssec"),
+        )
         .output()
         .await
         .expect("bash runs");
@@ -575,10 +613,16 @@ async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
         server.running.log()
     );
     assert!(
-        stdout.contains("queries asked of both, 0 differ"),
+        stdout.contains("queries asked of both, with and without +dnssec, 0 differ"),
         "{stdout}"
     );
     assert!(stdout.contains("AXFR example.com: identical"), "{stdout}");
+    assert!(stdout.contains("AXFR example.net: identical"), "{stdout}");
+    assert!(
+        stdout.contains("dnssec-verify example.com: fully signed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("delv: 13 answers validated"), "{stdout}");
 
     // The admin API's dump is a zone file BIND reads.
     let (status, text) = admin_get(&server.admin, "/zones/example.com").await;
@@ -593,5 +637,75 @@ async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// Asks with the DO bit set, as a validating resolver does.
+async fn ask_dnssec(
+    client: &Client<TokioRuntimeProvider>,
+    name: &str,
+    rtype: RecordType,
+) -> hickory_proto::op::DnsResponse {
+    let mut options = DnsRequestOptions::default();
+    options.recursion_desired = false;
+    options.edns_set_dnssec_ok = true;
+    try_ask(client, name, rtype, options).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let e2e::dns::Server {
+        mut running, dir, ..
+    } = start("127.0.118");
+    let addr: SocketAddr = "127.0.118.1:5300".parse().unwrap();
+    let client = udp(addr, None);
+    let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
+    assert_eq!(dnskey.answers.len(), 2, "the DNSKEY and its RRSIG");
+    let key = dnskey.answers[0].data.clone();
+    assert_eq!(soa_serial(&client, "example.net.").await, 1);
+
+    // The key was created private, and /zones shows the DS to publish.
+    let key_file = dir
+        .path()
+        .join("state/flashdns-files/dns/flashdns/dnssec/example.net.pem");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(dnskey_data)) = &key else {
+        panic!("not a DNSKEY: {key}")
+    };
+    let tag = dnskey_data.calculate_key_tag().unwrap();
+    let (_, zones) = admin_get("http://127.0.118.1:8053", "/zones").await;
+    assert!(
+        zones.contains(&format!("\"ds\":\"example.net. IN DS {tag} 13 2 ")),
+        "{zones}"
+    );
+    assert!(
+        running
+            .log()
+            .contains(&format!("example.net. IN DS {tag} 13 2 "))
+    );
+
+    // An unsigned zone answers a DO query without DNSSEC records.
+    let unsigned = ask_dnssec(&client, "ns.nodes.internal.", RecordType::A).await;
+    assert_eq!(lines(&unsigned.answers).len(), 1);
+    assert_eq!(unsigned.answers[0].record_type(), RecordType::A);
+    let nx = ask_dnssec(&client, "nope.nodes.internal.", RecordType::A).await;
+    assert_eq!(nx.authorities.len(), 1, "the SOA alone: {nx:?}");
+
+    // Restarted on the same state: the same key, a higher serial (the zone
+    // was signed anew; secondaries must see a new version).
+    running.signal("TERM");
+    let (status, _) = running.wait(Duration::from_secs(10));
+    assert!(status.success(), "{}", running.log());
+    let again = start_in("127.0.118", dir);
+    let client = udp(again.addr, None);
+    let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
+    assert_eq!(dnskey.answers[0].data, key, "the same key");
+    assert_eq!(soa_serial(&client, "example.net.").await, 2);
+    assert!(
+        again.running.lines_with("created a DNSSEC key").is_empty(),
+        "no new key: {}",
+        again.running.log()
     );
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flashdns::dns::{Counters, DnsHandler};
-use flashdns::spec::{Zone, ZoneSource};
+use flashdns::spec::Zone;
 use flashdns::zones::Zones;
 
 const FLASHDNS: &str = "127.0.120.1";
@@ -183,11 +183,13 @@ fn serve(zone_file: &str) {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let zones = [Zone {
-            origin: "example.com",
-            source: ZoneSource::File(Box::leak(zone_file.to_owned().into_boxed_str())),
-        }];
-        let zones = Zones::load(&zones, &|_| Err("no nodes here".to_owned())).expect("the zone");
+        let zones = [Zone::file(
+            "example.com",
+            Box::leak(zone_file.to_owned().into_boxed_str()),
+        )];
+        let no_state = std::env::temp_dir();
+        let zones =
+            Zones::load(&zones, &|_| Err("no nodes here".to_owned()), &no_state).expect("the zone");
         let handler = DnsHandler::new(
             zones.catalog().clone(),
             Vec::new(),

@@ -80,6 +80,14 @@ impl Admin {
                     "last_error": status.last_error,
                     "failed_reloads": status.failed_reloads,
                     "warnings": status.warnings,
+                    "dnssec": zone.as_ref().and_then(|z| z.signed()).map(|signed| serde_json::json!({
+                        "key_tag": signed.key_tag,
+                        "algorithm": signed.algorithm,
+                        "ds": signed.ds,
+                        "key_file": status.key_file.as_ref().map(|f| f.display().to_string()),
+                        "signatures_inception": signed.inception,
+                        "signatures_expire": signed.expiration,
+                    })),
                 })
             })
             .collect();
@@ -177,6 +185,17 @@ impl Admin {
                 zone.origin(),
                 zone.record_count()
             ));
+        }
+        out.push_str("# HELP flashdns_zone_signatures_expire_timestamp_seconds When the signed zones' RRSIGs expire (they are refreshed at half their validity).\n");
+        out.push_str("# TYPE flashdns_zone_signatures_expire_timestamp_seconds gauge\n");
+        for zone in catalog.zones() {
+            if let Some(signed) = zone.signed() {
+                out.push_str(&format!(
+                    "flashdns_zone_signatures_expire_timestamp_seconds{{zone=\"{}\"}} {}\n",
+                    zone.origin(),
+                    signed.expiration
+                ));
+            }
         }
         out.push_str("# HELP flashdns_zone_reload_failures_total Zone file reloads rejected.\n");
         out.push_str("# TYPE flashdns_zone_reload_failures_total counter\n");

@@ -93,22 +93,38 @@ impl Answer {
     }
 }
 
-/// What one name gives for one type.
-enum Found<'z> {
-    /// The RRset answering the question (at the name, or its wildcard).
-    Records(&'z RRset),
-    /// An alias to follow.
-    Cname(&'z RRset),
-    /// The name is at or below a zone cut: a referral to these servers.
-    Referral(&'z RRset),
-    /// The name exists but has no data of this type.
-    NoData,
-    /// The name does not exist.
-    NxDomain,
+/// Which NSEC records prove a negative (RFC 4035 section 3.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Proof {
+    /// The NSEC at this existing name (its type bitmap lacks the type).
+    At(LowerName),
+    /// The NSEC covering this name (it does not exist).
+    Covering(LowerName),
 }
 
-/// Answers `qname`/`qtype` from `zone`, which holds `qname`.
-pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
+/// What one name gives for one type, with the NSEC proofs a DNSSEC
+/// answer needs.
+enum Found<'z> {
+    /// The RRset answering the question (at the name, or its wildcard:
+    /// then the proof that the name itself does not exist).
+    Records(&'z RRset, Vec<Proof>),
+    /// An RRSIG question: the signatures over this RRset (as Knot
+    /// answers it, the name's first signed RRset, like ANY).
+    Signatures(&'z RRset, Vec<Proof>),
+    /// An alias to follow.
+    Cname(&'z RRset, Vec<Proof>),
+    /// The name is at or below the zone cut at this name: a referral.
+    Referral(&'z NodeData),
+    /// The name exists but has no data of this type.
+    NoData(Vec<Proof>),
+    /// The name does not exist.
+    NxDomain(Vec<Proof>),
+}
+
+/// Answers `qname`/`qtype` from `zone`, which holds `qname`; with
+/// `dnssec` (the query set DO and the zone is signed), with RRSIGs and the
+/// NSEC records proving negatives and wildcard answers.
+pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Answer {
     let mut out = Answer {
         rcode: ResponseCode::NoError,
         authoritative: true,
@@ -116,18 +132,30 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
         authorities: Vec::new(),
         additionals: Vec::new(),
     };
+    let dnssec = dnssec && zone.signed().is_some();
     let mut name = qname.clone();
     let mut followed: Vec<LowerName> = Vec::new();
     loop {
         let lower = LowerName::new(&name);
         match find(zone, &lower, qtype) {
-            Found::Records(set) => {
-                push_set(&mut out.answers, set, &name);
-                additional_for(zone, set, &mut out);
+            Found::Records(set, proofs) => {
+                push_set(&mut out.answers, set, &name, dnssec);
+                prove(zone, &proofs, dnssec, &mut out);
+                additional_for(zone, set, dnssec, &mut out);
                 return out;
             }
-            Found::Cname(set) => {
-                push_set(&mut out.answers, set, &name);
+            Found::Signatures(set, proofs) => {
+                for sig in &set.sigs {
+                    let mut sig = sig.clone();
+                    sig.name = name.clone();
+                    out.answers.push(sig);
+                }
+                prove(zone, &proofs, dnssec, &mut out);
+                return out;
+            }
+            Found::Cname(set, proofs) => {
+                push_set(&mut out.answers, set, &name, dnssec);
+                prove(zone, &proofs, dnssec, &mut out);
                 let RData::CNAME(target) = &set.records[0].data else {
                     return out;
                 };
@@ -142,34 +170,84 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType) -> Answer {
                 }
                 name = target;
             }
-            Found::Referral(ns) => {
+            Found::Referral(cut) => {
                 // After an alias the referral is not ours to give: the
                 // resolver follows the chain itself.
-                if out.answers.is_empty() {
+                if out.answers.is_empty()
+                    && let Some(ns) = cut.get(RecordType::NS)
+                {
                     out.authoritative = false;
                     out.authorities.extend(ns.records.iter().cloned());
-                    additional_for(zone, ns, &mut out);
+                    if dnssec {
+                        // The DS with its RRSIG, or the NSEC proving there
+                        // is none (an insecure delegation).
+                        if let Some(set) = cut.get(RecordType::DS).or(cut.get(RecordType::NSEC)) {
+                            let owner = set.records[0].name.clone();
+                            push_set(&mut out.authorities, set, &owner, true);
+                        }
+                    }
+                    additional_for(zone, ns, dnssec, &mut out);
                 }
                 return out;
             }
-            Found::NoData => {
-                out.authorities.push(zone.negative_soa());
+            Found::NoData(proofs) => {
+                negative(zone, &proofs, dnssec, &mut out);
                 return out;
             }
-            Found::NxDomain => {
+            Found::NxDomain(proofs) => {
                 out.rcode = ResponseCode::NXDomain;
-                out.authorities.push(zone.negative_soa());
+                negative(zone, &proofs, dnssec, &mut out);
                 return out;
             }
         }
     }
 }
 
-/// Adds `set` with `owner` as written in the question (or the alias that
-/// led here): the case the client asked with, and the asked name where a
-/// wildcard answered.
-fn push_set(section: &mut Vec<Record>, set: &RRset, owner: &Name) {
-    for record in &set.records {
+/// The SOA at the negative TTL, then (with DNSSEC) its RRSIG and the NSEC
+/// proofs.
+fn negative(zone: &Zone, proofs: &[Proof], dnssec: bool, out: &mut Answer) {
+    out.authorities.push(zone.negative_soa());
+    if dnssec {
+        out.authorities.extend(zone.negative_soa_sigs());
+    }
+    prove(zone, proofs, dnssec, out);
+}
+
+/// Adds the NSEC records (and their RRSIGs) these proofs name, each once.
+fn prove(zone: &Zone, proofs: &[Proof], dnssec: bool, out: &mut Answer) {
+    if !dnssec {
+        return;
+    }
+    for proof in proofs {
+        let set = match proof {
+            Proof::At(name) => zone.node(name).and_then(|n| n.get(RecordType::NSEC)),
+            Proof::Covering(name) => zone.nsec_covering(name),
+        };
+        let Some(set) = set else {
+            continue;
+        };
+        // Once is enough, whatever its owner: a wildcard's NSEC asked
+        // for by type is already the proof.
+        let nsec = &set.records[0];
+        if out
+            .answers
+            .iter()
+            .chain(&out.authorities)
+            .any(|r| r.record_type() == RecordType::NSEC && r.data == nsec.data)
+        {
+            continue;
+        }
+        let owner = set.records[0].name.clone();
+        push_set(&mut out.authorities, set, &owner, true);
+    }
+}
+
+/// Adds `set` (and with `dnssec` its RRSIGs) with `owner` as written in
+/// the question (or the alias that led here): the case the client asked
+/// with, and the asked name where a wildcard answered.
+fn push_set(section: &mut Vec<Record>, set: &RRset, owner: &Name, dnssec: bool) {
+    let sigs = if dnssec { &set.sigs[..] } else { &[] };
+    for record in set.records.iter().chain(sigs) {
         let mut record = record.clone();
         record.name = owner.clone();
         section.push(record);
@@ -193,17 +271,19 @@ fn find<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
     // A zone cut at or above the name hands the question to the child
     // zone, except DS, which lives on the parent side of the cut.
     for step in path_from_apex(zone, name) {
-        if let Some(ns) = zone.node(&step).and_then(|n| n.get(RecordType::NS))
+        if let Some(node) = zone.node(&step)
+            && node.get(RecordType::NS).is_some()
             && !(step == *name && qtype == RecordType::DS)
         {
-            return Found::Referral(ns);
+            return Found::Referral(node);
         }
     }
     if let Some(node) = zone.node(name) {
-        return from_node(node, qtype);
+        return from_node(node, qtype, Vec::new(), vec![Proof::At(name.clone())]);
     }
     if zone.exists(name) {
-        return Found::NoData; // an empty non-terminal
+        // An empty non-terminal: the NSEC before it covers it.
+        return Found::NoData(vec![Proof::Covering(name.clone())]);
     }
     // The closest encloser is the nearest existing ancestor; its wildcard
     // child, if any, answers for every name that does not exist below it.
@@ -215,31 +295,51 @@ fn find<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
         // Only a name of 255 bytes cannot take `*.`: no wildcard can match it.
         |_| Name::root(),
     ));
+    let no_name = Proof::Covering(name.clone());
     match zone.node(&wildcard) {
-        Some(node) if wildcard.is_wildcard() => from_node(node, qtype),
-        _ => Found::NxDomain,
+        Some(node) if wildcard.is_wildcard() => from_node(
+            node,
+            qtype,
+            vec![no_name.clone()],
+            vec![no_name, Proof::At(wildcard)],
+        ),
+        _ => Found::NxDomain(vec![no_name, Proof::Covering(wildcard)]),
     }
 }
 
-fn from_node(node: &NodeData, qtype: RecordType) -> Found<'_> {
+/// What `node` gives for `qtype`; `positive` proves a wildcard match,
+/// `nodata` proves the type is absent.
+fn from_node(
+    node: &NodeData,
+    qtype: RecordType,
+    positive: Vec<Proof>,
+    nodata: Vec<Proof>,
+) -> Found<'_> {
     if qtype == RecordType::ANY {
         // RFC 8482: one RRset is enough, the one with the lowest type.
         return match node.rrsets().first() {
-            Some(set) => Found::Records(set),
-            None => Found::NoData,
+            Some(set) => Found::Records(set, positive),
+            None => Found::NoData(nodata),
+        };
+    }
+    if qtype == RecordType::RRSIG {
+        return match node.rrsets().iter().find(|set| !set.sigs.is_empty()) {
+            Some(set) => Found::Signatures(set, positive),
+            None => Found::NoData(nodata),
         };
     }
     if let Some(set) = node.get(qtype) {
-        return Found::Records(set);
+        return Found::Records(set, positive);
     }
     if let Some(cname) = node.get(RecordType::CNAME) {
-        return Found::Cname(cname);
+        return Found::Cname(cname, positive);
     }
-    Found::NoData
+    Found::NoData(nodata)
 }
 
-/// Adds the A and AAAA records of in-zone MX, SRV and NS targets.
-fn additional_for(zone: &Zone, set: &RRset, out: &mut Answer) {
+/// Adds the A and AAAA records of in-zone MX, SRV and NS targets (with
+/// their RRSIGs, under DNSSEC; glue has none).
+fn additional_for(zone: &Zone, set: &RRset, dnssec: bool, out: &mut Answer) {
     for record in &set.records {
         let target = match &record.data {
             RData::MX(mx) => &mx.exchange,
@@ -256,7 +356,8 @@ fn additional_for(zone: &Zone, set: &RRset, out: &mut Answer) {
         };
         for rtype in [RecordType::A, RecordType::AAAA] {
             if let Some(addresses) = node.get(rtype) {
-                for address in &addresses.records {
+                let sigs = if dnssec { &addresses.sigs[..] } else { &[] };
+                for address in addresses.records.iter().chain(sigs) {
                     if !out.additionals.contains(address) && !out.answers.contains(address) {
                         out.additionals.push(address.clone());
                     }
@@ -294,7 +395,7 @@ ns.sub A 192.0.2.5
     }
 
     fn ask(name: &str, qtype: RecordType) -> Answer {
-        answer(&zone(), &Name::from_ascii(name).unwrap(), qtype)
+        answer(&zone(), &Name::from_ascii(name).unwrap(), qtype, false)
     }
 
     fn texts(records: &[Record]) -> Vec<String> {
@@ -334,6 +435,88 @@ ns.sub A 192.0.2.5
             ask("a.b.example.com.", RecordType::A).rcode,
             ResponseCode::NoError
         );
+    }
+
+    /// The zone signed with a fresh key.
+    fn signed_zone() -> Zone {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, _) = crate::keys::ZoneKey::open(
+            &dir.path().join("k.pem"),
+            crate::spec::SigningAlgorithm::Ed25519,
+            true,
+        )
+        .unwrap();
+        let validity = crate::zone::sign::Validity {
+            inception: 0,
+            expiration: u32::MAX,
+        };
+        zone().sign(&key, 1, validity).unwrap()
+    }
+
+    /// Each record as `owner TYPE` (RRSIGs as `owner RRSIG(covered)`).
+    fn shapes(records: &[Record]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| match &r.data {
+                RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+                    format!("{} RRSIG({})", r.name, sig.input().type_covered)
+                }
+                _ => format!("{} {}", r.name, r.record_type()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn signed_answers_carry_signatures_and_nsec_proofs_only_when_asked() {
+        let zone = signed_zone();
+        let ask = |name: &str, qtype, dnssec| {
+            answer(&zone, &Name::from_ascii(name).unwrap(), qtype, dnssec)
+        };
+        let plain = ask("www.example.com.", RecordType::A, false);
+        assert_eq!(shapes(&plain.answers), ["www.example.com. A"]);
+        let www = ask("www.example.com.", RecordType::A, true);
+        assert_eq!(
+            shapes(&www.answers),
+            ["www.example.com. A", "www.example.com. RRSIG(A)"]
+        );
+        // NXDOMAIN: the NSEC covering the name and the one covering the
+        // wildcard that would have matched (here the apex's, shown once).
+        let nx = ask("nope.example.com.", RecordType::A, true);
+        assert_eq!(
+            shapes(&nx.authorities),
+            [
+                "example.com. SOA",
+                "example.com. RRSIG(SOA)",
+                "mail.example.com. NSEC",
+                "mail.example.com. RRSIG(NSEC)",
+                "example.com. NSEC",
+                "example.com. RRSIG(NSEC)",
+            ]
+        );
+        // A wildcard answer proves the asked name does not exist.
+        let wild = ask("x.apps.example.com.", RecordType::A, true);
+        assert_eq!(
+            shapes(&wild.answers),
+            ["x.apps.example.com. A", "x.apps.example.com. RRSIG(A)"]
+        );
+        assert_eq!(
+            shapes(&wild.authorities),
+            [
+                "*.apps.example.com. NSEC",
+                "*.apps.example.com. RRSIG(NSEC)"
+            ]
+        );
+        // An insecure delegation: the NSEC at the cut shows no DS.
+        let referral = ask("host.sub.example.com.", RecordType::A, true);
+        assert_eq!(
+            shapes(&referral.authorities),
+            [
+                "sub.example.com. NS",
+                "sub.example.com. NSEC",
+                "sub.example.com. RRSIG(NSEC)"
+            ]
+        );
+        assert_eq!(shapes(&referral.additionals), ["ns.sub.example.com. A"]);
     }
 
     #[test]

@@ -103,12 +103,15 @@ impl DnsHandler {
     }
 }
 
-/// The OPT record we answer with: our payload size, version 0, no DNSSEC.
-fn response_edns() -> Edns {
+/// The OPT record we answer with: our payload size, version 0, and the
+/// request's DO bit copied back (RFC 3225 section 3).
+fn response_edns(request: &Request) -> Option<Edns> {
+    let asked = request.edns.as_ref()?;
     let mut edns = Edns::new();
     edns.set_max_payload(UDP_PAYLOAD);
     edns.set_version(0);
-    edns
+    edns.set_dnssec_ok(asked.flags().dnssec_ok);
+    Some(edns)
 }
 
 /// How large a response to this request may be.
@@ -155,7 +158,7 @@ impl DnsHandler {
         metadata: Metadata,
         answer: &Answer,
     ) -> ResponseInfo {
-        let edns = request.edns.as_ref().map(|_| response_edns());
+        let edns = response_edns(request);
         let limit = size_limit(request);
         let mut metadata = metadata;
         let all = [
@@ -262,7 +265,7 @@ impl DnsHandler {
                 bytes += wire_size(records[end]);
                 end += 1;
             }
-            let edns = request.edns.as_ref().map(|_| response_edns());
+            let edns = response_edns(request);
             let mut builder = MessageResponseBuilder::new(&request.queries, None);
             if let Some(edns) = &edns {
                 builder.edns(edns);
@@ -357,7 +360,8 @@ impl RequestHandler for DnsHandler {
         let Some(zone) = catalog.find(qname) else {
             return self.error(request, response, ResponseCode::Refused).await;
         };
-        let answer = answer::answer(zone, query.original().name(), qtype);
+        let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let answer = answer::answer(zone, query.original().name(), qtype, dnssec_ok);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;

@@ -5,10 +5,14 @@
 //! `server` feature adds the running server: [`zone`] (loading and checking
 //! zones), [`answer`] (the authoritative answer for one question), [`dns`]
 //! (hickory-server's UDP/TCP front end, truncation, transfers), [`zones`]
-//! (reloading) and [`admin`] (the read-only HTTP API).
+//! (reloading and DNSSEC signing, with [`keys`]) and [`admin`] (the
+//! read-only HTTP API).
 
 pub mod spec;
-pub use spec::{AdminApi, AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneSource};
+pub use spec::{
+    AdminApi, AutoReload, Dnssec, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey,
+    Soa, Zone, ZoneData, ZoneSource,
+};
 
 #[cfg(feature = "server")]
 pub mod admin;
@@ -16,6 +20,8 @@ pub mod admin;
 pub mod answer;
 #[cfg(feature = "server")]
 pub mod dns;
+#[cfg(feature = "server")]
+pub mod keys;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

@@ -42,7 +42,12 @@ fn node_address(ctx: &StartContext, node: NodeName) -> Result<IpAddr, String> {
     }
 }
 
-/// Re-reads zone files on SIGHUP and on the configured interval.
+/// How often signed zones are checked for signatures past half their
+/// validity (at least 2 days: this is far finer).
+const RESIGN_CHECK: Duration = Duration::from_secs(600);
+
+/// Re-reads zone files on SIGHUP and on the configured interval, and
+/// refreshes signatures.
 async fn reload_loop(
     zones: Zones,
     auto_reload: AutoReload,
@@ -57,6 +62,9 @@ async fn reload_loop(
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await; // the first tick is immediate; the zones were just loaded
+    let mut resign = tokio::time::interval(RESIGN_CHECK);
+    resign.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    resign.tick().await;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -66,6 +74,9 @@ async fn reload_loop(
             }
             _ = interval.tick(), if auto_reload != AutoReload::Off => {
                 zones.reload(false).await;
+            }
+            _ = resign.tick() => {
+                zones.refresh_signatures(crate::zones::now()).await;
             }
         }
     }
@@ -81,7 +92,7 @@ impl<N: Node> Service for FlashDns<N> {
             let zones = {
                 let ctx = ctx.clone();
                 tokio::task::spawn_blocking(move || {
-                    Zones::load(spec.zones, &|node| node_address(&ctx, node))
+                    Zones::load(spec.zones, &|node| node_address(&ctx, node), &ctx.state_dir)
                 })
                 .await??
             };

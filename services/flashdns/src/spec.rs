@@ -53,13 +53,99 @@ pub enum AutoReload {
     EverySeconds(u32),
 }
 
-/// A zone: its origin and where its records come from.
+/// A zone: its origin, where its records come from, and whether it is
+/// signed.
 #[derive(Debug, Clone, Copy)]
 pub struct Zone {
     /// The zone's apex, such as `example.com` (a trailing dot is allowed).
     pub origin: &'static str,
     /// Where the records come from.
     pub source: ZoneSource,
+    /// DNSSEC: off, or signed online by flashdns.
+    pub dnssec: Dnssec,
+}
+
+impl Zone {
+    /// An unsigned zone read from a BIND zone file.
+    pub const fn file(origin: &'static str, path: &'static str) -> Zone {
+        Zone {
+            origin,
+            source: ZoneSource::File(path),
+            dnssec: Dnssec::Off,
+        }
+    }
+
+    /// An unsigned zone written in the deployment.
+    pub const fn records(origin: &'static str, data: &'static ZoneData) -> Zone {
+        Zone {
+            origin,
+            source: ZoneSource::Records(data),
+            dnssec: Dnssec::Off,
+        }
+    }
+
+    /// The same zone, signed with DNSSEC.
+    pub const fn signed(mut self, signing: Signing) -> Zone {
+        self.dnssec = Dnssec::Sign(signing);
+        self
+    }
+}
+
+/// Whether a zone is DNSSEC-signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dnssec {
+    /// Served unsigned (the default).
+    Off,
+    /// Signed by flashdns whenever it is loaded or reloaded, and re-signed
+    /// before its signatures expire: a DNSKEY at the apex, an NSEC chain,
+    /// an RRSIG on every authoritative RRset. Answers carry them when the
+    /// query sets the DO bit.
+    Sign(Signing),
+}
+
+/// How a zone is signed: one combined signing key (a CSK, flags 257) whose
+/// DS the operator publishes in the parent zone (`GET /zones` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signing {
+    /// The key's algorithm.
+    pub algorithm: SigningAlgorithm,
+    /// Where the private key is kept.
+    pub key: SigningKey,
+    /// How long each signature is valid; the zone is re-signed when half of
+    /// this has passed, so validators never see an expired one.
+    pub signature_days: u16,
+}
+
+impl Signing {
+    /// ECDSA P-256 (the algorithm RFC 8624 recommends), a key kept in the
+    /// service's state directory and created on first start, signatures
+    /// valid for 14 days (Knot's default).
+    pub const DEFAULT: Signing = Signing {
+        algorithm: SigningAlgorithm::EcdsaP256Sha256,
+        key: SigningKey::StateDir,
+        signature_days: 14,
+    };
+}
+
+/// A DNSSEC signing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// ECDSAP256SHA256, algorithm 13.
+    EcdsaP256Sha256,
+    /// ED25519, algorithm 15.
+    Ed25519,
+}
+
+/// Where a zone's private key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKey {
+    /// `<state dir>/dnssec/<origin>.pem`, created (PKCS#8 PEM, mode 0600)
+    /// when missing; its DS is logged then and shown by `GET /zones`.
+    StateDir,
+    /// A PKCS#8 PEM file the operator provides (a relative path is from the
+    /// working directory). A missing file stops the start rather than a new
+    /// key silently breaking the chain of trust.
+    PemFile(&'static str),
 }
 
 /// Where a zone's records come from.
@@ -252,6 +338,9 @@ const fn zones_problem(zones: &[Zone]) -> Option<&'static str> {
             }
             j += 1;
         }
+        if let Some(problem) = signing_problem(zone.dnssec) {
+            return Some(problem);
+        }
         match zone.source {
             ZoneSource::File(path) => {
                 if path.is_empty() {
@@ -265,6 +354,23 @@ const fn zones_problem(zones: &[Zone]) -> Option<&'static str> {
             }
         }
         i += 1;
+    }
+    None
+}
+
+const fn signing_problem(dnssec: Dnssec) -> Option<&'static str> {
+    let Dnssec::Sign(signing) = dnssec else {
+        return None;
+    };
+    if signing.signature_days < 2 || signing.signature_days > 365 {
+        return Some(
+            "`signature_days` must be 2 to 365: signatures are refreshed at half their validity, and validators must see a valid one throughout",
+        );
+    }
+    if let SigningKey::PemFile(path) = signing.key
+        && path.is_empty()
+    {
+        return Some("a zone's `SigningKey::PemFile` path is empty");
     }
     None
 }
@@ -415,14 +521,8 @@ mod tests {
             records: &[Rec::new("www", RecData::Cname("@"))],
         };
         let ok = [
-            Zone {
-                origin: "example.com",
-                source: ZoneSource::Records(&DATA),
-            },
-            Zone {
-                origin: "example.net.",
-                source: ZoneSource::File("zones/example.net.zone"),
-            },
+            Zone::records("example.com", &DATA),
+            Zone::file("example.net.", "zones/example.net.zone"),
         ];
         assert_eq!(zones_problem(&ok), None);
         let twice = [ok[0], ok[0]];
@@ -431,10 +531,7 @@ mod tests {
             records: &[Rec::new("w w", RecData::Cname("@"))],
             ..DATA
         };
-        let bad = [Zone {
-            origin: "example.com",
-            source: ZoneSource::Records(&BAD_OWNER),
-        }];
+        let bad = [Zone::records("example.com", &BAD_OWNER)];
         assert!(zones_problem(&bad).unwrap().contains("`owner`"));
         const LONG: &str = match core::str::from_utf8(&[b'a'; 256]) {
             Ok(s) => s,
@@ -464,10 +561,7 @@ mod tests {
         ] {
             let records: &'static [Rec] = Box::leak(records.into_boxed_slice());
             let data: &'static ZoneData = Box::leak(Box::new(ZoneData { records, ..DATA }));
-            let zones = [Zone {
-                origin: "example.com",
-                source: ZoneSource::Records(data),
-            }];
+            let zones = [Zone::records("example.com", data)];
             let found = zones_problem(&zones).unwrap();
             assert!(found.contains(problem), "{found}");
         }

@@ -383,6 +383,17 @@ impl Reader<'_> {
             }
             match RecordType::from_str(&upper) {
                 Ok(rtype) if SERVED_TYPES.contains(&rtype) => break rtype,
+                Ok(
+                    rtype @ (RecordType::DNSKEY
+                    | RecordType::RRSIG
+                    | RecordType::NSEC
+                    | RecordType::NSEC3
+                    | RecordType::NSEC3PARAM),
+                ) => {
+                    return Err(format!(
+                        "RR type {rtype}: flashdns signs zones itself (`Dnssec::Sign`); a zone file holds the unsigned zone"
+                    ));
+                }
                 Ok(rtype) => return Err(format!("RR type {rtype} is not served by flashdns")),
                 Err(_) => return Err(format!("unknown RR type '{text}'")),
             }

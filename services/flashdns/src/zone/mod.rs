@@ -6,6 +6,7 @@
 //! records give the same zone whichever way they were written.
 
 pub mod file;
+pub mod sign;
 pub mod typed;
 
 use std::collections::BTreeMap;
@@ -41,11 +42,15 @@ pub struct ZoneError {
     pub problem: String,
 }
 
-/// One RRset: the records of one type at one name, sharing one TTL.
+/// One RRset: the records of one type at one name, sharing one TTL, and
+/// in a signed zone the RRSIGs over them.
 #[derive(Debug, Clone)]
 pub struct RRset {
     /// The records, in the order they were written.
     pub records: Vec<Record>,
+    /// Their RRSIG records (none in an unsigned zone, or where the zone
+    /// does not sign: delegation NS and glue).
+    pub sigs: Vec<Record>,
 }
 
 impl RRset {
@@ -71,6 +76,31 @@ impl NodeData {
     pub fn rrsets(&self) -> &[RRset] {
         &self.rrsets
     }
+
+    /// Adds `set` in type order (there is none of its type yet).
+    fn insert(&mut self, set: RRset) {
+        let rtype = u16::from(set.record_type());
+        let at = self
+            .rrsets
+            .partition_point(|s| u16::from(s.record_type()) < rtype);
+        self.rrsets.insert(at, set);
+    }
+}
+
+/// How a signed zone was signed, for the admin API and the re-signing
+/// schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The key's tag.
+    pub key_tag: u16,
+    /// The key's algorithm, by its mnemonic (`ECDSAP256SHA256`).
+    pub algorithm: &'static str,
+    /// The DS record for the parent zone, as a zone-file line.
+    pub ds: String,
+    /// The signatures' inception (seconds since the epoch).
+    pub inception: u32,
+    /// Their expiration.
+    pub expiration: u32,
 }
 
 /// A zone ready to answer from.
@@ -82,6 +112,7 @@ pub struct Zone {
     source: String,
     record_count: usize,
     warnings: Vec<String>,
+    signed: Option<Signed>,
 }
 
 impl Zone {
@@ -103,14 +134,55 @@ impl Zone {
         }
     }
 
-    /// The SOA as the authority section of a negative answer: its TTL is the
-    /// smaller of its own and the SOA minimum (RFC 2308 section 3).
+    /// The TTL of negative answers: the smaller of the SOA's own TTL and
+    /// its minimum (RFC 2308 section 3); NSEC records carry it too
+    /// (RFC 9077).
+    pub fn negative_ttl(&self) -> u32 {
+        match &self.soa.data {
+            RData::SOA(data) => self.soa.ttl.min(data.minimum),
+            _ => self.soa.ttl,
+        }
+    }
+
+    /// The SOA as the authority section of a negative answer, at the
+    /// negative TTL.
     pub fn negative_soa(&self) -> Record {
         let mut soa = self.soa.clone();
-        if let RData::SOA(data) = &soa.data {
-            soa.ttl = soa.ttl.min(data.minimum);
-        }
+        soa.ttl = self.negative_ttl();
         soa
+    }
+
+    /// The SOA's RRSIGs, at the negative TTL (empty in an unsigned zone).
+    pub fn negative_soa_sigs(&self) -> Vec<Record> {
+        let ttl = self.negative_ttl();
+        self.node(&self.origin)
+            .and_then(|apex| apex.get(RecordType::SOA))
+            .map(|set| {
+                set.sigs
+                    .iter()
+                    .map(|sig| {
+                        let mut sig = sig.clone();
+                        sig.ttl = ttl;
+                        sig
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How the zone is signed, if it is.
+    pub fn signed(&self) -> Option<&Signed> {
+        self.signed.as_ref()
+    }
+
+    /// The NSEC RRset of the last name at or before `name` in canonical
+    /// order that has one: the NSEC proving `name` does not exist when it
+    /// does not (RFC 4035 section 3.1.3.2). `None` in an unsigned zone.
+    pub fn nsec_covering(&self, name: &LowerName) -> Option<&RRset> {
+        self.nodes
+            .range::<LowerName, _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(name)))
+            .rev()
+            .find_map(|(_, node)| node.get(RecordType::NSEC))
     }
 
     /// The file it was read from, or `deployment` for a typed zone.
@@ -146,14 +218,22 @@ impl Zone {
             .is_some_and(|(next, _)| name.zone_of(next))
     }
 
-    /// Every record in canonical order, SOA first (the body of an AXFR).
+    /// Every record in canonical order, SOA first (the body of an AXFR),
+    /// each RRset followed by its RRSIGs.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        std::iter::once(&self.soa).chain(self.nodes.values().flat_map(|node| {
-            node.rrsets
-                .iter()
-                .filter(|set| set.record_type() != RecordType::SOA)
-                .flat_map(|set| set.records.iter())
-        }))
+        let soa_sigs = self
+            .node(&self.origin)
+            .and_then(|apex| apex.get(RecordType::SOA))
+            .map(|set| &set.sigs[..])
+            .unwrap_or_default();
+        std::iter::once(&self.soa)
+            .chain(soa_sigs)
+            .chain(self.nodes.values().flat_map(|node| {
+                node.rrsets
+                    .iter()
+                    .filter(|set| set.record_type() != RecordType::SOA)
+                    .flat_map(|set| set.records.iter().chain(&set.sigs))
+            }))
     }
 
     /// The zone in BIND format: one record a line, absolute names.
@@ -364,6 +444,7 @@ impl ZoneBuilder {
                         at,
                         RRset {
                             records: vec![record],
+                            sigs: Vec::new(),
                         },
                     );
                 }
@@ -390,6 +471,7 @@ impl ZoneBuilder {
             source: self.source.clone(),
             record_count,
             warnings: Vec::new(),
+            signed: None,
         };
         // NS targets inside the zone must have addresses, and must not be
         // aliases; MX and SRV targets only get warnings (as named-checkzone).
