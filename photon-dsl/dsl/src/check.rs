@@ -47,6 +47,18 @@ pub enum Problem {
         /// Where it was placed.
         node: NodeName,
     },
+    /// A service's settings name a node the topology does not list
+    /// ([`ServiceDecl::refers_to`]).
+    UnknownNodeNamed {
+        /// The service kind.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// The setting that names it.
+        slot: &'static str,
+        /// The node named.
+        target: NodeName,
+    },
     /// A spec rejected its own settings ([`ServiceDecl::reject`]).
     InvalidSettings {
         /// The service kind.
@@ -118,6 +130,32 @@ const fn listener_ref(s: &ServiceDecl, i: usize) -> ListenerRef {
     }
 }
 
+/// Whether the topology lists `node`.
+const fn is_declared(t: &TopologyDecl<'_>, node: NodeName) -> bool {
+    let mut k = 0;
+    while k < t.nodes.len() {
+        if same(t.nodes[k].as_str(), node.as_str()) {
+            return true;
+        }
+        k += 1;
+    }
+    false
+}
+
+/// ", which the topology does not declare (declared nodes: a, b)".
+const fn not_declared(text: ConstText, t: &TopologyDecl<'_>) -> ConstText {
+    let mut text = text.push(", which the topology does not declare (declared nodes: ");
+    let mut i = 0;
+    while i < t.nodes.len() {
+        if i > 0 {
+            text = text.push(", ");
+        }
+        text = text.push(t.nodes[i].as_str());
+        i += 1;
+    }
+    text.push(")")
+}
+
 /// The `n`-th problem (0-based) in a fixed order, or `None` if there are fewer.
 ///
 /// Const code cannot build a list, so callers that want every problem ask for
@@ -176,15 +214,7 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
                 Some(s)
             );
         }
-        let mut declared = false;
-        let mut k = 0;
-        while k < t.nodes.len() {
-            if same(t.nodes[k].as_str(), svc.node().as_str()) {
-                declared = true;
-            }
-            k += 1;
-        }
-        if !declared {
+        if !is_declared(t, svc.node()) {
             found!(
                 Problem::UndeclaredNode {
                     service: svc.kind(),
@@ -192,6 +222,22 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
                 },
                 Some(s)
             );
+        }
+        let mut n = 0;
+        while n < svc.node_ref_count() {
+            let named = svc.node_ref(n);
+            if !is_declared(t, named.node) {
+                found!(
+                    Problem::UnknownNodeNamed {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        slot: named.slot,
+                        target: named.node,
+                    },
+                    Some(s)
+                );
+            }
+            n += 1;
         }
         let mut r = 0;
         while r < s {
@@ -408,23 +454,26 @@ impl Problem {
                 .push("node ")
                 .quoted(node.as_str())
                 .push(" is listed twice in `nodes: [...]`"),
-            Problem::UndeclaredNode { service, node } => {
-                let mut text = text
-                    .push("service ")
+            Problem::UndeclaredNode { service, node } => not_declared(
+                text.push("service ")
                     .quoted(service.as_str())
                     .push(" is placed on node ")
-                    .quoted(node.as_str())
-                    .push(", which the topology does not declare (declared nodes: ");
-                let mut i = 0;
-                while i < t.nodes.len() {
-                    if i > 0 {
-                        text = text.push(", ");
-                    }
-                    text = text.push(t.nodes[i].as_str());
-                    i += 1;
-                }
-                text.push(")")
-            }
+                    .quoted(node.as_str()),
+                t,
+            ),
+            Problem::UnknownNodeNamed {
+                service,
+                node,
+                slot,
+                target,
+            } => not_declared(
+                service_on(text, service, node)
+                    .push(": ")
+                    .quoted(slot)
+                    .push(" names node ")
+                    .quoted(target.as_str()),
+                t,
+            ),
             Problem::InvalidSettings {
                 service,
                 node,

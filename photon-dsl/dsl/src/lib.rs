@@ -52,8 +52,8 @@ pub use protocol::{Protocol, Transport};
 pub use resolver::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeAddress, ResolveError, Resolver};
 pub use secret::{Secret, SecretSource};
 pub use service::{
-    DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, MAX_SECRETS, SecretDecl, ServiceDecl,
-    ServiceSpec,
+    DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, MAX_NODE_REFS, MAX_SECRETS, NodeRefDecl,
+    SecretDecl, ServiceDecl, ServiceSpec,
 };
 pub use topology::{Fingerprint, Placed, Topology, TopologyError};
 pub use version::ConfigVersion;

@@ -17,6 +17,8 @@ pub const MAX_LISTENERS: usize = 8;
 pub const MAX_DEPS: usize = 16;
 /// Secrets one service may declare.
 pub const MAX_SECRETS: usize = 8;
+/// Distinct other nodes one service's settings may name.
+pub const MAX_NODE_REFS: usize = 32;
 
 /// A port a service listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,16 @@ pub struct SecretDecl {
     pub secret: Secret,
 }
 
+/// A node a service's settings name without an endpoint (a DNS record
+/// holding the node's address): the topology must declare it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRefDecl {
+    /// The spec field that names it, e.g. `zones`.
+    pub slot: &'static str,
+    /// The node.
+    pub node: NodeName,
+}
+
 /// Everything the topology checks need to know about one placed service.
 #[derive(Clone, Copy)]
 pub struct ServiceDecl {
@@ -66,6 +78,8 @@ pub struct ServiceDecl {
     dep_count: usize,
     secrets: [Option<SecretDecl>; MAX_SECRETS],
     secret_count: usize,
+    node_refs: [Option<NodeRefDecl>; MAX_NODE_REFS],
+    node_ref_count: usize,
     rejected: Option<&'static str>,
     cluster: Option<&'static str>,
 }
@@ -83,6 +97,8 @@ impl ServiceDecl {
             dep_count: 0,
             secrets: [None; MAX_SECRETS],
             secret_count: 0,
+            node_refs: [None; MAX_NODE_REFS],
+            node_ref_count: 0,
             rejected: None,
             cluster: None,
         }
@@ -181,6 +197,40 @@ impl ServiceDecl {
         self
     }
 
+    /// Records that the setting `slot` names `node` (say, a DNS record
+    /// holding its address), so the topology checks that the node is
+    /// declared. Each node is kept once.
+    pub const fn refers_to(mut self, slot: &'static str, node: NodeName) -> Self {
+        let mut i = 0;
+        while i < self.node_ref_count {
+            if let Some(known) = self.node_refs[i]
+                && crate::text::same(known.node.as_str(), node.as_str())
+            {
+                return self;
+            }
+            i += 1;
+        }
+        if self.node_ref_count == MAX_NODE_REFS {
+            return self.reject("its settings name more than 32 other nodes");
+        }
+        self.node_refs[self.node_ref_count] = Some(NodeRefDecl { slot, node });
+        self.node_ref_count += 1;
+        self
+    }
+
+    /// How many nodes the settings name.
+    pub const fn node_ref_count(&self) -> usize {
+        self.node_ref_count
+    }
+
+    /// Named node `i` (`i < node_ref_count()`).
+    pub const fn node_ref(&self, i: usize) -> NodeRefDecl {
+        match self.node_refs[i] {
+            Some(r) => r,
+            None => panic!("node reference index out of range"),
+        }
+    }
+
     /// Marks the service as a member of the cluster `name`: every service of
     /// the topology marked with the same name forms it (chainfire's initial
     /// membership), and `plan` lists the members together.
@@ -259,6 +309,10 @@ impl fmt::Debug for ServiceDecl {
             .field("listeners", &self.listeners().collect::<Vec<_>>())
             .field("deps", &self.deps().collect::<Vec<_>>())
             .field("secrets", &self.secrets().collect::<Vec<_>>())
+            .field(
+                "node_refs",
+                &self.node_refs.iter().flatten().collect::<Vec<_>>(),
+            )
             .field("rejected", &self.rejected)
             .field("cluster", &self.cluster)
             .finish()

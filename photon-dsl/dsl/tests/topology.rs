@@ -1,7 +1,7 @@
 //! Topology checks, start order and fingerprint, on small test services.
 
 use photon_dsl::prelude::*;
-use photon_dsl::{Provides, ServiceDecl, ServiceSpec, Topology, TopologyError};
+use photon_dsl::{NodeName, Provides, ServiceDecl, ServiceSpec, Topology, TopologyError};
 
 nodes! {
     pub A = "node-a";
@@ -150,6 +150,33 @@ fn undeclared_node_and_dangling_dependency_are_reported() {
             "service `store` is placed on node `node-c`, which the topology does not declare (declared nodes: node-a, node-b)".to_string(),
             "service `app` on node `node-a` needs etcd-v3 (`upstream`) at node `node-a` port 2379, but no service of the topology listens there".to_string(),
         ]
+    );
+}
+
+#[test]
+fn a_node_named_in_settings_must_be_declared() {
+    nodes! { pub C = "node-c"; }
+    /// A service whose settings name nodes (as a DNS zone's records do).
+    #[derive(Debug)]
+    struct Namer(&'static [NodeName]);
+    impl ServiceSpec for Namer {
+        fn declare(&self) -> ServiceDecl {
+            let mut decl = ServiceDecl::new::<A>("namer");
+            for node in self.0 {
+                decl = decl.refers_to("zones", *node);
+            }
+            decl
+        }
+    }
+    let known = base().with_service(Box::new(Namer(&[B::NAME, A::NAME, B::NAME])));
+    assert_eq!(messages(&known), Vec::<String>::new());
+    let unknown = base().with_service(Box::new(Namer(&[B::NAME, C::NAME, C::NAME])));
+    assert_eq!(
+        messages(&unknown),
+        vec![
+            "service `namer` on node `node-a`: `zones` names node `node-c`, which the topology does not declare (declared nodes: node-a, node-b)"
+        ],
+        "named once, reported once"
     );
 }
 

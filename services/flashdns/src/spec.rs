@@ -296,9 +296,12 @@ impl<N: Node> FlashDns<N> {
     /// Its listeners, for the topology checks; zone names and typed records
     /// are checked here, at compile time.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = ServiceDecl::new::<N>("flashdns")
-            .listens::<Dns>("dns", self.dns_port)
-            .listens::<AdminApi>("admin", self.admin_port);
+        let decl = named_nodes(
+            ServiceDecl::new::<N>("flashdns")
+                .listens::<Dns>("dns", self.dns_port)
+                .listens::<AdminApi>("admin", self.admin_port),
+            self.zones,
+        );
         match zones_problem(self.zones) {
             Some(problem) => decl.reject(problem),
             None => match self.auto_reload {
@@ -319,6 +322,25 @@ impl<N: Node> FlashDns<N> {
     pub const fn admin(&self) -> Endpoint<N, AdminApi> {
         Endpoint::provided_by(self, self.admin_port, None)
     }
+}
+
+/// Declares every node a typed record takes its address from
+/// ([`Rec::node`]), so the topology rejects one it does not list.
+const fn named_nodes(mut decl: ServiceDecl, zones: &[Zone]) -> ServiceDecl {
+    let mut z = 0;
+    while z < zones.len() {
+        if let ZoneSource::Records(data) = zones[z].source {
+            let mut r = 0;
+            while r < data.records.len() {
+                if let RecData::NodeAddress(node) = data.records[r].data {
+                    decl = decl.refers_to("zones", node);
+                }
+                r += 1;
+            }
+        }
+        z += 1;
+    }
+    decl
 }
 
 /// The first thing wrong with the zone list, in the user's terms.

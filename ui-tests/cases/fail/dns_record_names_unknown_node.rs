@@ -1,0 +1,38 @@
+// A typed DNS record takes its address from node `web`, which the topology
+// does not list.
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use photon_dsl::prelude::*;
+
+nodes! {
+    pub Ns = "ns";
+    pub Web = "web";
+}
+
+const ZONE: ZoneData = ZoneData {
+    ttl: 300,
+    soa: Soa { primary: "ns", admin: "hostmaster", serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 60 },
+    records: &[
+        Rec::new("@", RecData::Ns("ns")),
+        Rec::node("ns", Ns),
+        Rec::node("www", Web),
+    ],
+};
+
+const DNS: FlashDns<Ns> = FlashDns {
+    node: Ns,
+    dns_port: port!(53),
+    admin_port: port!(8053),
+    zones: &[Zone::records("example.com", &ZONE)],
+    axfr_allow: &[],
+    auto_reload: AutoReload::Off,
+};
+
+photon_dsl::topology! {
+    name: "dns",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Ns],
+    services: [DNS],
+}
+
+fn main() {}

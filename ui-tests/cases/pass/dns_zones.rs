@@ -1,0 +1,57 @@
+// flashdns, corrected: typed records take addresses from declared nodes
+// and ports from endpoints; a file zone signed with DNSSEC; lightningstor's
+// state store is chainfire, not the DNS server.
+use chainfire::Chainfire;
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData};
+use photon_dsl::prelude::*;
+use std::net::Ipv4Addr;
+
+nodes! {
+    pub Ns = "ns";
+    pub Kv = "kv";
+}
+
+const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+
+const INTERNAL: ZoneData = ZoneData {
+    ttl: 300,
+    soa: Soa { primary: "ns", admin: "hostmaster", serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 60 },
+    records: &[
+        Rec::new("@", RecData::Ns("ns")),
+        Rec::node("ns", Ns),
+        Rec::node("kv", Kv),
+        Rec::srv("_etcd-client._tcp", 0, 0, "kv", CHAINFIRE.kv()),
+        Rec::new("www", RecData::A(Ipv4Addr::new(192, 0, 2, 2))),
+    ],
+};
+
+const DNS: FlashDns<Ns> = FlashDns {
+    node: Ns,
+    dns_port: port!(53),
+    admin_port: port!(8053),
+    zones: &[
+        Zone::records("internal.example", &INTERNAL),
+        Zone::file("example.com", "zones/example.com.zone").signed(Signing {
+            algorithm: SigningAlgorithm::Ed25519,
+            key: SigningKey::PemFile("/etc/flashdns/example.com.pem"),
+            signature_days: 14,
+        }),
+    ],
+    axfr_allow: &[],
+    auto_reload: AutoReload::EverySeconds(60),
+};
+
+photon_dsl::topology! {
+    name: "dns",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Ns, Kv],
+    services: [CHAINFIRE, DNS],
+}
+
+fn main() {
+    let t = topology();
+    t.check().unwrap();
+    let dns = &t.services()[1].decl;
+    assert_eq!(dns.node_ref_count(), 2, "ns and kv, each once");
+}
