@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hickory_proto::rr::rdata::{HINFO, TXT};
+use hickory_proto::rr::rdata::{CNAME, HINFO, MX, NAPTR, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::parse_ttl;
 
@@ -410,8 +410,23 @@ impl Reader<'_> {
                 character_string(&cpu.text)?.into(),
                 character_string(&os.text)?.into(),
             ))
+        } else if let Some(rdata) = name_rdata(rtype, rest, origin) {
+            rdata?
         } else {
-            let rdata_text = rdata_text(rtype, rest, origin)?;
+            let rdata_text = rest
+                .iter()
+                .map(|t| {
+                    if t.quoted {
+                        format!("\"{}\"", t.text)
+                    } else {
+                        t.text.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            if rdata_text.is_empty() {
+                return Err(format!("{rtype} record has no data"));
+            }
             let mut rdata = RData::try_from_str(rtype, &rdata_text)
                 .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?;
             // hickory checks the CAA value; its bytes are decoded here.
@@ -516,12 +531,58 @@ fn read_ttl(text: &str) -> Result<u32, String> {
     parse_ttl(text).map_err(|_| format!("bad TTL '{text}'"))
 }
 
-/// Whether `text` ends in a dot that is not escaped.
-fn ends_with_dot(text: &str) -> bool {
-    let Some(body) = text.strip_suffix('.') else {
-        return false;
-    };
-    body.chars().rev().take_while(|&c| c == '\\').count() % 2 == 0
+/// A domain name as the zone-file rules write it (RFC 1035 section 5.1):
+/// labels split at unescaped dots, `\X` the character X, `\DDD` the byte
+/// with that *decimal* value. (hickory reads `\DDD` as octal, which is
+/// another name.) Returns whether it ended with a dot (is absolute).
+pub(super) fn parse_name(text: &str) -> Result<(Name, bool), String> {
+    if text == "." {
+        return Ok((Name::root(), true));
+    }
+    let bytes = text.as_bytes();
+    let mut labels: Vec<Vec<u8>> = Vec::new();
+    let mut label = Vec::new();
+    let mut absolute = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                let digits = bytes.get(i + 1..i + 4);
+                if let Some(digits) = digits.filter(|d| d.iter().all(u8::is_ascii_digit)) {
+                    let value = digits
+                        .iter()
+                        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+                    let byte = u8::try_from(value)
+                        .map_err(|_| format!("{text}: \\{value} is not a byte (at most \\255)"))?;
+                    label.push(byte);
+                    i += 4;
+                } else if let Some(&c) = bytes.get(i + 1) {
+                    label.push(c);
+                    i += 2;
+                } else {
+                    return Err(format!("{text}: an escape at the end of the name"));
+                }
+            }
+            b'.' => {
+                if label.is_empty() {
+                    return Err(format!("{text}: an empty label"));
+                }
+                labels.push(std::mem::take(&mut label));
+                absolute = i + 1 == bytes.len();
+                i += 1;
+            }
+            b => {
+                label.push(b);
+                i += 1;
+            }
+        }
+    }
+    if !label.is_empty() {
+        labels.push(label);
+    }
+    let mut name = Name::from_labels(labels).map_err(|e| format!("{text}: {e}"))?;
+    name.set_fqdn(absolute);
+    Ok((name, absolute))
 }
 
 /// `@`, a relative or an absolute name, made absolute under `origin`.
@@ -529,49 +590,179 @@ pub(super) fn absolute(text: &str, origin: &Name) -> Result<Name, String> {
     if text == "@" {
         return Ok(origin.clone());
     }
-    let name = Name::from_ascii(text).map_err(|e| format!("{text}: {e}"))?;
-    if ends_with_dot(text) {
+    let (name, absolute) = parse_name(text)?;
+    if absolute {
         return Ok(name);
     }
     name.append_domain(origin)
         .map_err(|e| format!("{text}: {e}"))
 }
 
-/// The text form of an absolute `@`/relative/absolute name.
-fn absolute_text(text: &str, origin: &Name) -> Result<String, String> {
-    Ok(absolute(text, origin)?.to_ascii())
+/// The name a token in record data writes, made absolute. There a quoted
+/// string is not a name (BIND stops at it too; it reads a quoted owner as
+/// the name, and so do we).
+fn name_of(token: &Token, origin: &Name) -> Result<Name, String> {
+    if token.quoted {
+        return Err(format!(
+            "\"{}\": a domain name is written without quotes",
+            token.text
+        ));
+    }
+    absolute(&token.text, origin)
 }
 
-/// The record data as text hickory can parse: names at the positions where
-/// the type has them are made absolute; quoted strings stay quoted.
-fn rdata_text(rtype: RecordType, tokens: &[Token], origin: &Name) -> Result<String, String> {
-    let name_positions: &[usize] = match rtype {
-        RecordType::NS | RecordType::CNAME | RecordType::PTR => &[0],
-        RecordType::MX => &[1],
-        RecordType::SRV => &[3],
-        RecordType::SOA => &[0, 1],
-        RecordType::NAPTR => &[5],
-        _ => &[],
+/// The data of the types that hold domain names, built from the tokens
+/// (`None` for other types). Names are read by the zone-file rules here,
+/// never handed to hickory as text: its name syntax differs (octal `\DDD`,
+/// `;` inside a name), which would make another name. NAPTR's
+/// character-strings are decoded as TXT's are.
+fn name_rdata(rtype: RecordType, tokens: &[Token], origin: &Name) -> Option<Result<RData, String>> {
+    let fields: &[&str] = match rtype {
+        RecordType::NS | RecordType::CNAME | RecordType::PTR => &["target"],
+        RecordType::MX => &["preference", "exchange"],
+        RecordType::SRV => &["priority", "weight", "port", "target"],
+        RecordType::SOA => &[
+            "primary", "mailbox", "serial", "refresh", "retry", "expire", "minimum",
+        ],
+        RecordType::NAPTR => &[
+            "order",
+            "preference",
+            "flags",
+            "services",
+            "regexp",
+            "replacement",
+        ],
+        _ => return None,
     };
-    if tokens.is_empty() {
-        return Err(format!("{rtype} record has no data"));
+    Some(build_name_rdata(rtype, fields, tokens, origin))
+}
+
+fn build_name_rdata(
+    rtype: RecordType,
+    fields: &[&str],
+    tokens: &[Token],
+    origin: &Name,
+) -> Result<RData, String> {
+    if tokens.len() != fields.len() {
+        return Err(format!(
+            "{rtype} takes {} field{} ({}), not {}",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" },
+            fields.join(" "),
+            tokens.len()
+        ));
     }
-    let mut out = String::new();
-    for (i, token) in tokens.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
+    let name =
+        |i: usize| name_of(&tokens[i], origin).map_err(|e| format!("{rtype} {}: {e}", fields[i]));
+    let u16_at = |i: usize| {
+        let text = &tokens[i].text;
+        text.parse::<u16>().map_err(|_| {
+            format!(
+                "{rtype} {}: '{text}' is not a number from 0 to 65535",
+                fields[i]
+            )
+        })
+    };
+    let timer =
+        |i: usize| read_ttl(&tokens[i].text).map_err(|e| format!("{rtype} {}: {e}", fields[i]));
+    let signed_timer = |i: usize| {
+        let value = timer(i)?;
+        i32::try_from(value)
+            .map_err(|_| format!("{rtype} {}: {value} is larger than 2147483647", fields[i]))
+    };
+    let bytes = |i: usize| -> Result<Box<[u8]>, String> {
+        Ok(character_string(&tokens[i].text)?.into_boxed_slice())
+    };
+    Ok(match rtype {
+        RecordType::NS => RData::NS(NS(name(0)?)),
+        RecordType::CNAME => RData::CNAME(CNAME(name(0)?)),
+        RecordType::PTR => RData::PTR(PTR(name(0)?)),
+        RecordType::MX => RData::MX(MX::new(u16_at(0)?, name(1)?)),
+        RecordType::SRV => RData::SRV(SRV::new(u16_at(0)?, u16_at(1)?, u16_at(2)?, name(3)?)),
+        RecordType::SOA => {
+            let serial = &tokens[2].text;
+            let serial = serial.parse::<u32>().map_err(|_| {
+                format!("SOA serial: '{serial}' is not a number from 0 to 4294967295")
+            })?;
+            RData::SOA(SOA::new(
+                name(0)?,
+                name(1)?,
+                serial,
+                signed_timer(3)?,
+                signed_timer(4)?,
+                signed_timer(5)?,
+                timer(6)?,
+            ))
         }
-        if token.quoted {
-            out.push('"');
-            out.push_str(&token.text);
-            out.push('"');
-        } else if name_positions.contains(&i) && token.text != "." {
-            out.push_str(&absolute_text(&token.text, origin)?);
+        RecordType::NAPTR => {
+            let (flags, regexp) = (bytes(2)?, bytes(4)?);
+            naptr_regexp(&regexp)?;
+            RData::NAPTR(NAPTR::new(
+                u16_at(0)?,
+                u16_at(1)?,
+                flags,
+                bytes(3)?,
+                regexp,
+                name(5)?,
+            ))
+        }
+        _ => unreachable!("name_rdata lists the types"),
+    })
+}
+
+/// A NAPTR regexp is empty or `<d>ere<d>substitution<d>[i]` (RFC 3402
+/// section 3.2), with backreferences only to groups the ere has; BIND
+/// refuses a zone with any other.
+fn naptr_regexp(regexp: &[u8]) -> Result<(), String> {
+    let Some((&delimiter, rest)) = regexp.split_first() else {
+        return Ok(());
+    };
+    let bad = |why: &str| Err(format!("NAPTR regexp: {why}"));
+    if delimiter.is_ascii_digit() || delimiter == b'\\' || delimiter == 0 {
+        return bad("the delimiter cannot be a digit, a backslash or NUL");
+    }
+    let mut parts: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
+        let part = parts.last_mut().expect("one part at least");
+        if b == b'\\' {
+            part.push(b);
+            match bytes.next() {
+                Some(&next) => part.push(next),
+                None => return bad("it ends with a backslash"),
+            }
+        } else if b == delimiter {
+            parts.push(Vec::new());
         } else {
-            out.push_str(&token.text);
+            part.push(b);
         }
     }
-    Ok(out)
+    let [ere, substitution, flags] = &parts[..] else {
+        return bad("it must be <delimiter>ere<delimiter>substitution<delimiter>");
+    };
+    if !(flags.is_empty() || flags == b"i") {
+        return bad("the only flag after the last delimiter is `i`");
+    }
+    let mut groups = 0;
+    let mut escaped = false;
+    for &b in ere {
+        match (escaped, b) {
+            (false, b'\\') => escaped = true,
+            (false, b'(') => groups += 1,
+            _ => escaped = false,
+        }
+    }
+    let mut subst = substitution.iter();
+    while let Some(&b) = subst.next() {
+        if b == b'\\'
+            && let Some(&next) = subst.next()
+            && next.is_ascii_digit()
+            && u32::from(next - b'0') > groups
+        {
+            return bad("a backreference to a group the ere does not have");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -754,14 +945,52 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_domain_name_is_an_error() {
+        // Found by the zone_file fuzz target: hickory read the quoted
+        // `\066\O66` as a relative name the dump could not write back.
+        assert!(
+            error("@ NS \"\\066\\O66\"\n").contains("a domain name is written without quotes"),
+            "{}",
+            error("@ NS \"\\066\\O66\"\n")
+        );
+        assert!(error("@ MX 10 \"ns1\"\n").contains("a domain name is written without quotes"));
+        let quoted_owner = zone("\"w\\066w\" A 192.0.2.2\n").unwrap();
+        let wbw = LowerName::new(&Name::from_ascii("wbw.example.com.").unwrap());
+        assert!(quoted_owner.node(&wbw).is_some());
+    }
+
+    #[test]
+    fn naptr_strings_are_decoded_and_its_replacement_made_absolute() {
+        let naptr_zone =
+            zone("x NAPTR 1 2 \"\\065\" \"E2U+sip\" \"!^\\\\+(.*)$!\\\\1!\" sip\n").unwrap();
+        let x = LowerName::new(&Name::from_ascii("x.example.com.").unwrap());
+        let RData::NAPTR(naptr) = &naptr_zone.node(&x).unwrap().rrsets()[0].records[0].data else {
+            panic!("not a NAPTR")
+        };
+        assert_eq!(&naptr.flags[..], b"A", "\\065 is the byte 65");
+        assert_eq!(&naptr.regexp[..], b"!^\\+(.*)$!\\1!");
+        assert_eq!(naptr.replacement.to_string(), "sip.example.com.");
+        assert!(error("x NAPTR 1 2 \"A\" \"\" \"\"\n").contains("NAPTR takes 6 fields"));
+        assert!(error("x NAPTR 1 2 \"S\" \"\" \"A\" .\n").contains("NAPTR regexp"));
+        assert!(error("x NAPTR 1 2 \"S\" \"\" \"!a!\\\\1!\" .\n").contains("backreference"));
+        assert!(zone("x NAPTR 1 2 \"S\" \"\" \"/(a)/\\\\1/i\" .\n").is_ok());
+    }
+
+    #[test]
     fn empty_parentheses_are_a_blank_line() {
         assert!(zone("(\n)\n  ( )\nwww A 192.0.2.2\n").is_ok());
     }
 
     #[test]
-    fn escaped_dots_are_not_the_end_of_a_name() {
-        assert!(ends_with_dot("a."));
-        assert!(!ends_with_dot("a\\."));
-        assert!(ends_with_dot("a\\\\."));
+    fn name_escapes_are_decimal_and_escaped_dots_stay_in_the_label() {
+        let parse = |text| parse_name(text).unwrap();
+        assert!(parse("a.").1);
+        assert!(!parse("a\\.").1);
+        assert!(parse("a\\\\.").1);
+        assert_eq!(parse("a\\.b.").0.num_labels(), 1, "`a.b` is one label");
+        let (wbw, _) = parse("w\\066w.");
+        assert_eq!(wbw.iter().next().unwrap(), b"wBw", "\\066 is decimal: B");
+        assert!(parse_name("a\\256.").is_err());
+        assert!(parse_name("a..b").is_err());
     }
 }

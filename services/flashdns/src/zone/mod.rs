@@ -249,8 +249,9 @@ impl Zone {
 
 /// One record as a zone-file line. hickory's `Display` leaves TXT and
 /// HINFO strings unquoted and CAA values unescaped, which no zone parser
-/// reads back as they were, and shows punycode labels (`xn--...`) as
-/// Unicode, which is another name; names are written in ASCII here.
+/// reads back as they were, shows punycode labels (`xn--...`) as Unicode
+/// and escapes bytes in octal, each another name; names are written here
+/// as the zone-file rules read them ([`name_text`]).
 pub fn record_text(record: &Record) -> String {
     let data = match &record.data {
         RData::TXT(txt) => txt
@@ -261,21 +262,30 @@ pub fn record_text(record: &Record) -> String {
             .join(" "),
         RData::HINFO(hinfo) => format!("{} {}", quote(&hinfo.cpu), quote(&hinfo.os)),
         RData::CAA(caa) => format!("{} {} {}", caa.flags(), caa.tag, quote(&caa.value)),
-        RData::NS(ns) => ns.0.to_ascii(),
-        RData::CNAME(cname) => cname.0.to_ascii(),
-        RData::PTR(ptr) => ptr.0.to_ascii(),
-        RData::MX(mx) => format!("{} {}", mx.preference, mx.exchange.to_ascii()),
+        RData::NAPTR(naptr) => format!(
+            "{} {} {} {} {} {}",
+            naptr.order,
+            naptr.preference,
+            quote(&naptr.flags),
+            quote(&naptr.services),
+            quote(&naptr.regexp),
+            name_text(&naptr.replacement)
+        ),
+        RData::NS(ns) => name_text(&ns.0),
+        RData::CNAME(cname) => name_text(&cname.0),
+        RData::PTR(ptr) => name_text(&ptr.0),
+        RData::MX(mx) => format!("{} {}", mx.preference, name_text(&mx.exchange)),
         RData::SRV(srv) => format!(
             "{} {} {} {}",
             srv.priority,
             srv.weight,
             srv.port,
-            srv.target.to_ascii()
+            name_text(&srv.target)
         ),
         RData::SOA(soa) => format!(
             "{} {} {} {} {} {} {}",
-            soa.mname.to_ascii(),
-            soa.rname.to_ascii(),
+            name_text(&soa.mname),
+            name_text(&soa.rname),
             soa.serial,
             soa.refresh,
             soa.retry,
@@ -286,11 +296,38 @@ pub fn record_text(record: &Record) -> String {
     };
     format!(
         "{} {} {} {} {data}",
-        record.name.to_ascii(),
+        name_text(&record.name),
         record.ttl,
         record.dns_class,
         record.record_type()
     )
+}
+
+/// A domain name in zone-file form (RFC 1035 section 5.1): printable ASCII
+/// as itself, the characters the syntax uses (`.` inside a label, `\`,
+/// `"`, `;`, `(`, `)`, `@`, `$`) escaped, other bytes as decimal `\DDD`.
+pub fn name_text(name: &Name) -> String {
+    if name.is_root() {
+        return ".".to_owned();
+    }
+    let mut out = String::new();
+    for label in name.iter() {
+        for &b in label {
+            match b {
+                b'.' | b'\\' | b'"' | b';' | b'(' | b')' | b'@' | b'$' => {
+                    out.push('\\');
+                    out.push(char::from(b));
+                }
+                0x21..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('.');
+    }
+    if !name.is_fqdn() {
+        out.pop();
+    }
+    out
 }
 
 /// A character-string in zone-file form: quoted, `"` and `\` escaped,
