@@ -298,6 +298,7 @@ fn run(
         dependency_timeout: seconds(m, "dependency-timeout"),
         stop_timeout: Duration::from_secs(10),
         state_root: state_root(m),
+        listen_ips: Vec::new(),
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

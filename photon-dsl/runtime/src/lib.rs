@@ -15,9 +15,11 @@ mod lifetime;
 pub mod plan;
 pub mod secret;
 mod service;
+pub mod standalone;
 mod supervisor;
 
 pub use cli::{BinaryInfo, main};
+pub use photon_config;
 pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{

@@ -78,6 +78,9 @@ pub struct StartContext {
     pub service: String,
     /// The address its listeners bind to.
     pub bind_ip: IpAddr,
+    /// Listeners bound to another address than `bind_ip`, by listener name
+    /// (a standalone server's `admin_api_addr = "127.0.0.1:8053"`).
+    pub listen_ips: Vec<(String, IpAddr)>,
     /// Finds the other nodes.
     pub resolver: Arc<Resolver>,
     /// Cancelled when the service must stop.
@@ -115,10 +118,18 @@ impl Placement {
 }
 
 impl StartContext {
+    /// The address the listener `what` binds to.
+    pub fn ip_for(&self, what: &str) -> IpAddr {
+        self.listen_ips
+            .iter()
+            .find(|(name, _)| name == what)
+            .map_or(self.bind_ip, |(_, ip)| *ip)
+    }
+
     /// Binds a TCP listener on this node's address, reporting failure in the
     /// user's terms (node, service, listener, address).
     pub async fn bind_tcp(&self, what: &str, port: Port) -> Result<TcpListener, BindError> {
-        let addr = SocketAddr::new(self.bind_ip, port.get());
+        let addr = SocketAddr::new(self.ip_for(what), port.get());
         TcpListener::bind(addr).await.map_err(|source| BindError {
             node: self.node,
             service: self.service.clone(),
@@ -131,7 +142,7 @@ impl StartContext {
     /// Binds a UDP socket on this node's address (a DNS server's other
     /// half), reporting failure as [`bind_tcp`](Self::bind_tcp) does.
     pub async fn bind_udp(&self, what: &str, port: Port) -> Result<UdpSocket, BindError> {
-        let addr = SocketAddr::new(self.bind_ip, port.get());
+        let addr = SocketAddr::new(self.ip_for(what), port.get());
         UdpSocket::bind(addr).await.map_err(|source| BindError {
             node: self.node,
             service: self.service.clone(),

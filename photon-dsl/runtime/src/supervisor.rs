@@ -28,6 +28,9 @@ pub struct RunOptions {
     /// Under which directory services keep their data
     /// (`<root>/<deployment>/<node>/<service>`).
     pub state_root: std::path::PathBuf,
+    /// Listeners bound elsewhere than their node's address: node, listener
+    /// name, address.
+    pub listen_ips: Vec<(NodeName, String, std::net::IpAddr)>,
 }
 
 /// Why a run failed.
@@ -205,6 +208,12 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
                     service: label.clone(),
                     source: e.into(),
                 })?,
+            listen_ips: options
+                .listen_ips
+                .iter()
+                .filter(|(n, _, _)| *n == node)
+                .map(|(_, listener, ip)| (listener.clone(), *ip))
+                .collect(),
             resolver: options.resolver.clone(),
             shutdown: token.clone(),
             stopper: NodeStopper {

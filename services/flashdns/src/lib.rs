@@ -25,6 +25,8 @@ pub mod keys;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
+pub mod standalone;
+#[cfg(feature = "server")]
 pub mod zone;
 #[cfg(feature = "server")]
 pub mod zones;

@@ -63,6 +63,9 @@ pub struct Zone {
     pub source: ZoneSource,
     /// DNSSEC: off, or signed online by flashdns.
     pub dnssec: Dnssec,
+    /// The TTL of a zone file's records that give none before its first
+    /// `$TTL` (a typed zone has its own `ttl`).
+    pub default_ttl: Option<u32>,
 }
 
 impl Zone {
@@ -72,6 +75,7 @@ impl Zone {
             origin,
             source: ZoneSource::File(path),
             dnssec: Dnssec::Off,
+            default_ttl: None,
         }
     }
 
@@ -81,7 +85,15 @@ impl Zone {
             origin,
             source: ZoneSource::Records(data),
             dnssec: Dnssec::Off,
+            default_ttl: None,
         }
+    }
+
+    /// The same zone file, with a TTL for records that give none before its
+    /// first `$TTL`.
+    pub const fn default_ttl(mut self, ttl: u32) -> Zone {
+        self.default_ttl = Some(ttl);
+        self
     }
 
     /// The same zone, signed with DNSSEC.
@@ -370,6 +382,11 @@ const fn zones_problem(zones: &[Zone]) -> Option<&'static str> {
                 }
             }
             ZoneSource::Records(data) => {
+                if zone.default_ttl.is_some() {
+                    return Some(
+                        "`default_ttl` is for zone files; a typed zone's default TTL is its `ZoneData::ttl`",
+                    );
+                }
                 if let Some(problem) = records_problem(data) {
                     return Some(problem);
                 }

@@ -71,6 +71,7 @@ pub struct ZoneStatus {
 struct FileState {
     path: PathBuf,
     content_hash: u64,
+    default_ttl: Option<u32>,
 }
 
 /// A signed zone's key, and what re-signing needs.
@@ -248,10 +249,11 @@ impl Zones {
                     let path = PathBuf::from(path);
                     // Read once: the hash is of exactly the text served.
                     let text = file::read(&path)?;
-                    let built = file::load_text(&path, &text, &origin)?;
+                    let built = file::load_text(&path, &text, &origin, zone.default_ttl)?;
                     let state = FileState {
                         path,
                         content_hash: hash(text.as_bytes()),
+                        default_ttl: zone.default_ttl,
                     };
                     (built, Some(state))
                 }
@@ -356,9 +358,11 @@ impl Zones {
             }
             file.content_hash = content_hash;
             let (path, origin) = (file.path.clone(), entry.origin.clone());
+            let default_ttl = file.default_ttl;
             let planner = entry.signing.as_ref().map(SigningState::planner);
             let parsed = tokio::task::spawn_blocking(move || {
-                let unsigned = file::load_text(&path, &text, &origin).map_err(|e| e.to_string())?;
+                let unsigned = file::load_text(&path, &text, &origin, default_ttl)
+                    .map_err(|e| e.to_string())?;
                 let signed = match planner {
                     Some(planner) => {
                         Some(planner.sign(&unsigned, now()).map_err(|e| e.to_string())?)

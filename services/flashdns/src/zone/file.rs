@@ -42,7 +42,7 @@ const SERVED_TYPES: &[RecordType] = &[
 
 /// Reads the zone file at `path` for the zone `origin`.
 pub fn load(path: &Path, origin: &Name) -> Result<Zone, ZoneError> {
-    load_text(path, &read(path)?, origin)
+    load_text(path, &read(path)?, origin, None)
 }
 
 /// Reads a zone file's text, with the error [`load`] gives.
@@ -57,14 +57,26 @@ pub fn read(path: &Path) -> Result<String, ZoneError> {
 }
 
 /// Parses `text`, already read from the zone file at `path` (relative
-/// `$INCLUDE`s are read beside it).
-pub fn load_text(path: &Path, text: &str, origin: &Name) -> Result<Zone, ZoneError> {
-    parse_at(text, &path.display().to_string(), Some(path), origin)
+/// `$INCLUDE`s are read beside it). `default_ttl` is the TTL of records
+/// that give none before the file's first `$TTL`.
+pub fn load_text(
+    path: &Path,
+    text: &str,
+    origin: &Name,
+    default_ttl: Option<u32>,
+) -> Result<Zone, ZoneError> {
+    parse_at(
+        text,
+        &path.display().to_string(),
+        Some(path),
+        origin,
+        default_ttl,
+    )
 }
 
 /// Parses zone text (no `$INCLUDE` of relative paths) named `source`.
 pub fn parse(text: &str, source: &str, origin: &Name) -> Result<Zone, ZoneError> {
-    parse_at(text, source, None, origin)
+    parse_at(text, source, None, origin, None)
 }
 
 fn parse_at(
@@ -72,11 +84,12 @@ fn parse_at(
     source: &str,
     path: Option<&Path>,
     origin: &Name,
+    default_ttl: Option<u32>,
 ) -> Result<Zone, ZoneError> {
     let mut builder = ZoneBuilder::new(origin.clone(), source);
     let mut reader = Reader {
         builder: &mut builder,
-        default_ttl: None,
+        default_ttl,
         last_ttl: None,
         soa_minimum: None,
     };

@@ -1,0 +1,248 @@
+//! The `[photon]` section every component shares (design section 5.1), and
+//! the document around it: `[photon]` plus the component's `[standalone]`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a component runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// On its own: local storage, local auth, no other service needed.
+    Standalone,
+    /// Part of the platform: state in chainfire, auth by photonauth.
+    Integrated,
+    /// Some backends integrated, the others local (`[photon.hybrid]`).
+    Hybrid,
+}
+
+impl Mode {
+    /// As written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Integrated => "integrated",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A whole configuration file: `[photon]` and the component's own
+/// `[standalone]` tables. `P` is the component's `[photon.standalone]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "P: Deserialize<'de> + Default, S: Deserialize<'de> + Default")
+)]
+pub struct Document<P, S> {
+    /// The common section.
+    #[serde(default)]
+    pub photon: Photon<P>,
+    /// The component's standalone settings.
+    #[serde(default)]
+    pub standalone: S,
+}
+
+/// `[photon]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "P: Deserialize<'de> + Default")
+)]
+pub struct Photon<P> {
+    /// `standalone`, `integrated` or `hybrid`; when not given anywhere the
+    /// mode is detected (a control plane that answers means integrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// This instance's name; the component's name when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_id: Option<String>,
+    /// The cluster it belongs to (integrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// The configuration's own version (`1.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<String>,
+    /// `[photon.logging]`.
+    #[serde(default)]
+    pub logging: Logging,
+    /// `[photon.metrics]`.
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// `[photon.standalone]`: the component's backend choices.
+    #[serde(default)]
+    pub standalone: P,
+    /// `[photon.integrated]`.
+    #[serde(default)]
+    pub integrated: Integrated,
+    /// `[photon.hybrid]`.
+    #[serde(default)]
+    pub hybrid: Hybrid,
+}
+
+/// `[photon.logging]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    /// The least severe level logged.
+    #[serde(default)]
+    pub level: LogLevel,
+    /// Human-readable lines or JSON objects.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// A log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Diagnostics.
+    Debug,
+    /// What the service does (the default).
+    #[default]
+    Info,
+    /// Problems it recovered from.
+    Warn,
+    /// Failures.
+    Error,
+}
+
+impl LogLevel {
+    /// As `tracing`'s filters write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[photon.metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Whether `/metrics` is served.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A separate address for metrics; the component's own HTTP port when
+    /// not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            enabled: true,
+            endpoint: None,
+        }
+    }
+}
+
+/// `[photon.integrated]`: how to reach the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Integrated {
+    /// The control plane (`http://photon-cp:8080`); its `/health` is probed
+    /// when no mode is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_endpoint: Option<String>,
+    /// chainfire's etcd v3 endpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chainfire_endpoints: Vec<String>,
+    /// photonauth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_service_endpoint: Option<String>,
+    /// The event bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bus_endpoint: Option<String>,
+    /// Seconds between heartbeats to the control plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_sec: Option<u32>,
+    /// Run standalone when the integration services cannot be reached
+    /// within `fallback_timeout_sec`.
+    #[serde(default)]
+    pub fallback_to_standalone: bool,
+    /// How long to try them first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_timeout_sec: Option<u32>,
+    /// `[photon.integrated.registration]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+/// `[photon.integrated.registration]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// Register with the control plane at start.
+    #[serde(default)]
+    pub auto_register: bool,
+    /// Seconds between heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_sec: Option<u32>,
+    /// Labels for the control plane (`region`, `zone`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `[photon.hybrid]`: which backends are integrated.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hybrid {
+    /// Authentication: local keys or photonauth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_backend: Option<Backend>,
+    /// photonauth, when `auth_backend = "integrated"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_endpoint: Option<String>,
+    /// Metadata: local or chainfire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_backend: Option<Backend>,
+    /// Events: none locally, or the event bus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_backend: Option<Backend>,
+    /// The event bus, when `events_backend = "integrated"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bus_endpoint: Option<String>,
+}
+
+/// Where one backend lives in hybrid mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In the component.
+    Local,
+    /// On the platform.
+    Integrated,
+}

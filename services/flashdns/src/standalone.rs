@@ -1,0 +1,362 @@
+//! flashdns from the design's TOML (section 2.2): `flashdns-server --config
+//! flashdns.toml`. The text becomes the same [`FlashDns`] spec a deployment
+//! writes, checked by the same `declare()`.
+//!
+//! ```toml
+//! [photon]
+//! mode = "standalone"
+//! component_id = "flashdns-01"
+//! [photon.standalone]
+//! zone_backend = "file"
+//! [standalone.server]
+//! dns_addr = "0.0.0.0:53"
+//! admin_api_addr = "127.0.0.1:8053"
+//! [standalone.zones]
+//! zone_dir = "/etc/flashdns/zones"
+//! auto_reload = true
+//! reload_interval_sec = 300
+//! [[standalone.zones.zone]]
+//! name = "example.com"
+//! file = "/etc/flashdns/zones/example.com.zone"
+//! [standalone.features]
+//! dnssec = false
+//! axfr_allow = ["127.0.0.1"]
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
+use photon_dsl::Port;
+use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{AutoReload, FlashDns, Signing, Zone};
+
+/// flashdns's part of the schema.
+#[derive(Debug)]
+pub enum FlashDnsServer {}
+
+impl Component for FlashDnsServer {
+    const NAME: &'static str = "flashdns";
+    type PhotonStandalone = PhotonStandalone;
+    type Standalone = Standalone;
+}
+
+/// `[photon.standalone]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotonStandalone {
+    /// Where zones come from.
+    #[serde(default)]
+    pub zone_backend: ZoneBackend,
+}
+
+/// Where zones come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneBackend {
+    /// BIND zone files (the default).
+    #[default]
+    File,
+    /// chainfire (integrated).
+    Chainfire,
+}
+
+/// `[standalone]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standalone {
+    /// `[standalone.server]`.
+    #[serde(default)]
+    pub server: Server,
+    /// `[standalone.zones]`.
+    #[serde(default)]
+    pub zones: Zones,
+    /// `[standalone.features]`.
+    #[serde(default)]
+    pub features: Features,
+}
+
+/// `[standalone.server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// DNS over UDP (and TCP: flashdns serves both on one address).
+    #[serde(default = "default_dns")]
+    pub dns_addr: ListenAddr,
+    /// DNS over TCP; must equal `dns_addr` when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_tcp_addr: Option<ListenAddr>,
+    /// The read-only HTTP admin API, `/health` and `/metrics`.
+    #[serde(default = "default_admin")]
+    pub admin_api_addr: ListenAddr,
+}
+
+fn default_dns() -> ListenAddr {
+    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 53)
+}
+
+fn default_admin() -> ListenAddr {
+    ListenAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8053)
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            dns_addr: default_dns(),
+            dns_tcp_addr: None,
+            admin_api_addr: default_admin(),
+        }
+    }
+}
+
+/// `[standalone.zones]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zones {
+    /// Where zone files are: relative `file`s are read from here, and with
+    /// no `[[standalone.zones.zone]]` every `<name>.zone` in it is served.
+    #[serde(default = "default_zone_dir")]
+    pub zone_dir: PathBuf,
+    /// Re-read changed zone files on an interval (SIGHUP always does).
+    #[serde(default)]
+    pub auto_reload: bool,
+    /// The interval, in seconds (60 when `auto_reload` is on and this is
+    /// not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_interval_sec: Option<u32>,
+    /// The zones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zone: Vec<ZoneEntry>,
+}
+
+fn default_zone_dir() -> PathBuf {
+    PathBuf::from("/etc/flashdns/zones")
+}
+
+impl Default for Zones {
+    fn default() -> Self {
+        Zones {
+            zone_dir: default_zone_dir(),
+            auto_reload: false,
+            reload_interval_sec: None,
+            zone: Vec::new(),
+        }
+    }
+}
+
+/// `[[standalone.zones.zone]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneEntry {
+    /// The zone's apex.
+    pub name: String,
+    /// Its BIND zone file (`<zone_dir>/<name>.zone` when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The TTL of records that give none before the file's first `$TTL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// `master` (or `primary`): flashdns is the zone's primary.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ZoneKind>,
+}
+
+/// A zone's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZoneKind {
+    /// The primary copy (BIND's older word).
+    Master,
+    /// The primary copy.
+    Primary,
+    /// A copy transferred from a primary.
+    Slave,
+    /// A copy transferred from a primary.
+    Secondary,
+}
+
+/// `[standalone.features]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    /// Sign every zone (ECDSA P-256, a key per zone in the state directory).
+    #[serde(default)]
+    pub dnssec: bool,
+    /// RFC 2136 dynamic updates.
+    #[serde(default)]
+    pub dynamic_update: bool,
+    /// The only addresses zone transfers go to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axfr_allow: Vec<IpAddr>,
+}
+
+/// Leaks `value`: a spec holds `'static` data, and a server's
+/// configuration lives as long as the process.
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+fn leak_str(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
+    Port::try_from(addr.port)
+        .map_err(|_| config_error(layers, key, "a port is 1 to 65535".to_owned()))
+}
+
+/// The zone files in `dir`, as (name, file), sorted by name.
+fn zone_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "zone")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            found.push((stem.to_owned(), path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl StandaloneServer for FlashDnsServer {
+    type Spec = FlashDns<Local>;
+
+    fn build(
+        doc: &ComponentDocument<Self>,
+        layers: &Layers,
+    ) -> Result<Built<FlashDns<Local>>, ConfigError> {
+        let backend = doc.photon.standalone.zone_backend;
+        if backend == ZoneBackend::Chainfire {
+            return Err(config_error(
+                layers,
+                "photon.standalone.zone_backend",
+                "the chainfire zone backend is not available yet; use \"file\"",
+            ));
+        }
+        let s = &doc.standalone;
+        if let Some(tcp) = s.server.dns_tcp_addr
+            && tcp != s.server.dns_addr
+        {
+            return Err(config_error(
+                layers,
+                "standalone.server.dns_tcp_addr",
+                format!(
+                    "flashdns serves UDP and TCP on one address: `dns_tcp_addr` ({tcp}) must equal `dns_addr` ({}), or be left out",
+                    s.server.dns_addr
+                ),
+            ));
+        }
+        if s.features.dynamic_update {
+            return Err(config_error(
+                layers,
+                "standalone.features.dynamic_update",
+                "dynamic updates (RFC 2136) are not supported; edit the zone file, which is reloaded",
+            ));
+        }
+        let auto_reload = match (s.zones.auto_reload, s.zones.reload_interval_sec) {
+            (true, interval) => AutoReload::EverySeconds(interval.unwrap_or(60)),
+            (false, None) => AutoReload::Off,
+            (false, Some(_)) => {
+                return Err(config_error(
+                    layers,
+                    "standalone.zones.reload_interval_sec",
+                    "set, but `auto_reload` is false: turn `auto_reload` on, or remove the interval",
+                ));
+            }
+        };
+        let entries: Vec<(String, PathBuf, Option<u32>)> = if s.zones.zone.is_empty() {
+            let found = zone_files(&s.zones.zone_dir).map_err(|e| {
+                config_error(
+                    layers,
+                    "standalone.zones.zone_dir",
+                    format!(
+                        "no zones are listed, and the zone directory {} cannot be read: {e}",
+                        s.zones.zone_dir.display()
+                    ),
+                )
+            })?;
+            if found.is_empty() {
+                return Err(config_error(
+                    layers,
+                    "standalone.zones.zone_dir",
+                    format!(
+                        "no zones are listed, and {} holds no `<name>.zone` file",
+                        s.zones.zone_dir.display()
+                    ),
+                ));
+            }
+            found.into_iter().map(|(n, f)| (n, f, None)).collect()
+        } else {
+            let mut entries = Vec::new();
+            for (i, zone) in s.zones.zone.iter().enumerate() {
+                if let Some(ZoneKind::Slave | ZoneKind::Secondary) = zone.kind {
+                    return Err(config_error(
+                        layers,
+                        &format!("standalone.zones.zone[{i}].type"),
+                        "flashdns is a primary only: secondary zones (transferred from another server) are not supported",
+                    ));
+                }
+                let file = match &zone.file {
+                    Some(file) => s.zones.zone_dir.join(file),
+                    None => s.zones.zone_dir.join(format!("{}.zone", zone.name)),
+                };
+                entries.push((zone.name.clone(), file, zone.ttl));
+            }
+            entries
+        };
+        let mut zones = Vec::new();
+        for (i, (name, file, ttl)) in entries.iter().enumerate() {
+            let mut zone = Zone::file(leak_str(name), leak_str(&file.to_string_lossy()));
+            if let Some(ttl) = ttl {
+                zone = zone.default_ttl(*ttl);
+            }
+            if s.features.dnssec {
+                zone = zone.signed(Signing::DEFAULT);
+            }
+            // Each zone alone first, so a bad one is named by its key.
+            let alone = FlashDns {
+                node: Local,
+                dns_port: Port::try_from(53).expect("53 is a port"),
+                admin_port: Port::try_from(8053).expect("8053 is a port"),
+                zones: leak([zone]),
+                axfr_allow: &[],
+                auto_reload,
+            };
+            if let Some(reason) = alone.declare().rejected() {
+                let key = if s.zones.zone.is_empty() {
+                    "standalone.zones.zone_dir".to_owned()
+                } else {
+                    format!("standalone.zones.zone[{i}].name")
+                };
+                return Err(config_error(layers, &key, reason));
+            }
+            zones.push(zone);
+        }
+        let spec = FlashDns {
+            node: Local,
+            dns_port: port(layers, "standalone.server.dns_addr", s.server.dns_addr)?,
+            admin_port: port(
+                layers,
+                "standalone.server.admin_api_addr",
+                s.server.admin_api_addr,
+            )?,
+            zones: Box::leak(zones.into_boxed_slice()),
+            axfr_allow: Box::leak(s.features.axfr_allow.clone().into_boxed_slice()),
+            auto_reload,
+        };
+        if let Some(reason) = spec.declare().rejected() {
+            return Err(config_error(layers, "standalone", reason));
+        }
+        Ok(Built {
+            spec,
+            listen: vec![
+                ("dns", s.server.dns_addr.ip),
+                ("admin", s.server.admin_api_addr.ip),
+            ],
+        })
+    }
+}
