@@ -13,22 +13,48 @@ use std::time::{Duration, Instant};
 
 /// The path of `deploy-<name>`, built once per test binary with cargo.
 pub fn deployment(name: &str) -> PathBuf {
+    let package = format!("deploy-{name}");
+    binary(&package, &package)
+}
+
+/// The path of a component's standalone server, `<component>-server`.
+pub fn server(component: &str) -> PathBuf {
+    binary(component, &format!("{component}-server"))
+}
+
+/// The binary `bin` of `package`, built once per test binary with cargo.
+fn binary(package: &str, bin: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == bin) {
         return path.clone();
     }
-    let package = format!("deploy-{name}");
     let run = escargot::CargoBuild::new()
-        .package(&package)
-        .bin(&package)
+        .package(package)
+        .bin(bin)
         .current_target()
         .run()
-        .unwrap_or_else(|e| panic!("building {package} failed: {e}"));
+        .unwrap_or_else(|e| panic!("building {bin} failed: {e}"));
     let path = run.path().to_path_buf();
-    built.push((name.to_owned(), path.clone()));
+    built.push((bin.to_owned(), path.clone()));
     path
+}
+
+/// Runs `<component>-server <args>` to completion, with only `env` of the
+/// `PHOTON_` variables set.
+pub fn server_output(component: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(server(component));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PHOTON_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the server binary runs")
 }
 
 /// Runs a deployment command to completion.
@@ -74,7 +100,32 @@ impl Running {
         env: &[(&str, &str)],
         dir: Option<&std::path::Path>,
     ) -> Running {
-        let mut command = Command::new(deployment(name));
+        Running::spawn(deployment(name), args, env, dir)
+    }
+
+    /// Starts `<component>-server <args>` with only `env` of the `PHOTON_`
+    /// variables set, in `dir` if given.
+    pub fn start_server(
+        component: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<&std::path::Path>,
+    ) -> Running {
+        Running::spawn(server(component), args, env, dir)
+    }
+
+    fn spawn(
+        program: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<&std::path::Path>,
+    ) -> Running {
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PHOTON_") {
+                command.env_remove(name);
+            }
+        }
         if let Some(dir) = dir {
             command.current_dir(dir);
         }

@@ -11,7 +11,7 @@ pub enum Origin {
     File {
         /// The file.
         path: PathBuf,
-        /// The line (1-based) the key is on.
+        /// The line (1-based) the key is on; 0 for the file as a whole.
         line: usize,
     },
     /// An environment variable.
@@ -25,6 +25,7 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Origin::File { path, line: 0 } => write!(f, "{}", path.display()),
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
             Origin::Env(var) => write!(f, "environment variable {var}"),
             Origin::Flag(flag) => write!(f, "flag {flag}"),

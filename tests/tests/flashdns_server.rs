@@ -1,0 +1,308 @@
+//! `flashdns-server`, the standalone binary: started from the design's TOML
+//! (section 2.2, paths and addresses adjusted), layered with `PHOTON_*`
+//! variables and flags, refusing bad configuration with exit code 2 and a
+//! message naming the key, and detecting its mode by probing a control
+//! plane's `/health`.
+//!
+//! Loopback block 127.0.119.0 is this file's.
+
+use std::path::Path;
+use std::time::Duration;
+
+use e2e::Running;
+use e2e::dns::{admin_get, ask, tcp, udp, zone_dir};
+use hickory_proto::rr::RecordType;
+
+const DESIGN: &str = include_str!("../standalone/design/flashdns-2.2.toml");
+
+/// A directory holding the design's two zones and its configuration, the
+/// `/etc/flashdns/zones` paths pointed at it.
+fn design_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    std::fs::copy(
+        zone_dir().join("example.com.zone"),
+        zones.join("example.com.zone"),
+    )
+    .unwrap();
+    std::fs::write(
+        zones.join("internal.local.zone"),
+        "$ORIGIN internal.local.\n@ 300 SOA ns hostmaster 7 3600 600 86400 60\n@ NS ns\nns A 10.0.0.53\n",
+    )
+    .unwrap();
+    let config = DESIGN.replace("/etc/flashdns/zones", zones.to_str().unwrap());
+    std::fs::write(dir.path().join("flashdns.toml"), config).unwrap();
+    dir
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_design_example_with_addresses_from_the_environment() {
+    let dir = design_dir();
+    let config = path(dir.path(), "flashdns.toml");
+    let state = path(dir.path(), "state");
+    let mut server = Running::start_server(
+        "flashdns",
+        &["--config", &config, "--state-dir", &state],
+        &[
+            ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.1:5300"),
+            (
+                "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
+                "127.0.119.1:5300",
+            ),
+            (
+                "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
+                "127.0.119.1:8053",
+            ),
+        ],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let mode = server.lines_with("operation mode chosen").join("\n");
+    assert!(
+        mode.contains("operation_mode=\"standalone\"") && mode.contains("flashdns.toml:3"),
+        "{mode}"
+    );
+    assert!(mode.contains("component_id=flashdns-01"), "{mode}");
+
+    let addr = "127.0.119.1:5300".parse().unwrap();
+    let www = ask(&udp(addr, None), "www.example.com.", RecordType::A).await;
+    assert_eq!(
+        www.answers[0].to_string(),
+        "www.example.com. 3600 IN A 192.168.1.10"
+    );
+    let ns = ask(&tcp(addr, None).await, "internal.local.", RecordType::NS).await;
+    assert_eq!(
+        ns.answers[0].to_string(),
+        "internal.local. 300 IN NS ns.internal.local."
+    );
+
+    let (status, health) = admin_get("http://127.0.119.1:8053", "/health").await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["mode"], "standalone");
+    assert_eq!(health["component"], "flashdns");
+    assert!(health["version"].is_string() && health["checks"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_beats_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("zones")).unwrap();
+    std::fs::copy(
+        zone_dir().join("example.net.zone"),
+        dir.path().join("zones/example.net.zone"),
+    )
+    .unwrap();
+    // No zone list: every <name>.zone in zone_dir is served.
+    let config = format!(
+        "[standalone.server]\ndns_addr = \"127.0.119.2:5301\"\nadmin_api_addr = \"127.0.119.2:8053\"\n[standalone.zones]\nzone_dir = \"{}\"\n",
+        path(dir.path(), "zones")
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let (config, state) = (path(dir.path(), "c.toml"), path(dir.path(), "state"));
+    let env = [("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.2:5302")];
+
+    let mut from_env = Running::start_server(
+        "flashdns",
+        &["--config", &config, "--state-dir", &state],
+        &env,
+        None,
+    );
+    from_env.wait_for("all services started", Duration::from_secs(30));
+    let listening = from_env.lines_with("flashdns listening").join("");
+    assert!(listening.contains("dns=127.0.119.2:5302"), "{listening}");
+    let client = udp("127.0.119.2:5302".parse().unwrap(), None);
+    assert_eq!(
+        ask(&client, "www.example.net.", RecordType::A)
+            .await
+            .answers
+            .len(),
+        1
+    );
+    from_env.signal("TERM");
+    from_env.wait(Duration::from_secs(10));
+
+    let mut from_flag = Running::start_server(
+        "flashdns",
+        &[
+            "--config",
+            &config,
+            "--state-dir",
+            &state,
+            "--set",
+            "standalone.server.dns_addr=127.0.119.2:5303",
+        ],
+        &env,
+        None,
+    );
+    from_flag.wait_for("all services started", Duration::from_secs(30));
+    let listening = from_flag.lines_with("flashdns listening").join("");
+    assert!(listening.contains("dns=127.0.119.2:5303"), "{listening}");
+}
+
+/// Runs the server to completion; its exit code and last stderr line.
+fn refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = e2e::server_output("flashdns", args, env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code(),
+        stderr.lines().last().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn configuration_errors_exit_2_naming_key_origin_and_problem() {
+    let dir = design_dir();
+    let config = path(dir.path(), "flashdns.toml");
+    let typo = path(dir.path(), "typo.toml");
+    std::fs::write(
+        &typo,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("auto_reload = true", "auto_relaod = true"),
+    )
+    .unwrap();
+    let d = dir.path().display().to_string();
+    let missing = path(dir.path(), "missing.toml");
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, String)> = vec![
+        (
+            vec!["--config", &typo],
+            vec![],
+            format!(
+                "flashdns-server: configuration error: {d}/typo.toml:16: `standalone.zones.auto_relaod`: unknown key `auto_relaod`; did you mean `auto_reload`? (expected one of: zone_dir, auto_reload, reload_interval_sec, zone)"
+            ),
+        ),
+        (
+            vec!["--config", &config],
+            vec![("PHOTON_LOG_LEVL", "debug")],
+            "flashdns-server: configuration error: environment variable PHOTON_LOG_LEVL: not a PhotonCloud variable; did you mean PHOTON_LOG_LEVEL? (PHOTON__SECTION__KEY sets any key)".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.server.admin_api_addr=127.0.0.1:65536"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.server.admin_api_addr: `standalone.server.admin_api_addr`: port 65536 in `127.0.0.1:65536` is out of range: a port is 1 to 65535".to_owned(),
+        ),
+        (
+            vec!["--config", &config],
+            vec![("PHOTON__STANDALONE__FEATURES__AXFR_ALLOW", "[\"not-an-ip\"]")],
+            "flashdns-server: configuration error: environment variable PHOTON__STANDALONE__FEATURES__AXFR_ALLOW: `standalone.features.axfr_allow[0]`: invalid IP address syntax".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.zones.zone=[{name = \"bad name\"}]"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].name`: a zone's `origin` must be a domain name such as `example.com`: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.features.dynamic_update=true"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.features.dynamic_update: `standalone.features.dynamic_update`: dynamic updates (RFC 2136) are not supported; edit the zone file, which is reloaded".to_owned(),
+        ),
+        (
+            vec!["--config", &missing],
+            vec![],
+            format!(
+                "flashdns-server: configuration error: {d}/missing.toml: cannot read the configuration file: No such file or directory (os error 2)"
+            ),
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (code, line) = refused(&args, &env);
+        assert_eq!(code, Some(2), "{args:?}: {line}");
+        assert_eq!(line, expected, "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated() {
+    // A real /health to probe: another flashdns-server's admin API.
+    let dir = design_dir();
+    let config = path(dir.path(), "flashdns.toml");
+    let state = path(dir.path(), "state");
+    let env = [
+        ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.3:5300"),
+        (
+            "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
+            "127.0.119.3:5300",
+        ),
+        (
+            "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
+            "127.0.119.3:8053",
+        ),
+    ];
+    let mut plane = Running::start_server(
+        "flashdns",
+        &["--config", &config, "--state-dir", &state],
+        &env,
+        None,
+    );
+    plane.wait_for("all services started", Duration::from_secs(30));
+
+    // The same file without its `mode` line.
+    let unset = path(dir.path(), "no-mode.toml");
+    std::fs::write(
+        &unset,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("mode = \"standalone\"\n", ""),
+    )
+    .unwrap();
+    let answered = e2e::server_output(
+        "flashdns",
+        &["--config", &unset, "--print-config"],
+        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.3:8053")],
+    );
+    let stderr = String::from_utf8_lossy(&answered.stderr);
+    assert_eq!(answered.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "operation_mode=\"integrated\" reason=no mode configured, and the control plane answered http://127.0.119.3:8053/health"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("integrated mode is not available for flashdns yet"),
+        "{stderr}"
+    );
+
+    let silent = e2e::server_output(
+        "flashdns",
+        &["--config", &unset, "--print-config", "--probe-timeout", "1"],
+        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.4:9")],
+    );
+    let stderr = String::from_utf8_lossy(&silent.stderr);
+    assert_eq!(silent.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "operation_mode=\"standalone\" reason=no mode configured, and the control plane did not answer http://127.0.119.4:9/health"
+        ),
+        "{stderr}"
+    );
+    // --print-config shows the layered configuration, the variable in it.
+    let printed = String::from_utf8_lossy(&silent.stdout);
+    assert!(
+        printed.contains("control_plane_endpoint = \"http://127.0.119.4:9\""),
+        "{printed}"
+    );
+
+    // The environment's mode is taken without a probe.
+    let told = e2e::server_output(
+        "flashdns",
+        &["--config", &unset, "--print-config"],
+        &[
+            ("PHOTON_MODE", "standalone"),
+            ("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.3:8053"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&told.stderr);
+    assert_eq!(told.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("reason=from environment variable PHOTON_MODE"),
+        "{stderr}"
+    );
+}
