@@ -156,6 +156,9 @@ fn refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     )
 }
 
+/// Arguments, environment, the message expected.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, String);
+
 #[test]
 fn configuration_errors_exit_2_naming_key_origin_and_problem() {
     let dir = design_dir();
@@ -170,7 +173,7 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
     .unwrap();
     let d = dir.path().display().to_string();
     let missing = path(dir.path(), "missing.toml");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec!["--config", &typo],
             vec![],
