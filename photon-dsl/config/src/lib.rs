@@ -37,3 +37,9 @@ pub trait Component {
 /// The document a component reads.
 pub type ComponentDocument<C> =
     Document<<C as Component>::PhotonStandalone, <C as Component>::Standalone>;
+
+/// A document as TOML text, for `export-config`.
+pub fn to_toml<T: Serialize>(document: &T) -> Result<String, String> {
+    toml::to_string_pretty(document)
+        .map_err(|e| format!("cannot write the configuration as TOML: {e}"))
+}

@@ -92,6 +92,24 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(state_dir_arg()),
         )
         .subcommand(
+            Command::new("export-config")
+                .about("Print one service's configuration as the standalone TOML its <component>-server reads")
+                .arg(
+                    Arg::new("node")
+                        .long("node")
+                        .required(true)
+                        .value_parser(PossibleValuesParser::new(nodes.clone())),
+                )
+                .arg(
+                    Arg::new("service")
+                        .long("service")
+                        .required(true)
+                        .value_name("KIND")
+                        .help("The service's kind, as `plan` lists it (flashdns, ...)"),
+                )
+                .arg(loopback.clone()),
+        )
+        .subcommand(
             Command::new("check")
                 .about("Probe every endpoint of a running deployment and report health")
                 .arg(
@@ -237,7 +255,49 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
             }
         }),
         "check" => with_resolver(&topology, sub, false, |r| check(&topology, r, sub)),
+        "export-config" => {
+            with_resolver(&topology, sub, false, |r| export_config(&topology, &r, sub))
+        }
         _ => unreachable!("clap rejects unknown subcommands"),
+    }
+}
+
+/// `export-config --node n --service kind`: the service's standalone TOML,
+/// its listeners on the address the node binds.
+fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches) -> ExitCode {
+    let node = m.get_one::<String>("node").expect("required");
+    let kind = m.get_one::<String>("service").expect("required");
+    let node = match r.node(node) {
+        Ok(node) => node,
+        Err(e) => return fail(&e, 2),
+    };
+    let on_node: Vec<&photon_dsl::Placed<dyn Service>> = topology
+        .services()
+        .iter()
+        .filter(|p| p.decl.node() == node)
+        .collect();
+    let Some(placed) = on_node.iter().find(|p| p.decl.kind().as_str() == kind) else {
+        let kinds: Vec<&str> = on_node.iter().map(|p| p.decl.kind().as_str()).collect();
+        eprintln!(
+            "error: node `{node}` runs no service `{kind}` (it runs: {})",
+            kinds.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let ctx = crate::service::ExportContext {
+        node,
+        bind_ip: match r.bind_ip(node) {
+            Ok(ip) => ip,
+            Err(e) => return fail(&e, 2),
+        },
+        component_id: format!("{node}-{kind}"),
+    };
+    match placed.spec.export_config(&ctx) {
+        Ok(text) => print(&text),
+        Err(problem) => {
+            eprintln!("error: cannot export `{kind}` on node `{node}`: {problem}");
+            ExitCode::from(2)
+        }
     }
 }
 

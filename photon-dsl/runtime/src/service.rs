@@ -200,6 +200,17 @@ pub struct ProbeTarget<'a> {
     pub timeout: Duration,
 }
 
+/// What `export-config` tells a service about where it runs.
+#[derive(Debug, Clone)]
+pub struct ExportContext {
+    /// Its node.
+    pub node: NodeName,
+    /// The address its listeners bind on that node.
+    pub bind_ip: IpAddr,
+    /// The `component_id` to write (`<node>-<kind>`).
+    pub component_id: String,
+}
+
 /// A service the runtime can start, stop and probe.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot run: it is a spec without a server",
@@ -223,5 +234,15 @@ pub trait Service: ServiceSpec {
                 .map_err(|_| format!("no answer within {:?}", target.timeout))??;
             Ok("tcp connect ok".to_owned())
         })
+    }
+
+    /// The service's configuration as the standalone TOML its
+    /// `<component>-server` reads, which loads back as the same spec.
+    fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
+        let _ = ctx;
+        Err(format!(
+            "`{}` has no standalone configuration schema yet",
+            self.declare().kind()
+        ))
     }
 }

@@ -10,7 +10,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use hyper::StatusCode;
 use photon_dsl::{Node, NodeAddress, NodeName};
-use photon_runtime::{BoxFuture, ProbeTarget, Running, Service, ServiceError, StartContext};
+use photon_runtime::{
+    BoxFuture, ExportContext, ProbeTarget, Running, Service, ServiceError, StartContext,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::FlashDns;
@@ -139,6 +141,11 @@ impl<N: Node> Service for FlashDns<N> {
             });
             Ok(running)
         })
+    }
+
+    fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
+        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id)?;
+        photon_config::to_toml(&doc)
     }
 
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {

@@ -55,7 +55,7 @@ pub enum AutoReload {
 
 /// A zone: its origin, where its records come from, and whether it is
 /// signed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Zone {
     /// The zone's apex, such as `example.com` (a trailing dot is allowed).
     pub origin: &'static str,
@@ -161,7 +161,7 @@ pub enum SigningKey {
 }
 
 /// Where a zone's records come from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ZoneSource {
     /// A BIND-format zone file, read on the node (a relative path is from
     /// the working directory). Re-read on SIGHUP and, with
@@ -172,7 +172,7 @@ pub enum ZoneSource {
 }
 
 /// A zone written in Rust: what a zone file would hold, typed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ZoneData {
     /// The default TTL (`$TTL`).
     pub ttl: u32,
@@ -183,7 +183,7 @@ pub struct ZoneData {
 }
 
 /// The zone's SOA record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Soa {
     /// The primary name server (`MNAME`), relative to the origin or absolute.
     pub primary: &'static str,
@@ -204,7 +204,7 @@ pub struct Soa {
 
 /// One typed record. Names are written as in a zone file: `@` for the
 /// origin, relative (`www`) or absolute (`www.example.net.`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rec {
     /// The owner name.
     pub owner: &'static str,
@@ -215,7 +215,7 @@ pub struct Rec {
 }
 
 /// The data of a typed record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RecData {
     /// An IPv4 address.
     A(Ipv4Addr),

@@ -31,7 +31,9 @@ use photon_dsl::Port;
 use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{AutoReload, FlashDns, Signing, Zone};
+use crate::spec::{
+    AutoReload, Dnssec, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone, ZoneSource,
+};
 
 /// flashdns's part of the schema.
 #[derive(Debug)]
@@ -126,9 +128,10 @@ pub struct Zones {
     /// not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_interval_sec: Option<u32>,
-    /// The zones.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub zone: Vec<ZoneEntry>,
+    /// The zones; when left out, every `<name>.zone` in `zone_dir` (an
+    /// empty list serves none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Vec<ZoneEntry>>,
 }
 
 fn default_zone_dir() -> PathBuf {
@@ -141,7 +144,7 @@ impl Default for Zones {
             zone_dir: default_zone_dir(),
             auto_reload: false,
             reload_interval_sec: None,
-            zone: Vec::new(),
+            zone: None,
         }
     }
 }
@@ -161,6 +164,37 @@ pub struct ZoneEntry {
     /// `master` (or `primary`): flashdns is the zone's primary.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<ZoneKind>,
+    /// This zone's DNSSEC signing (`[standalone.features] dnssec = true`
+    /// signs every zone without one with the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<ZoneDnssec>,
+}
+
+/// `dnssec = { algorithm = "ed25519", key_file = "...", signature_days = 14 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneDnssec {
+    /// `ecdsap256sha256` (the default) or `ed25519`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// A PKCS#8 PEM key file; a key created in the state directory when
+    /// not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// How long signatures are valid (14 days when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_days: Option<u16>,
+}
+
+/// A DNSSEC algorithm, by its mnemonic in lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Algorithm 13.
+    #[default]
+    Ecdsap256sha256,
+    /// Algorithm 15.
+    Ed25519,
 }
 
 /// A zone's role.
@@ -205,6 +239,33 @@ fn leak_str(text: &str) -> &'static str {
 fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
     Port::try_from(addr.port)
         .map_err(|_| config_error(layers, key, "a port is 1 to 65535".to_owned()))
+}
+
+/// `file` under `dir`; `.` is the working directory, as a deployment reads
+/// relative paths, and leaves `file` as written.
+fn in_dir(dir: &Path, file: &Path) -> PathBuf {
+    if dir == Path::new(".") {
+        file.to_owned()
+    } else {
+        dir.join(file)
+    }
+}
+
+/// The spec's signing for a zone's `dnssec` table.
+fn signing(own: &ZoneDnssec) -> Signing {
+    Signing {
+        algorithm: match own.algorithm {
+            Algorithm::Ecdsap256sha256 => SigningAlgorithm::EcdsaP256Sha256,
+            Algorithm::Ed25519 => SigningAlgorithm::Ed25519,
+        },
+        key: match &own.key_file {
+            Some(file) => SigningKey::PemFile(leak_str(&file.to_string_lossy())),
+            None => SigningKey::StateDir,
+        },
+        signature_days: own
+            .signature_days
+            .unwrap_or(Signing::DEFAULT.signature_days),
+    }
 }
 
 /// The zone files in `dir`, as (name, file), sorted by name.
@@ -268,54 +329,62 @@ impl StandaloneServer for FlashDnsServer {
                 ));
             }
         };
-        let entries: Vec<(String, PathBuf, Option<u32>)> = if s.zones.zone.is_empty() {
-            let found = zone_files(&s.zones.zone_dir).map_err(|e| {
-                config_error(
-                    layers,
-                    "standalone.zones.zone_dir",
-                    format!(
-                        "no zones are listed, and the zone directory {} cannot be read: {e}",
-                        s.zones.zone_dir.display()
-                    ),
-                )
-            })?;
-            if found.is_empty() {
-                return Err(config_error(
-                    layers,
-                    "standalone.zones.zone_dir",
-                    format!(
-                        "no zones are listed, and {} holds no `<name>.zone` file",
-                        s.zones.zone_dir.display()
-                    ),
-                ));
-            }
-            found.into_iter().map(|(n, f)| (n, f, None)).collect()
-        } else {
-            let mut entries = Vec::new();
-            for (i, zone) in s.zones.zone.iter().enumerate() {
-                if let Some(ZoneKind::Slave | ZoneKind::Secondary) = zone.kind {
+        let listed = s.zones.zone.as_deref();
+        let entries: Vec<(String, PathBuf, Option<u32>, Option<ZoneDnssec>)> = match listed {
+            None => {
+                let found = zone_files(&s.zones.zone_dir).map_err(|e| {
+                    config_error(
+                        layers,
+                        "standalone.zones.zone_dir",
+                        format!(
+                            "no zones are listed, and the zone directory {} cannot be read: {e}",
+                            s.zones.zone_dir.display()
+                        ),
+                    )
+                })?;
+                if found.is_empty() {
                     return Err(config_error(
                         layers,
-                        &format!("standalone.zones.zone[{i}].type"),
-                        "flashdns is a primary only: secondary zones (transferred from another server) are not supported",
+                        "standalone.zones.zone_dir",
+                        format!(
+                            "no zones are listed, and {} holds no `<name>.zone` file",
+                            s.zones.zone_dir.display()
+                        ),
                     ));
                 }
-                let file = match &zone.file {
-                    Some(file) => s.zones.zone_dir.join(file),
-                    None => s.zones.zone_dir.join(format!("{}.zone", zone.name)),
-                };
-                entries.push((zone.name.clone(), file, zone.ttl));
+                found.into_iter().map(|(n, f)| (n, f, None, None)).collect()
             }
-            entries
+            Some(listed) => {
+                let mut entries = Vec::new();
+                for (i, zone) in listed.iter().enumerate() {
+                    if let Some(ZoneKind::Slave | ZoneKind::Secondary) = zone.kind {
+                        return Err(config_error(
+                            layers,
+                            &format!("standalone.zones.zone[{i}].type"),
+                            "flashdns is a primary only: secondary zones (transferred from another server) are not supported",
+                        ));
+                    }
+                    let file = match &zone.file {
+                        Some(file) => in_dir(&s.zones.zone_dir, file),
+                        None => {
+                            in_dir(&s.zones.zone_dir, Path::new(&format!("{}.zone", zone.name)))
+                        }
+                    };
+                    entries.push((zone.name.clone(), file, zone.ttl, zone.dnssec.clone()));
+                }
+                entries
+            }
         };
         let mut zones = Vec::new();
-        for (i, (name, file, ttl)) in entries.iter().enumerate() {
+        for (i, (name, file, ttl, dnssec)) in entries.iter().enumerate() {
             let mut zone = Zone::file(leak_str(name), leak_str(&file.to_string_lossy()));
             if let Some(ttl) = ttl {
                 zone = zone.default_ttl(*ttl);
             }
-            if s.features.dnssec {
-                zone = zone.signed(Signing::DEFAULT);
+            match dnssec {
+                Some(own) => zone = zone.signed(signing(own)),
+                None if s.features.dnssec => zone = zone.signed(Signing::DEFAULT),
+                None => {}
             }
             // Each zone alone first, so a bad one is named by its key.
             let alone = FlashDns {
@@ -327,7 +396,7 @@ impl StandaloneServer for FlashDnsServer {
                 auto_reload,
             };
             if let Some(reason) = alone.declare().rejected() {
-                let key = if s.zones.zone.is_empty() {
+                let key = if listed.is_none() {
                     "standalone.zones.zone_dir".to_owned()
                 } else {
                     format!("standalone.zones.zone[{i}].name")
@@ -359,4 +428,71 @@ impl StandaloneServer for FlashDnsServer {
             ],
         })
     }
+}
+
+/// The standalone document that configures `spec` as a deployment does,
+/// its listeners on `bind_ip`: what `deploy-x export-config` prints. A
+/// typed zone has no place in the schema (it reads zone files), so a spec
+/// with one is refused with its name.
+pub fn export<N: photon_dsl::Node>(
+    spec: &FlashDns<N>,
+    bind_ip: IpAddr,
+    component_id: &str,
+) -> Result<ComponentDocument<FlashDnsServer>, String> {
+    let mut zones = Vec::new();
+    for zone in spec.zones {
+        let ZoneSource::File(file) = zone.source else {
+            return Err(format!(
+                "zone `{}` is written in the deployment (typed records), and the standalone schema reads zone files: render it to a zone file (`GET /zones/{}` on a running server gives its text) and list that file",
+                zone.origin, zone.origin
+            ));
+        };
+        let dnssec = match zone.dnssec {
+            Dnssec::Off => None,
+            Dnssec::Sign(signing) => Some(ZoneDnssec {
+                algorithm: match signing.algorithm {
+                    SigningAlgorithm::EcdsaP256Sha256 => Algorithm::Ecdsap256sha256,
+                    SigningAlgorithm::Ed25519 => Algorithm::Ed25519,
+                },
+                key_file: match signing.key {
+                    SigningKey::StateDir => None,
+                    SigningKey::PemFile(file) => Some(PathBuf::from(file)),
+                },
+                signature_days: Some(signing.signature_days),
+            }),
+        };
+        zones.push(ZoneEntry {
+            name: zone.origin.to_owned(),
+            file: Some(PathBuf::from(file)),
+            ttl: zone.default_ttl,
+            kind: None,
+            dnssec,
+        });
+    }
+    let (auto_reload, reload_interval_sec) = match spec.auto_reload {
+        AutoReload::Off => (false, None),
+        AutoReload::EverySeconds(seconds) => (true, Some(seconds)),
+    };
+    let mut doc = ComponentDocument::<FlashDnsServer>::default();
+    doc.photon.mode = Some(photon_config::Mode::Standalone);
+    doc.photon.component_id = Some(component_id.to_owned());
+    doc.standalone = Standalone {
+        server: Server {
+            dns_addr: ListenAddr::new(bind_ip, spec.dns_port.get()),
+            dns_tcp_addr: None,
+            admin_api_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),
+        },
+        zones: Zones {
+            zone_dir: PathBuf::from("."),
+            auto_reload,
+            reload_interval_sec,
+            zone: Some(zones),
+        },
+        features: Features {
+            dnssec: false,
+            dynamic_update: false,
+            axfr_allow: spec.axfr_allow.to_vec(),
+        },
+    };
+    Ok(doc)
 }

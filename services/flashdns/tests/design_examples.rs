@@ -33,9 +33,10 @@ fn flashdns_section_2_2() {
     assert_eq!(s.server.admin_api_addr.to_string(), "127.0.0.1:8053");
     assert!(s.zones.auto_reload);
     assert_eq!(s.zones.reload_interval_sec, Some(300));
-    assert_eq!(s.zones.zone.len(), 2);
-    assert_eq!(s.zones.zone[0].ttl, Some(3600));
-    assert_eq!(s.zones.zone[1].kind, Some(ZoneKind::Master));
+    let zones = s.zones.zone.as_ref().unwrap();
+    assert_eq!(zones.len(), 2);
+    assert_eq!(zones[0].ttl, Some(3600));
+    assert_eq!(zones[1].kind, Some(ZoneKind::Master));
     assert_eq!(
         s.features.axfr_allow,
         ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
