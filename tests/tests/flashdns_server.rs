@@ -309,3 +309,108 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
+    // The operator's files: zones, and the key the deployment names.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("zones")).unwrap();
+    for zone in ["example.com.zone", "example.net.zone"] {
+        std::fs::copy(zone_dir().join(zone), dir.path().join("zones").join(zone)).unwrap();
+    }
+    let (key, _) = flashdns::keys::ZoneKey::open(
+        &dir.path().join("keys/example.com.pem"),
+        flashdns::SigningAlgorithm::Ed25519,
+        true,
+    )
+    .unwrap();
+
+    let exported = e2e::output(
+        "flashdns-primary",
+        &[
+            "export-config",
+            "--node",
+            "ns1",
+            "--service",
+            "flashdns",
+            "--loopback-base",
+            "127.0.119.8",
+        ],
+    );
+    assert_eq!(exported.status.code(), Some(0));
+    let toml = String::from_utf8(exported.stdout).unwrap();
+    assert!(toml.contains("dns_addr = \"127.0.119.9:5300\""), "{toml}");
+    std::fs::write(dir.path().join("flashdns.toml"), &toml).unwrap();
+
+    let state = path(dir.path(), "state");
+    let mut server = Running::start_server(
+        "flashdns",
+        &["--config", "flashdns.toml", "--state-dir", &state],
+        &[],
+        Some(dir.path()),
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let mut deployment = Running::start_in(
+        "flashdns-primary",
+        &[
+            "up",
+            "--loopback-base",
+            "127.0.119.16",
+            "--state-dir",
+            &state,
+        ],
+        &[],
+        Some(dir.path()),
+    );
+    deployment.wait_for("all services started", Duration::from_secs(30));
+
+    // Both serve the same zones, signed with the same key.
+    let standalone = udp("127.0.119.9:5300".parse().unwrap(), None);
+    let compiled = udp("127.0.119.17:5300".parse().unwrap(), None);
+    for (name, rtype) in [
+        ("www.example.net.", RecordType::A),
+        ("example.com.", RecordType::MX),
+        ("example.com.", RecordType::DNSKEY),
+        ("nope.example.com.", RecordType::A),
+    ] {
+        let a = ask(&standalone, name, rtype).await;
+        let b = ask(&compiled, name, rtype).await;
+        assert_eq!(
+            a.metadata.response_code, b.metadata.response_code,
+            "{name} {rtype}"
+        );
+        assert_eq!(
+            e2e::dns::lines(&a.answers),
+            e2e::dns::lines(&b.answers),
+            "{name} {rtype}"
+        );
+    }
+    let dnskey = ask(&standalone, "example.com.", RecordType::DNSKEY).await;
+    assert_eq!(
+        dnskey.answers[0].data,
+        hickory_proto::rr::RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DNSKEY(
+            key.dnskey().clone()
+        ))
+    );
+
+    // A service with no TOML form, and one not on the node, are refused.
+    let typed = e2e::output(
+        "flashdns-files",
+        &["export-config", "--node", "dns", "--service", "flashdns"],
+    );
+    assert_eq!(typed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&typed.stderr).contains(
+            "error: cannot export `flashdns` on node `dns`: zone `nodes.internal` is written in the deployment"
+        )
+    );
+    let absent = e2e::output(
+        "flashdns-primary",
+        &["export-config", "--node", "ns1", "--service", "chainfire"],
+    );
+    assert_eq!(absent.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&absent.stderr),
+        "error: node `ns1` runs no service `chainfire` (it runs: flashdns)\n"
+    );
+}

@@ -74,11 +74,16 @@ pub struct Photon<P> {
     #[serde(default)]
     pub standalone: P,
     /// `[photon.integrated]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub integrated: Integrated,
     /// `[photon.hybrid]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub hybrid: Hybrid,
+}
+
+/// Whether `value` is its type's default (left out when written).
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// `[photon.logging]`.
@@ -191,7 +196,7 @@ pub struct Integrated {
     pub heartbeat_interval_sec: Option<u32>,
     /// Run standalone when the integration services cannot be reached
     /// within `fallback_timeout_sec`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback_to_standalone: bool,
     /// How long to try them first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
