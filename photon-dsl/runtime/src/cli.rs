@@ -190,7 +190,13 @@ fn init_logging(m: &ArgMatches) {
         .or_else(|| std::env::var("PHOTON_LOG").ok())
         // openraft narrates every election and shutdown at info; its warnings are what matter.
         .unwrap_or_else(|| "info,openraft=warn".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+    install_logging(&filter);
+}
+
+/// Logs to stderr through `filter` (a `tracing` filter; `info` if it is
+/// not one), for deployment and standalone binaries alike.
+pub(crate) fn install_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
         tracing_subscriber::EnvFilter::new("info")
     });

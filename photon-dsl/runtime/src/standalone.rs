@@ -159,16 +159,7 @@ fn sources(m: &ArgMatches) -> Result<Sources, ConfigError> {
 
 fn init_logging(level: &str) {
     // hickory-server narrates every query at info, openraft every election.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},hickory_server=warn,openraft=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    crate::cli::install_logging(&format!("{level},hickory_server=warn,openraft=warn"));
 }
 
 fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
