@@ -27,6 +27,7 @@ const STORE: LightningStor<Storage> = LightningStor {
     },
     // `photos.s3.localhost:9000` is bucket `photos`; path-style works too.
     base_domain: Some("s3.localhost"),
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
 

@@ -50,7 +50,7 @@ pub use node::Node;
 pub use port::{PORT_RANGE, Port, PortParseError};
 pub use protocol::{Protocol, Transport};
 pub use resolver::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeAddress, ResolveError, Resolver};
-pub use secret::{Secret, SecretSource};
+pub use secret::{Secret, SecretSource, WrittenSecret};
 pub use service::{
     DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, MAX_NODE_REFS, MAX_SECRETS, NodeRefDecl,
     SecretDecl, ServiceDecl, ServiceSpec,

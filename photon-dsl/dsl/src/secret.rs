@@ -23,6 +23,25 @@ pub enum SecretSource {
     Env(&'static str),
     /// A file on the node (one trailing newline is ignored).
     File(&'static str),
+    /// Written in a standalone server's TOML file (`secret_key = "..."`),
+    /// which is already on the node: only [`Secret::written_in`] makes one,
+    /// and it prints as where it was written, never the value.
+    Written(WrittenSecret),
+}
+
+/// A secret value a text configuration holds, and where.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WrittenSecret {
+    /// Where it is written (`standalone.auth.secret_key in /etc/x.toml:12`).
+    pub origin: &'static str,
+    /// The value.
+    pub value: &'static str,
+}
+
+impl fmt::Debug for WrittenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WrittenSecret({}, value hidden)", self.origin)
+    }
 }
 
 /// Where a secret's value lives on the node, never the value: the runtime
@@ -73,6 +92,16 @@ impl Secret {
         }
     }
 
+    /// A value a standalone server's TOML file holds (the design's
+    /// `secret_key = "..."`), `origin` saying where. Not for deployments:
+    /// their secrets stay out of the binary ([`Secret::env`],
+    /// [`Secret::file`]).
+    pub fn written_in(origin: &'static str, value: &'static str) -> Secret {
+        Secret {
+            source: SecretSource::Written(WrittenSecret { origin, value }),
+        }
+    }
+
     /// Where the value is read from.
     pub const fn source(&self) -> SecretSource {
         self.source
@@ -84,6 +113,7 @@ impl fmt::Display for Secret {
         match self.source {
             SecretSource::Env(name) => write!(f, "env {name}"),
             SecretSource::File(path) => write!(f, "file {path}"),
+            SecretSource::Written(written) => write!(f, "written in {}", written.origin),
         }
     }
 }

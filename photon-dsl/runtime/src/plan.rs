@@ -181,6 +181,9 @@ pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Va
                 "secrets": decl.secrets().map(|s| match s.secret.source() {
                     SecretSource::Env(name) => json!({ "slot": s.slot, "env": name }),
                     SecretSource::File(path) => json!({ "slot": s.slot, "file": path }),
+                    SecretSource::Written(written) => {
+                        json!({ "slot": s.slot, "written_in": written.origin })
+                    }
                 }).collect::<Vec<_>>(),
             })
         })

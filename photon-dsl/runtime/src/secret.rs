@@ -64,6 +64,7 @@ pub enum SecretError {
 /// warning.
 pub fn read_secret(secret: &Secret) -> Result<SecretString, SecretError> {
     let value = match secret.source() {
+        SecretSource::Written(written) => written.value.to_owned(),
         SecretSource::Env(name) => match std::env::var(name) {
             Ok(value) => value,
             Err(std::env::VarError::NotPresent) => {

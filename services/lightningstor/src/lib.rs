@@ -6,7 +6,7 @@
 //! hyper).
 
 pub mod spec;
-pub use spec::{AccessKey, AdminApi, LightningStor};
+pub use spec::{AccessKey, AdminApi, LightningStor, Storage};
 
 #[cfg(feature = "server")]
 pub mod admin;

@@ -177,11 +177,20 @@ impl<N: Node> Service for LightningStor<N> {
             let secret = photon_runtime::read_secret(&spec.access_key.secret)?;
             let listener = ctx.bind_tcp("s3", spec.s3_port).await?;
             let admin_listener = ctx.bind_tcp("admin", spec.admin_port).await?;
-            let meta = ctx.state_dir.join("meta");
-            let data = ctx.state_dir.join("data");
+            let dir = |configured: Option<&str>, default: &str| match configured {
+                Some(path) => std::path::PathBuf::from(path),
+                None => ctx.state_dir.join(default),
+            };
+            let meta = dir(spec.storage.meta_dir, "meta");
+            let data = dir(spec.storage.data_dir, "data");
+            let cache = spec
+                .storage
+                .cache_size_mb
+                .map(|mb| usize::try_from(mb).unwrap_or(usize::MAX / (1 << 20)) << 20);
             let store = {
                 let (meta, data) = (meta.clone(), data.clone());
-                tokio::task::spawn_blocking(move || Store::open(&meta, &data)).await??
+                tokio::task::spawn_blocking(move || Store::open_with_cache(&meta, &data, cache))
+                    .await??
             };
             let auth = KeyRing::new(spec.access_key.id, secret.expose_secret(), store.clone());
             tracing::info!(

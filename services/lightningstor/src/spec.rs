@@ -44,6 +44,30 @@ pub struct LightningStor<N: Node> {
     pub base_domain: Option<&'static str>,
     /// Standalone, or integrated with chainfire (and photonauth).
     pub mode: Mode,
+    /// Where objects and metadata are kept, and the metadata cache.
+    pub storage: Storage,
+}
+
+/// Where lightningstor keeps its data on the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storage {
+    /// Object bodies (`<state dir>/data` when `None`).
+    pub data_dir: Option<&'static str>,
+    /// The metadata database (`<state dir>/meta` when `None`).
+    pub meta_dir: Option<&'static str>,
+    /// RocksDB's block cache for the metadata, in MiB (RocksDB's own 8 MiB
+    /// when `None`).
+    pub cache_size_mb: Option<u32>,
+}
+
+impl Storage {
+    /// Everything under the service's state directory, RocksDB's default
+    /// cache.
+    pub const DEFAULT: Storage = Storage {
+        data_dir: None,
+        meta_dir: None,
+        cache_size_mb: None,
+    };
 }
 
 impl<N: Node> LightningStor<N> {
@@ -59,6 +83,19 @@ impl<N: Node> LightningStor<N> {
             decl.reject(
                 "`access_key.id` must be 3 to 128 ASCII letters or digits (it is sent in every request; the secret part goes in `access_key.secret`)",
             )
+        };
+        let empty_dir = matches!(self.storage.data_dir, Some(dir) if dir.is_empty())
+            || matches!(self.storage.meta_dir, Some(dir) if dir.is_empty());
+        let decl = if matches!(self.storage.cache_size_mb, Some(0)) {
+            decl.reject(
+                "`storage.cache_size_mb` must be at least 1 (or `None` for RocksDB's default)",
+            )
+        } else if empty_dir {
+            decl.reject(
+                "`storage.data_dir` and `storage.meta_dir` must not be empty (`None` keeps them in the state directory)",
+            )
+        } else {
+            decl
         };
         let decl = match self.base_domain {
             Some(domain) if !domain_is_valid(domain) => decl.reject(

@@ -94,12 +94,31 @@ impl Store {
     /// a crash between rename and commit, or before a freed blob was
     /// unlinked) are removed.
     pub fn open(meta_dir: &Path, data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(meta_dir, data_dir, None)
+    }
+
+    /// [`open`](Store::open), with a block cache of `cache_bytes` for the
+    /// metadata (RocksDB's default when `None`).
+    pub fn open_with_cache(
+        meta_dir: &Path,
+        data_dir: &Path,
+        cache_bytes: Option<usize>,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(meta_dir)?;
-        let mut options = Options::default();
+        let mut table = rocksdb::BlockBasedOptions::default();
+        if let Some(bytes) = cache_bytes {
+            table.set_block_cache(&rocksdb::Cache::new_lru_cache(bytes)?);
+        }
+        let family_options = || {
+            let mut options = Options::default();
+            options.set_block_based_table_factory(&table);
+            options
+        };
+        let mut options = family_options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let families = [BUCKETS, OBJECTS, UPLOADS, PARTS, ACCESS_KEYS]
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(name, family_options()));
         let db = DB::open_cf_descriptors(&options, meta_dir, families)?;
         let blobs = blobs::BlobDir::open(data_dir)?;
         let store = Store {

@@ -15,6 +15,7 @@ const STORE: LightningStor<Store> = LightningStor {
         secret: Secret::env("S3_SECRET_KEY"),
     },
     base_domain: None,
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
 

@@ -16,6 +16,7 @@ const STORE: LightningStor<Store> = LightningStor {
         secret: Secret::env("S3_SECRET_KEY"),
     },
     base_domain: Some("s3.example.net:9001"),
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
 

@@ -23,6 +23,7 @@ const STORE: LightningStor<Store> = LightningStor {
     admin_port: port!(9000),
     access_key: AccessKey { id: "AKIAIOSFODNN7EXAMPLE", secret: Secret::env("S3_SECRET_KEY") },
     base_domain: None,
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Integrated(Integration {
         state_store: &[DNS.dns().dep()],
         auth: Auth::Local,

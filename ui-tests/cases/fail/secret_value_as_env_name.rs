@@ -15,6 +15,7 @@ const STORE: LightningStor<Store> = LightningStor {
         secret: Secret::env("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     },
     base_domain: None,
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
 

@@ -30,6 +30,7 @@ const STORE: LightningStor<Store> = LightningStor {
     admin_port: port!(9000),
     access_key: KEY,
     base_domain: None,
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Integrated(Integration {
         state_store: &STATE,
         auth: Auth::PhotonAuth(AUTH.api().dep()),
@@ -41,6 +42,7 @@ const LAB_STORE: LightningStor<Lab> = LightningStor {
     admin_port: port!(9000),
     access_key: KEY,
     base_domain: Some("s3.lab.example.net"),
+    storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
 
