@@ -92,6 +92,27 @@ impl Secret {
         }
     }
 
+    /// [`Secret::env`] for a name read at run time (a text configuration):
+    /// the same check, as an error instead of a failed build.
+    pub const fn try_env(name: &'static str) -> Result<Secret, &'static str> {
+        match env_name_problem(name) {
+            Some(problem) => Err(problem),
+            None => Ok(Secret {
+                source: SecretSource::Env(name),
+            }),
+        }
+    }
+
+    /// [`Secret::file`] for a path read at run time, as [`Secret::try_env`].
+    pub const fn try_file(path: &'static str) -> Result<Secret, &'static str> {
+        match path_problem(path) {
+            Some(problem) => Err(problem),
+            None => Ok(Secret {
+                source: SecretSource::File(path),
+            }),
+        }
+    }
+
     /// A value a standalone server's TOML file holds (the design's
     /// `secret_key = "..."`), `origin` saying where. Not for deployments:
     /// their secrets stay out of the binary ([`Secret::env`],
@@ -200,6 +221,20 @@ mod tests {
         assert!(path_problem("/etc/../shadow").is_some());
         assert!(path_problem("/etc/..").is_some());
         assert!(path_problem("/etc/a\nb").is_some());
+    }
+
+    #[test]
+    fn a_written_secret_prints_where_it_is_written_never_its_value() {
+        let secret = Secret::written_in("`auth.secret_key` (c.toml:9)", "hunter2");
+        assert_eq!(
+            secret.to_string(),
+            "written in `auth.secret_key` (c.toml:9)"
+        );
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert!(!format!("{:?}", secret.source()).contains("hunter2"));
+        assert_eq!(Secret::try_env("S3_KEY"), Ok(Secret::env("S3_KEY")));
+        assert!(Secret::try_env("wJalr/K7").is_err());
+        assert!(Secret::try_file("etc/key").is_err());
     }
 
     #[test]

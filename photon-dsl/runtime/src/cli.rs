@@ -107,7 +107,8 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                         .value_name("KIND")
                         .help("The service's kind, as `plan` lists it (flashdns, ...)"),
                 )
-                .arg(loopback.clone()),
+                .arg(loopback.clone())
+                .arg(state_dir_arg()),
         )
         .subcommand(
             Command::new("check")
@@ -297,6 +298,10 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             Err(e) => return fail(&e, 2),
         },
         component_id: format!("{node}-{kind}"),
+        state_dir: state_root(m)
+            .join(topology.name().as_str())
+            .join(node.as_str())
+            .join(kind.as_str()),
     };
     match placed.spec.export_config(&ctx) {
         Ok(text) => print(&text),

@@ -209,6 +209,8 @@ pub struct ExportContext {
     pub bind_ip: IpAddr,
     /// The `component_id` to write (`<node>-<kind>`).
     pub component_id: String,
+    /// The state directory the service would use on that node.
+    pub state_dir: PathBuf,
 }
 
 /// A service the runtime can start, stop and probe.

@@ -40,6 +40,14 @@ pub trait StandaloneServer: Component + 'static {
     /// Its typed spec, placed on [`Local`].
     type Spec: Service;
 
+    /// A log level of the component's own schema, which wins over
+    /// `[photon.logging] level` (lightningstor's `[standalone.server]
+    /// log_level`).
+    fn log_level(doc: &ComponentDocument<Self>) -> Option<photon_config::schema::LogLevel> {
+        let _ = doc;
+        None
+    }
+
     /// The spec the document describes; `layers` says where each value came
     /// from, for errors.
     fn build(
@@ -201,7 +209,11 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         Ok(loaded) => loaded,
         Err(e) => return config_failure(binary, &e),
     };
-    init_logging(doc.photon.logging.level.as_str());
+    init_logging(
+        C::log_level(&doc)
+            .unwrap_or(doc.photon.logging.level)
+            .as_str(),
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

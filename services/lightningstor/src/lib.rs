@@ -17,4 +17,6 @@ pub mod s3;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
+pub mod standalone;
+#[cfg(feature = "server")]
 pub mod store;

@@ -171,6 +171,11 @@ pub async fn serve(
 }
 
 impl<N: Node> Service for LightningStor<N> {
+    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &ctx.state_dir)?;
+        photon_config::to_toml(&doc)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {

@@ -1,0 +1,407 @@
+//! lightningstor from the design's TOML (section 2.1): `lightningstor-server
+//! --config standalone.toml`. The text becomes the same [`LightningStor`]
+//! spec a deployment writes, checked by the same `declare()`.
+//!
+//! Beyond the design: the secret may also come from an environment
+//! variable (`secret_key_env`), and `[standalone.server] base_domain` turns
+//! on virtual-hosted-style addressing, so every deployment's lightningstor
+//! has a text form.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use photon_config::schema::LogLevel;
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
+use photon_dsl::{Mode, Port, Secret, SecretSource};
+use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{AccessKey, LightningStor, Storage};
+
+/// lightningstor's part of the schema.
+#[derive(Debug)]
+pub enum LightningStorServer {}
+
+impl Component for LightningStorServer {
+    const NAME: &'static str = "lightningstor";
+    type PhotonStandalone = PhotonStandalone;
+    type Standalone = Standalone;
+}
+
+/// `[photon.standalone]`: the backends, each with the one standalone
+/// choice (the others are integrated mode's).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotonStandalone {
+    /// Where object bodies are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<StorageBackend>,
+    /// Where metadata is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_backend: Option<MetadataBackend>,
+    /// Who checks credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_backend: Option<AuthBackend>,
+}
+
+/// Where object bodies are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Files under `data_dir`.
+    Filesystem,
+}
+
+/// Where metadata is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataBackend {
+    /// RocksDB at `[standalone.metadata] path`.
+    Rocksdb,
+    /// chainfire (integrated mode).
+    Chainfire,
+}
+
+/// Who checks credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthBackend {
+    /// The access key in `[standalone.auth]`.
+    Local,
+    /// photonauth (integrated mode).
+    Photonauth,
+}
+
+/// `[standalone]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standalone {
+    /// `[standalone.server]`.
+    #[serde(default)]
+    pub server: Server,
+    /// `[standalone.storage]`.
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// `[standalone.metadata]`.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// `[standalone.auth]`: required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// `[standalone.features]`.
+    #[serde(default)]
+    pub features: Features,
+}
+
+/// `[standalone.server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// The admin gRPC API.
+    #[serde(default = "default_grpc")]
+    pub grpc_addr: ListenAddr,
+    /// The S3 API, `/health` and `/metrics`.
+    #[serde(default = "default_s3")]
+    pub s3_addr: ListenAddr,
+    /// The log level (`[photon.logging] level` when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+    /// Virtual-hosted-style addressing: `photos.<base_domain>` is bucket
+    /// `photos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_domain: Option<String>,
+}
+
+fn default_grpc() -> ListenAddr {
+    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000)
+}
+
+fn default_s3() -> ListenAddr {
+    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9001)
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            grpc_addr: default_grpc(),
+            s3_addr: default_s3(),
+            log_level: None,
+            base_domain: None,
+        }
+    }
+}
+
+/// `[standalone.storage]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Object bodies.
+    #[serde(default = "default_data")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data() -> PathBuf {
+    PathBuf::from("/var/lib/lightningstor/data")
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            data_dir: default_data(),
+        }
+    }
+}
+
+/// `[standalone.metadata]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The RocksDB directory.
+    #[serde(default = "default_meta")]
+    pub path: PathBuf,
+    /// Its block cache, in MiB (RocksDB's 8 MiB when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_size_mb: Option<u32>,
+}
+
+fn default_meta() -> PathBuf {
+    PathBuf::from("/var/lib/lightningstor/meta")
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            path: default_meta(),
+            cache_size_mb: None,
+        }
+    }
+}
+
+/// `[standalone.auth]`: the operator's access key; the secret from exactly
+/// one of `secret_key`, `credentials_file` or `secret_key_env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `access_key`, the only kind.
+    #[serde(rename = "type")]
+    pub kind: AuthKind,
+    /// The access key id.
+    pub access_key: String,
+    /// The secret, written here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    /// A file holding the secret (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// An environment variable holding the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_env: Option<String>,
+}
+
+/// The kind of credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// An S3 access key id and secret.
+    AccessKey,
+}
+
+/// `[standalone.features]`: none of these is available yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Features {
+    /// Object versioning.
+    #[serde(default)]
+    pub versioning: bool,
+    /// Lifecycle rules.
+    #[serde(default)]
+    pub lifecycle: bool,
+    /// Replication.
+    #[serde(default)]
+    pub replication: bool,
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
+    Port::try_from(addr.port).map_err(|_| config_error(layers, key, "a port is 1 to 65535"))
+}
+
+/// The secret `auth` names.
+fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
+    let key = "standalone.auth";
+    match (
+        &auth.secret_key,
+        &auth.credentials_file,
+        &auth.secret_key_env,
+    ) {
+        (Some(value), None, None) => {
+            let origin = layers.origin("standalone.auth.secret_key");
+            Ok(Secret::written_in(
+                leak(&format!("`standalone.auth.secret_key` ({origin})")),
+                leak(value),
+            ))
+        }
+        (None, Some(file), None) => Secret::try_file(leak(file)).map_err(|problem| {
+            config_error(
+                layers,
+                "standalone.auth.credentials_file",
+                format!("the file holding the secret key, an absolute path: {problem}"),
+            )
+        }),
+        (None, None, Some(name)) => Secret::try_env(leak(name)).map_err(|problem| {
+            config_error(
+                layers,
+                "standalone.auth.secret_key_env",
+                format!("the name of an environment variable: {problem}"),
+            )
+        }),
+        (None, None, None) => Err(config_error(
+            layers,
+            key,
+            "the secret key is missing: give `secret_key`, `credentials_file` or `secret_key_env`",
+        )),
+        _ => Err(config_error(
+            layers,
+            key,
+            "give the secret key one way only: `secret_key`, `credentials_file` or `secret_key_env`",
+        )),
+    }
+}
+
+impl StandaloneServer for LightningStorServer {
+    type Spec = LightningStor<Local>;
+
+    fn log_level(doc: &ComponentDocument<Self>) -> Option<LogLevel> {
+        doc.standalone.server.log_level
+    }
+
+    fn build(
+        doc: &ComponentDocument<Self>,
+        layers: &Layers,
+    ) -> Result<Built<LightningStor<Local>>, ConfigError> {
+        let backends = &doc.photon.standalone;
+        if backends.metadata_backend == Some(MetadataBackend::Chainfire) {
+            return Err(config_error(
+                layers,
+                "photon.standalone.metadata_backend",
+                "chainfire metadata is integrated mode's; standalone keeps it in \"rocksdb\"",
+            ));
+        }
+        if backends.auth_backend == Some(AuthBackend::Photonauth) {
+            return Err(config_error(
+                layers,
+                "photon.standalone.auth_backend",
+                "photonauth is integrated mode's; standalone checks the access key (\"local\")",
+            ));
+        }
+        let s = &doc.standalone;
+        for (on, key) in [
+            (s.features.versioning, "versioning"),
+            (s.features.lifecycle, "lifecycle"),
+            (s.features.replication, "replication"),
+        ] {
+            if on {
+                return Err(config_error(
+                    layers,
+                    &format!("standalone.features.{key}"),
+                    format!("{key} is not available in lightningstor yet; set it to false"),
+                ));
+            }
+        }
+        let Some(auth) = &s.auth else {
+            return Err(config_error(
+                layers,
+                "standalone.auth",
+                "required: the operator's access key (`type = \"access_key\"`, `access_key`, and `secret_key`, `credentials_file` or `secret_key_env`)",
+            ));
+        };
+        let spec = LightningStor {
+            node: Local,
+            s3_port: port(layers, "standalone.server.s3_addr", s.server.s3_addr)?,
+            admin_port: port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
+            access_key: AccessKey {
+                id: leak(&auth.access_key),
+                secret: secret(auth, layers)?,
+            },
+            base_domain: s.server.base_domain.as_deref().map(leak),
+            mode: Mode::Standalone,
+            storage: Storage {
+                data_dir: Some(leak(&s.storage.data_dir.to_string_lossy())),
+                meta_dir: Some(leak(&s.metadata.path.to_string_lossy())),
+                cache_size_mb: s.metadata.cache_size_mb,
+            },
+        };
+        if let Some(reason) = spec.declare().rejected() {
+            let key = if reason.contains("access_key.id") {
+                "standalone.auth.access_key"
+            } else if reason.contains("base_domain") {
+                "standalone.server.base_domain"
+            } else {
+                "standalone"
+            };
+            return Err(config_error(layers, key, reason));
+        }
+        Ok(Built {
+            spec,
+            listen: vec![
+                ("s3", s.server.s3_addr.ip),
+                ("admin", s.server.grpc_addr.ip),
+            ],
+        })
+    }
+}
+
+/// The standalone document that configures `spec` as a deployment does.
+/// A secret written in a deployment cannot be (deployments hold only
+/// references), and an integrated lightningstor has no standalone form.
+pub fn export<N: photon_dsl::Node>(
+    spec: &LightningStor<N>,
+    bind_ip: IpAddr,
+    component_id: &str,
+    state_dir: &std::path::Path,
+) -> Result<ComponentDocument<LightningStorServer>, String> {
+    if let Mode::Integrated(_) = spec.mode {
+        return Err(
+            "it runs integrated (chainfire, photonauth); the standalone schema describes standalone mode".to_owned(),
+        );
+    }
+    let (secret_key, credentials_file, secret_key_env) = match spec.access_key.secret.source() {
+        SecretSource::Env(name) => (None, None, Some(name.to_owned())),
+        SecretSource::File(path) => (None, Some(path.to_owned()), None),
+        SecretSource::Written(written) => (Some(written.value.to_owned()), None, None),
+    };
+    let dir = |configured: Option<&str>, default: &str| match configured {
+        Some(path) => PathBuf::from(path),
+        None => state_dir.join(default),
+    };
+    let mut doc = ComponentDocument::<LightningStorServer>::default();
+    doc.photon.mode = Some(photon_config::Mode::Standalone);
+    doc.photon.component_id = Some(component_id.to_owned());
+    doc.standalone = Standalone {
+        server: Server {
+            grpc_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),
+            s3_addr: ListenAddr::new(bind_ip, spec.s3_port.get()),
+            log_level: None,
+            base_domain: spec.base_domain.map(str::to_owned),
+        },
+        storage: StorageSection {
+            data_dir: dir(spec.storage.data_dir, "data"),
+        },
+        metadata: Metadata {
+            path: dir(spec.storage.meta_dir, "meta"),
+            cache_size_mb: spec.storage.cache_size_mb,
+        },
+        auth: Some(Auth {
+            kind: AuthKind::AccessKey,
+            access_key: spec.access_key.id.to_owned(),
+            secret_key,
+            credentials_file,
+            secret_key_env,
+        }),
+        features: Features::default(),
+    };
+    Ok(doc)
+}
