@@ -302,6 +302,11 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             .join(topology.name().as_str())
             .join(node.as_str())
             .join(kind.as_str()),
+        members_of_kind: topology
+            .services()
+            .iter()
+            .filter(|p| p.decl.kind().as_str() == kind)
+            .count(),
     };
     match placed.spec.export_config(&ctx) {
         Ok(text) => print(&text),
@@ -370,6 +375,8 @@ fn run(
         stop_timeout: Duration::from_secs(10),
         state_root: state_root(m),
         listen_ips: Vec::new(),
+        state_dirs: Vec::new(),
+        instance_names: Vec::new(),
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

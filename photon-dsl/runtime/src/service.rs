@@ -74,6 +74,10 @@ impl NodeStopper {
 pub struct StartContext {
     /// The node this service runs on.
     pub node: NodeName,
+    /// This instance's name: the node's in a deployment, the
+    /// `component_id` for a standalone server (chainfire names its Raft
+    /// member with it).
+    pub instance: String,
     /// The service kind, for messages.
     pub service: String,
     /// The address its listeners bind to.
@@ -211,6 +215,9 @@ pub struct ExportContext {
     pub component_id: String,
     /// The state directory the service would use on that node.
     pub state_dir: PathBuf,
+    /// How many services of its kind the topology places (a clustered
+    /// service's members).
+    pub members_of_kind: usize,
 }
 
 /// A service the runtime can start, stop and probe.

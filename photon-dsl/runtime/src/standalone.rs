@@ -33,6 +33,9 @@ pub struct Built<S> {
     pub spec: S,
     /// Each listener's address (by listener name).
     pub listen: Vec<(&'static str, IpAddr)>,
+    /// Where the service keeps its state, if the configuration says
+    /// (`<state dir>/standalone/local/<component>` otherwise).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A component that runs standalone from text.
@@ -309,6 +312,12 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             .iter()
             .map(|(listener, ip)| (Local::NAME, (*listener).to_owned(), *ip))
             .collect(),
+        state_dirs: built
+            .state_dir
+            .iter()
+            .map(|dir| (Local::NAME, C::NAME.to_owned(), dir.clone()))
+            .collect(),
+        instance_names: vec![(Local::NAME, component_id.clone())],
     };
     match rt.block_on(crate::run(&topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,12 @@ pub struct RunOptions {
     /// Listeners bound elsewhere than their node's address: node, listener
     /// name, address.
     pub listen_ips: Vec<(NodeName, String, std::net::IpAddr)>,
+    /// Services whose data lives elsewhere than under `state_root` (a
+    /// standalone server's `data_dir`): node, service kind, directory.
+    pub state_dirs: Vec<(NodeName, String, std::path::PathBuf)>,
+    /// Nodes whose instances have another name than the node's (a
+    /// standalone server's `component_id`).
+    pub instance_names: Vec<(NodeName, String)>,
 }
 
 /// Why a run failed.
@@ -200,6 +206,11 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         let token = CancellationToken::new();
         let ctx = StartContext {
             node,
+            instance: options
+                .instance_names
+                .iter()
+                .find(|(n, _)| *n == node)
+                .map_or_else(|| node.to_string(), |(_, name)| name.clone()),
             service: placed.decl.kind().to_string(),
             bind_ip: options
                 .resolver
@@ -221,10 +232,17 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
                 tx: stop_tx.clone(),
             },
             state_dir: options
-                .state_root
-                .join(topology.name().as_str())
-                .join(node.as_str())
-                .join(placed.decl.kind().as_str()),
+                .state_dirs
+                .iter()
+                .find(|(n, kind, _)| *n == node && kind == placed.decl.kind().as_str())
+                .map(|(_, _, dir)| dir.clone())
+                .unwrap_or_else(|| {
+                    options
+                        .state_root
+                        .join(topology.name().as_str())
+                        .join(node.as_str())
+                        .join(placed.decl.kind().as_str())
+                }),
             placements: placements.clone(),
         };
         let span = tracing::info_span!("service", node = %node, kind = %placed.decl.kind());

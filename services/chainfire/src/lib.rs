@@ -25,3 +25,5 @@ pub mod proto;
 pub mod raft;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+pub mod standalone;

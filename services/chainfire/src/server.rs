@@ -30,8 +30,15 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
         };
         let peer = ctx.address_of(placement.node, port("peer")?).await?;
         let client = ctx.address_of(placement.node, port("client")?).await?;
+        // This member goes by its instance name (a standalone server's
+        // `component_id`); the others by their node's.
+        let name = if placement.node == ctx.node {
+            ctx.instance.clone()
+        } else {
+            placement.node.to_string()
+        };
         members.insert(
-            placement.node.to_string(),
+            name,
             MemberAddrs {
                 peer: peer.to_string(),
                 client: client.to_string(),
@@ -42,6 +49,19 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
 }
 
 impl<N: Node> Service for Chainfire<N> {
+    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+        let members = ctx.members_of_kind;
+        let doc = crate::standalone::export(
+            self,
+            members,
+            ctx.bind_ip,
+            // The member keeps its name, so its Raft identity carries over.
+            ctx.node.as_str(),
+            &ctx.state_dir,
+        )?;
+        photon_config::to_toml(&doc)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
@@ -49,7 +69,7 @@ impl<N: Node> Service for Chainfire<N> {
             let client_listener = ctx.bind_tcp("client", spec.client_port).await?;
             let peer_listener = ctx.bind_tcp("peer", spec.peer_port).await?;
             let member = Member::start(MemberConfig {
-                name: ctx.node.to_string(),
+                name: ctx.instance.clone(),
                 data_dir: ctx.state_dir.clone(),
                 members,
             })

@@ -426,6 +426,7 @@ impl StandaloneServer for FlashDnsServer {
                 ("dns", s.server.dns_addr.ip),
                 ("admin", s.server.admin_api_addr.ip),
             ],
+            state_dir: None,
         })
     }
 }

@@ -350,6 +350,7 @@ impl StandaloneServer for LightningStorServer {
                 ("s3", s.server.s3_addr.ip),
                 ("admin", s.server.grpc_addr.ip),
             ],
+            state_dir: None,
         })
     }
 }

@@ -1,0 +1,139 @@
+//! `chainfire-server`, the standalone binary: a single-member cluster from
+//! TOML that etcd clients use, its data where the file says, and a
+//! deployment's `export-config` serving the deployment's data.
+//!
+//! Loopback block 127.0.122.0 is this file's.
+
+use std::time::Duration;
+
+use e2e::Running;
+use etcd_client::Client;
+
+/// A client once the member has a leader.
+async fn ready(endpoint: &str, running: &Running) -> Client {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut client) = Client::connect([endpoint], None).await
+            && let Ok(status) = client.status().await
+            && status.leader() != 0
+        {
+            return client;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no leader at {endpoint}; log:\n{}",
+            running.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("kv");
+    let config = dir.path().join("chainfire.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[photon]\nmode = \"standalone\"\ncomponent_id = \"chainfire-01\"\n\n[standalone.server]\nclient_addr = \"127.0.122.1:2379\"\npeer_addr = \"127.0.122.1:2380\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let mut server = Running::start_server("chainfire", &["--config", &config], &[], None);
+    server.wait_for("all services started", Duration::from_secs(30));
+    let mut client = ready("127.0.122.1:2379", &server).await;
+    client.put("greeting", "hello", None).await.unwrap();
+    server.signal("TERM");
+    let (status, _) = server.wait(Duration::from_secs(15));
+    assert!(status.success(), "{}", server.log());
+    assert!(data.exists(), "the data is in data_dir");
+
+    let server = Running::start_server("chainfire", &["--config", &config], &[], None);
+    let mut client = ready("127.0.122.1:2379", &server).await;
+    let got = client.get("greeting", None).await.unwrap();
+    assert_eq!(got.kvs()[0].value_str().unwrap(), "hello");
+
+    // The same port twice is refused by key.
+    let out = e2e::server_output(
+        "chainfire",
+        &[
+            "--config",
+            &config,
+            "--set",
+            "standalone.server.peer_addr=127.0.122.1:2379",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
+        "chainfire-server: configuration error: flag --set standalone.server.peer_addr: `standalone.server.peer_addr`: the same address as `client_addr` (127.0.122.1:2379): clients and Raft peers need a port each"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployments_exported_member_serves_its_data() {
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let mut deployment = Running::start(
+        "chainfire-single",
+        &[
+            "up",
+            "--loopback-base",
+            "127.0.122.8",
+            "--state-dir",
+            &state_dir,
+        ],
+    );
+    deployment.wait_for("all services started", Duration::from_secs(30));
+    let mut client = ready("127.0.122.9:2379", &deployment).await;
+    client.put("kept", "by the deployment", None).await.unwrap();
+    deployment.signal("TERM");
+    deployment.wait(Duration::from_secs(15));
+
+    let exported = e2e::output(
+        "chainfire-single",
+        &[
+            "export-config",
+            "--node",
+            "kv",
+            "--service",
+            "chainfire",
+            "--loopback-base",
+            "127.0.122.8",
+            "--state-dir",
+            &state_dir,
+        ],
+    );
+    assert_eq!(
+        exported.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let config = state.path().join("exported.toml");
+    std::fs::write(&config, &exported.stdout).unwrap();
+    let server = Running::start_server(
+        "chainfire",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let mut client = ready("127.0.122.9:2379", &server).await;
+    let got = client.get("kept", None).await.unwrap();
+    assert_eq!(got.kvs()[0].value_str().unwrap(), "by the deployment");
+
+    // A member of a three-member cluster has no standalone form.
+    let member = e2e::output(
+        "chainfire-cluster",
+        &["export-config", "--node", "kv-1", "--service", "chainfire"],
+    );
+    assert_eq!(member.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&member.stderr),
+        "error: cannot export `chainfire` on node `kv-1`: it is one of 3 cluster members; the standalone schema runs a single-member cluster\n"
+    );
+}
