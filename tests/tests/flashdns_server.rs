@@ -414,3 +414,58 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
         "error: node `ns1` runs no service `chainfire` (it runs: flashdns)\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so() {
+    let dir = design_dir();
+    let config = path(dir.path(), "flashdns.toml");
+    let state = path(dir.path(), "state");
+    let mut server = Running::start_server(
+        "flashdns",
+        &[
+            "--config",
+            &config,
+            "--state-dir",
+            &state,
+            "--set",
+            "photon.integrated.fallback_to_standalone=true",
+        ],
+        &[
+            ("PHOTON_MODE", "integrated"),
+            ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.5:5300"),
+            (
+                "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
+                "127.0.119.5:5300",
+            ),
+            (
+                "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
+                "127.0.119.5:8053",
+            ),
+        ],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    assert_eq!(
+        server
+            .lines_with("falling back to standalone (fallback_to_standalone = true)")
+            .len(),
+        1,
+        "{}",
+        server.log()
+    );
+    let (_, health) = admin_get("http://127.0.119.5:8053", "/health").await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "standalone");
+    assert_eq!(
+        health["checks"]["mode"],
+        "fell back from integrated: integrated mode is not available for flashdns yet"
+    );
+    let client = udp("127.0.119.5:5300".parse().unwrap(), None);
+    assert_eq!(
+        ask(&client, "www.example.com.", RecordType::A)
+            .await
+            .answers
+            .len(),
+        1
+    );
+}

@@ -377,6 +377,7 @@ fn run(
         listen_ips: Vec::new(),
         state_dirs: Vec::new(),
         instance_names: Vec::new(),
+        mode_report: None,
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

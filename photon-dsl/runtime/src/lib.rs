@@ -23,8 +23,8 @@ pub use photon_config;
 pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
-    BindError, BoxFuture, ConnectError, ExportContext, NodeStopper, Placement, ProbeTarget,
-    Running, Service, ServiceError, StartContext, resolve_socket,
+    BindError, BoxFuture, ConnectError, ExportContext, ModeReport, NodeStopper, Placement,
+    ProbeTarget, Running, Service, ServiceError, StartContext, resolve_socket,
 };
 pub use supervisor::{RunError, RunOptions, error_chain, run};
 

@@ -74,6 +74,10 @@ impl NodeStopper {
 pub struct StartContext {
     /// The node this service runs on.
     pub node: NodeName,
+    /// The mode a standalone server settled on, and why when it is not
+    /// the one asked for (a fallback); `None` in a deployment, whose spec
+    /// says its mode.
+    pub mode_report: Option<ModeReport>,
     /// This instance's name: the node's in a deployment, the
     /// `component_id` for a standalone server (chainfire names its Raft
     /// member with it).
@@ -98,6 +102,30 @@ pub struct StartContext {
     /// Every service of the topology, on every node: how a clustered
     /// service (chainfire) finds its members without a second list.
     pub placements: Arc<[Placement]>,
+}
+
+/// What `/health` says of the mode (the design's `"mode"` field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeReport {
+    /// `standalone`, `integrated` or `hybrid`: the mode it runs in.
+    pub mode: &'static str,
+    /// Why it runs in another mode than configured, if it does.
+    pub note: Option<String>,
+}
+
+impl ModeReport {
+    /// Standalone, as configured.
+    pub fn standalone() -> ModeReport {
+        ModeReport {
+            mode: "standalone",
+            note: None,
+        }
+    }
+
+    /// `/health`'s `checks.mode`: `ok`, or the fallback's reason.
+    pub fn check(&self) -> String {
+        self.note.clone().unwrap_or_else(|| "ok".to_owned())
+    }
 }
 
 /// A service of the topology, as other services may see it.

@@ -246,18 +246,40 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         component_id = %component_id,
         "operation mode chosen"
     );
-    if detected.mode != Mode::Standalone {
-        let error = ConfigError {
-            key: "photon.mode".to_owned(),
-            origin: layers.origin("photon.mode"),
-            problem: format!(
-                "{} mode is not available for {} yet; run it with mode = \"standalone\"",
-                detected.mode.as_str(),
-                C::NAME
-            ),
-        };
-        return config_failure(binary, &error);
-    }
+    // Integrated and hybrid modes are not available in these binaries yet:
+    // with `fallback_to_standalone` the server runs standalone and says
+    // so in `/health`; without, it stops.
+    let mode_report = if detected.mode == Mode::Standalone {
+        crate::ModeReport::standalone()
+    } else {
+        let reason = format!(
+            "{} mode is not available for {} yet",
+            detected.mode.as_str(),
+            C::NAME
+        );
+        if !doc.photon.integrated.fallback_to_standalone {
+            let error = ConfigError {
+                key: "photon.mode".to_owned(),
+                origin: layers.origin("photon.mode"),
+                problem: format!(
+                    "{reason}; run it with mode = \"standalone\", or allow the fallback with [photon.integrated] fallback_to_standalone = true"
+                ),
+            };
+            return config_failure(binary, &error);
+        }
+        tracing::warn!(
+            wanted = detected.mode.as_str(),
+            %reason,
+            "falling back to standalone (fallback_to_standalone = true)"
+        );
+        crate::ModeReport {
+            mode: "standalone",
+            note: Some(format!(
+                "fell back from {}: {reason}",
+                detected.mode.as_str()
+            )),
+        }
+    };
     let built = match C::build(&doc, &layers) {
         Ok(built) => built,
         Err(e) => return config_failure(binary, &e),
@@ -318,6 +340,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             .map(|dir| (Local::NAME, C::NAME.to_owned(), dir.clone()))
             .collect(),
         instance_names: vec![(Local::NAME, component_id.clone())],
+        mode_report: Some(mode_report),
     };
     match rt.block_on(crate::run(&topology, options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,8 @@ pub struct RunOptions {
     /// Nodes whose instances have another name than the node's (a
     /// standalone server's `component_id`).
     pub instance_names: Vec<(NodeName, String)>,
+    /// A standalone server's mode, for `/health`.
+    pub mode_report: Option<crate::service::ModeReport>,
 }
 
 /// Why a run failed.
@@ -206,6 +208,7 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         let token = CancellationToken::new();
         let ctx = StartContext {
             node,
+            mode_report: options.mode_report.clone(),
             instance: options
                 .instance_names
                 .iter()

@@ -130,6 +130,7 @@ fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Durat
         listen_ips: Vec::new(),
         state_dirs: Vec::new(),
         instance_names: Vec::new(),
+        mode_report: None,
     }
 }
 

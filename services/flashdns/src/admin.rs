@@ -21,6 +21,8 @@ pub struct Admin {
     pub zones: Zones,
     /// The DNS front end's counters.
     pub counters: Arc<Counters>,
+    /// The mode `/health` reports.
+    pub mode: photon_runtime::ModeReport,
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -124,10 +126,11 @@ impl Admin {
             StatusCode::OK,
             serde_json::json!({
                 "status": "healthy",
-                "mode": "standalone",
+                "mode": self.mode.mode,
                 "component": "flashdns",
                 "version": env!("CARGO_PKG_VERSION"),
                 "checks": {
+                    "mode": self.mode.check(),
                     "zones": if failing.is_empty() { "ok".to_owned() } else { failing.join("; ") },
                 },
             }),

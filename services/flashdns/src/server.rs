@@ -116,6 +116,10 @@ impl<N: Node> Service for FlashDns<N> {
             let admin = Arc::new(Admin {
                 zones: zones.clone(),
                 counters,
+                mode: ctx
+                    .mode_report
+                    .clone()
+                    .unwrap_or_else(photon_runtime::ModeReport::standalone),
             });
             let running: Running = Box::pin(async move {
                 let shutdown = ctx.shutdown.clone();

@@ -149,7 +149,15 @@ fn serve_lightningstor(dir: &Path, port: u16) {
             .await
             .expect("the port is free");
         let never = tokio_util::sync::CancellationToken::new();
-        lightningstor::server::serve(listener, store, keys, None, never).await;
+        lightningstor::server::serve(
+            listener,
+            store,
+            keys,
+            None,
+            photon_runtime::ModeReport::standalone(),
+            never,
+        )
+        .await;
     });
 }
 

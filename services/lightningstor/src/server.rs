@@ -47,6 +47,7 @@ struct Shared {
     virtual_hosts: Option<VirtualHosts>,
     store: Store,
     counters: Counters,
+    mode: photon_runtime::ModeReport,
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
@@ -69,10 +70,11 @@ fn health(shared: &Shared) -> Response<Body> {
     let healthy = metadata.is_ok();
     let body = serde_json::json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
-        "mode": "standalone",
+        "mode": shared.mode.mode,
         "component": "lightningstor",
         "version": env!("CARGO_PKG_VERSION"),
         "checks": {
+            "mode": shared.mode.check(),
             "storage": "ok",
             "metadata": metadata.err().unwrap_or_else(|| "ok".to_owned()),
         },
@@ -150,6 +152,7 @@ pub async fn serve(
     store: Store,
     auth: KeyRing,
     base_domain: Option<&str>,
+    mode: photon_runtime::ModeReport,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let virtual_hosts = base_domain.map(VirtualHosts::new);
@@ -165,6 +168,7 @@ pub async fn serve(
         virtual_hosts,
         store,
         counters: Counters::default(),
+        mode,
     });
     let handler = move |req: Request<Incoming>| handle(shared.clone(), req);
     photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
@@ -207,6 +211,15 @@ impl<N: Node> Service for LightningStor<N> {
                 meta = %meta.display(),
                 "lightningstor listening"
             );
+            // A deployment's spec says its mode; a standalone server's
+            // runner says what it settled on.
+            let mode = ctx.mode_report.clone().unwrap_or(match spec.mode {
+                photon_dsl::Mode::Standalone => photon_runtime::ModeReport::standalone(),
+                photon_dsl::Mode::Integrated(_) => photon_runtime::ModeReport {
+                    mode: "integrated",
+                    note: None,
+                },
+            });
             let running: Running = Box::pin(async move {
                 let admin = tonic::transport::Server::builder()
                     .add_service(AdminService::server(store.clone(), auth.clone()))
@@ -220,6 +233,7 @@ impl<N: Node> Service for LightningStor<N> {
                         store,
                         auth,
                         spec.base_domain,
+                        mode,
                         ctx.shutdown.clone()
                     ),
                     admin
