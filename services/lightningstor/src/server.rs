@@ -211,15 +211,22 @@ impl<N: Node> Service for LightningStor<N> {
                 meta = %meta.display(),
                 "lightningstor listening"
             );
-            // A deployment's spec says its mode; a standalone server's
-            // runner says what it settled on.
+            // What it actually runs as: a standalone server's runner says
+            // what it settled on; an integrated spec still runs on local
+            // storage and keys until the chainfire and photonauth backends
+            // exist, and `/health` says so rather than claim integration.
             let mode = ctx.mode_report.clone().unwrap_or(match spec.mode {
                 photon_dsl::Mode::Standalone => photon_runtime::ModeReport::standalone(),
                 photon_dsl::Mode::Integrated(_) => photon_runtime::ModeReport {
-                    mode: "integrated",
-                    note: None,
+                    mode: "standalone",
+                    note: Some(
+                        "the deployment asks for integrated mode, but lightningstor's chainfire metadata and photonauth backends are not available yet: it runs on local storage and the local key".to_owned(),
+                    ),
                 },
             });
+            if let Some(note) = &mode.note {
+                tracing::warn!("{note}");
+            }
             let running: Running = Box::pin(async move {
                 let admin = tonic::transport::Server::builder()
                     .add_service(AdminService::server(store.clone(), auth.clone()))
