@@ -68,6 +68,25 @@ pub fn config_error(layers: &Layers, key: &str, problem: impl Into<String>) -> C
     }
 }
 
+/// The port of a listen address as the spec's [`Port`](photon_dsl::Port).
+pub fn listen_port(
+    layers: &Layers,
+    key: &str,
+    addr: photon_config::ListenAddr,
+) -> Result<photon_dsl::Port, ConfigError> {
+    photon_dsl::Port::try_from(addr.port)
+        .map_err(|_| config_error(layers, key, "a port is 1 to 65535"))
+}
+
+/// An empty standalone document for `C`, `mode = "standalone"` and
+/// `component_id` set: where an export starts.
+pub fn standalone_document<C: Component>(component_id: &str) -> ComponentDocument<C> {
+    let mut doc = ComponentDocument::<C>::default();
+    doc.photon.mode = Some(Mode::Standalone);
+    doc.photon.component_id = Some(component_id.to_owned());
+    doc
+}
+
 fn command(name: &'static str) -> Command {
     Command::new(name)
         .about("Runs one PhotonCloud component on its own, from the TOML schema of the design")

@@ -18,8 +18,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
-use photon_dsl::Port;
-use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
+use photon_runtime::standalone::{
+    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Chainfire;
@@ -101,10 +102,6 @@ impl Default for StorageSection {
     }
 }
 
-fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
-    Port::try_from(addr.port).map_err(|_| config_error(layers, key, "a port is 1 to 65535"))
-}
-
 impl StandaloneServer for ChainfireServer {
     type Spec = Chainfire<Local>;
 
@@ -115,12 +112,12 @@ impl StandaloneServer for ChainfireServer {
         let s = &doc.standalone;
         let spec = Chainfire {
             node: Local,
-            client_port: port(
+            client_port: listen_port(
                 layers,
                 "standalone.server.client_addr",
                 s.server.client_addr,
             )?,
-            peer_port: port(layers, "standalone.server.peer_addr", s.server.peer_addr)?,
+            peer_port: listen_port(layers, "standalone.server.peer_addr", s.server.peer_addr)?,
         };
         if s.server.client_addr == s.server.peer_addr {
             return Err(config_error(
@@ -157,9 +154,7 @@ pub fn export<N: photon_dsl::Node>(
             "it is one of {members} cluster members; the standalone schema runs a single-member cluster"
         ));
     }
-    let mut doc = ComponentDocument::<ChainfireServer>::default();
-    doc.photon.mode = Some(photon_config::Mode::Standalone);
-    doc.photon.component_id = Some(component_id.to_owned());
+    let mut doc = standalone_document::<ChainfireServer>(component_id);
     doc.standalone = Standalone {
         server: Server {
             client_addr: ListenAddr::new(bind_ip, spec.client_port.get()),

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::Port;
-use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
+use photon_runtime::standalone::{
+    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{
@@ -236,11 +238,6 @@ fn leak_str(text: &str) -> &'static str {
     Box::leak(text.to_owned().into_boxed_str())
 }
 
-fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
-    Port::try_from(addr.port)
-        .map_err(|_| config_error(layers, key, "a port is 1 to 65535".to_owned()))
-}
-
 /// `file` under `dir`; `.` is the working directory, as a deployment reads
 /// relative paths, and leaves `file` as written.
 fn in_dir(dir: &Path, file: &Path) -> PathBuf {
@@ -407,8 +404,8 @@ impl StandaloneServer for FlashDnsServer {
         }
         let spec = FlashDns {
             node: Local,
-            dns_port: port(layers, "standalone.server.dns_addr", s.server.dns_addr)?,
-            admin_port: port(
+            dns_port: listen_port(layers, "standalone.server.dns_addr", s.server.dns_addr)?,
+            admin_port: listen_port(
                 layers,
                 "standalone.server.admin_api_addr",
                 s.server.admin_api_addr,
@@ -474,9 +471,7 @@ pub fn export<N: photon_dsl::Node>(
         AutoReload::Off => (false, None),
         AutoReload::EverySeconds(seconds) => (true, Some(seconds)),
     };
-    let mut doc = ComponentDocument::<FlashDnsServer>::default();
-    doc.photon.mode = Some(photon_config::Mode::Standalone);
-    doc.photon.component_id = Some(component_id.to_owned());
+    let mut doc = standalone_document::<FlashDnsServer>(component_id);
     doc.standalone = Standalone {
         server: Server {
             dns_addr: ListenAddr::new(bind_ip, spec.dns_port.get()),

@@ -12,8 +12,10 @@ use std::path::PathBuf;
 
 use photon_config::schema::LogLevel;
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
-use photon_dsl::{Mode, Port, Secret, SecretSource};
-use photon_runtime::standalone::{Built, Local, StandaloneServer, config_error};
+use photon_dsl::{Mode, Secret, SecretSource};
+use photon_runtime::standalone::{
+    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{AccessKey, LightningStor, Storage};
@@ -225,10 +227,6 @@ fn leak(text: &str) -> &'static str {
     Box::leak(text.to_owned().into_boxed_str())
 }
 
-fn port(layers: &Layers, key: &str, addr: ListenAddr) -> Result<Port, ConfigError> {
-    Port::try_from(addr.port).map_err(|_| config_error(layers, key, "a port is 1 to 65535"))
-}
-
 /// The secret `auth` names.
 fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
     let key = "standalone.auth";
@@ -320,8 +318,8 @@ impl StandaloneServer for LightningStorServer {
         };
         let spec = LightningStor {
             node: Local,
-            s3_port: port(layers, "standalone.server.s3_addr", s.server.s3_addr)?,
-            admin_port: port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
+            s3_port: listen_port(layers, "standalone.server.s3_addr", s.server.s3_addr)?,
+            admin_port: listen_port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
             access_key: AccessKey {
                 id: leak(&auth.access_key),
                 secret: secret(auth, layers)?,
@@ -378,9 +376,7 @@ pub fn export<N: photon_dsl::Node>(
         Some(path) => PathBuf::from(path),
         None => state_dir.join(default),
     };
-    let mut doc = ComponentDocument::<LightningStorServer>::default();
-    doc.photon.mode = Some(photon_config::Mode::Standalone);
-    doc.photon.component_id = Some(component_id.to_owned());
+    let mut doc = standalone_document::<LightningStorServer>(component_id);
     doc.standalone = Standalone {
         server: Server {
             grpc_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),
