@@ -55,6 +55,22 @@ pub async fn start(base: &str, state: tempfile::TempDir) -> Store {
     }
 }
 
+/// The whole body of `bucket`/`key`, read through `s3`.
+pub async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("reading {bucket}/{key}: {e}"))
+        .into_bytes()
+        .to_vec()
+}
+
 /// A path-style client for `endpoint` with this key.
 pub fn client_with(endpoint: &str, id: &str, secret: &str) -> Client {
     client_with_token(endpoint, id, secret, None)

@@ -36,6 +36,29 @@ fn design_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The variables that move the design example's listeners to `ip`: DNS on
+/// 5300 (UDP and TCP), the admin API on 8053.
+fn listening_on(ip: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PHOTON__STANDALONE__SERVER__DNS_ADDR", format!("{ip}:5300")),
+        (
+            "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
+            format!("{ip}:5300"),
+        ),
+        (
+            "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
+            format!("{ip}:8053"),
+        ),
+    ]
+}
+
+/// `vars` as the `(name, value)` pairs the runners take.
+fn refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
 fn path(dir: &Path, file: &str) -> String {
     dir.join(file).to_str().unwrap().to_owned()
 }
@@ -48,17 +71,7 @@ async fn serves_the_design_example_with_addresses_from_the_environment() {
     let mut server = Running::start_server(
         "flashdns",
         &["--config", &config, "--state-dir", &state],
-        &[
-            ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.1:5300"),
-            (
-                "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
-                "127.0.119.1:5300",
-            ),
-            (
-                "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
-                "127.0.119.1:8053",
-            ),
-        ],
+        &refs(&listening_on("127.0.119.1")),
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
@@ -227,21 +240,10 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
     let dir = design_dir();
     let config = path(dir.path(), "flashdns.toml");
     let state = path(dir.path(), "state");
-    let env = [
-        ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.3:5300"),
-        (
-            "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
-            "127.0.119.3:5300",
-        ),
-        (
-            "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
-            "127.0.119.3:8053",
-        ),
-    ];
     let mut plane = Running::start_server(
         "flashdns",
         &["--config", &config, "--state-dir", &state],
-        &env,
+        &refs(&listening_on("127.0.119.3")),
         None,
     );
     plane.wait_for("all services started", Duration::from_secs(30));
@@ -431,17 +433,10 @@ async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so()
             "photon.integrated.fallback_to_standalone=true",
         ],
         &[
-            ("PHOTON_MODE", "integrated"),
-            ("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.5:5300"),
-            (
-                "PHOTON__STANDALONE__SERVER__DNS_TCP_ADDR",
-                "127.0.119.5:5300",
-            ),
-            (
-                "PHOTON__STANDALONE__SERVER__ADMIN_API_ADDR",
-                "127.0.119.5:8053",
-            ),
-        ],
+            refs(&listening_on("127.0.119.5")),
+            vec![("PHOTON_MODE", "integrated")],
+        ]
+        .concat(),
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));

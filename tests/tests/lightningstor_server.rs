@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use e2e::Running;
-use e2e::s3::{KEY_ID, SECRET, client_with};
+use e2e::s3::{KEY_ID, SECRET, client_with, get_bytes};
 
 const DESIGN: &str = include_str!("../standalone/design/lightningstor-2.1.toml");
 const DESIGN_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -51,19 +51,10 @@ async fn serves_the_design_example_to_the_aws_sdk() {
         .send()
         .await
         .unwrap();
-    let body = s3
-        .get_object()
-        .bucket("site")
-        .key("index.html")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert_eq!(&body[..], b"<h1>hello</h1>");
+    assert_eq!(
+        get_bytes(&s3, "site", "index.html").await,
+        b"<h1>hello</h1>"
+    );
     // The configured directories hold the data.
     assert!(dir.path().join("meta").join("CURRENT").exists());
     assert!(!e2e::s3::files_under(&dir.path().join("data")).is_empty());
@@ -178,17 +169,8 @@ async fn a_deployments_exported_configuration_serves_the_same_data() {
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
-    let body = s3
-        .get_object()
-        .bucket("kept")
-        .key("a")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert_eq!(&body[..], b"written by the deployment");
+    assert_eq!(
+        get_bytes(&s3, "kept", "a").await,
+        b"written by the deployment"
+    );
 }

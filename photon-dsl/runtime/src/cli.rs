@@ -9,7 +9,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use photon_dsl::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeName, Resolver, Topology};
 
-use crate::supervisor::{self, RunError, RunOptions, error_chain};
+use crate::supervisor::{self, RunOptions, error_chain};
 use crate::{ProbeTarget, Service};
 
 /// Facts about the binary itself, filled in by `deployment!`.
@@ -374,16 +374,11 @@ fn run(
         dependency_timeout: seconds(m, "dependency-timeout"),
         stop_timeout: Duration::from_secs(10),
         state_root: state_root(m),
-        listen_ips: Vec::new(),
-        state_dirs: Vec::new(),
-        instance_names: Vec::new(),
-        mode_report: None,
+        standalone: None,
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,
-        // Configuration the node lacks: nothing was started.
-        Err(e @ (RunError::Secrets { .. } | RunError::Topology(_))) => fail(&e, 2),
-        Err(e) => fail(&e, 1),
+        Err(e) => fail(&e, e.exit_code()),
     }
 }
 

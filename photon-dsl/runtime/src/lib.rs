@@ -26,7 +26,7 @@ pub use service::{
     BindError, BoxFuture, ConnectError, ExportContext, ModeReport, NodeStopper, Placement,
     ProbeTarget, Running, Service, ServiceError, StartContext, resolve_socket,
 };
-pub use supervisor::{RunError, RunOptions, error_chain, run};
+pub use supervisor::{RunError, RunOptions, StandaloneRun, error_chain, run};
 
 /// Declares a deployment: the `topology!` checks at compile time, plus the
 /// `main` of the deployment binary.

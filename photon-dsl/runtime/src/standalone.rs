@@ -18,7 +18,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, Mode, Origin, Sources};
 use photon_dsl::{AddressPlan, ConfigVersion, DeploymentName, Node, Resolver, Topology};
 
-use crate::{RunError, RunOptions, Service, error_chain};
+use crate::{RunOptions, Service, error_chain};
 
 photon_dsl::nodes! {
     /// The one node a standalone server is.
@@ -348,28 +348,22 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         dependency_timeout: Duration::from_secs(30),
         stop_timeout: Duration::from_secs(10),
         state_root,
-        listen_ips: built
-            .listen
-            .iter()
-            .map(|(listener, ip)| (Local::NAME, (*listener).to_owned(), *ip))
-            .collect(),
-        state_dirs: built
-            .state_dir
-            .iter()
-            .map(|dir| (Local::NAME, C::NAME.to_owned(), dir.clone()))
-            .collect(),
-        instance_names: vec![(Local::NAME, component_id.clone())],
-        mode_report: Some(mode_report),
+        standalone: Some(crate::StandaloneRun {
+            listen_ips: built
+                .listen
+                .iter()
+                .map(|(listener, ip)| ((*listener).to_owned(), *ip))
+                .collect(),
+            state_dir: built.state_dir,
+            instance: component_id,
+            mode: mode_report,
+        }),
     };
     match rt.block_on(crate::run(&topology, options)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ (RunError::Secrets { .. } | RunError::Topology(_))) => {
-            eprintln!("{binary}: {}", error_chain(&e));
-            ExitCode::from(2)
-        }
         Err(e) => {
             eprintln!("{binary}: {}", error_chain(&e));
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
     }
 }

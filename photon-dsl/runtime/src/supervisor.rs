@@ -28,17 +28,23 @@ pub struct RunOptions {
     /// Under which directory services keep their data
     /// (`<root>/<deployment>/<node>/<service>`).
     pub state_root: std::path::PathBuf,
-    /// Listeners bound elsewhere than their node's address: node, listener
-    /// name, address.
-    pub listen_ips: Vec<(NodeName, String, std::net::IpAddr)>,
-    /// Services whose data lives elsewhere than under `state_root` (a
-    /// standalone server's `data_dir`): node, service kind, directory.
-    pub state_dirs: Vec<(NodeName, String, std::path::PathBuf)>,
-    /// Nodes whose instances have another name than the node's (a
-    /// standalone server's `component_id`).
-    pub instance_names: Vec<(NodeName, String)>,
-    /// A standalone server's mode, for `/health`.
-    pub mode_report: Option<crate::service::ModeReport>,
+    /// Set when a `<component>-server` runs its one service from text.
+    pub standalone: Option<StandaloneRun>,
+}
+
+/// What a standalone server's configuration says that a topology does not:
+/// it applies to the run's one service.
+#[derive(Debug, Clone)]
+pub struct StandaloneRun {
+    /// Listeners bound elsewhere than the node's address, by listener name.
+    pub listen_ips: Vec<(String, std::net::IpAddr)>,
+    /// Where the service keeps its data (its `data_dir`), if not under
+    /// `state_root`.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// The instance's name (`component_id`).
+    pub instance: String,
+    /// The mode it settled on, for `/health`.
+    pub mode: crate::service::ModeReport,
 }
 
 /// Why a run failed.
@@ -105,6 +111,17 @@ pub enum RunError {
     /// The process could not install its signal handlers.
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
+}
+
+impl RunError {
+    /// The process's exit code for it: 2 for configuration the node lacks
+    /// (nothing was started), 1 for a service that failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Secrets { .. } | RunError::Topology(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 struct Task {
@@ -206,14 +223,11 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
 
         let node = placed.decl.node();
         let token = CancellationToken::new();
+        let standalone = options.standalone.as_ref();
         let ctx = StartContext {
             node,
-            mode_report: options.mode_report.clone(),
-            instance: options
-                .instance_names
-                .iter()
-                .find(|(n, _)| *n == node)
-                .map_or_else(|| node.to_string(), |(_, name)| name.clone()),
+            mode_report: standalone.map(|s| s.mode.clone()),
+            instance: standalone.map_or_else(|| node.to_string(), |s| s.instance.clone()),
             service: placed.decl.kind().to_string(),
             bind_ip: options
                 .resolver
@@ -222,23 +236,15 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
                     service: label.clone(),
                     source: e.into(),
                 })?,
-            listen_ips: options
-                .listen_ips
-                .iter()
-                .filter(|(n, _, _)| *n == node)
-                .map(|(_, listener, ip)| (listener.clone(), *ip))
-                .collect(),
+            listen_ips: standalone.map(|s| s.listen_ips.clone()).unwrap_or_default(),
             resolver: options.resolver.clone(),
             shutdown: token.clone(),
             stopper: NodeStopper {
                 node,
                 tx: stop_tx.clone(),
             },
-            state_dir: options
-                .state_dirs
-                .iter()
-                .find(|(n, kind, _)| *n == node && kind == placed.decl.kind().as_str())
-                .map(|(_, _, dir)| dir.clone())
+            state_dir: standalone
+                .and_then(|s| s.state_dir.clone())
                 .unwrap_or_else(|| {
                     options
                         .state_root

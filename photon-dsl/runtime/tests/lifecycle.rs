@@ -127,10 +127,7 @@ fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Durat
         dependency_timeout: wait,
         stop_timeout: Duration::from_secs(5),
         state_root: std::env::temp_dir().join("photon-lifecycle-tests"),
-        listen_ips: Vec::new(),
-        state_dirs: Vec::new(),
-        instance_names: Vec::new(),
-        mode_report: None,
+        standalone: None,
     }
 }
 
