@@ -166,12 +166,3 @@ pub fn lines(records: &[hickory_proto::rr::Record]) -> Vec<String> {
     lines.sort();
     lines
 }
-
-/// `GET <admin><path>`: (status, body as text).
-pub async fn admin_get(admin: &str, path: &str) -> (u16, String) {
-    let (status, body) = crate::s3::raw(&format!("{admin}{path}"), "GET", &[]).await;
-    (
-        status,
-        String::from_utf8(body).expect("the admin API answers text"),
-    )
-}

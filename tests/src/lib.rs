@@ -236,3 +236,13 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// `GET <base><path>` (`http://127.0.0.1:8053`, `/health`): (status,
+/// body as text).
+pub async fn http_get(base: &str, path: &str) -> (u16, String) {
+    let (status, body) = s3::raw(&format!("{base}{path}"), "GET", &[]).await;
+    (
+        status,
+        String::from_utf8(body).expect("the server answers text"),
+    )
+}

@@ -46,6 +46,28 @@ async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
     server.wait_for("all services started", Duration::from_secs(30));
     let mut client = ready("127.0.122.1:2379", &server).await;
     client.put("greeting", "hello", None).await.unwrap();
+
+    // `/health` answers on the client port, beside gRPC, in the design's
+    // shape.
+    let (status, health) = e2e::http_get("http://127.0.122.1:2379", "/health").await;
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["mode"], "standalone");
+    assert_eq!(health["component"], "chainfire");
+    assert_eq!(health["checks"]["mode"], "ok");
+    assert_eq!(health["checks"]["storage"], "ok");
+    assert!(
+        health["checks"]["raft"]
+            .as_str()
+            .unwrap()
+            .starts_with("ok: leader "),
+        "{health}"
+    );
+    assert!(
+        health["checks"]["revision"].as_i64().unwrap() >= 2,
+        "{health}"
+    );
     server.signal("TERM");
     let (status, _) = server.wait(Duration::from_secs(15));
     assert!(status.success(), "{}", server.log());

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::dns::{admin_get, ask, ask_with, lines, start, start_in, tcp, try_ask, udp};
+use e2e::dns::{ask, ask_with, lines, start, start_in, tcp, try_ask, udp};
+use e2e::http_get;
 use futures::StreamExt as _;
 use hickory_net::client::{Client, ClientHandle as _};
 use hickory_net::runtime::TokioRuntimeProvider;
@@ -226,7 +227,7 @@ async fn truncated_over_udp_then_whole_over_tcp() {
     let resolver = builder.build().unwrap();
     let txt = resolver.txt_lookup("big.example.com.").await.unwrap();
     assert_eq!(txt.answers().len(), 6, "the resolver retried over TCP");
-    let metrics = admin_get(&server.admin, "/metrics").await.1;
+    let metrics = http_get(&server.admin, "/metrics").await.1;
     let truncated: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("flashdns_truncated_total "))
@@ -250,7 +251,7 @@ async fn transfers_go_only_to_axfr_allow() {
     }
     assert_eq!(records.first().unwrap().record_type(), RecordType::SOA);
     assert_eq!(records.last().unwrap().record_type(), RecordType::SOA);
-    let zone_text = admin_get(&server.admin, "/zones/example.com").await.1;
+    let zone_text = http_get(&server.admin, "/zones/example.com").await.1;
     assert_eq!(
         records.len() - 1,
         zone_text.lines().count(),
@@ -301,7 +302,7 @@ async fn transfers_go_only_to_axfr_allow() {
         Ok(response) => assert_eq!(response.metadata.response_code, ResponseCode::NotAuth),
         Err(e) => assert!(e.to_string().contains("NotAuth"), "{e}"),
     }
-    let metrics = admin_get(&server.admin, "/metrics").await.1;
+    let metrics = http_get(&server.admin, "/metrics").await.1;
     assert!(
         metrics.contains("flashdns_transfers_total 1\n"),
         "{metrics}"
@@ -375,11 +376,11 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
             .len(),
         1
     );
-    let (status, zones) = admin_get(&server.admin, "/zones").await;
+    let (status, zones) = http_get(&server.admin, "/zones").await;
     assert_eq!(status, 200);
     assert!(zones.contains("example.net.zone:7: bad A data"), "{zones}");
     assert!(zones.contains("\"serial\":2"), "{zones}");
-    let (_, health) = admin_get(&server.admin, "/health").await;
+    let (_, health) = http_get(&server.admin, "/health").await;
     assert!(health.contains("\"status\":\"healthy\""), "{health}");
     assert!(health.contains("example.net.zone:7"), "{health}");
 
@@ -397,7 +398,7 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
             == "192.0.2.98"
     })
     .await;
-    let (_, zones) = admin_get(&server.admin, "/zones").await;
+    let (_, zones) = http_get(&server.admin, "/zones").await;
     assert!(
         zones.contains("its SOA serial did not increase (2 -> 2)"),
         "{zones}"
@@ -435,7 +436,7 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
         soa_serial(&client, "example.net.").await == 4
     })
     .await;
-    let metrics = admin_get(&server.admin, "/metrics").await.1;
+    let metrics = http_get(&server.admin, "/metrics").await.1;
     assert!(
         metrics.contains("flashdns_zone_reload_failures_total{zone=\"example.net.\"} 1"),
         "{metrics}"
@@ -581,7 +582,7 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
             .len(),
         1
     );
-    let formerr = admin_get(&server.admin, "/metrics").await.1;
+    let formerr = http_get(&server.admin, "/metrics").await.1;
     assert!(server.running.is_running(), "the server is still running");
     assert!(formerr.contains("flashdns_responses_total{rcode=\"NOERROR\"}"));
 }
@@ -625,7 +626,7 @@ async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
     assert!(stdout.contains("delv: 13 answers validated"), "{stdout}");
 
     // The admin API's dump is a zone file BIND reads.
-    let (status, text) = admin_get(&server.admin, "/zones/example.com").await;
+    let (status, text) = http_get(&server.admin, "/zones/example.com").await;
     assert_eq!(status, 200);
     let dump = server.dir.path().join("dump.zone");
     std::fs::write(&dump, text).unwrap();
@@ -675,7 +676,7 @@ async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial(
         panic!("not a DNSKEY: {key}")
     };
     let tag = dnskey_data.calculate_key_tag().unwrap();
-    let (_, zones) = admin_get("http://127.0.118.1:8053", "/zones").await;
+    let (_, zones) = http_get("http://127.0.118.1:8053", "/zones").await;
     assert!(
         zones.contains(&format!("\"ds\":\"example.net. IN DS {tag} 13 2 ")),
         "{zones}"

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e::Running;
-use e2e::dns::{admin_get, ask, tcp, udp, zone_dir};
+use e2e::dns::{ask, tcp, udp, zone_dir};
+use e2e::http_get;
 use hickory_proto::rr::RecordType;
 
 const DESIGN: &str = include_str!("../standalone/design/flashdns-2.2.toml");
@@ -94,7 +95,7 @@ async fn serves_the_design_example_with_addresses_from_the_environment() {
         "internal.local. 300 IN NS ns.internal.local."
     );
 
-    let (status, health) = admin_get("http://127.0.119.1:8053", "/health").await;
+    let (status, health) = http_get("http://127.0.119.1:8053", "/health").await;
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "healthy");
@@ -448,7 +449,7 @@ async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so()
         "{}",
         server.log()
     );
-    let (_, health) = admin_get("http://127.0.119.5:8053", "/health").await;
+    let (_, health) = http_get("http://127.0.119.5:8053", "/health").await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["mode"], "standalone");
     assert_eq!(

@@ -16,6 +16,8 @@ pub use spec::Chainfire;
 #[cfg(feature = "server")]
 pub mod api;
 #[cfg(feature = "server")]
+mod health;
+#[cfg(feature = "server")]
 pub mod member;
 #[cfg(feature = "server")]
 pub mod mvcc;

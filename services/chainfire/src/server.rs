@@ -82,8 +82,25 @@ impl<N: Node> Service for Chainfire<N> {
                 cluster = ?member.members().values().map(|(name, _)| name).collect::<Vec<_>>(),
                 "chainfire member started"
             );
+            // The design: one member is chainfire on its own, several are
+            // the platform's state store.
+            let mode = ctx
+                .mode_report
+                .clone()
+                .unwrap_or(if member.members().len() > 1 {
+                    photon_runtime::ModeReport {
+                        mode: "integrated",
+                        note: None,
+                    }
+                } else {
+                    photon_runtime::ModeReport::standalone()
+                });
             let running: Running = Box::pin(async move {
                 let services = Services::new(&member);
+                let health = crate::health::Health {
+                    member: member.clone(),
+                    mode,
+                };
                 let peers = Server::builder()
                     .add_service(
                         RaftPeerServer::new(member.peer_service())
@@ -94,12 +111,16 @@ impl<N: Node> Service for Chainfire<N> {
                         incoming(peer_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
-                let clients = Server::builder()
+                // HTTP/1.1 too, for `GET /health` beside the gRPC API.
+                let routes = tonic::service::Routes::from(crate::health::routes(health))
                     .add_service(services.kv)
                     .add_service(services.watch)
                     .add_service(services.lease)
                     .add_service(services.cluster)
-                    .add_service(services.maintenance)
+                    .add_service(services.maintenance);
+                let clients = Server::builder()
+                    .accept_http1(true)
+                    .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         incoming(client_listener),
                         ctx.shutdown.clone().cancelled_owned(),
