@@ -271,8 +271,11 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
         ),
         "{stderr}"
     );
+    // Integrated, it needs chainfire's endpoints, which this file lacks.
     assert!(
-        stderr.contains("integrated mode is not available for flashdns yet"),
+        stderr.contains(
+            "`photon.integrated.chainfire_endpoints`: integrated mode registers the component in chainfire"
+        ),
         "{stderr}"
     );
 
@@ -419,7 +422,7 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so() {
+async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
     let dir = design_dir();
     let config = path(dir.path(), "flashdns.toml");
     let state = path(dir.path(), "state");
@@ -435,7 +438,7 @@ async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so()
         ],
         &[
             refs(&listening_on("127.0.119.5")),
-            vec![("PHOTON_MODE", "integrated")],
+            vec![("PHOTON_MODE", "hybrid")],
         ]
         .concat(),
         None,
@@ -454,7 +457,7 @@ async fn with_fallback_allowed_an_integrated_start_runs_standalone_and_says_so()
     assert_eq!(health["mode"], "standalone");
     assert_eq!(
         health["checks"]["mode"],
-        "fell back from integrated: integrated mode is not available for flashdns yet"
+        "fell back from hybrid: hybrid mode's integrated backends (photon.hybrid) are not available for flashdns yet"
     );
     let client = udp("127.0.119.5:5300".parse().unwrap(), None);
     assert_eq!(

@@ -191,7 +191,8 @@ pub struct Integrated {
     /// The event bus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_bus_endpoint: Option<String>,
-    /// Seconds between heartbeats to the control plane.
+    /// Seconds between heartbeats (renewals of the registration's lease);
+    /// 30 when neither this nor the registration's own is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_sec: Option<u32>,
     /// Run standalone when the integration services cannot be reached
@@ -210,8 +211,9 @@ pub struct Integrated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
-    /// Register with the control plane at start.
-    #[serde(default)]
+    /// Register in chainfire at start, under a lease the heartbeat keeps
+    /// alive (the default, as integrated components do).
+    #[serde(default = "yes")]
     pub auto_register: bool,
     /// Seconds between heartbeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +221,16 @@ pub struct Registration {
     /// Labels for the control plane (`region`, `zone`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Registration {
+            auto_register: true,
+            heartbeat_interval_sec: None,
+            metadata: BTreeMap::new(),
+        }
+    }
 }
 
 /// `[photon.hybrid]`: which backends are integrated.

@@ -105,12 +105,16 @@ pub struct StartContext {
 }
 
 /// What `/health` says of the mode (the design's `"mode"` field).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ModeReport {
     /// `standalone`, `integrated` or `hybrid`: the mode it runs in.
     pub mode: &'static str,
-    /// Why it runs in another mode than configured, if it does.
+    /// Why it runs in another mode than configured, or what of the mode
+    /// it does not cover yet, if anything.
     pub note: Option<String>,
+    /// The registration in chainfire, kept current by its heartbeat, when
+    /// integrated.
+    pub integration: Option<Arc<photon_integration::Status>>,
 }
 
 impl ModeReport {
@@ -119,12 +123,24 @@ impl ModeReport {
         ModeReport {
             mode: "standalone",
             note: None,
+            integration: None,
         }
     }
 
     /// `/health`'s `checks.mode`: `ok`, or the fallback's reason.
     pub fn check(&self) -> String {
         self.note.clone().unwrap_or_else(|| "ok".to_owned())
+    }
+
+    /// `/health`'s checks of the mode: `mode`, and `chainfire` (the
+    /// registration) when integrated. A component adds its own.
+    pub fn checks(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut checks = serde_json::Map::new();
+        checks.insert("mode".to_owned(), self.check().into());
+        if let Some(integration) = &self.integration {
+            checks.insert("chainfire".to_owned(), integration.check().into());
+        }
+        checks
     }
 }
 

@@ -8,15 +8,17 @@
 //! topology checks a compiled deployment gets, and run by the supervisor as
 //! a one-node topology.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, Mode, Origin, Sources};
 use photon_dsl::{AddressPlan, ConfigVersion, DeploymentName, Node, Resolver, Topology};
+use photon_integration::{Registered, Registration};
 
 use crate::{RunOptions, Service, error_chain};
 
@@ -50,6 +52,12 @@ pub trait StandaloneServer: Component + 'static {
         let _ = doc;
         None
     }
+
+    /// What stays local when the component runs integrated, because its
+    /// integrated backend is not built yet: said in `/health`'s
+    /// `checks.mode` and logged, so "integrated" never claims more than it
+    /// does.
+    const LOCAL_WHEN_INTEGRATED: Option<&'static str> = None;
 
     /// The spec the document describes; `layers` says where each value came
     /// from, for errors.
@@ -85,6 +93,205 @@ pub fn standalone_document<C: Component>(component_id: &str) -> ComponentDocumen
     doc.photon.mode = Some(Mode::Standalone);
     doc.photon.component_id = Some(component_id.to_owned());
     doc
+}
+
+/// Every listener's address, for the registration: the address the
+/// configuration gives it, or the loopback one the runtime binds.
+fn listen_addresses<S: Service>(built: &Built<S>) -> BTreeMap<String, String> {
+    built
+        .spec
+        .declare()
+        .listeners()
+        .map(|l| {
+            let ip = built
+                .listen
+                .iter()
+                .find(|(name, _)| *name == l.name)
+                .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |(_, ip)| *ip);
+            (
+                l.name.to_owned(),
+                SocketAddr::new(ip, l.port.get()).to_string(),
+            )
+        })
+        .collect()
+}
+
+/// How an integrated start joins the platform, checked from the
+/// configuration before anything starts.
+#[derive(Debug)]
+struct JoinPlan {
+    chainfire: Vec<String>,
+    control_plane: Option<String>,
+    timeout: Duration,
+    /// `None` when `auto_register = false`.
+    registration: Option<Registration>,
+    /// What integrated mode does not cover, for `/health`.
+    note: Option<String>,
+}
+
+/// The design's default for both the heartbeat and the fallback timeout
+/// (sections 3.2 and 7.2).
+const DEFAULT_INTERVAL_SEC: u32 = 30;
+
+fn integration_plan<C: StandaloneServer>(
+    doc: &ComponentDocument<C>,
+    layers: &Layers,
+    component_id: &str,
+) -> Result<JoinPlan, ConfigError> {
+    let integrated = &doc.photon.integrated;
+    if integrated.chainfire_endpoints.is_empty() {
+        return Err(config_error(
+            layers,
+            "photon.integrated.chainfire_endpoints",
+            "integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS",
+        ));
+    }
+    let Some(cluster_id) = doc.photon.cluster_id.clone() else {
+        return Err(config_error(
+            layers,
+            "photon.cluster_id",
+            "integrated mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID",
+        ));
+    };
+    let registration = integrated.registration.clone().unwrap_or_default();
+    let (heartbeat_key, heartbeat) = match (
+        registration.heartbeat_interval_sec,
+        integrated.heartbeat_interval_sec,
+    ) {
+        (Some(sec), _) => ("photon.integrated.registration.heartbeat_interval_sec", sec),
+        (None, Some(sec)) => ("photon.integrated.heartbeat_interval_sec", sec),
+        (None, None) => ("", DEFAULT_INTERVAL_SEC),
+    };
+    if heartbeat == 0 {
+        return Err(config_error(
+            layers,
+            heartbeat_key,
+            "a heartbeat is at least 1 second apart",
+        ));
+    }
+    let mut note: Vec<String> = C::LOCAL_WHEN_INTEGRATED
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    if let Some(auth) = &integrated.auth_service_endpoint {
+        note.push(format!(
+            "photonauth at {auth} is not used: its client is not built yet"
+        ));
+    }
+    if let Some(bus) = &integrated.event_bus_endpoint {
+        note.push(format!(
+            "the event bus at {bus} is not used: its client is not built yet"
+        ));
+    }
+    Ok(JoinPlan {
+        chainfire: integrated.chainfire_endpoints.clone(),
+        control_plane: integrated.control_plane_endpoint.clone(),
+        timeout: Duration::from_secs(u64::from(
+            integrated
+                .fallback_timeout_sec
+                .unwrap_or(DEFAULT_INTERVAL_SEC),
+        )),
+        registration: registration.auto_register.then(|| Registration {
+            cluster_id,
+            component: C::NAME,
+            component_id: component_id.to_owned(),
+            version: env!("CARGO_PKG_VERSION"),
+            listeners: BTreeMap::new(),
+            metadata: registration.metadata.clone(),
+            heartbeat: Duration::from_secs(u64::from(heartbeat)),
+        }),
+        note: (!note.is_empty()).then(|| note.join("; ")),
+    })
+}
+
+/// Reaches the control plane (when one is configured) and chainfire within
+/// the fallback timeout, then registers. `Err` says what did not answer.
+async fn join(
+    plan: JoinPlan,
+    listeners: BTreeMap<String, String>,
+) -> Result<(crate::ModeReport, Option<Registered>), String> {
+    let deadline = Instant::now() + plan.timeout;
+    if let Some(plane) = &plan.control_plane {
+        let url = format!("{}/health", plane.trim_end_matches('/'));
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match probe(
+                &url,
+                left.clamp(Duration::from_millis(100), Duration::from_secs(2)),
+            )
+            .await
+            {
+                Ok(()) => break,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the control plane did not answer {url} within {:?}: {e}",
+                        plan.timeout
+                    ));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500).min(left)).await,
+            }
+        }
+    }
+    let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (registered, status) = match plan.registration {
+        Some(mut registration) => {
+            registration.listeners = listeners;
+            let registered = photon_integration::register(client, registration)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let status = registered.status();
+            (Some(registered), status)
+        }
+        None => (
+            None,
+            Arc::new(photon_integration::Status::new(format!(
+                "ok: {} answered; not registered (auto_register = false)",
+                plan.chainfire.join(",")
+            ))),
+        ),
+    };
+    if let Some(note) = &plan.note {
+        tracing::warn!(%note, "integrated mode, with parts still local");
+    }
+    Ok((
+        crate::ModeReport {
+            mode: "integrated",
+            note: plan.note,
+            integration: Some(status),
+        },
+        registered,
+    ))
+}
+
+/// An integrated or hybrid start that cannot happen: standalone instead
+/// when `fallback_to_standalone` allows it (logged once, and said in
+/// `/health`), else the message and exit code to stop with.
+fn fall_back(
+    allowed: bool,
+    wanted: Mode,
+    reason: String,
+    code: u8,
+) -> Result<crate::ModeReport, (String, u8)> {
+    if !allowed {
+        return Err((
+            format!(
+                "{reason}; run it with mode = \"standalone\", or allow the fallback with [photon.integrated] fallback_to_standalone = true"
+            ),
+            code,
+        ));
+    }
+    tracing::warn!(
+        wanted = wanted.as_str(),
+        %reason,
+        "falling back to standalone (fallback_to_standalone = true)"
+    );
+    Ok(crate::ModeReport {
+        mode: "standalone",
+        note: Some(format!("fell back from {}: {reason}", wanted.as_str())),
+        integration: None,
+    })
 }
 
 fn command(name: &'static str) -> Command {
@@ -198,25 +405,23 @@ fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
 }
 
 /// Asks `url` (the control plane's `/health`) whether it is up.
-fn probe(rt: &tokio::runtime::Runtime, url: &str, timeout: Duration) -> bool {
+async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
-        tracing::warn!(%url, "mode detection probes only http:// control planes");
-        return false;
+        return Err("only http:// control planes can be asked".to_owned());
     };
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    rt.block_on(async {
-        let Ok(Ok(mut addrs)) = tokio::time::timeout(timeout, tokio::net::lookup_host(host)).await
-        else {
-            return false;
-        };
-        let Some(addr) = addrs.next() else {
-            return false;
-        };
-        matches!(
-            crate::http::get(addr, path, timeout).await,
-            Ok(answer) if answer.status.is_success()
-        )
-    })
+    let mut addrs = tokio::time::timeout(timeout, tokio::net::lookup_host(host))
+        .await
+        .map_err(|_| format!("resolving `{host}` took over {timeout:?}"))?
+        .map_err(|e| format!("resolving `{host}`: {e}"))?;
+    let addr = addrs
+        .next()
+        .ok_or_else(|| format!("`{host}` has no address"))?;
+    match crate::http::get(addr, path, timeout).await {
+        Ok(answer) if answer.status.is_success() => Ok(()),
+        Ok(answer) => Err(format!("it answered {}", answer.status)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The whole `<component>-server` binary. Exit codes: 0 stopped cleanly,
@@ -251,7 +456,13 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         doc.photon.mode,
         &layers,
         doc.photon.integrated.control_plane_endpoint.as_deref(),
-        |url| probe(&rt, url, timeout),
+        |url| match rt.block_on(probe(url, timeout)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(%url, error = %e, "the control plane did not answer");
+                false
+            }
+        },
     );
     let component_id = doc
         .photon
@@ -265,49 +476,26 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         component_id = %component_id,
         "operation mode chosen"
     );
-    // Integrated and hybrid modes are not available in these binaries yet:
-    // with `fallback_to_standalone` the server runs standalone and says
-    // so in `/health`; without, it stops.
-    let mode_report = if detected.mode == Mode::Standalone {
-        crate::ModeReport::standalone()
-    } else {
-        let reason = format!(
-            "{} mode is not available for {} yet",
-            detected.mode.as_str(),
-            C::NAME
-        );
-        if !doc.photon.integrated.fallback_to_standalone {
-            let error = ConfigError {
-                key: "photon.mode".to_owned(),
-                origin: layers.origin("photon.mode"),
-                problem: format!(
-                    "{reason}; run it with mode = \"standalone\", or allow the fallback with [photon.integrated] fallback_to_standalone = true"
-                ),
-            };
-            return config_failure(binary, &error);
-        }
-        tracing::warn!(
-            wanted = detected.mode.as_str(),
-            %reason,
-            "falling back to standalone (fallback_to_standalone = true)"
-        );
-        crate::ModeReport {
-            mode: "standalone",
-            note: Some(format!(
-                "fell back from {}: {reason}",
-                detected.mode.as_str()
-            )),
-        }
-    };
     let built = match C::build(&doc, &layers) {
         Ok(built) => built,
         Err(e) => return config_failure(binary, &e),
+    };
+    // Integrated mode's settings are checked before anything is printed or
+    // started; hybrid mode has no backend to integrate yet.
+    let joining = match detected.mode {
+        Mode::Standalone => None,
+        Mode::Integrated => match integration_plan::<C>(&doc, &layers, &component_id) {
+            Ok(plan) => Some(plan),
+            Err(e) => return config_failure(binary, &e),
+        },
+        Mode::Hybrid => None,
     };
     if m.get_flag("print-config") {
         use std::io::Write as _;
         let _ = std::io::stdout().write_all(layers.to_toml().as_bytes());
         return ExitCode::SUCCESS;
     }
+    let listeners = listen_addresses(&built);
     let topology: Topology<dyn Service> = Topology::new(
         DeploymentName::from_literal("standalone"),
         ConfigVersion::from_literal("1.0.0", "standalone"),
@@ -342,6 +530,36 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
                 .unwrap_or_else(|| PathBuf::from("."))
                 .join(".local/state/photoncloud")
         });
+    // Join the platform (or fall back, or stop) before serving anything.
+    let fallback = doc.photon.integrated.fallback_to_standalone;
+    let joined = rt.block_on(async {
+        match (detected.mode, joining) {
+            (Mode::Integrated, Some(plan)) => match join(plan, listeners).await {
+                Ok((report, registered)) => Ok((report, Some(registered))),
+                Err(reason) => {
+                    fall_back(fallback, Mode::Integrated, reason, 1).map(|r| (r, None))
+                }
+            },
+            (Mode::Hybrid, _) => fall_back(
+                fallback,
+                Mode::Hybrid,
+                format!(
+                    "hybrid mode's integrated backends (photon.hybrid) are not available for {} yet",
+                    C::NAME
+                ),
+                2,
+            )
+            .map(|r| (r, None)),
+            _ => Ok((crate::ModeReport::standalone(), None)),
+        }
+    });
+    let (mode_report, registered) = match joined {
+        Ok(joined) => joined,
+        Err((problem, code)) => {
+            eprintln!("{binary}: {problem}");
+            return ExitCode::from(code);
+        }
+    };
     let options = RunOptions {
         nodes: vec![Local::NAME],
         resolver,
@@ -359,7 +577,14 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             mode: mode_report,
         }),
     };
-    match rt.block_on(crate::run(&topology, options)) {
+    let ran = rt.block_on(async {
+        let ran = crate::run(&topology, options).await;
+        if let Some(registered) = registered.flatten() {
+            registered.leave().await;
+        }
+        ran
+    });
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{binary}: {}", error_chain(&e));

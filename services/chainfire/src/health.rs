@@ -41,17 +41,16 @@ async fn answer(
         Err(e) => Err(format!("{}: {e}", health.member.data_dir().display())),
     };
     let healthy = raft.is_ok() && storage.is_ok();
+    let mut checks = health.mode.checks();
+    checks.insert("raft".to_owned(), raft.unwrap_or_else(|e| e).into());
+    checks.insert("storage".to_owned(), storage.unwrap_or_else(|e| e).into());
+    checks.insert("revision".to_owned(), health.member.revision().into());
     let body = serde_json::json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "mode": health.mode.mode,
         "component": "chainfire",
         "version": env!("CARGO_PKG_VERSION"),
-        "checks": {
-            "mode": health.mode.check(),
-            "raft": raft.unwrap_or_else(|e| e),
-            "storage": storage.unwrap_or_else(|e| e),
-            "revision": health.member.revision(),
-        },
+        "checks": checks,
     });
     let status = if healthy {
         StatusCode::OK

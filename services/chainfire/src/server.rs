@@ -91,6 +91,7 @@ impl<N: Node> Service for Chainfire<N> {
                     photon_runtime::ModeReport {
                         mode: "integrated",
                         note: None,
+                        integration: None,
                     }
                 } else {
                     photon_runtime::ModeReport::standalone()

@@ -105,6 +105,9 @@ impl Default for StorageSection {
 impl StandaloneServer for ChainfireServer {
     type Spec = Chainfire<Local>;
 
+    const LOCAL_WHEN_INTEGRATED: Option<&'static str> =
+        Some("a single-member cluster: chainfire-server does not join other members yet");
+
     fn build(
         doc: &ComponentDocument<Self>,
         layers: &Layers,

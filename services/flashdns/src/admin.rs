@@ -122,6 +122,16 @@ impl Admin {
             .collect();
         // A rejected reload leaves the last good zone serving: still healthy,
         // but the check says what was rejected.
+        let mut checks = self.mode.checks();
+        checks.insert(
+            "zones".to_owned(),
+            if failing.is_empty() {
+                "ok".to_owned()
+            } else {
+                failing.join("; ")
+            }
+            .into(),
+        );
         json(
             StatusCode::OK,
             serde_json::json!({
@@ -129,10 +139,7 @@ impl Admin {
                 "mode": self.mode.mode,
                 "component": "flashdns",
                 "version": env!("CARGO_PKG_VERSION"),
-                "checks": {
-                    "mode": self.mode.check(),
-                    "zones": if failing.is_empty() { "ok".to_owned() } else { failing.join("; ") },
-                },
+                "checks": checks,
             }),
         )
     }

@@ -68,16 +68,18 @@ fn health(shared: &Shared) -> Response<Body> {
         .map(|_| ())
         .map_err(|e| e.to_string());
     let healthy = metadata.is_ok();
+    let mut checks = shared.mode.checks();
+    checks.insert("storage".to_owned(), "ok".into());
+    checks.insert(
+        "metadata".to_owned(),
+        metadata.err().unwrap_or_else(|| "ok".to_owned()).into(),
+    );
     let body = serde_json::json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "mode": shared.mode.mode,
         "component": "lightningstor",
         "version": env!("CARGO_PKG_VERSION"),
-        "checks": {
-            "mode": shared.mode.check(),
-            "storage": "ok",
-            "metadata": metadata.err().unwrap_or_else(|| "ok".to_owned()),
-        },
+        "checks": checks,
     });
     let status = if healthy {
         StatusCode::OK
@@ -215,18 +217,20 @@ impl<N: Node> Service for LightningStor<N> {
             // what it settled on; an integrated spec still runs on local
             // storage and keys until the chainfire and photonauth backends
             // exist, and `/health` says so rather than claim integration.
-            let mode = ctx.mode_report.clone().unwrap_or(match spec.mode {
-                photon_dsl::Mode::Standalone => photon_runtime::ModeReport::standalone(),
-                photon_dsl::Mode::Integrated(_) => photon_runtime::ModeReport {
-                    mode: "standalone",
-                    note: Some(
-                        "the deployment asks for integrated mode, but lightningstor's chainfire metadata and photonauth backends are not available yet: it runs on local storage and the local key".to_owned(),
-                    ),
-                },
-            });
-            if let Some(note) = &mode.note {
-                tracing::warn!("{note}");
-            }
+            let mode = match (ctx.mode_report.clone(), spec.mode) {
+                // The standalone runner has logged what it settled on.
+                (Some(report), _) => report,
+                (None, photon_dsl::Mode::Standalone) => photon_runtime::ModeReport::standalone(),
+                (None, photon_dsl::Mode::Integrated(_)) => {
+                    let note = "the deployment asks for integrated mode, but lightningstor's chainfire metadata and photonauth backends are not available yet: it runs on local storage and the local key";
+                    tracing::warn!("{note}");
+                    photon_runtime::ModeReport {
+                        mode: "standalone",
+                        note: Some(note.to_owned()),
+                        integration: None,
+                    }
+                }
+            };
             let running: Running = Box::pin(async move {
                 let admin = tonic::transport::Server::builder()
                     .add_service(AdminService::server(store.clone(), auth.clone()))

@@ -1,0 +1,402 @@
+//! Integrated mode in the standalone binaries: `flashdns-server` started
+//! from the design's section 3.2 (`mode = "integrated"`) reaches a real
+//! chainfire (and its `/health` as the control plane's) within the fallback
+//! timeout, registers under a lease its heartbeat keeps alive, and leaves
+//! when stopped; when nothing answers in time it falls back to standalone
+//! if allowed, and stops if not.
+//!
+//! Loopback block 127.0.123.0 is this file's.
+
+use std::time::{Duration, Instant};
+
+use e2e::Running;
+use e2e::dns::{ask, udp, zone_dir};
+use e2e::http_get;
+use etcd_client::Client;
+use hickory_proto::rr::RecordType;
+
+const INTEGRATED: &str = include_str!("../standalone/design/integrated-3.2.toml");
+const KEY: &str = "/photon/clusters/cluster-identifier/components/flashdns/unique-component-id";
+
+/// The design's 3.2 file with flashdns's own section: DNS and the admin
+/// API on `ip`, example.com from the test zones.
+fn config(dir: &std::path::Path, ip: &str) -> String {
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::copy(
+        zone_dir().join("example.com.zone"),
+        zones.join("example.com.zone"),
+    )
+    .unwrap();
+    let text = format!(
+        "{INTEGRATED}\n[standalone.server]\ndns_addr = \"{ip}:5300\"\ndns_tcp_addr = \"{ip}:5300\"\nadmin_api_addr = \"{ip}:8053\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n",
+        zones.display()
+    );
+    let path = dir.join("flashdns.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn chainfire(dir: &std::path::Path) -> Running {
+    let data = dir.join("chainfire");
+    Running::start_server(
+        "chainfire",
+        &[
+            "--component-id",
+            "cf-1",
+            "--set",
+            "standalone.server.client_addr=127.0.123.1:2379",
+            "--set",
+            "standalone.server.peer_addr=127.0.123.1:2380",
+            "--set",
+            &format!("standalone.storage.data_dir={}", data.display()),
+        ],
+        &[],
+        None,
+    )
+}
+
+/// The registration, if there is one: its value and lease.
+async fn registration(client: &mut Client) -> Option<(serde_json::Value, i64)> {
+    let got = client.get(KEY, None).await.unwrap();
+    got.kvs().first().map(|kv| {
+        (
+            serde_json::from_str(kv.value_str().unwrap()).unwrap(),
+            kv.lease(),
+        )
+    })
+}
+
+/// Waits for the registration to come back on another lease than `old`.
+async fn registered_again(client: &mut Client, old: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, lease)) = registration(client).await
+            && lease != old
+        {
+            return lease;
+        }
+        assert!(Instant::now() < deadline, "not registered again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for `/health`'s `checks.chainfire` to satisfy `wanted`.
+async fn chainfire_check(flashdns: &mut Running, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, health) = http_get("http://127.0.123.2:8053", "/health").await;
+        let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+        let check = health["checks"]["chainfire"].as_str().unwrap().to_owned();
+        if wanted(&check) {
+            return check;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checks.chainfire stayed {check:?}; log:\n{}",
+            flashdns.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Flags that point the design file at this file's chainfire, whose
+/// `/health` stands in for the control plane's, with a one-second
+/// heartbeat.
+const JOIN: [&str; 4] = [
+    "--set",
+    "photon.integrated.registration.heartbeat_interval_sec=1",
+    "--set",
+    "photon.integrated.fallback_timeout_sec=30",
+];
+const ENDPOINTS: [(&str, &str); 2] = [
+    ("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.123.1:2379"),
+    ("PHOTON_CHAINFIRE_ENDPOINTS", "http://127.0.123.1:2379"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "127.0.123.2");
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let args = [&["--config", &config, "--state-dir", state][..], &JOIN[..]].concat();
+
+    // flashdns first: it waits for chainfire, within the fallback timeout.
+    let mut flashdns = Running::start_server("flashdns", &args, &ENDPOINTS, None);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        flashdns.lines_with("all services started").is_empty(),
+        "{}",
+        flashdns.log()
+    );
+    let mut store = chainfire(dir.path());
+    store.wait_for("all services started", Duration::from_secs(30));
+    flashdns.wait_for("all services started", Duration::from_secs(30));
+    assert_eq!(
+        flashdns
+            .lines_with("operation mode chosen")
+            .iter()
+            .filter(|l| l.contains("operation_mode=\"integrated\""))
+            .count(),
+        1,
+        "{}",
+        flashdns.log()
+    );
+
+    let mut client = Client::connect(["127.0.123.1:2379"], None).await.unwrap();
+    let (value, lease) = registration(&mut client).await.expect("registered");
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "component": "flashdns",
+            "component_id": "unique-component-id",
+            "cluster_id": "cluster-identifier",
+            "version": env!("CARGO_PKG_VERSION"),
+            "listeners": {"dns": "127.0.123.2:5300", "admin": "127.0.123.2:8053"},
+            "metadata": {"region": "tokyo", "zone": "az-1"},
+            "heartbeat_interval_sec": 1,
+        })
+    );
+    assert_ne!(lease, 0, "the registration lives on a lease");
+    let ttl = client.lease_time_to_live(lease, None).await.unwrap();
+    assert_eq!(ttl.granted_ttl(), 3, "three heartbeats");
+
+    // Past the lease's TTL, the heartbeat has kept it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(registration(&mut client).await.map(|(_, l)| l), Some(lease));
+
+    let (status, health) = http_get("http://127.0.123.2:8053", "/health").await;
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "integrated");
+    assert_eq!(
+        health["checks"]["chainfire"],
+        format!("ok: registered as {KEY} (lease {lease:x})")
+    );
+    assert_eq!(
+        health["checks"]["mode"],
+        "zones are read from zone files: the chainfire zone backend is not built yet; photonauth at http://photonauth:50051 is not used: its client is not built yet; the event bus at http://events:4222 is not used: its client is not built yet"
+    );
+    let dns = udp("127.0.123.2:5300".parse().unwrap(), None);
+    assert_eq!(
+        ask(&dns, "www.example.com.", RecordType::A)
+            .await
+            .answers
+            .len(),
+        1
+    );
+
+    // A lease revoked under it is noticed at the next beat, and the
+    // registration written again under a new one.
+    client.lease_revoke(lease).await.unwrap();
+    registered_again(&mut client, lease).await;
+    assert_eq!(
+        flashdns
+            .lines_with("the registration's lease expired; registering again")
+            .len(),
+        1,
+        "{}",
+        flashdns.log()
+    );
+
+    // chainfire gone: `/health` says the heartbeat fails; back, the
+    // registration is renewed or written again.
+    store.signal("TERM");
+    assert!(store.wait(Duration::from_secs(15)).0.success());
+    let failing = chainfire_check(&mut flashdns, |c| c.starts_with("heartbeat failing: ")).await;
+    assert!(failing.starts_with("heartbeat failing: "), "{failing}");
+    let mut store = chainfire(dir.path());
+    store.wait_for("all services started", Duration::from_secs(30));
+    chainfire_check(&mut flashdns, |c| c.starts_with("ok: registered as ")).await;
+    let mut client = Client::connect(["127.0.123.1:2379"], None).await.unwrap();
+    assert!(registration(&mut client).await.is_some());
+
+    // A clean stop revokes the lease: the registration goes at once.
+    flashdns.signal("TERM");
+    let (exit, _) = flashdns.wait(Duration::from_secs(15));
+    assert!(exit.success(), "{}", flashdns.log());
+    assert_eq!(
+        flashdns.lines_with("left chainfire (lease revoked)").len(),
+        1
+    );
+    assert!(registration(&mut client).await.is_none());
+
+    // A killed one stops heartbeating: its registration expires with the
+    // lease, three seconds on.
+    let mut flashdns = Running::start_server("flashdns", &args, &ENDPOINTS, None);
+    flashdns.wait_for("all services started", Duration::from_secs(30));
+    assert!(registration(&mut client).await.is_some());
+    flashdns.signal("KILL");
+    let killed = Instant::now();
+    let _ = flashdns.wait(Duration::from_secs(5));
+    while registration(&mut client).await.is_some() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "the registration outlived its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The design file without its control plane, chainfire at an address
+/// nothing listens on, a two-second fallback timeout.
+fn unreachable_args(config: &str, state: &str, fallback: bool) -> Vec<String> {
+    [
+        "--config",
+        config,
+        "--state-dir",
+        state,
+        "--set",
+        "photon.integrated.chainfire_endpoints=[\"http://127.0.123.9:2379\"]",
+        "--set",
+        "photon.integrated.fallback_timeout_sec=2",
+        "--set",
+        &format!("photon.integrated.fallback_to_standalone={fallback}"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_else_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "127.0.123.3");
+    let no_plane = dir.path().join("no-plane.toml");
+    std::fs::write(
+        &no_plane,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("control_plane_endpoint = \"http://photon-cp:8080\"\n", ""),
+    )
+    .unwrap();
+    let no_plane = no_plane.to_str().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+
+    let args = unreachable_args(no_plane, state, true);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let mut flashdns = Running::start_server("flashdns", &args, &[], None);
+    flashdns.wait_for(
+        "falling back to standalone (fallback_to_standalone = true)",
+        Duration::from_secs(30),
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it tried for the whole timeout first"
+    );
+    flashdns.wait_for("all services started", Duration::from_secs(30));
+    let (_, health) = http_get("http://127.0.123.3:8053", "/health").await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "standalone");
+    let check = health["checks"]["mode"].as_str().unwrap();
+    assert!(
+        check.starts_with(
+            "fell back from integrated: chainfire at http://127.0.123.9:2379 did not answer within 2."
+        ),
+        "{check}"
+    );
+    assert!(health["checks"].get("chainfire").is_none(), "{health}");
+    drop(flashdns);
+
+    // Without the fallback it stops, saying what did not answer.
+    let args = unreachable_args(no_plane, state, false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = e2e::server_output("flashdns", &args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(
+            "flashdns-server: chainfire at http://127.0.123.9:2379 did not answer within 2."
+        ) && last.ends_with(
+            "; run it with mode = \"standalone\", or allow the fallback with [photon.integrated] fallback_to_standalone = true"
+        ),
+        "{last}"
+    );
+
+    // A control plane that does not answer is said first.
+    let args = unreachable_args(&config, state, false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = e2e::server_output(
+        "flashdns",
+        &args,
+        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.123.9:8080")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().starts_with(
+            "flashdns-server: the control plane did not answer http://127.0.123.9:8080/health within 2s: "
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn integrated_settings_are_checked_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "127.0.123.4");
+    let without = |line: &str| {
+        let path = dir.path().join("edited.toml");
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&config).unwrap().replace(line, ""),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let d = dir.path().display();
+
+    let no_chainfire = without("chainfire_endpoints = [\"http://chainfire:2379\"]\n");
+    let out = e2e::server_output(
+        "flashdns",
+        &["--config", &no_chainfire, "--print-config"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
+        format!(
+            "flashdns-server: configuration error: {d}/edited.toml:7: `photon.integrated.chainfire_endpoints`: integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS"
+        )
+    );
+
+    let no_cluster = without("cluster_id = \"cluster-identifier\"\n");
+    let out = e2e::server_output(
+        "flashdns",
+        &["--config", &no_cluster, "--print-config"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
+        format!(
+            "flashdns-server: configuration error: {d}/edited.toml:2: `photon.cluster_id`: integrated mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID"
+        )
+    );
+
+    let out = e2e::server_output(
+        "flashdns",
+        &["--config", &config, "--print-config"],
+        &[(
+            "PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC",
+            "0",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
+        "flashdns-server: configuration error: environment variable PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC: `photon.integrated.registration.heartbeat_interval_sec`: a heartbeat is at least 1 second apart"
+    );
+
+    // Settled, the file prints as loaded: nothing was reached for.
+    let out = e2e::server_output("flashdns", &["--config", &config, "--print-config"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
