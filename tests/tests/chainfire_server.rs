@@ -147,15 +147,126 @@ async fn a_deployments_exported_member_serves_its_data() {
     let mut client = ready("127.0.122.9:2379", &server).await;
     let got = client.get("kept", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "by the deployment");
+}
 
-    // A member of a three-member cluster has no standalone form.
-    let member = e2e::output(
+/// `deploy-chainfire-cluster run --node <node>` on loopback block
+/// 127.0.122.16.
+fn member(node: &str, state: &str) -> Running {
+    Running::start(
         "chainfire-cluster",
-        &["export-config", "--node", "kv-1", "--service", "chainfire"],
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            "127.0.122.16",
+            "--state-dir",
+            state,
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluster() {
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let mut kv1 = member("kv-1", &state_dir);
+    let kv2 = member("kv-2", &state_dir);
+    let mut kv3 = member("kv-3", &state_dir);
+    let mut client = ready("127.0.122.17:2379", &kv1).await;
+    client.put("before", "three processes", None).await.unwrap();
+    let members_before = client.member_list().await.unwrap().members().len();
+    assert_eq!(members_before, 3);
+
+    // kv-3's deployment process stops; chainfire-server takes its place from
+    // the TOML the deployment exports for it: same name, same addresses, same
+    // data, the two others as `[[standalone.cluster.member]]`.
+    kv3.signal("TERM");
+    assert!(
+        kv3.wait(Duration::from_secs(15)).0.success(),
+        "{}",
+        kv3.log()
     );
-    assert_eq!(member.status.code(), Some(2));
+    let exported = e2e::output(
+        "chainfire-cluster",
+        &[
+            "export-config",
+            "--node",
+            "kv-3",
+            "--service",
+            "chainfire",
+            "--loopback-base",
+            "127.0.122.16",
+            "--state-dir",
+            &state_dir,
+        ],
+    );
+    let text = String::from_utf8(exported.stdout).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&member.stderr),
-        "error: cannot export `chainfire` on node `kv-1`: it is one of 3 cluster members; the standalone schema runs a single-member cluster\n"
+        exported.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
     );
+    assert!(
+        text.contains(
+            "[[standalone.cluster.member]]\nname = \"kv-1\"\nclient_addr = \"127.0.122.17:2379\"\npeer_addr = \"127.0.122.17:2380\"\n"
+        ),
+        "{text}"
+    );
+    client.put("while", "kv-3 was away", None).await.unwrap();
+    let config = state.path().join("kv-3.toml");
+    std::fs::write(&config, &text).unwrap();
+    let mut server = Running::start_server(
+        "chainfire",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+
+    // It serves the cluster's data, including what was written without it,
+    // and the cluster still has three members, one of them it.
+    let mut alone = ready("127.0.122.19:2379", &server).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = alone
+            .get(
+                "while",
+                Some(etcd_client::GetOptions::new().with_serializable()),
+            )
+            .await
+            .unwrap();
+        if let Some(kv) = got.kvs().first() {
+            assert_eq!(kv.value_str().unwrap(), "kv-3 was away");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kv-3 never caught up; log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = alone.get("before", None).await.unwrap();
+    assert_eq!(got.kvs()[0].value_str().unwrap(), "three processes");
+    let names: Vec<String> = alone
+        .member_list()
+        .await
+        .unwrap()
+        .members()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"kv-3".to_owned()), "{names:?}");
+
+    // With kv-1 gone too, writes need kv-3: the standalone member is a
+    // voting member of the cluster, not a bystander.
+    kv1.signal("TERM");
+    kv1.wait(Duration::from_secs(15));
+    let mut via_kv2 = ready("127.0.122.18:2379", &kv2).await;
+    via_kv2.put("after", "two of three", None).await.unwrap();
+    let got = alone.get("after", None).await.unwrap();
+    assert_eq!(got.kvs()[0].value_str().unwrap(), "two of three");
 }

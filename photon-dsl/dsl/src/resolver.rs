@@ -43,6 +43,16 @@ impl std::fmt::Display for NodeAddress {
     }
 }
 
+impl NodeAddress {
+    /// `host:port`, brackets around an IPv6 address.
+    pub fn with_port(&self, port: u16) -> String {
+        match self {
+            NodeAddress::Ip(ip) => std::net::SocketAddr::new(*ip, port).to_string(),
+            NodeAddress::Host(host) => format!("{host}:{port}"),
+        }
+    }
+}
+
 /// Why a node has no address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {

@@ -302,11 +302,10 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             .join(topology.name().as_str())
             .join(node.as_str())
             .join(kind.as_str()),
-        members_of_kind: topology
-            .services()
-            .iter()
-            .filter(|p| p.decl.kind().as_str() == kind)
-            .count(),
+        peers: match peers_of(topology, r, node, kind) {
+            Ok(peers) => peers,
+            Err(e) => return fail(&e, 2),
+        },
     };
     match placed.spec.export_config(&ctx) {
         Ok(text) => print(&text),
@@ -315,6 +314,32 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             ExitCode::from(2)
         }
     }
+}
+
+/// The other services of `kind` in the topology, each with its node's name
+/// and the `host:port` its listeners are reached at.
+fn peers_of(
+    topology: &Topology<dyn Service>,
+    r: &Resolver,
+    node: photon_dsl::NodeName,
+    kind: &str,
+) -> Result<Vec<crate::Peer>, photon_dsl::ResolveError> {
+    let mut peers = Vec::new();
+    for placed in topology.services() {
+        if placed.decl.kind().as_str() != kind || placed.decl.node() == node {
+            continue;
+        }
+        let host = r.resolve(placed.decl.node())?;
+        peers.push(crate::Peer {
+            name: placed.decl.node().to_string(),
+            addrs: placed
+                .decl
+                .listeners()
+                .map(|l| (l.name.to_owned(), host.with_port(l.port.get())))
+                .collect(),
+        });
+    }
+    Ok(peers)
 }
 
 fn with_resolver(

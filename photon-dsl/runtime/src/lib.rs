@@ -23,7 +23,7 @@ pub use photon_config;
 pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
-    BindError, BoxFuture, ConnectError, ExportContext, ModeReport, NodeStopper, Placement,
+    BindError, BoxFuture, ConnectError, ExportContext, ModeReport, NodeStopper, Peer, Placement,
     ProbeTarget, Running, Service, ServiceError, StartContext, resolve_socket,
 };
 pub use supervisor::{RunError, RunOptions, StandaloneRun, error_chain, run};

@@ -102,6 +102,9 @@ pub struct StartContext {
     /// Every service of the topology, on every node: how a clustered
     /// service (chainfire) finds its members without a second list.
     pub placements: Arc<[Placement]>,
+    /// A standalone server's fellow members, from its configuration (empty
+    /// in a deployment, whose members are `placements`).
+    pub peers: Vec<Peer>,
 }
 
 /// What `/health` says of the mode (the design's `"mode"` field).
@@ -259,9 +262,32 @@ pub struct ExportContext {
     pub component_id: String,
     /// The state directory the service would use on that node.
     pub state_dir: PathBuf,
-    /// How many services of its kind the topology places (a clustered
-    /// service's members).
-    pub members_of_kind: usize,
+    /// The other services of its kind the topology places, with the
+    /// addresses they are reached at (a clustered service's other
+    /// members).
+    pub peers: Vec<Peer>,
+}
+
+/// Another instance of a clustered component, outside the run's topology:
+/// a standalone chainfire-server's fellow members, written in its
+/// configuration (`[[standalone.cluster.peer]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its instance name (`component_id`, or its node's name).
+    pub name: String,
+    /// Where each of its listeners is reached, by listener name:
+    /// `host:port`.
+    pub addrs: Vec<(String, String)>,
+}
+
+impl Peer {
+    /// Where its listener `name` is reached.
+    pub fn addr(&self, name: &str) -> Option<&str> {
+        self.addrs
+            .iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, addr)| addr.as_str())
+    }
 }
 
 /// A service the runtime can start, stop and probe.

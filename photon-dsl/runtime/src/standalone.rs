@@ -38,6 +38,8 @@ pub struct Built<S> {
     /// Where the service keeps its state, if the configuration says
     /// (`<state dir>/standalone/local/<component>` otherwise).
     pub state_dir: Option<PathBuf>,
+    /// The other members of its cluster (chainfire's peers).
+    pub peers: Vec<crate::Peer>,
 }
 
 /// A component that runs standalone from text.
@@ -575,6 +577,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             state_dir: built.state_dir,
             instance: component_id,
             mode: mode_report,
+            peers: built.peers,
         }),
     };
     let ran = rt.block_on(async {

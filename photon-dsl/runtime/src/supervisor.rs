@@ -45,6 +45,8 @@ pub struct StandaloneRun {
     pub instance: String,
     /// The mode it settled on, for `/health`.
     pub mode: crate::service::ModeReport,
+    /// The other members of its cluster, from the configuration.
+    pub peers: Vec<crate::service::Peer>,
 }
 
 /// Why a run failed.
@@ -237,6 +239,7 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
                     source: e.into(),
                 })?,
             listen_ips: standalone.map(|s| s.listen_ips.clone()).unwrap_or_default(),
+            peers: standalone.map(|s| s.peers.clone()).unwrap_or_default(),
             resolver: options.resolver.clone(),
             shutdown: token.clone(),
             stopper: NodeStopper {

@@ -45,15 +45,29 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
             },
         );
     }
+    // A standalone server's fellow members, from its configuration.
+    for peer in &ctx.peers {
+        let addr = |name: &str| {
+            peer.addr(name)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("chainfire member `{}` has no `{name}` address", peer.name))
+        };
+        members.insert(
+            peer.name.clone(),
+            MemberAddrs {
+                peer: addr("peer")?,
+                client: addr("client")?,
+            },
+        );
+    }
     Ok(members)
 }
 
 impl<N: Node> Service for Chainfire<N> {
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
-        let members = ctx.members_of_kind;
         let doc = crate::standalone::export(
             self,
-            members,
+            &ctx.peers,
             ctx.bind_ip,
             // The member keeps its name, so its Raft identity carries over.
             ctx.node.as_str(),

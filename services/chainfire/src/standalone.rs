@@ -1,7 +1,9 @@
-//! chainfire on its own from TOML: `chainfire-server --config
-//! chainfire.toml`, a single-member Raft cluster (the design's standalone
-//! chainfire: "single-node Raft, self-contained"). The design gives no
-//! chainfire example; the schema follows its other components:
+//! chainfire from TOML: `chainfire-server --config chainfire.toml`. Alone
+//! it is a single-member Raft cluster (the design's standalone chainfire:
+//! "single-node Raft, self-contained"); with `[[standalone.cluster.member]]`
+//! it is one member of a larger one (the design's integrated chainfire).
+//! The design gives no chainfire example; the schema follows its other
+//! components:
 //!
 //! ```toml
 //! [photon]
@@ -12,6 +14,11 @@
 //! peer_addr = "0.0.0.0:2380"
 //! [standalone.storage]
 //! data_dir = "/var/lib/chainfire"
+//! # only in a larger cluster: every other member
+//! [[standalone.cluster.member]]
+//! name = "chainfire-02"
+//! client_addr = "10.0.0.2:2379"
+//! peer_addr = "10.0.0.2:2380"
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -50,6 +57,40 @@ pub struct Standalone {
     /// `[standalone.storage]`.
     #[serde(default)]
     pub storage: StorageSection,
+    /// `[standalone.cluster]`: the other members, when this one is part of
+    /// a larger cluster.
+    #[serde(default, skip_serializing_if = "Cluster::is_empty")]
+    pub cluster: Cluster,
+}
+
+/// `[standalone.cluster]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// `[[standalone.cluster.member]]`: every member but this one (which is
+    /// `[standalone.server]`, named by `photon.component_id`). Every member
+    /// must list the same cluster.
+    #[serde(default, rename = "member", skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<ClusterMember>,
+}
+
+impl Cluster {
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// One other member: its name (its `component_id`) and where it is
+/// reached, `host:port` (a host name or an address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterMember {
+    /// Its `component_id`: a member's Raft identity comes from its name.
+    pub name: String,
+    /// Where its etcd v3 clients connect.
+    pub client_addr: String,
+    /// Where its Raft peers connect.
+    pub peer_addr: String,
 }
 
 /// `[standalone.server]`.
@@ -105,9 +146,6 @@ impl Default for StorageSection {
 impl StandaloneServer for ChainfireServer {
     type Spec = Chainfire<Local>;
 
-    const LOCAL_WHEN_INTEGRATED: Option<&'static str> =
-        Some("a single-member cluster: chainfire-server does not join other members yet");
-
     fn build(
         doc: &ComponentDocument<Self>,
         layers: &Layers,
@@ -132,6 +170,46 @@ impl StandaloneServer for ChainfireServer {
                 ),
             ));
         }
+        let own_name = doc
+            .photon
+            .component_id
+            .clone()
+            .unwrap_or_else(|| Self::NAME.to_owned());
+        let mut peers: Vec<photon_runtime::Peer> = Vec::new();
+        for (i, member) in s.cluster.members.iter().enumerate() {
+            let key = |field: &str| format!("standalone.cluster.member[{i}].{field}");
+            if member.name.is_empty() || member.name == own_name {
+                return Err(config_error(
+                    layers,
+                    &key("name"),
+                    format!(
+                        "`{}` is this member's own name (photon.component_id); list only the other members",
+                        member.name
+                    ),
+                ));
+            }
+            if peers.iter().any(|p| p.name == member.name) {
+                return Err(config_error(
+                    layers,
+                    &key("name"),
+                    format!("member `{}` is listed twice", member.name),
+                ));
+            }
+            for (field, addr) in [
+                ("client_addr", &member.client_addr),
+                ("peer_addr", &member.peer_addr),
+            ] {
+                check_host_port(addr)
+                    .map_err(|problem| config_error(layers, &key(field), problem))?;
+            }
+            peers.push(photon_runtime::Peer {
+                name: member.name.clone(),
+                addrs: vec![
+                    ("client".to_owned(), member.client_addr.clone()),
+                    ("peer".to_owned(), member.peer_addr.clone()),
+                ],
+            });
+        }
         Ok(Built {
             spec,
             listen: vec![
@@ -139,23 +217,52 @@ impl StandaloneServer for ChainfireServer {
                 ("peer", s.server.peer_addr.ip),
             ],
             state_dir: Some(s.storage.data_dir.clone()),
+            peers,
         })
     }
 }
 
-/// The standalone document for `spec`, its data in `state_dir`. A member
-/// of a larger cluster has no standalone form (it would start alone).
+/// `host:port` with a port of 1 to 65535 (a host name, an IPv4 address,
+/// or a bracketed IPv6 one).
+fn check_host_port(addr: &str) -> Result<(), String> {
+    let expected = "write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380`";
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(format!("`{addr}` has no port: {expected}"));
+    };
+    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
+        return Err(format!(
+            "`{addr}` has no host: {expected} (IPv6 in brackets)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!(
+            "`{port}` in `{addr}` is not a port: a port is 1 to 65535"
+        )),
+    }
+}
+
+/// The standalone document for `spec`, its data in `state_dir`, and its
+/// fellow members (`peers`) as `[[standalone.cluster.member]]`.
 pub fn export<N: photon_dsl::Node>(
     spec: &Chainfire<N>,
-    members: usize,
+    peers: &[photon_runtime::Peer],
     bind_ip: IpAddr,
     component_id: &str,
     state_dir: &std::path::Path,
 ) -> Result<ComponentDocument<ChainfireServer>, String> {
-    if members > 1 {
-        return Err(format!(
-            "it is one of {members} cluster members; the standalone schema runs a single-member cluster"
-        ));
+    let mut members = Vec::new();
+    for peer in peers {
+        let addr = |name: &str| {
+            peer.addr(name)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("member `{}` has no `{name}` listener", peer.name))
+        };
+        members.push(ClusterMember {
+            name: peer.name.clone(),
+            client_addr: addr("client")?,
+            peer_addr: addr("peer")?,
+        });
     }
     let mut doc = standalone_document::<ChainfireServer>(component_id);
     doc.standalone = Standalone {
@@ -166,6 +273,7 @@ pub fn export<N: photon_dsl::Node>(
         storage: StorageSection {
             data_dir: state_dir.to_owned(),
         },
+        cluster: Cluster { members },
     };
     Ok(doc)
 }

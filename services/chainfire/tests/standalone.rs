@@ -1,6 +1,7 @@
-//! chainfire's standalone schema: any single-member spec, exported and
-//! loaded back through `chainfire-server`'s layers and checks, is the same
-//! spec with its data in the same directory.
+//! chainfire's standalone schema: any member, alone or with fellow
+//! members, exported and loaded back through `chainfire-server`'s layers
+//! and checks, is the same spec with its data in the same directory and
+//! the same members.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use chainfire::Chainfire;
 use chainfire::standalone::{ChainfireServer, export};
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::Port;
+use photon_runtime::Peer;
 use photon_runtime::standalone::StandaloneServer as _;
 use proptest::prelude::*;
 
@@ -24,6 +26,36 @@ fn ip() -> impl Strategy<Value = IpAddr> {
     ]
 }
 
+/// `host:port` for a member: a host name or an address.
+fn host_port() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![
+            "[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,6})?".prop_map(|h| h),
+            ip().prop_map(|ip| match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            }),
+        ],
+        1u16..=65535,
+    )
+        .prop_map(|(host, port)| format!("{host}:{port}"))
+}
+
+/// Up to four other members, named apart from `kv` and each other.
+fn peers() -> impl Strategy<Value = Vec<Peer>> {
+    proptest::collection::btree_map("m[a-z0-9]{1,8}", (host_port(), host_port()), 0..4).prop_map(
+        |members| {
+            members
+                .into_iter()
+                .map(|(name, (client, peer))| Peer {
+                    name,
+                    addrs: vec![("client".to_owned(), client), ("peer".to_owned(), peer)],
+                })
+                .collect()
+        },
+    )
+}
+
 proptest! {
     #[test]
     fn an_exported_member_loads_back_as_the_same_spec(
@@ -31,6 +63,7 @@ proptest! {
         peer in 1u16..=65535,
         bind in ip(),
         dir in "/var/lib/[a-z]{1,12}(/[a-z0-9]{1,8}){0,3}",
+        others in peers(),
     ) {
         prop_assume!(client != peer);
         let spec = Chainfire {
@@ -38,7 +71,7 @@ proptest! {
             client_port: Port::try_from(client).unwrap(),
             peer_port: Port::try_from(peer).unwrap(),
         };
-        let doc = export(&spec, 1, bind, "kv", Path::new(&dir)).unwrap();
+        let doc = export(&spec, &others, bind, "kv", Path::new(&dir)).unwrap();
         let text = photon_config::to_toml(&doc).unwrap();
         let mut layers = Layers::new();
         layers.text(Path::new("exported.toml"), &text).unwrap();
@@ -49,26 +82,46 @@ proptest! {
         prop_assert_eq!(built.spec.peer_port, spec.peer_port);
         prop_assert_eq!(built.state_dir, Some(PathBuf::from(&dir)));
         prop_assert_eq!(built.listen, vec![("client", bind), ("peer", bind)]);
+        prop_assert_eq!(built.peers, others);
     }
 }
 
+/// A document with `members` as its `[[standalone.cluster.member]]`s.
+fn build_error(members: &str) -> String {
+    let text = format!("[photon]\ncomponent_id = \"kv\"\n\n{members}");
+    let mut layers = Layers::new();
+    layers.text(Path::new("c.toml"), &text).unwrap();
+    let doc: ComponentDocument<ChainfireServer> = layers.extract().unwrap();
+    ChainfireServer::build(&doc, &layers)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
-fn a_member_of_a_larger_cluster_is_refused() {
-    let spec = Chainfire {
-        node: Kv,
-        client_port: Port::try_from(2379).unwrap(),
-        peer_port: Port::try_from(2380).unwrap(),
+fn members_are_checked_by_key() {
+    let member = |name: &str, client: &str| {
+        format!(
+            "[[standalone.cluster.member]]\nname = \"{name}\"\nclient_addr = \"{client}\"\npeer_addr = \"b:2380\"\n"
+        )
     };
-    let error = export(
-        &spec,
-        3,
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "kv",
-        Path::new("/d"),
-    )
-    .unwrap_err();
     assert_eq!(
-        error,
-        "it is one of 3 cluster members; the standalone schema runs a single-member cluster"
+        build_error(&member("kv", "a:2379")),
+        "c.toml:5: `standalone.cluster.member[0].name`: `kv` is this member's own name (photon.component_id); list only the other members"
+    );
+    assert_eq!(
+        build_error(&(member("m1", "a:2379") + &member("m1", "c:2379"))),
+        "c.toml:9: `standalone.cluster.member[1].name`: member `m1` is listed twice"
+    );
+    assert_eq!(
+        build_error(&member("m1", "a")),
+        "c.toml:6: `standalone.cluster.member[0].client_addr`: `a` has no port: write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380`"
+    );
+    assert_eq!(
+        build_error(&member("m1", "a:0")),
+        "c.toml:6: `standalone.cluster.member[0].client_addr`: `0` in `a:0` is not a port: a port is 1 to 65535"
+    );
+    assert_eq!(
+        build_error(&member("m1", "::1:2379")),
+        "c.toml:6: `standalone.cluster.member[0].client_addr`: `::1:2379` has no host: write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380` (IPv6 in brackets)"
     );
 }

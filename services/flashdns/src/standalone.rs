@@ -427,6 +427,7 @@ impl StandaloneServer for FlashDnsServer {
                 ("admin", s.server.admin_api_addr.ip),
             ],
             state_dir: None,
+            peers: Vec::new(),
         })
     }
 }

@@ -353,6 +353,7 @@ impl StandaloneServer for LightningStorServer {
                 ("admin", s.server.grpc_addr.ip),
             ],
             state_dir: None,
+            peers: Vec::new(),
         })
     }
 }
