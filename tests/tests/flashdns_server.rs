@@ -399,17 +399,7 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
         ))
     );
 
-    // A service with no TOML form, and one not on the node, are refused.
-    let typed = e2e::output(
-        "flashdns-files",
-        &["export-config", "--node", "dns", "--service", "flashdns"],
-    );
-    assert_eq!(typed.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&typed.stderr).contains(
-            "error: cannot export `flashdns` on node `dns`: zone `nodes.internal` is written in the deployment"
-        )
-    );
+    // A service not on the node is refused.
     let absent = e2e::output(
         "flashdns-primary",
         &["export-config", "--node", "ns1", "--service", "chainfire"],
@@ -467,4 +457,78 @@ async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
             .len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
+    // Loopback block 127.0.119.24: node `dns` is .25.
+    let dir = tempfile::tempdir().unwrap();
+    let state = path(dir.path(), "state");
+    let base = ["--loopback-base", "127.0.119.24"];
+    let questions = [
+        ("photon.internal.", RecordType::SOA),
+        ("photon.internal.", RecordType::NS),
+        ("photon.internal.", RecordType::TXT),
+        ("www.photon.internal.", RecordType::A),
+        ("api.photon.internal.", RecordType::A),
+        ("_dns._udp.photon.internal.", RecordType::SRV),
+        ("nope.photon.internal.", RecordType::A),
+    ];
+    let dns = || udp("127.0.119.25:5300".parse().unwrap(), None);
+
+    let mut deployment = Running::start(
+        "flashdns-single",
+        &[&["up", "--state-dir", &state][..], &base[..]].concat(),
+    );
+    deployment.wait_for("all services started", Duration::from_secs(30));
+    let mut compiled = Vec::new();
+    for (name, rtype) in questions {
+        let answer = ask(&dns(), name, rtype).await;
+        compiled.push((
+            answer.metadata.response_code,
+            e2e::dns::lines(&answer.answers),
+        ));
+    }
+    deployment.signal("TERM");
+    deployment.wait(Duration::from_secs(15));
+    // The node's address is in the records, as the deployment resolved it.
+    assert_eq!(
+        compiled[3].1,
+        vec!["www.photon.internal. 300 IN A 127.0.119.25"]
+    );
+
+    let exported = e2e::output(
+        "flashdns-single",
+        &[
+            &["export-config", "--node", "dns", "--service", "flashdns"][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(exported.status.code(), Some(0));
+    let toml = String::from_utf8(exported.stdout).unwrap();
+    assert!(
+        toml.contains("[[standalone.zones.zone.records]]\nowner = \"www\"\ntype = \"A\"\ndata = \"127.0.119.25\"\n"),
+        "{toml}"
+    );
+    let config = dir.path().join("flashdns.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let mut server = Running::start_server(
+        "flashdns",
+        &["--config", config.to_str().unwrap(), "--state-dir", &state],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    for ((name, rtype), expected) in questions.iter().zip(&compiled) {
+        let answer = ask(&dns(), name, *rtype).await;
+        assert_eq!(
+            &(
+                answer.metadata.response_code,
+                e2e::dns::lines(&answer.answers)
+            ),
+            expected,
+            "{name} {rtype}"
+        );
+    }
 }

@@ -302,6 +302,7 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             .join(topology.name().as_str())
             .join(node.as_str())
             .join(kind.as_str()),
+        resolver: Arc::new(r.clone()),
         peers: match peers_of(topology, r, node, kind) {
             Ok(peers) => peers,
             Err(e) => return fail(&e, 2),

@@ -262,6 +262,9 @@ pub struct ExportContext {
     pub component_id: String,
     /// The state directory the service would use on that node.
     pub state_dir: PathBuf,
+    /// The run's addresses (a typed DNS record naming a node is written
+    /// as that node's address).
+    pub resolver: Arc<Resolver>,
     /// The other services of its kind the topology places, with the
     /// addresses they are reached at (a clustered service's other
     /// members).

@@ -23,6 +23,8 @@ pub mod dns;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+mod record_text;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod standalone;

@@ -148,7 +148,14 @@ impl<N: Node> Service for FlashDns<N> {
     }
 
     fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
-        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id)?;
+        let address = |node: photon_dsl::NodeName| match ctx.resolver.resolve(node) {
+            Ok(photon_dsl::NodeAddress::Ip(ip)) => Ok(ip),
+            Ok(photon_dsl::NodeAddress::Host(host)) => Err(format!(
+                "node `{node}` is the host name `{host}` in this address plan; a record needs an address: export with --loopback-base or a static plan"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &address)?;
         photon_config::to_toml(&doc)
     }
 

@@ -34,7 +34,8 @@ use photon_runtime::standalone::{
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{
-    AutoReload, Dnssec, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone, ZoneSource,
+    AutoReload, Dnssec, FlashDns, Rec, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
+    ZoneSource,
 };
 
 /// flashdns's part of the schema.
@@ -170,6 +171,51 @@ pub struct ZoneEntry {
     /// signs every zone without one with the defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnssec: Option<ZoneDnssec>,
+    /// A zone written here instead of in a file (what `export-config`
+    /// writes for a zone a deployment types in Rust): its SOA, with `ttl`
+    /// as the zone's default TTL and `records` as the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soa: Option<SoaEntry>,
+    /// The zone's other records, with `soa`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordEntry>,
+}
+
+/// `soa = { primary = "ns1", admin = "hostmaster", serial = 1, ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoaEntry {
+    /// The primary name server (`MNAME`).
+    pub primary: String,
+    /// The administrator's mailbox as a name (`RNAME`).
+    pub admin: String,
+    /// The serial.
+    pub serial: u32,
+    /// Seconds between secondaries' checks.
+    pub refresh: u32,
+    /// Seconds before a failed check is retried.
+    pub retry: u32,
+    /// Seconds after which secondaries stop answering without a check.
+    pub expire: u32,
+    /// The negative-caching TTL.
+    pub minimum: u32,
+}
+
+/// `{ owner = "www", type = "A", data = "192.0.2.1", ttl = 300 }`: the
+/// data as a zone file writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEntry {
+    /// The owner: `@`, relative or absolute.
+    pub owner: String,
+    /// Its own TTL, if not the zone's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// A, AAAA, CNAME, NS, PTR, MX, TXT, SRV or CAA.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// The data: `192.0.2.1`, `10 mail`, `"v=spf1 -all"`.
+    pub data: String,
 }
 
 /// `dnssec = { algorithm = "ed25519", key_file = "...", signature_days = 14 }`.
@@ -330,7 +376,7 @@ impl StandaloneServer for FlashDnsServer {
             }
         };
         let listed = s.zones.zone.as_deref();
-        let entries: Vec<(String, PathBuf, Option<u32>, Option<ZoneDnssec>)> = match listed {
+        let entries: Vec<(String, ZoneSource, Option<u32>, Option<ZoneDnssec>)> = match listed {
             None => {
                 let found = zone_files(&s.zones.zone_dir).map_err(|e| {
                     config_error(
@@ -352,7 +398,17 @@ impl StandaloneServer for FlashDnsServer {
                         ),
                     ));
                 }
-                found.into_iter().map(|(n, f)| (n, f, None, None)).collect()
+                found
+                    .into_iter()
+                    .map(|(n, f)| {
+                        (
+                            n,
+                            ZoneSource::File(leak_str(&f.to_string_lossy())),
+                            None,
+                            None,
+                        )
+                    })
+                    .collect()
             }
             Some(listed) => {
                 let mut entries = Vec::new();
@@ -364,20 +420,59 @@ impl StandaloneServer for FlashDnsServer {
                             "flashdns is a primary only: secondary zones (transferred from another server) are not supported",
                         ));
                     }
-                    let file = match &zone.file {
-                        Some(file) => in_dir(&s.zones.zone_dir, file),
-                        None => {
-                            in_dir(&s.zones.zone_dir, Path::new(&format!("{}.zone", zone.name)))
+                    let source = match (&zone.soa, &zone.file) {
+                        (Some(_), Some(_)) => {
+                            return Err(config_error(
+                                layers,
+                                &format!("standalone.zones.zone[{i}].soa"),
+                                "a zone is read from `file` or written here with `soa` and `records`, not both",
+                            ));
                         }
+                        (Some(soa), None) => {
+                            // The zone's default TTL is `ttl`, which the
+                            // typed zone carries itself.
+                            let Some(ttl) = zone.ttl else {
+                                return Err(config_error(
+                                    layers,
+                                    &format!("standalone.zones.zone[{i}].soa"),
+                                    "a zone written here needs `ttl`, its default TTL",
+                                ));
+                            };
+                            ZoneSource::Records(typed_zone(layers, i, ttl, soa, &zone.records)?)
+                        }
+                        (None, _) if !zone.records.is_empty() => {
+                            return Err(config_error(
+                                layers,
+                                &format!("standalone.zones.zone[{i}].records"),
+                                "records written here need the zone's `soa` beside them",
+                            ));
+                        }
+                        (None, file) => ZoneSource::File(leak_str(
+                            &match file {
+                                Some(file) => in_dir(&s.zones.zone_dir, file),
+                                None => in_dir(
+                                    &s.zones.zone_dir,
+                                    Path::new(&format!("{}.zone", zone.name)),
+                                ),
+                            }
+                            .to_string_lossy(),
+                        )),
                     };
-                    entries.push((zone.name.clone(), file, zone.ttl, zone.dnssec.clone()));
+                    let ttl = match source {
+                        ZoneSource::File(_) => zone.ttl,
+                        ZoneSource::Records(_) => None,
+                    };
+                    entries.push((zone.name.clone(), source, ttl, zone.dnssec.clone()));
                 }
                 entries
             }
         };
         let mut zones = Vec::new();
-        for (i, (name, file, ttl, dnssec)) in entries.iter().enumerate() {
-            let mut zone = Zone::file(leak_str(name), leak_str(&file.to_string_lossy()));
+        for (i, (name, source, ttl, dnssec)) in entries.iter().enumerate() {
+            let mut zone = match *source {
+                ZoneSource::File(file) => Zone::file(leak_str(name), file),
+                ZoneSource::Records(data) => Zone::records(leak_str(name), data),
+            };
             if let Some(ttl) = ttl {
                 zone = zone.default_ttl(*ttl);
             }
@@ -432,22 +527,98 @@ impl StandaloneServer for FlashDnsServer {
     }
 }
 
+/// A zone written in the configuration, as the typed zone a deployment
+/// writes; each record's problem is named by its key.
+fn typed_zone(
+    layers: &Layers,
+    i: usize,
+    ttl: u32,
+    soa: &SoaEntry,
+    records: &[RecordEntry],
+) -> Result<&'static ZoneData, ConfigError> {
+    let mut typed = Vec::with_capacity(records.len());
+    for (j, record) in records.iter().enumerate() {
+        let data = crate::record_text::parse(&record.rtype, &record.data).map_err(|problem| {
+            config_error(
+                layers,
+                &format!("standalone.zones.zone[{i}].records[{j}].data"),
+                problem,
+            )
+        })?;
+        typed.push(Rec {
+            owner: leak_str(&record.owner),
+            ttl: record.ttl,
+            data,
+        });
+    }
+    Ok(Box::leak(Box::new(ZoneData {
+        ttl,
+        soa: Soa {
+            primary: leak_str(&soa.primary),
+            admin: leak_str(&soa.admin),
+            serial: soa.serial,
+            refresh: soa.refresh,
+            retry: soa.retry,
+            expire: soa.expire,
+            minimum: soa.minimum,
+        },
+        records: Box::leak(typed.into_boxed_slice()),
+    })))
+}
+
+/// A typed zone as the schema writes it, node addresses resolved by
+/// `address`.
+fn zone_entry(
+    name: &str,
+    data: &ZoneData,
+    address: &dyn Fn(photon_dsl::NodeName) -> Result<IpAddr, String>,
+) -> Result<(SoaEntry, Vec<RecordEntry>), String> {
+    let soa = SoaEntry {
+        primary: data.soa.primary.to_owned(),
+        admin: data.soa.admin.to_owned(),
+        serial: data.soa.serial,
+        refresh: data.soa.refresh,
+        retry: data.soa.retry,
+        expire: data.soa.expire,
+        minimum: data.soa.minimum,
+    };
+    let mut records = Vec::with_capacity(data.records.len());
+    for record in data.records {
+        let (rtype, text) = crate::record_text::render(&record.data, address)
+            .map_err(|e| format!("zone `{name}`, record `{}`: {e}", record.owner))?;
+        records.push(RecordEntry {
+            owner: record.owner.to_owned(),
+            ttl: record.ttl,
+            rtype: rtype.to_owned(),
+            data: text,
+        });
+    }
+    Ok((soa, records))
+}
+
 /// The standalone document that configures `spec` as a deployment does,
 /// its listeners on `bind_ip`: what `deploy-x export-config` prints. A
-/// typed zone has no place in the schema (it reads zone files), so a spec
-/// with one is refused with its name.
+/// typed zone is written out record by record, a node's address (`Rec::node`)
+/// as the address `address` gives it.
 pub fn export<N: photon_dsl::Node>(
     spec: &FlashDns<N>,
     bind_ip: IpAddr,
     component_id: &str,
+    address: &dyn Fn(photon_dsl::NodeName) -> Result<IpAddr, String>,
 ) -> Result<ComponentDocument<FlashDnsServer>, String> {
     let mut zones = Vec::new();
     for zone in spec.zones {
-        let ZoneSource::File(file) = zone.source else {
-            return Err(format!(
-                "zone `{}` is written in the deployment (typed records), and the standalone schema reads zone files: render it to a zone file (`GET /zones/{}` on a running server gives its text) and list that file",
-                zone.origin, zone.origin
-            ));
+        let (file, ttl, soa, records) = match zone.source {
+            ZoneSource::File(file) => (
+                Some(PathBuf::from(file)),
+                zone.default_ttl,
+                None,
+                Vec::new(),
+            ),
+            ZoneSource::Records(data) => {
+                let (soa, records) = zone_entry(zone.origin, data, address)?;
+                (None, Some(data.ttl), Some(soa), records)
+            }
         };
         let dnssec = match zone.dnssec {
             Dnssec::Off => None,
@@ -465,10 +636,12 @@ pub fn export<N: photon_dsl::Node>(
         };
         zones.push(ZoneEntry {
             name: zone.origin.to_owned(),
-            file: Some(PathBuf::from(file)),
-            ttl: zone.default_ttl,
+            file,
+            ttl,
             kind: None,
             dnssec,
+            soa,
+            records,
         });
     }
     let (auto_reload, reload_interval_sec) = match spec.auto_reload {

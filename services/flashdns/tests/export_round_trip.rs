@@ -1,11 +1,14 @@
 //! `export-config` and `flashdns-server` agree: any spec a deployment can
-//! write with zone files, exported as the standalone TOML and loaded back
-//! through the same layers and checks the server uses, is the same spec.
+//! write, with zone files or typed zones, exported as the standalone TOML
+//! and loaded back through the same layers and checks the server uses, is
+//! the same spec.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use flashdns::spec::{AutoReload, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone};
+use flashdns::spec::{
+    AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
+};
 use flashdns::standalone::{FlashDnsServer, export};
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::Port;
@@ -49,24 +52,126 @@ fn signing() -> impl Strategy<Value = Option<Signing>> {
     )
 }
 
+/// A relative or absolute name, as records write them.
+fn name() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("@".to_owned()),
+        "[a-z][a-z0-9-]{0,8}[a-z0-9]",
+        "[a-z]{1,6}\\.[a-z]{2,5}\\.",
+    ]
+    .prop_map(leak)
+}
+
+fn text() -> impl Strategy<Value = &'static str> {
+    // Quotes, backslashes, control bytes, non-ASCII: all must survive.
+    "[ -~\t\u{e9}\u{4e2d}\\\\\"]{0,40}".prop_map(leak)
+}
+
+fn rec_data() -> impl Strategy<Value = RecData> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|o| RecData::A(Ipv4Addr::from(o))),
+        any::<[u16; 8]>().prop_map(|s| RecData::Aaaa(Ipv6Addr::from(s))),
+        name().prop_map(RecData::Cname),
+        name().prop_map(RecData::Ns),
+        name().prop_map(RecData::Ptr),
+        (any::<u16>(), name()).prop_map(|(preference, exchange)| RecData::Mx {
+            preference,
+            exchange
+        }),
+        proptest::collection::vec(text(), 1..4)
+            .prop_map(|strings| RecData::Txt(Box::leak(strings.into_boxed_slice()))),
+        (any::<u16>(), any::<u16>(), 1u16..=65535, name()).prop_map(
+            |(priority, weight, port, target)| RecData::Srv {
+                priority,
+                weight,
+                port: Port::try_from(port).unwrap(),
+                target,
+            }
+        ),
+        (
+            any::<bool>(),
+            prop_oneof!["issue", "issuewild", "iodef"],
+            text()
+        )
+            .prop_map(|(critical, tag, value)| RecData::Caa {
+                critical,
+                tag: leak(tag),
+                value,
+            }),
+    ]
+}
+
+/// A typed zone: an SOA, a default TTL, and records of every kind.
+fn zone_data() -> impl Strategy<Value = &'static ZoneData> {
+    (
+        0u32..=2_147_483_647,
+        any::<[u32; 5]>(),
+        proptest::collection::vec(
+            (
+                name(),
+                proptest::option::of(0u32..=2_147_483_647),
+                rec_data(),
+            ),
+            0..8,
+        ),
+    )
+        .prop_map(
+            |(ttl, [serial, refresh, retry, expire, minimum], records)| {
+                let records: Vec<Rec> = records
+                    .into_iter()
+                    .map(|(owner, ttl, data)| Rec { owner, ttl, data })
+                    .collect();
+                &*Box::leak(Box::new(ZoneData {
+                    ttl,
+                    soa: Soa {
+                        primary: "ns1",
+                        admin: "hostmaster",
+                        serial,
+                        refresh,
+                        retry,
+                        expire,
+                        minimum,
+                    },
+                    records: Box::leak(records.into_boxed_slice()),
+                }))
+            },
+        )
+}
+
 fn zone(index: usize) -> impl Strategy<Value = Zone> {
     (
         "[a-z][a-z0-9-]{0,6}[a-z0-9]\\.(com|net|internal)",
-        prop_oneof!["zones/[a-z]{1,8}\\.zone", "/srv/dns/[a-z]{1,8}\\.zone"],
+        prop_oneof![
+            prop_oneof!["zones/[a-z]{1,8}\\.zone", "/srv/dns/[a-z]{1,8}\\.zone"]
+                .prop_map(|file| Err(leak(file))),
+            zone_data().prop_map(Ok),
+        ],
         proptest::option::of(0u32..=2_147_483_647),
         signing(),
     )
-        .prop_map(move |(origin, file, ttl, signing)| {
+        .prop_map(move |(origin, source, ttl, signing)| {
             // Unique origins: the index is part of the name.
-            let mut zone = Zone::file(leak(format!("z{index}{origin}")), leak(file));
-            if let Some(ttl) = ttl {
-                zone = zone.default_ttl(ttl);
-            }
+            let origin = leak(format!("z{index}{origin}"));
+            let mut zone = match source {
+                Err(file) => {
+                    let zone = Zone::file(origin, file);
+                    match ttl {
+                        Some(ttl) => zone.default_ttl(ttl),
+                        None => zone,
+                    }
+                }
+                Ok(data) => Zone::records(origin, data),
+            };
             if let Some(signing) = signing {
                 zone = zone.signed(signing);
             }
             zone
         })
+}
+
+/// The test's nodes have no addresses: no generated record names one.
+fn no_address(node: photon_dsl::NodeName) -> Result<IpAddr, String> {
+    Err(format!("asked for node {node}"))
 }
 
 fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
@@ -94,7 +199,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
 proptest! {
     #[test]
     fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in ip()) {
-        let doc = export(&spec, bind, "ns-flashdns").unwrap();
+        let doc = export(&spec, bind, "ns-flashdns", &no_address).unwrap();
         let text = photon_config::to_toml(&doc).unwrap();
         let mut layers = Layers::new();
         layers.text(Path::new("exported.toml"), &text).unwrap();
@@ -112,10 +217,10 @@ proptest! {
 }
 
 #[test]
-fn a_typed_zone_is_refused_by_name() {
-    const DATA: flashdns::ZoneData = flashdns::ZoneData {
+fn a_record_naming_a_node_is_written_with_the_nodes_address() {
+    const DATA: ZoneData = ZoneData {
         ttl: 60,
-        soa: flashdns::Soa {
+        soa: Soa {
             primary: "ns",
             admin: "hostmaster",
             serial: 1,
@@ -124,7 +229,7 @@ fn a_typed_zone_is_refused_by_name() {
             expire: 86400,
             minimum: 30,
         },
-        records: &[],
+        records: &[Rec::node("ns", Ns), Rec::node("v6", Ns)],
     };
     const ZONES: &[Zone] = &[Zone::records("nodes.internal", &DATA)];
     let spec = FlashDns {
@@ -135,9 +240,23 @@ fn a_typed_zone_is_refused_by_name() {
         axfr_allow: &[],
         auto_reload: AutoReload::Off,
     };
-    let error = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x").unwrap_err();
+    let v4 = |_| Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)));
+    let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v4).unwrap();
+    let text = photon_config::to_toml(&doc).unwrap();
     assert!(
-        error.starts_with("zone `nodes.internal` is written in the deployment"),
-        "{error}"
+        text.contains("[[standalone.zones.zone.records]]\nowner = \"ns\"\ntype = \"A\"\ndata = \"10.0.0.53\"\n"),
+        "{text}"
+    );
+    let v6 = |_| Ok(IpAddr::V6("2001:db8::53".parse().unwrap()));
+    let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v6).unwrap();
+    let text = photon_config::to_toml(&doc).unwrap();
+    assert!(
+        text.contains("owner = \"v6\"\ntype = \"AAAA\"\ndata = \"2001:db8::53\"\n"),
+        "{text}"
+    );
+    let error = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &no_address).unwrap_err();
+    assert_eq!(
+        error,
+        "zone `nodes.internal`, record `ns`: asked for node ns"
     );
 }
