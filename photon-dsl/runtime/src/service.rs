@@ -135,15 +135,33 @@ impl ModeReport {
         self.note.clone().unwrap_or_else(|| "ok".to_owned())
     }
 
-    /// `/health`'s checks of the mode: `mode`, and `chainfire` (the
-    /// registration) when integrated. A component adds its own.
-    pub fn checks(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut checks = serde_json::Map::new();
-        checks.insert("mode".to_owned(), self.check().into());
+    /// The design's `/health` answer (section 7.2) for `component`: the
+    /// HTTP status (200, or 503 when not `healthy`) and the JSON body.
+    /// `checks` are the component's own, after `mode` and, when
+    /// integrated, `chainfire` (the registration).
+    pub fn health(
+        &self,
+        component: &str,
+        version: &str,
+        healthy: bool,
+        checks: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+    ) -> (u16, String) {
+        let mut all = serde_json::Map::new();
+        all.insert("mode".to_owned(), self.check().into());
         if let Some(integration) = &self.integration {
-            checks.insert("chainfire".to_owned(), integration.check().into());
+            all.insert("chainfire".to_owned(), integration.check().into());
         }
-        checks
+        for (name, value) in checks {
+            all.insert(name.to_owned(), value);
+        }
+        let body = serde_json::json!({
+            "status": if healthy { "healthy" } else { "unhealthy" },
+            "mode": self.mode,
+            "component": component,
+            "version": version,
+            "checks": all,
+        });
+        (if healthy { 200 } else { 503 }, body.to_string())
     }
 }
 

@@ -41,25 +41,19 @@ async fn answer(
         Err(e) => Err(format!("{}: {e}", health.member.data_dir().display())),
     };
     let healthy = raft.is_ok() && storage.is_ok();
-    let mut checks = health.mode.checks();
-    checks.insert("raft".to_owned(), raft.unwrap_or_else(|e| e).into());
-    checks.insert("storage".to_owned(), storage.unwrap_or_else(|e| e).into());
-    checks.insert("revision".to_owned(), health.member.revision().into());
-    let body = serde_json::json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "mode": health.mode.mode,
-        "component": "chainfire",
-        "version": env!("CARGO_PKG_VERSION"),
-        "checks": checks,
-    });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let (status, body) = health.mode.health(
+        "chainfire",
+        env!("CARGO_PKG_VERSION"),
+        healthy,
+        [
+            ("raft", raft.unwrap_or_else(|e| e).into()),
+            ("storage", storage.unwrap_or_else(|e| e).into()),
+            ("revision", health.member.revision().into()),
+        ],
+    );
     (
-        status,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        body,
     )
 }

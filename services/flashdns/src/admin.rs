@@ -122,26 +122,18 @@ impl Admin {
             .collect();
         // A rejected reload leaves the last good zone serving: still healthy,
         // but the check says what was rejected.
-        let mut checks = self.mode.checks();
-        checks.insert(
-            "zones".to_owned(),
-            if failing.is_empty() {
-                "ok".to_owned()
-            } else {
-                failing.join("; ")
-            }
-            .into(),
+        let zones = if failing.is_empty() {
+            "ok".to_owned()
+        } else {
+            failing.join("; ")
+        };
+        let (_, body) = self.mode.health(
+            "flashdns",
+            env!("CARGO_PKG_VERSION"),
+            true,
+            [("zones", zones.into())],
         );
-        json(
-            StatusCode::OK,
-            serde_json::json!({
-                "status": "healthy",
-                "mode": self.mode.mode,
-                "component": "flashdns",
-                "version": env!("CARGO_PKG_VERSION"),
-                "checks": checks,
-            }),
-        )
+        reply(StatusCode::OK, "application/json", format!("{body}\n"))
     }
 
     fn metrics(&self) -> Response<Full<Bytes>> {

@@ -67,26 +67,20 @@ fn health(shared: &Shared) -> Response<Body> {
         .buckets()
         .map(|_| ())
         .map_err(|e| e.to_string());
-    let healthy = metadata.is_ok();
-    let mut checks = shared.mode.checks();
-    checks.insert("storage".to_owned(), "ok".into());
-    checks.insert(
-        "metadata".to_owned(),
-        metadata.err().unwrap_or_else(|| "ok".to_owned()).into(),
+    let (status, body) = shared.mode.health(
+        "lightningstor",
+        env!("CARGO_PKG_VERSION"),
+        metadata.is_ok(),
+        [
+            ("storage", "ok".into()),
+            (
+                "metadata",
+                metadata.err().unwrap_or_else(|| "ok".to_owned()).into(),
+            ),
+        ],
     );
-    let body = serde_json::json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "mode": shared.mode.mode,
-        "component": "lightningstor",
-        "version": env!("CARGO_PKG_VERSION"),
-        "checks": checks,
-    });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    text(status, "application/json", body.to_string())
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    text(status, "application/json", body)
 }
 
 /// `/metrics`, in Prometheus' text format.
