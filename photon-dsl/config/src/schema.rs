@@ -263,3 +263,23 @@ pub enum Backend {
     /// On the platform.
     Integrated,
 }
+
+/// The only backend a standalone component has: `storage_backend = "local"`
+/// and `auth_backend = "local"` of the design's generic `[photon.standalone]`
+/// (section 3.2), which every component accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalBackend {
+    /// In the component, on this machine.
+    Local,
+}
+
+/// `config_source = "file"` of section 3.2: a standalone component reads
+/// its configuration from its file (with the environment and flags over
+/// it); the control plane's central configuration is integrated mode's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigSource {
+    /// The configuration file.
+    File,
+}

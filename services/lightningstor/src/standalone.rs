@@ -44,13 +44,17 @@ pub struct PhotonStandalone {
     /// Who checks credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_backend: Option<AuthBackend>,
+    /// Section 3.2's generic `config_source = "file"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_source: Option<photon_config::schema::ConfigSource>,
 }
 
 /// Where object bodies are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
-    /// Files under `data_dir`.
+    /// Files under `data_dir` (section 3.2's generic `"local"` too).
+    #[serde(alias = "local")]
     Filesystem,
 }
 
