@@ -3,7 +3,8 @@
 //! chainfire (and its `/health` as the control plane's) within the fallback
 //! timeout, registers under a lease its heartbeat keeps alive, and leaves
 //! when stopped; when nothing answers in time it falls back to standalone
-//! if allowed, and stops if not.
+//! if allowed, and stops if not. A compiled deployment's integrated
+//! lightningstor registers in the deployment's chainfire the same way.
 //!
 //! Loopback block 127.0.123.0 is this file's.
 
@@ -398,5 +399,80 @@ fn integrated_settings_are_checked_before_anything_starts() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
+    // Loopback block 127.0.123.16: `kv` is .17, `storage` .18.
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "lightningstor-integrated",
+        &[
+            "up",
+            "--loopback-base",
+            "127.0.123.16",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", "integrated-secret")],
+    );
+    deployment.wait_for("all services started", Duration::from_secs(60));
+
+    let mut client = Client::connect(["127.0.123.17:2379"], None).await.unwrap();
+    let key = "/photon/clusters/lightningstor-integrated/components/lightningstor/storage";
+    let got = client.get(key, None).await.unwrap();
+    let kv = got.kvs().first().expect("registered");
+    assert_ne!(kv.lease(), 0);
+    let value: serde_json::Value = serde_json::from_str(kv.value_str().unwrap()).unwrap();
+    assert_eq!(
+        value["listeners"],
+        serde_json::json!({"s3": "127.0.123.18:9000", "admin": "127.0.123.18:9001"})
+    );
+    assert_eq!(value["heartbeat_interval_sec"], 30);
+
+    let (status, health) = http_get("http://127.0.123.18:9000", "/health").await;
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "integrated");
+    assert_eq!(
+        health["checks"]["chainfire"],
+        format!("ok: registered as {key} (lease {:x})", kv.lease())
+    );
+    assert_eq!(
+        health["checks"]["mode"],
+        "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet"
+    );
+
+    // It serves S3 as ever.
+    let s3 = e2e::s3::client_with(
+        "http://127.0.123.18:9000",
+        "PHOTONADMIN",
+        "integrated-secret",
+    );
+    s3.create_bucket().bucket("kept").send().await.unwrap();
+    s3.put_object()
+        .bucket("kept")
+        .key("k")
+        .body(b"integrated".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e2e::s3::get_bytes(&s3, "kept", "k").await, b"integrated");
+
+    // Stopped, it leaves before chainfire (reverse start order) stops.
+    deployment.signal("TERM");
+    assert!(
+        deployment.wait(Duration::from_secs(30)).0.success(),
+        "{}",
+        deployment.log()
+    );
+    assert_eq!(
+        deployment
+            .lines_with("left chainfire (lease revoked)")
+            .len(),
+        1,
+        "{}",
+        deployment.log()
     );
 }

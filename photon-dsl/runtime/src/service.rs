@@ -84,6 +84,9 @@ pub struct StartContext {
     pub instance: String,
     /// The service kind, for messages.
     pub service: String,
+    /// The deployment's name (`standalone` for a standalone server): the
+    /// cluster an integrated service registers in.
+    pub cluster: String,
     /// The address its listeners bind to.
     pub bind_ip: IpAddr,
     /// Listeners bound to another address than `bind_ip`, by listener name

@@ -231,6 +231,7 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
             mode_report: standalone.map(|s| s.mode.clone()),
             instance: standalone.map_or_else(|| node.to_string(), |s| s.instance.clone()),
             service: placed.decl.kind().to_string(),
+            cluster: topology.name().to_string(),
             bind_ip: options
                 .resolver
                 .bind_ip(node)

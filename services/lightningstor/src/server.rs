@@ -170,6 +170,69 @@ pub async fn serve(
     photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
 }
 
+/// Registers a compiled integrated lightningstor in its state store (every
+/// member the spec lists, started before it), under the deployment's name.
+async fn join<N: Node>(
+    ctx: &StartContext,
+    integration: &photon_dsl::Integration,
+    spec: &LightningStor<N>,
+) -> Result<(photon_runtime::ModeReport, photon_integration::Registered), ServiceError> {
+    let mut endpoints = Vec::new();
+    for dep in integration.state_store {
+        endpoints.push(format!(
+            "http://{}",
+            ctx.address_of(dep.node(), dep.port()).await?
+        ));
+    }
+    let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
+    let client = photon_integration::reach_chainfire(&endpoints, deadline).await?;
+    let listeners = [("s3", spec.s3_port), ("admin", spec.admin_port)]
+        .into_iter()
+        .map(|(name, port)| {
+            (
+                name.to_owned(),
+                std::net::SocketAddr::new(ctx.ip_for(name), port.get()).to_string(),
+            )
+        })
+        .collect();
+    let registered = photon_integration::register(
+        client,
+        photon_integration::Registration {
+            cluster_id: ctx.cluster.clone(),
+            component: "lightningstor",
+            component_id: ctx.instance.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+            listeners,
+            metadata: Default::default(),
+            heartbeat: HEARTBEAT,
+        },
+    )
+    .await?;
+    let mut note = vec![
+        "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet",
+    ];
+    if let photon_dsl::Auth::PhotonAuth(_) = integration.auth {
+        note.push("photonauth is not asked: its client is not built yet");
+    }
+    let note = note.join("; ");
+    tracing::warn!(%note, "integrated mode, with parts still local");
+    Ok((
+        photon_runtime::ModeReport {
+            mode: "integrated",
+            note: Some(note),
+            integration: Some(registered.status()),
+        },
+        registered,
+    ))
+}
+
+/// How long a compiled integrated lightningstor waits for its state store
+/// (already started: the supervisor starts dependencies first).
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Its registration's heartbeat (the design's default).
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl<N: Node> Service for LightningStor<N> {
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
         let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &ctx.state_dir)?;
@@ -208,21 +271,18 @@ impl<N: Node> Service for LightningStor<N> {
                 "lightningstor listening"
             );
             // What it actually runs as: a standalone server's runner says
-            // what it settled on; an integrated spec still runs on local
-            // storage and keys until the chainfire and photonauth backends
-            // exist, and `/health` says so rather than claim integration.
-            let mode = match (ctx.mode_report.clone(), spec.mode) {
+            // what it settled on. An integrated spec registers in its
+            // chainfire; its metadata and keys stay local until the chainfire
+            // and photonauth backends exist, and `/health` says so.
+            let (mode, registered) = match (ctx.mode_report.clone(), spec.mode) {
                 // The standalone runner has logged what it settled on.
-                (Some(report), _) => report,
-                (None, photon_dsl::Mode::Standalone) => photon_runtime::ModeReport::standalone(),
-                (None, photon_dsl::Mode::Integrated(_)) => {
-                    let note = "the deployment asks for integrated mode, but lightningstor's chainfire metadata and photonauth backends are not available yet: it runs on local storage and the local key";
-                    tracing::warn!("{note}");
-                    photon_runtime::ModeReport {
-                        mode: "standalone",
-                        note: Some(note.to_owned()),
-                        integration: None,
-                    }
+                (Some(report), _) => (report, None),
+                (None, photon_dsl::Mode::Standalone) => {
+                    (photon_runtime::ModeReport::standalone(), None)
+                }
+                (None, photon_dsl::Mode::Integrated(integration)) => {
+                    let (report, registered) = join(&ctx, &integration, &spec).await?;
+                    (report, Some(registered))
                 }
             };
             let running: Running = Box::pin(async move {
@@ -243,6 +303,9 @@ impl<N: Node> Service for LightningStor<N> {
                     ),
                     admin
                 );
+                if let Some(registered) = registered {
+                    registered.leave().await;
+                }
                 admin?;
                 tracing::info!("lightningstor stopped");
                 Ok(())
