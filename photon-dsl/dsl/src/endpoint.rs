@@ -105,6 +105,21 @@ impl<P: Protocol> Dep<P> {
         }
     }
 
+    /// A slot written in a standalone server's text configuration, whose
+    /// remote endpoints are no service of a compiled topology: the runner
+    /// places a stand-in for the provider on `node`, and the topology
+    /// checks hold it to the same rules. Not `const`, so a deployment
+    /// (whose specs are constants) cannot use it: there, only the providing
+    /// service makes an endpoint.
+    pub fn from_text(node: NodeName, port: Port, path: Option<UrlPathPrefix>) -> Self {
+        Dep {
+            node,
+            port,
+            path,
+            _marker: PhantomData,
+        }
+    }
+
     /// The node serving it.
     pub const fn node(&self) -> NodeName {
         self.node

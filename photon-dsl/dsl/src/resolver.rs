@@ -20,6 +20,10 @@ pub enum AddressPlan {
         /// Appended to every node name, if set.
         domain: Option<HostName>,
     },
+    /// Each node's address as a standalone server's configuration writes
+    /// it: the server itself, and the remote endpoints it names (which may
+    /// share a host: they are told apart by port).
+    Listed(Vec<(NodeName, NodeAddress)>),
 }
 
 /// The first loopback block `up` uses unless told otherwise.
@@ -182,6 +186,11 @@ impl Resolver {
         if let AddressPlan::Static(map) = &plan {
             check_static_plan(&nodes, map)?;
         }
+        if let AddressPlan::Listed(map) = &plan
+            && let Some(&node) = nodes.iter().find(|n| !map.iter().any(|(m, _)| m == *n))
+        {
+            return Err(ResolveError::NoStaticAddress { node });
+        }
         Ok(Resolver {
             nodes,
             plan,
@@ -227,6 +236,11 @@ impl Resolver {
                 .iter()
                 .find(|(n, _)| *n == node)
                 .map(|(_, ip)| NodeAddress::Ip(*ip))
+                .ok_or(ResolveError::NoStaticAddress { node })?,
+            AddressPlan::Listed(map) => map
+                .iter()
+                .find(|(n, _)| *n == node)
+                .map(|(_, address)| address.clone())
                 .ok_or(ResolveError::NoStaticAddress { node })?,
             AddressPlan::HostNames { domain } => NodeAddress::Host(match domain {
                 Some(domain) => format!("{node}.{domain}"),

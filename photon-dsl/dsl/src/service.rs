@@ -88,9 +88,17 @@ impl ServiceDecl {
     /// A service of `kind` (e.g. `"echo"`) placed on node `N`.
     #[track_caller]
     pub const fn new<N: Node>(kind: &'static str) -> Self {
+        ServiceDecl::on_node(N::NAME, kind)
+    }
+
+    /// A service of `kind` on the node named `node`: what [`ServiceDecl::new`]
+    /// makes, and a standalone runner's stand-in for a remote provider,
+    /// whose node has no type.
+    #[track_caller]
+    pub const fn on_node(node: NodeName, kind: &'static str) -> Self {
         ServiceDecl {
             kind: ServiceKind::from_literal(kind),
-            node: N::NAME,
+            node,
             listeners: [None; MAX_LISTENERS],
             listener_count: 0,
             deps: [None; MAX_DEPS],

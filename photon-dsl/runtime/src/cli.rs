@@ -298,6 +298,7 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             Err(e) => return fail(&e, 2),
         },
         component_id: format!("{node}-{kind}"),
+        cluster: topology.name().to_string(),
         state_dir: state_root(m)
             .join(topology.name().as_str())
             .join(node.as_str())

@@ -9,6 +9,7 @@ fn plan_addresses(plan: &AddressPlan) -> String {
     match plan {
         AddressPlan::Loopback => "loopback aliases (one 127.x.y.z per node)".to_owned(),
         AddressPlan::Static(_) => "static (compiled in)".to_owned(),
+        AddressPlan::Listed(_) => "listed (a standalone server's configuration)".to_owned(),
         AddressPlan::HostNames { domain } => match domain {
             Some(d) => format!("host names (<node>.{d})"),
             None => "host names (<node>)".to_owned(),

@@ -281,6 +281,9 @@ pub struct ExportContext {
     pub bind_ip: IpAddr,
     /// The `component_id` to write (`<node>-<kind>`).
     pub component_id: String,
+    /// The deployment's name: the `cluster_id` an integrated service
+    /// registers under.
+    pub cluster: String,
     /// The state directory the service would use on that node.
     pub state_dir: PathBuf,
     /// The run's addresses (a typed DNS record naming a node is written

@@ -40,6 +40,117 @@ pub struct Built<S> {
     pub state_dir: Option<PathBuf>,
     /// The other members of its cluster (chainfire's peers).
     pub peers: Vec<crate::Peer>,
+    /// The remote services its dependencies name (`chainfire_endpoints`),
+    /// each a stand-in on a node of its own.
+    pub remotes: Vec<Remote>,
+}
+
+/// A remote provider a configuration names (chainfire at
+/// `http://chainfire:2379`), standing in on its own node so the topology
+/// checks find a provider for the dependency, as they would in a
+/// deployment. It is never started here, and not probed: a text
+/// configuration's remote is reached by the component itself (or by the
+/// integration step, before anything starts).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    decl: photon_dsl::ServiceDecl,
+    address: photon_dsl::NodeAddress,
+}
+
+impl Remote {
+    /// Its node (`state-store-1`).
+    pub fn node(&self) -> photon_dsl::NodeName {
+        self.decl.node()
+    }
+
+    /// Where it is reached.
+    pub fn address(&self) -> &photon_dsl::NodeAddress {
+        &self.address
+    }
+}
+
+impl photon_dsl::ServiceSpec for Remote {
+    fn declare(&self) -> photon_dsl::ServiceDecl {
+        self.decl
+    }
+}
+
+impl Service for Remote {
+    fn start(
+        &self,
+        _ctx: crate::StartContext,
+    ) -> crate::BoxFuture<'_, Result<crate::Running, crate::ServiceError>> {
+        Box::pin(async { Err("a remote service runs elsewhere; it is not started here".into()) })
+    }
+
+    fn probe<'a>(
+        &'a self,
+        _target: crate::ProbeTarget<'a>,
+    ) -> crate::BoxFuture<'a, Result<String, crate::ServiceError>> {
+        Box::pin(async { Ok("remote, written in the configuration; not checked here".to_owned()) })
+    }
+}
+
+/// The dependency on protocol `P` that `url` (at `key`) names, and the
+/// stand-in that provides it on node `node` (`state-store-1`): `url` is
+/// `http://host:port[/path]` or `host:port`.
+pub fn remote<P: photon_dsl::Protocol>(
+    layers: &Layers,
+    key: &str,
+    node: &str,
+    kind: &'static str,
+    listener: &'static str,
+    url: &str,
+) -> Result<(photon_dsl::Dep<P>, Remote), ConfigError> {
+    let problem = |what: String| config_error(layers, key, what);
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let (authority, path) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, Some(path.trim_end_matches('/'))),
+        None => (rest, None),
+    };
+    let (host, port) = authority.rsplit_once(':').ok_or_else(|| {
+        problem(format!(
+            "`{url}` has no port: write `http://host:port`, such as `http://chainfire:2379`"
+        ))
+    })?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .and_then(|p| photon_dsl::Port::try_from(p).ok())
+        .ok_or_else(|| {
+            problem(format!(
+                "`{port}` in `{url}` is not a port: a port is 1 to 65535"
+            ))
+        })?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(problem(format!("`{url}` has no host")));
+    }
+    let address = match host.parse::<IpAddr>() {
+        Ok(ip) => photon_dsl::NodeAddress::Ip(ip),
+        Err(_) => photon_dsl::NodeAddress::Host(host.to_owned()),
+    };
+    let path = match path {
+        Some(path) if !path.is_empty() => Some(
+            photon_dsl::UrlPathPrefix::parse(leak(path))
+                .map_err(|e| problem(format!("the path of `{url}`: {e}")))?,
+        ),
+        _ => None,
+    };
+    let node = photon_dsl::NodeName::parse(leak(node))
+        .map_err(|e| problem(format!("cannot name its node: {e}")))?;
+    let decl = photon_dsl::ServiceDecl::on_node(node, kind).listens::<P>(listener, port);
+    Ok((
+        photon_dsl::Dep::from_text(node, port, path),
+        Remote { decl, address },
+    ))
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// A component that runs standalone from text.
@@ -504,6 +615,16 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     )
     .with_node(Local::NAME)
     .with_service(Box::new(built.spec));
+    let mut addresses = vec![(
+        Local::NAME,
+        photon_dsl::NodeAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    )];
+    let mut topology = topology;
+    for remote in built.remotes {
+        let node = remote.decl.node();
+        addresses.push((node, remote.address.clone()));
+        topology = topology.with_node(node).with_service(Box::new(remote));
+    }
     if let Err(e) = topology.check() {
         let error = ConfigError {
             key: "standalone".to_owned(),
@@ -513,8 +634,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         return config_failure(binary, &error);
     }
     let resolver = match Resolver::new(
-        vec![Local::NAME],
-        AddressPlan::Static(vec![(Local::NAME, IpAddr::V4(Ipv4Addr::LOCALHOST))]),
+        addresses.iter().map(|(node, _)| *node).collect(),
+        AddressPlan::Listed(addresses),
         photon_dsl::DEFAULT_LOOPBACK_BASE,
     ) {
         Ok(resolver) => Arc::new(resolver),

@@ -532,6 +532,7 @@ impl StandaloneServer for FlashDnsServer {
             ],
             state_dir: None,
             peers: Vec::new(),
+            remotes: Vec::new(),
         })
     }
 }

@@ -235,7 +235,25 @@ const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl<N: Node> Service for LightningStor<N> {
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
-        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &ctx.state_dir)?;
+        let reach = |node, port: photon_dsl::Port| {
+            ctx.resolver
+                .resolve(node)
+                .map(|address| address.with_port(port.get()))
+                .map_err(|e| e.to_string())
+        };
+        // Integrated, it registers as its node does in the deployment.
+        let component_id = match self.mode {
+            photon_dsl::Mode::Integrated(_) => ctx.node.to_string(),
+            photon_dsl::Mode::Standalone => ctx.component_id.clone(),
+        };
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            &component_id,
+            &ctx.state_dir,
+            &ctx.cluster,
+            &reach,
+        )?;
         photon_config::to_toml(&doc)
     }
 

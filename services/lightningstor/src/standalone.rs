@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use photon_config::schema::LogLevel;
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
-use photon_dsl::{Mode, Secret, SecretSource};
+use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
+use photon_dsl::{Integration, Mode, Secret, SecretSource};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+    Built, Local, Remote, StandaloneServer, config_error, listen_port, remote, standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -303,6 +304,7 @@ impl StandaloneServer for LightningStorServer {
                 "photonauth is integrated mode's; standalone checks the access key (\"local\")",
             ));
         }
+        let (mode, remotes) = integration(doc, layers)?;
         let s = &doc.standalone;
         for (on, key) in [
             (s.features.versioning, "versioning"),
@@ -333,7 +335,7 @@ impl StandaloneServer for LightningStorServer {
                 secret: secret(auth, layers)?,
             },
             base_domain: s.server.base_domain.as_deref().map(leak),
-            mode: Mode::Standalone,
+            mode,
             storage: Storage {
                 data_dir: Some(leak(&s.storage.data_dir.to_string_lossy())),
                 meta_dir: Some(leak(&s.metadata.path.to_string_lossy())),
@@ -358,24 +360,75 @@ impl StandaloneServer for LightningStorServer {
             ],
             state_dir: None,
             peers: Vec::new(),
+            remotes,
         })
     }
 }
 
+/// `mode = "integrated"` as the spec's [`Mode::Integrated`]: its state
+/// store is `chainfire_endpoints`, its auth photonauth at
+/// `auth_service_endpoint` if given; each a remote stand-in.
+fn integration(
+    doc: &ComponentDocument<LightningStorServer>,
+    layers: &Layers,
+) -> Result<(Mode, Vec<Remote>), ConfigError> {
+    if doc.photon.mode != Some(photon_config::Mode::Integrated) {
+        return Ok((Mode::Standalone, Vec::new()));
+    }
+    let integrated = &doc.photon.integrated;
+    let mut remotes = Vec::new();
+    let mut state_store = Vec::new();
+    for (i, endpoint) in integrated.chainfire_endpoints.iter().enumerate() {
+        let (dep, remote) = remote::<EtcdV3>(
+            layers,
+            "photon.integrated.chainfire_endpoints",
+            &format!("state-store-{}", i + 1),
+            "chainfire",
+            "client",
+            endpoint,
+        )?;
+        state_store.push(dep);
+        remotes.push(remote);
+    }
+    let auth = match &integrated.auth_service_endpoint {
+        Some(endpoint) => {
+            let (dep, remote) = remote::<PhotonAuthApi>(
+                layers,
+                "photon.integrated.auth_service_endpoint",
+                "photonauth",
+                "photonauth",
+                "api",
+                endpoint,
+            )?;
+            remotes.push(remote);
+            photon_dsl::Auth::PhotonAuth(dep)
+        }
+        None => photon_dsl::Auth::Local,
+    };
+    Ok((
+        Mode::Integrated(Integration {
+            state_store: Box::leak(state_store.into_boxed_slice()),
+            auth,
+        }),
+        remotes,
+    ))
+}
+
+/// Where an integrated spec's dependencies are reached: `host:port` for a
+/// node and port.
+pub type Reach<'a> = &'a dyn Fn(photon_dsl::NodeName, photon_dsl::Port) -> Result<String, String>;
+
 /// The standalone document that configures `spec` as a deployment does.
-/// A secret written in a deployment cannot be (deployments hold only
-/// references), and an integrated lightningstor has no standalone form.
+/// An integrated spec is written as `mode = "integrated"` in `cluster`,
+/// its state store and photonauth as the endpoints `reach` gives them.
 pub fn export<N: photon_dsl::Node>(
     spec: &LightningStor<N>,
     bind_ip: IpAddr,
     component_id: &str,
     state_dir: &std::path::Path,
+    cluster: &str,
+    reach: Reach<'_>,
 ) -> Result<ComponentDocument<LightningStorServer>, String> {
-    if let Mode::Integrated(_) = spec.mode {
-        return Err(
-            "it runs integrated (chainfire, photonauth); the standalone schema describes standalone mode".to_owned(),
-        );
-    }
     let (secret_key, credentials_file, secret_key_env) = match spec.access_key.secret.source() {
         SecretSource::Env(name) => (None, None, Some(name.to_owned())),
         SecretSource::File(path) => (None, Some(path.to_owned()), None),
@@ -386,6 +439,21 @@ pub fn export<N: photon_dsl::Node>(
         None => state_dir.join(default),
     };
     let mut doc = standalone_document::<LightningStorServer>(component_id);
+    if let Mode::Integrated(integration) = spec.mode {
+        doc.photon.mode = Some(photon_config::Mode::Integrated);
+        doc.photon.cluster_id = Some(cluster.to_owned());
+        for dep in integration.state_store {
+            let endpoint = reach(dep.node(), dep.port())?;
+            doc.photon
+                .integrated
+                .chainfire_endpoints
+                .push(format!("http://{endpoint}"));
+        }
+        if let photon_dsl::Auth::PhotonAuth(dep) = integration.auth {
+            let endpoint = reach(dep.node(), dep.port())?;
+            doc.photon.integrated.auth_service_endpoint = Some(format!("http://{endpoint}"));
+        }
+    }
     doc.standalone = Standalone {
         server: Server {
             grpc_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),

@@ -79,8 +79,45 @@ fn secret() -> impl Strategy<Value = Secret> {
     ]
 }
 
+/// Standalone, or integrated with up to three state-store members and,
+/// perhaps, photonauth.
+fn dep<P: photon_dsl::Protocol>(node: &'static str) -> impl Strategy<Value = photon_dsl::Dep<P>> {
+    (1u16..=65535).prop_map(move |port| {
+        photon_dsl::Dep::from_text(
+            photon_dsl::NodeName::parse(node).unwrap(),
+            Port::try_from(port).unwrap(),
+            None,
+        )
+    })
+}
+
+fn mode() -> impl Strategy<Value = Mode> {
+    prop_oneof![
+        Just(Mode::Standalone),
+        (
+            (dep("kv-1"), dep("kv-2"), dep("kv-3"), 1usize..=3),
+            proptest::option::of(dep("auth")),
+        )
+            .prop_map(|((a, b, c, n), auth)| {
+                Mode::Integrated(photon_dsl::Integration {
+                    state_store: Box::leak(vec![a, b, c][..n].to_vec().into_boxed_slice()),
+                    auth: match auth {
+                        Some(dep) => photon_dsl::Auth::PhotonAuth(dep),
+                        None => photon_dsl::Auth::Local,
+                    },
+                })
+            }),
+    ]
+}
+
+/// Where the test's nodes are reached: `<node>.example:<port>`.
+fn reach(node: photon_dsl::NodeName, port: Port) -> Result<String, String> {
+    Ok(format!("{node}.example:{port}"))
+}
+
 fn spec() -> impl Strategy<Value = LightningStor<Store>> {
     (
+        mode(),
         (1u16..=65535, 1u16..=65535),
         "[A-Za-z0-9]{3,40}",
         secret(),
@@ -91,9 +128,11 @@ fn spec() -> impl Strategy<Value = LightningStor<Store>> {
             proptest::option::of(1u32..=65536),
         ),
     )
-        .prop_filter("two listeners on one port", |((s3, admin), ..)| s3 != admin)
+        .prop_filter("two listeners on one port", |(_, (s3, admin), ..)| {
+            s3 != admin
+        })
         .prop_map(
-            |((s3, admin), id, secret, domain, (data, meta, cache))| LightningStor {
+            |(mode, (s3, admin), id, secret, domain, (data, meta, cache))| LightningStor {
                 node: Store,
                 s3_port: Port::try_from(s3).unwrap(),
                 admin_port: Port::try_from(admin).unwrap(),
@@ -102,7 +141,7 @@ fn spec() -> impl Strategy<Value = LightningStor<Store>> {
                     secret,
                 },
                 base_domain: domain.map(leak),
-                mode: Mode::Standalone,
+                mode,
                 storage: Storage {
                     data_dir: data.map(leak),
                     meta_dir: meta.map(leak),
@@ -116,7 +155,7 @@ proptest! {
     #[test]
     fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in ip()) {
         let state = Path::new("/var/lib/photoncloud/d/store/lightningstor");
-        let doc = export(&spec, bind, "store-lightningstor", state).unwrap();
+        let doc = export(&spec, bind, "store-lightningstor", state, "the-cluster", &reach).unwrap();
         let text = photon_config::to_toml(&doc).unwrap();
         let mut layers = Layers::new();
         layers.text(Path::new("exported.toml"), &text).unwrap();
@@ -148,32 +187,38 @@ proptest! {
             (a, b) => prop_assert_eq!(a, b),
         }
         prop_assert_eq!(back.listen, vec![("s3", bind), ("admin", bind)]);
+        // Integrated, the same mode: the state store's ports in order, and
+        // photonauth's, each a remote stand-in at the address it had.
+        let deps = |mode: Mode| match mode {
+            Mode::Standalone => None,
+            Mode::Integrated(i) => Some((
+                i.state_store.iter().map(|d| (d.port(), reach(d.node(), d.port()).unwrap())).collect::<Vec<_>>(),
+                match i.auth {
+                    photon_dsl::Auth::Local => None,
+                    photon_dsl::Auth::PhotonAuth(d) => Some(d.port()),
+                },
+            )),
+        };
+        let remotes: Vec<String> = back
+            .remotes
+            .iter()
+            .map(|r| r.address().with_port(0).trim_end_matches(":0").to_owned())
+            .collect();
+        match (deps(spec.mode), deps(b.mode)) {
+            (None, None) => prop_assert!(remotes.is_empty()),
+            (Some((want, want_auth)), Some((got, got_auth))) => {
+                prop_assert_eq!(
+                    got.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                    want.iter().map(|(p, _)| *p).collect::<Vec<_>>()
+                );
+                prop_assert_eq!(got_auth, want_auth);
+                let hosts: Vec<String> = want
+                    .iter()
+                    .map(|(_, at)| at.rsplit_once(':').unwrap().0.to_owned())
+                    .collect();
+                prop_assert_eq!(&remotes[..hosts.len()], &hosts[..]);
+            }
+            (want, got) => prop_assert!(false, "mode {:?} came back as {:?}", want, got),
+        }
     }
-}
-
-#[test]
-fn an_integrated_spec_has_no_standalone_form() {
-    let spec = LightningStor {
-        node: Store,
-        s3_port: Port::try_from(9000).unwrap(),
-        admin_port: Port::try_from(9001).unwrap(),
-        access_key: AccessKey {
-            id: "PHOTONADMIN",
-            secret: Secret::env("S3_SECRET"),
-        },
-        base_domain: None,
-        mode: Mode::Integrated(photon_dsl::Integration {
-            state_store: &[],
-            auth: photon_dsl::Auth::Local,
-        }),
-        storage: Storage::DEFAULT,
-    };
-    let error = export(
-        &spec,
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "x",
-        Path::new("/s"),
-    )
-    .unwrap_err();
-    assert!(error.starts_with("it runs integrated"), "{error}");
 }
