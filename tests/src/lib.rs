@@ -17,9 +17,14 @@ pub fn deployment(name: &str) -> PathBuf {
     binary(&package, &package)
 }
 
-/// The path of a component's standalone server, `<component>-server`.
+/// The path of a component's standalone server, `<component>-server`; a
+/// second service of a crate has a binary of its own name (`echo-client`,
+/// in package `echo`).
 pub fn server(component: &str) -> PathBuf {
-    binary(component, &format!("{component}-server"))
+    match component.split_once('-') {
+        Some((package, _)) => binary(package, component),
+        None => binary(component, &format!("{component}-server")),
+    }
 }
 
 /// The binary `bin` of `package`, built once per test binary with cargo.

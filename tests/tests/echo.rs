@@ -231,3 +231,90 @@ fn a_port_taken_by_another_program_is_reported_in_the_users_terms() {
     );
     assert!(log.contains("Address already in use"), "{log}");
 }
+
+#[test]
+fn the_exported_pair_runs_from_text_as_the_deployment_does() {
+    // Loopback block 127.0.63.0: the server is .1, the client .2.
+    let base = ["--loopback-base", "127.0.63.0"];
+    let export = |node: &str, service: &str| {
+        let out = output(
+            "echo-pair",
+            &[
+                "export-config",
+                "--node",
+                node,
+                "--service",
+                service,
+                base[0],
+                base[1],
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let server_toml = export("server", "echo");
+    assert!(
+        server_toml.contains("addr = \"127.0.63.1:8080\"\nprefix = \"echo\""),
+        "{server_toml}"
+    );
+    let client_toml = export("client", "echo-client");
+    assert!(
+        client_toml.contains(
+            "echo_url = \"http://127.0.63.1:8080/echo\"\ntest_message = \"dolly\"\npoll_interval_ms = 1000\nstop_after_ms = 10500\n"
+        ),
+        "{client_toml}"
+    );
+    // A lifetime is carried by the service it stops.
+    let lifetime = output(
+        "echo-pair",
+        &[
+            "export-config",
+            "--node",
+            "client",
+            "--service",
+            "lifetime",
+            base[0],
+            base[1],
+        ],
+    );
+    assert_eq!(lifetime.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&lifetime.stderr),
+        "error: cannot export `lifetime` on node `client`: a lifetime has no server of its own: export the service it stops, whose `stop_after_ms` carries it\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let server_file = dir.path().join("server.toml");
+    let client_file = dir.path().join("client.toml");
+    std::fs::write(&server_file, server_toml).unwrap();
+    std::fs::write(&client_file, client_toml).unwrap();
+    let mut server = Running::start_server(
+        "echo",
+        &["--config", server_file.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let mut client = Running::start_server(
+        "echo-client",
+        &["--config", client_file.to_str().unwrap()],
+        &[],
+        None,
+    );
+    let (status, _) = client.wait(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "client exit {status:?}; log:\n{}",
+        client.log()
+    );
+    let replies = client.lines_with("echo reply");
+    assert_eq!(replies.len(), 10, "log:\n{}", client.log());
+    assert!(replies.iter().all(|l| l.contains("reply=dolly")));
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).0.success());
+}

@@ -304,6 +304,7 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             .join(node.as_str())
             .join(kind.as_str()),
         resolver: Arc::new(r.clone()),
+        stops_node_after: on_node.iter().find_map(|p| p.spec.stops_node_after()),
         peers: match peers_of(topology, r, node, kind) {
             Ok(peers) => peers,
             Err(e) => return fail(&e, 2),

@@ -31,4 +31,13 @@ impl<N: Node> Service for Lifetime<N> {
     ) -> BoxFuture<'a, Result<String, ServiceError>> {
         Box::pin(async { Ok("no listeners".to_owned()) })
     }
+
+    fn stops_node_after(&self) -> Option<std::time::Duration> {
+        Some(self.after)
+    }
+
+    fn export_config(&self, ctx: &crate::ExportContext) -> Result<String, String> {
+        let _ = ctx;
+        Err("a lifetime has no server of its own: export the service it stops, whose `stop_after_ms` carries it".to_owned())
+    }
 }

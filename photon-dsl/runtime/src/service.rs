@@ -293,6 +293,9 @@ pub struct ExportContext {
     /// addresses they are reached at (a clustered service's other
     /// members).
     pub peers: Vec<Peer>,
+    /// When the node's [`Lifetime`](photon_dsl::Lifetime) stops it, if it
+    /// has one.
+    pub stops_node_after: Option<Duration>,
 }
 
 /// Another instance of a clustered component, outside the run's topology:
@@ -350,5 +353,13 @@ pub trait Service: ServiceSpec {
             "`{}` has no standalone configuration schema yet",
             self.declare().kind()
         ))
+    }
+
+    /// When this service stops its node by itself ([`Lifetime`]): what an
+    /// export of the node's other services carries (`stop_after_ms`).
+    ///
+    /// [`Lifetime`]: photon_dsl::Lifetime
+    fn stops_node_after(&self) -> Option<Duration> {
+        None
     }
 }

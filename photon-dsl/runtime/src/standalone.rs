@@ -43,6 +43,9 @@ pub struct Built<S> {
     /// The remote services its dependencies name (`chainfire_endpoints`),
     /// each a stand-in on a node of its own.
     pub remotes: Vec<Remote>,
+    /// Services that run beside it ([`Lifetime`](photon_dsl::Lifetime)
+    /// for `stop_after_ms`).
+    pub companions: Vec<Box<dyn Service>>,
 }
 
 /// A remote provider a configuration names (chainfire at
@@ -620,6 +623,9 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         photon_dsl::NodeAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     )];
     let mut topology = topology;
+    for companion in built.companions {
+        topology = topology.with_service(companion);
+    }
     for remote in built.remotes {
         let node = remote.decl.node();
         addresses.push((node, remote.address.clone()));

@@ -230,6 +230,7 @@ impl StandaloneServer for ChainfireServer {
             state_dir: Some(s.storage.data_dir.clone()),
             peers,
             remotes: Vec::new(),
+            companions: Vec::new(),
         })
     }
 }

@@ -9,6 +9,21 @@ use crate::EchoClient;
 use crate::http::EchoHttp;
 
 impl<N: Node> Service for EchoClient<N> {
+    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+        let at = ctx
+            .resolver
+            .resolve(self.echo.node())
+            .map_err(|e| e.to_string())?
+            .with_port(self.echo.port().get());
+        let url = match self.echo.path() {
+            Some(path) => format!("http://{at}/{}", path.trimmed()),
+            None => format!("http://{at}"),
+        };
+        let doc =
+            crate::standalone::export_client(self, &ctx.component_id, url, ctx.stops_node_after)?;
+        photon_config::to_toml(&doc)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {

@@ -17,3 +17,5 @@ mod client;
 mod http;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+pub mod standalone;

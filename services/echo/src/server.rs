@@ -99,6 +99,11 @@ fn respond(
 }
 
 impl<N: Node> Service for EchoServer<N> {
+    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+        let doc = crate::standalone::export_server(self, ctx.bind_ip, &ctx.component_id)?;
+        photon_config::to_toml(&doc)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let prefix = self.prefix.trimmed();
         let port = self.port;

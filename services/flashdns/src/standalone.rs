@@ -533,6 +533,7 @@ impl StandaloneServer for FlashDnsServer {
             state_dir: None,
             peers: Vec::new(),
             remotes: Vec::new(),
+            companions: Vec::new(),
         })
     }
 }

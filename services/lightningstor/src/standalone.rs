@@ -361,6 +361,7 @@ impl StandaloneServer for LightningStorServer {
             state_dir: None,
             peers: Vec::new(),
             remotes,
+            companions: Vec::new(),
         })
     }
 }

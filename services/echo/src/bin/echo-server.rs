@@ -1,0 +1,6 @@
+//! The echo server on its own, from TOML: `echo-server --config echo.toml`.
+//! `--help` lists the flags.
+
+fn main() -> std::process::ExitCode {
+    photon_runtime::standalone::main::<echo::standalone::EchoServerText>("echo-server")
+}

@@ -1,0 +1,349 @@
+//! The echo pair from TOML: `echo-server --config echo.toml` and
+//! `echo-client --config client.toml`. The design has no echo (it is the
+//! article's demo); the schema follows the components':
+//!
+//! ```toml
+//! # echo-server
+//! [photon]
+//! component_id = "echo-01"
+//! [standalone.server]
+//! addr = "0.0.0.0:8080"
+//! prefix = "echo"
+//! token_env = "ECHO_TOKEN"          # or token_file; neither: no token
+//!
+//! # echo-client
+//! [standalone.client]
+//! echo_url = "http://echo-01:8080/echo"
+//! test_message = "dolly"
+//! poll_interval_ms = 1000
+//! stop_after_ms = 10500             # the node's lifetime, if it has one
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
+use photon_dsl::{Lifetime, Secret, SecretSource, UrlPathPrefix};
+use photon_runtime::standalone::{
+    Built, Local, StandaloneServer, config_error, listen_port, remote, standalone_document,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{EchoClient, EchoProtocol, EchoServer};
+
+/// `[photon.standalone]`: section 3.2's generic keys, whose only values are
+/// the local ones.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotonStandalone {
+    /// `storage_backend = "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<photon_config::schema::LocalBackend>,
+    /// `auth_backend = "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_backend: Option<photon_config::schema::LocalBackend>,
+    /// `config_source = "file"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_source: Option<photon_config::schema::ConfigSource>,
+}
+
+/// Where a bearer token comes from: an environment variable or a file
+/// (never written in the configuration itself).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Token {
+    token_env: Option<String>,
+    token_file: Option<String>,
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+/// The secret `token` names, if any; errors at `table.token_*`.
+fn token(token: &Token, layers: &Layers, table: &str) -> Result<Option<Secret>, ConfigError> {
+    match (&token.token_env, &token.token_file) {
+        (None, None) => Ok(None),
+        (Some(name), None) => Secret::try_env(leak(name)).map(Some).map_err(|problem| {
+            config_error(
+                layers,
+                &format!("{table}.token_env"),
+                format!("the name of an environment variable: {problem}"),
+            )
+        }),
+        (None, Some(path)) => Secret::try_file(leak(path)).map(Some).map_err(|problem| {
+            config_error(
+                layers,
+                &format!("{table}.token_file"),
+                format!("an absolute path: {problem}"),
+            )
+        }),
+        (Some(_), Some(_)) => Err(config_error(
+            layers,
+            &format!("{table}.token_file"),
+            "give the token one way only: `token_env` or `token_file`",
+        )),
+    }
+}
+
+/// `token` as the schema writes it; a token written in a deployment
+/// cannot be (a deployment holds only where a secret is).
+fn token_entry(token: Option<Secret>) -> Result<Token, String> {
+    Ok(match token.map(|t| t.source()) {
+        None => Token::default(),
+        Some(SecretSource::Env(name)) => Token {
+            token_env: Some(name.to_owned()),
+            token_file: None,
+        },
+        Some(SecretSource::File(path)) => Token {
+            token_env: None,
+            token_file: Some(path.to_owned()),
+        },
+        Some(SecretSource::Written(written)) => {
+            return Err(format!(
+                "its token is written in {}; the schema names where a token is, not its value",
+                written.origin
+            ));
+        }
+    })
+}
+
+/// The echo server's part of the schema.
+#[derive(Debug)]
+pub enum EchoServerText {}
+
+impl Component for EchoServerText {
+    const NAME: &'static str = "echo";
+    type PhotonStandalone = PhotonStandalone;
+    type Standalone = ServerDocument;
+}
+
+/// `[standalone]` of `echo-server`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDocument {
+    /// `[standalone.server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[standalone.server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Where it listens.
+    #[serde(default = "default_addr")]
+    pub addr: ListenAddr,
+    /// The path prefix it answers under (`echo`: `GET /echo/<msg>`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The variable holding the bearer token every request must carry, if
+    /// one is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// Or the file holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+fn default_addr() -> ListenAddr {
+    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)
+}
+
+fn default_prefix() -> String {
+    "echo".to_owned()
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            addr: default_addr(),
+            prefix: default_prefix(),
+            token_env: None,
+            token_file: None,
+        }
+    }
+}
+
+impl StandaloneServer for EchoServerText {
+    type Spec = EchoServer<Local>;
+
+    fn build(
+        doc: &ComponentDocument<Self>,
+        layers: &Layers,
+    ) -> Result<Built<EchoServer<Local>>, ConfigError> {
+        let s = &doc.standalone.server;
+        let prefix = UrlPathPrefix::parse(leak(&s.prefix))
+            .map_err(|e| config_error(layers, "standalone.server.prefix", e.to_string()))?;
+        Ok(Built {
+            spec: EchoServer {
+                node: Local,
+                port: listen_port(layers, "standalone.server.addr", s.addr)?,
+                prefix,
+                token: token(
+                    &Token {
+                        token_env: s.token_env.clone(),
+                        token_file: s.token_file.clone(),
+                    },
+                    layers,
+                    "standalone.server",
+                )?,
+            },
+            listen: vec![("echo", s.addr.ip)],
+            state_dir: None,
+            peers: Vec::new(),
+            remotes: Vec::new(),
+            companions: Vec::new(),
+        })
+    }
+}
+
+/// The standalone document for an echo server.
+pub fn export_server<N: photon_dsl::Node>(
+    spec: &EchoServer<N>,
+    bind_ip: IpAddr,
+    component_id: &str,
+) -> Result<ComponentDocument<EchoServerText>, String> {
+    let mut doc = standalone_document::<EchoServerText>(component_id);
+    let token = token_entry(spec.token)?;
+    doc.standalone.server = ServerSection {
+        addr: ListenAddr::new(bind_ip, spec.port.get()),
+        prefix: spec.prefix.trimmed().to_owned(),
+        token_env: token.token_env,
+        token_file: token.token_file,
+    };
+    Ok(doc)
+}
+
+/// The echo client's part of the schema.
+#[derive(Debug)]
+pub enum EchoClientText {}
+
+impl Component for EchoClientText {
+    const NAME: &'static str = "echo-client";
+    type PhotonStandalone = PhotonStandalone;
+    type Standalone = ClientDocument;
+}
+
+/// `[standalone]` of `echo-client`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDocument {
+    /// `[standalone.client]`.
+    #[serde(default)]
+    pub client: ClientSection,
+}
+
+/// `[standalone.client]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// The echo server: `http://host:port/prefix`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub echo_url: String,
+    /// What it sends.
+    #[serde(default = "default_message")]
+    pub test_message: String,
+    /// How often, in milliseconds.
+    #[serde(default = "default_interval")]
+    pub poll_interval_ms: u64,
+    /// Stop the client (and end the process) after this long, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_after_ms: Option<u64>,
+    /// The variable holding the bearer token to send, when the server
+    /// requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// Or the file holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+}
+
+fn default_message() -> String {
+    "hello".to_owned()
+}
+
+fn default_interval() -> u64 {
+    1000
+}
+
+impl StandaloneServer for EchoClientText {
+    type Spec = EchoClient<Local>;
+
+    fn build(
+        doc: &ComponentDocument<Self>,
+        layers: &Layers,
+    ) -> Result<Built<EchoClient<Local>>, ConfigError> {
+        let c = &doc.standalone.client;
+        if c.echo_url.is_empty() {
+            return Err(config_error(
+                layers,
+                "standalone.client.echo_url",
+                "required: the echo server, such as `http://echo-01:8080/echo`",
+            ));
+        }
+        let (echo, server) = remote::<EchoProtocol>(
+            layers,
+            "standalone.client.echo_url",
+            "echo",
+            "echo",
+            "echo",
+            &c.echo_url,
+        )?;
+        if c.poll_interval_ms == 0 {
+            return Err(config_error(
+                layers,
+                "standalone.client.poll_interval_ms",
+                "at least 1 millisecond",
+            ));
+        }
+        let companions: Vec<Box<dyn photon_runtime::Service>> = match c.stop_after_ms {
+            Some(ms) => vec![Box::new(Lifetime {
+                node: Local,
+                after: Duration::from_millis(ms),
+            })],
+            None => Vec::new(),
+        };
+        Ok(Built {
+            spec: EchoClient {
+                node: Local,
+                echo,
+                test_message: leak(&c.test_message),
+                poll_interval: Duration::from_millis(c.poll_interval_ms),
+                token: token(
+                    &Token {
+                        token_env: c.token_env.clone(),
+                        token_file: c.token_file.clone(),
+                    },
+                    layers,
+                    "standalone.client",
+                )?,
+            },
+            listen: Vec::new(),
+            state_dir: None,
+            peers: Vec::new(),
+            remotes: vec![server],
+            companions,
+        })
+    }
+}
+
+/// The standalone document for an echo client: its server at `echo_url`,
+/// and its node's lifetime if it has one.
+pub fn export_client<N: photon_dsl::Node>(
+    spec: &EchoClient<N>,
+    component_id: &str,
+    echo_url: String,
+    stops_after: Option<Duration>,
+) -> Result<ComponentDocument<EchoClientText>, String> {
+    let mut doc = standalone_document::<EchoClientText>(component_id);
+    let token = token_entry(spec.token)?;
+    doc.standalone.client = ClientSection {
+        echo_url,
+        test_message: spec.test_message.to_owned(),
+        poll_interval_ms: u64::try_from(spec.poll_interval.as_millis()).unwrap_or(u64::MAX),
+        stop_after_ms: stops_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        token_env: token.token_env,
+        token_file: token.token_file,
+    };
+    Ok(doc)
+}
