@@ -283,3 +283,20 @@ pub enum ConfigSource {
     /// The configuration file.
     File,
 }
+
+/// Section 3.2's generic `[photon.standalone]`, for a component with no
+/// backend to choose (chainfire, echo): its keys take only the local
+/// values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericStandalone {
+    /// `storage_backend = "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<LocalBackend>,
+    /// `auth_backend = "local"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_backend: Option<LocalBackend>,
+    /// `config_source = "file"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_source: Option<ConfigSource>,
+}

@@ -42,21 +42,9 @@ impl Component for ChainfireServer {
     type Standalone = Standalone;
 }
 
-/// `[photon.standalone]`: chainfire has no backends to choose; it takes
-/// section 3.2's generic keys, whose only values are the local ones.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhotonStandalone {
-    /// Section 3.2's generic `storage_backend = "local"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_backend: Option<photon_config::schema::LocalBackend>,
-    /// Section 3.2's generic `auth_backend = "local"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_backend: Option<photon_config::schema::LocalBackend>,
-    /// Section 3.2's generic `config_source = "file"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_source: Option<photon_config::schema::ConfigSource>,
-}
+/// `[photon.standalone]`: no backend to choose; section 3.2's generic
+/// keys, whose only values are the local ones.
+pub type PhotonStandalone = photon_config::schema::GenericStandalone;
 
 /// `[standalone]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

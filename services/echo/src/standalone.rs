@@ -31,21 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EchoClient, EchoProtocol, EchoServer};
 
-/// `[photon.standalone]`: section 3.2's generic keys, whose only values are
-/// the local ones.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhotonStandalone {
-    /// `storage_backend = "local"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_backend: Option<photon_config::schema::LocalBackend>,
-    /// `auth_backend = "local"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_backend: Option<photon_config::schema::LocalBackend>,
-    /// `config_source = "file"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_source: Option<photon_config::schema::ConfigSource>,
-}
+/// `[photon.standalone]`: no backend to choose; section 3.2's generic
+/// keys, whose only values are the local ones.
+pub type PhotonStandalone = photon_config::schema::GenericStandalone;
 
 /// Where a bearer token comes from: an environment variable or a file
 /// (never written in the configuration itself).
