@@ -300,6 +300,16 @@ fn the_exported_pair_runs_from_text_as_the_deployment_does() {
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, health) = runtime.block_on(e2e::http_get("http://127.0.63.1:8080", "/health"));
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["component"], "echo");
+    assert_eq!(health["mode"], "standalone");
+    assert_eq!(health["checks"]["mode"], "ok");
     let mut client = Running::start_server(
         "echo-client",
         &["--config", client_file.to_str().unwrap()],

@@ -35,12 +35,28 @@ fn authorized(token: Option<&SecretString>, request: &Request<Incoming>) -> bool
     bool::from(presented.ct_eq(token.expose_secret().as_bytes()))
 }
 
+/// `GET /health`: the design's JSON, open to all as every component's is.
+/// (With an empty prefix, this is where the message `health` would echo.)
+fn health(mode: &photon_runtime::ModeReport) -> Response<Full<Bytes>> {
+    let (_, body) = mode.health("echo", env!("CARGO_PKG_VERSION"), true, []);
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// Answers one request: the echo, or a plain-text error saying what is expected.
 fn respond(
     prefix: &str,
     token: Option<&SecretString>,
+    mode: &photon_runtime::ModeReport,
     request: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    if request.method() == Method::GET && request.uri().path() == "/health" {
+        return health(mode);
+    }
     let text = |status: StatusCode, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -117,9 +133,14 @@ impl<N: Node> Service for EchoServer<N> {
             let listener = ctx.bind_tcp("echo", port).await?;
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
+            let mode = Arc::new(
+                ctx.mode_report
+                    .clone()
+                    .unwrap_or_else(photon_runtime::ModeReport::standalone),
+            );
             let running: Running = Box::pin(async move {
                 let handler = move |req: Request<Incoming>| {
-                    let reply = respond(prefix, token.as_deref(), &req);
+                    let reply = respond(prefix, token.as_deref(), &mode, &req);
                     async move { reply }
                 };
                 photon_runtime::http::serve_http1(listener, ctx.shutdown.clone(), DRAIN, handler)
