@@ -152,7 +152,9 @@ pub fn remote<P: photon_dsl::Protocol>(
     ))
 }
 
-fn leak(text: &str) -> &'static str {
+/// `text` as the `&'static str` a spec holds: a server's configuration
+/// is loaded once and lives as long as the process.
+pub fn leak(text: &str) -> &'static str {
     Box::leak(text.to_owned().into_boxed_str())
 }
 

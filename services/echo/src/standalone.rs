@@ -25,7 +25,7 @@ use std::time::Duration;
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Lifetime, Secret, SecretSource, UrlPathPrefix};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, config_error, listen_port, remote, standalone_document,
+    Built, Local, StandaloneServer, config_error, leak, listen_port, remote, standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,10 +41,6 @@ pub type PhotonStandalone = photon_config::schema::GenericStandalone;
 struct Token {
     token_env: Option<String>,
     token_file: Option<String>,
-}
-
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// The secret `token` names, if any; errors at `table.token_*`.

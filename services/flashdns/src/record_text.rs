@@ -7,6 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use photon_dsl::Port;
 
+use photon_runtime::standalone::leak;
+
 use crate::spec::RecData;
 
 /// The record's type mnemonic and its data as text. A node's address is
@@ -148,10 +150,6 @@ pub fn parse(rtype: &str, text: &str) -> Result<RecData, String> {
             ));
         }
     })
-}
-
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// `text` as a zone-file character string: quoted, `"` and `\` escaped,

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::Port;
+use photon_runtime::standalone::leak as leak_str;
 use photon_runtime::standalone::{
     Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
 };
@@ -287,10 +288,6 @@ pub struct Features {
 /// configuration lives as long as the process.
 fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
-}
-
-fn leak_str(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// `file` under `dir`; `.` is the working directory, as a deployment reads

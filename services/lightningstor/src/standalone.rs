@@ -15,7 +15,8 @@ use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAdd
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{Integration, Mode, Secret, SecretSource};
 use photon_runtime::standalone::{
-    Built, Local, Remote, StandaloneServer, config_error, listen_port, remote, standalone_document,
+    Built, Local, Remote, StandaloneServer, config_error, leak, listen_port, remote,
+    standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -226,10 +227,6 @@ pub struct Features {
     /// Replication.
     #[serde(default)]
     pub replication: bool,
-}
-
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// The secret `auth` names.
