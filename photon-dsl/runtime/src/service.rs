@@ -133,6 +133,22 @@ impl ModeReport {
         }
     }
 
+    /// Integrated, its registration's status kept by `integration`, and
+    /// `note` saying what is still local (logged once, here).
+    pub fn integrated(
+        note: Option<String>,
+        integration: Arc<photon_integration::Status>,
+    ) -> ModeReport {
+        if let Some(note) = &note {
+            tracing::warn!(%note, "integrated mode, with parts still local");
+        }
+        ModeReport {
+            mode: "integrated",
+            note,
+            integration: Some(integration),
+        }
+    }
+
     /// `/health`'s `checks.mode`: `ok`, or the fallback's reason.
     pub fn check(&self) -> String {
         self.note.clone().unwrap_or_else(|| "ok".to_owned())

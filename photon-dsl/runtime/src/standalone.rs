@@ -370,17 +370,7 @@ async fn join(
             ))),
         ),
     };
-    if let Some(note) = &plan.note {
-        tracing::warn!(%note, "integrated mode, with parts still local");
-    }
-    Ok((
-        crate::ModeReport {
-            mode: "integrated",
-            note: plan.note,
-            integration: Some(status),
-        },
-        registered,
-    ))
+    Ok((crate::ModeReport::integrated(plan.note, status), registered))
 }
 
 /// An integrated or hybrid start that cannot happen: standalone instead

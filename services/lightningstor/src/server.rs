@@ -214,16 +214,8 @@ async fn join<N: Node>(
     if let photon_dsl::Auth::PhotonAuth(_) = integration.auth {
         note.push("photonauth is not asked: its client is not built yet");
     }
-    let note = note.join("; ");
-    tracing::warn!(%note, "integrated mode, with parts still local");
-    Ok((
-        photon_runtime::ModeReport {
-            mode: "integrated",
-            note: Some(note),
-            integration: Some(registered.status()),
-        },
-        registered,
-    ))
+    let report = photon_runtime::ModeReport::integrated(Some(note.join("; ")), registered.status());
+    Ok((report, registered))
 }
 
 /// How long a compiled integrated lightningstor waits for its state store
