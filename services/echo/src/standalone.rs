@@ -35,17 +35,15 @@ use crate::{EchoClient, EchoProtocol, EchoServer};
 /// keys, whose only values are the local ones.
 pub type PhotonStandalone = photon_config::schema::GenericStandalone;
 
-/// Where a bearer token comes from: an environment variable or a file
-/// (never written in the configuration itself).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Token {
-    token_env: Option<String>,
-    token_file: Option<String>,
-}
-
-/// The secret `token` names, if any; errors at `table.token_*`.
-fn token(token: &Token, layers: &Layers, table: &str) -> Result<Option<Secret>, ConfigError> {
-    match (&token.token_env, &token.token_file) {
+/// The bearer token `token_env` or `token_file` names, if either (never
+/// written in the configuration itself); errors at `table.token_*`.
+fn token(
+    token_env: &Option<String>,
+    token_file: &Option<String>,
+    layers: &Layers,
+    table: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    match (token_env, token_file) {
         (None, None) => Ok(None),
         (Some(name), None) => Secret::try_env(leak(name)).map(Some).map_err(|problem| {
             config_error(
@@ -69,19 +67,14 @@ fn token(token: &Token, layers: &Layers, table: &str) -> Result<Option<Secret>, 
     }
 }
 
-/// `token` as the schema writes it; a token written in a deployment
-/// cannot be (a deployment holds only where a secret is).
-fn token_entry(token: Option<Secret>) -> Result<Token, String> {
+/// `token` as the schema writes it, `(token_env, token_file)`; a token
+/// written in a deployment cannot be (a deployment holds only where a
+/// secret is).
+fn token_entry(token: Option<Secret>) -> Result<(Option<String>, Option<String>), String> {
     Ok(match token.map(|t| t.source()) {
-        None => Token::default(),
-        Some(SecretSource::Env(name)) => Token {
-            token_env: Some(name.to_owned()),
-            token_file: None,
-        },
-        Some(SecretSource::File(path)) => Token {
-            token_env: None,
-            token_file: Some(path.to_owned()),
-        },
+        None => (None, None),
+        Some(SecretSource::Env(name)) => (Some(name.to_owned()), None),
+        Some(SecretSource::File(path)) => (None, Some(path.to_owned())),
         Some(SecretSource::Written(written)) => {
             return Err(format!(
                 "its token is written in {}; the schema names where a token is, not its value",
@@ -163,14 +156,7 @@ impl StandaloneServer for EchoServerText {
                 node: Local,
                 port: listen_port(layers, "standalone.server.addr", s.addr)?,
                 prefix,
-                token: token(
-                    &Token {
-                        token_env: s.token_env.clone(),
-                        token_file: s.token_file.clone(),
-                    },
-                    layers,
-                    "standalone.server",
-                )?,
+                token: token(&s.token_env, &s.token_file, layers, "standalone.server")?,
             },
             listen: vec![("echo", s.addr.ip)],
             state_dir: None,
@@ -188,12 +174,12 @@ pub fn export_server<N: photon_dsl::Node>(
     component_id: &str,
 ) -> Result<ComponentDocument<EchoServerText>, String> {
     let mut doc = standalone_document::<EchoServerText>(component_id);
-    let token = token_entry(spec.token)?;
+    let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.server = ServerSection {
         addr: ListenAddr::new(bind_ip, spec.port.get()),
         prefix: spec.prefix.trimmed().to_owned(),
-        token_env: token.token_env,
-        token_file: token.token_file,
+        token_env,
+        token_file,
     };
     Ok(doc)
 }
@@ -293,14 +279,7 @@ impl StandaloneServer for EchoClientText {
                 echo,
                 test_message: leak(&c.test_message),
                 poll_interval: Duration::from_millis(c.poll_interval_ms),
-                token: token(
-                    &Token {
-                        token_env: c.token_env.clone(),
-                        token_file: c.token_file.clone(),
-                    },
-                    layers,
-                    "standalone.client",
-                )?,
+                token: token(&c.token_env, &c.token_file, layers, "standalone.client")?,
             },
             listen: Vec::new(),
             state_dir: None,
@@ -320,14 +299,14 @@ pub fn export_client<N: photon_dsl::Node>(
     stops_after: Option<Duration>,
 ) -> Result<ComponentDocument<EchoClientText>, String> {
     let mut doc = standalone_document::<EchoClientText>(component_id);
-    let token = token_entry(spec.token)?;
+    let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.client = ClientSection {
         echo_url,
         test_message: spec.test_message.to_owned(),
         poll_interval_ms: u64::try_from(spec.poll_interval.as_millis()).unwrap_or(u64::MAX),
         stop_after_ms: stops_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        token_env: token.token_env,
-        token_file: token.token_file,
+        token_env,
+        token_file,
     };
     Ok(doc)
 }
