@@ -62,6 +62,17 @@ pub fn server_output(component: &str, args: &[&str], env: &[(&str, &str)]) -> Ou
         .expect("the server binary runs")
 }
 
+/// Runs `<component>-server <args>` to completion: its exit code and the
+/// last line of its stderr (where a refusal says why).
+pub fn last_words(component: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = server_output(component, args, env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code(),
+        stderr.lines().last().unwrap_or_default().to_owned(),
+    )
+}
+
 /// Runs a deployment command to completion.
 pub fn output(name: &str, args: &[&str]) -> Output {
     output_with_env(name, args, &[])

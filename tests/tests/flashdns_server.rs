@@ -160,16 +160,6 @@ async fn a_flag_beats_the_environment_which_beats_the_file() {
     assert!(listening.contains("dns=127.0.119.2:5303"), "{listening}");
 }
 
-/// Runs the server to completion; its exit code and last stderr line.
-fn refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = e2e::server_output("flashdns", args, env);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    (
-        out.status.code(),
-        stderr.lines().last().unwrap_or_default().to_owned(),
-    )
-}
-
 /// Arguments, environment, the message expected.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, String);
 
@@ -229,7 +219,7 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
         ),
     ];
     for (args, env, expected) in cases {
-        let (code, line) = refused(&args, &env);
+        let (code, line) = e2e::last_words("flashdns", &args, &env);
         assert_eq!(code, Some(2), "{args:?}: {line}");
         assert_eq!(line, expected, "{args:?}");
     }

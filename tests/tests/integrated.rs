@@ -351,45 +351,48 @@ fn integrated_settings_are_checked_before_anything_starts() {
     let d = dir.path().display();
 
     let no_chainfire = without("chainfire_endpoints = [\"http://chainfire:2379\"]\n");
-    let out = e2e::server_output(
-        "flashdns",
-        &["--config", &no_chainfire, "--print-config"],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
-        format!(
-            "flashdns-server: configuration error: {d}/edited.toml:7: `photon.integrated.chainfire_endpoints`: integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS"
+        e2e::last_words(
+            "flashdns",
+            &["--config", &no_chainfire, "--print-config"],
+            &[]
+        ),
+        (
+            Some(2),
+            format!(
+                "flashdns-server: configuration error: {d}/edited.toml:7: `photon.integrated.chainfire_endpoints`: integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS"
+            )
         )
     );
 
     let no_cluster = without("cluster_id = \"cluster-identifier\"\n");
-    let out = e2e::server_output(
-        "flashdns",
-        &["--config", &no_cluster, "--print-config"],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
-        format!(
-            "flashdns-server: configuration error: {d}/edited.toml:2: `photon.cluster_id`: integrated mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID"
+        e2e::last_words(
+            "flashdns",
+            &["--config", &no_cluster, "--print-config"],
+            &[]
+        ),
+        (
+            Some(2),
+            format!(
+                "flashdns-server: configuration error: {d}/edited.toml:2: `photon.cluster_id`: integrated mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID"
+            )
         )
     );
 
-    let out = e2e::server_output(
-        "flashdns",
-        &["--config", &config, "--print-config"],
-        &[(
-            "PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC",
-            "0",
-        )],
-    );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
-        "flashdns-server: configuration error: environment variable PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC: `photon.integrated.registration.heartbeat_interval_sec`: a heartbeat is at least 1 second apart"
+        e2e::last_words(
+            "flashdns",
+            &["--config", &config, "--print-config"],
+            &[(
+                "PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC",
+                "0",
+            )],
+        ),
+        (
+            Some(2),
+            "flashdns-server: configuration error: environment variable PHOTON__PHOTON__INTEGRATED__REGISTRATION__HEARTBEAT_INTERVAL_SEC: `photon.integrated.registration.heartbeat_interval_sec`: a heartbeat is at least 1 second apart".to_owned()
+        )
     );
 
     // Settled, the file prints as loaded: nothing was reached for.
