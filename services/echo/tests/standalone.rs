@@ -103,3 +103,51 @@ proptest! {
         );
     }
 }
+
+/// The error `echo-client` gives for `[standalone.client]` written as `text`.
+fn client_error(text: &str) -> String {
+    let mut layers = Layers::new();
+    layers
+        .text(
+            Path::new("c.toml"),
+            &format!("[standalone.client]\n{text}\n"),
+        )
+        .unwrap();
+    let doc: ComponentDocument<EchoClientText> = layers.extract().unwrap();
+    EchoClientText::build(&doc, &layers)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn a_bad_echo_url_or_interval_is_named_by_its_key() {
+    for (text, error) in [
+        (
+            "test_message = \"x\"",
+            "c.toml:1: `standalone.client.echo_url`: required: the echo server, such as `http://echo-01:8080/echo`",
+        ),
+        (
+            "echo_url = \"http://server/echo\"",
+            "c.toml:2: `standalone.client.echo_url`: `http://server/echo` has no port: write `http://host:port`, such as `http://chainfire:2379`",
+        ),
+        (
+            "echo_url = \"http://server:0/echo\"",
+            "c.toml:2: `standalone.client.echo_url`: `0` in `http://server:0/echo` is not a port: a port is 1 to 65535",
+        ),
+        (
+            "echo_url = \"http://:8080\"",
+            "c.toml:2: `standalone.client.echo_url`: `http://:8080` has no host",
+        ),
+        (
+            "echo_url = \"http://server:8080/a b\"",
+            "c.toml:2: `standalone.client.echo_url`: the path of `http://server:8080/a b`: ",
+        ),
+        (
+            "echo_url = \"http://server:8080\"\npoll_interval_ms = 0",
+            "c.toml:3: `standalone.client.poll_interval_ms`: at least 1 millisecond",
+        ),
+    ] {
+        let got = client_error(text);
+        assert!(got.starts_with(error), "{text}: {got}");
+    }
+}
