@@ -77,7 +77,7 @@ impl Integration {
                 "it runs integrated but its `state_store` lists no chainfire endpoint: give it the members' endpoints, e.g. `&[CHAINFIRE.kv().dep()]`",
             );
         }
-        let mut decl = decl;
+        let mut decl = decl.integrated(*self);
         let mut i = 0;
         while i < self.state_store.len() {
             decl = decl.needs("state_store", &self.state_store[i]);

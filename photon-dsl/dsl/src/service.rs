@@ -9,7 +9,7 @@
 use core::fmt;
 
 use crate::text::ConstText;
-use crate::{Dep, Node, NodeName, Port, Protocol, Secret, ServiceKind, Transport};
+use crate::{Dep, Integration, Node, NodeName, Port, Protocol, Secret, ServiceKind, Transport};
 
 /// Listeners one service may declare.
 pub const MAX_LISTENERS: usize = 8;
@@ -31,6 +31,9 @@ pub struct ListenerDecl {
     pub transport: Transport,
     /// The protocol's name.
     pub protocol: &'static str,
+    /// Whether it answers `GET /health` (the runtime's default probe asks
+    /// it there).
+    pub health: bool,
 }
 
 /// An endpoint a service needs, with the node it lives on.
@@ -82,6 +85,7 @@ pub struct ServiceDecl {
     node_ref_count: usize,
     rejected: Option<&'static str>,
     cluster: Option<&'static str>,
+    integration: Option<Integration>,
 }
 
 impl ServiceDecl {
@@ -109,6 +113,7 @@ impl ServiceDecl {
             node_ref_count: 0,
             rejected: None,
             cluster: None,
+            integration: None,
         }
     }
 
@@ -127,8 +132,22 @@ impl ServiceDecl {
             port,
             transport: P::TRANSPORT,
             protocol: P::NAME,
+            health: false,
         });
         self.listener_count += 1;
+        self
+    }
+
+    /// Says that the listener declared last also answers `GET /health`
+    /// and `GET /metrics` (served by the runtime's admin surface), so
+    /// `check` asks it there.
+    pub const fn with_health(mut self) -> Self {
+        if self.listener_count == 0 {
+            panic!("`with_health` follows the `listens` it is about");
+        }
+        if let Some(listener) = &mut self.listeners[self.listener_count - 1] {
+            listener.health = true;
+        }
         self
     }
 
@@ -247,6 +266,19 @@ impl ServiceDecl {
         self
     }
 
+    /// Marks the service as integrated: the runtime joins it to the
+    /// platform (registers it in `integration.state_store`) before it
+    /// starts. [`Integration::declare`] calls this.
+    pub const fn integrated(mut self, integration: Integration) -> Self {
+        self.integration = Some(integration);
+        self
+    }
+
+    /// What the service integrates with, when it runs integrated.
+    pub const fn integration(&self) -> Option<Integration> {
+        self.integration
+    }
+
     /// The cluster the service is a member of, if any.
     pub const fn cluster(&self) -> Option<&'static str> {
         self.cluster
@@ -323,6 +355,7 @@ impl fmt::Debug for ServiceDecl {
             )
             .field("rejected", &self.rejected)
             .field("cluster", &self.cluster)
+            .field("integration", &self.integration)
             .finish()
     }
 }

@@ -184,14 +184,36 @@ fn resolver(
         .map_err(|e| e.to_string())
 }
 
-fn init_logging(m: &ArgMatches) {
+fn init_logging(m: &ArgMatches, topology: &Topology<dyn Service>) {
     let filter = m
         .get_one::<String>("log")
         .cloned()
         .or_else(|| std::env::var("PHOTON_LOG").ok())
-        // openraft narrates every election and shutdown at info; its warnings are what matter.
-        .unwrap_or_else(|| "info,openraft=warn".to_owned());
+        .unwrap_or_else(|| {
+            default_filter(
+                "info",
+                topology
+                    .services()
+                    .iter()
+                    .flat_map(|p| p.spec.noisy_log_targets()),
+            )
+        });
     install_logging(&filter);
+}
+
+/// `level`, with each library a service names as noisy held at `warn`.
+pub(crate) fn default_filter<'a>(
+    level: &str,
+    noisy: impl IntoIterator<Item = &'a &'static str>,
+) -> String {
+    let mut targets: Vec<&str> = noisy.into_iter().copied().collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut filter = level.to_owned();
+    for target in targets {
+        filter.push_str(&format!(",{target}=warn"));
+    }
+    filter
 }
 
 /// Logs to stderr through `filter` (a `tracing` filter; `info` if it is
@@ -230,7 +252,7 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
         return ExitCode::from(2);
     }
     let matches = command(info, &topology).get_matches();
-    init_logging(&matches);
+    init_logging(&matches, &topology);
     let (name, sub) = matches.subcommand().expect("a subcommand is required");
     match name {
         "plan" => with_resolver(&topology, sub, false, |r| {

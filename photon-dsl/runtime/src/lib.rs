@@ -8,23 +8,28 @@
 //! - [`deployment!`] turns a deployment file into the binary every node runs:
 //!   `plan`, `graph`, `up`, `run --node`, `check`, `--version`.
 
+pub mod admin;
 mod cli;
 pub mod grpc;
 pub mod http;
+mod join;
 mod lifetime;
+mod mode;
 pub mod plan;
 pub mod secret;
 mod service;
 pub mod standalone;
 mod supervisor;
 
+pub use admin::Admin;
 pub use cli::{BinaryInfo, main};
+pub use mode::{LiveCheck, ModeReport};
 pub use photon_config;
 pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
-    BindError, BoxFuture, ConnectError, ExportContext, ModeReport, NodeStopper, Peer, Placement,
-    ProbeTarget, Running, Service, ServiceError, StartContext, resolve_socket,
+    BindError, BoxFuture, ConnectError, ExportContext, NodeStopper, Peer, Placement, ProbeTarget,
+    Running, Service, ServiceError, StartContext, default_probe, resolve_socket,
 };
 pub use supervisor::{RunError, RunOptions, StandaloneRun, error_chain, run};
 

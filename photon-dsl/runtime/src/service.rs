@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ModeReport;
 use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceKind, ServiceSpec};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -24,18 +25,35 @@ pub type Running = BoxFuture<'static, Result<(), ServiceError>>;
 
 /// Why a service could not listen, in the user's terms.
 #[derive(Debug, thiserror::Error)]
-#[error("node `{node}`: service `{service}` cannot listen on {addr} ({what})")]
-pub struct BindError {
-    /// The node.
-    pub node: NodeName,
-    /// The service kind.
-    pub service: String,
-    /// The listener's name.
-    pub what: String,
-    /// The address.
-    pub addr: SocketAddr,
-    /// The OS error.
-    pub source: std::io::Error,
+pub enum BindError {
+    /// The address is taken, or not this machine's.
+    #[error("node `{node}`: service `{service}` cannot listen on {addr} ({what})")]
+    Listen {
+        /// The node.
+        node: NodeName,
+        /// The service kind.
+        service: String,
+        /// The listener's name.
+        what: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server asked for a listener its spec does not declare.
+    #[error(
+        "node `{node}`: service `{service}` has no listener `{what}` in its spec (it declares: {declared})"
+    )]
+    Undeclared {
+        /// The node.
+        node: NodeName,
+        /// The service kind.
+        service: String,
+        /// The name asked for.
+        what: String,
+        /// The names declared, comma-separated.
+        declared: String,
+    },
 }
 
 /// Why a dependency's address could not be found.
@@ -74,10 +92,11 @@ impl NodeStopper {
 pub struct StartContext {
     /// The node this service runs on.
     pub node: NodeName,
-    /// The mode a standalone server settled on, and why when it is not
-    /// the one asked for (a fallback); `None` in a deployment, whose spec
-    /// says its mode.
-    pub mode_report: Option<ModeReport>,
+    /// The mode it runs in, for `/health`: what a standalone server
+    /// settled on (and why, after a fallback), or, in a deployment, what
+    /// its spec says (integrated services are joined to the platform
+    /// before they start).
+    pub mode: ModeReport,
     /// This instance's name: the node's in a deployment, the
     /// `component_id` for a standalone server (chainfire names its Raft
     /// member with it).
@@ -92,6 +111,8 @@ pub struct StartContext {
     /// Listeners bound to another address than `bind_ip`, by listener name
     /// (a standalone server's `admin_api_addr = "127.0.0.1:8053"`).
     pub listen_ips: Vec<(String, IpAddr)>,
+    /// The listeners the service's spec declares.
+    pub listeners: Vec<ListenerDecl>,
     /// Finds the other nodes.
     pub resolver: Arc<Resolver>,
     /// Cancelled when the service must stop.
@@ -108,80 +129,6 @@ pub struct StartContext {
     /// A standalone server's fellow members, from its configuration (empty
     /// in a deployment, whose members are `placements`).
     pub peers: Vec<Peer>,
-}
-
-/// What `/health` says of the mode (the design's `"mode"` field).
-#[derive(Debug, Clone)]
-pub struct ModeReport {
-    /// `standalone`, `integrated` or `hybrid`: the mode it runs in.
-    pub mode: &'static str,
-    /// Why it runs in another mode than configured, or what of the mode
-    /// it does not cover yet, if anything.
-    pub note: Option<String>,
-    /// The registration in chainfire, kept current by its heartbeat, when
-    /// integrated.
-    pub integration: Option<Arc<photon_integration::Status>>,
-}
-
-impl ModeReport {
-    /// Standalone, as configured.
-    pub fn standalone() -> ModeReport {
-        ModeReport {
-            mode: "standalone",
-            note: None,
-            integration: None,
-        }
-    }
-
-    /// Integrated, its registration's status kept by `integration`, and
-    /// `note` saying what is still local (logged once, here).
-    pub fn integrated(
-        note: Option<String>,
-        integration: Arc<photon_integration::Status>,
-    ) -> ModeReport {
-        if let Some(note) = &note {
-            tracing::warn!(%note, "integrated mode, with parts still local");
-        }
-        ModeReport {
-            mode: "integrated",
-            note,
-            integration: Some(integration),
-        }
-    }
-
-    /// `/health`'s `checks.mode`: `ok`, or the fallback's reason.
-    pub fn check(&self) -> String {
-        self.note.clone().unwrap_or_else(|| "ok".to_owned())
-    }
-
-    /// The design's `/health` answer (section 7.2) for `component`: the
-    /// HTTP status (200, or 503 when not `healthy`) and the JSON body.
-    /// `checks` are the component's own, after `mode` and, when
-    /// integrated, `chainfire` (the registration).
-    pub fn health(
-        &self,
-        component: &str,
-        version: &str,
-        healthy: bool,
-        checks: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
-    ) -> (u16, String) {
-        let mut all = serde_json::Map::new();
-        all.insert("mode".to_owned(), self.check().into());
-        if let Some(integration) = &self.integration {
-            all.insert("chainfire".to_owned(), integration.check().into());
-        }
-        for (name, value) in checks {
-            all.insert(name.to_owned(), value);
-        }
-        let body = serde_json::json!({
-            "status": if healthy { "healthy" } else { "unhealthy" },
-            "mode": self.mode,
-            "component": component,
-            "version": version,
-            "checks": all,
-        });
-        (if healthy { 200 } else { 503 }, body.to_string())
-    }
 }
 
 /// A service of the topology, as other services may see it.
@@ -206,38 +153,81 @@ impl Placement {
 }
 
 impl StartContext {
-    /// The address the listener `what` binds to.
-    pub fn ip_for(&self, what: &str) -> IpAddr {
-        self.listen_ips
+    /// The address the listener `what` binds to: the one the
+    /// configuration gives it, else the node's. A name the spec does not
+    /// declare is an error, never a silent default.
+    pub fn ip_for(&self, what: &str) -> Result<IpAddr, BindError> {
+        if !self.listeners.iter().any(|l| l.name == what) {
+            return Err(BindError::Undeclared {
+                node: self.node,
+                service: self.service.clone(),
+                what: what.to_owned(),
+                declared: self
+                    .listeners
+                    .iter()
+                    .map(|l| l.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(self
+            .listen_ips
             .iter()
             .find(|(name, _)| name == what)
-            .map_or(self.bind_ip, |(_, ip)| *ip)
+            .map_or(self.bind_ip, |(_, ip)| *ip))
+    }
+
+    fn listen_error(&self, what: &str, addr: SocketAddr, source: std::io::Error) -> BindError {
+        BindError::Listen {
+            node: self.node,
+            service: self.service.clone(),
+            what: what.to_owned(),
+            addr,
+            source,
+        }
     }
 
     /// Binds a TCP listener on this node's address, reporting failure in the
     /// user's terms (node, service, listener, address).
     pub async fn bind_tcp(&self, what: &str, port: Port) -> Result<TcpListener, BindError> {
-        let addr = SocketAddr::new(self.ip_for(what), port.get());
-        TcpListener::bind(addr).await.map_err(|source| BindError {
-            node: self.node,
-            service: self.service.clone(),
-            what: what.to_owned(),
-            addr,
-            source,
-        })
+        let addr = SocketAddr::new(self.ip_for(what)?, port.get());
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| self.listen_error(what, addr, source))
     }
 
     /// Binds a UDP socket on this node's address (a DNS server's other
     /// half), reporting failure as [`bind_tcp`](Self::bind_tcp) does.
     pub async fn bind_udp(&self, what: &str, port: Port) -> Result<UdpSocket, BindError> {
-        let addr = SocketAddr::new(self.ip_for(what), port.get());
-        UdpSocket::bind(addr).await.map_err(|source| BindError {
-            node: self.node,
-            service: self.service.clone(),
-            what: what.to_owned(),
-            addr,
-            source,
-        })
+        let addr = SocketAddr::new(self.ip_for(what)?, port.get());
+        UdpSocket::bind(addr)
+            .await
+            .map_err(|source| self.listen_error(what, addr, source))
+    }
+
+    /// Where each declared listener listens (`ip:port`), by name: what an
+    /// integrated service registers.
+    pub fn listen_addresses(&self) -> std::collections::BTreeMap<String, String> {
+        self.listeners
+            .iter()
+            .map(|l| {
+                let ip = self
+                    .listen_ips
+                    .iter()
+                    .find(|(name, _)| name == l.name)
+                    .map_or(self.bind_ip, |(_, ip)| *ip);
+                (
+                    l.name.to_owned(),
+                    SocketAddr::new(ip, l.port.get()).to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The component's `/health` and `/metrics`, reporting this start's
+    /// mode and what `report` says (`version` is the component crate's).
+    pub fn admin(&self, version: &'static str, report: impl crate::admin::Report) -> crate::Admin {
+        crate::Admin::new(&self.service, version, self.mode.clone(), report)
     }
 
     /// Where to connect to reach `port` on `node`.
@@ -336,6 +326,31 @@ impl Peer {
     }
 }
 
+/// The default [`Service::probe`]: `GET /health` answering 200 on a
+/// listener that serves it, else a TCP connect (UDP is not probed).
+pub async fn default_probe(target: ProbeTarget<'_>) -> Result<String, ServiceError> {
+    if target.listener.health {
+        let answer = crate::http::get(target.addr, "/health", target.timeout).await?;
+        return if answer.status == hyper::StatusCode::OK {
+            Ok("/health answers healthy".to_owned())
+        } else {
+            Err(format!(
+                "/health answered {}: {}",
+                answer.status,
+                answer.body.trim_end()
+            )
+            .into())
+        };
+    }
+    if !target.listener.transport.has_tcp() {
+        return Ok("udp: not probed".to_owned());
+    }
+    tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(target.addr))
+        .await
+        .map_err(|_| format!("no answer within {:?}", target.timeout))??;
+    Ok("tcp connect ok".to_owned())
+}
+
 /// A service the runtime can start, stop and probe.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot run: it is a spec without a server",
@@ -348,17 +363,28 @@ pub trait Service: ServiceSpec {
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>>;
 
     /// Checks a running instance through its own protocol; returns a short
-    /// description of what answered. The default connects over TCP.
+    /// description of what answered. The default asks `GET /health` on a
+    /// listener that serves it ([`ServiceDecl::with_health`]), and
+    /// otherwise connects over TCP.
+    ///
+    /// [`ServiceDecl::with_health`]: photon_dsl::ServiceDecl::with_health
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
-        Box::pin(async move {
-            if !target.listener.transport.has_tcp() {
-                return Ok("udp: not probed".to_owned());
-            }
-            tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(target.addr))
-                .await
-                .map_err(|_| format!("no answer within {:?}", target.timeout))??;
-            Ok("tcp connect ok".to_owned())
-        })
+        Box::pin(default_probe(target))
+    }
+
+    /// Libraries this service uses that narrate routine work at `info`
+    /// (openraft every election, hickory-server every query): the default
+    /// log filter holds them at `warn`, where what matters is.
+    fn noisy_log_targets(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// What stays local when this service runs integrated, because its
+    /// integrated backend is not built yet: said in `/health`'s
+    /// `checks.mode` and logged, so "integrated" never claims more than it
+    /// does.
+    fn local_when_integrated(&self) -> Option<&'static str> {
+        None
     }
 
     /// The service's configuration as the standalone TOML its

@@ -13,12 +13,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, Mode, Origin, Sources};
 use photon_dsl::{AddressPlan, ConfigVersion, DeploymentName, Node, Resolver, Topology};
-use photon_integration::{Registered, Registration};
+
+use crate::join::{DEFAULT_INTERVAL, JoinPlan, RegistrationPlan, probe};
 
 use crate::{RunOptions, Service, error_chain};
 
@@ -171,12 +172,6 @@ pub trait StandaloneServer: Component + 'static {
         None
     }
 
-    /// What stays local when the component runs integrated, because its
-    /// integrated backend is not built yet: said in `/health`'s
-    /// `checks.mode` and logged, so "integrated" never claims more than it
-    /// does.
-    const LOCAL_WHEN_INTEGRATED: Option<&'static str> = None;
-
     /// The spec the document describes; `layers` says where each value came
     /// from, for errors.
     fn build(
@@ -235,26 +230,13 @@ fn listen_addresses<S: Service>(built: &Built<S>) -> BTreeMap<String, String> {
 }
 
 /// How an integrated start joins the platform, checked from the
-/// configuration before anything starts.
-#[derive(Debug)]
-struct JoinPlan {
-    chainfire: Vec<String>,
-    control_plane: Option<String>,
-    timeout: Duration,
-    /// `None` when `auto_register = false`.
-    registration: Option<Registration>,
-    /// What integrated mode does not cover, for `/health`.
-    note: Option<String>,
-}
-
-/// The design's default for both the heartbeat and the fallback timeout
-/// (sections 3.2 and 7.2).
-const DEFAULT_INTERVAL_SEC: u32 = 30;
-
+/// configuration before anything starts; `local` is what the component
+/// keeps local even then.
 fn integration_plan<C: StandaloneServer>(
     doc: &ComponentDocument<C>,
     layers: &Layers,
     component_id: &str,
+    local: Option<&'static str>,
 ) -> Result<JoinPlan, ConfigError> {
     let integrated = &doc.photon.integrated;
     if integrated.chainfire_endpoints.is_empty() {
@@ -278,7 +260,7 @@ fn integration_plan<C: StandaloneServer>(
     ) {
         (Some(sec), _) => ("photon.integrated.registration.heartbeat_interval_sec", sec),
         (None, Some(sec)) => ("photon.integrated.heartbeat_interval_sec", sec),
-        (None, None) => ("", DEFAULT_INTERVAL_SEC),
+        (None, None) => ("", DEFAULT_INTERVAL.as_secs() as u32),
     };
     if heartbeat == 0 {
         return Err(config_error(
@@ -287,10 +269,7 @@ fn integration_plan<C: StandaloneServer>(
             "a heartbeat is at least 1 second apart",
         ));
     }
-    let mut note: Vec<String> = C::LOCAL_WHEN_INTEGRATED
-        .map(str::to_owned)
-        .into_iter()
-        .collect();
+    let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
     if let Some(auth) = &integrated.auth_service_endpoint {
         note.push(format!(
             "photonauth at {auth} is not used: its client is not built yet"
@@ -304,73 +283,18 @@ fn integration_plan<C: StandaloneServer>(
     Ok(JoinPlan {
         chainfire: integrated.chainfire_endpoints.clone(),
         control_plane: integrated.control_plane_endpoint.clone(),
-        timeout: Duration::from_secs(u64::from(
-            integrated
-                .fallback_timeout_sec
-                .unwrap_or(DEFAULT_INTERVAL_SEC),
-        )),
-        registration: registration.auto_register.then(|| Registration {
+        timeout: integrated
+            .fallback_timeout_sec
+            .map_or(DEFAULT_INTERVAL, |sec| Duration::from_secs(u64::from(sec))),
+        registration: registration.auto_register.then(|| RegistrationPlan {
             cluster_id,
             component: C::NAME,
             component_id: component_id.to_owned(),
-            version: env!("CARGO_PKG_VERSION"),
-            listeners: BTreeMap::new(),
             metadata: registration.metadata.clone(),
             heartbeat: Duration::from_secs(u64::from(heartbeat)),
         }),
         note: (!note.is_empty()).then(|| note.join("; ")),
     })
-}
-
-/// Reaches the control plane (when one is configured) and chainfire within
-/// the fallback timeout, then registers. `Err` says what did not answer.
-async fn join(
-    plan: JoinPlan,
-    listeners: BTreeMap<String, String>,
-) -> Result<(crate::ModeReport, Option<Registered>), String> {
-    let deadline = Instant::now() + plan.timeout;
-    if let Some(plane) = &plan.control_plane {
-        let url = format!("{}/health", plane.trim_end_matches('/'));
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match probe(
-                &url,
-                left.clamp(Duration::from_millis(100), Duration::from_secs(2)),
-            )
-            .await
-            {
-                Ok(()) => break,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(format!(
-                        "the control plane did not answer {url} within {:?}: {e}",
-                        plan.timeout
-                    ));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(500).min(left)).await,
-            }
-        }
-    }
-    let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (registered, status) = match plan.registration {
-        Some(mut registration) => {
-            registration.listeners = listeners;
-            let registered = photon_integration::register(client, registration)
-                .await
-                .map_err(|e| error_chain(&e))?;
-            let status = registered.status();
-            (Some(registered), status)
-        }
-        None => (
-            None,
-            Arc::new(photon_integration::Status::new(format!(
-                "ok: {} answered; not registered (auto_register = false)",
-                plan.chainfire.join(",")
-            ))),
-        ),
-    };
-    Ok((crate::ModeReport::integrated(plan.note, status), registered))
 }
 
 /// An integrated or hybrid start that cannot happen: standalone instead
@@ -395,11 +319,7 @@ fn fall_back(
         %reason,
         "falling back to standalone (fallback_to_standalone = true)"
     );
-    Ok(crate::ModeReport {
-        mode: "standalone",
-        note: Some(format!("fell back from {}: {reason}", wanted.as_str())),
-        integration: None,
-    })
+    Ok(crate::ModeReport::fell_back(wanted.as_str(), &reason))
 }
 
 fn command(name: &'static str) -> Command {
@@ -502,34 +422,9 @@ fn sources(m: &ArgMatches) -> Result<Sources, ConfigError> {
     })
 }
 
-fn init_logging(level: &str) {
-    // hickory-server narrates every query at info, openraft every election.
-    crate::cli::install_logging(&format!("{level},hickory_server=warn,openraft=warn"));
-}
-
 fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
     eprintln!("{name}: configuration error: {error}");
     ExitCode::from(2)
-}
-
-/// Asks `url` (the control plane's `/health`) whether it is up.
-async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err("only http:// control planes can be asked".to_owned());
-    };
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut addrs = tokio::time::timeout(timeout, tokio::net::lookup_host(host))
-        .await
-        .map_err(|_| format!("resolving `{host}` took over {timeout:?}"))?
-        .map_err(|e| format!("resolving `{host}`: {e}"))?;
-    let addr = addrs
-        .next()
-        .ok_or_else(|| format!("`{host}` has no address"))?;
-    match crate::http::get(addr, path, timeout).await {
-        Ok(answer) if answer.status.is_success() => Ok(()),
-        Ok(answer) => Err(format!("it answered {}", answer.status)),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The whole `<component>-server` binary. Exit codes: 0 stopped cleanly,
@@ -544,11 +439,18 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         Ok(loaded) => loaded,
         Err(e) => return config_failure(binary, &e),
     };
-    init_logging(
+    // Built before anything is logged, so the spec can name the libraries
+    // its default log filter quiets.
+    let built = match C::build(&doc, &layers) {
+        Ok(built) => built,
+        Err(e) => return config_failure(binary, &e),
+    };
+    crate::cli::install_logging(&crate::cli::default_filter(
         C::log_level(&doc)
             .unwrap_or(doc.photon.logging.level)
             .as_str(),
-    );
+        built.spec.noisy_log_targets(),
+    ));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -584,15 +486,16 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         component_id = %component_id,
         "operation mode chosen"
     );
-    let built = match C::build(&doc, &layers) {
-        Ok(built) => built,
-        Err(e) => return config_failure(binary, &e),
-    };
     // Integrated mode's settings are checked before anything is printed or
     // started; hybrid mode has no backend to integrate yet.
     let joining = match detected.mode {
         Mode::Standalone => None,
-        Mode::Integrated => match integration_plan::<C>(&doc, &layers, &component_id) {
+        Mode::Integrated => match integration_plan::<C>(
+            &doc,
+            &layers,
+            &component_id,
+            built.spec.local_when_integrated(),
+        ) {
             Ok(plan) => Some(plan),
             Err(e) => return config_failure(binary, &e),
         },
@@ -655,8 +558,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     let fallback = doc.photon.integrated.fallback_to_standalone;
     let joined = rt.block_on(async {
         match (detected.mode, joining) {
-            (Mode::Integrated, Some(plan)) => match join(plan, listeners).await {
-                Ok((report, registered)) => Ok((report, Some(registered))),
+            (Mode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
+                Ok(joined) => Ok((joined.report.clone(), Some(joined))),
                 Err(reason) => {
                     fall_back(fallback, Mode::Integrated, reason, 1).map(|r| (r, None))
                 }
@@ -674,7 +577,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             _ => Ok((crate::ModeReport::standalone(), None)),
         }
     });
-    let (mode_report, registered) = match joined {
+    let (mode_report, joined) = match joined {
         Ok(joined) => joined,
         Err((problem, code)) => {
             eprintln!("{binary}: {problem}");
@@ -701,8 +604,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     };
     let ran = rt.block_on(async {
         let ran = crate::run(&topology, options).await;
-        if let Some(registered) = registered.flatten() {
-            registered.leave().await;
+        if let Some(joined) = joined {
+            joined.leave().await;
         }
         ran
     });

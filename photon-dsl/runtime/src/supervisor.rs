@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::service::{NodeStopper, Placement, StartContext, resolve_socket};
-use crate::{Service, ServiceError};
+use crate::{ModeReport, Running, Service, ServiceError};
 
 /// How a run is set up.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct StandaloneRun {
     /// The instance's name (`component_id`).
     pub instance: String,
     /// The mode it settled on, for `/health`.
-    pub mode: crate::service::ModeReport,
+    pub mode: ModeReport,
     /// The other members of its cluster, from the configuration.
     pub peers: Vec<crate::service::Peer>,
 }
@@ -223,43 +223,17 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
             return Err(e);
         }
 
-        let node = placed.decl.node();
         let token = CancellationToken::new();
-        let standalone = options.standalone.as_ref();
-        let ctx = StartContext {
-            node,
-            mode_report: standalone.map(|s| s.mode.clone()),
-            instance: standalone.map_or_else(|| node.to_string(), |s| s.instance.clone()),
-            service: placed.decl.kind().to_string(),
-            cluster: topology.name().to_string(),
-            bind_ip: options
-                .resolver
-                .bind_ip(node)
-                .map_err(|e| RunError::Start {
-                    service: label.clone(),
-                    source: e.into(),
-                })?,
-            listen_ips: standalone.map(|s| s.listen_ips.clone()).unwrap_or_default(),
-            peers: standalone.map(|s| s.peers.clone()).unwrap_or_default(),
-            resolver: options.resolver.clone(),
-            shutdown: token.clone(),
-            stopper: NodeStopper {
-                node,
-                tx: stop_tx.clone(),
-            },
-            state_dir: standalone
-                .and_then(|s| s.state_dir.clone())
-                .unwrap_or_else(|| {
-                    options
-                        .state_root
-                        .join(topology.name().as_str())
-                        .join(node.as_str())
-                        .join(placed.decl.kind().as_str())
-                }),
-            placements: placements.clone(),
+        let stopper = NodeStopper {
+            node: placed.decl.node(),
+            tx: stop_tx.clone(),
         };
-        let span = tracing::info_span!("service", node = %node, kind = %placed.decl.kind());
-        let running = match placed.spec.start(ctx).instrument(span.clone()).await {
+        let span =
+            tracing::info_span!("service", node = %placed.decl.node(), kind = %placed.decl.kind());
+        let running = match start_one(topology, i, &options, &placements, token.clone(), stopper)
+            .instrument(span.clone())
+            .await
+        {
             Ok(running) => running,
             Err(source) => {
                 stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
@@ -340,6 +314,126 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
             services: failed.join(", "),
         })
     }
+}
+
+/// Starts service `i`: its context, its mode (joining the platform first
+/// when its spec is integrated), then its own `start`. The future it
+/// returns serves, and leaves the platform once the service has stopped.
+async fn start_one(
+    topology: &Topology<dyn Service>,
+    i: usize,
+    options: &RunOptions,
+    placements: &Arc<[Placement]>,
+    shutdown: CancellationToken,
+    stopper: NodeStopper,
+) -> Result<Running, ServiceError> {
+    let placed = &topology.services()[i];
+    let node = placed.decl.node();
+    let standalone = options.standalone.as_ref();
+    let mut ctx = StartContext {
+        node,
+        mode: ModeReport::standalone(),
+        instance: standalone.map_or_else(|| node.to_string(), |s| s.instance.clone()),
+        service: placed.decl.kind().to_string(),
+        cluster: topology.name().to_string(),
+        bind_ip: options.resolver.bind_ip(node)?,
+        listen_ips: standalone.map(|s| s.listen_ips.clone()).unwrap_or_default(),
+        listeners: placed.decl.listeners().copied().collect(),
+        peers: standalone.map(|s| s.peers.clone()).unwrap_or_default(),
+        resolver: options.resolver.clone(),
+        shutdown,
+        stopper,
+        state_dir: standalone
+            .and_then(|s| s.state_dir.clone())
+            .unwrap_or_else(|| {
+                options
+                    .state_root
+                    .join(topology.name().as_str())
+                    .join(node.as_str())
+                    .join(placed.decl.kind().as_str())
+            }),
+        placements: placements.clone(),
+    };
+    let mut joined = None;
+    ctx.mode = match (standalone, placed.decl.integration()) {
+        // A standalone server's runner settled its mode (and joined).
+        (Some(standalone), _) => standalone.mode.clone(),
+        (None, Some(integration)) => {
+            let plan = join_plan(
+                &ctx,
+                placed.decl.kind(),
+                &integration,
+                placed.spec.local_when_integrated(),
+            )
+            .await?;
+            let done = crate::join::join(plan, ctx.listen_addresses()).await?;
+            let report = done.report.clone();
+            joined = Some(done);
+            report
+        }
+        // Several members of one cluster are the platform's state store.
+        (None, None) => match placed.decl.cluster() {
+            Some(cluster)
+                if topology
+                    .services()
+                    .iter()
+                    .filter(|p| p.decl.cluster() == Some(cluster))
+                    .count()
+                    > 1 =>
+            {
+                ModeReport::clustered()
+            }
+            _ => ModeReport::standalone(),
+        },
+    };
+    let running = placed.spec.start(ctx).await?;
+    Ok(match joined {
+        None => running,
+        Some(joined) => Box::pin(async move {
+            let result = running.await;
+            joined.leave().await;
+            result
+        }),
+    })
+}
+
+/// How a compiled integrated service joins: its state store's members,
+/// the deployment as its cluster, its node as its id.
+async fn join_plan(
+    ctx: &StartContext,
+    kind: photon_dsl::ServiceKind,
+    integration: &photon_dsl::Integration,
+    local: Option<&'static str>,
+) -> Result<crate::join::JoinPlan, ServiceError> {
+    let mut chainfire = Vec::new();
+    for dep in integration.state_store {
+        chainfire.push(format!(
+            "http://{}",
+            ctx.address_of(dep.node(), dep.port()).await?
+        ));
+    }
+    let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
+    if let photon_dsl::Auth::PhotonAuth(auth) = integration.auth {
+        note.push(format!(
+            "photonauth at {} is not used: its client is not built yet",
+            ctx.address_of(auth.node(), auth.port()).await?
+        ));
+    }
+    Ok(crate::join::JoinPlan {
+        chainfire,
+        control_plane: None,
+        // The state store started first (it is a dependency), so this is
+        // how long it may take to elect a leader.
+        timeout: crate::join::DEFAULT_INTERVAL,
+        registration: Some(crate::join::RegistrationPlan {
+            cluster_id: ctx.cluster.clone(),
+            component: kind.as_str(),
+            component_id: ctx.instance.clone(),
+            metadata: Default::default(),
+            heartbeat: crate::join::DEFAULT_INTERVAL,
+        }),
+        note: (!note.is_empty()).then(|| note.join("; ")),
+    })
 }
 
 /// Stops `which` (indices in start order) in reverse, each within the timeout;

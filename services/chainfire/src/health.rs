@@ -1,59 +1,74 @@
-//! `GET /health` on the client port, beside the etcd v3 gRPC API (etcd
-//! answers its `/health` on the same port): the design's JSON, so an
-//! operator checks chainfire the way they check every other component.
+//! `GET /health` and `GET /metrics` on the client port, beside the etcd v3
+//! gRPC API (etcd answers both on the same port): the runtime's admin
+//! surface, with chainfire's checks and numbers.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use photon_runtime::ModeReport;
+use photon_runtime::Admin;
+use photon_runtime::admin::{Checks, Metrics, Report};
 
 use crate::member::Member;
 
-/// What `/health` needs: the member, and the mode it reports.
-#[derive(Clone)]
+/// chainfire's checks and numbers.
 pub(crate) struct Health {
     pub(crate) member: Member,
-    pub(crate) mode: ModeReport,
+}
+
+impl Report for Health {
+    /// Healthy while the member knows a leader: without one, nothing can
+    /// be written (503, as etcd's own `/health` answers).
+    fn health(&self, checks: &mut Checks) {
+        let (term, leader) = self.member.term_and_leader();
+        checks.check(
+            "raft",
+            match leader {
+                Some(leader) => Ok(format!("ok: leader {leader:x}, term {term}")),
+                None => Err(format!("no leader in term {term}")),
+            },
+        );
+        checks.check(
+            "storage",
+            std::fs::metadata(self.member.data_dir())
+                .map(|_| "ok")
+                .map_err(|e| format!("{}: {e}", self.member.data_dir().display())),
+        );
+        checks.ok("revision", self.member.revision());
+    }
+
+    fn metrics(&self, out: &mut Metrics) {
+        let (term, leader) = self.member.term_and_leader();
+        out.gauge("chainfire_raft_term", "The Raft term this member is in.")
+            .value(term);
+        out.gauge(
+            "chainfire_has_leader",
+            "Whether this member knows a leader (1) or not (0).",
+        )
+        .value(u8::from(leader.is_some()));
+        out.gauge(
+            "chainfire_is_leader",
+            "Whether this member is the leader (1) or not (0).",
+        )
+        .value(u8::from(leader == Some(self.member.id())));
+        out.gauge("chainfire_revision", "The store's current revision.")
+            .value(self.member.revision());
+        out.gauge("chainfire_members", "Members of the cluster.")
+            .value(self.member.members().len());
+    }
 }
 
 /// The routes served next to gRPC on the client port.
-pub(crate) fn routes(health: Health) -> axum::Router {
+pub(crate) fn routes(admin: Admin) -> axum::Router {
+    let answer = move |request: axum::extract::Request| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .answer::<_, axum::body::Body>(&request)
+                .unwrap_or_else(|| {
+                    let mut response = axum::response::Response::new(axum::body::Body::empty());
+                    *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                    response
+                })
+        }
+    };
     axum::Router::new()
-        .route("/health", axum::routing::get(answer))
-        .with_state(health)
-}
-
-/// Healthy while the member knows a leader: without one, nothing can be
-/// written (503, as etcd's own `/health` answers).
-async fn answer(
-    State(health): State<Health>,
-) -> (
-    StatusCode,
-    [(axum::http::HeaderName, &'static str); 1],
-    String,
-) {
-    let (term, leader) = health.member.term_and_leader();
-    let raft = match leader {
-        Some(leader) => Ok(format!("ok: leader {leader:x}, term {term}")),
-        None => Err(format!("no leader in term {term}")),
-    };
-    let storage = match std::fs::metadata(health.member.data_dir()) {
-        Ok(_) => Ok("ok".to_owned()),
-        Err(e) => Err(format!("{}: {e}", health.member.data_dir().display())),
-    };
-    let healthy = raft.is_ok() && storage.is_ok();
-    let (status, body) = health.mode.health(
-        "chainfire",
-        env!("CARGO_PKG_VERSION"),
-        healthy,
-        [
-            ("raft", raft.unwrap_or_else(|e| e).into()),
-            ("storage", storage.unwrap_or_else(|e| e).into()),
-            ("revision", health.member.revision().into()),
-        ],
-    );
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
+        .route("/health", axum::routing::get(answer.clone()))
+        .route("/metrics", axum::routing::get(answer))
 }

@@ -64,6 +64,11 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
 }
 
 impl<N: Node> Service for Chainfire<N> {
+    /// openraft narrates every election and shutdown at info.
+    fn noisy_log_targets(&self) -> &'static [&'static str] {
+        &["openraft"]
+    }
+
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
         let doc = crate::standalone::export(
             self,
@@ -96,26 +101,14 @@ impl<N: Node> Service for Chainfire<N> {
                 cluster = ?member.members().values().map(|(name, _)| name).collect::<Vec<_>>(),
                 "chainfire member started"
             );
-            // The design: one member is chainfire on its own, several are
-            // the platform's state store.
-            let mode = ctx
-                .mode_report
-                .clone()
-                .unwrap_or(if member.members().len() > 1 {
-                    photon_runtime::ModeReport {
-                        mode: "integrated",
-                        note: None,
-                        integration: None,
-                    }
-                } else {
-                    photon_runtime::ModeReport::standalone()
-                });
+            let admin = ctx.admin(
+                env!("CARGO_PKG_VERSION"),
+                crate::health::Health {
+                    member: member.clone(),
+                },
+            );
             let running: Running = Box::pin(async move {
                 let services = Services::new(&member);
-                let health = crate::health::Health {
-                    member: member.clone(),
-                    mode,
-                };
                 let peers = Server::builder()
                     .add_service(
                         RaftPeerServer::new(member.peer_service())
@@ -126,8 +119,9 @@ impl<N: Node> Service for Chainfire<N> {
                         incoming(peer_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
-                // HTTP/1.1 too, for `GET /health` beside the gRPC API.
-                let routes = tonic::service::Routes::from(crate::health::routes(health))
+                // HTTP/1.1 too, for `GET /health` and `/metrics` beside the
+                // gRPC API.
+                let routes = tonic::service::Routes::from(crate::health::routes(admin))
                     .add_service(services.kv)
                     .add_service(services.watch)
                     .add_service(services.lease)

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use percent_encoding::percent_decode_str;
 use photon_dsl::Node;
+use photon_runtime::admin::{Checks, Report, StatusCounters};
 use photon_runtime::{
     BoxFuture, ExposeSecret, ProbeTarget, Running, SecretString, Service, ServiceError,
     StartContext,
@@ -35,28 +36,12 @@ fn authorized(token: Option<&SecretString>, request: &Request<Incoming>) -> bool
     bool::from(presented.ct_eq(token.expose_secret().as_bytes()))
 }
 
-/// `GET /health`: the design's JSON, open to all as every component's is.
-/// (With an empty prefix, this is where the message `health` would echo.)
-fn health(mode: &photon_runtime::ModeReport) -> Response<Full<Bytes>> {
-    let (_, body) = mode.health("echo", env!("CARGO_PKG_VERSION"), true, []);
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
 /// Answers one request: the echo, or a plain-text error saying what is expected.
 fn respond(
     prefix: &str,
     token: Option<&SecretString>,
-    mode: &photon_runtime::ModeReport,
     request: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    if request.method() == Method::GET && request.uri().path() == "/health" {
-        return health(mode);
-    }
     let text = |status: StatusCode, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -114,6 +99,23 @@ fn respond(
     }
 }
 
+/// What `/metrics` reports: requests answered, by status class. The echo
+/// server holds no state, so `/health` has no check of its own that
+/// could fail.
+struct Metrics(Arc<StatusCounters>);
+
+impl Report for Metrics {
+    fn health(&self, _: &mut Checks) {}
+
+    fn metrics(&self, out: &mut photon_runtime::admin::Metrics) {
+        self.0.write(
+            out,
+            "echo_requests_total",
+            "Echo requests answered, by status class.",
+        );
+    }
+}
+
 impl<N: Node> Service for EchoServer<N> {
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
         let doc = crate::standalone::export_server(self, ctx.bind_ip, &ctx.component_id)?;
@@ -133,14 +135,17 @@ impl<N: Node> Service for EchoServer<N> {
             let listener = ctx.bind_tcp("echo", port).await?;
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
-            let mode = Arc::new(
-                ctx.mode_report
-                    .clone()
-                    .unwrap_or_else(photon_runtime::ModeReport::standalone),
-            );
+            let counters = Arc::new(StatusCounters::default());
+            // `/health` and `/metrics` first: with an empty prefix, they are
+            // where the messages `health` and `metrics` would echo.
+            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Metrics(counters.clone()));
             let running: Running = Box::pin(async move {
                 let handler = move |req: Request<Incoming>| {
-                    let reply = respond(prefix, token.as_deref(), &mode, &req);
+                    let reply = admin.answer(&req).unwrap_or_else(|| {
+                        let reply = respond(prefix, token.as_deref(), &req);
+                        counters.count(reply.status());
+                        reply
+                    });
                     async move { reply }
                 };
                 photon_runtime::http::serve_http1(listener, ctx.shutdown.clone(), DRAIN, handler)

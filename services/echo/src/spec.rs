@@ -28,6 +28,7 @@ impl<N: Node> EchoServer<N> {
     pub const fn declare(&self) -> ServiceDecl {
         ServiceDecl::new::<N>("echo")
             .listens::<EchoProtocol>("echo", self.port)
+            .with_health()
             .secret_optional("token", &self.token)
     }
 

@@ -1,6 +1,7 @@
 //! The read-only admin API over HTTP: `GET /zones` (each zone with its
-//! serial, source and reload state), `GET /zones/<name>` (the zone as BIND
-//! text), `/health` and `/metrics`.
+//! serial, source and reload state) and `GET /zones/<name>` (the zone as
+//! BIND text), beside the runtime's `/health` and `/metrics`, whose
+//! checks and numbers [`Health`] supplies.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,6 +12,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 
+use photon_runtime::admin::{Checks, Metrics, Report};
+
 use crate::dns::{Counters, RCODE_LABELS};
 use crate::zones::Zones;
 
@@ -19,10 +22,17 @@ use crate::zones::Zones;
 pub struct Admin {
     /// The zones and their reload state.
     pub zones: Zones,
+    /// `/health` and `/metrics`.
+    pub surface: photon_runtime::Admin,
+}
+
+/// flashdns's checks and numbers, for `/health` and `/metrics`.
+#[derive(Debug)]
+pub struct Health {
+    /// The zones and their reload state.
+    pub zones: Zones,
     /// The DNS front end's counters.
     pub counters: Arc<Counters>,
-    /// The mode `/health` reports.
-    pub mode: photon_runtime::ModeReport,
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -48,9 +58,10 @@ impl Admin {
                 serde_json::json!({"error": "the admin API is read-only: GET only"}),
             );
         }
+        if let Some(answer) = self.surface.answer(&request) {
+            return answer;
+        }
         match request.uri().path() {
-            "/health" => self.health(),
-            "/metrics" => self.metrics(),
             "/zones" | "/zones/" => self.list(),
             path => match path.strip_prefix("/zones/") {
                 Some(name) => self.dump(name),
@@ -113,39 +124,42 @@ impl Admin {
             ),
         }
     }
+}
 
-    fn health(&self) -> Response<Full<Bytes>> {
-        let status = self.zones.status();
-        let failing: Vec<_> = status
+impl Report for Health {
+    fn health(&self, checks: &mut Checks) {
+        let catalog = self.zones.catalog().load();
+        if catalog.zones().next().is_none() {
+            // Every question would be REFUSED: nothing to be authoritative for.
+            checks.failing("zones", "no zone is loaded: every question is refused");
+            return;
+        }
+        let failing: Vec<_> = self
+            .zones
+            .status()
             .iter()
             .filter_map(|s| s.last_error.as_ref().map(|e| format!("{}: {e}", s.origin)))
             .collect();
         // A rejected reload leaves the last good zone serving: still healthy,
         // but the check says what was rejected.
-        let zones = if failing.is_empty() {
-            "ok".to_owned()
-        } else {
-            failing.join("; ")
-        };
-        let (_, body) = self.mode.health(
-            "flashdns",
-            env!("CARGO_PKG_VERSION"),
-            true,
-            [("zones", zones.into())],
+        checks.ok(
+            "zones",
+            if failing.is_empty() {
+                "ok".to_owned()
+            } else {
+                failing.join("; ")
+            },
         );
-        reply(StatusCode::OK, "application/json", format!("{body}\n"))
     }
 
-    fn metrics(&self) -> Response<Full<Bytes>> {
+    fn metrics(&self, out: &mut Metrics) {
         let c = &self.counters;
-        let mut out = String::new();
-        out.push_str("# HELP flashdns_responses_total DNS responses sent, by response code.\n");
-        out.push_str("# TYPE flashdns_responses_total counter\n");
+        let mut responses = out.counter(
+            "flashdns_responses_total",
+            "DNS responses sent, by response code.",
+        );
         for (label, counter) in RCODE_LABELS.iter().zip(&c.by_rcode) {
-            out.push_str(&format!(
-                "flashdns_responses_total{{rcode=\"{label}\"}} {}\n",
-                counter.load(Ordering::Relaxed)
-            ));
+            responses.labelled(&[("rcode", label)], counter.load(Ordering::Relaxed));
         }
         for (name, help, value) in [
             (
@@ -164,49 +178,32 @@ impl Admin {
                 &c.transfers_refused,
             ),
         ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
+            out.counter(name, help).value(value.load(Ordering::Relaxed));
         }
         let catalog = self.zones.catalog().load();
-        out.push_str("# HELP flashdns_zone_serial The SOA serial each zone serves.\n");
-        out.push_str("# TYPE flashdns_zone_serial gauge\n");
+        let mut serials = out.gauge("flashdns_zone_serial", "The SOA serial each zone serves.");
         for zone in catalog.zones() {
-            out.push_str(&format!(
-                "flashdns_zone_serial{{zone=\"{}\"}} {}\n",
-                zone.origin(),
-                zone.serial()
-            ));
+            serials.labelled(&[("zone", &zone.origin().to_string())], zone.serial());
         }
-        out.push_str("# HELP flashdns_zone_records Records in each zone.\n");
-        out.push_str("# TYPE flashdns_zone_records gauge\n");
+        let mut records = out.gauge("flashdns_zone_records", "Records in each zone.");
         for zone in catalog.zones() {
-            out.push_str(&format!(
-                "flashdns_zone_records{{zone=\"{}\"}} {}\n",
-                zone.origin(),
-                zone.record_count()
-            ));
+            records.labelled(&[("zone", &zone.origin().to_string())], zone.record_count());
         }
-        out.push_str("# HELP flashdns_zone_signatures_expire_timestamp_seconds When the signed zones' RRSIGs expire (they are refreshed at half their validity).\n");
-        out.push_str("# TYPE flashdns_zone_signatures_expire_timestamp_seconds gauge\n");
+        let mut expiry = out.gauge(
+            "flashdns_zone_signatures_expire_timestamp_seconds",
+            "When the signed zones' RRSIGs expire (they are refreshed at half their validity).",
+        );
         for zone in catalog.zones() {
             if let Some(signed) = zone.signed() {
-                out.push_str(&format!(
-                    "flashdns_zone_signatures_expire_timestamp_seconds{{zone=\"{}\"}} {}\n",
-                    zone.origin(),
-                    signed.expiration
-                ));
+                expiry.labelled(&[("zone", &zone.origin().to_string())], signed.expiration);
             }
         }
-        out.push_str("# HELP flashdns_zone_reload_failures_total Zone file reloads rejected.\n");
-        out.push_str("# TYPE flashdns_zone_reload_failures_total counter\n");
+        let mut failures = out.counter(
+            "flashdns_zone_reload_failures_total",
+            "Zone file reloads rejected.",
+        );
         for status in self.zones.status() {
-            out.push_str(&format!(
-                "flashdns_zone_reload_failures_total{{zone=\"{}\"}} {}\n",
-                status.origin, status.failed_reloads
-            ));
+            failures.labelled(&[("zone", &status.origin)], status.failed_reloads);
         }
-        reply(StatusCode::OK, "text/plain; version=0.0.4", out)
     }
 }

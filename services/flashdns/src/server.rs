@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use hyper::StatusCode;
 use photon_dsl::{Node, NodeAddress, NodeName};
 use photon_runtime::{
     BoxFuture, ExportContext, ProbeTarget, Running, Service, ServiceError, StartContext,
@@ -16,7 +15,7 @@ use photon_runtime::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::FlashDns;
-use crate::admin::Admin;
+use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
 use crate::spec::AutoReload;
 use crate::zones::Zones;
@@ -115,11 +114,13 @@ impl<N: Node> Service for FlashDns<N> {
             server.register_listener(tcp, TCP_IDLE, TCP_RESPONSE_QUEUE);
             let admin = Arc::new(Admin {
                 zones: zones.clone(),
-                counters,
-                mode: ctx
-                    .mode_report
-                    .clone()
-                    .unwrap_or_else(photon_runtime::ModeReport::standalone),
+                surface: ctx.admin(
+                    env!("CARGO_PKG_VERSION"),
+                    Health {
+                        zones: zones.clone(),
+                        counters,
+                    },
+                ),
             });
             let running: Running = Box::pin(async move {
                 let shutdown = ctx.shutdown.clone();
@@ -147,6 +148,15 @@ impl<N: Node> Service for FlashDns<N> {
         })
     }
 
+    /// hickory-server narrates every query at info.
+    fn local_when_integrated(&self) -> Option<&'static str> {
+        Some("zones are read from zone files: the chainfire zone backend is not built yet")
+    }
+
+    fn noisy_log_targets(&self) -> &'static [&'static str] {
+        &["hickory_server"]
+    }
+
     fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
         let address = |node: photon_dsl::NodeName| match ctx.resolver.resolve(node) {
             Ok(photon_dsl::NodeAddress::Ip(ip)) => Ok(ip),
@@ -161,14 +171,8 @@ impl<N: Node> Service for FlashDns<N> {
 
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
         Box::pin(async move {
-            if target.listener.name == "admin" {
-                let answer =
-                    photon_runtime::http::get(target.addr, "/health", target.timeout).await?;
-                return if answer.status == StatusCode::OK {
-                    Ok("/health answers healthy".to_owned())
-                } else {
-                    Err(format!("/health answered {}: {}", answer.status, answer.body).into())
-                };
+            if target.listener.health {
+                return photon_runtime::default_probe(target).await;
             }
             let Some(zone) = self.zones.first() else {
                 tokio::net::TcpStream::connect(target.addr).await?;

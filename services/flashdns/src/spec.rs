@@ -311,7 +311,8 @@ impl<N: Node> FlashDns<N> {
         let decl = named_nodes(
             ServiceDecl::new::<N>("flashdns")
                 .listens::<Dns>("dns", self.dns_port)
-                .listens::<AdminApi>("admin", self.admin_port),
+                .listens::<AdminApi>("admin", self.admin_port)
+                .with_health(),
             self.zones,
         );
         match zones_problem(self.zones) {

@@ -335,9 +335,6 @@ fn zone_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 impl StandaloneServer for FlashDnsServer {
     type Spec = FlashDns<Local>;
 
-    const LOCAL_WHEN_INTEGRATED: Option<&'static str> =
-        Some("zones are read from zone files: the chainfire zone backend is not built yet");
-
     fn build(
         doc: &ComponentDocument<Self>,
         layers: &Layers,

@@ -154,7 +154,14 @@ fn serve_lightningstor(dir: &Path, port: u16) {
             store,
             keys,
             None,
-            photon_runtime::ModeReport::standalone(),
+            |_| {
+                photon_runtime::Admin::new(
+                    "lightningstor",
+                    env!("CARGO_PKG_VERSION"),
+                    photon_runtime::ModeReport::standalone(),
+                    photon_runtime::admin::NoChecks,
+                )
+            },
             never,
         )
         .await;

@@ -2,15 +2,16 @@
 //! `/health` and `/metrics` beside it, data in the runtime's state
 //! directory.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use photon_dsl::Node;
+use photon_runtime::admin::{Checks, Metrics, Report, StatusCounters};
 use photon_runtime::{
-    BoxFuture, ExposeSecret, ProbeTarget, Running, Service, ServiceError, StartContext,
+    Admin, BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext,
 };
 use s3s::Body;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -26,28 +27,12 @@ use crate::store::Store;
 /// How long open connections get to finish after a stop request.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Request counters by status class, for `/metrics`.
-#[derive(Debug, Default)]
-struct Counters {
-    by_class: [AtomicU64; 6],
-}
-
-impl Counters {
-    fn count(&self, status: StatusCode) {
-        let class = (status.as_u16() / 100) as usize;
-        if let Some(counter) = self.by_class.get(class) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Everything a connection needs.
 struct Shared {
     s3: S3Service,
     virtual_hosts: Option<VirtualHosts>,
-    store: Store,
-    counters: Counters,
-    mode: photon_runtime::ModeReport,
+    counters: Arc<StatusCounters>,
+    admin: Admin,
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
@@ -60,46 +45,38 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-/// `/health`, in the design's shape.
-fn health(shared: &Shared) -> Response<Body> {
-    let metadata = shared
-        .store
-        .buckets()
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    let (status, body) = shared.mode.health(
-        "lightningstor",
-        env!("CARGO_PKG_VERSION"),
-        metadata.is_ok(),
-        [
-            ("storage", "ok".into()),
-            (
-                "metadata",
-                metadata.err().unwrap_or_else(|| "ok".to_owned()).into(),
-            ),
-        ],
-    );
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    text(status, "application/json", body)
+/// What `/health` and `/metrics` report.
+struct Health {
+    store: Store,
+    data_dir: PathBuf,
+    counters: Arc<StatusCounters>,
 }
 
-/// `/metrics`, in Prometheus' text format.
-fn metrics(shared: &Shared) -> Response<Body> {
-    let mut out = String::new();
-    out.push_str("# HELP lightningstor_requests_total S3 requests answered, by status class.\n");
-    out.push_str("# TYPE lightningstor_requests_total counter\n");
-    for (class, counter) in shared.counters.by_class.iter().enumerate().skip(1) {
-        out.push_str(&format!(
-            "lightningstor_requests_total{{class=\"{class}xx\"}} {}\n",
-            counter.load(Ordering::Relaxed)
-        ));
+impl Report for Health {
+    fn health(&self, checks: &mut Checks) {
+        // The blob directory must still be there to write into.
+        checks.check(
+            "storage",
+            match std::fs::metadata(&self.data_dir) {
+                Ok(meta) if meta.is_dir() => Ok("ok"),
+                Ok(_) => Err(format!("{} is not a directory", self.data_dir.display())),
+                Err(e) => Err(format!("{}: {e}", self.data_dir.display())),
+            },
+        );
+        checks.check("metadata", self.store.buckets().map(|_| "ok"));
     }
-    if let Ok(buckets) = shared.store.buckets() {
-        out.push_str("# HELP lightningstor_buckets Buckets that exist.\n");
-        out.push_str("# TYPE lightningstor_buckets gauge\n");
-        out.push_str(&format!("lightningstor_buckets {}\n", buckets.len()));
+
+    fn metrics(&self, out: &mut Metrics) {
+        self.counters.write(
+            out,
+            "lightningstor_requests_total",
+            "S3 requests answered, by status class.",
+        );
+        if let Ok(buckets) = self.store.buckets() {
+            out.gauge("lightningstor_buckets", "Buckets that exist.")
+                .value(buckets.len());
+        }
     }
-    text(StatusCode::OK, "text/plain; version=0.0.4", out)
 }
 
 /// Whether the request addresses a bucket by its host name, where
@@ -116,15 +93,13 @@ fn virtual_hosted(shared: &Shared, request: &Request<Incoming>) -> bool {
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    // Under a bucket's host name, or with a query, `/health` is S3's.
     if request.method() == Method::GET
         && request.uri().query().is_none()
         && !virtual_hosted(&shared, &request)
+        && let Some(answer) = shared.admin.answer::<_, Body>(&request)
     {
-        match request.uri().path() {
-            "/health" => return health(&shared),
-            "/metrics" => return metrics(&shared),
-            _ => {}
-        }
+        return answer;
     }
     let response = match hyper::service::Service::call(&shared.s3, request).await {
         Ok(response) => response,
@@ -148,7 +123,7 @@ pub async fn serve(
     store: Store,
     auth: KeyRing,
     base_domain: Option<&str>,
-    mode: photon_runtime::ModeReport,
+    admin: impl FnOnce(Arc<StatusCounters>) -> Admin,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let virtual_hosts = base_domain.map(VirtualHosts::new);
@@ -159,71 +134,20 @@ pub async fn serve(
     builder.set_route(StsRoute::new(auth.clone()));
     builder.set_access(auth.clone());
     builder.set_auth(auth);
+    let counters = Arc::new(StatusCounters::default());
     let shared = Arc::new(Shared {
         s3: builder.build(),
         virtual_hosts,
-        store,
-        counters: Counters::default(),
-        mode,
+        admin: admin(counters.clone()),
+        counters,
     });
     let handler = move |req: Request<Incoming>| handle(shared.clone(), req);
     photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
 }
 
-/// Registers a compiled integrated lightningstor in its state store (every
-/// member the spec lists, started before it), under the deployment's name.
-async fn join<N: Node>(
-    ctx: &StartContext,
-    integration: &photon_dsl::Integration,
-    spec: &LightningStor<N>,
-) -> Result<(photon_runtime::ModeReport, photon_integration::Registered), ServiceError> {
-    let mut endpoints = Vec::new();
-    for dep in integration.state_store {
-        endpoints.push(format!(
-            "http://{}",
-            ctx.address_of(dep.node(), dep.port()).await?
-        ));
-    }
-    let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
-    let client = photon_integration::reach_chainfire(&endpoints, deadline).await?;
-    let listeners = [("s3", spec.s3_port), ("admin", spec.admin_port)]
-        .into_iter()
-        .map(|(name, port)| {
-            (
-                name.to_owned(),
-                std::net::SocketAddr::new(ctx.ip_for(name), port.get()).to_string(),
-            )
-        })
-        .collect();
-    let registered = photon_integration::register(
-        client,
-        photon_integration::Registration {
-            cluster_id: ctx.cluster.clone(),
-            component: "lightningstor",
-            component_id: ctx.instance.clone(),
-            version: env!("CARGO_PKG_VERSION"),
-            listeners,
-            metadata: Default::default(),
-            heartbeat: HEARTBEAT,
-        },
-    )
-    .await?;
-    let mut note = vec![
-        "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet",
-    ];
-    if let photon_dsl::Auth::PhotonAuth(_) = integration.auth {
-        note.push("photonauth is not asked: its client is not built yet");
-    }
-    let report = photon_runtime::ModeReport::integrated(Some(note.join("; ")), registered.status());
-    Ok((report, registered))
-}
-
-/// How long a compiled integrated lightningstor waits for its state store
-/// (already started: the supervisor starts dependencies first).
-const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Its registration's heartbeat (the design's default).
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+/// What stays local when integrated, until lightningstor's chainfire
+/// metadata backend and photonauth client exist.
+pub(crate) const LOCAL_WHEN_INTEGRATED: &str = "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet";
 
 impl<N: Node> Service for LightningStor<N> {
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
@@ -280,43 +204,38 @@ impl<N: Node> Service for LightningStor<N> {
                 meta = %meta.display(),
                 "lightningstor listening"
             );
-            // What it actually runs as: a standalone server's runner says
-            // what it settled on. An integrated spec registers in its
-            // chainfire; its metadata and keys stay local until the chainfire
-            // and photonauth backends exist, and `/health` says so.
-            let (mode, registered) = match (ctx.mode_report.clone(), spec.mode) {
-                // The standalone runner has logged what it settled on.
-                (Some(report), _) => (report, None),
-                (None, photon_dsl::Mode::Standalone) => {
-                    (photon_runtime::ModeReport::standalone(), None)
-                }
-                (None, photon_dsl::Mode::Integrated(integration)) => {
-                    let (report, registered) = join(&ctx, &integration, &spec).await?;
-                    (report, Some(registered))
+            let admin = {
+                let (ctx, store) = (ctx.clone(), store.clone());
+                move |counters| {
+                    ctx.admin(
+                        env!("CARGO_PKG_VERSION"),
+                        Health {
+                            store,
+                            data_dir: data,
+                            counters,
+                        },
+                    )
                 }
             };
             let running: Running = Box::pin(async move {
-                let admin = tonic::transport::Server::builder()
+                let admin_api = tonic::transport::Server::builder()
                     .add_service(AdminService::server(store.clone(), auth.clone()))
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(admin_listener),
                         ctx.shutdown.clone().cancelled_owned(),
                     );
-                let (_, admin) = tokio::join!(
+                let (_, admin_api) = tokio::join!(
                     serve(
                         listener,
                         store,
                         auth,
                         spec.base_domain,
-                        mode,
+                        admin,
                         ctx.shutdown.clone()
                     ),
-                    admin
+                    admin_api
                 );
-                if let Some(registered) = registered {
-                    registered.leave().await;
-                }
-                admin?;
+                admin_api?;
                 tracing::info!("lightningstor stopped");
                 Ok(())
             });
@@ -324,18 +243,7 @@ impl<N: Node> Service for LightningStor<N> {
         })
     }
 
-    fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
-        Box::pin(async move {
-            if target.listener.name != "s3" {
-                tokio::net::TcpStream::connect(target.addr).await?;
-                return Ok("accepts connections".to_owned());
-            }
-            let answer = photon_runtime::http::get(target.addr, "/health", target.timeout).await?;
-            if answer.status == StatusCode::OK {
-                Ok("/health answers healthy".to_owned())
-            } else {
-                Err(format!("/health answered {}: {}", answer.status, answer.body).into())
-            }
-        })
+    fn local_when_integrated(&self) -> Option<&'static str> {
+        Some(LOCAL_WHEN_INTEGRATED)
     }
 }

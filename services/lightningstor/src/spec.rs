@@ -75,6 +75,7 @@ impl<N: Node> LightningStor<N> {
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>("lightningstor")
             .listens::<S3>("s3", self.s3_port)
+            .with_health()
             .listens::<AdminApi>("admin", self.admin_port)
             .secret("access_key.secret", &self.access_key.secret);
         let decl = if access_key_id_is_valid(self.access_key.id) {

@@ -274,10 +274,6 @@ fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
 impl StandaloneServer for LightningStorServer {
     type Spec = LightningStor<Local>;
 
-    const LOCAL_WHEN_INTEGRATED: Option<&'static str> = Some(
-        "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet",
-    );
-
     fn log_level(doc: &ComponentDocument<Self>) -> Option<LogLevel> {
         doc.standalone.server.log_level
     }

@@ -1,0 +1,191 @@
+//! Joining the platform (integrated mode), once for every component: reach
+//! the control plane (when one is configured) and chainfire within a
+//! timeout, register the component under a lease its heartbeat renews, and
+//! leave when it stops.
+//!
+//! A standalone server joins when its configuration says `integrated`
+//! ([`crate::standalone`]); a compiled deployment's service joins when its
+//! spec is integrated ([`ServiceDecl::integration`]), before the supervisor
+//! starts it. Both build a [`JoinPlan`] and call [`join`].
+//!
+//! The chainfire client (`etcd-client`, with tonic and prost under it) is
+//! behind this crate's `integration` feature, which the components that can
+//! run integrated enable: a deployment of components that never register
+//! (the echo pair) builds without it. Without the feature, [`join`] says
+//! so instead of joining.
+//!
+//! [`ServiceDecl::integration`]: photon_dsl::ServiceDecl::integration
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::ModeReport;
+
+/// The design's default for both the heartbeat and the fallback timeout.
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How a start joins the platform, settled before anything starts.
+#[derive(Debug)]
+pub(crate) struct JoinPlan {
+    /// chainfire's client endpoints (`http://host:port`).
+    pub(crate) chainfire: Vec<String>,
+    /// The control plane's base URL, asked for `/health` first.
+    pub(crate) control_plane: Option<String>,
+    /// How long to try.
+    pub(crate) timeout: Duration,
+    /// What to register; `None` when `auto_register = false`.
+    pub(crate) registration: Option<RegistrationPlan>,
+    /// What integrated mode does not cover, for `/health`.
+    pub(crate) note: Option<String>,
+}
+
+/// What a component registers (see `photon_integration::Registration`).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "integration"), allow(dead_code))]
+pub(crate) struct RegistrationPlan {
+    pub(crate) cluster_id: String,
+    pub(crate) component: &'static str,
+    pub(crate) component_id: String,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) heartbeat: Duration,
+}
+
+/// A service joined to the platform: what `/health` reports, and the
+/// registration to leave when it stops.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    pub(crate) report: ModeReport,
+    #[cfg(feature = "integration")]
+    registered: Option<photon_integration::Registered>,
+}
+
+impl Joined {
+    /// Stops the heartbeat and revokes the lease, so the registration goes
+    /// at once.
+    pub(crate) async fn leave(self) {
+        #[cfg(feature = "integration")]
+        if let Some(registered) = self.registered {
+            registered.leave().await;
+        }
+    }
+}
+
+#[cfg(feature = "integration")]
+impl crate::mode::LiveCheck for photon_integration::Status {
+    fn check(&self) -> String {
+        photon_integration::Status::check(self)
+    }
+}
+
+/// Asks `url` (the control plane's `/health`) whether it is up.
+pub(crate) async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err("only http:// control planes can be asked".to_owned());
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut addrs = tokio::time::timeout(timeout, tokio::net::lookup_host(host))
+        .await
+        .map_err(|_| format!("resolving `{host}` took over {timeout:?}"))?
+        .map_err(|e| format!("resolving `{host}`: {e}"))?;
+    let addr = addrs
+        .next()
+        .ok_or_else(|| format!("`{host}` has no address"))?;
+    match crate::http::get(addr, path, timeout).await {
+        Ok(answer) if answer.status.is_success() => Ok(()),
+        Ok(answer) => Err(format!("it answered {}", answer.status)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Waits for the control plane's `/health` until `deadline`.
+async fn reach_control_plane(
+    plane: &str,
+    deadline: Instant,
+    waited: Duration,
+) -> Result<(), String> {
+    let url = format!("{}/health", plane.trim_end_matches('/'));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match probe(
+            &url,
+            left.clamp(Duration::from_millis(100), Duration::from_secs(2)),
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "the control plane did not answer {url} within {waited:?}: {e}"
+                ));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500).min(left)).await,
+        }
+    }
+}
+
+/// Reaches the control plane (when one is configured) and chainfire within
+/// the plan's timeout, then registers with `listeners` (listener name to
+/// `ip:port`). `Err` says what did not answer.
+#[cfg(feature = "integration")]
+pub(crate) async fn join(
+    plan: JoinPlan,
+    listeners: BTreeMap<String, String>,
+) -> Result<Joined, String> {
+    use std::sync::Arc;
+    let deadline = Instant::now() + plan.timeout;
+    if let Some(plane) = &plan.control_plane {
+        reach_control_plane(plane, deadline, plan.timeout).await?;
+    }
+    let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (registered, status) = match plan.registration {
+        Some(registration) => {
+            let registered = photon_integration::register(
+                client,
+                photon_integration::Registration {
+                    cluster_id: registration.cluster_id,
+                    component: registration.component,
+                    component_id: registration.component_id,
+                    version: env!("CARGO_PKG_VERSION"),
+                    listeners,
+                    metadata: registration.metadata,
+                    heartbeat: registration.heartbeat,
+                },
+            )
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
+            let status = registered.status();
+            (Some(registered), status)
+        }
+        None => (
+            None,
+            Arc::new(photon_integration::Status::new(format!(
+                "ok: {} answered; not registered (auto_register = false)",
+                plan.chainfire.join(",")
+            ))),
+        ),
+    };
+    Ok(Joined {
+        report: ModeReport::integrated(plan.note, status),
+        registered,
+    })
+}
+
+/// Without the `integration` feature there is no chainfire client: say
+/// which feature brings it.
+#[cfg(not(feature = "integration"))]
+pub(crate) async fn join(
+    plan: JoinPlan,
+    listeners: BTreeMap<String, String>,
+) -> Result<Joined, String> {
+    let _ = listeners;
+    let deadline = Instant::now() + plan.timeout;
+    if let Some(plane) = &plan.control_plane {
+        reach_control_plane(plane, deadline, plan.timeout).await?;
+    }
+    Err(
+        "this binary was built without photon-runtime's `integration` feature, so it cannot register in chainfire: enable it in the component's crate (its `server` or `standalone` feature)"
+            .to_owned(),
+    )
+}

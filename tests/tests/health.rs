@@ -1,0 +1,184 @@
+//! Every component's `/health` is the runtime's: 200 while its checks pass,
+//! 503 with the failing check named when one fails (what a load balancer's
+//! or Kubernetes' health check believes), and `/metrics` in the Prometheus
+//! text format beside it.
+//!
+//! Loopback blocks 127.0.130.0 to 127.0.133.0 are this file's.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Running, http_get};
+
+/// `/health` once it answers `wanted`, as JSON.
+async fn health_until(base: &str, wanted: u16, running: &Running) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http_get(base, "/health").await;
+        if status == wanted {
+            return serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health stayed {status}: {body}; log:\n{}",
+            running.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chainfire_without_a_leader_answers_503() {
+    // One member of three, alone: it can never elect a leader.
+    let state = tempfile::tempdir().unwrap();
+    let mut alone = Running::start(
+        "chainfire-cluster",
+        &[
+            "run",
+            "--node",
+            "kv-1",
+            "--loopback-base",
+            "127.0.130.0",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    alone.wait_for("all services started", Duration::from_secs(30));
+    let health = health_until("http://127.0.130.1:2379", 503, &alone).await;
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    assert_eq!(health["mode"], "integrated", "{health}");
+    let raft = health["checks"]["raft"].as_str().unwrap();
+    assert!(raft.starts_with("no leader in term "), "{health}");
+    assert_eq!(health["checks"]["storage"], "ok", "{health}");
+
+    let (status, metrics) = http_get("http://127.0.130.1:2379", "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("# TYPE chainfire_has_leader gauge\nchainfire_has_leader 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("chainfire_members 3\n"), "{metrics}");
+
+    // `check` believes it: the client listener's probe fails.
+    let check = e2e::output(
+        "chainfire-cluster",
+        &[
+            "check",
+            "--node",
+            "kv-1",
+            "--timeout",
+            "2",
+            "--loopback-base",
+            "127.0.130.0",
+        ],
+    );
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+    alone.signal("TERM");
+    assert!(
+        alone.wait(Duration::from_secs(15)).0.success(),
+        "{}",
+        alone.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lightningstor_without_its_data_directory_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("lightningstor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[standalone.server]\ns3_addr = \"127.0.131.1:9000\"\ngrpc_addr = \"127.0.131.1:9001\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n\n[standalone.metadata]\npath = \"{}\"\n\n[standalone.auth]\ntype = \"access_key\"\naccess_key = \"PHOTONADMIN\"\nsecret_key = \"secret\"\n",
+            data.display(),
+            dir.path().join("meta").display()
+        ),
+    )
+    .unwrap();
+    let mut server = Running::start_server(
+        "lightningstor",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let healthy = health_until("http://127.0.131.1:9000", 200, &server).await;
+    assert_eq!(healthy["checks"]["storage"], "ok", "{healthy}");
+
+    // The blob directory goes: nothing more can be stored, and `/health`
+    // says where.
+    std::fs::rename(&data, dir.path().join("moved")).unwrap();
+    let health = health_until("http://127.0.131.1:9000", 503, &server).await;
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    let storage = health["checks"]["storage"].as_str().unwrap();
+    assert!(
+        storage.starts_with(&format!("{}: ", data.display())),
+        "{health}"
+    );
+    assert_eq!(health["checks"]["metadata"], "ok", "{health}");
+
+    // Back in place: healthy again.
+    std::fs::rename(dir.path().join("moved"), &data).unwrap();
+    health_until("http://127.0.131.1:9000", 200, &server).await;
+    let (_, metrics) = http_get("http://127.0.131.1:9000", "/metrics").await;
+    assert!(
+        metrics.contains("# TYPE lightningstor_requests_total counter\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flashdns_serving_no_zone_answers_503() {
+    let mut server = Running::start_server(
+        "flashdns",
+        &[
+            "--set",
+            "standalone.server.dns_addr=127.0.132.1:5300",
+            "--set",
+            "standalone.server.admin_api_addr=127.0.132.1:8053",
+            "--set",
+            "standalone.zones.zone=[]",
+        ],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let health = health_until("http://127.0.132.1:8053", 503, &server).await;
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    assert_eq!(
+        health["checks"]["zones"], "no zone is loaded: every question is refused",
+        "{health}"
+    );
+    let (status, metrics) = http_get("http://127.0.132.1:8053", "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("# TYPE flashdns_zone_serial gauge\n"),
+        "{metrics}"
+    );
+}
+
+/// The echo server holds no state, so no check of its own can fail; its
+/// `/health` and `/metrics` are the same runtime surface the tests above
+/// see fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_serves_health_and_counts_requests_in_metrics() {
+    let mut up = Running::start("echo-single", &["up", "--loopback-base", "127.0.133.0"]);
+    up.wait_for("echo reply", Duration::from_secs(10));
+    let base = "http://127.0.133.1:8088";
+    let health = health_until(base, 200, &up).await;
+    assert_eq!(health["component"], "echo", "{health}");
+    let (status, _) = http_get(base, "/no/such/path").await;
+    assert_eq!(status, 404);
+    let (status, metrics) = http_get(base, "/metrics").await;
+    assert_eq!(status, 200);
+    let count = |class: &str| -> u64 {
+        let prefix = format!("echo_requests_total{{class=\"{class}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix}: {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(count("2xx") >= 1, "the client's echoes: {metrics}");
+    assert_eq!(count("4xx"), 1, "{metrics}");
+}
