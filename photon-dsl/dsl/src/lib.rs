@@ -28,6 +28,7 @@ pub mod check;
 mod endpoint;
 mod integration;
 mod lifetime;
+mod listener;
 mod names;
 mod node;
 mod port;
@@ -42,6 +43,7 @@ mod version;
 pub use endpoint::{Dep, Endpoint, Provides};
 pub use integration::{Auth, Integration, Mode};
 pub use lifetime::Lifetime;
+pub use listener::{Declares, Listener, listener_name};
 pub use names::{
     BranchLabel, DeploymentName, DnsName, HostName, InvalidText, NodeName, ServiceKind,
     UrlPathPrefix, Violation, validate_dns_name, validate_lowercase_host_name,

@@ -9,7 +9,9 @@
 use core::fmt;
 
 use crate::text::ConstText;
-use crate::{Dep, Integration, Node, NodeName, Port, Protocol, Secret, ServiceKind, Transport};
+use crate::{
+    Dep, Integration, Listener, Node, NodeName, Port, Protocol, Secret, ServiceKind, Transport,
+};
 
 /// Listeners one service may declare.
 pub const MAX_LISTENERS: usize = 8;
@@ -117,7 +119,18 @@ impl ServiceDecl {
         }
     }
 
-    /// Declares a listener for protocol `P`.
+    /// Declares the listener `L` (its name and protocol) on `port`; the
+    /// spec also implements [`Declares<L>`](crate::Declares), so its
+    /// server can take the socket.
+    #[track_caller]
+    pub const fn listens_on<L: Listener>(self, port: Port) -> Self {
+        self.listens::<L::Protocol>(L::NAME, port)
+    }
+
+    /// Declares a listener for protocol `P` under a name with no key type:
+    /// for specs that never run here (a standalone server's stand-in for a
+    /// remote provider, test fixtures). A running service declares keyed
+    /// listeners with [`listens_on`](Self::listens_on).
     #[track_caller]
     pub const fn listens<P: Protocol>(mut self, name: &'static str, port: Port) -> Self {
         if self.listener_count == MAX_LISTENERS {

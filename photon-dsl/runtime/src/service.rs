@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ModeReport;
-use photon_dsl::{ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceKind, ServiceSpec};
+use photon_dsl::{
+    Declares, Listener, ListenerDecl, NodeAddress, NodeName, Port, Resolver, ServiceKind,
+    ServiceSpec,
+};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +42,18 @@ pub enum BindError {
         addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The server took the same socket twice.
+    #[error("node `{node}`: service `{service}` took its `{what}` {transport} socket twice")]
+    Taken {
+        /// The node.
+        node: NodeName,
+        /// The service kind.
+        service: String,
+        /// The listener.
+        what: String,
+        /// `tcp` or `udp`.
+        transport: &'static str,
     },
     /// The server asked for a listener its spec does not declare.
     #[error(
@@ -113,6 +128,9 @@ pub struct StartContext {
     pub listen_ips: Vec<(String, IpAddr)>,
     /// The listeners the service's spec declares.
     pub listeners: Vec<ListenerDecl>,
+    /// The sockets the runtime bound for them before the service started,
+    /// taken by [`tcp`](Self::tcp) and [`udp`](Self::udp).
+    pub sockets: Sockets,
     /// Finds the other nodes.
     pub resolver: Arc<Resolver>,
     /// Cancelled when the service must stop.
@@ -131,6 +149,26 @@ pub struct StartContext {
     pub peers: Vec<Peer>,
 }
 
+/// The sockets bound for a service's listeners, until its server takes
+/// them.
+#[derive(Debug, Clone, Default)]
+pub struct Sockets(Arc<std::sync::Mutex<Vec<(&'static str, Socket)>>>);
+
+#[derive(Debug)]
+enum Socket {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Socket {
+    fn transport(&self) -> &'static str {
+        match self {
+            Socket::Tcp(_) => "tcp",
+            Socket::Udp(_) => "udp",
+        }
+    }
+}
+
 /// A service of the topology, as other services may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -143,11 +181,11 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// The port of the listener called `name`.
-    pub fn port(&self, name: &str) -> Option<Port> {
+    /// The port of its listener `L`, if it declares one.
+    pub fn port<L: Listener>(&self) -> Option<Port> {
         self.listeners
             .iter()
-            .find(|l| l.name == name)
+            .find(|l| l.name == L::NAME)
             .map(|l| l.port)
     }
 }
@@ -156,7 +194,7 @@ impl StartContext {
     /// The address the listener `what` binds to: the one the
     /// configuration gives it, else the node's. A name the spec does not
     /// declare is an error, never a silent default.
-    pub fn ip_for(&self, what: &str) -> Result<IpAddr, BindError> {
+    fn ip_for(&self, what: &str) -> Result<IpAddr, BindError> {
         if !self.listeners.iter().any(|l| l.name == what) {
             return Err(BindError::Undeclared {
                 node: self.node,
@@ -187,22 +225,71 @@ impl StartContext {
         }
     }
 
-    /// Binds a TCP listener on this node's address, reporting failure in the
-    /// user's terms (node, service, listener, address).
-    pub async fn bind_tcp(&self, what: &str, port: Port) -> Result<TcpListener, BindError> {
-        let addr = SocketAddr::new(self.ip_for(what)?, port.get());
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| self.listen_error(what, addr, source))
+    /// Binds every listener the spec declares (TCP, UDP or both, as its
+    /// protocol needs), reporting failure in the user's terms (node,
+    /// service, listener, address). The supervisor calls it before
+    /// `start`; the server takes the sockets by key.
+    pub(crate) async fn bind_declared(&self) -> Result<(), BindError> {
+        let mut bound = Vec::new();
+        for listener in &self.listeners {
+            let addr = SocketAddr::new(self.ip_for(listener.name)?, listener.port.get());
+            if listener.transport.has_tcp() {
+                let socket = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| self.listen_error(listener.name, addr, source))?;
+                bound.push((listener.name, Socket::Tcp(socket)));
+            }
+            if listener.transport != photon_dsl::Transport::Tcp {
+                let socket = UdpSocket::bind(addr)
+                    .await
+                    .map_err(|source| self.listen_error(listener.name, addr, source))?;
+                bound.push((listener.name, Socket::Udp(socket)));
+            }
+        }
+        *self.sockets.0.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+        Ok(())
     }
 
-    /// Binds a UDP socket on this node's address (a DNS server's other
-    /// half), reporting failure as [`bind_tcp`](Self::bind_tcp) does.
-    pub async fn bind_udp(&self, what: &str, port: Port) -> Result<UdpSocket, BindError> {
-        let addr = SocketAddr::new(self.ip_for(what)?, port.get());
-        UdpSocket::bind(addr)
-            .await
-            .map_err(|source| self.listen_error(what, addr, source))
+    fn take(&self, name: &'static str, transport: &'static str) -> Result<Socket, BindError> {
+        let mut sockets = self.sockets.0.lock().unwrap_or_else(|e| e.into_inner());
+        let found = sockets
+            .iter()
+            .position(|(n, socket)| *n == name && socket.transport() == transport);
+        match found {
+            Some(i) => Ok(sockets.swap_remove(i).1),
+            None => Err(BindError::Taken {
+                node: self.node,
+                service: self.service.clone(),
+                what: name.to_owned(),
+                transport,
+            }),
+        }
+    }
+
+    /// The TCP socket the runtime bound for `spec`'s listener `key`.
+    /// A key the spec does not declare does not compile.
+    pub fn tcp<L: Listener, S: Declares<L>>(
+        &self,
+        key: L,
+        spec: &S,
+    ) -> Result<TcpListener, BindError> {
+        match self.take(photon_dsl::listener_name(key, spec), "tcp")? {
+            Socket::Tcp(socket) => Ok(socket),
+            Socket::Udp(_) => unreachable!("taken by transport"),
+        }
+    }
+
+    /// The UDP socket the runtime bound for `spec`'s listener `key` (a DNS
+    /// server's other half).
+    pub fn udp<L: Listener, S: Declares<L>>(
+        &self,
+        key: L,
+        spec: &S,
+    ) -> Result<UdpSocket, BindError> {
+        match self.take(photon_dsl::listener_name(key, spec), "udp")? {
+            Socket::Udp(socket) => Ok(socket),
+            Socket::Tcp(_) => unreachable!("taken by transport"),
+        }
     }
 
     /// Where each declared listener listens (`ip:port`), by name: what an
@@ -317,11 +404,11 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Where its listener `name` is reached.
-    pub fn addr(&self, name: &str) -> Option<&str> {
+    /// Where its listener `L` is reached.
+    pub fn addr<L: Listener>(&self) -> Option<&str> {
         self.addrs
             .iter()
-            .find(|(listener, _)| listener == name)
+            .find(|(listener, _)| listener == L::NAME)
             .map(|(_, addr)| addr.as_str())
     }
 }

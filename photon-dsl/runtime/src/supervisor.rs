@@ -339,6 +339,7 @@ async fn start_one(
         bind_ip: options.resolver.bind_ip(node)?,
         listen_ips: standalone.map(|s| s.listen_ips.clone()).unwrap_or_default(),
         listeners: placed.decl.listeners().copied().collect(),
+        sockets: Default::default(),
         peers: standalone.map(|s| s.peers.clone()).unwrap_or_default(),
         resolver: options.resolver.clone(),
         shutdown,
@@ -354,6 +355,7 @@ async fn start_one(
             }),
         placements: placements.clone(),
     };
+    ctx.bind_declared().await?;
     let mut joined = None;
     ctx.mode = match (standalone, placed.decl.integration()) {
         // A standalone server's runner settled its mode (and joined).

@@ -24,6 +24,11 @@ nodes! {
     pub Two = "two";
 }
 
+photon_dsl::listener! {
+    /// A recorder's one listener.
+    Main: RawTcp = "main";
+}
+
 /// Listens on `port` (if any), needs `upstream` (if any), logs start and stop.
 // `node` fixes the node type; only `Debug` (the fingerprint) reads it.
 #[allow(dead_code)]
@@ -41,7 +46,7 @@ impl<N: Node> ServiceSpec for Recorder<N> {
     fn declare(&self) -> ServiceDecl {
         let mut d = ServiceDecl::new::<N>(self.kind).needs_optional("upstream", &self.upstream);
         if let Some(port) = self.port {
-            d = d.listens::<RawTcp>("main", port);
+            d = d.listens_on::<Main>(port);
         }
         d
     }
@@ -64,6 +69,8 @@ fn rec<N: Node>(
     }
 }
 
+impl<N: Node> photon_dsl::Declares<Main> for Recorder<N> {}
+
 impl<N: Node> Provides<RawTcp> for Recorder<N> {
     type OnNode = N;
 }
@@ -80,7 +87,7 @@ impl<N: Node> Service for Recorder<N> {
                 return Err(format!("{} refuses to start", self.kind).into());
             }
             let listener = match self.port {
-                Some(port) => Some(ctx.bind_tcp("main", port).await?),
+                Some(_) => Some(ctx.tcp(Main, self)?),
                 None => None,
             };
             self.log

@@ -15,21 +15,27 @@ use crate::proto::etcdserverpb::StatusRequest;
 use crate::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::proto::raftpb::raft_peer_server::RaftPeerServer;
 use crate::raft::network::MAX_PEER_MESSAGE;
+use crate::spec::{ClientListener, PeerListener};
+use photon_dsl::Listener as _;
 
 /// The members of the cluster `ctx`'s topology declares.
 async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, ServiceError> {
     let mut members = BTreeMap::new();
     for placement in ctx.placements_of("chainfire") {
-        let port = |name: &str| {
-            placement.port(name).ok_or_else(|| {
-                format!(
-                    "chainfire on node `{}` declares no `{name}` listener",
-                    placement.node
-                )
-            })
+        let missing = |name: &str| {
+            format!(
+                "chainfire on node `{}` declares no `{name}` listener",
+                placement.node
+            )
         };
-        let peer = ctx.address_of(placement.node, port("peer")?).await?;
-        let client = ctx.address_of(placement.node, port("client")?).await?;
+        let peer = placement
+            .port::<PeerListener>()
+            .ok_or_else(|| missing(PeerListener::NAME))?;
+        let client = placement
+            .port::<ClientListener>()
+            .ok_or_else(|| missing(ClientListener::NAME))?;
+        let peer = ctx.address_of(placement.node, peer).await?;
+        let client = ctx.address_of(placement.node, client).await?;
         // This member goes by its instance name (a standalone server's
         // `component_id`); the others by their node's.
         let name = if placement.node == ctx.node {
@@ -47,16 +53,21 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
     }
     // A standalone server's fellow members, from its configuration.
     for peer in &ctx.peers {
-        let addr = |name: &str| {
-            peer.addr(name)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("chainfire member `{}` has no `{name}` address", peer.name))
-        };
+        let missing =
+            |name: &str| format!("chainfire member `{}` has no `{name}` address", peer.name);
+        let peer_addr = peer
+            .addr::<PeerListener>()
+            .map(str::to_owned)
+            .ok_or_else(|| missing(PeerListener::NAME))?;
+        let client_addr = peer
+            .addr::<ClientListener>()
+            .map(str::to_owned)
+            .ok_or_else(|| missing(ClientListener::NAME))?;
         members.insert(
             peer.name.clone(),
             MemberAddrs {
-                peer: addr("peer")?,
-                client: addr("client")?,
+                peer: peer_addr,
+                client: client_addr,
             },
         );
     }
@@ -85,8 +96,8 @@ impl<N: Node> Service for Chainfire<N> {
         let spec = *self;
         Box::pin(async move {
             let members = members(&ctx).await?;
-            let client_listener = ctx.bind_tcp("client", spec.client_port).await?;
-            let peer_listener = ctx.bind_tcp("peer", spec.peer_port).await?;
+            let client_listener = ctx.tcp(ClientListener, &spec)?;
+            let peer_listener = ctx.tcp(PeerListener, &spec)?;
             let member = Member::start(MemberConfig {
                 name: ctx.instance.clone(),
                 data_dir: ctx.state_dir.clone(),
@@ -147,7 +158,7 @@ impl<N: Node> Service for Chainfire<N> {
 
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {
         Box::pin(async move {
-            if target.listener.name != "client" {
+            if target.listener.name != ClientListener::NAME {
                 tokio::net::TcpStream::connect(target.addr).await?;
                 return Ok("accepts connections".to_owned());
             }

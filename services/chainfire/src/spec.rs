@@ -1,7 +1,14 @@
 //! chainfire's typed configuration (light: photon-dsl only).
 
 use photon_dsl::protocol::{EtcdV3, RaftPeer};
-use photon_dsl::{Endpoint, Node, Port, Provides, ServiceDecl, ServiceSpec};
+use photon_dsl::{Declares, Endpoint, Node, Port, Provides, ServiceDecl, ServiceSpec};
+
+photon_dsl::listener! {
+    /// Where etcd v3 clients connect (and `/health`, `/metrics`).
+    pub ClientListener: EtcdV3 = "client";
+    /// Where the other members send Raft traffic.
+    pub PeerListener: RaftPeer = "peer";
+}
 
 /// One chainfire member, placed on node `N`.
 ///
@@ -21,8 +28,8 @@ impl<N: Node> Chainfire<N> {
     /// Its listeners, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
         ServiceDecl::new::<N>("chainfire")
-            .listens::<EtcdV3>("client", self.client_port)
-            .listens::<RaftPeer>("peer", self.peer_port)
+            .listens_on::<ClientListener>(self.client_port)
+            .listens_on::<PeerListener>(self.peer_port)
             .in_cluster("chainfire")
     }
 
@@ -42,6 +49,9 @@ impl<N: Node> ServiceSpec for Chainfire<N> {
         Chainfire::declare(self)
     }
 }
+
+impl<N: Node> Declares<ClientListener> for Chainfire<N> {}
+impl<N: Node> Declares<PeerListener> for Chainfire<N> {}
 
 impl<N: Node> Provides<EtcdV3> for Chainfire<N> {
     type OnNode = N;

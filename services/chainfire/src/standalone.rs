@@ -21,6 +21,8 @@
 //! peer_addr = "10.0.0.2:2380"
 //! ```
 
+use crate::spec::{ClientListener, PeerListener};
+use photon_dsl::Listener as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -204,16 +206,16 @@ impl StandaloneServer for ChainfireServer {
             peers.push(photon_runtime::Peer {
                 name: member.name.clone(),
                 addrs: vec![
-                    ("client".to_owned(), member.client_addr.clone()),
-                    ("peer".to_owned(), member.peer_addr.clone()),
+                    (ClientListener::NAME.to_owned(), member.client_addr.clone()),
+                    (PeerListener::NAME.to_owned(), member.peer_addr.clone()),
                 ],
             });
         }
         Ok(Built {
             spec,
             listen: vec![
-                ("client", s.server.client_addr.ip),
-                ("peer", s.server.peer_addr.ip),
+                (ClientListener::NAME, s.server.client_addr.ip),
+                (PeerListener::NAME, s.server.peer_addr.ip),
             ],
             state_dir: Some(s.storage.data_dir.clone()),
             peers,
@@ -254,15 +256,17 @@ pub fn export<N: photon_dsl::Node>(
 ) -> Result<ComponentDocument<ChainfireServer>, String> {
     let mut members = Vec::new();
     for peer in peers {
-        let addr = |name: &str| {
-            peer.addr(name)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("member `{}` has no `{name}` listener", peer.name))
-        };
+        let missing = |name: &str| format!("member `{}` has no `{name}` listener", peer.name);
         members.push(ClusterMember {
             name: peer.name.clone(),
-            client_addr: addr("client")?,
-            peer_addr: addr("peer")?,
+            client_addr: peer
+                .addr::<ClientListener>()
+                .map(str::to_owned)
+                .ok_or_else(|| missing(ClientListener::NAME))?,
+            peer_addr: peer
+                .addr::<PeerListener>()
+                .map(str::to_owned)
+                .ok_or_else(|| missing(PeerListener::NAME))?,
         });
     }
     let mut doc = standalone_document::<ChainfireServer>(component_id);

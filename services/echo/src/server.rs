@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::EchoServer;
 use crate::http::EchoHttp;
+use crate::spec::EchoListener;
 
 /// How long open connections get to finish after a stop request.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -124,7 +125,6 @@ impl<N: Node> Service for EchoServer<N> {
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let prefix = self.prefix.trimmed();
-        let port = self.port;
         let token_ref = self.token;
         Box::pin(async move {
             let token = token_ref
@@ -132,7 +132,7 @@ impl<N: Node> Service for EchoServer<N> {
                 .map(photon_runtime::read_secret)
                 .transpose()?
                 .map(Arc::new);
-            let listener = ctx.bind_tcp("echo", port).await?;
+            let listener = ctx.tcp(EchoListener, self)?;
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
             let counters = Arc::new(StatusCounters::default());

@@ -4,11 +4,16 @@ use core::time::Duration;
 
 use photon_dsl::protocol::HttpGet;
 use photon_dsl::{
-    Dep, Endpoint, Node, Port, Provides, Secret, ServiceDecl, ServiceSpec, UrlPathPrefix,
+    Declares, Dep, Endpoint, Node, Port, Provides, Secret, ServiceDecl, ServiceSpec, UrlPathPrefix,
 };
 
 /// What the echo server speaks: a text request in the URL, the same text back.
 pub type EchoProtocol = HttpGet<String, String>;
+
+photon_dsl::listener! {
+    /// The echo server's one listener: the echo, `/health` and `/metrics`.
+    pub EchoListener: EchoProtocol = "echo";
+}
 
 /// The echo server: `GET /<prefix>/<msg>` answers `<msg>`.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +32,7 @@ impl<N: Node> EchoServer<N> {
     /// Its listener, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
         ServiceDecl::new::<N>("echo")
-            .listens::<EchoProtocol>("echo", self.port)
+            .listens_on::<EchoListener>(self.port)
             .with_health()
             .secret_optional("token", &self.token)
     }
@@ -43,6 +48,8 @@ impl<N: Node> ServiceSpec for EchoServer<N> {
         EchoServer::declare(self)
     }
 }
+
+impl<N: Node> Declares<EchoListener> for EchoServer<N> {}
 
 impl<N: Node> Provides<EchoProtocol> for EchoServer<N> {
     type OnNode = N;

@@ -19,6 +19,8 @@
 //! stop_after_ms = 10500             # the node's lifetime, if it has one
 //! ```
 
+use crate::spec::EchoListener;
+use photon_dsl::Listener as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -158,7 +160,7 @@ impl StandaloneServer for EchoServerText {
                 prefix,
                 token: token(&s.token_env, &s.token_file, layers, "standalone.server")?,
             },
-            listen: vec![("echo", s.addr.ip)],
+            listen: vec![(EchoListener::NAME, s.addr.ip)],
             state_dir: None,
             peers: Vec::new(),
             remotes: Vec::new(),

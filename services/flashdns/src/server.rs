@@ -18,6 +18,7 @@ use crate::FlashDns;
 use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
 use crate::spec::AutoReload;
+use crate::spec::{AdminListener, DnsListener};
 use crate::zones::Zones;
 
 /// A TCP client that sends nothing for this long is disconnected.
@@ -87,9 +88,9 @@ impl<N: Node> Service for FlashDns<N> {
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
-            let udp = ctx.bind_udp("dns", spec.dns_port).await?;
-            let tcp = ctx.bind_tcp("dns", spec.dns_port).await?;
-            let admin_listener = ctx.bind_tcp("admin", spec.admin_port).await?;
+            let udp = ctx.udp(DnsListener, &spec)?;
+            let tcp = ctx.tcp(DnsListener, &spec)?;
+            let admin_listener = ctx.tcp(AdminListener, &spec)?;
             let zones = {
                 let ctx = ctx.clone();
                 tokio::task::spawn_blocking(move || {

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use photon_dsl::protocol::Dns;
 use photon_dsl::text::same;
 use photon_dsl::{
-    Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec, Transport,
-    validate_dns_name,
+    Declares, Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec,
+    Transport, validate_dns_name,
 };
 
 /// flashdns's read-only HTTP admin API: `/zones`, `/zones/<name>`,
@@ -23,6 +23,13 @@ impl Protocol for AdminApi {
     const NAME: &'static str = "flashdns-admin";
     const TRANSPORT: Transport = Transport::Tcp;
     const HAS_PATH: bool = false;
+}
+
+photon_dsl::listener! {
+    /// Authoritative DNS, UDP and TCP on one port.
+    pub DnsListener: Dns = "dns";
+    /// The read-only admin API (and `/health`, `/metrics`).
+    pub AdminListener: AdminApi = "admin";
 }
 
 /// The authoritative DNS server, placed on node `N`.
@@ -310,8 +317,8 @@ impl<N: Node> FlashDns<N> {
     pub const fn declare(&self) -> ServiceDecl {
         let decl = named_nodes(
             ServiceDecl::new::<N>("flashdns")
-                .listens::<Dns>("dns", self.dns_port)
-                .listens::<AdminApi>("admin", self.admin_port)
+                .listens_on::<DnsListener>(self.dns_port)
+                .listens_on::<AdminListener>(self.admin_port)
                 .with_health(),
             self.zones,
         );
@@ -516,6 +523,9 @@ impl<N: Node> ServiceSpec for FlashDns<N> {
         FlashDns::declare(self)
     }
 }
+
+impl<N: Node> Declares<DnsListener> for FlashDns<N> {}
+impl<N: Node> Declares<AdminListener> for FlashDns<N> {}
 
 impl<N: Node> Provides<Dns> for FlashDns<N> {
     type OnNode = N;

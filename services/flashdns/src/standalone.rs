@@ -23,6 +23,8 @@
 //! axfr_allow = ["127.0.0.1"]
 //! ```
 
+use crate::spec::{AdminListener, DnsListener};
+use photon_dsl::Listener as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
@@ -521,8 +523,8 @@ impl StandaloneServer for FlashDnsServer {
         Ok(Built {
             spec,
             listen: vec![
-                ("dns", s.server.dns_addr.ip),
-                ("admin", s.server.admin_api_addr.ip),
+                (DnsListener::NAME, s.server.dns_addr.ip),
+                (AdminListener::NAME, s.server.admin_api_addr.ip),
             ],
             state_dir: None,
             peers: Vec::new(),

@@ -22,6 +22,7 @@ use crate::auth::KeyRing;
 use crate::auth::sts::StsRoute;
 pub use crate::s3::RESERVED_BUCKETS;
 use crate::s3::{LightningS3, VirtualHosts};
+use crate::spec::{AdminListener, S3Listener};
 use crate::store::Store;
 
 /// How long open connections get to finish after a stop request.
@@ -177,8 +178,8 @@ impl<N: Node> Service for LightningStor<N> {
         let spec = *self;
         Box::pin(async move {
             let secret = photon_runtime::read_secret(&spec.access_key.secret)?;
-            let listener = ctx.bind_tcp("s3", spec.s3_port).await?;
-            let admin_listener = ctx.bind_tcp("admin", spec.admin_port).await?;
+            let listener = ctx.tcp(S3Listener, &spec)?;
+            let admin_listener = ctx.tcp(AdminListener, &spec)?;
             let dir = |configured: Option<&str>, default: &str| match configured {
                 Some(path) => std::path::PathBuf::from(path),
                 None => ctx.state_dir.join(default),

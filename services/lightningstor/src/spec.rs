@@ -2,7 +2,8 @@
 
 use photon_dsl::protocol::S3;
 use photon_dsl::{
-    Endpoint, Mode, Node, Port, Protocol, Provides, Secret, ServiceDecl, ServiceSpec, Transport,
+    Declares, Endpoint, Mode, Node, Port, Protocol, Provides, Secret, ServiceDecl, ServiceSpec,
+    Transport,
 };
 
 /// lightningstor's admin gRPC API: bucket statistics, creating and revoking
@@ -14,6 +15,13 @@ impl Protocol for AdminApi {
     const NAME: &'static str = "lightningstor-admin";
     const TRANSPORT: Transport = Transport::Tcp;
     const HAS_PATH: bool = false;
+}
+
+photon_dsl::listener! {
+    /// The S3 API (and `/health`, `/metrics`).
+    pub S3Listener: S3 = "s3";
+    /// The admin gRPC API.
+    pub AdminListener: AdminApi = "admin";
 }
 
 /// An S3 access key: the id is public (it is in every request), the secret
@@ -74,9 +82,9 @@ impl<N: Node> LightningStor<N> {
     /// Its listeners, secret and mode's dependencies, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>("lightningstor")
-            .listens::<S3>("s3", self.s3_port)
+            .listens_on::<S3Listener>(self.s3_port)
             .with_health()
-            .listens::<AdminApi>("admin", self.admin_port)
+            .listens_on::<AdminListener>(self.admin_port)
             .secret("access_key.secret", &self.access_key.secret);
         let decl = if access_key_id_is_valid(self.access_key.id) {
             decl
@@ -144,6 +152,9 @@ impl<N: Node> ServiceSpec for LightningStor<N> {
         LightningStor::declare(self)
     }
 }
+
+impl<N: Node> Declares<S3Listener> for LightningStor<N> {}
+impl<N: Node> Declares<AdminListener> for LightningStor<N> {}
 
 impl<N: Node> Provides<S3> for LightningStor<N> {
     type OnNode = N;

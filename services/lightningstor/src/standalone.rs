@@ -7,6 +7,8 @@
 //! on virtual-hosted-style addressing, so every deployment's lightningstor
 //! has a text form.
 
+use crate::spec::{AdminListener, S3Listener};
+use photon_dsl::Listener as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -348,8 +350,8 @@ impl StandaloneServer for LightningStorServer {
         Ok(Built {
             spec,
             listen: vec![
-                ("s3", s.server.s3_addr.ip),
-                ("admin", s.server.grpc_addr.ip),
+                (S3Listener::NAME, s.server.s3_addr.ip),
+                (AdminListener::NAME, s.server.grpc_addr.ip),
             ],
             state_dir: None,
             peers: Vec::new(),
