@@ -139,5 +139,10 @@ marker! {
 marker! {
     /// photonauth's gRPC API: verify a token or an access-key signature and
     /// say which tenant and user it belongs to.
+    ///
+    /// Only photonauth speaks it, but it lives here rather than in
+    /// photonauth's spec: every integrated service names it in
+    /// [`Auth::PhotonAuth`](crate::Auth::PhotonAuth), and services never
+    /// depend on each other's crates.
     PhotonAuthApi, "photonauth", Tcp, false
 }
