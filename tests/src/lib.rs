@@ -262,3 +262,27 @@ pub async fn http_get(base: &str, path: &str) -> (u16, String) {
         String::from_utf8(body).expect("the server answers text"),
     )
 }
+
+/// `/health` at `base` as JSON, once `wanted(status, health)` holds;
+/// fails the test, with `running`'s log, if it does not within 20 s.
+pub async fn health_when(
+    base: &str,
+    running: &Running,
+    wanted: impl Fn(u16, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = http_get(base, "/health").await;
+        let health: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        if wanted(status, &health) {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health stayed {status}: {body}; log:\n{}",
+            running.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -5,25 +5,13 @@
 //!
 //! Loopback blocks 127.0.130.0 to 127.0.133.0 are this file's.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{Running, http_get};
 
-/// `/health` once it answers `wanted`, as JSON.
-async fn health_until(base: &str, wanted: u16, running: &Running) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = http_get(base, "/health").await;
-        if status == wanted {
-            return serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/health stayed {status}: {body}; log:\n{}",
-            running.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// `/health` once it answers `status`, as JSON.
+async fn health_until(base: &str, status: u16, running: &Running) -> serde_json::Value {
+    e2e::health_when(base, running, |answered, _| answered == status).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

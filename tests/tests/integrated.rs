@@ -84,21 +84,13 @@ async fn registered_again(client: &mut Client, old: i64) -> i64 {
 
 /// Waits for `/health`'s `checks.chainfire` to satisfy `wanted`.
 async fn chainfire_check(flashdns: &mut Running, wanted: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, health) = http_get("http://127.0.123.2:8053", "/health").await;
-        let health: serde_json::Value = serde_json::from_str(&health).unwrap();
-        let check = health["checks"]["chainfire"].as_str().unwrap().to_owned();
-        if wanted(&check) {
-            return check;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "checks.chainfire stayed {check:?}; log:\n{}",
-            flashdns.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let check =
+        |health: &serde_json::Value| health["checks"]["chainfire"].as_str().unwrap().to_owned();
+    let health = e2e::health_when("http://127.0.123.2:8053", flashdns, |_, health| {
+        wanted(&check(health))
+    })
+    .await;
+    check(&health)
 }
 
 /// Flags that point the design file at this file's chainfire, whose

@@ -26,6 +26,7 @@ pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How a start joins the platform, settled before anything starts.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "integration"), allow(dead_code))]
 pub(crate) struct JoinPlan {
     /// chainfire's client endpoints (`http://host:port`).
     pub(crate) chainfire: Vec<String>,
@@ -126,16 +127,25 @@ async fn reach_control_plane(
 /// Reaches the control plane (when one is configured) and chainfire within
 /// the plan's timeout, then registers with `listeners` (listener name to
 /// `ip:port`). `Err` says what did not answer.
-#[cfg(feature = "integration")]
 pub(crate) async fn join(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
 ) -> Result<Joined, String> {
-    use std::sync::Arc;
     let deadline = Instant::now() + plan.timeout;
     if let Some(plane) = &plan.control_plane {
         reach_control_plane(plane, deadline, plan.timeout).await?;
     }
+    register(plan, listeners, deadline).await
+}
+
+/// chainfire's part of [`join`].
+#[cfg(feature = "integration")]
+async fn register(
+    plan: JoinPlan,
+    listeners: BTreeMap<String, String>,
+    deadline: Instant,
+) -> Result<Joined, String> {
+    use std::sync::Arc;
     let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
         .await
         .map_err(|e| e.to_string())?;
@@ -175,15 +185,11 @@ pub(crate) async fn join(
 /// Without the `integration` feature there is no chainfire client: say
 /// which feature brings it.
 #[cfg(not(feature = "integration"))]
-pub(crate) async fn join(
-    plan: JoinPlan,
-    listeners: BTreeMap<String, String>,
+async fn register(
+    _plan: JoinPlan,
+    _listeners: BTreeMap<String, String>,
+    _deadline: Instant,
 ) -> Result<Joined, String> {
-    let _ = listeners;
-    let deadline = Instant::now() + plan.timeout;
-    if let Some(plane) = &plan.control_plane {
-        reach_control_plane(plane, deadline, plan.timeout).await?;
-    }
     Err(
         "this binary was built without photon-runtime's `integration` feature, so it cannot register in chainfire: enable it in the component's crate (its `server` or `standalone` feature)"
             .to_owned(),

@@ -29,7 +29,8 @@ pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
     BindError, BoxFuture, ConnectError, ExportContext, NodeStopper, Peer, Placement, ProbeTarget,
-    Running, Service, ServiceError, Sockets, StartContext, default_probe, resolve_socket,
+    Running, Service, ServiceError, Sockets, StartContext, TakenTwice, default_probe,
+    resolve_socket,
 };
 pub use supervisor::{RunError, RunOptions, StandaloneRun, error_chain, run};
 

@@ -28,47 +28,33 @@ pub type Running = BoxFuture<'static, Result<(), ServiceError>>;
 
 /// Why a service could not listen, in the user's terms.
 #[derive(Debug, thiserror::Error)]
-pub enum BindError {
-    /// The address is taken, or not this machine's.
-    #[error("node `{node}`: service `{service}` cannot listen on {addr} ({what})")]
-    Listen {
-        /// The node.
-        node: NodeName,
-        /// The service kind.
-        service: String,
-        /// The listener's name.
-        what: String,
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The server took the same socket twice.
-    #[error("node `{node}`: service `{service}` took its `{what}` {transport} socket twice")]
-    Taken {
-        /// The node.
-        node: NodeName,
-        /// The service kind.
-        service: String,
-        /// The listener.
-        what: String,
-        /// `tcp` or `udp`.
-        transport: &'static str,
-    },
-    /// The server asked for a listener its spec does not declare.
-    #[error(
-        "node `{node}`: service `{service}` has no listener `{what}` in its spec (it declares: {declared})"
-    )]
-    Undeclared {
-        /// The node.
-        node: NodeName,
-        /// The service kind.
-        service: String,
-        /// The name asked for.
-        what: String,
-        /// The names declared, comma-separated.
-        declared: String,
-    },
+#[error("node `{node}`: service `{service}` cannot listen on {addr} ({what})")]
+pub struct BindError {
+    /// The node.
+    pub node: NodeName,
+    /// The service kind.
+    pub service: String,
+    /// The listener's name.
+    pub what: String,
+    /// The address.
+    pub addr: SocketAddr,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// A server asked twice for the socket of one listener: each is handed
+/// out once.
+#[derive(Debug, thiserror::Error)]
+#[error("node `{node}`: service `{service}` took its `{what}` {transport} socket twice")]
+pub struct TakenTwice {
+    /// The node.
+    pub node: NodeName,
+    /// The service kind.
+    pub service: String,
+    /// The listener.
+    pub what: String,
+    /// `tcp` or `udp`.
+    pub transport: &'static str,
 }
 
 /// Why a dependency's address could not be found.
@@ -152,21 +138,25 @@ pub struct StartContext {
 /// The sockets bound for a service's listeners, until its server takes
 /// them.
 #[derive(Debug, Clone, Default)]
-pub struct Sockets(Arc<std::sync::Mutex<Vec<(&'static str, Socket)>>>);
+pub struct Sockets(Arc<std::sync::Mutex<Bound>>);
 
-#[derive(Debug)]
-enum Socket {
-    Tcp(TcpListener),
-    Udp(UdpSocket),
+impl Sockets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bound> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-impl Socket {
-    fn transport(&self) -> &'static str {
-        match self {
-            Socket::Tcp(_) => "tcp",
-            Socket::Udp(_) => "udp",
-        }
-    }
+/// What [`StartContext::bind_declared`] bound, by listener name.
+#[derive(Debug, Default)]
+struct Bound {
+    tcp: Vec<(&'static str, TcpListener)>,
+    udp: Vec<(&'static str, UdpSocket)>,
+}
+
+/// Takes the socket bound for `name` out of `bound`.
+fn take<T>(bound: &mut Vec<(&'static str, T)>, name: &str) -> Option<T> {
+    let i = bound.iter().position(|(n, _)| *n == name)?;
+    Some(bound.swap_remove(i).1)
 }
 
 /// A service of the topology, as other services may see it.
@@ -191,38 +181,15 @@ impl Placement {
 }
 
 impl StartContext {
-    /// The address the listener `what` binds to: the one the
-    /// configuration gives it, else the node's. A name the spec does not
-    /// declare is an error, never a silent default.
-    fn ip_for(&self, what: &str) -> Result<IpAddr, BindError> {
-        if !self.listeners.iter().any(|l| l.name == what) {
-            return Err(BindError::Undeclared {
-                node: self.node,
-                service: self.service.clone(),
-                what: what.to_owned(),
-                declared: self
-                    .listeners
-                    .iter()
-                    .map(|l| l.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-        Ok(self
+    /// Where the declared listener `l` listens: on the address the
+    /// configuration gives it, else on the node's.
+    fn addr_of(&self, l: &ListenerDecl) -> SocketAddr {
+        let ip = self
             .listen_ips
             .iter()
-            .find(|(name, _)| name == what)
-            .map_or(self.bind_ip, |(_, ip)| *ip))
-    }
-
-    fn listen_error(&self, what: &str, addr: SocketAddr, source: std::io::Error) -> BindError {
-        BindError::Listen {
-            node: self.node,
-            service: self.service.clone(),
-            what: what.to_owned(),
-            addr,
-            source,
-        }
+            .find(|(name, _)| name == l.name)
+            .map_or(self.bind_ip, |(_, ip)| *ip);
+        SocketAddr::new(ip, l.port.get())
     }
 
     /// Binds every listener the spec declares (TCP, UDP or both, as its
@@ -230,40 +197,31 @@ impl StartContext {
     /// service, listener, address). The supervisor calls it before
     /// `start`; the server takes the sockets by key.
     pub(crate) async fn bind_declared(&self) -> Result<(), BindError> {
-        let mut bound = Vec::new();
-        for listener in &self.listeners {
-            let addr = SocketAddr::new(self.ip_for(listener.name)?, listener.port.get());
-            if listener.transport.has_tcp() {
+        let listen_error = |what: &str, addr, source| BindError {
+            node: self.node,
+            service: self.service.clone(),
+            what: what.to_owned(),
+            addr,
+            source,
+        };
+        let mut bound = Bound::default();
+        for l in &self.listeners {
+            let addr = self.addr_of(l);
+            if l.transport.has_tcp() {
                 let socket = TcpListener::bind(addr)
                     .await
-                    .map_err(|source| self.listen_error(listener.name, addr, source))?;
-                bound.push((listener.name, Socket::Tcp(socket)));
+                    .map_err(|e| listen_error(l.name, addr, e))?;
+                bound.tcp.push((l.name, socket));
             }
-            if listener.transport != photon_dsl::Transport::Tcp {
+            if l.transport != photon_dsl::Transport::Tcp {
                 let socket = UdpSocket::bind(addr)
                     .await
-                    .map_err(|source| self.listen_error(listener.name, addr, source))?;
-                bound.push((listener.name, Socket::Udp(socket)));
+                    .map_err(|e| listen_error(l.name, addr, e))?;
+                bound.udp.push((l.name, socket));
             }
         }
-        *self.sockets.0.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+        *self.sockets.lock() = bound;
         Ok(())
-    }
-
-    fn take(&self, name: &'static str, transport: &'static str) -> Result<Socket, BindError> {
-        let mut sockets = self.sockets.0.lock().unwrap_or_else(|e| e.into_inner());
-        let found = sockets
-            .iter()
-            .position(|(n, socket)| *n == name && socket.transport() == transport);
-        match found {
-            Some(i) => Ok(sockets.swap_remove(i).1),
-            None => Err(BindError::Taken {
-                node: self.node,
-                service: self.service.clone(),
-                what: name.to_owned(),
-                transport,
-            }),
-        }
     }
 
     /// The TCP socket the runtime bound for `spec`'s listener `key`.
@@ -272,11 +230,9 @@ impl StartContext {
         &self,
         key: L,
         spec: &S,
-    ) -> Result<TcpListener, BindError> {
-        match self.take(photon_dsl::listener_name(key, spec), "tcp")? {
-            Socket::Tcp(socket) => Ok(socket),
-            Socket::Udp(_) => unreachable!("taken by transport"),
-        }
+    ) -> Result<TcpListener, TakenTwice> {
+        let name = photon_dsl::listener_name(key, spec);
+        take(&mut self.sockets.lock().tcp, name).ok_or_else(|| self.taken_twice(name, "tcp"))
     }
 
     /// The UDP socket the runtime bound for `spec`'s listener `key` (a DNS
@@ -285,10 +241,17 @@ impl StartContext {
         &self,
         key: L,
         spec: &S,
-    ) -> Result<UdpSocket, BindError> {
-        match self.take(photon_dsl::listener_name(key, spec), "udp")? {
-            Socket::Udp(socket) => Ok(socket),
-            Socket::Tcp(_) => unreachable!("taken by transport"),
+    ) -> Result<UdpSocket, TakenTwice> {
+        let name = photon_dsl::listener_name(key, spec);
+        take(&mut self.sockets.lock().udp, name).ok_or_else(|| self.taken_twice(name, "udp"))
+    }
+
+    fn taken_twice(&self, name: &str, transport: &'static str) -> TakenTwice {
+        TakenTwice {
+            node: self.node,
+            service: self.service.clone(),
+            what: name.to_owned(),
+            transport,
         }
     }
 
@@ -297,17 +260,7 @@ impl StartContext {
     pub fn listen_addresses(&self) -> std::collections::BTreeMap<String, String> {
         self.listeners
             .iter()
-            .map(|l| {
-                let ip = self
-                    .listen_ips
-                    .iter()
-                    .find(|(name, _)| name == l.name)
-                    .map_or(self.bind_ip, |(_, ip)| *ip);
-                (
-                    l.name.to_owned(),
-                    SocketAddr::new(ip, l.port.get()).to_string(),
-                )
-            })
+            .map(|l| (l.name.to_owned(), self.addr_of(l).to_string()))
             .collect()
     }
 

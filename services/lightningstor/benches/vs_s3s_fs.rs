@@ -154,14 +154,13 @@ fn serve_lightningstor(dir: &Path, port: u16) {
             store,
             keys,
             None,
-            |_| {
-                photon_runtime::Admin::new(
-                    "lightningstor",
-                    env!("CARGO_PKG_VERSION"),
-                    photon_runtime::ModeReport::standalone(),
-                    photon_runtime::admin::NoChecks,
-                )
-            },
+            photon_runtime::Admin::new(
+                "lightningstor",
+                env!("CARGO_PKG_VERSION"),
+                photon_runtime::ModeReport::standalone(),
+                photon_runtime::admin::NoChecks,
+            ),
+            Default::default(),
             never,
         )
         .await;

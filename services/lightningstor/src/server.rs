@@ -117,14 +117,16 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
     response
 }
 
-/// Serves the S3 API (and `/health`, `/metrics`) on `listener` until
-/// `shutdown`; buckets are also host names under `base_domain`, if given.
+/// Serves the S3 API (and `admin`'s `/health`, `/metrics`) on `listener`
+/// until `shutdown`, counting responses in `counters`; buckets are also
+/// host names under `base_domain`, if given.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     auth: KeyRing,
     base_domain: Option<&str>,
-    admin: impl FnOnce(Arc<StatusCounters>) -> Admin,
+    admin: Admin,
+    counters: Arc<StatusCounters>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let virtual_hosts = base_domain.map(VirtualHosts::new);
@@ -135,11 +137,10 @@ pub async fn serve(
     builder.set_route(StsRoute::new(auth.clone()));
     builder.set_access(auth.clone());
     builder.set_auth(auth);
-    let counters = Arc::new(StatusCounters::default());
     let shared = Arc::new(Shared {
         s3: builder.build(),
         virtual_hosts,
-        admin: admin(counters.clone()),
+        admin,
         counters,
     });
     let handler = move |req: Request<Incoming>| handle(shared.clone(), req);
@@ -205,19 +206,15 @@ impl<N: Node> Service for LightningStor<N> {
                 meta = %meta.display(),
                 "lightningstor listening"
             );
-            let admin = {
-                let (ctx, store) = (ctx.clone(), store.clone());
-                move |counters| {
-                    ctx.admin(
-                        env!("CARGO_PKG_VERSION"),
-                        Health {
-                            store,
-                            data_dir: data,
-                            counters,
-                        },
-                    )
-                }
-            };
+            let counters = Arc::new(StatusCounters::default());
+            let admin = ctx.admin(
+                env!("CARGO_PKG_VERSION"),
+                Health {
+                    store: store.clone(),
+                    data_dir: data,
+                    counters: counters.clone(),
+                },
+            );
             let running: Running = Box::pin(async move {
                 let admin_api = tonic::transport::Server::builder()
                     .add_service(AdminService::server(store.clone(), auth.clone()))
@@ -232,6 +229,7 @@ impl<N: Node> Service for LightningStor<N> {
                         auth,
                         spec.base_domain,
                         admin,
+                        counters,
                         ctx.shutdown.clone()
                     ),
                     admin_api
