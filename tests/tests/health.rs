@@ -3,7 +3,7 @@
 //! or Kubernetes' health check believes), and `/metrics` in the Prometheus
 //! text format beside it.
 //!
-//! Loopback blocks 127.0.130.0 to 127.0.133.0 are this file's.
+//! Loopback blocks 127.0.130.0 to 127.0.134.0 are this file's.
 
 use std::time::Duration;
 
@@ -169,4 +169,58 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
     };
     assert!(count("2xx") >= 1, "the client's echoes: {metrics}");
     assert_eq!(count("4xx"), 1, "{metrics}");
+}
+
+/// `check`'s default probe asks `/health` where a listener serves it, and
+/// believes its 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_asks_health_and_fails_on_503() {
+    let state = tempfile::tempdir().unwrap();
+    let base = ["--loopback-base", "127.0.134.0"];
+    let env = [("LIGHTNINGSTOR_SECRET_KEY", "secret")];
+    let mut up = Running::start_with_env(
+        "lightningstor-single",
+        &[
+            "up",
+            base[0],
+            base[1],
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &env,
+    );
+    up.wait_for("all services started", Duration::from_secs(30));
+    let check = |expect: i32| {
+        let out = e2e::output_with_env("lightningstor-single", &["check", base[0], base[1]], &env);
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(expect), "{report}");
+        report
+    };
+    let report = check(0);
+    assert!(
+        report.contains("ok    storage/lightningstor s3 9000/tcp at 127.0.134.1:9000")
+            && report.contains("/health answers healthy"),
+        "{report}"
+    );
+
+    let data = state
+        .path()
+        .join("lightningstor-single/storage/lightningstor/data");
+    std::fs::rename(&data, state.path().join("moved")).unwrap();
+    health_until("http://127.0.134.1:9000", 503, &up).await;
+    let report = check(1);
+    let s3 = report
+        .lines()
+        .find(|l| l.contains("storage/lightningstor s3 "))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        s3.starts_with("FAIL") && s3.contains("/health answered 503 Service Unavailable: "),
+        "{report}"
+    );
+    // The admin gRPC listener serves no `/health`: a TCP connect.
+    assert!(
+        report.contains("ok    storage/lightningstor admin 9001/tcp")
+            && report.contains("tcp connect ok"),
+        "{report}"
+    );
 }

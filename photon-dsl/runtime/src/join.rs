@@ -195,3 +195,28 @@ async fn register(
             .to_owned(),
     )
 }
+
+/// Run by `.ci/run` with `cargo test -p photon-runtime --lib`, where the
+/// feature is off (a workspace build turns it on).
+#[cfg(all(test, not(feature = "integration")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn without_the_feature_a_join_names_the_feature() {
+        let plan = JoinPlan {
+            chainfire: vec!["http://127.0.0.1:9".to_owned()],
+            control_plane: None,
+            timeout: Duration::from_millis(10),
+            registration: None,
+            note: None,
+        };
+        let error = join(plan, BTreeMap::new()).await.unwrap_err();
+        assert!(
+            error.starts_with(
+                "this binary was built without photon-runtime's `integration` feature"
+            ),
+            "{error}"
+        );
+    }
+}
