@@ -21,6 +21,16 @@ impl ListenAddr {
     pub const fn new(ip: IpAddr, port: u16) -> ListenAddr {
         ListenAddr { ip, port }
     }
+
+    /// `0.0.0.0:port`: every interface.
+    pub const fn any(port: u16) -> ListenAddr {
+        ListenAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port)
+    }
+
+    /// `127.0.0.1:port`: this machine only.
+    pub const fn loopback(port: u16) -> ListenAddr {
+        ListenAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port)
+    }
 }
 
 impl fmt::Display for ListenAddr {

@@ -300,3 +300,59 @@ pub struct GenericStandalone {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_source: Option<ConfigSource>,
 }
+
+/// A component that keeps its state under one data directory, and where
+/// that is when the configuration does not say.
+pub trait DataDir {
+    /// The directory used when `[standalone.storage] data_dir` is left out.
+    const DEFAULT_DATA_DIR: &'static str;
+}
+
+/// `[standalone.storage]`: where component `C` keeps its data. One shape
+/// for every component; only the default directory is `C`'s own.
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, bound = "")]
+pub struct StorageSection<C: DataDir> {
+    /// The directory.
+    pub data_dir: std::path::PathBuf,
+    #[serde(skip)]
+    of: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C: DataDir> StorageSection<C> {
+    /// Data kept in `data_dir`.
+    pub fn new(data_dir: std::path::PathBuf) -> Self {
+        StorageSection {
+            data_dir,
+            of: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C: DataDir> Default for StorageSection<C> {
+    fn default() -> Self {
+        StorageSection::new(C::DEFAULT_DATA_DIR.into())
+    }
+}
+
+impl<C: DataDir> Clone for StorageSection<C> {
+    fn clone(&self) -> Self {
+        StorageSection::new(self.data_dir.clone())
+    }
+}
+
+impl<C: DataDir> PartialEq for StorageSection<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.data_dir == other.data_dir
+    }
+}
+
+impl<C: DataDir> Eq for StorageSection<C> {}
+
+impl<C: DataDir> std::fmt::Debug for StorageSection<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSection")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}

@@ -113,10 +113,6 @@ marker! {
     EtcdV3, "etcd-v3", Tcp, false
 }
 marker! {
-    /// Raft traffic between the members of one chainfire cluster.
-    RaftPeer, "raft-peer", Tcp, false
-}
-marker! {
     /// A Prometheus scrape target: `GET /metrics` in the text exposition format.
     PromScrape, "prom-scrape", Tcp, false
 }

@@ -224,21 +224,21 @@ fn dependency_cycles_are_named() {
         node: N,
         kind: &'static str,
         port: Port,
-        other: Dep<RaftPeer>,
+        other: Dep<RawTcp>,
     }
     impl<N: Node> ServiceSpec for Peer<N> {
         fn declare(&self) -> ServiceDecl {
             ServiceDecl::new::<N>(self.kind)
-                .listens::<RaftPeer>("peer", self.port)
+                .listens::<RawTcp>("peer", self.port)
                 .needs("other", &self.other)
         }
     }
-    impl<N: Node> Provides<RaftPeer> for Peer<N> {
+    impl<N: Node> Provides<RawTcp> for Peer<N> {
         type OnNode = N;
     }
     // Endpoints minted from stand-ins on the same nodes and port.
-    let a_ep: Endpoint<A, RaftPeer> = Server::<A, RaftPeer>::new(A, "x", port!(7000)).endpoint();
-    let b_ep: Endpoint<B, RaftPeer> = Server::<B, RaftPeer>::new(B, "x", port!(7000)).endpoint();
+    let a_ep: Endpoint<A, RawTcp> = Server::<A, RawTcp>::new(A, "x", port!(7000)).endpoint();
+    let b_ep: Endpoint<B, RawTcp> = Server::<B, RawTcp>::new(B, "x", port!(7000)).endpoint();
     let t = base()
         .with_service(Box::new(Peer {
             node: A,

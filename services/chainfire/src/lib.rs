@@ -3,15 +3,14 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `server` (default) | the store: MVCC on RocksDB and the etcd v3 gRPC types |
+//! | `server` (default) | the member: MVCC on RocksDB, Raft (openraft), the etcd v3 gRPC services |
+//! | `standalone` (default) | `chainfire-server` from TOML, and joining the platform when integrated |
 //!
-//! Without `server`, only the [`spec`] compiles: what deployments and
-//! ui-tests check against. Work in progress (issue 5): the MVCC store and
-//! the protocol types exist; consensus (openraft) and the gRPC services do
-//! not yet, so a `Chainfire` can be checked in a `topology!` but not run.
+//! Without them, only the [`spec`] compiles: what deployments and ui-tests
+//! check against.
 
 pub mod spec;
-pub use spec::Chainfire;
+pub use spec::{Chainfire, RaftPeer};
 
 #[cfg(feature = "server")]
 pub mod api;

@@ -1,7 +1,20 @@
 //! chainfire's typed configuration (light: photon-dsl only).
 
-use photon_dsl::protocol::{EtcdV3, RaftPeer};
-use photon_dsl::{Declares, Endpoint, Node, Port, Provides, ServiceDecl, ServiceSpec};
+use photon_dsl::protocol::EtcdV3;
+use photon_dsl::{
+    Declares, Endpoint, Node, Port, Protocol, Provides, ServiceDecl, ServiceSpec, Transport,
+};
+
+/// Raft traffic between the members of one chainfire cluster. Only
+/// chainfire speaks it, so it is declared here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RaftPeer {}
+
+impl Protocol for RaftPeer {
+    const NAME: &'static str = "raft-peer";
+    const TRANSPORT: Transport = Transport::Tcp;
+    const HAS_PATH: bool = false;
+}
 
 photon_dsl::listener! {
     /// Where etcd v3 clients connect (and `/health`, `/metrics`).

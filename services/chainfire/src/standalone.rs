@@ -23,9 +23,9 @@
 
 use crate::spec::{ClientListener, PeerListener};
 use photon_dsl::Listener as _;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::net::IpAddr;
 
+use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_runtime::standalone::{
     Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
@@ -37,6 +37,11 @@ use crate::Chainfire;
 /// chainfire's part of the schema.
 #[derive(Debug)]
 pub enum ChainfireServer {}
+
+/// The Raft log, snapshots and the key-value store.
+impl DataDir for ChainfireServer {
+    const DEFAULT_DATA_DIR: &'static str = "/var/lib/chainfire";
+}
 
 impl Component for ChainfireServer {
     const NAME: &'static str = "chainfire";
@@ -57,7 +62,7 @@ pub struct Standalone {
     pub server: Server,
     /// `[standalone.storage]`.
     #[serde(default)]
-    pub storage: StorageSection,
+    pub storage: StorageSection<ChainfireServer>,
     /// `[standalone.cluster]`: the other members, when this one is part of
     /// a larger cluster.
     #[serde(default, skip_serializing_if = "Cluster::is_empty")]
@@ -96,50 +101,19 @@ pub struct ClusterMember {
 
 /// `[standalone.server]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Server {
     /// Where etcd v3 clients connect.
-    #[serde(default = "default_client")]
     pub client_addr: ListenAddr,
     /// Raft traffic (a single member still listens for it).
-    #[serde(default = "default_peer")]
     pub peer_addr: ListenAddr,
-}
-
-fn default_client() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 2379)
-}
-
-fn default_peer() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 2380)
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
-            client_addr: default_client(),
-            peer_addr: default_peer(),
-        }
-    }
-}
-
-/// `[standalone.storage]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageSection {
-    /// The Raft log, snapshots and the key-value store.
-    #[serde(default = "default_data")]
-    pub data_dir: PathBuf,
-}
-
-fn default_data() -> PathBuf {
-    PathBuf::from("/var/lib/chainfire")
-}
-
-impl Default for StorageSection {
-    fn default() -> Self {
-        StorageSection {
-            data_dir: default_data(),
+            client_addr: ListenAddr::any(2379),
+            peer_addr: ListenAddr::any(2380),
         }
     }
 }
@@ -211,17 +185,11 @@ impl StandaloneServer for ChainfireServer {
                 ],
             });
         }
-        Ok(Built {
-            spec,
-            listen: vec![
-                (ClientListener::NAME, s.server.client_addr.ip),
-                (PeerListener::NAME, s.server.peer_addr.ip),
-            ],
-            state_dir: Some(s.storage.data_dir.clone()),
-            peers,
-            remotes: Vec::new(),
-            companions: Vec::new(),
-        })
+        Ok(Built::new(spec)
+            .listen(ClientListener, s.server.client_addr.ip)
+            .listen(PeerListener, s.server.peer_addr.ip)
+            .state_dir(s.storage.data_dir.clone())
+            .peers(peers))
     }
 }
 
@@ -275,9 +243,7 @@ pub fn export<N: photon_dsl::Node>(
             client_addr: ListenAddr::new(bind_ip, spec.client_port.get()),
             peer_addr: ListenAddr::new(bind_ip, spec.peer_port.get()),
         },
-        storage: StorageSection {
-            data_dir: state_dir.to_owned(),
-        },
+        storage: StorageSection::new(state_dir.to_owned()),
         cluster: Cluster { members },
     };
     Ok(doc)

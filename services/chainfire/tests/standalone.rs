@@ -7,11 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use chainfire::Chainfire;
-use chainfire::standalone::{ChainfireServer, export};
+use chainfire::standalone::ChainfireServer;
 use photon_config::{ComponentDocument, Layers};
-use photon_dsl::Port;
+use photon_dsl::{Node as _, Port};
 use photon_runtime::Peer;
 use photon_runtime::standalone::StandaloneServer as _;
+use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
 
 photon_dsl::nodes! {
@@ -71,18 +72,11 @@ proptest! {
             client_port: Port::try_from(client).unwrap(),
             peer_port: Port::try_from(peer).unwrap(),
         };
-        let doc = export(&spec, &others, bind, "kv", Path::new(&dir)).unwrap();
-        let text = photon_config::to_toml(&doc).unwrap();
-        let mut layers = Layers::new();
-        layers.text(Path::new("exported.toml"), &text).unwrap();
-        let loaded: ComponentDocument<ChainfireServer> = layers.extract().unwrap();
-        prop_assert_eq!(&loaded, &doc);
-        let built = ChainfireServer::build(&loaded, &layers).unwrap();
-        prop_assert_eq!(built.spec.client_port, spec.client_port);
-        prop_assert_eq!(built.spec.peer_port, spec.peer_port);
+        let mut ctx = context(Kv::NAME, bind, Vec::new());
+        ctx.state_dir = PathBuf::from(&dir);
+        ctx.peers = others;
+        let built = round_trip::<ChainfireServer>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.state_dir, Some(PathBuf::from(&dir)));
-        prop_assert_eq!(built.listen, vec![("client", bind), ("peer", bind)]);
-        prop_assert_eq!(built.peers, others);
     }
 }
 

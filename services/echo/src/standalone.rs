@@ -20,14 +20,13 @@
 //! ```
 
 use crate::spec::EchoListener;
-use photon_dsl::Listener as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Lifetime, Secret, SecretSource, UrlPathPrefix};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, config_error, leak, listen_port, remote, standalone_document,
+    Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -107,13 +106,11 @@ pub struct ServerDocument {
 
 /// `[standalone.server]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
     /// Where it listens.
-    #[serde(default = "default_addr")]
     pub addr: ListenAddr,
     /// The path prefix it answers under (`echo`: `GET /echo/<msg>`).
-    #[serde(default = "default_prefix")]
     pub prefix: String,
     /// The variable holding the bearer token every request must carry, if
     /// one is required.
@@ -124,19 +121,11 @@ pub struct ServerSection {
     pub token_file: Option<String>,
 }
 
-fn default_addr() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)
-}
-
-fn default_prefix() -> String {
-    "echo".to_owned()
-}
-
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
-            addr: default_addr(),
-            prefix: default_prefix(),
+            addr: ListenAddr::any(8080),
+            prefix: "echo".to_owned(),
             token_env: None,
             token_file: None,
         }
@@ -153,19 +142,13 @@ impl StandaloneServer for EchoServerText {
         let s = &doc.standalone.server;
         let prefix = UrlPathPrefix::parse(leak(&s.prefix))
             .map_err(|e| config_error(layers, "standalone.server.prefix", e.to_string()))?;
-        Ok(Built {
-            spec: EchoServer {
-                node: Local,
-                port: listen_port(layers, "standalone.server.addr", s.addr)?,
-                prefix,
-                token: token(&s.token_env, &s.token_file, layers, "standalone.server")?,
-            },
-            listen: vec![(EchoListener::NAME, s.addr.ip)],
-            state_dir: None,
-            peers: Vec::new(),
-            remotes: Vec::new(),
-            companions: Vec::new(),
+        Ok(Built::new(EchoServer {
+            node: Local,
+            port: listen_port(layers, "standalone.server.addr", s.addr)?,
+            prefix,
+            token: token(&s.token_env, &s.token_file, layers, "standalone.server")?,
         })
+        .listen(EchoListener, s.addr.ip))
     }
 }
 
@@ -206,17 +189,15 @@ pub struct ClientDocument {
 }
 
 /// `[standalone.client]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientSection {
     /// The echo server: `http://host:port/prefix`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub echo_url: String,
     /// What it sends.
-    #[serde(default = "default_message")]
     pub test_message: String,
     /// How often, in milliseconds.
-    #[serde(default = "default_interval")]
     pub poll_interval_ms: u64,
     /// Stop the client (and end the process) after this long, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,12 +211,17 @@ pub struct ClientSection {
     pub token_file: Option<String>,
 }
 
-fn default_message() -> String {
-    "hello".to_owned()
-}
-
-fn default_interval() -> u64 {
-    1000
+impl Default for ClientSection {
+    fn default() -> Self {
+        ClientSection {
+            echo_url: String::new(),
+            test_message: "hello".to_owned(),
+            poll_interval_ms: 1000,
+            stop_after_ms: None,
+            token_env: None,
+            token_file: None,
+        }
+    }
 }
 
 impl StandaloneServer for EchoClientText {
@@ -253,14 +239,8 @@ impl StandaloneServer for EchoClientText {
                 "required: the echo server, such as `http://echo-01:8080/echo`",
             ));
         }
-        let (echo, server) = remote::<EchoProtocol>(
-            layers,
-            "standalone.client.echo_url",
-            "echo",
-            "echo",
-            "echo",
-            &c.echo_url,
-        )?;
+        let mut remotes = Remotes::new(layers);
+        let echo = remotes.add::<EchoProtocol>("standalone.client.echo_url", &c.echo_url)?;
         if c.poll_interval_ms == 0 {
             return Err(config_error(
                 layers,
@@ -268,26 +248,20 @@ impl StandaloneServer for EchoClientText {
                 "at least 1 millisecond",
             ));
         }
-        let companions: Vec<Box<dyn photon_runtime::Service>> = match c.stop_after_ms {
-            Some(ms) => vec![Box::new(Lifetime {
+        let built = Built::new(EchoClient {
+            node: Local,
+            echo,
+            test_message: leak(&c.test_message),
+            poll_interval: Duration::from_millis(c.poll_interval_ms),
+            token: token(&c.token_env, &c.token_file, layers, "standalone.client")?,
+        })
+        .remotes(remotes);
+        Ok(match c.stop_after_ms {
+            Some(ms) => built.companion(Box::new(Lifetime {
                 node: Local,
                 after: Duration::from_millis(ms),
-            })],
-            None => Vec::new(),
-        };
-        Ok(Built {
-            spec: EchoClient {
-                node: Local,
-                echo,
-                test_message: leak(&c.test_message),
-                poll_interval: Duration::from_millis(c.poll_interval_ms),
-                token: token(&c.token_env, &c.token_file, layers, "standalone.client")?,
-            },
-            listen: Vec::new(),
-            state_dir: None,
-            peers: Vec::new(),
-            remotes: vec![server],
-            companions,
+            })),
+            None => built,
         })
     }
 }

@@ -1,16 +1,18 @@
 //! The echo pair's standalone schema: any server or client spec, exported
 //! and loaded back through the same layers and checks the binaries use, is
-//! the same spec (the client's server a stand-in at the same address).
+//! the same spec (the client's server a stand-in at the same address):
+//! the runtime's round trip, given echo's specs.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use echo::standalone::{EchoClientText, EchoServerText, export_client, export_server};
+use echo::standalone::{EchoClientText, EchoServerText};
 use echo::{EchoClient, EchoServer};
 use photon_config::{ComponentDocument, Layers};
-use photon_dsl::{Dep, NodeName, Port, Secret, UrlPathPrefix};
+use photon_dsl::{Dep, Node as _, NodeAddress, NodeName, Port, Secret, UrlPathPrefix};
 use photon_runtime::standalone::StandaloneServer;
+use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
 
 photon_dsl::nodes! {
@@ -34,14 +36,6 @@ fn prefix() -> impl Strategy<Value = UrlPathPrefix> {
     "[a-z0-9_]{1,8}(/[a-z0-9_]{1,8}){0,2}".prop_map(|p| UrlPathPrefix::parse(leak(p)).unwrap())
 }
 
-/// Loads `doc` back through the layers, as the binary does.
-fn load<C: StandaloneServer>(doc: &ComponentDocument<C>) -> (ComponentDocument<C>, Layers) {
-    let text = photon_config::to_toml(doc).unwrap();
-    let mut layers = Layers::new();
-    layers.text(Path::new("exported.toml"), &text).unwrap();
-    (layers.extract().unwrap(), layers)
-}
-
 proptest! {
     #[test]
     fn a_server_loads_back_as_the_same_spec(
@@ -51,15 +45,9 @@ proptest! {
         bind in any::<[u8; 4]>(),
     ) {
         let spec = EchoServer { node: Here, port: Port::try_from(port).unwrap(), prefix, token };
-        let bind = IpAddr::V4(Ipv4Addr::from(bind));
-        let doc = export_server(&spec, bind, "here-echo").unwrap();
-        let (loaded, layers) = load::<EchoServerText>(&doc);
-        prop_assert_eq!(&loaded, &doc);
-        let built = EchoServerText::build(&loaded, &layers).unwrap();
-        prop_assert_eq!(built.spec.port, spec.port);
+        let ctx = context(Here::NAME, IpAddr::V4(Ipv4Addr::from(bind)), Vec::new());
+        let built = round_trip::<EchoServerText>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.spec.prefix, spec.prefix);
-        prop_assert_eq!(built.spec.token.map(|t| t.source()), spec.token.map(|t| t.source()));
-        prop_assert_eq!(built.listen, vec![("echo", bind)]);
     }
 
     #[test]
@@ -72,35 +60,21 @@ proptest! {
         stop in proptest::option::of(1u64..=3_600_000),
         token in token(),
     ) {
-        let echo = Dep::from_text(NodeName::parse("server").unwrap(), Port::try_from(port).unwrap(), prefix);
+        let server = NodeName::parse("server").unwrap();
         let spec = EchoClient {
             node: Here,
-            echo,
+            echo: Dep::from_text(server, Port::try_from(port).unwrap(), prefix),
             test_message: leak(message),
             poll_interval: Duration::from_millis(interval),
             token,
         };
-        let host = Ipv4Addr::from(host);
-        let url = match prefix {
-            Some(p) => format!("http://{host}:{port}/{}", p.trimmed()),
-            None => format!("http://{host}:{port}"),
-        };
-        let doc = export_client(&spec, "here-echo-client", url, stop.map(Duration::from_millis)).unwrap();
-        let (loaded, layers) = load::<EchoClientText>(&doc);
-        prop_assert_eq!(&loaded, &doc);
-        let built = EchoClientText::build(&loaded, &layers).unwrap();
-        let b = built.spec;
-        prop_assert_eq!(b.echo.port(), spec.echo.port());
-        prop_assert_eq!(b.echo.path(), spec.echo.path());
-        prop_assert_eq!(b.test_message, spec.test_message);
-        prop_assert_eq!(b.poll_interval, spec.poll_interval);
-        prop_assert_eq!(b.token.map(|t| t.source()), spec.token.map(|t| t.source()));
-        prop_assert_eq!(built.remotes.len(), 1);
-        prop_assert_eq!(built.remotes[0].address(), &photon_dsl::NodeAddress::Ip(IpAddr::V4(host)));
-        prop_assert_eq!(
-            built.companions.iter().map(|c| c.stops_node_after()).collect::<Vec<_>>(),
-            stop.map(Duration::from_millis).into_iter().map(Some).collect::<Vec<_>>()
-        );
+        let host = NodeAddress::Ip(IpAddr::V4(Ipv4Addr::from(host)));
+        let mut ctx = context(Here::NAME, IpAddr::V4(Ipv4Addr::LOCALHOST), vec![(server, host)]);
+        ctx.stops_node_after = stop.map(Duration::from_millis);
+        let built = round_trip::<EchoClientText>(&spec, &ctx).unwrap();
+        prop_assert_eq!(built.spec.echo.path(), spec.echo.path());
+        prop_assert_eq!(built.spec.test_message, spec.test_message);
+        prop_assert_eq!(built.spec.poll_interval, spec.poll_interval);
     }
 }
 

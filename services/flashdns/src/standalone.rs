@@ -24,8 +24,7 @@
 //! ```
 
 use crate::spec::{AdminListener, DnsListener};
-use photon_dsl::Listener as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
@@ -97,44 +96,33 @@ pub struct Standalone {
 
 /// `[standalone.server]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Server {
     /// DNS over UDP (and TCP: flashdns serves both on one address).
-    #[serde(default = "default_dns")]
     pub dns_addr: ListenAddr,
     /// DNS over TCP; must equal `dns_addr` when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_tcp_addr: Option<ListenAddr>,
     /// The read-only HTTP admin API, `/health` and `/metrics`.
-    #[serde(default = "default_admin")]
     pub admin_api_addr: ListenAddr,
-}
-
-fn default_dns() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 53)
-}
-
-fn default_admin() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8053)
 }
 
 impl Default for Server {
     fn default() -> Self {
         Server {
-            dns_addr: default_dns(),
+            dns_addr: ListenAddr::any(53),
             dns_tcp_addr: None,
-            admin_api_addr: default_admin(),
+            admin_api_addr: ListenAddr::loopback(8053),
         }
     }
 }
 
 /// `[standalone.zones]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Zones {
     /// Where zone files are: relative `file`s are read from here, and with
     /// no `[[standalone.zones.zone]]` every `<name>.zone` in it is served.
-    #[serde(default = "default_zone_dir")]
     pub zone_dir: PathBuf,
     /// Re-read changed zone files on an interval (SIGHUP always does).
     #[serde(default)]
@@ -149,14 +137,10 @@ pub struct Zones {
     pub zone: Option<Vec<ZoneEntry>>,
 }
 
-fn default_zone_dir() -> PathBuf {
-    PathBuf::from("/etc/flashdns/zones")
-}
-
 impl Default for Zones {
     fn default() -> Self {
         Zones {
-            zone_dir: default_zone_dir(),
+            zone_dir: PathBuf::from("/etc/flashdns/zones"),
             auto_reload: false,
             reload_interval_sec: None,
             zone: None,
@@ -520,17 +504,9 @@ impl StandaloneServer for FlashDnsServer {
         if let Some(reason) = spec.declare().rejected() {
             return Err(config_error(layers, "standalone", reason));
         }
-        Ok(Built {
-            spec,
-            listen: vec![
-                (DnsListener::NAME, s.server.dns_addr.ip),
-                (AdminListener::NAME, s.server.admin_api_addr.ip),
-            ],
-            state_dir: None,
-            peers: Vec::new(),
-            remotes: Vec::new(),
-            companions: Vec::new(),
-        })
+        Ok(Built::new(spec)
+            .listen(DnsListener, s.server.dns_addr.ip)
+            .listen(AdminListener, s.server.admin_api_addr.ip))
     }
 }
 

@@ -8,17 +8,16 @@
 //! has a text form.
 
 use crate::spec::{AdminListener, S3Listener};
-use photon_dsl::Listener as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use photon_config::schema::LogLevel;
+use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{Integration, Mode, Secret, SecretSource};
 use photon_runtime::standalone::{
-    Built, Local, Remote, StandaloneServer, config_error, leak, listen_port, remote,
-    standalone_document,
+    Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +26,11 @@ use crate::spec::{AccessKey, LightningStor, Storage};
 /// lightningstor's part of the schema.
 #[derive(Debug)]
 pub enum LightningStorServer {}
+
+/// Object bodies (metadata is `[standalone.metadata] path`).
+impl DataDir for LightningStorServer {
+    const DEFAULT_DATA_DIR: &'static str = "/var/lib/lightningstor/data";
+}
 
 impl Component for LightningStorServer {
     const NAME: &'static str = "lightningstor";
@@ -91,7 +95,7 @@ pub struct Standalone {
     pub server: Server,
     /// `[standalone.storage]`.
     #[serde(default)]
-    pub storage: StorageSection,
+    pub storage: StorageSection<LightningStorServer>,
     /// `[standalone.metadata]`.
     #[serde(default)]
     pub metadata: Metadata,
@@ -105,13 +109,11 @@ pub struct Standalone {
 
 /// `[standalone.server]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Server {
     /// The admin gRPC API.
-    #[serde(default = "default_grpc")]
     pub grpc_addr: ListenAddr,
     /// The S3 API, `/health` and `/metrics`.
-    #[serde(default = "default_s3")]
     pub s3_addr: ListenAddr,
     /// The log level (`[photon.logging] level` when not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,66 +124,32 @@ pub struct Server {
     pub base_domain: Option<String>,
 }
 
-fn default_grpc() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9000)
-}
-
-fn default_s3() -> ListenAddr {
-    ListenAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9001)
-}
-
 impl Default for Server {
     fn default() -> Self {
         Server {
-            grpc_addr: default_grpc(),
-            s3_addr: default_s3(),
+            grpc_addr: ListenAddr::any(9000),
+            s3_addr: ListenAddr::any(9001),
             log_level: None,
             base_domain: None,
         }
     }
 }
 
-/// `[standalone.storage]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageSection {
-    /// Object bodies.
-    #[serde(default = "default_data")]
-    pub data_dir: PathBuf,
-}
-
-fn default_data() -> PathBuf {
-    PathBuf::from("/var/lib/lightningstor/data")
-}
-
-impl Default for StorageSection {
-    fn default() -> Self {
-        StorageSection {
-            data_dir: default_data(),
-        }
-    }
-}
-
 /// `[standalone.metadata]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Metadata {
     /// The RocksDB directory.
-    #[serde(default = "default_meta")]
     pub path: PathBuf,
     /// Its block cache, in MiB (RocksDB's 8 MiB when not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_size_mb: Option<u32>,
 }
 
-fn default_meta() -> PathBuf {
-    PathBuf::from("/var/lib/lightningstor/meta")
-}
-
 impl Default for Metadata {
     fn default() -> Self {
         Metadata {
-            path: default_meta(),
+            path: PathBuf::from("/var/lib/lightningstor/meta"),
             cache_size_mb: None,
         }
     }
@@ -347,58 +315,33 @@ impl StandaloneServer for LightningStorServer {
             };
             return Err(config_error(layers, key, reason));
         }
-        Ok(Built {
-            spec,
-            listen: vec![
-                (S3Listener::NAME, s.server.s3_addr.ip),
-                (AdminListener::NAME, s.server.grpc_addr.ip),
-            ],
-            state_dir: None,
-            peers: Vec::new(),
-            remotes,
-            companions: Vec::new(),
-        })
+        Ok(Built::new(spec)
+            .listen(S3Listener, s.server.s3_addr.ip)
+            .listen(AdminListener, s.server.grpc_addr.ip)
+            .remotes(remotes))
     }
 }
 
 /// `mode = "integrated"` as the spec's [`Mode::Integrated`]: its state
 /// store is `chainfire_endpoints`, its auth photonauth at
 /// `auth_service_endpoint` if given; each a remote stand-in.
-fn integration(
+fn integration<'l>(
     doc: &ComponentDocument<LightningStorServer>,
-    layers: &Layers,
-) -> Result<(Mode, Vec<Remote>), ConfigError> {
+    layers: &'l Layers,
+) -> Result<(Mode, Remotes<'l>), ConfigError> {
+    let mut remotes = Remotes::new(layers);
     if doc.photon.mode != Some(photon_config::Mode::Integrated) {
-        return Ok((Mode::Standalone, Vec::new()));
+        return Ok((Mode::Standalone, remotes));
     }
     let integrated = &doc.photon.integrated;
-    let mut remotes = Vec::new();
     let mut state_store = Vec::new();
-    for (i, endpoint) in integrated.chainfire_endpoints.iter().enumerate() {
-        let (dep, remote) = remote::<EtcdV3>(
-            layers,
-            "photon.integrated.chainfire_endpoints",
-            &format!("state-store-{}", i + 1),
-            "chainfire",
-            "client",
-            endpoint,
-        )?;
-        state_store.push(dep);
-        remotes.push(remote);
+    for endpoint in &integrated.chainfire_endpoints {
+        state_store.push(remotes.add::<EtcdV3>("photon.integrated.chainfire_endpoints", endpoint)?);
     }
     let auth = match &integrated.auth_service_endpoint {
-        Some(endpoint) => {
-            let (dep, remote) = remote::<PhotonAuthApi>(
-                layers,
-                "photon.integrated.auth_service_endpoint",
-                "photonauth",
-                "photonauth",
-                "api",
-                endpoint,
-            )?;
-            remotes.push(remote);
-            photon_dsl::Auth::PhotonAuth(dep)
-        }
+        Some(endpoint) => photon_dsl::Auth::PhotonAuth(
+            remotes.add::<PhotonAuthApi>("photon.integrated.auth_service_endpoint", endpoint)?,
+        ),
         None => photon_dsl::Auth::Local,
     };
     Ok((
@@ -457,9 +400,7 @@ pub fn export<N: photon_dsl::Node>(
             log_level: None,
             base_domain: spec.base_domain.map(str::to_owned),
         },
-        storage: StorageSection {
-            data_dir: dir(spec.storage.data_dir, "data"),
-        },
+        storage: StorageSection::new(dir(spec.storage.data_dir, "data")),
         metadata: Metadata {
             path: dir(spec.storage.meta_dir, "meta"),
             cache_size_mb: spec.storage.cache_size_mb,

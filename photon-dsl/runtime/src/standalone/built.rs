@@ -1,0 +1,236 @@
+//! What a component's schema glue returns ([`Built`]) and the remote
+//! providers a text configuration names by URL ([`Remotes`]).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use photon_config::{ComponentDocument, ConfigError, Layers, Mode};
+use photon_dsl::{Declares, Dep, Listener, NodeAddress, NodeName, Port, Protocol, ServiceDecl};
+
+use crate::{Peer, Service};
+
+/// A component's typed spec, built from text, and where its listeners
+/// bind. Start with [`Built::new`]; each listener's address is set by its
+/// typed key, so a listener the spec does not declare is a compile error.
+#[derive(Debug)]
+pub struct Built<S> {
+    /// The spec, as a deployment would write it.
+    pub spec: S,
+    /// Each listener's address (by listener name).
+    pub listen: Vec<(&'static str, IpAddr)>,
+    /// Where the service keeps its state, if the configuration says
+    /// (`<state dir>/standalone/local/<component>` otherwise).
+    pub state_dir: Option<PathBuf>,
+    /// The other members of its cluster (chainfire's peers).
+    pub peers: Vec<Peer>,
+    /// The remote services its dependencies name (`chainfire_endpoints`),
+    /// each a stand-in on a node of its own.
+    pub remotes: Vec<Remote>,
+    /// Services that run beside it ([`Lifetime`](photon_dsl::Lifetime)
+    /// for `stop_after_ms`).
+    pub companions: Vec<Box<dyn Service>>,
+}
+
+impl<S: Service> Built<S> {
+    /// `spec` alone: every listener on the loopback address until
+    /// [`listen`](Self::listen) says otherwise, its state in the default
+    /// directory, no peers, remotes or companions.
+    pub fn new(spec: S) -> Self {
+        Built {
+            spec,
+            listen: Vec::new(),
+            state_dir: None,
+            peers: Vec::new(),
+            remotes: Vec::new(),
+            companions: Vec::new(),
+        }
+    }
+
+    /// Listener `L` binds on `ip`.
+    pub fn listen<L: Listener>(mut self, key: L, ip: IpAddr) -> Self
+    where
+        S: Declares<L>,
+    {
+        let name = photon_dsl::listener_name(key, &self.spec);
+        self.listen.push((name, ip));
+        self
+    }
+
+    /// The service keeps its state in `dir`.
+    pub fn state_dir(mut self, dir: PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
+    }
+
+    /// The other members of its cluster.
+    pub fn peers(mut self, peers: Vec<Peer>) -> Self {
+        self.peers = peers;
+        self
+    }
+
+    /// The providers its dependencies name.
+    pub fn remotes(mut self, remotes: Remotes<'_>) -> Self {
+        self.remotes = remotes.list;
+        self
+    }
+
+    /// A service that runs beside it.
+    pub fn companion(mut self, companion: Box<dyn Service>) -> Self {
+        self.companions.push(companion);
+        self
+    }
+}
+
+/// A remote provider a configuration names (chainfire at
+/// `http://chainfire:2379`), standing in on its own node so the topology
+/// checks find a provider for the dependency, as they would in a
+/// deployment. It is never started here, and not probed: a text
+/// configuration's remote is reached by the component itself (or by the
+/// integration step, before anything starts).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub(super) decl: ServiceDecl,
+    address: NodeAddress,
+}
+
+impl Remote {
+    /// Its node (`etcd-v3-1`: the protocol's name, numbered).
+    pub fn node(&self) -> NodeName {
+        self.decl.node()
+    }
+
+    /// Where it is reached.
+    pub fn address(&self) -> &NodeAddress {
+        &self.address
+    }
+}
+
+impl photon_dsl::ServiceSpec for Remote {
+    fn declare(&self) -> ServiceDecl {
+        self.decl
+    }
+}
+
+impl Service for Remote {
+    fn start(
+        &self,
+        _ctx: crate::StartContext,
+    ) -> crate::BoxFuture<'_, Result<crate::Running, crate::ServiceError>> {
+        Box::pin(async { Err("a remote service runs elsewhere; it is not started here".into()) })
+    }
+
+    fn probe<'a>(
+        &'a self,
+        _target: crate::ProbeTarget<'a>,
+    ) -> crate::BoxFuture<'a, Result<String, crate::ServiceError>> {
+        Box::pin(async { Ok("remote, written in the configuration; not checked here".to_owned()) })
+    }
+}
+
+/// The remote providers one configuration names, each on a node named
+/// after its protocol and numbered (`etcd-v3-1`, `etcd-v3-2`,
+/// `photonauth-1`), so no two collide and nothing is spelt by hand.
+#[derive(Debug)]
+pub struct Remotes<'l> {
+    layers: &'l Layers,
+    list: Vec<Remote>,
+}
+
+impl<'l> Remotes<'l> {
+    /// None yet; errors are located by `layers`.
+    pub fn new(layers: &'l Layers) -> Self {
+        Remotes {
+            layers,
+            list: Vec::new(),
+        }
+    }
+
+    /// The dependency on protocol `P` that `url` (the value at `key`)
+    /// names: `http://host:port[/path]` or `host:port`.
+    pub fn add<P: Protocol>(&mut self, key: &str, url: &str) -> Result<Dep<P>, ConfigError> {
+        let problem = |what: String| config_error(self.layers, key, what);
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .unwrap_or(url);
+        let (authority, path) = match rest.split_once('/') {
+            Some((authority, path)) => (authority, Some(path.trim_end_matches('/'))),
+            None => (rest, None),
+        };
+        let (host, port) = authority.rsplit_once(':').ok_or_else(|| {
+            problem(format!(
+                "`{url}` has no port: write `http://host:port`, such as `http://chainfire:2379`"
+            ))
+        })?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .and_then(|p| Port::try_from(p).ok())
+            .ok_or_else(|| {
+                problem(format!(
+                    "`{port}` in `{url}` is not a port: a port is 1 to 65535"
+                ))
+            })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(problem(format!("`{url}` has no host")));
+        }
+        let address = match host.parse::<IpAddr>() {
+            Ok(ip) => NodeAddress::Ip(ip),
+            Err(_) => NodeAddress::Host(host.to_owned()),
+        };
+        let path = match path {
+            Some(path) if !path.is_empty() => Some(
+                photon_dsl::UrlPathPrefix::parse(leak(path))
+                    .map_err(|e| problem(format!("the path of `{url}`: {e}")))?,
+            ),
+            _ => None,
+        };
+        let numbered = self
+            .list
+            .iter()
+            .filter(|r| r.decl.listeners().any(|l| l.name == P::NAME))
+            .count()
+            + 1;
+        let node = NodeName::parse(leak(&format!("{}-{numbered}", P::NAME)))
+            .map_err(|e| problem(format!("cannot name its node: {e}")))?;
+        let decl = ServiceDecl::on_node(node, "remote").listens::<P>(P::NAME, port);
+        self.list.push(Remote { decl, address });
+        Ok(Dep::from_text(node, port, path))
+    }
+}
+
+/// `text` as the `&'static str` a spec holds: a server's configuration
+/// is loaded once and lives as long as the process.
+pub fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+/// A configuration error at `key`, located by `layers`.
+pub fn config_error(layers: &Layers, key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        origin: layers.origin(key),
+        problem: problem.into(),
+    }
+}
+
+/// The port of a listen address as the spec's [`Port`].
+pub fn listen_port(
+    layers: &Layers,
+    key: &str,
+    addr: photon_config::ListenAddr,
+) -> Result<Port, ConfigError> {
+    Port::try_from(addr.port).map_err(|_| config_error(layers, key, "a port is 1 to 65535"))
+}
+
+/// An empty standalone document for `C`, `mode = "standalone"` and
+/// `component_id` set: where an export starts.
+pub fn standalone_document<C: photon_config::Component>(
+    component_id: &str,
+) -> ComponentDocument<C> {
+    let mut doc = ComponentDocument::<C>::default();
+    doc.photon.mode = Some(Mode::Standalone);
+    doc.photon.component_id = Some(component_id.to_owned());
+    doc
+}
