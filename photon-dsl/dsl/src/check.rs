@@ -32,6 +32,9 @@ pub struct ListenerRef {
 
 /// A mistake in a topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// A rejection's text is built in const fns, where nothing can be boxed;
+// problems are few and short-lived, so the size is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum Problem {
     /// The topology declares no node.
     NoNodes,
@@ -66,7 +69,7 @@ pub enum Problem {
         /// Its node.
         node: NodeName,
         /// What is wrong, in the spec's words.
-        reason: &'static str,
+        reason: ConstText,
     },
     /// Two services of one kind on one node.
     DuplicateService {
@@ -204,7 +207,7 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
     let mut s = 0;
     while s < t.services.len() {
         let svc = &t.services[s];
-        if let Some(reason) = svc.rejected() {
+        if let Some(reason) = svc.rejection() {
             found!(
                 Problem::InvalidSettings {
                     service: svc.kind(),
@@ -451,9 +454,9 @@ impl Problem {
                 text.push("the topology declares no nodes: list them in `nodes: [...]`")
             }
             Problem::DuplicateNode { node } => text
-                .push("node ")
+                .push("two nodes in `nodes: [...]` are named ")
                 .quoted(node.as_str())
-                .push(" is listed twice in `nodes: [...]`"),
+                .push(": a node is listed twice, or two node types share the name; give each node its own name in `nodes!`"),
             Problem::UndeclaredNode { service, node } => not_declared(
                 text.push("service ")
                     .quoted(service.as_str())
@@ -478,7 +481,9 @@ impl Problem {
                 service,
                 node,
                 reason,
-            } => service_on(text, service, node).push(": ").push(reason),
+            } => service_on(text, service, node)
+                .push(": ")
+                .push(reason.as_str()),
             Problem::DuplicateService { node, service } => text
                 .push("node ")
                 .quoted(node.as_str())

@@ -9,6 +9,7 @@
 //! written.
 
 use crate::protocol::{EtcdV3, PhotonAuthApi};
+use crate::text::{ConstText, same};
 use crate::{Dep, ServiceDecl};
 
 /// How a service that can run alone or inside the platform is run.
@@ -69,8 +70,8 @@ impl Integration {
     /// endpoint (slot `auth`) to `decl`, so the topology checks that each is
     /// placed and `plan` shows them.
     ///
-    /// An empty `state_store` is rejected ([`ServiceDecl::reject`]), which
-    /// fails the build.
+    /// An empty `state_store`, or one listing a member twice, is rejected
+    /// ([`ServiceDecl::reject`]), which fails the build.
     pub const fn declare(&self, decl: ServiceDecl) -> ServiceDecl {
         if self.state_store.is_empty() {
             return decl.reject(
@@ -80,7 +81,25 @@ impl Integration {
         let mut decl = decl.integrated(*self);
         let mut i = 0;
         while i < self.state_store.len() {
-            decl = decl.needs("state_store", &self.state_store[i]);
+            let member = &self.state_store[i];
+            let mut j = 0;
+            while j < i {
+                let earlier = &self.state_store[j];
+                if same(earlier.node().as_str(), member.node().as_str())
+                    && earlier.port().get() == member.port().get()
+                {
+                    return decl.reject_because(
+                        ConstText::new()
+                            .push("its `state_store` lists the chainfire member on node ")
+                            .quoted(member.node().as_str())
+                            .push(" (port ")
+                            .number(member.port().get() as i128)
+                            .push(") twice: list each member once"),
+                    );
+                }
+                j += 1;
+            }
+            decl = decl.needs("state_store", member);
             i += 1;
         }
         match &self.auth {

@@ -85,7 +85,7 @@ pub struct ServiceDecl {
     secret_count: usize,
     node_refs: [Option<NodeRefDecl>; MAX_NODE_REFS],
     node_ref_count: usize,
-    rejected: Option<&'static str>,
+    rejected: Option<crate::text::ConstText>,
     cluster: Option<&'static str>,
     integration: Option<Integration>,
 }
@@ -230,7 +230,14 @@ impl ServiceDecl {
     /// must be ...". The topology checks report it as a problem of this
     /// service (at compile time, on its name in the `services` list). Only
     /// the first reason is kept.
-    pub const fn reject(mut self, reason: &'static str) -> Self {
+    pub const fn reject(self, reason: &'static str) -> Self {
+        self.reject_because(crate::text::ConstText::new().push(reason))
+    }
+
+    /// [`reject`](Self::reject) with a message built at compile time, so it
+    /// can name the setting and show the bad value (`zone `example.com`,
+    /// record `www` (CNAME): ...`). The first rejection is kept.
+    pub const fn reject_because(mut self, reason: crate::text::ConstText) -> Self {
         if self.rejected.is_none() {
             self.rejected = Some(reason);
         }
@@ -298,8 +305,16 @@ impl ServiceDecl {
     }
 
     /// Why the spec rejected its own settings, if it did.
-    pub const fn rejected(&self) -> Option<&'static str> {
+    pub(crate) const fn rejection(&self) -> Option<crate::text::ConstText> {
         self.rejected
+    }
+
+    /// Why the spec rejected its own settings, as text.
+    pub const fn rejected(&self) -> Option<&str> {
+        match &self.rejected {
+            Some(reason) => Some(reason.as_str()),
+            None => None,
+        }
     }
 
     /// The service kind.

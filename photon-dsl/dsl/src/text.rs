@@ -131,6 +131,14 @@ impl ConstText {
     }
 }
 
+impl PartialEq for ConstText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() && self.truncated == other.truncated
+    }
+}
+
+impl Eq for ConstText {}
+
 impl Default for ConstText {
     fn default() -> Self {
         Self::new()

@@ -209,7 +209,7 @@ fn duplicate_service_and_node_are_reported() {
     assert_eq!(
         messages(&t),
         vec![
-            "node `node-a` is listed twice in `nodes: [...]`",
+            "two nodes in `nodes: [...]` are named `node-a`: a node is listed twice, or two node types share the name; give each node its own name in `nodes!`",
             "node `node-a` runs service `kv` twice: place one per node",
         ]
     );

@@ -60,6 +60,12 @@ fn name() -> impl Strategy<Value = &'static str> {
     .prop_map(leak)
 }
 
+/// A name a record points at: the apex, or a name outside every served
+/// zone (a target inside one must exist there, and these zones are random).
+fn target() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("@".to_owned()), "[a-z]{1,6}\\.example\\."].prop_map(leak)
+}
+
 fn text() -> impl Strategy<Value = &'static str> {
     // Quotes, backslashes, control bytes, non-ASCII: all must survive.
     "[ -~\t\u{e9}\u{4e2d}\\\\\"]{0,40}".prop_map(leak)
@@ -69,16 +75,16 @@ fn rec_data() -> impl Strategy<Value = RecData> {
     prop_oneof![
         any::<[u8; 4]>().prop_map(|o| RecData::A(Ipv4Addr::from(o))),
         any::<[u16; 8]>().prop_map(|s| RecData::Aaaa(Ipv6Addr::from(s))),
-        name().prop_map(RecData::Cname),
-        name().prop_map(RecData::Ns),
+        target().prop_map(RecData::Cname),
+        target().prop_map(RecData::Ns),
         name().prop_map(RecData::Ptr),
-        (any::<u16>(), name()).prop_map(|(preference, exchange)| RecData::Mx {
+        (any::<u16>(), target()).prop_map(|(preference, exchange)| RecData::Mx {
             preference,
             exchange
         }),
         proptest::collection::vec(text(), 1..4)
             .prop_map(|strings| RecData::Txt(Box::leak(strings.into_boxed_slice()))),
-        (any::<u16>(), any::<u16>(), 1u16..=65535, name()).prop_map(
+        (any::<u16>(), any::<u16>(), 1u16..=65535, target()).prop_map(
             |(priority, weight, port, target)| RecData::Srv {
                 priority,
                 weight,

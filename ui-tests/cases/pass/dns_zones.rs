@@ -1,5 +1,5 @@
 // flashdns, corrected: typed records take addresses from declared nodes
-// and ports from endpoints; a file zone signed with DNSSEC; lightningstor's
+// and ports from endpoints; every in-zone target names a record; a file zone signed with DNSSEC; lightningstor's
 // state store is chainfire, not the DNS server.
 use chainfire::Chainfire;
 use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData};
@@ -22,6 +22,8 @@ const INTERNAL: ZoneData = ZoneData {
         Rec::node("kv", Kv),
         Rec::srv("_etcd-client._tcp", 0, 0, "kv", CHAINFIRE.kv()),
         Rec::new("www", RecData::A(Ipv4Addr::new(192, 0, 2, 2))),
+        Rec::new("shop", RecData::Cname("www")),
+        Rec::new("@", RecData::Mx { preference: 10, exchange: "www.internal.example." }),
     ],
 };
 

@@ -5,13 +5,14 @@
 //! the node, not its address: the server asks the resolver, so an address is
 //! never written twice.
 
+mod check;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use photon_dsl::protocol::Dns;
-use photon_dsl::text::same;
 use photon_dsl::{
     Declares, Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec,
-    Transport, validate_dns_name,
+    Transport,
 };
 
 /// flashdns's read-only HTTP admin API: `/zones`, `/zones/<name>`,
@@ -322,8 +323,8 @@ impl<N: Node> FlashDns<N> {
                 .with_health(),
             self.zones,
         );
-        match zones_problem(self.zones) {
-            Some(problem) => decl.reject(problem),
+        match check::zones_problem(self.zones) {
+            Some(problem) => decl.reject_because(problem),
             None => match self.auto_reload {
                 AutoReload::EverySeconds(0) => decl.reject(
                     "`auto_reload: AutoReload::EverySeconds(0)` would re-read zone files without pause; use at least 1 second, or `AutoReload::Off`",
@@ -363,161 +364,6 @@ const fn named_nodes(mut decl: ServiceDecl, zones: &[Zone]) -> ServiceDecl {
     decl
 }
 
-/// The first thing wrong with the zone list, in the user's terms.
-const fn zones_problem(zones: &[Zone]) -> Option<&'static str> {
-    let mut i = 0;
-    while i < zones.len() {
-        let zone = &zones[i];
-        if !is_domain_name(zone.origin, false) {
-            return Some(
-                "a zone's `origin` must be a domain name such as `example.com`: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes",
-            );
-        }
-        let mut j = 0;
-        while j < i {
-            if names_equal(zones[j].origin, zone.origin) {
-                return Some("two zones have the same `origin`; a zone is served from one source");
-            }
-            j += 1;
-        }
-        if let Some(problem) = signing_problem(zone.dnssec) {
-            return Some(problem);
-        }
-        match zone.source {
-            ZoneSource::File(path) => {
-                if path.is_empty() {
-                    return Some("a zone's `ZoneSource::File` path is empty");
-                }
-            }
-            ZoneSource::Records(data) => {
-                if zone.default_ttl.is_some() {
-                    return Some(
-                        "`default_ttl` is for zone files; a typed zone's default TTL is its `ZoneData::ttl`",
-                    );
-                }
-                if let Some(problem) = records_problem(data) {
-                    return Some(problem);
-                }
-            }
-        }
-        i += 1;
-    }
-    None
-}
-
-const fn signing_problem(dnssec: Dnssec) -> Option<&'static str> {
-    let Dnssec::Sign(signing) = dnssec else {
-        return None;
-    };
-    if signing.signature_days < 2 || signing.signature_days > 365 {
-        return Some(
-            "`signature_days` must be 2 to 365: signatures are refreshed at half their validity, and validators must see a valid one throughout",
-        );
-    }
-    if let SigningKey::PemFile(path) = signing.key
-        && path.is_empty()
-    {
-        return Some("a zone's `SigningKey::PemFile` path is empty");
-    }
-    None
-}
-
-const fn records_problem(data: &ZoneData) -> Option<&'static str> {
-    if !is_name_or_at(data.soa.primary, false) || !is_name_or_at(data.soa.admin, false) {
-        return Some(
-            "the SOA's `primary` and `admin` must be names (`ns1`, `hostmaster`, or absolute with a trailing dot)",
-        );
-    }
-    let mut i = 0;
-    while i < data.records.len() {
-        let rec = &data.records[i];
-        if !is_name_or_at(rec.owner, true) {
-            return Some(
-                "a record's `owner` must be `@`, a relative name (`www`, `*.apps`) or an absolute one (`www.example.com.`); `*` only as the whole first label",
-            );
-        }
-        let target_ok = match rec.data {
-            RecData::Cname(name) | RecData::Ns(name) | RecData::Ptr(name) => {
-                is_name_or_at(name, false)
-            }
-            RecData::Mx { exchange, .. } => is_name_or_at(exchange, false),
-            RecData::Srv { target, .. } => is_name_or_at(target, false) || same(target, "."),
-            _ => true,
-        };
-        if !target_ok {
-            return Some(
-                "a record's target name (CNAME, NS, PTR, MX exchange, SRV target) must be `@`, relative or absolute with a trailing dot",
-            );
-        }
-        if let RecData::Txt(strings) = rec.data {
-            if strings.is_empty() {
-                return Some("a TXT record needs at least one string");
-            }
-            let mut s = 0;
-            while s < strings.len() {
-                if strings[s].len() > 255 {
-                    return Some(
-                        "a TXT string is longer than 255 bytes; split it into several strings",
-                    );
-                }
-                s += 1;
-            }
-        }
-        if let RecData::Caa { tag, .. } = rec.data
-            && !(same(tag, "issue") || same(tag, "issuewild") || same(tag, "iodef"))
-        {
-            return Some("a CAA record's `tag` must be `issue`, `issuewild` or `iodef`");
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Equal as domain names: case-insensitive, a trailing dot ignored.
-const fn names_equal(a: &str, b: &str) -> bool {
-    let (a, b) = (trim_dot(a.as_bytes()), trim_dot(b.as_bytes()));
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if !a[i].eq_ignore_ascii_case(&b[i]) {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-const fn trim_dot(bytes: &[u8]) -> &[u8] {
-    match bytes {
-        [rest @ .., b'.'] => rest,
-        _ => bytes,
-    }
-}
-
-const fn is_name_or_at(name: &str, wildcard: bool) -> bool {
-    same(name, "@") || is_domain_name(name, wildcard)
-}
-
-/// A DNS name as photon-dsl's `DnsName` reads it (labels of letters,
-/// digits, `-` and `_`, optionally a trailing dot), but not the root; with
-/// `wildcard`, the first label may be exactly `*`.
-const fn is_domain_name(name: &str, wildcard: bool) -> bool {
-    let bytes = name.as_bytes();
-    if wildcard && (same(name, "*") || same(name, "*.")) {
-        return true;
-    }
-    let rest = match bytes {
-        [b'*', b'.', rest @ ..] if wildcard => rest,
-        _ => bytes,
-    };
-    match core::str::from_utf8(rest) {
-        Ok(rest) => !same(rest, ".") && validate_dns_name(rest).is_ok(),
-        Err(_) => false,
-    }
-}
-
 impl<N: Node> ServiceSpec for FlashDns<N> {
     fn declare(&self) -> ServiceDecl {
         FlashDns::declare(self)
@@ -533,87 +379,4 @@ impl<N: Node> Provides<Dns> for FlashDns<N> {
 
 impl<N: Node> Provides<AdminApi> for FlashDns<N> {
     type OnNode = N;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn domain_names_and_wildcards() {
-        assert!(is_domain_name("example.com", false));
-        assert!(is_domain_name("example.com.", false));
-        assert!(is_domain_name("_sip._tcp", false));
-        assert!(is_domain_name("*.apps", true));
-        assert!(is_domain_name("*", true));
-        assert!(!is_domain_name("*.apps", false));
-        assert!(!is_domain_name("a.*", true));
-        assert!(!is_domain_name("a*b", true));
-        assert!(!is_domain_name("", false));
-        assert!(!is_domain_name("a..b", false));
-        assert!(!is_domain_name(&format!("{}.com", "a".repeat(64)), false));
-        assert!(is_name_or_at("@", false));
-    }
-
-    #[test]
-    fn zone_lists_are_checked() {
-        const DATA: ZoneData = ZoneData {
-            ttl: 300,
-            soa: Soa {
-                primary: "ns1",
-                admin: "hostmaster",
-                serial: 1,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60,
-            },
-            records: &[Rec::new("www", RecData::Cname("@"))],
-        };
-        let ok = [
-            Zone::records("example.com", &DATA),
-            Zone::file("example.net.", "zones/example.net.zone"),
-        ];
-        assert_eq!(zones_problem(&ok), None);
-        let twice = [ok[0], ok[0]];
-        assert!(zones_problem(&twice).unwrap().contains("same `origin`"));
-        const BAD_OWNER: ZoneData = ZoneData {
-            records: &[Rec::new("w w", RecData::Cname("@"))],
-            ..DATA
-        };
-        let bad = [Zone::records("example.com", &BAD_OWNER)];
-        assert!(zones_problem(&bad).unwrap().contains("`owner`"));
-        const LONG: &str = match core::str::from_utf8(&[b'a'; 256]) {
-            Ok(s) => s,
-            Err(_) => panic!(),
-        };
-        let caa = RecData::Caa {
-            critical: false,
-            tag: "isue",
-            value: "ca.example.net",
-        };
-        let mx = RecData::Mx {
-            preference: 1,
-            exchange: "bad name",
-        };
-        for (records, problem) in [
-            (
-                vec![Rec::new("@", RecData::Txt(&[LONG]))],
-                "longer than 255 bytes",
-            ),
-            (
-                vec![Rec::new("@", RecData::Txt(&[]))],
-                "at least one string",
-            ),
-            (vec![Rec::new("@", caa)], "`issue`, `issuewild` or `iodef`"),
-            (vec![Rec::new("@", mx)], "target name"),
-            (vec![Rec::new("-www", RecData::Cname("@"))], "`owner`"),
-        ] {
-            let records: &'static [Rec] = Box::leak(records.into_boxed_slice());
-            let data: &'static ZoneData = Box::leak(Box::new(ZoneData { records, ..DATA }));
-            let zones = [Zone::records("example.com", data)];
-            let found = zones_problem(&zones).unwrap();
-            assert!(found.contains(problem), "{found}");
-        }
-    }
 }
