@@ -95,8 +95,9 @@ macro_rules! topology {
     };
 }
 
-/// One const check per service, spanned on the service's name in the
-/// `services` list so a failure points there.
+/// One check call per service, each spanned on the service's name in the
+/// `services` list so a failure points there; `topology!` puts them all in
+/// one const.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __check_services {
@@ -104,8 +105,7 @@ macro_rules! __check_services {
     ($index:expr; $svc:expr $(, $rest:expr)*) => {
         $crate::__respan! {
             [$svc]
-            #[allow(clippy::identity_op)] // the index is written `0 + 1 + ...`
-            const _: () = ($crate::check::assert_service)(&__PHOTON_TOPOLOGY_DECL, $index);
+            ($crate::check::assert_service)(&__PHOTON_TOPOLOGY_DECL, $index);
         }
         $crate::__check_services!($index + 1; $($rest),*);
     };
@@ -148,11 +148,17 @@ macro_rules! __topology {
             const _: $crate::ConfigVersion =
                 ($crate::ConfigVersion::from_literal)($version, $branch);
         }
-        $crate::__respan! {
-            [$($node)+]
-            const _: () = ($crate::check::assert_topology)(&__PHOTON_TOPOLOGY_DECL);
-        }
-        $crate::__check_services!(0usize; $($svc),+);
+        // One const for every check, each call spanned on what it checks:
+        // a bad literal in one service then costs one note here, not one
+        // per service that the compiler found unevaluable.
+        #[allow(clippy::identity_op)] // indices are written `0 + 1 + ...`
+        const _: () = {
+            $crate::__respan! {
+                [$($node)+]
+                ($crate::check::assert_topology)(&__PHOTON_TOPOLOGY_DECL);
+            }
+            $crate::__check_services!(0usize; $($svc),+);
+        };
 
         /// The topology this crate describes; it passed every check when the
         /// crate was compiled.
