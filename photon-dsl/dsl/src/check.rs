@@ -103,6 +103,8 @@ pub enum Problem {
         target: NodeName,
         /// At which port.
         port: Port,
+        /// The kind of service that endpoint came from, when known.
+        provider: &'static str,
     },
     /// A dependency points at a listener speaking another protocol.
     WrongProtocolThere {
@@ -349,6 +351,7 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
                             protocol: dep.protocol,
                             target: dep.node,
                             port: dep.port,
+                            provider: dep.provider,
                         },
                         Some(s)
                     ),
@@ -512,14 +515,18 @@ impl Problem {
                 protocol,
                 target,
                 port,
-            } => needs_at(
-                service_on(text, service, node),
-                protocol,
-                slot,
-                target,
-                port,
-            )
-            .push(", but no service of the topology listens there"),
+                provider,
+            } => {
+                let text = needs_at(service_on(text, service, node), protocol, slot, target, port)
+                    .push(", but no service of the topology listens there");
+                if provider.is_empty() {
+                    text
+                } else {
+                    text.push(": the ")
+                        .quoted(provider)
+                        .push(" that endpoint comes from is not in `services: [...]`")
+                }
+            }
             Problem::WrongProtocolThere {
                 service,
                 node,

@@ -16,6 +16,9 @@ use crate::{Node, NodeName, Port, Protocol, ServiceSpec, UrlPathPrefix};
 pub trait Provides<P: Protocol>: ServiceSpec {
     /// The node the service is placed on.
     type OnNode: Node;
+    /// The service's kind, as `plan` and errors name it (`chainfire`): a
+    /// dependency on it that finds nothing listening says what is missing.
+    const KIND: &'static str = "";
 }
 
 /// A listening port (and path prefix, for HTTP protocols) on node `N` that
@@ -25,6 +28,7 @@ pub trait Provides<P: Protocol>: ServiceSpec {
 pub struct Endpoint<N: Node, P: Protocol> {
     port: Port,
     path: Option<UrlPathPrefix>,
+    provider: &'static str,
     _marker: PhantomData<(N, fn() -> P)>,
 }
 
@@ -40,6 +44,7 @@ impl<N: Node, P: Protocol> Endpoint<N, P> {
         Endpoint {
             port,
             path,
+            provider: S::KIND,
             _marker: PhantomData,
         }
     }
@@ -91,6 +96,7 @@ pub struct Dep<P: Protocol> {
     node: NodeName,
     port: Port,
     path: Option<UrlPathPrefix>,
+    provider: &'static str,
     _marker: PhantomData<fn() -> P>,
 }
 
@@ -101,6 +107,7 @@ impl<P: Protocol> Dep<P> {
             node: N::NAME,
             port: endpoint.port,
             path: endpoint.path,
+            provider: endpoint.provider,
             _marker: PhantomData,
         }
     }
@@ -116,6 +123,7 @@ impl<P: Protocol> Dep<P> {
             node,
             port,
             path,
+            provider: "",
             _marker: PhantomData,
         }
     }
@@ -123,6 +131,12 @@ impl<P: Protocol> Dep<P> {
     /// The node serving it.
     pub const fn node(&self) -> NodeName {
         self.node
+    }
+
+    /// The kind of service that serves it (`chainfire`), when its spec
+    /// says; empty for one written in a text configuration.
+    pub const fn provider(&self) -> &'static str {
+        self.provider
     }
 
     /// Its port.

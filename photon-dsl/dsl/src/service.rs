@@ -51,6 +51,8 @@ pub struct DepDecl {
     pub transport: Transport,
     /// The protocol's name.
     pub protocol: &'static str,
+    /// The kind of service that serves it, when known (`chainfire`).
+    pub provider: &'static str,
 }
 
 /// A secret a service reads at start-up, by reference.
@@ -180,6 +182,7 @@ impl ServiceDecl {
             port: dep.port(),
             transport: P::TRANSPORT,
             protocol: P::NAME,
+            provider: dep.provider(),
         });
         self.dep_count += 1;
         self

@@ -394,7 +394,8 @@ pub async fn default_probe(target: ProbeTarget<'_>) -> Result<String, ServiceErr
 /// A service the runtime can start, stop and probe.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot run: it is a spec without a server",
-    note = "enable the `server` feature of the service's crate (the default) to run it in a deployment"
+    note = "enable the `server` feature of the service's crate (the default) to run it in a deployment",
+    note = "a crate with no `server` feature (photonauth, for now) has no server yet: its spec can be checked in `topology!` but not run by `deployment!`"
 )]
 pub trait Service: ServiceSpec {
     /// Acquires the service's resources (binds its listeners, opens its

@@ -5,6 +5,9 @@ use photon_dsl::{
     Declares, Endpoint, Node, Port, Protocol, Provides, ServiceDecl, ServiceSpec, Transport,
 };
 
+/// The service kind, as `plan`, logs and errors name it.
+const KIND: &str = "chainfire";
+
 /// Raft traffic between the members of one chainfire cluster. Only
 /// chainfire speaks it, so it is declared here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +43,7 @@ pub struct Chainfire<N: Node> {
 impl<N: Node> Chainfire<N> {
     /// Its listeners, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        ServiceDecl::new::<N>("chainfire")
+        ServiceDecl::new::<N>(KIND)
             .listens_on::<ClientListener>(self.client_port)
             .listens_on::<PeerListener>(self.peer_port)
             .in_cluster("chainfire")
@@ -68,8 +71,10 @@ impl<N: Node> Declares<PeerListener> for Chainfire<N> {}
 
 impl<N: Node> Provides<EtcdV3> for Chainfire<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }
 
 impl<N: Node> Provides<RaftPeer> for Chainfire<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }

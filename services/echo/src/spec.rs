@@ -7,6 +7,9 @@ use photon_dsl::{
     Declares, Dep, Endpoint, Node, Port, Provides, Secret, ServiceDecl, ServiceSpec, UrlPathPrefix,
 };
 
+/// The service kind, as `plan`, logs and errors name it.
+const SERVER_KIND: &str = "echo";
+
 /// What the echo server speaks: a text request in the URL, the same text back.
 pub type EchoProtocol = HttpGet<String, String>;
 
@@ -31,7 +34,7 @@ pub struct EchoServer<N: Node> {
 impl<N: Node> EchoServer<N> {
     /// Its listener, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        ServiceDecl::new::<N>("echo")
+        ServiceDecl::new::<N>(SERVER_KIND)
             .listens_on::<EchoListener>(self.port)
             .with_health()
             .secret_optional("token", &self.token)
@@ -53,6 +56,7 @@ impl<N: Node> Declares<EchoListener> for EchoServer<N> {}
 
 impl<N: Node> Provides<EchoProtocol> for EchoServer<N> {
     type OnNode = N;
+    const KIND: &'static str = SERVER_KIND;
 }
 
 /// The echo client: sends `test_message` every `poll_interval` (the first one

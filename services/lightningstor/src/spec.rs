@@ -6,6 +6,9 @@ use photon_dsl::{
     Transport,
 };
 
+/// The service kind, as `plan`, logs and errors name it.
+const KIND: &str = "lightningstor";
+
 /// lightningstor's admin gRPC API: bucket statistics, creating and revoking
 /// access keys. Only lightningstor speaks it, so it is declared here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +84,7 @@ impl Storage {
 impl<N: Node> LightningStor<N> {
     /// Its listeners, secret and mode's dependencies, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = ServiceDecl::new::<N>("lightningstor")
+        let decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<S3Listener>(self.s3_port)
             .with_health()
             .listens_on::<AdminListener>(self.admin_port)
@@ -158,10 +161,12 @@ impl<N: Node> Declares<AdminListener> for LightningStor<N> {}
 
 impl<N: Node> Provides<S3> for LightningStor<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }
 
 impl<N: Node> Provides<AdminApi> for LightningStor<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }
 
 #[cfg(test)]

@@ -2,8 +2,16 @@
 
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{
-    Auth, Dep, Endpoint, Integration, Node, Port, Provides, ServiceDecl, ServiceSpec,
+    Auth, Declares, Dep, Endpoint, Integration, Node, Port, Provides, ServiceDecl, ServiceSpec,
 };
+
+/// The service kind, as `plan`, logs and errors name it.
+const KIND: &str = "photonauth";
+
+photon_dsl::listener! {
+    /// The gRPC API integrated services check requests with.
+    pub ApiListener: PhotonAuthApi = "grpc";
+}
 
 /// The auth service, placed on node `N`. It exists only integrated (the
 /// design's "統合設計"): its state always lives in chainfire.
@@ -20,7 +28,7 @@ pub struct PhotonAuth<N: Node> {
 impl<N: Node> PhotonAuth<N> {
     /// Its listener and state store, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = ServiceDecl::new::<N>("photonauth").listens::<PhotonAuthApi>("grpc", self.port);
+        let decl = ServiceDecl::new::<N>(KIND).listens_on::<ApiListener>(self.port);
         Integration {
             state_store: self.state_store,
             auth: Auth::Local,
@@ -40,6 +48,9 @@ impl<N: Node> ServiceSpec for PhotonAuth<N> {
     }
 }
 
+impl<N: Node> Declares<ApiListener> for PhotonAuth<N> {}
+
 impl<N: Node> Provides<PhotonAuthApi> for PhotonAuth<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }

@@ -15,6 +15,9 @@ use photon_dsl::{
     Transport,
 };
 
+/// The service kind, as `plan`, logs and errors name it.
+const KIND: &str = "flashdns";
+
 /// flashdns's read-only HTTP admin API: `/zones`, `/zones/<name>`,
 /// `/health`, `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,7 +320,7 @@ impl<N: Node> FlashDns<N> {
     /// are checked here, at compile time.
     pub const fn declare(&self) -> ServiceDecl {
         let decl = named_nodes(
-            ServiceDecl::new::<N>("flashdns")
+            ServiceDecl::new::<N>(KIND)
                 .listens_on::<DnsListener>(self.dns_port)
                 .listens_on::<AdminListener>(self.admin_port)
                 .with_health(),
@@ -375,8 +378,10 @@ impl<N: Node> Declares<AdminListener> for FlashDns<N> {}
 
 impl<N: Node> Provides<Dns> for FlashDns<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }
 
 impl<N: Node> Provides<AdminApi> for FlashDns<N> {
     type OnNode = N;
+    const KIND: &'static str = KIND;
 }
