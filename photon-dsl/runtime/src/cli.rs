@@ -201,7 +201,8 @@ fn init_logging(m: &ArgMatches, topology: &Topology<dyn Service>) {
     install_logging(&filter);
 }
 
-/// `level`, with each library a service names as noisy held at `warn`.
+/// `level`, with each library a service names as noisy held at `warn` (or
+/// at the level its entry gives: `openraft::replication=error`).
 pub(crate) fn default_filter<'a>(
     level: &str,
     noisy: impl IntoIterator<Item = &'a &'static str>,
@@ -211,7 +212,11 @@ pub(crate) fn default_filter<'a>(
     targets.dedup();
     let mut filter = level.to_owned();
     for target in targets {
-        filter.push_str(&format!(",{target}=warn"));
+        if target.contains('=') {
+            filter.push_str(&format!(",{target}"));
+        } else {
+            filter.push_str(&format!(",{target}=warn"));
+        }
     }
     filter
 }
@@ -509,5 +514,27 @@ fn check(topology: &Topology<dyn Service>, resolver: Arc<Resolver>, m: &ArgMatch
         ExitCode::from(1)
     } else {
         printed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_filter;
+
+    #[test]
+    fn noisy_libraries_are_held_at_warn_or_at_the_level_they_name() {
+        assert_eq!(
+            default_filter(
+                "debug",
+                &[
+                    "openraft",
+                    "hickory_server",
+                    "openraft::replication=error",
+                    "openraft",
+                ]
+            ),
+            "debug,hickory_server=warn,openraft=warn,openraft::replication=error"
+        );
+        assert_eq!(default_filter("info", &[]), "info");
     }
 }

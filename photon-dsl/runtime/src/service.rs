@@ -415,7 +415,9 @@ pub trait Service: ServiceSpec {
 
     /// Libraries this service uses that narrate routine work at `info`
     /// (openraft every election, hickory-server every query): the default
-    /// log filter holds them at `warn`, where what matters is.
+    /// log filter holds them at `warn`, where what matters is. An entry
+    /// `target=level` holds that target at `level` instead, for a module
+    /// that warns about routine events.
     fn noisy_log_targets(&self) -> &'static [&'static str] {
         &[]
     }

@@ -77,7 +77,15 @@ async fn members(ctx: &StartContext) -> Result<BTreeMap<String, MemberAddrs>, Se
 impl<N: Node> Service for Chainfire<N> {
     /// openraft narrates every election and shutdown at info.
     fn noisy_log_targets(&self) -> &'static [&'static str] {
-        &["openraft"]
+        // openraft warns at every election about the losing side's late
+        // vote responses and stale replication replies; both are routine.
+        // Its errors (storage, peers unreachable past the election
+        // timeout) still show.
+        &[
+            "openraft",
+            "openraft::core::raft_core=error",
+            "openraft::replication=error",
+        ]
     }
 
     fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {

@@ -130,21 +130,35 @@ impl Peer {
             Ok(client) => client,
             Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&io(e)))),
         };
-        let mut frame = Request::new(Frame {
-            body: encode(request),
-        });
-        frame.set_timeout(option.hard_ttl());
-        let reply = match method {
-            Method::AppendEntries => client.append_entries(frame).await,
-            Method::Vote => client.vote(frame).await,
-            Method::InstallSnapshot => client.install_snapshot(frame).await,
-        };
-        let body = match reply {
-            Ok(reply) => reply.into_inner().body,
-            Err(status) if status.code() == tonic::Code::Unavailable => {
-                return Err(RPCError::Unreachable(Unreachable::new(&status)));
+        // A member that is still starting (or restarting) refuses
+        // connections for a moment. Within the RPC's soft budget (for a
+        // vote, the election timeout) that is retried here rather than
+        // reported: openraft logs every failed vote as an error, and a
+        // refusal that clears before the election ends is not one.
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        let body = loop {
+            let mut frame = Request::new(Frame {
+                body: encode(request),
+            });
+            frame.set_timeout(option.hard_ttl());
+            let reply = match method {
+                Method::AppendEntries => client.append_entries(frame).await,
+                Method::Vote => client.vote(frame).await,
+                Method::InstallSnapshot => client.install_snapshot(frame).await,
+            };
+            match reply {
+                Ok(reply) => break reply.into_inner().body,
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    if started.elapsed() + pause >= option.soft_ttl() {
+                        return Err(RPCError::Unreachable(Unreachable::new(&status)));
+                    }
+                    tracing::debug!(target = self.target, error = %status, "peer not reachable yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(status) => return Err(RPCError::Network(NetworkError::new(&status))),
             }
-            Err(status) => return Err(RPCError::Network(NetworkError::new(&status))),
         };
         let result: Result<Resp, RaftError<u64, E>> =
             decode(&body).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
