@@ -21,16 +21,8 @@ const KV_1: Chainfire<Kv1> = Chainfire {
     client_port: port!(2379),
     peer_port: port!(2380),
 };
-const KV_2: Chainfire<Kv2> = Chainfire {
-    node: Kv2,
-    client_port: port!(2379),
-    peer_port: port!(2380),
-};
-const KV_3: Chainfire<Kv3> = Chainfire {
-    node: Kv3,
-    client_port: port!(2379),
-    peer_port: port!(2380),
-};
+const KV_2: Chainfire<Kv2> = KV_1.on(Kv2);
+const KV_3: Chainfire<Kv3> = KV_1.on(Kv3);
 
 photon_runtime::deployment! {
     name: "chainfire-cluster",

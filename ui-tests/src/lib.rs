@@ -1,5 +1,9 @@
 //! Compile-fail cases live in `cases/`; the runner is `tests/ui.rs`.
 //!
+//! The deployment writer's reference (`docs/writing-deployments.md`) is
+//! this crate's documentation below, so every example in it is compiled
+//! and run as a doctest against the same light spec crates.
+//!
 //! [`fixtures`] holds small specs the cases share: shapes of services that
 //! have no crate yet (a load balancer's front end, a bare listener), so each
 //! case file can stay a few lines of deployment with one mistake in it.
@@ -101,3 +105,6 @@ pub mod fixtures {
         }
     }
 }
+
+#[doc = include_str!("../../docs/writing-deployments.md")]
+pub mod writing_deployments {}

@@ -42,6 +42,16 @@ pub struct Chainfire<N: Node> {
 
 impl<N: Node> Chainfire<N> {
     /// Its listeners, for the topology checks.
+    /// The same member settings on node `node`: the other members of a
+    /// cluster, written once (`const KV_2: Chainfire<Kv2> = KV_1.on(Kv2);`).
+    pub const fn on<M: Node>(self, node: M) -> Chainfire<M> {
+        Chainfire {
+            node,
+            client_port: self.client_port,
+            peer_port: self.peer_port,
+        }
+    }
+
     pub const fn declare(&self) -> ServiceDecl {
         ServiceDecl::new::<N>(KIND)
             .listens_on::<ClientListener>(self.client_port)

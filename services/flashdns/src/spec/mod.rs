@@ -193,6 +193,29 @@ pub struct ZoneData {
     pub records: &'static [Rec],
 }
 
+impl ZoneData {
+    /// `records` with [`Soa::DEFAULT`] and a 300 s default TTL: the common
+    /// case. `ZoneData { ttl: 60, ..ZoneData::new(RECORDS) }` changes one
+    /// part. The records still need the apex `NS` and its address:
+    ///
+    /// ```
+    /// use flashdns::{Rec, RecData, ZoneData};
+    /// # photon_dsl::nodes! { pub Ns = "ns"; }
+    /// const ZONE: ZoneData = ZoneData::new(&[
+    ///     Rec::new("@", RecData::Ns("ns")),
+    ///     Rec::node("ns", Ns),
+    /// ]);
+    /// assert_eq!(ZONE.soa.serial, 1);
+    /// ```
+    pub const fn new(records: &'static [Rec]) -> ZoneData {
+        ZoneData {
+            ttl: 300,
+            soa: Soa::DEFAULT,
+            records,
+        }
+    }
+}
+
 /// The zone's SOA record.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Soa {
@@ -211,6 +234,23 @@ pub struct Soa {
     pub expire: u32,
     /// The negative-caching TTL (RFC 2308).
     pub minimum: u32,
+}
+
+impl Soa {
+    /// Primary `ns`, administrator `hostmaster@<origin>`, serial 1, and
+    /// timers for a zone served by flashdns alone (refresh 1 h, retry
+    /// 10 min, expire 1 day; raise `expire` for secondaries elsewhere), with
+    /// a negative TTL of 60 s. Bump `serial` when a
+    /// secondary must notice a change: `Soa { serial: 2, ..Soa::DEFAULT }`.
+    pub const DEFAULT: Soa = Soa {
+        primary: "ns",
+        admin: "hostmaster",
+        serial: 1,
+        refresh: 3600,
+        retry: 600,
+        expire: 86400,
+        minimum: 60,
+    };
 }
 
 /// One typed record. Names are written as in a zone file: `@` for the
