@@ -39,24 +39,47 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-impl FromStr for ListenAddr {
-    type Err = String;
+/// Text that is not an address to listen on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListenAddrError {
+    /// `ip:0` or a port above 65535.
+    #[error("port {port} in `{text}` is out of range: a port is 1 to 65535")]
+    PortOutOfRange {
+        /// What was written.
+        text: String,
+        /// The port in it.
+        port: u64,
+    },
+    /// Not `ip:port` at all (a host name, a missing port, ...).
+    #[error(
+        "`{text}` is not an address to listen on: write ip:port, such as 0.0.0.0:53 or [::]:53"
+    )]
+    NotAnAddress {
+        /// What was written.
+        text: String,
+    },
+}
 
-    fn from_str(text: &str) -> Result<ListenAddr, String> {
+impl FromStr for ListenAddr {
+    type Err = ListenAddrError;
+
+    fn from_str(text: &str) -> Result<ListenAddr, ListenAddrError> {
         match text.parse::<SocketAddr>() {
-            Ok(addr) if addr.port() == 0 => Err(format!(
-                "port 0 in `{text}` is out of range: a port is 1 to 65535"
-            )),
+            Ok(addr) if addr.port() == 0 => Err(ListenAddrError::PortOutOfRange {
+                text: text.to_owned(),
+                port: 0,
+            }),
             Ok(addr) => Ok(ListenAddr::new(addr.ip(), addr.port())),
             Err(_) => {
                 let port = text.rsplit_once(':').map(|(_, port)| port);
                 match port.and_then(|p| p.parse::<u64>().ok()) {
-                    Some(port) if port > 65535 => Err(format!(
-                        "port {port} in `{text}` is out of range: a port is 1 to 65535"
-                    )),
-                    _ => Err(format!(
-                        "`{text}` is not an address to listen on: write ip:port, such as 0.0.0.0:53 or [::]:53"
-                    )),
+                    Some(port) if port > 65535 => Err(ListenAddrError::PortOutOfRange {
+                        text: text.to_owned(),
+                        port,
+                    }),
+                    _ => Err(ListenAddrError::NotAnAddress {
+                        text: text.to_owned(),
+                    }),
                 }
             }
         }
@@ -91,18 +114,21 @@ mod tests {
             "0.0.0.0:0"
                 .parse::<ListenAddr>()
                 .unwrap_err()
+                .to_string()
                 .contains("port 0 in `0.0.0.0:0` is out of range")
         );
         assert!(
             "0.0.0.0:70000"
                 .parse::<ListenAddr>()
                 .unwrap_err()
+                .to_string()
                 .contains("port 70000")
         );
         assert!(
             "localhost:53"
                 .parse::<ListenAddr>()
                 .unwrap_err()
+                .to_string()
                 .contains("write ip:port")
         );
     }

@@ -14,7 +14,7 @@ pub mod layers;
 pub mod mode;
 pub mod schema;
 
-pub use addr::ListenAddr;
+pub use addr::{ListenAddr, ListenAddrError};
 pub use error::{ConfigError, Origin};
 pub use layers::{Layers, Sources, load};
 pub use mode::{Detected, detect};
@@ -39,7 +39,11 @@ pub type ComponentDocument<C> =
     Document<<C as Component>::PhotonStandalone, <C as Component>::Standalone>;
 
 /// A document as TOML text, for `export-config`.
-pub fn to_toml<T: Serialize>(document: &T) -> Result<String, String> {
-    toml::to_string_pretty(document)
-        .map_err(|e| format!("cannot write the configuration as TOML: {e}"))
+pub fn to_toml<T: Serialize>(document: &T) -> Result<String, WriteError> {
+    Ok(toml::to_string_pretty(document)?)
 }
+
+/// A document that cannot be written as TOML.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the configuration as TOML: {0}")]
+pub struct WriteError(#[from] toml::ser::Error);

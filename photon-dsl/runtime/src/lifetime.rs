@@ -36,8 +36,8 @@ impl<N: Node> Service for Lifetime<N> {
         Some(self.after)
     }
 
-    fn export_config(&self, ctx: &crate::ExportContext) -> Result<String, String> {
+    fn export_config(&self, ctx: &crate::ExportContext) -> Result<String, crate::ExportError> {
         let _ = ctx;
-        Err("a lifetime has no server of its own: export the service it stops, whose `stop_after_ms` carries it".to_owned())
+        Err(crate::ExportError::NoServer)
     }
 }

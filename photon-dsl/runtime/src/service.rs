@@ -318,6 +318,48 @@ pub struct ProbeTarget<'a> {
     pub timeout: Duration,
 }
 
+/// Why a service cannot be written as its standalone configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The component has no `<component>-server` schema.
+    #[error("`{kind}` has no standalone configuration schema yet")]
+    NoSchema {
+        /// Its kind.
+        kind: photon_dsl::ServiceKind,
+    },
+    /// It has no server of its own ([`Lifetime`](photon_dsl::Lifetime)).
+    #[error(
+        "a lifetime has no server of its own: export the service it stops, whose `stop_after_ms` carries it"
+    )]
+    NoServer,
+    /// A node it names has no address in the run's plan.
+    #[error(transparent)]
+    Resolve(#[from] photon_dsl::ResolveError),
+    /// A secret written in the deployment, which the schema can only name.
+    #[error("its {slot} is written in {origin}; the schema names where a {slot} is, not its value")]
+    SecretWritten {
+        /// The spec field (`token`).
+        slot: &'static str,
+        /// Where it is written.
+        origin: String,
+    },
+    /// Another member of its cluster lacks a listener the schema lists.
+    #[error("member `{member}` has no `{listener}` listener")]
+    MemberWithoutListener {
+        /// The member's name.
+        member: String,
+        /// The listener.
+        listener: &'static str,
+    },
+    /// The component's own reason (flashdns: a record's node has no
+    /// address to write).
+    #[error(transparent)]
+    Component(Box<dyn std::error::Error + Send + Sync>),
+    /// The document could not be written.
+    #[error(transparent)]
+    Write(#[from] photon_config::WriteError),
+}
+
 /// What `export-config` tells a service about where it runs.
 #[derive(Debug, Clone)]
 pub struct ExportContext {
@@ -432,12 +474,11 @@ pub trait Service: ServiceSpec {
 
     /// The service's configuration as the standalone TOML its
     /// `<component>-server` reads, which loads back as the same spec.
-    fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
+    fn export_config(&self, ctx: &ExportContext) -> Result<String, ExportError> {
         let _ = ctx;
-        Err(format!(
-            "`{}` has no standalone configuration schema yet",
-            self.declare().kind()
-        ))
+        Err(ExportError::NoSchema {
+            kind: self.declare().kind(),
+        })
     }
 
     /// When this service stops its node by itself ([`Lifetime`]): what an

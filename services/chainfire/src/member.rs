@@ -294,7 +294,7 @@ impl Member {
             .members
             .get(&id)
             .ok_or_else(|| MemberError::Raft(format!("leader {id:x} is not a known member")))?;
-        let client = peer_client(&addrs.peer).map_err(MemberError::Raft)?;
+        let client = peer_client(&addrs.peer).map_err(|e| MemberError::Raft(e.to_string()))?;
         peers.insert(id, client.clone());
         Ok(client)
     }

@@ -88,7 +88,10 @@ impl<N: Node> Service for Chainfire<N> {
         ]
     }
 
-    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
         let doc = crate::standalone::export(
             self,
             &ctx.peers,
@@ -97,7 +100,7 @@ impl<N: Node> Service for Chainfire<N> {
             ctx.node.as_str(),
             &ctx.state_dir,
         )?;
-        photon_config::to_toml(&doc)
+        Ok(photon_config::to_toml(&doc)?)
     }
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {

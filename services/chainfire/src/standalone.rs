@@ -221,10 +221,13 @@ pub fn export<N: photon_dsl::Node>(
     bind_ip: IpAddr,
     component_id: &str,
     state_dir: &std::path::Path,
-) -> Result<ComponentDocument<ChainfireServer>, String> {
+) -> Result<ComponentDocument<ChainfireServer>, photon_runtime::ExportError> {
     let mut members = Vec::new();
     for peer in peers {
-        let missing = |name: &str| format!("member `{}` has no `{name}` listener", peer.name);
+        let missing = |listener| photon_runtime::ExportError::MemberWithoutListener {
+            member: peer.name.clone(),
+            listener,
+        };
         members.push(ClusterMember {
             name: peer.name.clone(),
             client_addr: peer

@@ -9,11 +9,13 @@ use crate::EchoClient;
 use crate::http::EchoHttp;
 
 impl<N: Node> Service for EchoClient<N> {
-    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
         let at = ctx
             .resolver
-            .resolve(self.echo.node())
-            .map_err(|e| e.to_string())?
+            .resolve(self.echo.node())?
             .with_port(self.echo.port().get());
         let url = match self.echo.path() {
             Some(path) => format!("http://{at}/{}", path.trimmed()),
@@ -21,7 +23,7 @@ impl<N: Node> Service for EchoClient<N> {
         };
         let doc =
             crate::standalone::export_client(self, &ctx.component_id, url, ctx.stops_node_after)?;
-        photon_config::to_toml(&doc)
+        Ok(photon_config::to_toml(&doc)?)
     }
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {

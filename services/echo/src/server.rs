@@ -118,9 +118,12 @@ impl Report for Metrics {
 }
 
 impl<N: Node> Service for EchoServer<N> {
-    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
         let doc = crate::standalone::export_server(self, ctx.bind_ip, &ctx.component_id)?;
-        photon_config::to_toml(&doc)
+        Ok(photon_config::to_toml(&doc)?)
     }
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Lifetime, Secret, SecretSource, UrlPathPrefix};
+use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
 };
@@ -71,16 +72,16 @@ fn token(
 /// `token` as the schema writes it, `(token_env, token_file)`; a token
 /// written in a deployment cannot be (a deployment holds only where a
 /// secret is).
-fn token_entry(token: Option<Secret>) -> Result<(Option<String>, Option<String>), String> {
+fn token_entry(token: Option<Secret>) -> Result<(Option<String>, Option<String>), ExportError> {
     Ok(match token.map(|t| t.source()) {
         None => (None, None),
         Some(SecretSource::Env(name)) => (Some(name.to_owned()), None),
         Some(SecretSource::File(path)) => (None, Some(path.to_owned())),
         Some(SecretSource::Written(written)) => {
-            return Err(format!(
-                "its token is written in {}; the schema names where a token is, not its value",
-                written.origin
-            ));
+            return Err(ExportError::SecretWritten {
+                slot: "token",
+                origin: written.origin.to_string(),
+            });
         }
     })
 }
@@ -157,7 +158,7 @@ pub fn export_server<N: photon_dsl::Node>(
     spec: &EchoServer<N>,
     bind_ip: IpAddr,
     component_id: &str,
-) -> Result<ComponentDocument<EchoServerText>, String> {
+) -> Result<ComponentDocument<EchoServerText>, ExportError> {
     let mut doc = standalone_document::<EchoServerText>(component_id);
     let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.server = ServerSection {
@@ -273,7 +274,7 @@ pub fn export_client<N: photon_dsl::Node>(
     component_id: &str,
     echo_url: String,
     stops_after: Option<Duration>,
-) -> Result<ComponentDocument<EchoClientText>, String> {
+) -> Result<ComponentDocument<EchoClientText>, ExportError> {
     let mut doc = standalone_document::<EchoClientText>(component_id);
     let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.client = ClientSection {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use flashdns::dns::{Counters, DnsHandler};
 use flashdns::spec::Zone;
+use flashdns::zone::typed::NodeAddressError::NoAddress;
 use flashdns::zones::Zones;
 
 const FLASHDNS: &str = "127.0.120.1";
@@ -188,8 +189,16 @@ fn serve(zone_file: &str) {
             Box::leak(zone_file.to_owned().into_boxed_str()),
         )];
         let no_state = std::env::temp_dir();
-        let zones =
-            Zones::load(&zones, &|_| Err("no nodes here".to_owned()), &no_state).expect("the zone");
+        let zones = Zones::load(
+            &zones,
+            &|host| {
+                Err(NoAddress {
+                    host: host.to_string(),
+                })
+            },
+            &no_state,
+        )
+        .expect("the zone");
         let handler = DnsHandler::new(
             zones.catalog().clone(),
             Vec::new(),

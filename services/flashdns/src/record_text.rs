@@ -10,13 +10,14 @@ use photon_dsl::Port;
 use photon_runtime::standalone::leak;
 
 use crate::spec::RecData;
+use crate::zone::typed::{AddressOf, NodeAddressError};
 
 /// The record's type mnemonic and its data as text. A node's address is
 /// written as the address `address` gives for it.
 pub fn render(
     data: &RecData,
-    address: &dyn Fn(photon_dsl::NodeName) -> Result<IpAddr, String>,
-) -> Result<(&'static str, String), String> {
+    address: AddressOf<'_>,
+) -> Result<(&'static str, String), NodeAddressError> {
     Ok(match *data {
         RecData::A(ip) => ("A", ip.to_string()),
         RecData::Aaaa(ip) => ("AAAA", ip.to_string()),
@@ -234,8 +235,10 @@ fn quoted_strings(text: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
-    fn no_nodes(node: photon_dsl::NodeName) -> Result<IpAddr, String> {
-        Err(format!("no address for {node}"))
+    fn no_nodes(node: photon_dsl::NodeName) -> Result<IpAddr, NodeAddressError> {
+        Err(NodeAddressError::NoAddress {
+            host: node.to_string(),
+        })
     }
 
     #[test]

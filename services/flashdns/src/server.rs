@@ -10,7 +10,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use photon_dsl::{Node, NodeAddress, NodeName};
 use photon_runtime::{
-    BoxFuture, ExportContext, ProbeTarget, Running, Service, ServiceError, StartContext,
+    BoxFuture, ExportContext, ExportError, ProbeTarget, Running, Service, ServiceError,
+    StartContext,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,6 +20,7 @@ use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
 use crate::spec::AutoReload;
 use crate::spec::{AdminListener, DnsListener};
+use crate::zone::typed::NodeAddressError;
 use crate::zones::Zones;
 
 /// A TCP client that sends nothing for this long is disconnected.
@@ -32,15 +34,16 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// A node's address for a typed record: the resolver's literal, or the
 /// system resolver's first answer for a host-name plan.
-fn node_address(ctx: &StartContext, node: NodeName) -> Result<IpAddr, String> {
-    match ctx.resolver.resolve(node).map_err(|e| e.to_string())? {
+fn node_address(ctx: &StartContext, node: NodeName) -> Result<IpAddr, NodeAddressError> {
+    match ctx.resolver.resolve(node)? {
         NodeAddress::Ip(ip) => Ok(ip),
-        NodeAddress::Host(host) => (host.as_str(), 0)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve host `{host}`: {e}"))?
-            .next()
-            .map(|addr| addr.ip())
-            .ok_or_else(|| format!("host `{host}` has no address")),
+        NodeAddress::Host(host) => match (host.as_str(), 0).to_socket_addrs() {
+            Ok(mut addrs) => addrs
+                .next()
+                .map(|addr| addr.ip())
+                .ok_or(NodeAddressError::NoAddress { host }),
+            Err(source) => Err(NodeAddressError::Lookup { host, source }),
+        },
     }
 }
 
@@ -158,16 +161,13 @@ impl<N: Node> Service for FlashDns<N> {
         &["hickory_server"]
     }
 
-    fn export_config(&self, ctx: &ExportContext) -> Result<String, String> {
-        let address = |node: photon_dsl::NodeName| match ctx.resolver.resolve(node) {
-            Ok(photon_dsl::NodeAddress::Ip(ip)) => Ok(ip),
-            Ok(photon_dsl::NodeAddress::Host(host)) => Err(format!(
-                "node `{node}` is the host name `{host}` in this address plan; a record needs an address: export with --loopback-base or a static plan"
-            )),
-            Err(e) => Err(e.to_string()),
+    fn export_config(&self, ctx: &ExportContext) -> Result<String, ExportError> {
+        let address = |node: NodeName| match ctx.resolver.resolve(node)? {
+            NodeAddress::Ip(ip) => Ok(ip),
+            NodeAddress::Host(host) => Err(NodeAddressError::HostNameInExport { node, host }),
         };
         let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &address)?;
-        photon_config::to_toml(&doc)
+        Ok(photon_config::to_toml(&doc)?)
     }
 
     fn probe<'a>(&'a self, target: ProbeTarget<'a>) -> BoxFuture<'a, Result<String, ServiceError>> {

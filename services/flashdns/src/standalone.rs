@@ -29,11 +29,14 @@ use std::path::{Path, PathBuf};
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::Port;
+use photon_runtime::ExportError;
 use photon_runtime::standalone::leak as leak_str;
 use photon_runtime::standalone::{
     Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::zone::typed::{AddressOf, NodeAddressError};
 
 use crate::spec::{
     AutoReload, Dnssec, FlashDns, Rec, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
@@ -549,13 +552,25 @@ fn typed_zone(
     })))
 }
 
+/// A typed record whose node has no address to write.
+#[derive(Debug, thiserror::Error)]
+#[error("zone `{zone}`, record `{owner}`: {source}")]
+pub struct RecordExportError {
+    /// The zone's origin.
+    pub zone: String,
+    /// The record's owner.
+    pub owner: &'static str,
+    /// Why its node has no address.
+    pub source: NodeAddressError,
+}
+
 /// A typed zone as the schema writes it, node addresses resolved by
 /// `address`.
 fn zone_entry(
     name: &str,
     data: &ZoneData,
-    address: &dyn Fn(photon_dsl::NodeName) -> Result<IpAddr, String>,
-) -> Result<(SoaEntry, Vec<RecordEntry>), String> {
+    address: AddressOf<'_>,
+) -> Result<(SoaEntry, Vec<RecordEntry>), RecordExportError> {
     let soa = SoaEntry {
         primary: data.soa.primary.to_owned(),
         admin: data.soa.admin.to_owned(),
@@ -567,8 +582,14 @@ fn zone_entry(
     };
     let mut records = Vec::with_capacity(data.records.len());
     for record in data.records {
-        let (rtype, text) = crate::record_text::render(&record.data, address)
-            .map_err(|e| format!("zone `{name}`, record `{}`: {e}", record.owner))?;
+        let (rtype, text) =
+            crate::record_text::render(&record.data, address).map_err(|source| {
+                RecordExportError {
+                    zone: name.to_owned(),
+                    owner: record.owner,
+                    source,
+                }
+            })?;
         records.push(RecordEntry {
             owner: record.owner.to_owned(),
             ttl: record.ttl,
@@ -587,8 +608,8 @@ pub fn export<N: photon_dsl::Node>(
     spec: &FlashDns<N>,
     bind_ip: IpAddr,
     component_id: &str,
-    address: &dyn Fn(photon_dsl::NodeName) -> Result<IpAddr, String>,
-) -> Result<ComponentDocument<FlashDnsServer>, String> {
+    address: AddressOf<'_>,
+) -> Result<ComponentDocument<FlashDnsServer>, ExportError> {
     let mut zones = Vec::new();
     for zone in spec.zones {
         let (file, ttl, soa, records) = match zone.source {
@@ -599,7 +620,8 @@ pub fn export<N: photon_dsl::Node>(
                 Vec::new(),
             ),
             ZoneSource::Records(data) => {
-                let (soa, records) = zone_entry(zone.origin, data, address)?;
+                let (soa, records) = zone_entry(zone.origin, data, address)
+                    .map_err(|e| ExportError::Component(Box::new(e)))?;
                 (None, Some(data.ttl), Some(soa), records)
             }
         };

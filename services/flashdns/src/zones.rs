@@ -5,13 +5,11 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
-use photon_dsl::NodeName;
 
 use crate::answer::Catalog;
 use crate::dns::SharedCatalog;
@@ -236,7 +234,7 @@ impl Zones {
     /// at; signed zones keep their key and last serial under `state_dir`.
     pub fn load(
         zones: &[spec::Zone],
-        address_of: &dyn Fn(NodeName) -> Result<IpAddr, String>,
+        address_of: typed::AddressOf<'_>,
         state_dir: &Path,
     ) -> Result<Zones, LoadError> {
         let mut loaded = Vec::new();
@@ -518,7 +516,16 @@ mod tests {
             signature_days: 4,
             ..spec::Signing::DEFAULT
         })];
-        let zones = Zones::load(&config, &|_| Err("no nodes".to_owned()), dir.path()).unwrap();
+        let zones = Zones::load(
+            &config,
+            &|node| {
+                Err(crate::zone::typed::NodeAddressError::NoAddress {
+                    host: node.to_string(),
+                })
+            },
+            dir.path(),
+        )
+        .unwrap();
         let origin = (&Name::from_ascii("example.org.").unwrap()).into();
         let served = || zones.catalog().load().get(&origin).unwrap().clone();
         let first = served();

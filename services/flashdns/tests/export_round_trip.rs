@@ -9,6 +9,7 @@ use flashdns::spec::{
     AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
 };
 use flashdns::standalone::{FlashDnsServer, export};
+use flashdns::zone::typed::NodeAddressError;
 use photon_dsl::{Node as _, Port};
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
@@ -173,9 +174,13 @@ fn zone(index: usize) -> impl Strategy<Value = Zone> {
         })
 }
 
-/// The test's nodes have no addresses: no generated record names one.
-fn no_address(node: photon_dsl::NodeName) -> Result<IpAddr, String> {
-    Err(format!("asked for node {node}"))
+/// Every node a host name, as in a host-name plan: a record naming one
+/// has no address to write.
+fn no_address(node: photon_dsl::NodeName) -> Result<IpAddr, NodeAddressError> {
+    Err(NodeAddressError::HostNameInExport {
+        node,
+        host: format!("{node}.example"),
+    })
 }
 
 fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
@@ -250,7 +255,7 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
     );
     let error = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &no_address).unwrap_err();
     assert_eq!(
-        error,
-        "zone `nodes.internal`, record `ns`: asked for node ns"
+        error.to_string(),
+        "zone `nodes.internal`, record `ns`: node `ns` is the host name `ns.example` in this address plan; a record needs an address: export with --loopback-base or a static plan"
     );
 }

@@ -152,13 +152,12 @@ pub async fn serve(
 pub(crate) const LOCAL_WHEN_INTEGRATED: &str = "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet";
 
 impl<N: Node> Service for LightningStor<N> {
-    fn export_config(&self, ctx: &photon_runtime::ExportContext) -> Result<String, String> {
-        let reach = |node, port: photon_dsl::Port| {
-            ctx.resolver
-                .resolve(node)
-                .map(|address| address.with_port(port.get()))
-                .map_err(|e| e.to_string())
-        };
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let reach =
+            |node, port: photon_dsl::Port| Ok(ctx.resolver.resolve(node)?.with_port(port.get()));
         // Integrated, it registers as its node does in the deployment.
         let component_id = match self.mode {
             photon_dsl::Mode::Integrated(_) => ctx.node.to_string(),
@@ -172,7 +171,7 @@ impl<N: Node> Service for LightningStor<N> {
             &ctx.cluster,
             &reach,
         )?;
-        photon_config::to_toml(&doc)
+        Ok(photon_config::to_toml(&doc)?)
     }
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {

@@ -16,6 +16,7 @@ use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{Integration, Mode, Secret, SecretSource};
+use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
 };
@@ -355,7 +356,8 @@ fn integration<'l>(
 
 /// Where an integrated spec's dependencies are reached: `host:port` for a
 /// node and port.
-pub type Reach<'a> = &'a dyn Fn(photon_dsl::NodeName, photon_dsl::Port) -> Result<String, String>;
+pub type Reach<'a> =
+    &'a dyn Fn(photon_dsl::NodeName, photon_dsl::Port) -> Result<String, ExportError>;
 
 /// The standalone document that configures `spec` as a deployment does.
 /// An integrated spec is written as `mode = "integrated"` in `cluster`,
@@ -367,7 +369,7 @@ pub fn export<N: photon_dsl::Node>(
     state_dir: &std::path::Path,
     cluster: &str,
     reach: Reach<'_>,
-) -> Result<ComponentDocument<LightningStorServer>, String> {
+) -> Result<ComponentDocument<LightningStorServer>, ExportError> {
     let (secret_key, credentials_file, secret_key_env) = match spec.access_key.secret.source() {
         SecretSource::Env(name) => (None, None, Some(name.to_owned())),
         SecretSource::File(path) => (None, Some(path.to_owned()), None),

@@ -78,10 +78,21 @@ pub enum LeaseAnswer {
     Failed(String),
 }
 
+/// A member's peer address that cannot be dialled.
+#[derive(Debug, thiserror::Error)]
+#[error("`{addr}` is not a usable peer address: {source}")]
+pub struct PeerAddressError {
+    addr: String,
+    source: tonic::codegen::http::uri::InvalidUri,
+}
+
 /// A gRPC client to one member's peer listener.
-pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, String> {
+pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, PeerAddressError> {
     let channel = Channel::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("`{addr}` is not a usable peer address: {e}"))?
+        .map_err(|source| PeerAddressError {
+            addr: addr.to_owned(),
+            source,
+        })?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .connect_lazy();
@@ -109,7 +120,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 #[derive(Debug)]
 pub struct Peer {
     target: u64,
-    client: Result<RaftPeerClient<Channel>, String>,
+    client: Result<RaftPeerClient<Channel>, PeerAddressError>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
@@ -128,7 +139,7 @@ impl Peer {
     {
         let client = match &mut self.client {
             Ok(client) => client,
-            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&io(e)))),
+            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&*e))),
         };
         // A member that is still starting (or restarting) refuses
         // connections for a moment. Within the RPC's soft budget (for a
@@ -197,10 +208,6 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> RpcResult<VoteResponse<u64>, openraft::error::Infallible> {
         self.call(Method::Vote, &rpc, &option).await
     }
-}
-
-fn io(message: &str) -> std::io::Error {
-    std::io::Error::other(message.to_owned())
 }
 
 /// The peer listener's service: hands each message to the local Raft (and

@@ -11,13 +11,46 @@ use super::file::absolute;
 use super::{Zone, ZoneBuilder, ZoneError};
 use crate::spec::{RecData, ZoneData};
 
+/// Why a node named by a typed record (`Rec::node`) has no address to
+/// write into it.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeAddressError {
+    /// The run's plan does not know the node.
+    #[error(transparent)]
+    Resolve(#[from] photon_dsl::ResolveError),
+    /// An export under a host-name plan: a record needs an address.
+    #[error(
+        "node `{node}` is the host name `{host}` in this address plan; a record needs an address: export with --loopback-base or a static plan"
+    )]
+    HostNameInExport {
+        /// The node.
+        node: NodeName,
+        /// Its host name.
+        host: String,
+    },
+    /// The system resolver failed for the node's host name.
+    #[error("cannot resolve host `{host}`: {source}")]
+    Lookup {
+        /// The host name.
+        host: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The system resolver has no address for the node's host name.
+    #[error("host `{host}` has no address")]
+    NoAddress {
+        /// The host name.
+        host: String,
+    },
+}
+
+/// What gives a node's address: the runtime's resolver at start, the
+/// export's plan in `export-config`.
+pub type AddressOf<'a> = &'a dyn Fn(NodeName) -> Result<IpAddr, NodeAddressError>;
+
 /// Builds the typed zone at `origin`; `address_of` gives a node's address
 /// (the runtime's resolver).
-pub fn build(
-    origin: &Name,
-    data: &ZoneData,
-    address_of: &dyn Fn(NodeName) -> Result<IpAddr, String>,
-) -> Result<Zone, ZoneError> {
+pub fn build(origin: &Name, data: &ZoneData, address_of: AddressOf<'_>) -> Result<Zone, ZoneError> {
     let source = format!("zone {origin} (typed, in the deployment)");
     let mut builder = ZoneBuilder::new(origin.clone(), source);
     let origin = builder.origin().clone();
@@ -220,10 +253,15 @@ _sip._tcp SRV 1 2 5060 www
 
     #[test]
     fn a_node_without_an_address_is_named() {
-        let error = build(&origin(), &DATA, &|_| Err("unknown node `web`".to_owned())).unwrap_err();
+        let no_address = |_| {
+            Err(NodeAddressError::NoAddress {
+                host: "web.example".to_owned(),
+            })
+        };
+        let error = build(&origin(), &DATA, &no_address).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "zone example.com. (typed, in the deployment): www.example.com.: the address of node `web`: unknown node `web`"
+            "zone example.com. (typed, in the deployment): www.example.com.: the address of node `web`: host `web.example` has no address"
         );
     }
 }
