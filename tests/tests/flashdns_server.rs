@@ -1,5 +1,5 @@
 //! `flashdns-server`, the standalone binary: started from the design's TOML
-//! (section 2.2, paths and addresses adjusted), layered with `PHOTON_*`
+//! (docs/design.md §2.2, paths and addresses adjusted), layered with `PHOTON_*`
 //! variables and flags, refusing bad configuration with exit code 2 and a
 //! message naming the key, and detecting its mode by probing a control
 //! plane's `/health`.
@@ -203,7 +203,7 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
         (
             vec!["--config", &config, "--set", "standalone.zones.zone=[{name = \"bad name\"}]"],
             vec![],
-            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].name`: a zone's `origin` must be a domain name such as `example.com`: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes".to_owned(),
+            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].name`: zone `bad name`: a zone's `origin` must be a domain name such as `example.com`: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes".to_owned(),
         ),
         (
             vec!["--config", &config, "--set", "standalone.features.dynamic_update=true"],

@@ -1,5 +1,5 @@
 //! Integrated mode in the standalone binaries: `flashdns-server` started
-//! from the design's section 3.2 (`mode = "integrated"`) reaches a real
+//! from docs/design.md §3.2 (`mode = "integrated"`) reaches a real
 //! chainfire (and its `/health` as the control plane's) within the fallback
 //! timeout, registers under a lease its heartbeat keeps alive, and leaves
 //! when stopped; when nothing answers in time it falls back to standalone
@@ -19,7 +19,7 @@ use hickory_proto::rr::RecordType;
 const INTEGRATED: &str = include_str!("../standalone/design/integrated-3.2.toml");
 const KEY: &str = "/photon/clusters/cluster-identifier/components/flashdns/unique-component-id";
 
-/// The design's 3.2 file with flashdns's own section: DNS and the admin
+/// The design's §3.2 file (docs/design.md) with flashdns's own section: DNS and the admin
 /// API on `ip`, example.com from the test zones.
 fn config(dir: &std::path::Path, ip: &str) -> String {
     let zones = dir.join("zones");

@@ -1,5 +1,5 @@
 //! `lightningstor-server`, the standalone binary: started from the design's
-//! TOML (section 2.1, paths and addresses adjusted) and used with the AWS
+//! TOML (docs/design.md §2.1, paths and addresses adjusted) and used with the AWS
 //! SDK, refusing what it cannot do by key, and reading a deployment's
 //! `export-config` so the same data is served either way.
 //!

@@ -16,7 +16,7 @@ use toml::{Table, Value};
 
 use crate::error::{ConfigError, Origin, explain_unknown};
 
-/// The environment variables with a name of their own (design section 5.2),
+/// The environment variables with a name of their own (docs/design.md §5.2),
 /// and the key each sets. `PHOTON__SECTION__KEY` sets any other key.
 pub const NAMED_ENV: &[(&str, &str)] = &[
     ("PHOTON_MODE", "photon.mode"),

@@ -1,4 +1,4 @@
-//! The `[photon]` section every component shares (design section 5.1), and
+//! The `[photon]` section every component shares (docs/design.md §5.1), and
 //! the document around it: `[photon]` plus the component's `[standalone]`.
 
 use std::collections::BTreeMap;
@@ -266,7 +266,7 @@ pub enum Backend {
 
 /// The only backend a standalone component has: `storage_backend = "local"`
 /// and `auth_backend = "local"` of the design's generic `[photon.standalone]`
-/// (section 3.2), which every component accepts.
+/// (docs/design.md §3.2), which every component accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LocalBackend {
@@ -274,7 +274,7 @@ pub enum LocalBackend {
     Local,
 }
 
-/// `config_source = "file"` of section 3.2: a standalone component reads
+/// `config_source = "file"` of docs/design.md §3.2: a standalone component reads
 /// its configuration from its file (with the environment and flags over
 /// it); the control plane's central configuration is integrated mode's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

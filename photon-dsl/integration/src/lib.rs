@@ -1,5 +1,5 @@
 //! Joins a component to the platform (the design's integrated mode,
-//! section 3.4): reach chainfire within the fallback timeout, then register
+//! docs/design.md §3.4): reach chainfire within the fallback timeout, then register
 //! the component under a lease and keep the lease alive with a heartbeat.
 //!
 //! The registration is a key in chainfire,

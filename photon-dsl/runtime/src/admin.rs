@@ -2,7 +2,7 @@
 //!
 //! A component says what it knows: its health checks ([`Report::health`])
 //! and its counters and gauges ([`Report::metrics`]). [`Admin`] turns that
-//! into the design's `/health` JSON (200 when every check passes, 503 when
+//! into the design's `/health` JSON (docs/design.md §7.2) (200 when every check passes, 503 when
 //! one fails, so a load balancer's or Kubernetes' health check believes it)
 //! and the Prometheus text format, and answers both on whichever HTTP
 //! listener the component serves them on ([`Admin::answer`]).

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::ModeReport;
 
-/// The design's default for both the heartbeat and the fallback timeout.
+/// The design's default for both the heartbeat and the fallback timeout
+/// (docs/design.md §3.2, §7.2).
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How a start joins the platform, settled before anything starts.

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EchoClient, EchoProtocol, EchoServer};
 
-/// `[photon.standalone]`: no backend to choose; section 3.2's generic
+/// `[photon.standalone]`: no backend to choose; docs/design.md §3.2's generic
 /// keys, whose only values are the local ones.
 pub type PhotonStandalone = photon_config::schema::GenericStandalone;
 

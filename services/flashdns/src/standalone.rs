@@ -1,4 +1,4 @@
-//! flashdns from the design's TOML (section 2.2): `flashdns-server --config
+//! flashdns from the design's TOML (docs/design.md §2.2): `flashdns-server --config
 //! flashdns.toml`. The text becomes the same [`FlashDns`] spec a deployment
 //! writes, checked by the same `declare()`.
 //!

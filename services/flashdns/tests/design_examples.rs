@@ -1,5 +1,5 @@
 //! Every TOML example of the design that a flashdns server can be given
-//! loads as written (`tests/standalone/design/`): section 2.2 (flashdns),
+//! loads as written (`tests/standalone/design/`): docs/design.md §2.2 (flashdns),
 //! 5.1 (the common schema), 3.2 (the integrated structure), 6.4 (hybrid)
 //! and 7.2 (versioning, fallback).
 

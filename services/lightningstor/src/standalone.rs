@@ -1,4 +1,4 @@
-//! lightningstor from the design's TOML (section 2.1): `lightningstor-server
+//! lightningstor from the design's TOML (docs/design.md §2.1): `lightningstor-server
 //! --config standalone.toml`. The text becomes the same [`LightningStor`]
 //! spec a deployment writes, checked by the same `declare()`.
 //!
@@ -62,7 +62,7 @@ pub struct PhotonStandalone {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
-    /// Files under `data_dir` (section 3.2's generic `"local"` too).
+    /// Files under `data_dir` (docs/design.md §3.2's generic `"local"` too).
     #[serde(alias = "local")]
     Filesystem,
 }

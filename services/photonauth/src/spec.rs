@@ -14,7 +14,8 @@ photon_dsl::listener! {
 }
 
 /// The auth service, placed on node `N`. It exists only integrated (the
-/// design's "統合設計"): its state always lives in chainfire.
+/// integration-first kind, docs/design.md §1): its state always lives in
+/// chainfire.
 #[derive(Debug, Clone, Copy)]
 pub struct PhotonAuth<N: Node> {
     /// Where it runs.
