@@ -5,7 +5,7 @@
 //! section, CNAME chains followed within the zone.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
@@ -14,6 +14,29 @@ use crate::zone::{NodeData, RRset, Zone};
 
 /// How many CNAMEs one answer follows before it stops (a loop guard).
 const MAX_CNAME_CHAIN: usize = 16;
+
+/// The zones being served; replaced whole on reload, so a query sees
+/// either the old zone or the new one, never a mix.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    /// A catalog to serve.
+    pub fn new(catalog: Catalog) -> Self {
+        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The current zones.
+    pub fn load(&self) -> Arc<Catalog> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Serves `zone` from now on, in place of the zone at its apex.
+    pub fn replace(&self, zone: Arc<Zone>) {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        *current = Arc::new(current.with(zone));
+    }
+}
 
 /// The zones being served, by apex.
 #[derive(Debug, Clone, Default)]

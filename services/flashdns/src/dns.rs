@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
 use hickory_proto::rr::rdata::SOA;
@@ -16,7 +16,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use crate::answer::{self, Answer, Catalog};
+use crate::answer::{self, Answer, SharedCatalog};
 use crate::zone::Zone;
 
 /// The UDP payload we offer and send at most (the DNS flag day 2020 value,
@@ -58,29 +58,6 @@ impl Counters {
             _ => 6,
         };
         self.by_rcode[i].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The zones being served; replaced whole on reload, so a query sees
-/// either the old zone or the new one, never a mix.
-#[derive(Debug, Clone, Default)]
-pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
-
-impl SharedCatalog {
-    /// A catalog to serve.
-    pub fn new(catalog: Catalog) -> Self {
-        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
-    }
-
-    /// The current zones.
-    pub fn load(&self) -> Arc<Catalog> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Serves `zone` from now on, in place of the zone at its apex.
-    pub fn replace(&self, zone: Arc<Zone>) {
-        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
-        *current = Arc::new(current.with(zone));
     }
 }
 

@@ -11,8 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
 
-use crate::answer::Catalog;
-use crate::dns::SharedCatalog;
+use crate::answer::{Catalog, SharedCatalog};
 use crate::keys::{self, KeyError, ZoneKey};
 use crate::spec::{self, Dnssec, SigningKey, ZoneSource};
 use crate::zone::sign::{SignError, Validity};

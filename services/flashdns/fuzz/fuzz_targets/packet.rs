@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use flashdns::answer::Catalog;
-use flashdns::dns::{Counters, DnsHandler, SharedCatalog, UDP_PAYLOAD};
+use flashdns::answer::{Catalog, SharedCatalog};
+use flashdns::dns::{Counters, DnsHandler, UDP_PAYLOAD};
 use flashdns::keys::ZoneKey;
 use flashdns::spec::SigningAlgorithm;
 use flashdns::zone::file;
