@@ -18,7 +18,7 @@ pub use addr::{ListenAddr, ListenAddrError};
 pub use error::{ConfigError, Origin};
 pub use layers::{Layers, Sources, load};
 pub use mode::{Detected, detect};
-pub use schema::{Document, Mode, Photon};
+pub use schema::{Document, OperationMode, Photon};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

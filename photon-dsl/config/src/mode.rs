@@ -4,13 +4,13 @@
 
 use crate::error::Origin;
 use crate::layers::Layers;
-use crate::schema::Mode;
+use crate::schema::OperationMode;
 
 /// The mode chosen, and the reason, for the one log line at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {
     /// The mode.
-    pub mode: Mode,
+    pub mode: OperationMode,
     /// Why, in a phrase (`from environment variable PHOTON_MODE`).
     pub reason: String,
 }
@@ -19,7 +19,7 @@ pub struct Detected {
 /// `probe(url)` asks the control plane's `/health` (with a short timeout)
 /// and says whether it answered 2xx.
 pub fn detect(
-    configured: Option<Mode>,
+    configured: Option<OperationMode>,
     layers: &Layers,
     control_plane: Option<&str>,
     probe: impl FnOnce(&str) -> bool,
@@ -36,12 +36,12 @@ pub fn detect(
             let url = format!("{}/health", endpoint.trim_end_matches('/'));
             if probe(&url) {
                 Detected {
-                    mode: Mode::Integrated,
+                    mode: OperationMode::Integrated,
                     reason: format!("no mode configured, and the control plane answered {url}"),
                 }
             } else {
                 Detected {
-                    mode: Mode::Standalone,
+                    mode: OperationMode::Standalone,
                     reason: format!(
                         "no mode configured, and the control plane did not answer {url}"
                     ),
@@ -49,7 +49,7 @@ pub fn detect(
             }
         }
         None => Detected {
-            mode: Mode::Standalone,
+            mode: OperationMode::Standalone,
             reason: "no mode configured and no control plane endpoint".to_owned(),
         },
     }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// How a component runs.
+/// How a component runs, as its configuration writes it (`photon.mode`):
+/// a deployment's spec says the same with `photon_dsl::Mode`, which also
+/// carries what integration needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub enum OperationMode {
     /// On its own: local storage, local auth, no other service needed.
     Standalone,
     /// Part of the platform: state in chainfire, auth by photonauth.
@@ -17,13 +19,13 @@ pub enum Mode {
     Hybrid,
 }
 
-impl Mode {
+impl OperationMode {
     /// As written in the configuration.
     pub fn as_str(self) -> &'static str {
         match self {
-            Mode::Standalone => "standalone",
-            Mode::Integrated => "integrated",
-            Mode::Hybrid => "hybrid",
+            OperationMode::Standalone => "standalone",
+            OperationMode::Integrated => "integrated",
+            OperationMode::Hybrid => "hybrid",
         }
     }
 }
@@ -54,7 +56,7 @@ pub struct Photon<P> {
     /// `standalone`, `integrated` or `hybrid`; when not given anywhere the
     /// mode is detected (a control plane that answers means integrated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<Mode>,
+    pub mode: Option<OperationMode>,
     /// This instance's name; the component's name when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_id: Option<String>,

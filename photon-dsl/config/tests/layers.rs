@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use photon_config::schema::{LogLevel, Mode};
+use photon_config::schema::{LogLevel, OperationMode};
 use photon_config::{ConfigError, Document, ListenAddr, Origin, Sources, detect, load};
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +98,7 @@ fn flags_beat_the_environment_which_beats_the_file_which_beats_defaults() {
         "[photon]\nmode = \"integrated\"\ncomponent_id = \"from-file\"\n[photon.logging]\nlevel = \"warn\"\n",
     );
     let (doc, _) = load::<Doc>(&sources(Some(path.clone()), &[], &[])).unwrap();
-    assert_eq!(doc.photon.mode, Some(Mode::Integrated));
+    assert_eq!(doc.photon.mode, Some(OperationMode::Integrated));
     assert_eq!(doc.photon.logging.level, LogLevel::Warn);
     assert_eq!(doc.standalone.server.s3_addr, addr(), "the default");
 
@@ -107,7 +107,7 @@ fn flags_beat_the_environment_which_beats_the_file_which_beats_defaults() {
         ("PHOTON_COMPONENT_ID", "from-env"),
     ];
     let (doc, layers) = load::<Doc>(&sources(Some(path.clone()), &env, &[])).unwrap();
-    assert_eq!(doc.photon.mode, Some(Mode::Standalone));
+    assert_eq!(doc.photon.mode, Some(OperationMode::Standalone));
     assert_eq!(doc.photon.component_id.as_deref(), Some("from-env"));
     assert_eq!(doc.photon.logging.level, LogLevel::Warn, "the file still");
     assert_eq!(
@@ -146,7 +146,7 @@ fn every_named_variable_and_the_double_underscore_form() {
     ];
     let (doc, _) = load::<Doc>(&sources(None, &env, &[])).unwrap();
     let p = &doc.photon;
-    assert_eq!(p.mode, Some(Mode::Integrated));
+    assert_eq!(p.mode, Some(OperationMode::Integrated));
     assert_eq!(p.component_id.as_deref(), Some("ls-01"));
     assert_eq!(p.cluster_id.as_deref(), Some("tokyo"));
     assert_eq!(p.logging.level, LogLevel::Debug);
@@ -225,7 +225,7 @@ fn mode_comes_from_configuration_else_from_the_control_plane_probe() {
     let (doc, layers) = load::<Doc>(&sources(Some(path), &[], &[])).unwrap();
     let never = |_: &str| -> bool { panic!("no probe when the mode is configured") };
     let d = detect(doc.photon.mode, &layers, Some("http://cp:8080"), never);
-    assert_eq!(d.mode, Mode::Integrated);
+    assert_eq!(d.mode, OperationMode::Integrated);
     assert!(d.reason.ends_with("c.toml:2"), "{}", d.reason);
 
     let (doc, layers) = load::<Doc>(&sources(None, &[], &[])).unwrap();
@@ -235,13 +235,13 @@ fn mode_comes_from_configuration_else_from_the_control_plane_probe() {
         true
     });
     assert_eq!(asked, "http://cp:8080/health");
-    assert_eq!(d.mode, Mode::Integrated);
+    assert_eq!(d.mode, OperationMode::Integrated);
     let d = detect(doc.photon.mode, &layers, Some("http://cp:8080"), |_| false);
-    assert_eq!(d.mode, Mode::Standalone);
+    assert_eq!(d.mode, OperationMode::Standalone);
     assert_eq!(
         d.reason,
         "no mode configured, and the control plane did not answer http://cp:8080/health"
     );
     let d = detect(doc.photon.mode, &layers, None, |_| true);
-    assert_eq!(d.mode, Mode::Standalone);
+    assert_eq!(d.mode, OperationMode::Standalone);
 }

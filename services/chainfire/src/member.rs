@@ -26,6 +26,24 @@ use crate::raft::network::{
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Command, CommandResult, Raft, decode, encode};
 
+/// Where a linearizable read may be served from, as a read-index round
+/// found it.
+#[derive(Debug, Clone, Copy)]
+enum ReadPoint {
+    /// Once this member has applied the log up to this entry.
+    After(LogId<u64>),
+    /// At once: the log is empty, nothing was ever committed.
+    Anywhere,
+    /// No leader could confirm it still leads; ask again.
+    NoLeader,
+}
+
+impl From<Option<LogId<u64>>> for ReadPoint {
+    fn from(read: Option<LogId<u64>>) -> Self {
+        read.map_or(ReadPoint::Anywhere, ReadPoint::After)
+    }
+}
+
 /// How long a request waits for a leader before answering "no leader".
 pub const LEADER_WAIT: Duration = Duration::from_secs(5);
 
@@ -380,16 +398,18 @@ impl Member {
     pub async fn linearize(&self) -> Result<(), MemberError> {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         loop {
-            if let Some(read) = self.shared_read_index().await? {
-                if let Some(read) = read {
+            match self.shared_read_index().await? {
+                ReadPoint::After(read) => {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     self.raft
                         .wait(Some(left.max(Duration::from_millis(1))))
                         .applied_index_at_least(Some(read.index), "linearizable read")
                         .await
                         .map_err(|_| MemberError::NoLeader)?;
+                    return Ok(());
                 }
-                return Ok(());
+                ReadPoint::Anywhere => return Ok(()),
+                ReadPoint::NoLeader => {}
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(MemberError::NoLeader);
@@ -402,8 +422,7 @@ impl Member {
     /// share rounds (as etcd batches read indexes): a caller may reuse the
     /// answer of any round that *started* after it arrived, because that
     /// round's index covers every write committed before the caller came.
-    /// `None`: no leader could answer; try again.
-    async fn shared_read_index(&self) -> Result<Option<Option<LogId<u64>>>, MemberError> {
+    async fn shared_read_index(&self) -> Result<ReadPoint, MemberError> {
         let arrived = self.reads.started.load(Ordering::SeqCst);
         let _turn = self.reads.turn.lock().await;
         if let Some((round, index)) = *self
@@ -413,40 +432,49 @@ impl Member {
             .unwrap_or_else(|e| e.into_inner())
             && round > arrived
         {
-            return Ok(Some(index));
+            return Ok(ReadPoint::from(index));
         }
         let round = self.reads.started.fetch_add(1, Ordering::SeqCst) + 1;
         let result = self.read_index_round().await?;
-        if let Some(index) = result {
-            *self
-                .reads
-                .finished
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some((round, index));
-        }
+        let index = match result {
+            ReadPoint::After(read) => Some(read),
+            ReadPoint::Anywhere => None,
+            ReadPoint::NoLeader => return Ok(result),
+        };
+        *self
+            .reads
+            .finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((round, index));
         Ok(result)
     }
 
     /// One read-index round: the leader confirms it still leads and says up
     /// to which log index a read must wait.
-    async fn read_index_round(&self) -> Result<Option<Option<LogId<u64>>>, MemberError> {
+    async fn read_index_round(&self) -> Result<ReadPoint, MemberError> {
         let leader = self.leader().await?;
         if leader == self.id {
             return match self.raft.get_read_log_id().await {
-                Ok((read, _)) => Ok(Some(read)),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => Ok(None),
-                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Ok(None),
+                Ok((read, _)) => Ok(ReadPoint::from(read)),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                    Ok(ReadPoint::NoLeader)
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                    Ok(ReadPoint::NoLeader)
+                }
                 Err(e) => Err(MemberError::Raft(e.to_string())),
             };
         }
         let mut client = self.peer(leader)?;
         match client.read_index(Frame { body: Vec::new() }).await {
             Ok(reply) => match decode::<ReadIndex>(&reply.into_inner().body) {
-                Ok(ReadIndex::At(read)) => Ok(Some(read)),
-                Ok(ReadIndex::NotLeader { .. }) | Ok(ReadIndex::Failed(_)) => Ok(None),
+                Ok(ReadIndex::At(read)) => Ok(ReadPoint::from(read)),
+                Ok(ReadIndex::NotLeader { .. }) | Ok(ReadIndex::Failed(_)) => {
+                    Ok(ReadPoint::NoLeader)
+                }
                 Err(e) => Err(MemberError::Raft(e.to_string())),
             },
-            Err(_) => Ok(None),
+            Err(_) => Ok(ReadPoint::NoLeader),
         }
     }
 

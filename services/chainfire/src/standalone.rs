@@ -34,16 +34,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::Chainfire;
 
-/// chainfire's part of the schema.
+/// chainfire's standalone TOML schema as a type: what photon-config reads
+/// and writes for it (never a value).
 #[derive(Debug)]
-pub enum ChainfireServer {}
+pub enum ChainfireSchema {}
 
 /// The Raft log, snapshots and the key-value store.
-impl DataDir for ChainfireServer {
+impl DataDir for ChainfireSchema {
     const DEFAULT_DATA_DIR: &'static str = "/var/lib/chainfire";
 }
 
-impl Component for ChainfireServer {
+impl Component for ChainfireSchema {
     const NAME: &'static str = "chainfire";
     type PhotonStandalone = PhotonStandalone;
     type Standalone = Standalone;
@@ -62,7 +63,7 @@ pub struct Standalone {
     pub server: Server,
     /// `[standalone.storage]`.
     #[serde(default)]
-    pub storage: StorageSection<ChainfireServer>,
+    pub storage: StorageSection<ChainfireSchema>,
     /// `[standalone.cluster]`: the other members, when this one is part of
     /// a larger cluster.
     #[serde(default, skip_serializing_if = "Cluster::is_empty")]
@@ -118,7 +119,7 @@ impl Default for Server {
     }
 }
 
-impl StandaloneServer for ChainfireServer {
+impl StandaloneServer for ChainfireSchema {
     type Spec = Chainfire<Local>;
 
     fn build(
@@ -221,7 +222,7 @@ pub fn export<N: photon_dsl::Node>(
     bind_ip: IpAddr,
     component_id: &str,
     state_dir: &std::path::Path,
-) -> Result<ComponentDocument<ChainfireServer>, photon_runtime::ExportError> {
+) -> Result<ComponentDocument<ChainfireSchema>, photon_runtime::ExportError> {
     let mut members = Vec::new();
     for peer in peers {
         let missing = |listener| photon_runtime::ExportError::MemberWithoutListener {
@@ -240,7 +241,7 @@ pub fn export<N: photon_dsl::Node>(
                 .ok_or_else(|| missing(PeerListener::NAME))?,
         });
     }
-    let mut doc = standalone_document::<ChainfireServer>(component_id);
+    let mut doc = standalone_document::<ChainfireSchema>(component_id);
     doc.standalone = Standalone {
         server: Server {
             client_addr: ListenAddr::new(bind_ip, spec.client_port.get()),

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use chainfire::Chainfire;
-use chainfire::standalone::ChainfireServer;
+use chainfire::standalone::ChainfireSchema;
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::{Node as _, Port};
 use photon_runtime::Peer;
@@ -75,7 +75,7 @@ proptest! {
         let mut ctx = context(Kv::NAME, bind, Vec::new());
         ctx.state_dir = PathBuf::from(&dir);
         ctx.peers = others;
-        let built = round_trip::<ChainfireServer>(&spec, &ctx).unwrap();
+        let built = round_trip::<ChainfireSchema>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.state_dir, Some(PathBuf::from(&dir)));
     }
 }
@@ -85,8 +85,8 @@ fn build_error(members: &str) -> String {
     let text = format!("[photon]\ncomponent_id = \"kv\"\n\n{members}");
     let mut layers = Layers::new();
     layers.text(Path::new("c.toml"), &text).unwrap();
-    let doc: ComponentDocument<ChainfireServer> = layers.extract().unwrap();
-    ChainfireServer::build(&doc, &layers)
+    let doc: ComponentDocument<ChainfireSchema> = layers.extract().unwrap();
+    ChainfireSchema::build(&doc, &layers)
         .unwrap_err()
         .to_string()
 }

@@ -86,11 +86,11 @@ fn token_entry(token: Option<Secret>) -> Result<(Option<String>, Option<String>)
     })
 }
 
-/// The echo server's part of the schema.
+/// The echo server's standalone TOML schema as a type (never a value).
 #[derive(Debug)]
-pub enum EchoServerText {}
+pub enum EchoServerSchema {}
 
-impl Component for EchoServerText {
+impl Component for EchoServerSchema {
     const NAME: &'static str = "echo";
     type PhotonStandalone = PhotonStandalone;
     type Standalone = ServerDocument;
@@ -133,7 +133,7 @@ impl Default for ServerSection {
     }
 }
 
-impl StandaloneServer for EchoServerText {
+impl StandaloneServer for EchoServerSchema {
     type Spec = EchoServer<Local>;
 
     fn build(
@@ -158,8 +158,8 @@ pub fn export_server<N: photon_dsl::Node>(
     spec: &EchoServer<N>,
     bind_ip: IpAddr,
     component_id: &str,
-) -> Result<ComponentDocument<EchoServerText>, ExportError> {
-    let mut doc = standalone_document::<EchoServerText>(component_id);
+) -> Result<ComponentDocument<EchoServerSchema>, ExportError> {
+    let mut doc = standalone_document::<EchoServerSchema>(component_id);
     let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.server = ServerSection {
         addr: ListenAddr::new(bind_ip, spec.port.get()),
@@ -170,11 +170,11 @@ pub fn export_server<N: photon_dsl::Node>(
     Ok(doc)
 }
 
-/// The echo client's part of the schema.
+/// The echo client's standalone TOML schema as a type (never a value).
 #[derive(Debug)]
-pub enum EchoClientText {}
+pub enum EchoClientSchema {}
 
-impl Component for EchoClientText {
+impl Component for EchoClientSchema {
     const NAME: &'static str = "echo-client";
     type PhotonStandalone = PhotonStandalone;
     type Standalone = ClientDocument;
@@ -225,7 +225,7 @@ impl Default for ClientSection {
     }
 }
 
-impl StandaloneServer for EchoClientText {
+impl StandaloneServer for EchoClientSchema {
     type Spec = EchoClient<Local>;
 
     fn build(
@@ -274,8 +274,8 @@ pub fn export_client<N: photon_dsl::Node>(
     component_id: &str,
     echo_url: String,
     stops_after: Option<Duration>,
-) -> Result<ComponentDocument<EchoClientText>, ExportError> {
-    let mut doc = standalone_document::<EchoClientText>(component_id);
+) -> Result<ComponentDocument<EchoClientSchema>, ExportError> {
+    let mut doc = standalone_document::<EchoClientSchema>(component_id);
     let (token_env, token_file) = token_entry(spec.token)?;
     doc.standalone.client = ClientSection {
         echo_url,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
-use echo::standalone::{EchoClientText, EchoServerText};
+use echo::standalone::{EchoClientSchema, EchoServerSchema};
 use echo::{EchoClient, EchoServer};
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::{Dep, Node as _, NodeAddress, NodeName, Port, Secret, UrlPathPrefix};
@@ -46,7 +46,7 @@ proptest! {
     ) {
         let spec = EchoServer { node: Here, port: Port::try_from(port).unwrap(), prefix, token };
         let ctx = context(Here::NAME, IpAddr::V4(Ipv4Addr::from(bind)), Vec::new());
-        let built = round_trip::<EchoServerText>(&spec, &ctx).unwrap();
+        let built = round_trip::<EchoServerSchema>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.spec.prefix, spec.prefix);
     }
 
@@ -71,7 +71,7 @@ proptest! {
         let host = NodeAddress::Ip(IpAddr::V4(Ipv4Addr::from(host)));
         let mut ctx = context(Here::NAME, IpAddr::V4(Ipv4Addr::LOCALHOST), vec![(server, host)]);
         ctx.stops_node_after = stop.map(Duration::from_millis);
-        let built = round_trip::<EchoClientText>(&spec, &ctx).unwrap();
+        let built = round_trip::<EchoClientSchema>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.spec.echo.path(), spec.echo.path());
         prop_assert_eq!(built.spec.test_message, spec.test_message);
         prop_assert_eq!(built.spec.poll_interval, spec.poll_interval);
@@ -87,8 +87,8 @@ fn client_error(text: &str) -> String {
             &format!("[standalone.client]\n{text}\n"),
         )
         .unwrap();
-    let doc: ComponentDocument<EchoClientText> = layers.extract().unwrap();
-    EchoClientText::build(&doc, &layers)
+    let doc: ComponentDocument<EchoClientSchema> = layers.extract().unwrap();
+    EchoClientSchema::build(&doc, &layers)
         .unwrap_err()
         .to_string()
 }

@@ -4,8 +4,8 @@
 //! sections, so the client retries over TCP) and streams zone transfers.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
 use hickory_proto::rr::rdata::SOA;

@@ -43,11 +43,12 @@ use crate::spec::{
     ZoneSource,
 };
 
-/// flashdns's part of the schema.
+/// flashdns's standalone TOML schema as a type: what photon-config reads
+/// and writes for it (never a value).
 #[derive(Debug)]
-pub enum FlashDnsServer {}
+pub enum FlashDnsSchema {}
 
-impl Component for FlashDnsServer {
+impl Component for FlashDnsSchema {
     const NAME: &'static str = "flashdns";
     type PhotonStandalone = PhotonStandalone;
     type Standalone = Standalone;
@@ -321,7 +322,7 @@ fn zone_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
-impl StandaloneServer for FlashDnsServer {
+impl StandaloneServer for FlashDnsSchema {
     type Spec = FlashDns<Local>;
 
     fn build(
@@ -609,7 +610,7 @@ pub fn export<N: photon_dsl::Node>(
     bind_ip: IpAddr,
     component_id: &str,
     address: AddressOf<'_>,
-) -> Result<ComponentDocument<FlashDnsServer>, ExportError> {
+) -> Result<ComponentDocument<FlashDnsSchema>, ExportError> {
     let mut zones = Vec::new();
     for zone in spec.zones {
         let (file, ttl, soa, records) = match zone.source {
@@ -653,7 +654,7 @@ pub fn export<N: photon_dsl::Node>(
         AutoReload::Off => (false, None),
         AutoReload::EverySeconds(seconds) => (true, Some(seconds)),
     };
-    let mut doc = standalone_document::<FlashDnsServer>(component_id);
+    let mut doc = standalone_document::<FlashDnsSchema>(component_id);
     doc.standalone = Standalone {
         server: Server {
             dns_addr: ListenAddr::new(bind_ip, spec.dns_port.get()),

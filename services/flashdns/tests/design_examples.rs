@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
-use flashdns::standalone::{FlashDnsServer, ZoneBackend, ZoneKind};
-use photon_config::schema::{Backend, LogFormat, Mode};
+use flashdns::standalone::{FlashDnsSchema, ZoneBackend, ZoneKind};
+use photon_config::schema::{Backend, LogFormat, OperationMode};
 use photon_config::{ComponentDocument, Sources, load};
 
-fn example(name: &str) -> ComponentDocument<FlashDnsServer> {
+fn example(name: &str) -> ComponentDocument<FlashDnsSchema> {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/standalone/design")
         .join(name);
@@ -17,7 +17,7 @@ fn example(name: &str) -> ComponentDocument<FlashDnsServer> {
         file: Some(file),
         ..Sources::default()
     };
-    load::<ComponentDocument<FlashDnsServer>>(&sources)
+    load::<ComponentDocument<FlashDnsSchema>>(&sources)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
         .0
 }
@@ -25,7 +25,7 @@ fn example(name: &str) -> ComponentDocument<FlashDnsServer> {
 #[test]
 fn flashdns_section_2_2() {
     let doc = example("flashdns-2.2.toml");
-    assert_eq!(doc.photon.mode, Some(Mode::Standalone));
+    assert_eq!(doc.photon.mode, Some(OperationMode::Standalone));
     assert_eq!(doc.photon.component_id.as_deref(), Some("flashdns-01"));
     assert_eq!(doc.photon.standalone.zone_backend, ZoneBackend::File);
     let s = &doc.standalone;
@@ -59,7 +59,7 @@ fn the_common_schema_section_5_1() {
 #[test]
 fn the_integrated_structure_section_3_2() {
     let doc = example("integrated-3.2.toml");
-    assert_eq!(doc.photon.mode, Some(Mode::Integrated));
+    assert_eq!(doc.photon.mode, Some(OperationMode::Integrated));
     let registration = doc.photon.integrated.registration.unwrap();
     assert!(registration.auto_register);
     assert_eq!(registration.metadata["region"], "tokyo");
@@ -72,7 +72,7 @@ fn the_integrated_structure_section_3_2() {
 #[test]
 fn hybrid_section_6_4_and_section_7_2() {
     let hybrid = example("hybrid-6.4.toml");
-    assert_eq!(hybrid.photon.mode, Some(Mode::Hybrid));
+    assert_eq!(hybrid.photon.mode, Some(OperationMode::Hybrid));
     assert_eq!(hybrid.photon.hybrid.auth_backend, Some(Backend::Integrated));
     assert_eq!(hybrid.photon.hybrid.metadata_backend, Some(Backend::Local));
     let versioned = example("versioning-7.2.toml");

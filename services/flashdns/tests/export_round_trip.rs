@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use flashdns::spec::{
     AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
 };
-use flashdns::standalone::{FlashDnsServer, export};
+use flashdns::standalone::{FlashDnsSchema, export};
 use flashdns::zone::typed::NodeAddressError;
 use photon_dsl::{Node as _, Port};
 use photon_runtime::standalone::round_trip::{context, round_trip};
@@ -208,7 +208,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
 proptest! {
     #[test]
     fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in ip()) {
-        let built = round_trip::<FlashDnsServer>(&spec, &context(Ns::NAME, bind, Vec::new())).unwrap();
+        let built = round_trip::<FlashDnsSchema>(&spec, &context(Ns::NAME, bind, Vec::new())).unwrap();
         prop_assert_eq!(built.spec.zones, spec.zones);
         prop_assert_eq!(built.spec.axfr_allow, spec.axfr_allow);
         prop_assert_eq!(built.spec.auto_reload, spec.auto_reload);

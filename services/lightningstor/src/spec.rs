@@ -110,8 +110,11 @@ impl<N: Node> LightningStor<N> {
             decl
         };
         let decl = match self.base_domain {
-            Some(domain) if !domain_is_valid(domain) => decl.reject(
-                "`base_domain` must be a DNS name in lowercase, such as `s3.example.net`: labels of 1 to 63 letters, digits or inner hyphens, no port",
+            Some(domain) if !domain_is_valid(domain) => decl.reject_because(
+                photon_dsl::text::ConstText::new()
+                    .push("`base_domain` ")
+                    .quoted(domain)
+                    .push(" must be a DNS name in lowercase, such as `s3.example.net`: labels of 1 to 63 letters, digits or inner hyphens, no port"),
             ),
             _ => decl,
         };

@@ -24,16 +24,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::{AccessKey, LightningStor, Storage};
 
-/// lightningstor's part of the schema.
+/// lightningstor's standalone TOML schema as a type: what photon-config
+/// reads and writes for it (never a value).
 #[derive(Debug)]
-pub enum LightningStorServer {}
+pub enum LightningStorSchema {}
 
 /// Object bodies (metadata is `[standalone.metadata] path`).
-impl DataDir for LightningStorServer {
+impl DataDir for LightningStorSchema {
     const DEFAULT_DATA_DIR: &'static str = "/var/lib/lightningstor/data";
 }
 
-impl Component for LightningStorServer {
+impl Component for LightningStorSchema {
     const NAME: &'static str = "lightningstor";
     type PhotonStandalone = PhotonStandalone;
     type Standalone = Standalone;
@@ -96,7 +97,7 @@ pub struct Standalone {
     pub server: Server,
     /// `[standalone.storage]`.
     #[serde(default)]
-    pub storage: StorageSection<LightningStorServer>,
+    pub storage: StorageSection<LightningStorSchema>,
     /// `[standalone.metadata]`.
     #[serde(default)]
     pub metadata: Metadata,
@@ -242,7 +243,7 @@ fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
     }
 }
 
-impl StandaloneServer for LightningStorServer {
+impl StandaloneServer for LightningStorSchema {
     type Spec = LightningStor<Local>;
 
     fn log_level(doc: &ComponentDocument<Self>) -> Option<LogLevel> {
@@ -327,11 +328,11 @@ impl StandaloneServer for LightningStorServer {
 /// store is `chainfire_endpoints`, its auth photonauth at
 /// `auth_service_endpoint` if given; each a remote stand-in.
 fn integration<'l>(
-    doc: &ComponentDocument<LightningStorServer>,
+    doc: &ComponentDocument<LightningStorSchema>,
     layers: &'l Layers,
 ) -> Result<(Mode, Remotes<'l>), ConfigError> {
     let mut remotes = Remotes::new(layers);
-    if doc.photon.mode != Some(photon_config::Mode::Integrated) {
+    if doc.photon.mode != Some(photon_config::OperationMode::Integrated) {
         return Ok((Mode::Standalone, remotes));
     }
     let integrated = &doc.photon.integrated;
@@ -369,7 +370,7 @@ pub fn export<N: photon_dsl::Node>(
     state_dir: &std::path::Path,
     cluster: &str,
     reach: Reach<'_>,
-) -> Result<ComponentDocument<LightningStorServer>, ExportError> {
+) -> Result<ComponentDocument<LightningStorSchema>, ExportError> {
     let (secret_key, credentials_file, secret_key_env) = match spec.access_key.secret.source() {
         SecretSource::Env(name) => (None, None, Some(name.to_owned())),
         SecretSource::File(path) => (None, Some(path.to_owned()), None),
@@ -379,9 +380,9 @@ pub fn export<N: photon_dsl::Node>(
         Some(path) => PathBuf::from(path),
         None => state_dir.join(default),
     };
-    let mut doc = standalone_document::<LightningStorServer>(component_id);
+    let mut doc = standalone_document::<LightningStorSchema>(component_id);
     if let Mode::Integrated(integration) = spec.mode {
-        doc.photon.mode = Some(photon_config::Mode::Integrated);
+        doc.photon.mode = Some(photon_config::OperationMode::Integrated);
         doc.photon.cluster_id = Some(cluster.to_owned());
         for dep in integration.state_store {
             let endpoint = reach(dep.node(), dep.port())?;

@@ -6,20 +6,20 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use lightningstor::standalone::{LightningStorServer, MetadataBackend};
+use lightningstor::standalone::{LightningStorSchema, MetadataBackend};
 use lightningstor::{AccessKey, LightningStor, Storage};
-use photon_config::schema::{LogLevel, Mode as TextMode};
+use photon_config::schema::{LogLevel, OperationMode as TextMode};
 use photon_config::{ComponentDocument, Layers, Sources, load};
 use photon_dsl::{Mode, Node as _, NodeAddress, NodeName, Port, Secret};
 use photon_runtime::standalone::StandaloneServer as _;
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
 
-fn example(name: &str) -> (ComponentDocument<LightningStorServer>, Layers) {
+fn example(name: &str) -> (ComponentDocument<LightningStorSchema>, Layers) {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/standalone/design")
         .join(name);
-    load::<ComponentDocument<LightningStorServer>>(&Sources {
+    load::<ComponentDocument<LightningStorSchema>>(&Sources {
         file: Some(file),
         ..Sources::default()
     })
@@ -36,7 +36,7 @@ fn every_design_example_for_lightningstor_loads_as_written() {
     );
     assert_eq!(doc.standalone.server.log_level, Some(LogLevel::Info));
     assert_eq!(doc.standalone.metadata.cache_size_mb, Some(256));
-    let built = LightningStorServer::build(&doc, &layers).unwrap();
+    let built = LightningStorSchema::build(&doc, &layers).unwrap();
     assert_eq!(built.spec.s3_port.get(), 9001);
     assert_eq!(built.spec.admin_port.get(), 9000);
     assert_eq!(built.spec.access_key.id, "AKIAIOSFODNN7EXAMPLE");
@@ -162,7 +162,7 @@ proptest! {
     #[test]
     fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in ip()) {
         let ctx = context(Store::NAME, bind, addresses());
-        let back = round_trip::<LightningStorServer>(&spec, &ctx).unwrap().spec;
+        let back = round_trip::<LightningStorSchema>(&spec, &ctx).unwrap().spec;
         prop_assert_eq!(back.access_key.id, spec.access_key.id);
         prop_assert_eq!(back.base_domain, spec.base_domain);
         prop_assert_eq!(back.storage.cache_size_mb, spec.storage.cache_size_mb);

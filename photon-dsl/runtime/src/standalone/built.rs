@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use photon_config::{ComponentDocument, ConfigError, Layers, Mode};
+use photon_config::{ComponentDocument, ConfigError, Layers, OperationMode};
 use photon_dsl::{Declares, Dep, Listener, NodeAddress, NodeName, Port, Protocol, ServiceDecl};
 
 use crate::{Peer, Service};
@@ -230,7 +230,7 @@ pub fn standalone_document<C: photon_config::Component>(
     component_id: &str,
 ) -> ComponentDocument<C> {
     let mut doc = ComponentDocument::<C>::default();
-    doc.photon.mode = Some(Mode::Standalone);
+    doc.photon.mode = Some(OperationMode::Standalone);
     doc.photon.component_id = Some(component_id.to_owned());
     doc
 }

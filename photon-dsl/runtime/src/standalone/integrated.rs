@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use photon_config::{ComponentDocument, ConfigError, Layers, Mode};
+use photon_config::{ComponentDocument, ConfigError, Layers, OperationMode};
 
 use super::{Built, StandaloneServer, config_error};
 use crate::Service;
@@ -106,7 +106,7 @@ pub(super) fn integration_plan<C: StandaloneServer>(
 /// `/health`), else the message and exit code to stop with.
 pub(super) fn fall_back(
     allowed: bool,
-    wanted: Mode,
+    wanted: OperationMode,
     reason: String,
     code: u8,
 ) -> Result<crate::ModeReport, (String, u8)> {

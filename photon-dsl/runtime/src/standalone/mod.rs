@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use photon_config::{Component, ComponentDocument, ConfigError, Layers, Mode, Origin};
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, OperationMode, Origin};
 use photon_dsl::{AddressPlan, ConfigVersion, DeploymentName, Node, Resolver, Topology};
 
 use crate::join::probe;
@@ -121,8 +121,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     // Integrated mode's settings are checked before anything is printed or
     // started; hybrid mode has no backend to integrate yet.
     let joining = match detected.mode {
-        Mode::Standalone => None,
-        Mode::Integrated => match integration_plan::<C>(
+        OperationMode::Standalone => None,
+        OperationMode::Integrated => match integration_plan::<C>(
             &doc,
             &layers,
             &component_id,
@@ -131,7 +131,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             Ok(plan) => Some(plan),
             Err(e) => return config_failure(binary, &e),
         },
-        Mode::Hybrid => None,
+        OperationMode::Hybrid => None,
     };
     if m.get_flag("print-config") {
         use std::io::Write as _;
@@ -190,15 +190,15 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     let fallback = doc.photon.integrated.fallback_to_standalone;
     let joined = rt.block_on(async {
         match (detected.mode, joining) {
-            (Mode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
+            (OperationMode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
                 Ok(joined) => Ok((joined.report.clone(), Some(joined))),
                 Err(reason) => {
-                    fall_back(fallback, Mode::Integrated, reason, 1).map(|r| (r, None))
+                    fall_back(fallback, OperationMode::Integrated, reason, 1).map(|r| (r, None))
                 }
             },
-            (Mode::Hybrid, _) => fall_back(
+            (OperationMode::Hybrid, _) => fall_back(
                 fallback,
-                Mode::Hybrid,
+                OperationMode::Hybrid,
                 format!(
                     "hybrid mode's integrated backends (photon.hybrid) are not available for {} yet",
                     C::NAME

@@ -2,5 +2,5 @@
 //! `chainfire-server --config chainfire.toml`. `--help` lists the flags.
 
 fn main() -> std::process::ExitCode {
-    photon_runtime::standalone::main::<chainfire::standalone::ChainfireServer>("chainfire-server")
+    photon_runtime::standalone::main::<chainfire::standalone::ChainfireSchema>("chainfire-server")
 }

@@ -2,5 +2,5 @@
 //! polls the server its `echo_url` names. `--help` lists the flags.
 
 fn main() -> std::process::ExitCode {
-    photon_runtime::standalone::main::<echo::standalone::EchoClientText>("echo-client")
+    photon_runtime::standalone::main::<echo::standalone::EchoClientSchema>("echo-client")
 }

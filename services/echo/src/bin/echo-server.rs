@@ -2,5 +2,5 @@
 //! `--help` lists the flags.
 
 fn main() -> std::process::ExitCode {
-    photon_runtime::standalone::main::<echo::standalone::EchoServerText>("echo-server")
+    photon_runtime::standalone::main::<echo::standalone::EchoServerSchema>("echo-server")
 }

@@ -4,5 +4,5 @@
 //! `/etc/flashdns/zones`). `--help` lists the flags.
 
 fn main() -> std::process::ExitCode {
-    photon_runtime::standalone::main::<flashdns::standalone::FlashDnsServer>("flashdns-server")
+    photon_runtime::standalone::main::<flashdns::standalone::FlashDnsSchema>("flashdns-server")
 }

@@ -3,7 +3,7 @@
 //! flags.
 
 fn main() -> std::process::ExitCode {
-    photon_runtime::standalone::main::<lightningstor::standalone::LightningStorServer>(
+    photon_runtime::standalone::main::<lightningstor::standalone::LightningStorSchema>(
         "lightningstor-server",
     )
 }
