@@ -39,6 +39,8 @@ struct Recorder<N: Node> {
     port: Option<Port>,
     upstream: Option<Dep<RawTcp>>,
     fail_start: bool,
+    /// Asks for its listener twice (a server bug the runtime must name).
+    take_twice: bool,
     log: Log,
 }
 
@@ -65,6 +67,7 @@ fn rec<N: Node>(
         port,
         upstream,
         fail_start: false,
+        take_twice: false,
         log,
     }
 }
@@ -90,6 +93,9 @@ impl<N: Node> Service for Recorder<N> {
                 Some(_) => Some(ctx.tcp(Main, self)?),
                 None => None,
             };
+            if self.take_twice {
+                ctx.tcp(Main, self)?;
+            }
             self.log
                 .lock()
                 .unwrap()
@@ -180,6 +186,7 @@ async fn a_failed_start_stops_what_already_started_in_reverse() {
         port: None,
         upstream: Some(b.endpoint()),
         fail_start: true,
+        take_twice: false,
         log,
     };
     let t = topology(vec![Box::new(a), Box::new(b), Box::new(c)]);
@@ -294,4 +301,25 @@ async fn a_lifetime_that_ends_during_a_dependency_wait_neither_cuts_the_wait_nor
     );
     assert_eq!(*log.lock().unwrap(), ["start app", "stop app"]);
     late.abort();
+}
+
+#[tokio::test]
+async fn a_listener_taken_twice_fails_the_start_naming_node_service_and_listener() {
+    let log = new_log();
+    let twice = Recorder {
+        take_twice: true,
+        ..rec(One, "twice", Some(port!(41051)), None, log)
+    };
+    let t = topology(vec![Box::new(twice)]);
+    let err = run(
+        &t,
+        options(&t, [127, 0, 46], &["one"], Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        photon_runtime::error_chain(&err),
+        "one/twice failed to start: node `one`: service `twice` took its `main` tcp socket twice"
+    );
+    assert!(log.lock().unwrap().is_empty());
 }

@@ -217,19 +217,7 @@ proptest! {
 
 #[test]
 fn a_record_naming_a_node_is_written_with_the_nodes_address() {
-    const DATA: ZoneData = ZoneData {
-        ttl: 60,
-        soa: Soa {
-            primary: "ns",
-            admin: "hostmaster",
-            serial: 1,
-            refresh: 3600,
-            retry: 600,
-            expire: 86400,
-            minimum: 30,
-        },
-        records: &[Rec::node("ns", Ns), Rec::node("v6", Ns)],
-    };
+    const DATA: ZoneData = ZoneData::new(&[Rec::node("ns", Ns), Rec::node("v6", Ns)]);
     const ZONES: &[Zone] = &[Zone::records("nodes.internal", &DATA)];
     let spec = FlashDns {
         node: Ns,

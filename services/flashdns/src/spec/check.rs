@@ -382,19 +382,7 @@ mod tests {
 
     #[test]
     fn zone_lists_are_checked() {
-        const DATA: ZoneData = ZoneData {
-            ttl: 300,
-            soa: Soa {
-                primary: "ns1",
-                admin: "hostmaster",
-                serial: 1,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60,
-            },
-            records: &[Rec::new("www", RecData::Cname("@"))],
-        };
+        const DATA: ZoneData = ZoneData::new(&[Rec::new("www", RecData::Cname("@"))]);
         let ok = [
             Zone::records("example.com", &DATA),
             Zone::file("example.net.", "zones/example.net.zone"),
@@ -455,17 +443,11 @@ mod tests {
     /// `example.net`.
     fn targets(records: Vec<Rec>) -> Option<String> {
         const ORG: ZoneData = ZoneData {
-            ttl: 300,
             soa: Soa {
                 primary: "ns1.example.com.",
-                admin: "hostmaster",
-                serial: 1,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60,
+                ..Soa::DEFAULT
             },
-            records: &[Rec::new("www", RecData::A(Ipv4Addr::LOCALHOST))],
+            ..ZoneData::new(&[Rec::new("www", RecData::A(Ipv4Addr::LOCALHOST))])
         };
         let records: &'static [Rec] = Box::leak(records.into_boxed_slice());
         let com: &'static ZoneData = Box::leak(Box::new(ZoneData { records, ..ORG }));
