@@ -1,0 +1,355 @@
+//! A write request being applied: its changes kept aside in an overlay
+//! (`StoreTxn`) until the whole request succeeds, the etcd rules for
+//! comparing (`Compare`) and for shaping a range answer (sort, limit,
+//! count, keys only).
+
+use std::collections::BTreeMap;
+
+use rocksdb::WriteBatch;
+
+use super::*;
+
+/// One change to write, kept aside until its request is known to succeed.
+pub(super) enum Op {
+    Put(&'static str, Vec<u8>, Vec<u8>),
+    Delete(&'static str, Vec<u8>),
+}
+
+impl Op {
+    pub(super) fn into_batch(self, store: &MvccStore, batch: &mut WriteBatch) {
+        match self {
+            Op::Put(cf, key, value) => batch.put_cf(store.cf(cf), key, value),
+            Op::Delete(cf, key) => batch.delete_cf(store.cf(cf), key),
+        }
+    }
+}
+
+/// A write request being applied. Its changes are collected in `ops` and
+/// only written if the whole request succeeds; its own reads see them
+/// (`pending`) on top of what earlier requests of the same batch changed
+/// (`base`) and the committed store.
+pub(super) struct StoreTxn<'a> {
+    pub(super) store: &'a MvccStore,
+    /// Newest versions written by earlier requests of the same batch.
+    pub(super) base: &'a BTreeMap<Vec<u8>, KeyValue>,
+    pub(super) revision: i64,
+    pub(super) ops: Vec<Op>,
+    /// Key -> its newest version in this request (a tombstone if deleted).
+    pub(super) pending: BTreeMap<Vec<u8>, KeyValue>,
+    pub(super) changes: u32,
+}
+
+impl StoreTxn<'_> {
+    /// The state before this request: earlier requests of the batch on
+    /// top of the committed store.
+    pub(super) fn before(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        match self.base.get(key) {
+            Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
+            None => self.store.get(key, self.store.current),
+        }
+    }
+
+    pub(super) fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        match self.pending.get(key) {
+            Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
+            None => self.before(key),
+        }
+    }
+
+    pub(super) fn scan_layers(
+        &self,
+        range: &KeyRange,
+        with_pending: bool,
+    ) -> Result<Vec<KeyValue>, MvccError> {
+        let mut merged: BTreeMap<Vec<u8>, KeyValue> = self
+            .store
+            .scan(range, self.store.current)?
+            .into_iter()
+            .map(|kv| (kv.key.clone(), kv))
+            .collect();
+        let layers: &[&BTreeMap<Vec<u8>, KeyValue>] = if with_pending {
+            &[self.base, &self.pending]
+        } else {
+            &[self.base]
+        };
+        for layer in layers {
+            for (key, kv) in layer.iter() {
+                if range.contains(key) {
+                    merged.insert(key.clone(), kv.clone());
+                }
+            }
+        }
+        Ok(merged.into_values().filter(is_live).collect())
+    }
+
+    pub(super) fn scan(&self, range: &KeyRange) -> Result<Vec<KeyValue>, MvccError> {
+        self.scan_layers(range, true)
+    }
+
+    pub(super) fn record(&mut self, kv: KeyValue) {
+        self.ops.push(Op::Put(
+            HISTORY,
+            keys::history_key(&kv.key, self.revision),
+            kv.encode_to_vec(),
+        ));
+        self.ops.push(Op::Put(
+            EVENTS,
+            keys::event_key(self.revision, self.changes).to_vec(),
+            kv.key.clone(),
+        ));
+        self.changes += 1;
+        self.pending.insert(kv.key.clone(), kv);
+    }
+
+    pub(super) fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
+        // A read at a committed past revision goes to the store; "now" is
+        // the revision before this request.
+        if request.revision > 0 && request.revision != self.revision - 1 {
+            return self.store.range(request);
+        }
+        let range = KeyRange::new(&request.key, &request.range_end);
+        Ok(shape_range(request, self.scan(&range)?))
+    }
+
+    pub(super) fn put(&mut self, request: &PutRequest) -> Result<PutResponse, MvccError> {
+        if request.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        let previous = self.current(&request.key)?;
+        if (request.ignore_value || request.ignore_lease) && previous.is_none() {
+            return Err(MvccError::KeyNotFound);
+        }
+        let (create_revision, version) = match &previous {
+            Some(prev) => (prev.create_revision, prev.version + 1),
+            None => (self.revision, 1),
+        };
+        let value = match (&previous, request.ignore_value) {
+            (Some(prev), true) => prev.value.clone(),
+            _ => request.value.clone(),
+        };
+        let lease = match (&previous, request.ignore_lease) {
+            (Some(prev), true) => prev.lease,
+            _ => request.lease,
+        };
+        if lease != 0 && self.store.lease_ttl(lease)?.is_none() {
+            return Err(MvccError::LeaseNotFound);
+        }
+        let old_lease = previous.as_ref().map_or(0, |prev| prev.lease);
+        if old_lease != 0 && old_lease != lease {
+            self.ops
+                .push(Op::Delete(LEASE_KEYS, lease_key(old_lease, &request.key)));
+        }
+        if lease != 0 {
+            self.ops.push(Op::Put(
+                LEASE_KEYS,
+                lease_key(lease, &request.key),
+                Vec::new(),
+            ));
+        }
+        self.record(KeyValue {
+            key: request.key.clone(),
+            create_revision,
+            mod_revision: self.revision,
+            version,
+            value,
+            lease,
+        });
+        Ok(PutResponse {
+            header: None,
+            prev_kv: previous.filter(|_| request.prev_kv),
+        })
+    }
+
+    pub(super) fn delete_range(
+        &mut self,
+        request: &DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, MvccError> {
+        if request.key.is_empty() {
+            return Err(MvccError::EmptyKey);
+        }
+        let range = KeyRange::new(&request.key, &request.range_end);
+        let doomed = self.scan(&range)?;
+        for kv in &doomed {
+            if kv.lease != 0 {
+                self.ops
+                    .push(Op::Delete(LEASE_KEYS, lease_key(kv.lease, &kv.key)));
+            }
+            self.record(tombstone(&kv.key, self.revision));
+        }
+        Ok(DeleteRangeResponse {
+            header: None,
+            deleted: doomed.len() as i64,
+            prev_kvs: if request.prev_kv { doomed } else { Vec::new() },
+        })
+    }
+
+    pub(super) fn txn(&mut self, request: &TxnRequest) -> Result<TxnResponse, MvccError> {
+        let mut succeeded = true;
+        for compare in &request.compare {
+            if !self.holds(compare)? {
+                succeeded = false;
+                break;
+            }
+        }
+        let ops = if succeeded {
+            &request.success
+        } else {
+            &request.failure
+        };
+        let mut responses = Vec::with_capacity(ops.len());
+        for op in ops {
+            responses.push(self.op(op)?);
+        }
+        Ok(TxnResponse {
+            header: None,
+            succeeded,
+            responses,
+        })
+    }
+
+    pub(super) fn op(&mut self, op: &RequestOp) -> Result<ResponseOp, MvccError> {
+        use request_op::Request;
+        use response_op::Response;
+        let response = match &op.request {
+            Some(Request::RequestRange(r)) => Response::ResponseRange(self.range(r)?),
+            Some(Request::RequestPut(r)) => Response::ResponsePut(self.put(r)?),
+            Some(Request::RequestDeleteRange(r)) => {
+                Response::ResponseDeleteRange(self.delete_range(r)?)
+            }
+            Some(Request::RequestTxn(r)) => Response::ResponseTxn(self.txn(r)?),
+            None => {
+                return Ok(ResponseOp { response: None });
+            }
+        };
+        Ok(ResponseOp {
+            response: Some(response),
+        })
+    }
+
+    /// Whether `compare` holds for every key it covers, in the state before
+    /// this request (etcd compares before running either branch).
+    pub(super) fn holds(&self, compare: &Compare) -> Result<bool, MvccError> {
+        let kvs: Vec<Option<KeyValue>> = if compare.range_end.is_empty() {
+            vec![self.before(&compare.key)?]
+        } else {
+            let range = KeyRange::new(&compare.key, &compare.range_end);
+            self.scan_layers(&range, false)?
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
+    }
+}
+
+/// etcd's rule: a key absent compares as version, create and mod revision
+/// 0, lease 0 and an empty value.
+pub(super) fn compare_one(compare: &Compare, kv: Option<&KeyValue>) -> bool {
+    use compare::{CompareResult, CompareTarget, TargetUnion};
+    let ordering = match (compare.target(), &compare.target_union) {
+        (CompareTarget::Version, Some(TargetUnion::Version(v))) => {
+            kv.map_or(0, |kv| kv.version).cmp(v)
+        }
+        (CompareTarget::Create, Some(TargetUnion::CreateRevision(v))) => {
+            kv.map_or(0, |kv| kv.create_revision).cmp(v)
+        }
+        (CompareTarget::Mod, Some(TargetUnion::ModRevision(v))) => {
+            kv.map_or(0, |kv| kv.mod_revision).cmp(v)
+        }
+        (CompareTarget::Lease, Some(TargetUnion::Lease(v))) => kv.map_or(0, |kv| kv.lease).cmp(v),
+        (CompareTarget::Value, Some(TargetUnion::Value(v))) => match kv {
+            Some(kv) => kv.value.as_slice().cmp(v.as_slice()),
+            // A missing key fails every value comparison.
+            None => return false,
+        },
+        // Target and operand disagree: the compare cannot hold.
+        _ => return false,
+    };
+    match compare.result() {
+        CompareResult::Equal => ordering.is_eq(),
+        CompareResult::Greater => ordering.is_gt(),
+        CompareResult::Less => ordering.is_lt(),
+        CompareResult::NotEqual => ordering.is_ne(),
+    }
+}
+
+/// etcd refuses a transaction that puts or deletes one key twice in one
+/// branch; checking up front keeps the rule out of the apply path.
+pub(super) fn check_no_duplicate_puts(request: &TxnRequest) -> Result<(), MvccError> {
+    for ops in [&request.success, &request.failure] {
+        let mut seen = std::collections::BTreeSet::new();
+        for op in ops {
+            if let Some(request_op::Request::RequestPut(put)) = &op.request
+                && !seen.insert(put.key.clone())
+            {
+                return Err(MvccError::DuplicateKey);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies count, revision filters, sort, limit, keys-only and count-only.
+pub(super) fn shape_range(request: &RangeRequest, mut kvs: Vec<KeyValue>) -> RangeResponse {
+    let within =
+        |value: i64, min: i64, max: i64| (min <= 0 || value >= min) && (max <= 0 || value <= max);
+    kvs.retain(|kv| {
+        within(
+            kv.mod_revision,
+            request.min_mod_revision,
+            request.max_mod_revision,
+        ) && within(
+            kv.create_revision,
+            request.min_create_revision,
+            request.max_create_revision,
+        )
+    });
+    let count = kvs.len() as i64;
+    if request.count_only {
+        return RangeResponse {
+            header: None,
+            kvs: Vec::new(),
+            more: false,
+            count,
+        };
+    }
+    use range_request::{SortOrder, SortTarget};
+    let order = match (request.sort_order(), request.sort_target()) {
+        // etcd sorts ascending when a target other than the key is named
+        // without an order.
+        (SortOrder::None, SortTarget::Key) => SortOrder::None,
+        (SortOrder::None, _) => SortOrder::Ascend,
+        (order, _) => order,
+    };
+    if order != SortOrder::None {
+        kvs.sort_by(|a, b| {
+            let ordering = match request.sort_target() {
+                SortTarget::Key => a.key.cmp(&b.key),
+                SortTarget::Version => a.version.cmp(&b.version),
+                SortTarget::Create => a.create_revision.cmp(&b.create_revision),
+                SortTarget::Mod => a.mod_revision.cmp(&b.mod_revision),
+                SortTarget::Value => a.value.cmp(&b.value),
+            };
+            if order == SortOrder::Descend {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+    }
+    let more = request.limit > 0 && kvs.len() as i64 > request.limit;
+    if more {
+        kvs.truncate(request.limit as usize);
+    }
+    if request.keys_only {
+        for kv in &mut kvs {
+            kv.value.clear();
+        }
+    }
+    RangeResponse {
+        header: None,
+        kvs,
+        more,
+        count,
+    }
+}
