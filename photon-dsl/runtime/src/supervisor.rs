@@ -170,141 +170,12 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         .filter(|&i| options.nodes.contains(&topology.services()[i].decl.node()))
         .collect();
     check_secrets(topology, &order)?;
-
-    let (events_tx, mut events) = mpsc::unbounded_channel::<Event>();
-    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<NodeName>();
-    spawn_signal_listener(events_tx.clone())?;
-    {
-        let events_tx = events_tx.clone();
-        tokio::spawn(async move {
-            while let Some(node) = stop_rx.recv().await {
-                if events_tx.send(Event::StopNode(node)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-
-    let placements: Arc<[Placement]> = topology
-        .services()
-        .iter()
-        .map(|p| Placement {
-            node: p.decl.node(),
-            kind: p.decl.kind(),
-            listeners: p.decl.listeners().copied().collect(),
-        })
-        .collect();
-    let mut tasks: Vec<Option<Task>> = (0..topology.services().len()).map(|_| None).collect();
-    let mut started: Vec<usize> = Vec::new();
-    let mut deferred: Vec<Event> = Vec::new();
-
-    for &i in &order {
-        let label = topology.label(i);
-        let placed = &topology.services()[i];
-        // Keep waiting through any event but a signal; the others (a lifetime
-        // that ran out, say) are handled once everything has started.
-        let wait = wait_for_dependencies(topology, i, &options);
-        tokio::pin!(wait);
-        let outcome = loop {
-            tokio::select! {
-                r = &mut wait => break r,
-                Some(event) = events.recv() => match event {
-                    Event::Signal(name) => {
-                        tracing::info!(signal = name, "stopping before every service started");
-                        stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
-                        return Ok(());
-                    }
-                    other => deferred.push(other),
-                },
-            }
-        };
-        if let Err(e) = outcome {
-            stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
-            return Err(e);
-        }
-
-        let token = CancellationToken::new();
-        let stopper = NodeStopper {
-            node: placed.decl.node(),
-            tx: stop_tx.clone(),
-        };
-        let span =
-            tracing::info_span!("service", node = %placed.decl.node(), kind = %placed.decl.kind());
-        let running = match start_one(topology, i, &options, &placements, token.clone(), stopper)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(running) => running,
-            Err(source) => {
-                stop_all(topology, &mut tasks, &started, options.stop_timeout).await;
-                return Err(RunError::Start {
-                    service: label,
-                    source,
-                });
-            }
-        };
-        span.in_scope(|| tracing::debug!("started"));
-        let exited = events_tx.clone();
-        let handle = tokio::spawn(
-            async move {
-                let result = running.await;
-                let _ = exited.send(Event::Exited(i));
-                result
-            }
-            .instrument(span),
-        );
-        tasks[i] = Some(Task { token, handle });
-        started.push(i);
-    }
-    tracing::info!(services = started.len(), "all services started");
-
-    let mut failed: Vec<String> = Vec::new();
-    let mut deferred = deferred.into_iter();
-    while tasks.iter().any(Option::is_some) {
-        let event = match deferred.next() {
-            Some(event) => event,
-            None => match events.recv().await {
-                Some(event) => event,
-                None => break,
-            },
-        };
-        match event {
-            Event::Signal(name) => {
-                tracing::info!(
-                    signal = name,
-                    "stopping every service in reverse start order"
-                );
-                failed.extend(stop_all(topology, &mut tasks, &started, options.stop_timeout).await);
-            }
-            Event::StopNode(node) => {
-                tracing::info!(%node, "stopping node in reverse start order");
-                let on_node: Vec<usize> = started
-                    .iter()
-                    .copied()
-                    .filter(|&i| topology.services()[i].decl.node() == node)
-                    .collect();
-                failed.extend(stop_all(topology, &mut tasks, &on_node, options.stop_timeout).await);
-            }
-            Event::Exited(i) => {
-                // A service ended without being asked to: report and keep the rest.
-                if let Some(task) = tasks[i].take() {
-                    match task.handle.await {
-                        Ok(Ok(())) => {
-                            tracing::warn!(service = %topology.label(i), "service ended on its own")
-                        }
-                        Ok(Err(e)) => {
-                            tracing::error!(service = %topology.label(i), error = %error_chain(&*e), "service failed");
-                            failed.push(topology.label(i));
-                        }
-                        Err(e) => {
-                            tracing::error!(service = %topology.label(i), error = %e, "service panicked");
-                            failed.push(topology.label(i));
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut run = Supervision::new(topology, &options)?;
+    let Some(deferred) = run.start_all(&order).await? else {
+        return Ok(());
+    };
+    tracing::info!(services = run.started.len(), "all services started");
+    let failed = run.until_stopped(deferred).await;
     if failed.is_empty() {
         tracing::info!("all services stopped");
         Ok(())
@@ -313,6 +184,212 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
             count: failed.len(),
             services: failed.join(", "),
         })
+    }
+}
+
+/// One run's state: the services started so far, their tasks, and the
+/// events (signals, lifetimes, exits) that steer them.
+struct Supervision<'t> {
+    topology: &'t Topology<dyn Service>,
+    options: &'t RunOptions,
+    events: mpsc::UnboundedReceiver<Event>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    stop_tx: mpsc::UnboundedSender<NodeName>,
+    placements: Arc<[Placement]>,
+    tasks: Vec<Option<Task>>,
+    started: Vec<usize>,
+}
+
+impl<'t> Supervision<'t> {
+    /// Listens for signals and for nodes that stop themselves.
+    fn new(topology: &'t Topology<dyn Service>, options: &'t RunOptions) -> Result<Self, RunError> {
+        let (events_tx, events) = mpsc::unbounded_channel::<Event>();
+        let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<NodeName>();
+        spawn_signal_listener(events_tx.clone())?;
+        {
+            let events_tx = events_tx.clone();
+            tokio::spawn(async move {
+                while let Some(node) = stop_rx.recv().await {
+                    if events_tx.send(Event::StopNode(node)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let placements: Arc<[Placement]> = topology
+            .services()
+            .iter()
+            .map(|p| Placement {
+                node: p.decl.node(),
+                kind: p.decl.kind(),
+                listeners: p.decl.listeners().copied().collect(),
+            })
+            .collect();
+        Ok(Supervision {
+            topology,
+            options,
+            events,
+            events_tx,
+            stop_tx,
+            placements,
+            tasks: (0..topology.services().len()).map(|_| None).collect(),
+            started: Vec::new(),
+        })
+    }
+
+    /// Stops the services started so far, in reverse start order.
+    async fn stop_started(&mut self) -> Vec<String> {
+        stop_all(
+            self.topology,
+            &mut self.tasks,
+            &self.started,
+            self.options.stop_timeout,
+        )
+        .await
+    }
+
+    /// Starts the services in `order`, each once its dependencies answer.
+    /// `None` if a signal came first (what had started is stopped);
+    /// otherwise the events that arrived meanwhile, to handle next.
+    async fn start_all(&mut self, order: &[usize]) -> Result<Option<Vec<Event>>, RunError> {
+        let mut deferred: Vec<Event> = Vec::new();
+        for &i in order {
+            // Keep waiting through any event but a signal; the others (a
+            // lifetime that ran out, say) are handled once everything has
+            // started.
+            let wait = wait_for_dependencies(self.topology, i, self.options);
+            tokio::pin!(wait);
+            let outcome = loop {
+                tokio::select! {
+                    r = &mut wait => break r,
+                    Some(event) = self.events.recv() => match event {
+                        Event::Signal(name) => {
+                            tracing::info!(signal = name, "stopping before every service started");
+                            self.stop_started().await;
+                            return Ok(None);
+                        }
+                        other => deferred.push(other),
+                    },
+                }
+            };
+            if let Err(e) = outcome {
+                self.stop_started().await;
+                return Err(e);
+            }
+            if let Err(e) = self.start_service(i).await {
+                self.stop_started().await;
+                return Err(e);
+            }
+        }
+        Ok(Some(deferred))
+    }
+
+    /// Starts service `i` and spawns what it serves, in its span.
+    async fn start_service(&mut self, i: usize) -> Result<(), RunError> {
+        let placed = &self.topology.services()[i];
+        let token = CancellationToken::new();
+        let stopper = NodeStopper {
+            node: placed.decl.node(),
+            tx: self.stop_tx.clone(),
+        };
+        let span =
+            tracing::info_span!("service", node = %placed.decl.node(), kind = %placed.decl.kind());
+        let running = start_one(
+            self.topology,
+            i,
+            self.options,
+            &self.placements,
+            token.clone(),
+            stopper,
+        )
+        .instrument(span.clone())
+        .await
+        .map_err(|source| RunError::Start {
+            service: self.topology.label(i),
+            source,
+        })?;
+        span.in_scope(|| tracing::debug!("started"));
+        let exited = self.events_tx.clone();
+        let handle = tokio::spawn(
+            async move {
+                let result = running.await;
+                let _ = exited.send(Event::Exited(i));
+                result
+            }
+            .instrument(span),
+        );
+        self.tasks[i] = Some(Task { token, handle });
+        self.started.push(i);
+        Ok(())
+    }
+
+    /// Handles events (`deferred` first) until every service has stopped;
+    /// returns the services that failed.
+    async fn until_stopped(&mut self, deferred: Vec<Event>) -> Vec<String> {
+        let mut failed: Vec<String> = Vec::new();
+        let mut deferred = deferred.into_iter();
+        while self.tasks.iter().any(Option::is_some) {
+            let event = match deferred.next() {
+                Some(event) => event,
+                None => match self.events.recv().await {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
+            failed.extend(self.handle(event).await);
+        }
+        failed
+    }
+
+    /// One event while serving: a signal stops everything, a node's
+    /// lifetime stops that node, a service that ends on its own is
+    /// reported and the rest keep running.
+    async fn handle(&mut self, event: Event) -> Vec<String> {
+        match event {
+            Event::Signal(name) => {
+                tracing::info!(
+                    signal = name,
+                    "stopping every service in reverse start order"
+                );
+                self.stop_started().await
+            }
+            Event::StopNode(node) => {
+                tracing::info!(%node, "stopping node in reverse start order");
+                let on_node: Vec<usize> = self
+                    .started
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.topology.services()[i].decl.node() == node)
+                    .collect();
+                stop_all(
+                    self.topology,
+                    &mut self.tasks,
+                    &on_node,
+                    self.options.stop_timeout,
+                )
+                .await
+            }
+            Event::Exited(i) => {
+                let Some(task) = self.tasks[i].take() else {
+                    return Vec::new();
+                };
+                let label = self.topology.label(i);
+                match task.handle.await {
+                    Ok(Ok(())) => {
+                        tracing::warn!(service = %label, "service ended on its own");
+                        Vec::new()
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(service = %label, error = %error_chain(&*e), "service failed");
+                        vec![label]
+                    }
+                    Err(e) => {
+                        tracing::error!(service = %label, error = %e, "service panicked");
+                        vec![label]
+                    }
+                }
+            }
+        }
     }
 }
 
