@@ -286,3 +286,68 @@ pub async fn health_when(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A loopback block, `127.0.N.0/24`, that this test holds alone while the
+/// value lives: tests running at the same time (threads of one binary, or
+/// other test binaries) never get the same one, so no two of them bind the
+/// same address. Held by an advisory lock on a file per block, which the
+/// system releases when the process ends however it ends.
+///
+/// Displays as `127.0.N`, so `format!("{net}.1:2379")` is node 1's client
+/// address and [`Loopback::base`] is what `--loopback-base` takes.
+#[derive(Debug)]
+pub struct Loopback {
+    third: u8,
+    _held: std::fs::File,
+}
+
+/// The blocks handed out: clear of `127.0.0.0/24` (the usual loopback
+/// address) and of `127.0.1.0/24` (where `up` puts nodes by default).
+const BLOCKS: std::ops::RangeInclusive<u8> = 20..=250;
+
+impl Loopback {
+    /// The first free block.
+    pub fn block() -> Loopback {
+        let dir = std::env::temp_dir().join("photoncloud-test-loopback");
+        std::fs::create_dir_all(&dir).expect("the lock directory");
+        for third in BLOCKS {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!("{third}.lock")))
+                .expect("a lock file");
+            if file.try_lock().is_ok() {
+                return Loopback { third, _held: file };
+            }
+        }
+        panic!("every loopback block of 127.0.{BLOCKS:?}.0 is held by a running test");
+    }
+
+    /// `127.0.N.0`: the block, as `--loopback-base` takes it (node `i` of
+    /// a deployment is then `127.0.N.<i+1>`).
+    pub fn base(&self) -> String {
+        format!("{self}.0")
+    }
+
+    /// `127.0.N.host`.
+    pub fn ip(&self, host: u8) -> String {
+        format!("{self}.{host}")
+    }
+
+    /// `127.0.N.host:port`.
+    pub fn addr(&self, host: u8, port: u16) -> String {
+        format!("{self}.{host}:{port}")
+    }
+
+    /// `http://127.0.N.host:port`.
+    pub fn url(&self, host: u8, port: u16) -> String {
+        format!("http://{self}.{host}:{port}")
+    }
+}
+
+impl std::fmt::Display for Loopback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "127.0.{}", self.third)
+    }
+}

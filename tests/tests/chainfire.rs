@@ -1,10 +1,11 @@
 //! chainfire driven by real etcd clients: the `etcd-client` crate (not our
 //! code) and Debian's `etcdctl`.
 //!
-//! Loopback blocks 127.0.67.0 to 127.0.69.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::Running;
 use etcd_client::{
     Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, PutOptions, SortOrder,
@@ -65,7 +66,8 @@ fn grpc_error(e: etcd_client::Error) -> tonic::Status {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_etcd_client_crate_drives_kv_txn_compaction_and_errors() {
-    let (_running, _state, endpoints) = up("chainfire-single", "127.0.67", 1).await;
+    let net = Loopback::block();
+    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
 
     // Put, with the previous value back.
@@ -210,7 +212,8 @@ async fn the_etcd_client_crate_drives_kv_txn_compaction_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_replay_history_stream_changes_and_cancel() {
-    let (_running, _state, endpoints) = up("chainfire-single", "127.0.68", 1).await;
+    let net = Loopback::block();
+    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
     let start = client
         .put("w/1", "a", None)
@@ -307,7 +310,8 @@ async fn watches_replay_history_stream_changes_and_cancel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
-    let (mut running, _state, endpoints) = up("chainfire-cluster", "127.0.69", 3).await;
+    let net = Loopback::block();
+    let (mut running, _state, endpoints) = up("chainfire-cluster", &format!("{net}"), 3).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/etcdctl.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
@@ -342,7 +346,8 @@ async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_keep_keys_alive_and_expiry_deletes_them() {
-    let (_running, _state, endpoints) = up("chainfire-single", "127.0.72", 1).await;
+    let net = Loopback::block();
+    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
 
     // A short lease (raised to the minimum TTL) that nobody keeps alive.
@@ -498,8 +503,9 @@ impl tonic::codec::Decoder for RawCoder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_wire_gets_an_error_and_the_server_keeps_serving() {
+    let net = Loopback::block();
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (running, _state, endpoints) = up("chainfire-single", "127.0.78", 1).await;
+    let (running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
 
     // Bytes that are not HTTP/2 at all.
     let mut raw = tokio::net::TcpStream::connect(&endpoints[0]).await.unwrap();

@@ -3,13 +3,14 @@
 //! the clients saw is linearizable, as judged by stateright's
 //! linearizability tester on each key.
 //!
-//! Loopback blocks 127.0.75.0 and 127.0.76.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use e2e::Loopback;
 use e2e::Running;
 use etcd_client::{Client, GetOptions};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
@@ -109,9 +110,10 @@ async fn keys_at(endpoint: &str, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_member_killed_with_sigkill_keeps_every_acknowledged_write() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let endpoint = "127.0.75.1:2379";
-    let mut node = run_node("chainfire-single", "kv", "127.0.75", state.path());
+    let endpoint = &format!("{net}.1:2379");
+    let mut node = run_node("chainfire-single", "kv", &format!("{net}"), state.path());
     leader_at(endpoint, Duration::from_secs(20)).await;
     let mut client = Client::connect([endpoint], None).await.unwrap();
     let mut acked = Vec::new();
@@ -124,7 +126,7 @@ async fn a_lone_member_killed_with_sigkill_keeps_every_acknowledged_write() {
     node.wait(Duration::from_secs(10));
     drop(node);
 
-    let _again = run_node("chainfire-single", "kv", "127.0.75", state.path());
+    let _again = run_node("chainfire-single", "kv", &format!("{net}"), state.path());
     leader_at(endpoint, Duration::from_secs(20)).await;
     assert_eq!(keys_at(endpoint, "durable/").await, acked);
 }
@@ -140,8 +142,9 @@ enum Recorded {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_linearizable() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let base = "127.0.76";
+    let base = &format!("{net}");
     let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
 
     let seq = Arc::new(AtomicU64::new(0));
@@ -334,8 +337,9 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let base = "127.0.80";
+    let base = &format!("{net}");
     let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
     let leader_index = leader_index(&endpoints).await;
     // The watcher sits on a member that survives; the writer uses another.
@@ -401,8 +405,9 @@ async fn a_watch_sees_every_write_once_in_order_across_a_leader_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_lost_its_quorum_answers_no_leader_and_recovers_with_it() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let base = "127.0.81";
+    let base = &format!("{net}");
     let (mut nodes, endpoints) = start_cluster(base, state.path()).await;
     // Two of three go away: the last one cannot form a majority.
     for node in &mut nodes[1..] {

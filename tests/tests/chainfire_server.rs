@@ -2,10 +2,11 @@
 //! TOML that etcd clients use, its data where the file says, and a
 //! deployment's `export-config` serving the deployment's data.
 //!
-//! Loopback block 127.0.122.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::Running;
 use etcd_client::Client;
 
@@ -30,13 +31,14 @@ async fn ready(endpoint: &str, running: &Running) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("kv");
     let config = dir.path().join("chainfire.toml");
     std::fs::write(
         &config,
         format!(
-            "[photon]\nmode = \"standalone\"\ncomponent_id = \"chainfire-01\"\n\n[standalone.server]\nclient_addr = \"127.0.122.1:2379\"\npeer_addr = \"127.0.122.1:2380\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n",
+            "[photon]\nmode = \"standalone\"\ncomponent_id = \"chainfire-01\"\n\n[standalone.server]\nclient_addr = \"{net}.1:2379\"\npeer_addr = \"{net}.1:2380\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n",
             data.display()
         ),
     )
@@ -44,12 +46,12 @@ async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
     let config = config.to_str().unwrap().to_owned();
     let mut server = Running::start_server("chainfire", &["--config", &config], &[], None);
     server.wait_for("all services started", Duration::from_secs(30));
-    let mut client = ready("127.0.122.1:2379", &server).await;
+    let mut client = ready(&format!("{net}.1:2379"), &server).await;
     client.put("greeting", "hello", None).await.unwrap();
 
     // `/health` answers on the client port, beside gRPC, in the design's
     // shape.
-    let (status, health) = e2e::http_get("http://127.0.122.1:2379", "/health").await;
+    let (status, health) = e2e::http_get(&format!("http://{net}.1:2379"), "/health").await;
     assert_eq!(status, 200, "{health}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "healthy");
@@ -74,7 +76,7 @@ async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
     assert!(data.exists(), "the data is in data_dir");
 
     let server = Running::start_server("chainfire", &["--config", &config], &[], None);
-    let mut client = ready("127.0.122.1:2379", &server).await;
+    let mut client = ready(&format!("{net}.1:2379"), &server).await;
     let got = client.get("greeting", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "hello");
 
@@ -85,19 +87,22 @@ async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
             "--config",
             &config,
             "--set",
-            "standalone.server.peer_addr=127.0.122.1:2379",
+            &format!("standalone.server.peer_addr={net}.1:2379"),
         ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).lines().last().unwrap(),
-        "chainfire-server: configuration error: flag --set standalone.server.peer_addr: `standalone.server.peer_addr`: the same address as `client_addr` (127.0.122.1:2379): clients and Raft peers need a port each"
+        &format!(
+            "chainfire-server: configuration error: flag --set standalone.server.peer_addr: `standalone.server.peer_addr`: the same address as `client_addr` ({net}.1:2379): clients and Raft peers need a port each"
+        )
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployments_exported_member_serves_its_data() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap().to_owned();
     let mut deployment = Running::start(
@@ -105,13 +110,13 @@ async fn a_deployments_exported_member_serves_its_data() {
         &[
             "up",
             "--loopback-base",
-            "127.0.122.8",
+            &format!("{net}.8"),
             "--state-dir",
             &state_dir,
         ],
     );
     deployment.wait_for("all services started", Duration::from_secs(30));
-    let mut client = ready("127.0.122.9:2379", &deployment).await;
+    let mut client = ready(&format!("{net}.9:2379"), &deployment).await;
     client.put("kept", "by the deployment", None).await.unwrap();
     deployment.signal("TERM");
     deployment.wait(Duration::from_secs(15));
@@ -125,7 +130,7 @@ async fn a_deployments_exported_member_serves_its_data() {
             "--service",
             "chainfire",
             "--loopback-base",
-            "127.0.122.8",
+            &format!("{net}.8"),
             "--state-dir",
             &state_dir,
         ],
@@ -144,14 +149,14 @@ async fn a_deployments_exported_member_serves_its_data() {
         &[],
         None,
     );
-    let mut client = ready("127.0.122.9:2379", &server).await;
+    let mut client = ready(&format!("{net}.9:2379"), &server).await;
     let got = client.get("kept", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "by the deployment");
 }
 
-/// `deploy-chainfire-cluster run --node <node>` on loopback block
-/// 127.0.122.16.
-fn member(node: &str, state: &str) -> Running {
+/// `deploy-chainfire-cluster run --node <node>` at `<net>.16` (members
+/// on .17 to .19).
+fn member(net: &Loopback, node: &str, state: &str) -> Running {
     Running::start(
         "chainfire-cluster",
         &[
@@ -159,7 +164,7 @@ fn member(node: &str, state: &str) -> Running {
             "--node",
             node,
             "--loopback-base",
-            "127.0.122.16",
+            &net.ip(16),
             "--state-dir",
             state,
         ],
@@ -168,12 +173,13 @@ fn member(node: &str, state: &str) -> Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluster() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap().to_owned();
-    let mut kv1 = member("kv-1", &state_dir);
-    let kv2 = member("kv-2", &state_dir);
-    let mut kv3 = member("kv-3", &state_dir);
-    let mut client = ready("127.0.122.17:2379", &kv1).await;
+    let mut kv1 = member(&net, "kv-1", &state_dir);
+    let kv2 = member(&net, "kv-2", &state_dir);
+    let mut kv3 = member(&net, "kv-3", &state_dir);
+    let mut client = ready(&format!("{net}.17:2379"), &kv1).await;
     client.put("before", "three processes", None).await.unwrap();
     let members_before = client.member_list().await.unwrap().members().len();
     assert_eq!(members_before, 3);
@@ -196,7 +202,7 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
             "--service",
             "chainfire",
             "--loopback-base",
-            "127.0.122.16",
+            &format!("{net}.16"),
             "--state-dir",
             &state_dir,
         ],
@@ -210,7 +216,7 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
     );
     assert!(
         text.contains(
-            "[[standalone.cluster.member]]\nname = \"kv-1\"\nclient_addr = \"127.0.122.17:2379\"\npeer_addr = \"127.0.122.17:2380\"\n"
+            &format!("[[standalone.cluster.member]]\nname = \"kv-1\"\nclient_addr = \"{net}.17:2379\"\npeer_addr = \"{net}.17:2380\"\n")
         ),
         "{text}"
     );
@@ -227,7 +233,7 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
 
     // It serves the cluster's data, including what was written without it,
     // and the cluster still has three members, one of them it.
-    let mut alone = ready("127.0.122.19:2379", &server).await;
+    let mut alone = ready(&format!("{net}.19:2379"), &server).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let got = alone
@@ -265,7 +271,7 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
     // voting member of the cluster, not a bystander.
     kv1.signal("TERM");
     kv1.wait(Duration::from_secs(15));
-    let mut via_kv2 = ready("127.0.122.18:2379", &kv2).await;
+    let mut via_kv2 = ready(&format!("{net}.18:2379"), &kv2).await;
     via_kv2.put("after", "two of three", None).await.unwrap();
     let got = alone.get("after", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "two of three");

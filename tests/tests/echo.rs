@@ -5,11 +5,16 @@
 
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::{Running, output};
 
 #[test]
 fn echo_single_up_prints_ten_replies_and_exits_by_itself() {
-    let mut up = Running::start("echo-single", &["up", "--loopback-base", "127.0.60.0"]);
+    let net = Loopback::block();
+    let mut up = Running::start(
+        "echo-single",
+        &["up", "--loopback-base", &format!("{net}.0")],
+    );
     let (status, took) = up.wait(Duration::from_secs(30));
     assert!(status.success(), "exit {status:?}; log:\n{}", up.log());
     let replies = up.lines_with("echo reply");
@@ -31,13 +36,20 @@ fn echo_single_up_prints_ten_replies_and_exits_by_itself() {
 
 #[test]
 fn ctrl_c_stops_echo_single_cleanly_before_its_lifetime() {
-    let mut up = Running::start("echo-single", &["up", "--loopback-base", "127.0.61.0"]);
+    let net = Loopback::block();
+    let mut up = Running::start(
+        "echo-single",
+        &["up", "--loopback-base", &format!("{net}.0")],
+    );
     up.wait_for("echo reply", Duration::from_secs(10));
-    let check = output("echo-single", &["check", "--loopback-base", "127.0.61.0"]);
+    let check = output(
+        "echo-single",
+        &["check", "--loopback-base", &format!("{net}.0")],
+    );
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
     assert!(
-        report.contains("ok    solo/echo echo 8088/tcp at 127.0.61.1:8088"),
+        report.contains(&format!("ok    solo/echo echo 8088/tcp at {net}.1:8088")),
         "{report}"
     );
     up.signal("INT");
@@ -60,7 +72,8 @@ fn ctrl_c_stops_echo_single_cleanly_before_its_lifetime() {
 
 #[test]
 fn echo_pair_runs_as_two_processes_and_check_probes_the_server() {
-    let base = ["--loopback-base", "127.0.62.0"];
+    let net = Loopback::block();
+    let base = ["--loopback-base", &format!("{net}.0")];
     let mut server = Running::start("echo-pair", &["run", "--node", "server", base[0], base[1]]);
     server.wait_for("echo server listening", Duration::from_secs(10));
 
@@ -68,7 +81,7 @@ fn echo_pair_runs_as_two_processes_and_check_probes_the_server() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "check failed:\n{report}");
     assert!(
-        report.contains("ok    server/echo echo 8080/tcp at 127.0.62.1:8080"),
+        report.contains(&format!("ok    server/echo echo 8080/tcp at {net}.1:8080")),
         "{report}"
     );
     assert!(
@@ -107,7 +120,8 @@ fn echo_pair_runs_as_two_processes_and_check_probes_the_server() {
 
 #[test]
 fn echo_pair_up_keeps_the_server_after_the_client_node_stops() {
-    let mut up = Running::start("echo-pair", &["up", "--loopback-base", "127.0.63.0"]);
+    let net = Loopback::block();
+    let mut up = Running::start("echo-pair", &["up", "--loopback-base", &format!("{net}.0")]);
     up.wait_for("stopping node", Duration::from_secs(20));
     assert_eq!(up.lines_with("echo reply").len(), 10, "log:\n{}", up.log());
     std::thread::sleep(Duration::from_millis(500));
@@ -116,7 +130,10 @@ fn echo_pair_up_keeps_the_server_after_the_client_node_stops() {
         "the server node has no lifetime; log:\n{}",
         up.log()
     );
-    let check = output("echo-pair", &["check", "--loopback-base", "127.0.63.0"]);
+    let check = output(
+        "echo-pair",
+        &["check", "--loopback-base", &format!("{net}.0")],
+    );
     assert!(
         check.status.success(),
         "{}",
@@ -221,12 +238,18 @@ fn plan_graph_and_version_describe_the_same_configuration() {
 /// time; the binary names node, service, address and cause when it starts.
 #[test]
 fn a_port_taken_by_another_program_is_reported_in_the_users_terms() {
-    let _squatter = std::net::TcpListener::bind("127.0.66.1:8088").unwrap();
-    let out = output("echo-single", &["up", "--loopback-base", "127.0.66.0"]);
+    let net = Loopback::block();
+    let _squatter = std::net::TcpListener::bind(format!("{net}.1:8088")).unwrap();
+    let out = output(
+        "echo-single",
+        &["up", "--loopback-base", &format!("{net}.0")],
+    );
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
-        log.contains("node `solo`: service `echo` cannot listen on 127.0.66.1:8088 (echo)"),
+        log.contains(&format!(
+            "node `solo`: service `echo` cannot listen on {net}.1:8088 (echo)"
+        )),
         "{log}"
     );
     assert!(log.contains("Address already in use"), "{log}");
@@ -234,8 +257,9 @@ fn a_port_taken_by_another_program_is_reported_in_the_users_terms() {
 
 #[test]
 fn the_exported_pair_runs_from_text_as_the_deployment_does() {
-    // Loopback block 127.0.63.0: the server is .1, the client .2.
-    let base = ["--loopback-base", "127.0.63.0"];
+    let net = Loopback::block();
+    // The server is .1 of the block, the client .2.
+    let base = ["--loopback-base", &format!("{net}.0")];
     let export = |node: &str, service: &str| {
         let out = output(
             "echo-pair",
@@ -259,13 +283,13 @@ fn the_exported_pair_runs_from_text_as_the_deployment_does() {
     };
     let server_toml = export("server", "echo");
     assert!(
-        server_toml.contains("addr = \"127.0.63.1:8080\"\nprefix = \"echo\""),
+        server_toml.contains(&format!("addr = \"{net}.1:8080\"\nprefix = \"echo\"")),
         "{server_toml}"
     );
     let client_toml = export("client", "echo-client");
     assert!(
         client_toml.contains(
-            "echo_url = \"http://127.0.63.1:8080/echo\"\ntest_message = \"dolly\"\npoll_interval_ms = 1000\nstop_after_ms = 10500\n"
+            &format!("echo_url = \"http://{net}.1:8080/echo\"\ntest_message = \"dolly\"\npoll_interval_ms = 1000\nstop_after_ms = 10500\n")
         ),
         "{client_toml}"
     );
@@ -304,7 +328,8 @@ fn the_exported_pair_runs_from_text_as_the_deployment_does() {
         .enable_all()
         .build()
         .unwrap();
-    let (status, health) = runtime.block_on(e2e::http_get("http://127.0.63.1:8080", "/health"));
+    let (status, health) =
+        runtime.block_on(e2e::http_get(&format!("http://{net}.1:8080"), "/health"));
     assert_eq!(status, 200, "{health}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["component"], "echo");

@@ -4,13 +4,14 @@
 //! truncation, transfers allowed and refused, reloads good and bad, bad
 //! packets and a flood, DNSSEC-signed zones across restarts.
 //!
-//! Loopback blocks 127.0.110.0 to 127.0.118.0 are this file's (Knot on .117).
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use e2e::Loopback;
 use e2e::dns::{ask, ask_with, lines, start, start_in, tcp, try_ask, udp};
 use e2e::http_get;
 use futures::StreamExt as _;
@@ -22,7 +23,8 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_type_and_negative_answer_over_udp_and_tcp() {
-    let server = start("127.0.110");
+    let net = Loopback::block();
+    let server = start(&net.to_string());
     let clients = [
         ("udp", udp(server.addr, None)),
         ("tcp", tcp(server.addr, None).await),
@@ -179,7 +181,7 @@ async fn every_record_type_and_negative_answer_over_udp_and_tcp() {
         let node = ask(client, "ns.nodes.internal.", RecordType::A).await;
         assert_eq!(
             lines(&node.answers),
-            ["ns.nodes.internal. 60 IN A 127.0.110.1"]
+            [format!("ns.nodes.internal. 60 IN A {net}.1")]
         );
         let srv = ask(client, "_dns._tcp.nodes.internal.", RecordType::SRV).await;
         assert_eq!(
@@ -191,7 +193,8 @@ async fn every_record_type_and_negative_answer_over_udp_and_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_over_udp_then_whole_over_tcp() {
-    let server = start("127.0.111");
+    let net = Loopback::block();
+    let server = start(&net.to_string());
     let client = udp(server.addr, None);
     // Six 100-byte strings do not fit 512 bytes: TC, empty sections.
     let small = ask_with(&client, "big.example.com.", RecordType::TXT, None).await;
@@ -239,7 +242,8 @@ async fn truncated_over_udp_then_whole_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_go_only_to_axfr_allow() {
-    let server = start("127.0.112");
+    let net = Loopback::block();
+    let server = start(&net.to_string());
     let allowed: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut client = tcp(server.addr, Some(allowed)).await;
     let mut transfer = client.zone_transfer(Name::from_ascii("example.com.").unwrap(), None);
@@ -328,7 +332,8 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
-    let mut server = start("127.0.113");
+    let net = Loopback::block();
+    let mut server = start(&net.to_string());
     let client = udp(server.addr, None);
     assert_eq!(
         ask(&client, "new.example.net.", RecordType::A)
@@ -457,6 +462,7 @@ async fn soa_serial(client: &Client<TokioRuntimeProvider>, zone: &str) -> u32 {
 
 #[test]
 fn a_bad_zone_file_stops_the_start_with_file_line_and_problem() {
+    let net = Loopback::block();
     let dir = e2e::dns::zones_copy();
     let path = dir.path().join("zones/example.net.zone");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -470,7 +476,7 @@ fn a_bad_zone_file_stops_the_start_with_file_line_and_problem() {
         &[
             "up",
             "--loopback-base",
-            "127.0.114.0",
+            &format!("{net}.0"),
             "--state-dir",
             dir.path().join("state").to_str().unwrap(),
         ],
@@ -488,7 +494,8 @@ fn a_bad_zone_file_stops_the_start_with_file_line_and_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
-    let mut server = start("127.0.115");
+    let net = Loopback::block();
+    let mut server = start(&net.to_string());
     let garbage = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
     garbage.connect(server.addr).await.unwrap();
     // Too short for a header, a header promising a question that is not
@@ -589,13 +596,15 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
-    let server = start("127.0.116");
+    let net = Loopback::block();
+    let knot = Loopback::block();
+    let server = start(&net.to_string());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/dns-vs-knot.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
         .env("FLASHDNS", server.addr.ip().to_string())
         .env("ZONES", server.dir.path().join("zones"))
-        .env("KNOT", "127.0.117.1")
+        .env("KNOT", knot.ip(1))
         .env(
             "KEYS",
             server
@@ -655,11 +664,12 @@ async fn ask_dnssec(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial() {
+    let net = Loopback::block();
     use std::os::unix::fs::PermissionsExt as _;
     let e2e::dns::Server {
         mut running, dir, ..
-    } = start("127.0.118");
-    let addr: SocketAddr = "127.0.118.1:5300".parse().unwrap();
+    } = start(&net.to_string());
+    let addr: SocketAddr = format!("{net}.1:5300").parse().unwrap();
     let client = udp(addr, None);
     let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
     assert_eq!(dnskey.answers.len(), 2, "the DNSKEY and its RRSIG");
@@ -676,7 +686,7 @@ async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial(
         panic!("not a DNSKEY: {key}")
     };
     let tag = dnskey_data.calculate_key_tag().unwrap();
-    let (_, zones) = http_get("http://127.0.118.1:8053", "/zones").await;
+    let (_, zones) = http_get(&format!("http://{net}.1:8053"), "/zones").await;
     assert!(
         zones.contains(&format!("\"ds\":\"example.net. IN DS {tag} 13 2 ")),
         "{zones}"
@@ -699,7 +709,7 @@ async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial(
     running.signal("TERM");
     let (status, _) = running.wait(Duration::from_secs(10));
     assert!(status.success(), "{}", running.log());
-    let again = start_in("127.0.118", dir);
+    let again = start_in(&format!("{net}"), dir);
     let client = udp(again.addr, None);
     let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
     assert_eq!(dnskey.answers[0].data, key, "the same key");

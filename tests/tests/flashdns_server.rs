@@ -4,11 +4,12 @@
 //! message naming the key, and detecting its mode by probing a control
 //! plane's `/health`.
 //!
-//! Loopback block 127.0.119.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::path::Path;
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::Running;
 use e2e::dns::{ask, tcp, udp, zone_dir};
 use e2e::http_get;
@@ -66,13 +67,14 @@ fn path(dir: &Path, file: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_design_example_with_addresses_from_the_environment() {
+    let net = Loopback::block();
     let dir = design_dir();
     let config = path(dir.path(), "flashdns.toml");
     let state = path(dir.path(), "state");
     let mut server = Running::start_server(
         "flashdns",
         &["--config", &config, "--state-dir", &state],
-        &refs(&listening_on("127.0.119.1")),
+        &refs(&listening_on(&format!("{net}.1"))),
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
@@ -83,7 +85,7 @@ async fn serves_the_design_example_with_addresses_from_the_environment() {
     );
     assert!(mode.contains("component_id=flashdns-01"), "{mode}");
 
-    let addr = "127.0.119.1:5300".parse().unwrap();
+    let addr = format!("{net}.1:5300").parse().unwrap();
     let www = ask(&udp(addr, None), "www.example.com.", RecordType::A).await;
     assert_eq!(
         www.answers[0].to_string(),
@@ -95,7 +97,7 @@ async fn serves_the_design_example_with_addresses_from_the_environment() {
         "internal.local. 300 IN NS ns.internal.local."
     );
 
-    let (status, health) = http_get("http://127.0.119.1:8053", "/health").await;
+    let (status, health) = http_get(&format!("http://{net}.1:8053"), "/health").await;
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "healthy");
@@ -106,6 +108,7 @@ async fn serves_the_design_example_with_addresses_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flag_beats_the_environment_which_beats_the_file() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("zones")).unwrap();
     std::fs::copy(
@@ -115,12 +118,13 @@ async fn a_flag_beats_the_environment_which_beats_the_file() {
     .unwrap();
     // No zone list: every <name>.zone in zone_dir is served.
     let config = format!(
-        "[standalone.server]\ndns_addr = \"127.0.119.2:5301\"\nadmin_api_addr = \"127.0.119.2:8053\"\n[standalone.zones]\nzone_dir = \"{}\"\n",
+        "[standalone.server]\ndns_addr = \"{net}.2:5301\"\nadmin_api_addr = \"{net}.2:8053\"\n[standalone.zones]\nzone_dir = \"{}\"\n",
         path(dir.path(), "zones")
     );
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
     let (config, state) = (path(dir.path(), "c.toml"), path(dir.path(), "state"));
-    let env = [("PHOTON__STANDALONE__SERVER__DNS_ADDR", "127.0.119.2:5302")];
+    let dns_addr = net.addr(2, 5302);
+    let env = [("PHOTON__STANDALONE__SERVER__DNS_ADDR", dns_addr.as_str())];
 
     let mut from_env = Running::start_server(
         "flashdns",
@@ -130,8 +134,11 @@ async fn a_flag_beats_the_environment_which_beats_the_file() {
     );
     from_env.wait_for("all services started", Duration::from_secs(30));
     let listening = from_env.lines_with("flashdns listening").join("");
-    assert!(listening.contains("dns=127.0.119.2:5302"), "{listening}");
-    let client = udp("127.0.119.2:5302".parse().unwrap(), None);
+    assert!(
+        listening.contains(&format!("dns={net}.2:5302")),
+        "{listening}"
+    );
+    let client = udp(format!("{net}.2:5302").parse().unwrap(), None);
     assert_eq!(
         ask(&client, "www.example.net.", RecordType::A)
             .await
@@ -150,14 +157,17 @@ async fn a_flag_beats_the_environment_which_beats_the_file() {
             "--state-dir",
             &state,
             "--set",
-            "standalone.server.dns_addr=127.0.119.2:5303",
+            &format!("standalone.server.dns_addr={net}.2:5303"),
         ],
         &env,
         None,
     );
     from_flag.wait_for("all services started", Duration::from_secs(30));
     let listening = from_flag.lines_with("flashdns listening").join("");
-    assert!(listening.contains("dns=127.0.119.2:5303"), "{listening}");
+    assert!(
+        listening.contains(&format!("dns={net}.2:5303")),
+        "{listening}"
+    );
 }
 
 /// Arguments, environment, the message expected.
@@ -227,6 +237,7 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated() {
+    let net = Loopback::block();
     // A real /health to probe: another flashdns-server's admin API.
     let dir = design_dir();
     let config = path(dir.path(), "flashdns.toml");
@@ -234,7 +245,7 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
     let mut plane = Running::start_server(
         "flashdns",
         &["--config", &config, "--state-dir", &state],
-        &refs(&listening_on("127.0.119.3")),
+        &refs(&listening_on(&format!("{net}.3"))),
         None,
     );
     plane.wait_for("all services started", Duration::from_secs(30));
@@ -251,13 +262,16 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
     let answered = e2e::server_output(
         "flashdns",
         &["--config", &unset, "--print-config"],
-        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.3:8053")],
+        &[(
+            "PHOTON_CONTROL_PLANE_ENDPOINT",
+            &format!("http://{net}.3:8053"),
+        )],
     );
     let stderr = String::from_utf8_lossy(&answered.stderr);
     assert_eq!(answered.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "operation_mode=\"integrated\" reason=no mode configured, and the control plane answered http://127.0.119.3:8053/health"
+            &format!("operation_mode=\"integrated\" reason=no mode configured, and the control plane answered http://{net}.3:8053/health")
         ),
         "{stderr}"
     );
@@ -272,20 +286,23 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
     let silent = e2e::server_output(
         "flashdns",
         &["--config", &unset, "--print-config", "--probe-timeout", "1"],
-        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.4:9")],
+        &[(
+            "PHOTON_CONTROL_PLANE_ENDPOINT",
+            &format!("http://{net}.4:9"),
+        )],
     );
     let stderr = String::from_utf8_lossy(&silent.stderr);
     assert_eq!(silent.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains(
-            "operation_mode=\"standalone\" reason=no mode configured, and the control plane did not answer http://127.0.119.4:9/health"
+            &format!("operation_mode=\"standalone\" reason=no mode configured, and the control plane did not answer http://{net}.4:9/health")
         ),
         "{stderr}"
     );
     // --print-config shows the layered configuration, the variable in it.
     let printed = String::from_utf8_lossy(&silent.stdout);
     assert!(
-        printed.contains("control_plane_endpoint = \"http://127.0.119.4:9\""),
+        printed.contains(&format!("control_plane_endpoint = \"http://{net}.4:9\"")),
         "{printed}"
     );
 
@@ -295,7 +312,10 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
         &["--config", &unset, "--print-config"],
         &[
             ("PHOTON_MODE", "standalone"),
-            ("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.119.3:8053"),
+            (
+                "PHOTON_CONTROL_PLANE_ENDPOINT",
+                &format!("http://{net}.3:8053"),
+            ),
         ],
     );
     let stderr = String::from_utf8_lossy(&told.stderr);
@@ -308,6 +328,7 @@ async fn with_no_mode_configured_a_control_plane_that_answers_means_integrated()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
+    let net = Loopback::block();
     // The operator's files: zones, and the key the deployment names.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("zones")).unwrap();
@@ -330,12 +351,15 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
             "--service",
             "flashdns",
             "--loopback-base",
-            "127.0.119.8",
+            &format!("{net}.8"),
         ],
     );
     assert_eq!(exported.status.code(), Some(0));
     let toml = String::from_utf8(exported.stdout).unwrap();
-    assert!(toml.contains("dns_addr = \"127.0.119.9:5300\""), "{toml}");
+    assert!(
+        toml.contains(&format!("dns_addr = \"{net}.9:5300\"")),
+        "{toml}"
+    );
     std::fs::write(dir.path().join("flashdns.toml"), &toml).unwrap();
 
     let state = path(dir.path(), "state");
@@ -351,7 +375,7 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
         &[
             "up",
             "--loopback-base",
-            "127.0.119.16",
+            &format!("{net}.16"),
             "--state-dir",
             &state,
         ],
@@ -361,8 +385,8 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
     deployment.wait_for("all services started", Duration::from_secs(30));
 
     // Both serve the same zones, signed with the same key.
-    let standalone = udp("127.0.119.9:5300".parse().unwrap(), None);
-    let compiled = udp("127.0.119.17:5300".parse().unwrap(), None);
+    let standalone = udp(format!("{net}.9:5300").parse().unwrap(), None);
+    let compiled = udp(format!("{net}.17:5300").parse().unwrap(), None);
     for (name, rtype) in [
         ("www.example.net.", RecordType::A),
         ("example.com.", RecordType::MX),
@@ -403,6 +427,7 @@ async fn export_config_prints_toml_that_flashdns_server_serves_the_same() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
+    let net = Loopback::block();
     let dir = design_dir();
     let config = path(dir.path(), "flashdns.toml");
     let state = path(dir.path(), "state");
@@ -417,7 +442,7 @@ async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
             "photon.integrated.fallback_to_standalone=true",
         ],
         &[
-            refs(&listening_on("127.0.119.5")),
+            refs(&listening_on(&format!("{net}.5"))),
             vec![("PHOTON_MODE", "hybrid")],
         ]
         .concat(),
@@ -432,14 +457,14 @@ async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
         "{}",
         server.log()
     );
-    let (_, health) = http_get("http://127.0.119.5:8053", "/health").await;
+    let (_, health) = http_get(&format!("http://{net}.5:8053"), "/health").await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["mode"], "standalone");
     assert_eq!(
         health["checks"]["mode"],
         "fell back from hybrid: hybrid mode's integrated backends (photon.hybrid) are not available for flashdns yet"
     );
-    let client = udp("127.0.119.5:5300".parse().unwrap(), None);
+    let client = udp(format!("{net}.5:5300").parse().unwrap(), None);
     assert_eq!(
         ask(&client, "www.example.com.", RecordType::A)
             .await
@@ -451,10 +476,11 @@ async fn with_fallback_allowed_a_hybrid_start_runs_standalone_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
-    // Loopback block 127.0.119.24: node `dns` is .25.
+    let net = Loopback::block();
+    // Nodes from .24 of the block: node `dns` is .25.
     let dir = tempfile::tempdir().unwrap();
     let state = path(dir.path(), "state");
-    let base = ["--loopback-base", "127.0.119.24"];
+    let base = ["--loopback-base", &format!("{net}.24")];
     let questions = [
         ("photon.internal.", RecordType::SOA),
         ("photon.internal.", RecordType::NS),
@@ -464,7 +490,7 @@ async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
         ("_dns._udp.photon.internal.", RecordType::SRV),
         ("nope.photon.internal.", RecordType::A),
     ];
-    let dns = || udp("127.0.119.25:5300".parse().unwrap(), None);
+    let dns = || udp(format!("{net}.25:5300").parse().unwrap(), None);
 
     let mut deployment = Running::start(
         "flashdns-single",
@@ -484,7 +510,7 @@ async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
     // The node's address is in the records, as the deployment resolved it.
     assert_eq!(
         compiled[3].1,
-        vec!["www.photon.internal. 300 IN A 127.0.119.25"]
+        vec![format!("www.photon.internal. 300 IN A {net}.25")]
     );
 
     let exported = e2e::output(
@@ -498,7 +524,7 @@ async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
     assert_eq!(exported.status.code(), Some(0));
     let toml = String::from_utf8(exported.stdout).unwrap();
     assert!(
-        toml.contains("[[standalone.zones.zone.records]]\nowner = \"www\"\ntype = \"A\"\ndata = \"127.0.119.25\"\n"),
+        toml.contains(&format!("[[standalone.zones.zone.records]]\nowner = \"www\"\ntype = \"A\"\ndata = \"{net}.25\"\n")),
         "{toml}"
     );
     let config = dir.path().join("flashdns.toml");

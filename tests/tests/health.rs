@@ -3,10 +3,11 @@
 //! or Kubernetes' health check believes), and `/metrics` in the Prometheus
 //! text format beside it.
 //!
-//! Loopback blocks 127.0.130.0 to 127.0.134.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::{Running, http_get};
 
 /// `/health` once it answers `status`, as JSON.
@@ -16,6 +17,7 @@ async fn health_until(base: &str, status: u16, running: &Running) -> serde_json:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chainfire_without_a_leader_answers_503() {
+    let net = Loopback::block();
     // One member of three, alone: it can never elect a leader.
     let state = tempfile::tempdir().unwrap();
     let mut alone = Running::start(
@@ -25,20 +27,20 @@ async fn chainfire_without_a_leader_answers_503() {
             "--node",
             "kv-1",
             "--loopback-base",
-            "127.0.130.0",
+            &format!("{net}.0"),
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
     );
     alone.wait_for("all services started", Duration::from_secs(30));
-    let health = health_until("http://127.0.130.1:2379", 503, &alone).await;
+    let health = health_until(&format!("http://{net}.1:2379"), 503, &alone).await;
     assert_eq!(health["status"], "unhealthy", "{health}");
     assert_eq!(health["mode"], "integrated", "{health}");
     let raft = health["checks"]["raft"].as_str().unwrap();
     assert!(raft.starts_with("no leader in term "), "{health}");
     assert_eq!(health["checks"]["storage"], "ok", "{health}");
 
-    let (status, metrics) = http_get("http://127.0.130.1:2379", "/metrics").await;
+    let (status, metrics) = http_get(&format!("http://{net}.1:2379"), "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         metrics.contains("# TYPE chainfire_has_leader gauge\nchainfire_has_leader 0\n"),
@@ -56,7 +58,7 @@ async fn chainfire_without_a_leader_answers_503() {
             "--timeout",
             "2",
             "--loopback-base",
-            "127.0.130.0",
+            &format!("{net}.0"),
         ],
     );
     assert_eq!(check.status.code(), Some(1), "{check:?}");
@@ -70,13 +72,14 @@ async fn chainfire_without_a_leader_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lightningstor_without_its_data_directory_answers_503() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("lightningstor.toml");
     std::fs::write(
         &config,
         format!(
-            "[standalone.server]\ns3_addr = \"127.0.131.1:9000\"\ngrpc_addr = \"127.0.131.1:9001\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n\n[standalone.metadata]\npath = \"{}\"\n\n[standalone.auth]\ntype = \"access_key\"\naccess_key = \"PHOTONADMIN\"\nsecret_key = \"secret\"\n",
+            "[standalone.server]\ns3_addr = \"{net}.1:9000\"\ngrpc_addr = \"{net}.1:9001\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n\n[standalone.metadata]\npath = \"{}\"\n\n[standalone.auth]\ntype = \"access_key\"\naccess_key = \"PHOTONADMIN\"\nsecret_key = \"secret\"\n",
             data.display(),
             dir.path().join("meta").display()
         ),
@@ -89,13 +92,13 @@ async fn lightningstor_without_its_data_directory_answers_503() {
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
-    let healthy = health_until("http://127.0.131.1:9000", 200, &server).await;
+    let healthy = health_until(&format!("http://{net}.1:9000"), 200, &server).await;
     assert_eq!(healthy["checks"]["storage"], "ok", "{healthy}");
 
     // The blob directory goes: nothing more can be stored, and `/health`
     // says where.
     std::fs::rename(&data, dir.path().join("moved")).unwrap();
-    let health = health_until("http://127.0.131.1:9000", 503, &server).await;
+    let health = health_until(&format!("http://{net}.1:9000"), 503, &server).await;
     assert_eq!(health["status"], "unhealthy", "{health}");
     let storage = health["checks"]["storage"].as_str().unwrap();
     assert!(
@@ -106,8 +109,8 @@ async fn lightningstor_without_its_data_directory_answers_503() {
 
     // Back in place: healthy again.
     std::fs::rename(dir.path().join("moved"), &data).unwrap();
-    health_until("http://127.0.131.1:9000", 200, &server).await;
-    let (_, metrics) = http_get("http://127.0.131.1:9000", "/metrics").await;
+    health_until(&format!("http://{net}.1:9000"), 200, &server).await;
+    let (_, metrics) = http_get(&format!("http://{net}.1:9000"), "/metrics").await;
     assert!(
         metrics.contains("# TYPE lightningstor_requests_total counter\n"),
         "{metrics}"
@@ -116,13 +119,14 @@ async fn lightningstor_without_its_data_directory_answers_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flashdns_serving_no_zone_answers_503() {
+    let net = Loopback::block();
     let mut server = Running::start_server(
         "flashdns",
         &[
             "--set",
-            "standalone.server.dns_addr=127.0.132.1:5300",
+            &format!("standalone.server.dns_addr={net}.1:5300"),
             "--set",
-            "standalone.server.admin_api_addr=127.0.132.1:8053",
+            &format!("standalone.server.admin_api_addr={net}.1:8053"),
             "--set",
             "standalone.zones.zone=[]",
         ],
@@ -130,13 +134,13 @@ async fn flashdns_serving_no_zone_answers_503() {
         None,
     );
     server.wait_for("all services started", Duration::from_secs(30));
-    let health = health_until("http://127.0.132.1:8053", 503, &server).await;
+    let health = health_until(&format!("http://{net}.1:8053"), 503, &server).await;
     assert_eq!(health["status"], "unhealthy", "{health}");
     assert_eq!(
         health["checks"]["zones"], "no zone is loaded: every question is refused",
         "{health}"
     );
-    let (status, metrics) = http_get("http://127.0.132.1:8053", "/metrics").await;
+    let (status, metrics) = http_get(&format!("http://{net}.1:8053"), "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         metrics.contains("# TYPE flashdns_zone_serial gauge\n"),
@@ -149,9 +153,13 @@ async fn flashdns_serving_no_zone_answers_503() {
 /// see fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_serves_health_and_counts_requests_in_metrics() {
-    let mut up = Running::start("echo-single", &["up", "--loopback-base", "127.0.133.0"]);
+    let net = Loopback::block();
+    let mut up = Running::start(
+        "echo-single",
+        &["up", "--loopback-base", &format!("{net}.0")],
+    );
     up.wait_for("echo reply", Duration::from_secs(10));
-    let base = "http://127.0.133.1:8088";
+    let base = &format!("http://{net}.1:8088");
     let health = health_until(base, 200, &up).await;
     assert_eq!(health["component"], "echo", "{health}");
     let (status, _) = http_get(base, "/no/such/path").await;
@@ -175,8 +183,9 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
 /// believes its 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_asks_health_and_fails_on_503() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let base = ["--loopback-base", "127.0.134.0"];
+    let base = ["--loopback-base", &format!("{net}.0")];
     let env = [("LIGHTNINGSTOR_SECRET_KEY", "secret")];
     let mut up = Running::start_with_env(
         "lightningstor-single",
@@ -198,8 +207,9 @@ async fn check_asks_health_and_fails_on_503() {
     };
     let report = check(0);
     assert!(
-        report.contains("ok    storage/lightningstor s3 9000/tcp at 127.0.134.1:9000")
-            && report.contains("/health answers healthy"),
+        report.contains(&format!(
+            "ok    storage/lightningstor s3 9000/tcp at {net}.1:9000"
+        )) && report.contains("/health answers healthy"),
         "{report}"
     );
 
@@ -207,7 +217,7 @@ async fn check_asks_health_and_fails_on_503() {
         .path()
         .join("lightningstor-single/storage/lightningstor/data");
     std::fs::rename(&data, state.path().join("moved")).unwrap();
-    health_until("http://127.0.134.1:9000", 503, &up).await;
+    health_until(&format!("http://{net}.1:9000"), 503, &up).await;
     let report = check(1);
     let s3 = report
         .lines()

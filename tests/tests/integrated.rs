@@ -6,10 +6,11 @@
 //! if allowed, and stops if not. A compiled deployment's integrated
 //! lightningstor registers in the deployment's chainfire the same way.
 //!
-//! Loopback block 127.0.123.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::{Duration, Instant};
 
+use e2e::Loopback;
 use e2e::Running;
 use e2e::dns::{ask, udp, zone_dir};
 use e2e::http_get;
@@ -38,7 +39,7 @@ fn config(dir: &std::path::Path, ip: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-fn chainfire(dir: &std::path::Path) -> Running {
+fn chainfire(net: &Loopback, dir: &std::path::Path) -> Running {
     let data = dir.join("chainfire");
     Running::start_server(
         "chainfire",
@@ -46,9 +47,9 @@ fn chainfire(dir: &std::path::Path) -> Running {
             "--component-id",
             "cf-1",
             "--set",
-            "standalone.server.client_addr=127.0.123.1:2379",
+            &format!("standalone.server.client_addr={}", net.addr(1, 2379)),
             "--set",
-            "standalone.server.peer_addr=127.0.123.1:2380",
+            &format!("standalone.server.peer_addr={}", net.addr(1, 2380)),
             "--set",
             &format!("standalone.storage.data_dir={}", data.display()),
         ],
@@ -68,6 +69,11 @@ async fn registration(client: &mut Client) -> Option<(serde_json::Value, i64)> {
     })
 }
 
+/// `pairs` as `start_server` takes them.
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// Waits for the registration to come back on another lease than `old`.
 async fn registered_again(client: &mut Client, old: i64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -83,10 +89,14 @@ async fn registered_again(client: &mut Client, old: i64) -> i64 {
 }
 
 /// Waits for `/health`'s `checks.chainfire` to satisfy `wanted`.
-async fn chainfire_check(flashdns: &mut Running, wanted: impl Fn(&str) -> bool) -> String {
+async fn chainfire_check(
+    net: &Loopback,
+    flashdns: &mut Running,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
     let check =
         |health: &serde_json::Value| health["checks"]["chainfire"].as_str().unwrap().to_owned();
-    let health = e2e::health_when("http://127.0.123.2:8053", flashdns, |_, health| {
+    let health = e2e::health_when(&net.url(2, 8053), flashdns, |_, health| {
         wanted(&check(health))
     })
     .await;
@@ -102,28 +112,32 @@ const JOIN: [&str; 4] = [
     "--set",
     "photon.integrated.fallback_timeout_sec=30",
 ];
-const ENDPOINTS: [(&str, &str); 2] = [
-    ("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.123.1:2379"),
-    ("PHOTON_CHAINFIRE_ENDPOINTS", "http://127.0.123.1:2379"),
-];
+/// The control plane and chainfire at this test's chainfire (`<net>.1`).
+fn endpoints(net: &Loopback) -> [(&'static str, String); 2] {
+    [
+        ("PHOTON_CONTROL_PLANE_ENDPOINT", net.url(1, 2379)),
+        ("PHOTON_CHAINFIRE_ENDPOINTS", net.url(1, 2379)),
+    ]
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "127.0.123.2");
+    let config = config(dir.path(), &format!("{net}.2"));
     let state = dir.path().join("state");
     let state = state.to_str().unwrap();
     let args = [&["--config", &config, "--state-dir", state][..], &JOIN[..]].concat();
 
     // flashdns first: it waits for chainfire, within the fallback timeout.
-    let mut flashdns = Running::start_server("flashdns", &args, &ENDPOINTS, None);
+    let mut flashdns = Running::start_server("flashdns", &args, &env_of(&endpoints(&net)), None);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         flashdns.lines_with("all services started").is_empty(),
         "{}",
         flashdns.log()
     );
-    let mut store = chainfire(dir.path());
+    let mut store = chainfire(&net, dir.path());
     store.wait_for("all services started", Duration::from_secs(30));
     flashdns.wait_for("all services started", Duration::from_secs(30));
     assert_eq!(
@@ -137,7 +151,9 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
         flashdns.log()
     );
 
-    let mut client = Client::connect(["127.0.123.1:2379"], None).await.unwrap();
+    let mut client = Client::connect([&format!("{net}.1:2379")], None)
+        .await
+        .unwrap();
     let (value, lease) = registration(&mut client).await.expect("registered");
     assert_eq!(
         value,
@@ -146,7 +162,7 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
             "component_id": "unique-component-id",
             "cluster_id": "cluster-identifier",
             "version": env!("CARGO_PKG_VERSION"),
-            "listeners": {"dns": "127.0.123.2:5300", "admin": "127.0.123.2:8053"},
+            "listeners": {"dns": &format!("{net}.2:5300"), "admin": &format!("{net}.2:8053")},
             "metadata": {"region": "tokyo", "zone": "az-1"},
             "heartbeat_interval_sec": 1,
         })
@@ -159,7 +175,7 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(registration(&mut client).await.map(|(_, l)| l), Some(lease));
 
-    let (status, health) = http_get("http://127.0.123.2:8053", "/health").await;
+    let (status, health) = http_get(&format!("http://{net}.2:8053"), "/health").await;
     assert_eq!(status, 200, "{health}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["mode"], "integrated");
@@ -171,7 +187,7 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
         health["checks"]["mode"],
         "zones are read from zone files: the chainfire zone backend is not built yet; photonauth at http://photonauth:50051 is not used: its client is not built yet; the event bus at http://events:4222 is not used: its client is not built yet"
     );
-    let dns = udp("127.0.123.2:5300".parse().unwrap(), None);
+    let dns = udp(format!("{net}.2:5300").parse().unwrap(), None);
     assert_eq!(
         ask(&dns, "www.example.com.", RecordType::A)
             .await
@@ -197,12 +213,17 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
     // registration is renewed or written again.
     store.signal("TERM");
     assert!(store.wait(Duration::from_secs(15)).0.success());
-    let failing = chainfire_check(&mut flashdns, |c| c.starts_with("heartbeat failing: ")).await;
+    let failing = chainfire_check(&net, &mut flashdns, |c| {
+        c.starts_with("heartbeat failing: ")
+    })
+    .await;
     assert!(failing.starts_with("heartbeat failing: "), "{failing}");
-    let mut store = chainfire(dir.path());
+    let mut store = chainfire(&net, dir.path());
     store.wait_for("all services started", Duration::from_secs(30));
-    chainfire_check(&mut flashdns, |c| c.starts_with("ok: registered as ")).await;
-    let mut client = Client::connect(["127.0.123.1:2379"], None).await.unwrap();
+    chainfire_check(&net, &mut flashdns, |c| c.starts_with("ok: registered as ")).await;
+    let mut client = Client::connect([&format!("{net}.1:2379")], None)
+        .await
+        .unwrap();
     assert!(registration(&mut client).await.is_some());
 
     // A clean stop revokes the lease: the registration goes at once.
@@ -217,7 +238,7 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
 
     // A killed one stops heartbeating: its registration expires with the
     // lease, three seconds on.
-    let mut flashdns = Running::start_server("flashdns", &args, &ENDPOINTS, None);
+    let mut flashdns = Running::start_server("flashdns", &args, &env_of(&endpoints(&net)), None);
     flashdns.wait_for("all services started", Duration::from_secs(30));
     assert!(registration(&mut client).await.is_some());
     flashdns.signal("KILL");
@@ -234,14 +255,17 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
 
 /// The design file without its control plane, chainfire at an address
 /// nothing listens on, a two-second fallback timeout.
-fn unreachable_args(config: &str, state: &str, fallback: bool) -> Vec<String> {
+fn unreachable_args(net: &Loopback, config: &str, state: &str, fallback: bool) -> Vec<String> {
     [
         "--config",
         config,
         "--state-dir",
         state,
         "--set",
-        "photon.integrated.chainfire_endpoints=[\"http://127.0.123.9:2379\"]",
+        &format!(
+            "photon.integrated.chainfire_endpoints=[\"{}\"]",
+            net.url(9, 2379)
+        ),
         "--set",
         "photon.integrated.fallback_timeout_sec=2",
         "--set",
@@ -253,8 +277,9 @@ fn unreachable_args(config: &str, state: &str, fallback: bool) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_else_a_stop() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "127.0.123.3");
+    let config = config(dir.path(), &format!("{net}.3"));
     let no_plane = dir.path().join("no-plane.toml");
     std::fs::write(
         &no_plane,
@@ -267,7 +292,7 @@ async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_els
     let state = dir.path().join("state");
     let state = state.to_str().unwrap();
 
-    let args = unreachable_args(no_plane, state, true);
+    let args = unreachable_args(&net, no_plane, state, true);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
     let mut flashdns = Running::start_server("flashdns", &args, &[], None);
@@ -280,21 +305,21 @@ async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_els
         "it tried for the whole timeout first"
     );
     flashdns.wait_for("all services started", Duration::from_secs(30));
-    let (_, health) = http_get("http://127.0.123.3:8053", "/health").await;
+    let (_, health) = http_get(&format!("http://{net}.3:8053"), "/health").await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["mode"], "standalone");
     let check = health["checks"]["mode"].as_str().unwrap();
     assert!(
-        check.starts_with(
-            "fell back from integrated: chainfire at http://127.0.123.9:2379 did not answer within 2."
-        ),
+        check.starts_with(&format!(
+            "fell back from integrated: chainfire at http://{net}.9:2379 did not answer within 2."
+        )),
         "{check}"
     );
     assert!(health["checks"].get("chainfire").is_none(), "{health}");
     drop(flashdns);
 
     // Without the fallback it stops, saying what did not answer.
-    let args = unreachable_args(no_plane, state, false);
+    let args = unreachable_args(&net, no_plane, state, false);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = e2e::server_output("flashdns", &args, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -302,7 +327,7 @@ async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_els
     let last = stderr.lines().last().unwrap();
     assert!(
         last.starts_with(
-            "flashdns-server: chainfire at http://127.0.123.9:2379 did not answer within 2."
+            &format!("flashdns-server: chainfire at http://{net}.9:2379 did not answer within 2.")
         ) && last.ends_with(
             "; run it with mode = \"standalone\", or allow the fallback with [photon.integrated] fallback_to_standalone = true"
         ),
@@ -310,18 +335,21 @@ async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_els
     );
 
     // A control plane that does not answer is said first.
-    let args = unreachable_args(&config, state, false);
+    let args = unreachable_args(&net, &config, state, false);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = e2e::server_output(
         "flashdns",
         &args,
-        &[("PHOTON_CONTROL_PLANE_ENDPOINT", "http://127.0.123.9:8080")],
+        &[(
+            "PHOTON_CONTROL_PLANE_ENDPOINT",
+            &format!("http://{net}.9:8080"),
+        )],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.lines().last().unwrap().starts_with(
-            "flashdns-server: the control plane did not answer http://127.0.123.9:8080/health within 2s: "
+            &format!("flashdns-server: the control plane did not answer http://{net}.9:8080/health within 2s: ")
         ),
         "{stderr}"
     );
@@ -329,8 +357,9 @@ async fn unreachable_chainfire_means_standalone_after_the_timeout_if_allowed_els
 
 #[test]
 fn integrated_settings_are_checked_before_anything_starts() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "127.0.123.4");
+    let config = config(dir.path(), &format!("{net}.4"));
     let without = |line: &str| {
         let path = dir.path().join("edited.toml");
         std::fs::write(
@@ -399,14 +428,15 @@ fn integrated_settings_are_checked_before_anything_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
-    // Loopback block 127.0.123.16: `kv` is .17, `storage` .18.
+    let net = Loopback::block();
+    // Nodes from .16 of the block: `kv` is .17, `storage` .18.
     let state = tempfile::tempdir().unwrap();
     let mut deployment = Running::start_with_env(
         "lightningstor-integrated",
         &[
             "up",
             "--loopback-base",
-            "127.0.123.16",
+            &format!("{net}.16"),
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
@@ -414,7 +444,9 @@ async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
     );
     deployment.wait_for("all services started", Duration::from_secs(60));
 
-    let mut client = Client::connect(["127.0.123.17:2379"], None).await.unwrap();
+    let mut client = Client::connect([&format!("{net}.17:2379")], None)
+        .await
+        .unwrap();
     let key = "/photon/clusters/lightningstor-integrated/components/lightningstor/storage";
     let got = client.get(key, None).await.unwrap();
     let kv = got.kvs().first().expect("registered");
@@ -422,11 +454,11 @@ async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
     let value: serde_json::Value = serde_json::from_str(kv.value_str().unwrap()).unwrap();
     assert_eq!(
         value["listeners"],
-        serde_json::json!({"s3": "127.0.123.18:9000", "admin": "127.0.123.18:9001"})
+        serde_json::json!({"s3": &format!("{net}.18:9000"), "admin": &format!("{net}.18:9001")})
     );
     assert_eq!(value["heartbeat_interval_sec"], 30);
 
-    let (status, health) = http_get("http://127.0.123.18:9000", "/health").await;
+    let (status, health) = http_get(&format!("http://{net}.18:9000"), "/health").await;
     assert_eq!(status, 200, "{health}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["mode"], "integrated");
@@ -441,7 +473,7 @@ async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
 
     // It serves S3 as ever.
     let s3 = e2e::s3::client_with(
-        "http://127.0.123.18:9000",
+        &format!("http://{net}.18:9000"),
         "PHOTONADMIN",
         "integrated-secret",
     );

@@ -1,7 +1,7 @@
 //! lightningstor driven by the AWS Rust SDK (`aws-sdk-s3`, a real S3
 //! client): path-style, SigV4, presigned URLs, multipart, ranges, listing.
 //!
-//! Loopback blocks 127.0.90.0 to 127.0.95.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
@@ -9,13 +9,15 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use e2e::Loopback;
 use e2e::s3::{KEY_ID, SECRET, client, client_with, code, md5_hex, pattern, raw, up};
 use md5::{Digest as _, Md5};
 use tokio::io::AsyncReadExt as _;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
-    let store = up("127.0.90").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
 
     s3.create_bucket().bucket("photos").send().await.unwrap();
@@ -353,7 +355,8 @@ async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_1100_keys_with_delimiters_and_continuation() {
-    let store = up("127.0.91").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("logs").send().await.unwrap();
     let mut expected = Vec::new();
@@ -503,7 +506,8 @@ async fn complete(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
-    let store = up("127.0.92").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("big").send().await.unwrap();
     const PART: usize = 5 * 1024 * 1024;
@@ -671,7 +675,8 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
-    let store = up("127.0.93").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("share").send().await.unwrap();
     let presigning = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
@@ -705,7 +710,8 @@ async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awscli_and_s3cmd_interop_script_passes() {
-    let store = up("127.0.94").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/s3.sh");
     let out = tokio::process::Command::new("bash")
         .args([script, &store.endpoint, KEY_ID, SECRET])
@@ -723,8 +729,9 @@ async fn awscli_and_s3cmd_interop_script_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_hosted_style_under_the_base_domain_and_path_style_everywhere() {
-    let store = up("127.0.95").await;
-    let addr = "127.0.95.1:9000";
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
+    let addr = &format!("{net}.1:9000");
     let s3 = client(&store);
     s3.create_bucket().bucket("photos").send().await.unwrap();
     // The deployment's base domain is `s3.localhost`: the SDK, told so,

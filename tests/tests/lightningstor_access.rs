@@ -1,7 +1,7 @@
 //! Who may use lightningstor: STS temporary credentials (through the AWS
 //! SDK's own STS client) and the independent `s3s-e2e` suite run in full.
 //!
-//! Loopback blocks 127.0.100.0 to 127.0.102.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,6 +9,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sts::config::{Credentials, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata as _;
+use e2e::Loopback;
 use e2e::s3::{
     KEY_ID, SECRET, client, client_with, client_with_token, code, raw, raw_with, start, up,
 };
@@ -51,7 +52,8 @@ fn now_secs() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restart() {
-    let store = up("127.0.100").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("team").send().await.unwrap();
 
@@ -194,7 +196,7 @@ async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restar
     // Sessions are stored: a restart keeps them working.
     let e2e::s3::Store { running, state, .. } = store;
     drop(running);
-    let store = start("127.0.100", state).await;
+    let store = start(&format!("{net}"), state).await;
     let session = session_client(&store.endpoint, &creds, Some(creds.session_token()));
     let listed = session
         .list_objects_v2()
@@ -207,6 +209,7 @@ async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3s_e2e_suite_passes_in_full() {
+    let net = Loopback::block();
     let tools = std::env::var("PHOTON_TOOLS").unwrap_or_else(|_| {
         format!(
             "{}/.cache/photoncloud/tools",
@@ -230,7 +233,7 @@ async fn s3s_e2e_suite_passes_in_full() {
         .collect();
     assert!(cases.len() >= 18, "s3s-e2e lists only {cases:?}");
 
-    let store = up("127.0.101").await;
+    let store = up(&net.to_string()).await;
     let out = tokio::process::Command::new(&suite)
         .arg("--run-ignored")
         .env("AWS_ENDPOINT_URL", &store.endpoint)
@@ -282,12 +285,11 @@ fn op<T>(message: T) -> tonic::Request<T> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_reports_buckets_and_makes_and_revokes_keys_for_the_operator_only() {
+    let net = Loopback::block();
     use lightningstor::admin::proto::*;
-    let store = up("127.0.102").await;
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
-    let mut admin = AdminClient::connect("http://127.0.102.1:9001")
-        .await
-        .unwrap();
+    let mut admin = AdminClient::connect(net.url(1, 9001)).await.unwrap();
 
     // Who may call it.
     let err = admin.list_buckets(ListBucketsRequest {}).await.unwrap_err();

@@ -2,7 +2,7 @@
 //! restart every acknowledged object reads back byte-identical, nothing
 //! half-written is listed, and no orphaned blob is left on disk.
 //!
-//! Loopback block 127.0.103.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use e2e::Loopback;
 use e2e::s3::{client, md5_hex, pattern, start, up};
 
 /// What a key may hold after the crash: the last acknowledged version, or
@@ -154,7 +155,8 @@ fn data_dir(state: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_listed() {
-    let store = up("127.0.103").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("crash").send().await.unwrap();
 
@@ -193,7 +195,7 @@ async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_
     let in_flight: usize = ledger.values().map(|s| s.in_flight.len()).sum();
     assert!(in_flight > 0, "the kill should cut some writes off");
 
-    let store = start("127.0.103", state).await;
+    let store = start(&format!("{net}"), state).await;
     let s3 = client(&store);
 
     // Every acknowledged object reads back as acknowledged (or as a newer

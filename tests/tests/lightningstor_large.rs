@@ -1,11 +1,12 @@
 //! A 5 GiB object goes through lightningstor in a bounded amount of memory:
 //! bodies are streamed to disk on the way in and from disk on the way out.
 //!
-//! Loopback block 127.0.104.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
+use e2e::Loopback;
 use e2e::s3::{client, up};
 use md5::{Digest as _, Md5};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -33,7 +34,8 @@ fn chunk(index: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5_gib_object_streams_in_and_out_in_bounded_memory() {
-    let store = up("127.0.104").await;
+    let net = Loopback::block();
+    let store = up(&net.to_string()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("big").send().await.unwrap();
     let pid = store.running.pid();

@@ -3,11 +3,12 @@
 //! SDK, refusing what it cannot do by key, and reading a deployment's
 //! `export-config` so the same data is served either way.
 //!
-//! Loopback block 127.0.121.0 is this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use e2e::Loopback;
 use e2e::Running;
 use e2e::s3::{KEY_ID, SECRET, client_with, get_bytes};
 
@@ -24,14 +25,21 @@ fn design_config(dir: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_design_example_to_the_aws_sdk() {
+    let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
     let config = design_config(dir.path());
     let mut server = Running::start_server(
         "lightningstor",
         &["--config", &config],
         &[
-            ("PHOTON__STANDALONE__SERVER__S3_ADDR", "127.0.121.1:9001"),
-            ("PHOTON__STANDALONE__SERVER__GRPC_ADDR", "127.0.121.1:9000"),
+            (
+                "PHOTON__STANDALONE__SERVER__S3_ADDR",
+                &format!("{net}.1:9001"),
+            ),
+            (
+                "PHOTON__STANDALONE__SERVER__GRPC_ADDR",
+                &format!("{net}.1:9000"),
+            ),
         ],
         None,
     );
@@ -42,7 +50,7 @@ async fn serves_the_design_example_to_the_aws_sdk() {
             && !listening.contains(DESIGN_SECRET),
         "the secret is named, never shown: {listening}"
     );
-    let s3 = client_with("http://127.0.121.1:9001", DESIGN_ID, DESIGN_SECRET);
+    let s3 = client_with(&format!("http://{net}.1:9001"), DESIGN_ID, DESIGN_SECRET);
     s3.create_bucket().bucket("site").send().await.unwrap();
     s3.put_object()
         .bucket("site")
@@ -58,7 +66,7 @@ async fn serves_the_design_example_to_the_aws_sdk() {
     // The configured directories hold the data.
     assert!(dir.path().join("meta").join("CURRENT").exists());
     assert!(!e2e::s3::files_under(&dir.path().join("data")).is_empty());
-    let wrong = client_with("http://127.0.121.1:9001", DESIGN_ID, "not-the-secret");
+    let wrong = client_with(&format!("http://{net}.1:9001"), DESIGN_ID, "not-the-secret");
     assert!(wrong.list_buckets().send().await.is_err());
 }
 
@@ -108,6 +116,7 @@ fn what_it_cannot_do_is_refused_by_key_with_exit_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployments_exported_configuration_serves_the_same_data() {
+    let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().to_str().unwrap().to_owned();
     let mut deployment = Running::start_with_env(
@@ -115,14 +124,14 @@ async fn a_deployments_exported_configuration_serves_the_same_data() {
         &[
             "up",
             "--loopback-base",
-            "127.0.121.8",
+            &format!("{net}.8"),
             "--state-dir",
             &state_dir,
         ],
         &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
     );
     deployment.wait_for("all services started", Duration::from_secs(30));
-    let s3 = client_with("http://127.0.121.9:9000", KEY_ID, SECRET);
+    let s3 = client_with(&format!("http://{net}.9:9000"), KEY_ID, SECRET);
     s3.create_bucket().bucket("kept").send().await.unwrap();
     s3.put_object()
         .bucket("kept")
@@ -143,7 +152,7 @@ async fn a_deployments_exported_configuration_serves_the_same_data() {
             "--service",
             "lightningstor",
             "--loopback-base",
-            "127.0.121.8",
+            &format!("{net}.8"),
             "--state-dir",
             &state_dir,
         ],

@@ -2,12 +2,13 @@
 //! `plan`, in logs, or in the deployment binary, and a missing one stops the
 //! run before anything listens.
 //!
-//! Loopback blocks 127.0.64.0 and 127.0.65.0 are this file's.
+//! Each test holds its own loopback block (`e2e::Loopback`).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use e2e::Loopback;
 use e2e::{Running, deployment, output_with_env};
 
 /// A value no test input or source file contains elsewhere.
@@ -48,7 +49,12 @@ fn the_binary_does_not_contain_the_value() {
 
 #[test]
 fn a_missing_secret_stops_the_run_before_anything_listens() {
-    let out = output_with_env("echo-token", &["up", "--loopback-base", "127.0.64.0"], &[]);
+    let net = Loopback::block();
+    let out = output_with_env(
+        "echo-token",
+        &["up", "--loopback-base", &format!("{net}.0")],
+        &[],
+    );
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "log:\n{log}");
     // `cargo test` may run with ECHO_TOKEN set by accident; this test needs it unset.
@@ -70,7 +76,8 @@ fn a_missing_secret_stops_the_run_before_anything_listens() {
 
 #[test]
 fn the_token_is_used_on_the_wire_and_never_logged() {
-    let base = ["--loopback-base", "127.0.65.0"];
+    let net = Loopback::block();
+    let base = ["--loopback-base", &format!("{net}.0")];
     let mut up = Running::start_with_env(
         "echo-token",
         &["up", base[0], base[1], "--log", "trace"],
@@ -80,7 +87,7 @@ fn the_token_is_used_on_the_wire_and_never_logged() {
     up.wait_for("echo reply", Duration::from_secs(15));
 
     // A request without it is refused with 401 and the scheme to use.
-    let mut stream = TcpStream::connect("127.0.65.1:8080").unwrap();
+    let mut stream = TcpStream::connect(format!("{net}.1:8080")).unwrap();
     stream
         .write_all(b"GET /echo/hi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -93,7 +100,7 @@ fn the_token_is_used_on_the_wire_and_never_logged() {
     );
 
     // A wrong token is refused too.
-    let mut stream = TcpStream::connect("127.0.65.1:8080").unwrap();
+    let mut stream = TcpStream::connect(format!("{net}.1:8080")).unwrap();
     stream
         .write_all(b"GET /echo/hi HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nConnection: close\r\n\r\n")
         .unwrap();
