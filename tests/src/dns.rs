@@ -61,21 +61,21 @@ pub fn zones_copy() -> tempfile::TempDir {
     dir
 }
 
-/// Starts `deploy-flashdns-files` on loopback block `base` (e.g.
-/// `127.0.110`) over a copy of the test zones.
-pub fn start(base: &str) -> Server {
-    start_in(base, zones_copy())
+/// Starts `deploy-flashdns-files` on loopback block `net` (node `ns` on
+/// `.1`) over a copy of the test zones.
+pub fn start(net: &crate::Loopback) -> Server {
+    start_in(net, zones_copy())
 }
 
-/// Starts `deploy-flashdns-files` on `base` in `dir`.
-pub fn start_in(base: &str, dir: tempfile::TempDir) -> Server {
+/// Starts `deploy-flashdns-files` on `net` in `dir`.
+pub fn start_in(net: &crate::Loopback, dir: tempfile::TempDir) -> Server {
     let state = dir.path().join("state");
     let mut running = Running::start_in(
         "flashdns-files",
         &[
             "up",
             "--loopback-base",
-            &format!("{base}.0"),
+            &net.base(),
             "--state-dir",
             state.to_str().unwrap(),
         ],
@@ -86,8 +86,8 @@ pub fn start_in(base: &str, dir: tempfile::TempDir) -> Server {
     Server {
         running,
         dir,
-        addr: format!("{base}.1:5300").parse().unwrap(),
-        admin: format!("http://{base}.1:8053"),
+        addr: net.addr(1, 5300).parse().unwrap(),
+        admin: net.url(1, 8053),
     }
 }
 

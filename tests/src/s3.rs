@@ -27,21 +27,21 @@ pub struct Store {
     pub endpoint: String,
 }
 
-/// Starts `deploy-lightningstor-single` on loopback block `base` (e.g.
-/// `127.0.90`) with a fresh state directory.
-pub async fn up(base: &str) -> Store {
-    start(base, tempfile::tempdir().unwrap()).await
+/// Starts `deploy-lightningstor-single` on loopback block `net` (node
+/// `storage` on `.1`) with a fresh state directory.
+pub async fn up(net: &crate::Loopback) -> Store {
+    start(net, tempfile::tempdir().unwrap()).await
 }
 
-/// Starts `deploy-lightningstor-single` on `base` over an existing state
+/// Starts `deploy-lightningstor-single` on `net` over an existing state
 /// directory (a restart).
-pub async fn start(base: &str, state: tempfile::TempDir) -> Store {
+pub async fn start(net: &crate::Loopback, state: tempfile::TempDir) -> Store {
     let mut running = Running::start_with_env(
         "lightningstor-single",
         &[
             "up",
             "--loopback-base",
-            &format!("{base}.0"),
+            &net.base(),
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
@@ -51,7 +51,7 @@ pub async fn start(base: &str, state: tempfile::TempDir) -> Store {
     Store {
         running,
         state,
-        endpoint: format!("http://{base}.1:9000"),
+        endpoint: net.url(1, 9000),
     }
 }
 

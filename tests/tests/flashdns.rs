@@ -24,7 +24,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_type_and_negative_answer_over_udp_and_tcp() {
     let net = Loopback::block();
-    let server = start(&net.to_string());
+    let server = start(&net);
     let clients = [
         ("udp", udp(server.addr, None)),
         ("tcp", tcp(server.addr, None).await),
@@ -194,7 +194,7 @@ async fn every_record_type_and_negative_answer_over_udp_and_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_over_udp_then_whole_over_tcp() {
     let net = Loopback::block();
-    let server = start(&net.to_string());
+    let server = start(&net);
     let client = udp(server.addr, None);
     // Six 100-byte strings do not fit 512 bytes: TC, empty sections.
     let small = ask_with(&client, "big.example.com.", RecordType::TXT, None).await;
@@ -243,7 +243,7 @@ async fn truncated_over_udp_then_whole_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_go_only_to_axfr_allow() {
     let net = Loopback::block();
-    let server = start(&net.to_string());
+    let server = start(&net);
     let allowed: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut client = tcp(server.addr, Some(allowed)).await;
     let mut transfer = client.zone_transfer(Name::from_ascii("example.com.").unwrap(), None);
@@ -333,7 +333,7 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
     let net = Loopback::block();
-    let mut server = start(&net.to_string());
+    let mut server = start(&net);
     let client = udp(server.addr, None);
     assert_eq!(
         ask(&client, "new.example.net.", RecordType::A)
@@ -495,7 +495,7 @@ fn a_bad_zone_file_stops_the_start_with_file_line_and_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
     let net = Loopback::block();
-    let mut server = start(&net.to_string());
+    let mut server = start(&net);
     let garbage = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
     garbage.connect(server.addr).await.unwrap();
     // Too short for a header, a header promising a question that is not
@@ -598,7 +598,7 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
 async fn answers_and_transfers_match_knot_for_the_same_zone_files() {
     let net = Loopback::block();
     let knot = Loopback::block();
-    let server = start(&net.to_string());
+    let server = start(&net);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/dns-vs-knot.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
@@ -668,7 +668,7 @@ async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial(
     use std::os::unix::fs::PermissionsExt as _;
     let e2e::dns::Server {
         mut running, dir, ..
-    } = start(&net.to_string());
+    } = start(&net);
     let addr: SocketAddr = format!("{net}.1:5300").parse().unwrap();
     let client = udp(addr, None);
     let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
@@ -709,7 +709,7 @@ async fn signed_zones_keep_their_key_across_restarts_and_never_lower_the_serial(
     running.signal("TERM");
     let (status, _) = running.wait(Duration::from_secs(10));
     assert!(status.success(), "{}", running.log());
-    let again = start_in(&format!("{net}"), dir);
+    let again = start_in(&net, dir);
     let client = udp(again.addr, None);
     let dnskey = ask_dnssec(&client, "example.net.", RecordType::DNSKEY).await;
     assert_eq!(dnskey.answers[0].data, key, "the same key");

@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt as _;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
 
     s3.create_bucket().bucket("photos").send().await.unwrap();
@@ -356,7 +356,7 @@ async fn buckets_objects_metadata_ranges_conditions_copy_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_1100_keys_with_delimiters_and_continuation() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("logs").send().await.unwrap();
     let mut expected = Vec::new();
@@ -507,7 +507,7 @@ async fn complete(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("big").send().await.unwrap();
     const PART: usize = 5 * 1024 * 1024;
@@ -676,7 +676,7 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("share").send().await.unwrap();
     let presigning = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
@@ -711,7 +711,7 @@ async fn presigned_get_and_put_work_and_a_tampered_one_does_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awscli_and_s3cmd_interop_script_passes() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/s3.sh");
     let out = tokio::process::Command::new("bash")
         .args([script, &store.endpoint, KEY_ID, SECRET])
@@ -730,7 +730,7 @@ async fn awscli_and_s3cmd_interop_script_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_hosted_style_under_the_base_domain_and_path_style_everywhere() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let addr = &format!("{net}.1:9000");
     let s3 = client(&store);
     s3.create_bucket().bucket("photos").send().await.unwrap();

@@ -53,7 +53,7 @@ fn now_secs() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restart() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("team").send().await.unwrap();
 
@@ -196,7 +196,7 @@ async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restar
     // Sessions are stored: a restart keeps them working.
     let e2e::s3::Store { running, state, .. } = store;
     drop(running);
-    let store = start(&format!("{net}"), state).await;
+    let store = start(&net, state).await;
     let session = session_client(&store.endpoint, &creds, Some(creds.session_token()));
     let listed = session
         .list_objects_v2()
@@ -233,7 +233,7 @@ async fn s3s_e2e_suite_passes_in_full() {
         .collect();
     assert!(cases.len() >= 18, "s3s-e2e lists only {cases:?}");
 
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let out = tokio::process::Command::new(&suite)
         .arg("--run-ignored")
         .env("AWS_ENDPOINT_URL", &store.endpoint)
@@ -287,7 +287,7 @@ fn op<T>(message: T) -> tonic::Request<T> {
 async fn admin_api_reports_buckets_and_makes_and_revokes_keys_for_the_operator_only() {
     let net = Loopback::block();
     use lightningstor::admin::proto::*;
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     let mut admin = AdminClient::connect(net.url(1, 9001)).await.unwrap();
 

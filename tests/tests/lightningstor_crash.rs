@@ -156,7 +156,7 @@ fn data_dir(state: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_listed() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("crash").send().await.unwrap();
 
@@ -195,7 +195,7 @@ async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_
     let in_flight: usize = ledger.values().map(|s| s.in_flight.len()).sum();
     assert!(in_flight > 0, "the kill should cut some writes off");
 
-    let store = start(&format!("{net}"), state).await;
+    let store = start(&net, state).await;
     let s3 = client(&store);
 
     // Every acknowledged object reads back as acknowledged (or as a newer

@@ -35,7 +35,7 @@ fn chunk(index: u64) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5_gib_object_streams_in_and_out_in_bounded_memory() {
     let net = Loopback::block();
-    let store = up(&net.to_string()).await;
+    let store = up(&net).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("big").send().await.unwrap();
     let pid = store.running.pid();

@@ -79,23 +79,74 @@ impl crate::mode::LiveCheck for photon_integration::Status {
     }
 }
 
+/// Why joining the platform failed: what did not answer, or how.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JoinError {
+    /// The control plane's URL is not `http://`.
+    #[error("only http:// control planes can be asked")]
+    NotHttp,
+    /// Its host name did not resolve in time.
+    #[error("resolving `{host}` took over {timeout:?}")]
+    LookupTimedOut { host: String, timeout: Duration },
+    /// Its host name did not resolve.
+    #[error("resolving `{host}`: {source}")]
+    Lookup {
+        host: String,
+        source: std::io::Error,
+    },
+    /// Its host name has no address.
+    #[error("`{host}` has no address")]
+    NoAddress { host: String },
+    /// `/health` answered, but not with success.
+    #[error("it answered {0}")]
+    Status(hyper::StatusCode),
+    /// `/health` did not answer.
+    #[error("{0}")]
+    Unanswered(crate::ServiceError),
+    /// The control plane stayed silent until the deadline.
+    #[error("the control plane did not answer {url} within {waited:?}: {last}")]
+    ControlPlane {
+        url: String,
+        waited: Duration,
+        last: Box<JoinError>,
+    },
+    /// chainfire could not be reached or registered in (the integration
+    /// crate's own error, with its causes).
+    #[cfg(feature = "integration")]
+    #[error("{0}")]
+    Chainfire(String),
+    /// This binary has no chainfire client.
+    #[cfg(not(feature = "integration"))]
+    #[error(
+        "this binary was built without photon-runtime's `integration` feature, so it cannot register in chainfire: enable it in the component's crate (its `server` or `standalone` feature)"
+    )]
+    NoIntegrationFeature,
+}
+
 /// Asks `url` (the control plane's `/health`) whether it is up.
-pub(crate) async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn probe(url: &str, timeout: Duration) -> Result<(), JoinError> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return Err("only http:// control planes can be asked".to_owned());
+        return Err(JoinError::NotHttp);
     };
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host_name = || host.to_owned();
     let mut addrs = tokio::time::timeout(timeout, tokio::net::lookup_host(host))
         .await
-        .map_err(|_| format!("resolving `{host}` took over {timeout:?}"))?
-        .map_err(|e| format!("resolving `{host}`: {e}"))?;
+        .map_err(|_| JoinError::LookupTimedOut {
+            host: host_name(),
+            timeout,
+        })?
+        .map_err(|source| JoinError::Lookup {
+            host: host_name(),
+            source,
+        })?;
     let addr = addrs
         .next()
-        .ok_or_else(|| format!("`{host}` has no address"))?;
+        .ok_or_else(|| JoinError::NoAddress { host: host_name() })?;
     match crate::http::get(addr, path, timeout).await {
         Ok(answer) if answer.status.is_success() => Ok(()),
-        Ok(answer) => Err(format!("it answered {}", answer.status)),
-        Err(e) => Err(e.to_string()),
+        Ok(answer) => Err(JoinError::Status(answer.status)),
+        Err(e) => Err(JoinError::Unanswered(e)),
     }
 }
 
@@ -104,7 +155,7 @@ async fn reach_control_plane(
     plane: &str,
     deadline: Instant,
     waited: Duration,
-) -> Result<(), String> {
+) -> Result<(), JoinError> {
     let url = format!("{}/health", plane.trim_end_matches('/'));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -116,9 +167,11 @@ async fn reach_control_plane(
         {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() >= deadline => {
-                return Err(format!(
-                    "the control plane did not answer {url} within {waited:?}: {e}"
-                ));
+                return Err(JoinError::ControlPlane {
+                    url,
+                    waited,
+                    last: Box::new(e),
+                });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(500).min(left)).await,
         }
@@ -131,7 +184,7 @@ async fn reach_control_plane(
 pub(crate) async fn join(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
-) -> Result<Joined, String> {
+) -> Result<Joined, JoinError> {
     let deadline = Instant::now() + plan.timeout;
     if let Some(plane) = &plan.control_plane {
         reach_control_plane(plane, deadline, plan.timeout).await?;
@@ -145,11 +198,11 @@ async fn register(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
     deadline: Instant,
-) -> Result<Joined, String> {
+) -> Result<Joined, JoinError> {
     use std::sync::Arc;
     let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| JoinError::Chainfire(e.to_string()))?;
     let (registered, status) = match plan.registration {
         Some(registration) => {
             let registered = photon_integration::register(
@@ -165,7 +218,7 @@ async fn register(
                 },
             )
             .await
-            .map_err(|e| crate::error_chain(&e))?;
+            .map_err(|e| JoinError::Chainfire(crate::error_chain(&e)))?;
             let status = registered.status();
             (Some(registered), status)
         }
@@ -190,11 +243,8 @@ async fn register(
     _plan: JoinPlan,
     _listeners: BTreeMap<String, String>,
     _deadline: Instant,
-) -> Result<Joined, String> {
-    Err(
-        "this binary was built without photon-runtime's `integration` feature, so it cannot register in chainfire: enable it in the component's crate (its `server` or `standalone` feature)"
-            .to_owned(),
-    )
+) -> Result<Joined, JoinError> {
+    Err(JoinError::NoIntegrationFeature)
 }
 
 /// Run by `.ci/run` with `cargo test -p photon-runtime --lib`, where the
@@ -212,7 +262,7 @@ mod tests {
             registration: None,
             note: None,
         };
-        let error = join(plan, BTreeMap::new()).await.unwrap_err();
+        let error = join(plan, BTreeMap::new()).await.unwrap_err().to_string();
         assert!(
             error.starts_with(
                 "this binary was built without photon-runtime's `integration` feature"

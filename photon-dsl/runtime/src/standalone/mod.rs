@@ -192,9 +192,13 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         match (detected.mode, joining) {
             (OperationMode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
                 Ok(joined) => Ok((joined.report.clone(), Some(joined))),
-                Err(reason) => {
-                    fall_back(fallback, OperationMode::Integrated, reason, 1).map(|r| (r, None))
-                }
+                Err(reason) => fall_back(
+                    fallback,
+                    OperationMode::Integrated,
+                    reason.to_string(),
+                    1,
+                )
+                .map(|r| (r, None)),
             },
             (OperationMode::Hybrid, _) => fall_back(
                 fallback,
