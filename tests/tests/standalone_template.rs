@@ -1,4 +1,4 @@
-//! Section 3.2's generic standalone file (`storage_backend = "local"`,
+//! docs/design.md §3.2's generic standalone file (`storage_backend = "local"`,
 //! `auth_backend = "local"`, `config_source = "file"`) loads as written in
 //! every `<component>-server`, and a value standalone cannot honour is
 //! named by its key.

@@ -286,7 +286,7 @@ pub enum ConfigSource {
     File,
 }
 
-/// Section 3.2's generic `[photon.standalone]`, for a component with no
+/// docs/design.md §3.2's generic `[photon.standalone]`, for a component with no
 /// backend to choose (chainfire, echo): its keys take only the local
 /// values.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

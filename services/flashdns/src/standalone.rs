@@ -61,13 +61,13 @@ pub struct PhotonStandalone {
     /// Where zones come from.
     #[serde(default)]
     pub zone_backend: ZoneBackend,
-    /// Section 3.2's generic `storage_backend = "local"`.
+    /// docs/design.md §3.2's generic `storage_backend = "local"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_backend: Option<photon_config::schema::LocalBackend>,
-    /// Section 3.2's generic `auth_backend = "local"`.
+    /// docs/design.md §3.2's generic `auth_backend = "local"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_backend: Option<photon_config::schema::LocalBackend>,
-    /// Section 3.2's generic `config_source = "file"`.
+    /// docs/design.md §3.2's generic `config_source = "file"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_source: Option<photon_config::schema::ConfigSource>,
 }

@@ -54,7 +54,7 @@ pub struct PhotonStandalone {
     /// Who checks credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_backend: Option<AuthBackend>,
-    /// Section 3.2's generic `config_source = "file"`.
+    /// docs/design.md §3.2's generic `config_source = "file"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_source: Option<photon_config::schema::ConfigSource>,
 }
