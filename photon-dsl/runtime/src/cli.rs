@@ -169,7 +169,7 @@ fn resolver(
     topology: &Topology<dyn Service>,
     m: &ArgMatches,
     force_loopback: bool,
-) -> Result<Arc<Resolver>, String> {
+) -> Result<Arc<Resolver>, photon_dsl::ResolveError> {
     let base = m
         .get_one::<Ipv4Addr>("loopback-base")
         .copied()
@@ -179,9 +179,7 @@ fn resolver(
     } else {
         topology.addresses().clone()
     };
-    Resolver::new(topology.nodes().to_vec(), plan, base)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    Resolver::new(topology.nodes().to_vec(), plan, base).map(Arc::new)
 }
 
 fn init_logging(m: &ArgMatches, topology: &Topology<dyn Service>) {

@@ -115,9 +115,12 @@ impl ZoneKey {
                 let der = match algorithm {
                     SigningAlgorithm::EcdsaP256Sha256 => EcdsaSigningKey::generate_pkcs8(alg)
                         .map_err(|e| invalid(format!("cannot generate a key: {e}")))?,
-                    SigningAlgorithm::Ed25519 => {
-                        ed25519_v1().map_err(|e| invalid(format!("cannot generate a key: {e}")))?
-                    }
+                    SigningAlgorithm::Ed25519 => ed25519_v1().map_err(|_| {
+                        invalid(
+                            "cannot generate a key: the system's random generator failed"
+                                .to_owned(),
+                        )
+                    })?,
                 };
                 write_durably(path, pem_text(der.secret_pkcs8_der()).as_bytes(), 0o600)
                     .map_err(io)?;
@@ -203,12 +206,10 @@ const ED25519_V1_PREFIX: [u8; 16] = [
 
 /// A new Ed25519 key as PKCS#8 v1: a random seed from the system's
 /// generator behind the fixed prefix.
-fn ed25519_v1() -> Result<PrivatePkcs8KeyDer<'static>, String> {
+fn ed25519_v1() -> Result<PrivatePkcs8KeyDer<'static>, ring::error::Unspecified> {
     use ring::rand::SecureRandom as _;
     let mut seed = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut seed)
-        .map_err(|_| "the system's random generator failed".to_owned())?;
+    ring::rand::SystemRandom::new().fill(&mut seed)?;
     let mut der = ED25519_V1_PREFIX.to_vec();
     der.extend_from_slice(&seed);
     Ok(PrivatePkcs8KeyDer::from(der))
