@@ -18,7 +18,7 @@ const ECHO: EchoServer<Solo> = EchoServer {
 
 const CLIENT: EchoClient<Solo> = EchoClient {
     node: Solo,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "hello",
     poll_interval: Duration::from_secs(1),
     token: None,

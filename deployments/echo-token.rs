@@ -28,7 +28,7 @@ const ECHO: EchoServer<Server> = EchoServer {
 
 const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "dolly",
     poll_interval: Duration::from_millis(500),
     token: Some(TOKEN),

@@ -89,9 +89,9 @@ impl<N: Node, P: Protocol> fmt::Debug for Endpoint<N, P> {
 
 /// A dependency slot: an endpoint of protocol `P` on any node.
 ///
-/// Fill it with the providing service's endpoint: `Dep::on(ECHO.endpoint())`
-/// (or `ECHO.endpoint().dep()`). Handing it an endpoint of another protocol is
-/// a type error (`expected Endpoint<_, EtcdV3>, found Endpoint<Server, Dns>`).
+/// Fill it with the providing service's endpoint: `ECHO.endpoint().dep()`,
+/// the one spelling deployments use. Handing it an endpoint of another
+/// protocol is a type error (`expected Dep<EtcdV3>, found Dep<Dns>`).
 pub struct Dep<P: Protocol> {
     node: NodeName,
     port: Port,
@@ -101,7 +101,8 @@ pub struct Dep<P: Protocol> {
 }
 
 impl<P: Protocol> Dep<P> {
-    /// Wires this slot to `endpoint`.
+    /// Wires this slot to `endpoint`: what [`Endpoint::dep`] does, for
+    /// code generic over the endpoint's node.
     pub const fn on<N: Node>(endpoint: Endpoint<N, P>) -> Self {
         Dep {
             node: N::NAME,

@@ -30,7 +30,7 @@ impl<N: Node> Provides<Http> for Peer<N> {
     type OnNode = N;
 }
 
-const PING: Peer<A> = Peer { node: A, port: port!(8080), other: Dep::on(PONG.endpoint()) };
-const PONG: Peer<B> = Peer { node: B, port: port!(8080), other: Dep::on(PING.endpoint()) };
+const PING: Peer<A> = Peer { node: A, port: port!(8080), other: PONG.endpoint().dep() };
+const PONG: Peer<B> = Peer { node: B, port: port!(8080), other: PING.endpoint().dep() };
 
 fn main() {}

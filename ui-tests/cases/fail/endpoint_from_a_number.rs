@@ -8,7 +8,7 @@ nodes! {
 
 const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
-    echo: Dep::on(port!(8080)),
+    echo: port!(8080),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
     token: None,

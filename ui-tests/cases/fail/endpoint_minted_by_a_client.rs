@@ -11,7 +11,7 @@ nodes! {
 const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo"), token: None };
 const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
     token: None,

@@ -12,6 +12,6 @@ pub struct Counter {
 }
 
 const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo"), token: None };
-const COUNTER: Counter = Counter { doubler: Dep::on(ECHO.endpoint()) };
+const COUNTER: Counter = Counter { doubler: ECHO.endpoint().dep() };
 
 fn main() {}

@@ -59,7 +59,7 @@ const ECHO: EchoServer<Web> = EchoServer { node: Web, port: port!(0), prefix: pa
 
 const CLIENT: EchoClient<Probe> = EchoClient {
     node: Probe,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
     token: None,

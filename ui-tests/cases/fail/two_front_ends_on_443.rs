@@ -18,13 +18,13 @@ const SHOP_FRONT: FrontEnd<Edge> = FrontEnd {
     node: Edge,
     kind: "lb-shop",
     port: port!(443),
-    hosts: &[VirtualHost { host: host!("shop.example.com"), backend: Dep::on(SHOP.endpoint()) }],
+    hosts: &[VirtualHost { host: host!("shop.example.com"), backend: SHOP.endpoint().dep() }],
 };
 const BLOG_FRONT: FrontEnd<Edge> = FrontEnd {
     node: Edge,
     kind: "lb-blog",
     port: port!(443),
-    hosts: &[VirtualHost { host: host!("blog.example.com"), backend: Dep::on(BLOG.endpoint()) }],
+    hosts: &[VirtualHost { host: host!("blog.example.com"), backend: BLOG.endpoint().dep() }],
 };
 
 photon_dsl::topology! {

@@ -7,6 +7,6 @@ nodes! {
 }
 
 const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), prefix: path!("echo"), token: None };
-const KV: Dep<EtcdV3> = Dep::on(ECHO.endpoint());
+const KV: Dep<EtcdV3> = ECHO.endpoint().dep();
 
 fn main() {}

@@ -12,7 +12,7 @@ const ECHO: EchoServer<Server> = EchoServer { node: Server, port: port!(8080), p
 const ECHO_V2: EchoServer<Client> = EchoServer { node: Client, port: port!(8080), prefix: path!("v2"), token: None };
 const CLIENT: EchoClient<Client> = EchoClient {
     node: Client,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
     token: None,

@@ -15,7 +15,7 @@ const CF2: Chainfire<Web2> = Chainfire { node: Web2, client_port: port!(2379), p
 const PING: EchoServer<Web1> = EchoServer { node: Web1, port: port!(8080), prefix: path!("ping"), token: None };
 const PONG: EchoClient<Web2> = EchoClient {
     node: Web2,
-    echo: Dep::on(PING.endpoint()),
+    echo: PING.endpoint().dep(),
     test_message: "ping",
     poll_interval: Duration::from_secs(1),
     token: None,

@@ -22,8 +22,8 @@ const FRONT: FrontEnd<Edge> = FrontEnd {
     kind: "lb",
     port: port!(443),
     hosts: &[
-        VirtualHost { host: host!("shop.example.com"), backend: Dep::on(SHOP.endpoint()) },
-        VirtualHost { host: host!("blog.example.com"), backend: Dep::on(BLOG.endpoint()) },
+        VirtualHost { host: host!("shop.example.com"), backend: SHOP.endpoint().dep() },
+        VirtualHost { host: host!("blog.example.com"), backend: BLOG.endpoint().dep() },
     ],
 };
 

@@ -52,13 +52,13 @@ const STORE: LightningStor<Store> = LightningStor {
 const ECHO: EchoServer<App> = EchoServer { node: App, port: port!(8080), prefix: path!("echo"), token: None };
 const CLIENT: EchoClient<App> = EchoClient {
     node: App,
-    echo: Dep::on(ECHO.endpoint()),
+    echo: ECHO.endpoint().dep(),
     test_message: "dolly",
     poll_interval: Duration::from_secs(1),
     token: None,
 };
 const DOUBLER: Doubler<App> = Doubler { node: App, port: port!(8081) };
-const DOUBLER_SLOT: Dep<HttpGet<u32, u32>> = Dep::on(DOUBLER.endpoint());
+const DOUBLER_SLOT: Dep<HttpGet<u32, u32>> = DOUBLER.endpoint().dep();
 
 photon_dsl::topology! {
     name: "protocols",
