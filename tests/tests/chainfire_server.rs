@@ -187,6 +187,8 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
     // kv-3's deployment process stops; chainfire-server takes its place from
     // the TOML the deployment exports for it: same name, same addresses, same
     // data, the two others as `[[standalone.cluster.member]]`.
+    // Started (signal handlers installed) before it is told to stop.
+    kv3.wait_for("all services started", Duration::from_secs(30));
     kv3.signal("TERM");
     assert!(
         kv3.wait(Duration::from_secs(15)).0.success(),
