@@ -27,13 +27,8 @@ nodes! {
 const NODES_INTERNAL: ZoneData = ZoneData {
     ttl: 60,
     soa: Soa {
-        primary: "ns",
-        admin: "hostmaster",
-        serial: 1,
-        refresh: 3600,
-        retry: 600,
-        expire: 86400,
         minimum: 30,
+        ..Soa::DEFAULT
     },
     records: &[
         Rec::new("@", RecData::Ns("ns")),

@@ -198,6 +198,17 @@ impl Resolver {
         })
     }
 
+    /// A resolver for exactly the nodes `addresses` lists, each where it
+    /// says ([`AddressPlan::Listed`]: a standalone server and the remotes
+    /// its configuration names).
+    pub fn listed(addresses: Vec<(NodeName, NodeAddress)>) -> Result<Self, ResolveError> {
+        Resolver::new(
+            addresses.iter().map(|(node, _)| *node).collect(),
+            AddressPlan::Listed(addresses),
+            DEFAULT_LOOPBACK_BASE,
+        )
+    }
+
     /// The plan in use.
     pub fn plan(&self) -> &AddressPlan {
         &self.plan

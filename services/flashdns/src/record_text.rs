@@ -13,48 +13,48 @@ use crate::spec::RecData;
 use crate::zone::typed::{AddressOf, NodeAddressError};
 
 /// The record's type mnemonic and its data as text. A node's address is
-/// written as the address `address` gives for it.
+/// written as the `A` or `AAAA` record the address `address` gives makes.
 pub fn render(
     data: &RecData,
     address: AddressOf<'_>,
 ) -> Result<(&'static str, String), NodeAddressError> {
-    Ok(match *data {
-        RecData::A(ip) => ("A", ip.to_string()),
-        RecData::Aaaa(ip) => ("AAAA", ip.to_string()),
+    let data = match *data {
         RecData::NodeAddress(node) => match address(node)? {
-            IpAddr::V4(ip) => ("A", ip.to_string()),
-            IpAddr::V6(ip) => ("AAAA", ip.to_string()),
+            IpAddr::V4(ip) => RecData::A(ip),
+            IpAddr::V6(ip) => RecData::Aaaa(ip),
         },
-        RecData::Cname(name) => ("CNAME", name.to_owned()),
-        RecData::Ns(name) => ("NS", name.to_owned()),
-        RecData::Ptr(name) => ("PTR", name.to_owned()),
+        other => other,
+    };
+    let text = match data {
+        RecData::A(ip) => ip.to_string(),
+        RecData::Aaaa(ip) => ip.to_string(),
+        RecData::NodeAddress(_) => unreachable!("a node's address is resolved above"),
+        RecData::Cname(name) | RecData::Ns(name) | RecData::Ptr(name) => name.to_owned(),
         RecData::Mx {
             preference,
             exchange,
-        } => ("MX", format!("{preference} {exchange}")),
-        RecData::Txt(strings) => (
-            "TXT",
-            strings
-                .iter()
-                .map(|s| quote(s))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+        } => format!("{preference} {exchange}"),
+        RecData::Txt(strings) => strings
+            .iter()
+            .map(|s| quote(s))
+            .collect::<Vec<_>>()
+            .join(" "),
         RecData::Srv {
             priority,
             weight,
             port,
             target,
-        } => ("SRV", format!("{priority} {weight} {port} {target}")),
+        } => format!("{priority} {weight} {port} {target}"),
         RecData::Caa {
             critical,
             tag,
             value,
-        } => (
-            "CAA",
-            format!("{} {tag} {}", if critical { 128 } else { 0 }, quote(value)),
-        ),
-    })
+        } => format!("{} {tag} {}", if critical { 128 } else { 0 }, quote(value)),
+    };
+    let rtype = data
+        .type_name()
+        .expect("every record but a node's address has a fixed type");
+    Ok((rtype, text))
 }
 
 /// The data of a record of type `rtype` written as `text`; names and

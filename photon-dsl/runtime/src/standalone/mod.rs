@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, OperationMode, Origin};
-use photon_dsl::{AddressPlan, ConfigVersion, DeploymentName, Node, Resolver, Topology};
+use photon_dsl::{ConfigVersion, DeploymentName, Node, Resolver, Topology};
 
 use crate::join::probe;
 use crate::{RunOptions, Service, error_chain};
@@ -166,11 +166,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         };
         return config_failure(binary, &error);
     }
-    let resolver = match Resolver::new(
-        addresses.iter().map(|(node, _)| *node).collect(),
-        AddressPlan::Listed(addresses),
-        photon_dsl::DEFAULT_LOOPBACK_BASE,
-    ) {
+    let resolver = match Resolver::listed(addresses) {
         Ok(resolver) => Arc::new(resolver),
         Err(e) => {
             eprintln!("{binary}: {e}");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use photon_config::{ComponentDocument, Layers};
-use photon_dsl::{AddressPlan, NodeAddress, Resolver, SecretSource, ServiceDecl, ServiceSpec as _};
+use photon_dsl::{NodeAddress, Resolver, SecretSource, ServiceDecl, ServiceSpec as _};
 
 use super::{Built, StandaloneServer};
 use crate::{ExportContext, Service};
@@ -23,12 +23,7 @@ pub fn context(
 ) -> ExportContext {
     let mut listed = vec![(node, NodeAddress::Ip(bind_ip))];
     listed.extend(addresses);
-    let resolver = Resolver::new(
-        listed.iter().map(|(node, _)| *node).collect(),
-        AddressPlan::Listed(listed),
-        photon_dsl::DEFAULT_LOOPBACK_BASE,
-    )
-    .expect("a listed plan names its own nodes");
+    let resolver = Resolver::listed(listed).expect("a listed plan names its own nodes");
     ExportContext {
         node,
         bind_ip,
@@ -204,10 +199,5 @@ fn remotes_resolver<S>(ctx: &ExportContext, built: &Built<S>) -> Result<Resolver
     for remote in &built.remotes {
         listed.push((remote.node(), remote.address().clone()));
     }
-    Resolver::new(
-        listed.iter().map(|(node, _)| *node).collect(),
-        AddressPlan::Listed(listed),
-        photon_dsl::DEFAULT_LOOPBACK_BASE,
-    )
-    .map_err(|e| differs("export again", e.to_string()))
+    Resolver::listed(listed).map_err(|e| differs("export again", e.to_string()))
 }

@@ -70,19 +70,11 @@ const fn signing_problem(dnssec: Dnssec) -> Option<&'static str> {
     None
 }
 
-/// The record's kind as zone files write it.
+/// The record's kind as an error names it.
 const fn kind(data: &RecData) -> &'static str {
-    match data {
-        RecData::A(_) => "A",
-        RecData::Aaaa(_) => "AAAA",
-        RecData::NodeAddress(_) => "A/AAAA of a node",
-        RecData::Cname(_) => "CNAME",
-        RecData::Ns(_) => "NS",
-        RecData::Ptr(_) => "PTR",
-        RecData::Mx { .. } => "MX",
-        RecData::Txt(_) => "TXT",
-        RecData::Srv { .. } => "SRV",
-        RecData::Caa { .. } => "CAA",
+    match data.type_name() {
+        Some(name) => name,
+        None => "A/AAAA of a node",
     }
 }
 
@@ -164,7 +156,11 @@ const fn records_problem(origin: &str, data: &ZoneData) -> Option<ConstText> {
 
 /// Equal as domain names: case-insensitive, a trailing dot ignored.
 const fn names_equal(a: &str, b: &str) -> bool {
-    let (a, b) = (trim_dot(a.as_bytes()), trim_dot(b.as_bytes()));
+    same_ignoring_case(without_dot(a).as_bytes(), without_dot(b).as_bytes())
+}
+
+/// `a == b` for ASCII, case-insensitive, usable in `const fn`.
+const fn same_ignoring_case(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -176,13 +172,6 @@ const fn names_equal(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
-}
-
-const fn trim_dot(bytes: &[u8]) -> &[u8] {
-    match bytes {
-        [rest @ .., b'.'] => rest,
-        _ => bytes,
-    }
 }
 
 const fn is_name_or_at(name: &str, wildcard: bool) -> bool {
@@ -295,14 +284,7 @@ const fn at_or_below(name: &str, ancestor: &str) -> bool {
     if start > 0 && name[start - 1] != b'.' {
         return false;
     }
-    let mut i = 0;
-    while i < ancestor.len() {
-        if !name[start + i].eq_ignore_ascii_case(&ancestor[i]) {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    same_ignoring_case(name.split_at(start).1, ancestor)
 }
 
 /// The served zone with the longest origin that absolute `name` is in.

@@ -312,6 +312,25 @@ pub enum RecData {
     },
 }
 
+impl RecData {
+    /// The record type as zone files write it (`CNAME`); `None` for a
+    /// node's address, which is `A` or `AAAA` once the address is known.
+    pub const fn type_name(&self) -> Option<&'static str> {
+        Some(match self {
+            RecData::A(_) => "A",
+            RecData::Aaaa(_) => "AAAA",
+            RecData::NodeAddress(_) => return None,
+            RecData::Cname(_) => "CNAME",
+            RecData::Ns(_) => "NS",
+            RecData::Ptr(_) => "PTR",
+            RecData::Mx { .. } => "MX",
+            RecData::Txt(_) => "TXT",
+            RecData::Srv { .. } => "SRV",
+            RecData::Caa { .. } => "CAA",
+        })
+    }
+}
+
 impl Rec {
     /// A record with the zone's default TTL.
     pub const fn new(owner: &'static str, data: RecData) -> Self {
