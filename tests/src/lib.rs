@@ -351,3 +351,19 @@ impl std::fmt::Display for Loopback {
         write!(f, "127.0.{}", self.third)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Loopback;
+
+    #[test]
+    fn blocks_held_at_once_are_different() {
+        let held: Vec<Loopback> = (0..3).map(|_| Loopback::block()).collect();
+        let mut names: Vec<String> = held.iter().map(ToString::to_string).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(held[0].base(), format!("{}.0", held[0]));
+        assert_eq!(held[0].addr(1, 2379), format!("{}.1:2379", held[0]));
+    }
+}
