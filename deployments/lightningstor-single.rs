@@ -26,7 +26,7 @@ const STORE: LightningStor<Storage> = LightningStor {
         secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
     },
     // `photos.s3.localhost:9000` is bucket `photos`; path-style works too.
-    base_domain: Some("s3.localhost"),
+    base_domain: Some(host!("s3.localhost")),
     storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };

@@ -94,6 +94,10 @@ fn what_it_cannot_do_is_refused_by_key_with_exit_2() {
             "standalone.auth.access_key=AK/1",
             "lightningstor-server: configuration error: flag --set standalone.auth.access_key: `standalone.auth.access_key`: `access_key.id` must be 3 to 128 ASCII letters or digits (it is sent in every request; the secret part goes in `access_key.secret`)".to_owned(),
         ),
+        (
+            "standalone.server.base_domain=s3.example.net:9000",
+            "lightningstor-server: configuration error: flag --set standalone.server.base_domain: `standalone.server.base_domain`: host name `s3.example.net:9000` is not valid: character `:` at byte 14 is not allowed (grammar: dot-separated labels of [A-Za-z0-9-], at most 253 bytes)".to_owned(),
+        ),
     ] {
         let out = e2e::server_output("lightningstor", &["--config", &config, "--set", set], &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);

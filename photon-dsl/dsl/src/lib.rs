@@ -46,7 +46,7 @@ pub use lifetime::Lifetime;
 pub use listener::{Declares, Listener, listener_name};
 pub use names::{
     BranchLabel, DeploymentName, DnsName, HostName, InvalidText, NodeName, ServiceKind,
-    UrlPathPrefix, Violation, validate_dns_name, validate_lowercase_host_name,
+    UrlPathPrefix, Violation, validate_dns_name,
 };
 pub use node::Node;
 pub use port::{PORT_RANGE, Port, PortParseError};

@@ -201,12 +201,6 @@ pub const fn validate_host_name(value: &str) -> Result<(), Violation> {
     validate_labels(value, false, false, true, false)
 }
 
-/// A host name in lowercase, without a trailing dot (a virtual-hosting
-/// base domain such as `s3.example.net`).
-pub const fn validate_lowercase_host_name(value: &str) -> Result<(), Violation> {
-    validate_labels(value, false, true, true, false)
-}
-
 /// A DNS name (zone or owner name): labels may contain `_`, a trailing dot
 /// marks it absolute, and `.` alone is the root.
 pub const fn validate_dns_name(value: &str) -> Result<(), Violation> {

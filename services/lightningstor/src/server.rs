@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use photon_dsl::Node;
+use photon_dsl::{HostName, Node};
 use photon_runtime::admin::{Checks, Metrics, Report, StatusCounters};
 use photon_runtime::{
     Admin, BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext,
@@ -124,12 +124,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     auth: KeyRing,
-    base_domain: Option<&str>,
+    base_domain: Option<HostName>,
     admin: Admin,
     counters: Arc<StatusCounters>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let virtual_hosts = base_domain.map(VirtualHosts::new);
+    let virtual_hosts = base_domain.map(|domain| VirtualHosts::new(domain.as_str()));
     let mut builder = S3ServiceBuilder::new(LightningS3::new(store.clone()));
     if let Some(hosts) = &virtual_hosts {
         builder.set_host(hosts.clone());

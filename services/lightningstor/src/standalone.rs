@@ -15,7 +15,7 @@ use photon_config::schema::LogLevel;
 use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
-use photon_dsl::{Integration, Mode, Secret, SecretSource};
+use photon_dsl::{HostName, Integration, Mode, Secret, SecretSource};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
@@ -201,6 +201,16 @@ pub struct Features {
     pub replication: bool,
 }
 
+/// `standalone.server.base_domain`, a host name.
+fn base_domain(layers: &Layers, text: Option<&str>) -> Result<Option<HostName>, ConfigError> {
+    text.map(|text| {
+        HostName::parse(text).map_err(|invalid| {
+            config_error(layers, "standalone.server.base_domain", invalid.to_string())
+        })
+    })
+    .transpose()
+}
+
 /// The secret `auth` names.
 fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
     let key = "standalone.auth";
@@ -299,7 +309,7 @@ impl StandaloneServer for LightningStorSchema {
                 id: leak(&auth.access_key),
                 secret: secret(auth, layers)?,
             },
-            base_domain: s.server.base_domain.as_deref().map(leak),
+            base_domain: base_domain(layers, s.server.base_domain.as_deref())?,
             mode,
             storage: Storage {
                 data_dir: Some(leak(&s.storage.data_dir.to_string_lossy())),
@@ -310,8 +320,6 @@ impl StandaloneServer for LightningStorSchema {
         if let Some(reason) = spec.declare().rejected() {
             let key = if reason.contains("access_key.id") {
                 "standalone.auth.access_key"
-            } else if reason.contains("base_domain") {
-                "standalone.server.base_domain"
             } else {
                 "standalone"
             };
@@ -401,7 +409,7 @@ pub fn export<N: photon_dsl::Node>(
             grpc_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),
             s3_addr: ListenAddr::new(bind_ip, spec.s3_port.get()),
             log_level: None,
-            base_domain: spec.base_domain.map(str::to_owned),
+            base_domain: spec.base_domain.map(|domain| domain.to_string()),
         },
         storage: StorageSection::new(dir(spec.storage.data_dir, "data")),
         metadata: Metadata {

@@ -10,7 +10,7 @@ use lightningstor::standalone::{LightningStorSchema, MetadataBackend};
 use lightningstor::{AccessKey, LightningStor, Storage};
 use photon_config::schema::{LogLevel, OperationMode as TextMode};
 use photon_config::{ComponentDocument, Layers, Sources, load};
-use photon_dsl::{Mode, Node as _, NodeAddress, NodeName, Port, Secret};
+use photon_dsl::{HostName, Mode, Node as _, NodeAddress, NodeName, Port, Secret};
 use photon_runtime::standalone::StandaloneServer as _;
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
@@ -147,7 +147,7 @@ fn spec() -> impl Strategy<Value = LightningStor<Store>> {
                     id: leak(id),
                     secret,
                 },
-                base_domain: domain.map(leak),
+                base_domain: domain.map(|domain| HostName::parse(&domain).unwrap()),
                 mode,
                 storage: Storage {
                     data_dir: data.map(leak),

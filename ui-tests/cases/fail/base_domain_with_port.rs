@@ -15,7 +15,7 @@ const STORE: LightningStor<Store> = LightningStor {
         id: "AKIAIOSFODNN7EXAMPLE",
         secret: Secret::env("S3_SECRET_KEY"),
     },
-    base_domain: Some("s3.example.net:9001"),
+    base_domain: Some(host!("s3.example.net:9001")),
     storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };

@@ -41,7 +41,7 @@ const LAB_STORE: LightningStor<Lab> = LightningStor {
     s3_port: port!(9001),
     admin_port: port!(9000),
     access_key: KEY,
-    base_domain: Some("s3.lab.example.net"),
+    base_domain: Some(host!("s3.lab.example.net")),
     storage: lightningstor::Storage::DEFAULT,
     mode: Mode::Standalone,
 };
