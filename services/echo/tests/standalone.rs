@@ -12,6 +12,7 @@ use echo::{EchoClient, EchoServer};
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::{Dep, Node as _, NodeAddress, NodeName, Port, Secret, UrlPathPrefix};
 use photon_runtime::standalone::StandaloneServer;
+use photon_runtime::standalone::leak;
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
 
@@ -20,20 +21,16 @@ photon_dsl::nodes! {
     pub Here = "here";
 }
 
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
-}
-
 fn token() -> impl Strategy<Value = Option<Secret>> {
     prop_oneof![
         Just(None),
-        "[A-Z][A-Z0-9_]{0,12}".prop_map(|n| Some(Secret::try_env(leak(n)).unwrap())),
-        "/etc/[a-z]{1,8}/[a-z]{1,8}".prop_map(|p| Some(Secret::try_file(leak(p)).unwrap())),
+        "[A-Z][A-Z0-9_]{0,12}".prop_map(|n| Some(Secret::try_env(leak(&n)).unwrap())),
+        "/etc/[a-z]{1,8}/[a-z]{1,8}".prop_map(|p| Some(Secret::try_file(leak(&p)).unwrap())),
     ]
 }
 
 fn prefix() -> impl Strategy<Value = UrlPathPrefix> {
-    "[a-z0-9_]{1,8}(/[a-z0-9_]{1,8}){0,2}".prop_map(|p| UrlPathPrefix::parse(leak(p)).unwrap())
+    "[a-z0-9_]{1,8}(/[a-z0-9_]{1,8}){0,2}".prop_map(|p| UrlPathPrefix::parse(leak(&p)).unwrap())
 }
 
 proptest! {
@@ -64,7 +61,7 @@ proptest! {
         let spec = EchoClient {
             node: Here,
             echo: Dep::from_text(server, Port::try_from(port).unwrap(), prefix),
-            test_message: leak(message),
+            test_message: leak(&message),
             poll_interval: Duration::from_millis(interval),
             token,
         };

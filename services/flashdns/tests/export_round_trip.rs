@@ -11,23 +11,13 @@ use flashdns::spec::{
 use flashdns::standalone::{FlashDnsSchema, export};
 use flashdns::zone::typed::NodeAddressError;
 use photon_dsl::{Node as _, Port};
+use photon_runtime::standalone::leak;
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use proptest::prelude::*;
 
 photon_dsl::nodes! {
     /// The deployment's node.
     pub Ns = "ns";
-}
-
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
-}
-
-fn ip() -> impl Strategy<Value = IpAddr> {
-    prop_oneof![
-        any::<[u8; 4]>().prop_map(|o| IpAddr::V4(Ipv4Addr::from(o))),
-        any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
-    ]
 }
 
 fn signing() -> impl Strategy<Value = Option<Signing>> {
@@ -43,7 +33,7 @@ fn signing() -> impl Strategy<Value = Option<Signing>> {
             .prop_map(|(algorithm, key, signature_days)| Signing {
                 algorithm,
                 key: match key {
-                    Some(path) => SigningKey::PemFile(leak(path)),
+                    Some(path) => SigningKey::PemFile(leak(&path)),
                     None => SigningKey::StateDir,
                 },
                 signature_days,
@@ -58,24 +48,24 @@ fn name() -> impl Strategy<Value = &'static str> {
         "[a-z][a-z0-9-]{0,8}[a-z0-9]",
         "[a-z]{1,6}\\.[a-z]{2,5}\\.",
     ]
-    .prop_map(leak)
+    .prop_map(|text| leak(&text))
 }
 
 /// A name a record points at: the apex, or a name outside every served
 /// zone (a target inside one must exist there, and these zones are random).
 fn target() -> impl Strategy<Value = &'static str> {
-    prop_oneof![Just("@".to_owned()), "[a-z]{1,6}\\.example\\."].prop_map(leak)
+    prop_oneof![Just("@".to_owned()), "[a-z]{1,6}\\.example\\."].prop_map(|text| leak(&text))
 }
 
 fn text() -> impl Strategy<Value = &'static str> {
     // Quotes, backslashes, control bytes, non-ASCII: all must survive.
-    "[ -~\t\u{e9}\u{4e2d}\\\\\"]{0,40}".prop_map(leak)
+    "[ -~\t\u{e9}\u{4e2d}\\\\\"]{0,40}".prop_map(|text| leak(&text))
 }
 
 fn rec_data() -> impl Strategy<Value = RecData> {
     prop_oneof![
-        any::<[u8; 4]>().prop_map(|o| RecData::A(Ipv4Addr::from(o))),
-        any::<[u16; 8]>().prop_map(|s| RecData::Aaaa(Ipv6Addr::from(s))),
+        any::<Ipv4Addr>().prop_map(RecData::A),
+        any::<Ipv6Addr>().prop_map(RecData::Aaaa),
         target().prop_map(RecData::Cname),
         target().prop_map(RecData::Ns),
         name().prop_map(RecData::Ptr),
@@ -100,7 +90,7 @@ fn rec_data() -> impl Strategy<Value = RecData> {
         )
             .prop_map(|(critical, tag, value)| RecData::Caa {
                 critical,
-                tag: leak(tag),
+                tag: leak(&tag),
                 value,
             }),
     ]
@@ -148,7 +138,7 @@ fn zone(index: usize) -> impl Strategy<Value = Zone> {
         "[a-z][a-z0-9-]{0,6}[a-z0-9]\\.(com|net|internal)",
         prop_oneof![
             prop_oneof!["zones/[a-z]{1,8}\\.zone", "/srv/dns/[a-z]{1,8}\\.zone"]
-                .prop_map(|file| Err(leak(file))),
+                .prop_map(|file| Err(leak(&file))),
             zone_data().prop_map(Ok),
         ],
         proptest::option::of(0u32..=2_147_483_647),
@@ -156,7 +146,7 @@ fn zone(index: usize) -> impl Strategy<Value = Zone> {
     )
         .prop_map(move |(origin, source, ttl, signing)| {
             // Unique origins: the index is part of the name.
-            let origin = leak(format!("z{index}{origin}"));
+            let origin = leak(&format!("z{index}{origin}"));
             let mut zone = match source {
                 Err(file) => {
                     let zone = Zone::file(origin, file);
@@ -188,7 +178,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
         1u16..=65535,
         1u16..=65535,
         (0usize..4).prop_flat_map(|n| (0..n).map(zone).collect::<Vec<_>>()),
-        proptest::collection::vec(ip(), 0..3),
+        proptest::collection::vec(any::<IpAddr>(), 0..3),
         prop_oneof![
             Just(AutoReload::Off),
             (1u32..=100_000).prop_map(AutoReload::EverySeconds)
@@ -207,7 +197,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
 
 proptest! {
     #[test]
-    fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in ip()) {
+    fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in any::<IpAddr>()) {
         let built = round_trip::<FlashDnsSchema>(&spec, &context(Ns::NAME, bind, Vec::new())).unwrap();
         prop_assert_eq!(built.spec.zones, spec.zones);
         prop_assert_eq!(built.spec.axfr_allow, spec.axfr_allow);
