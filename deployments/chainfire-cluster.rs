@@ -4,7 +4,7 @@
 //! `up` runs all three in one process on 127.0.1.1-3; on real machines run
 //! `deploy-chainfire-cluster run --node kv-N` on each.
 
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -20,6 +20,7 @@ const KV_1: Chainfire<Kv1> = Chainfire {
     node: Kv1,
     client_port: port!(2379),
     peer_port: port!(2380),
+    limits: Limits::DEFAULT,
 };
 const KV_2: Chainfire<Kv2> = KV_1.on(Kv2);
 const KV_3: Chainfire<Kv3> = KV_1.on(Kv3);

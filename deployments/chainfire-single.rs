@@ -6,7 +6,7 @@
 //! etcdctl --endpoints 127.0.1.1:2379 put hello world
 //! ```
 
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -18,6 +18,7 @@ const CHAINFIRE: Chainfire<Kv> = Chainfire {
     node: Kv,
     client_port: port!(2379),
     peer_port: port!(2380),
+    limits: Limits::DEFAULT,
 };
 
 photon_runtime::deployment! {

@@ -3,7 +3,7 @@
 //! "+chainfire" step). Its metadata and keys stay local until lightningstor's
 //! chainfire backend exists; `/health` says so.
 
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -18,6 +18,7 @@ const STATE: Chainfire<Kv> = Chainfire {
     node: Kv,
     client_port: port!(2379),
     peer_port: port!(2380),
+    limits: Limits::DEFAULT,
 };
 
 const STORE: LightningStor<Storage> = LightningStor {

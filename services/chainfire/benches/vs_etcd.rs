@@ -152,7 +152,7 @@ fn serve_chainfire(dir: &str, client: &str, peer: &str) {
         })
         .await
         .expect("the member starts");
-        let services = Services::new(&member);
+        let services = Services::new(&member, chainfire::Limits::DEFAULT);
         let peers = tonic::transport::Server::builder()
             .add_service(RaftPeerServer::new(member.peer_service()))
             .serve_with_incoming(incoming(

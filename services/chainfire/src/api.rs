@@ -92,10 +92,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// The services for `member`.
-    pub fn new(member: &Member) -> Services {
+    /// The services for `member`, within `limits`.
+    pub fn new(member: &Member, limits: crate::Limits) -> Services {
         Services {
-            kv: KvServer::new(KvService::new(member.clone()))
+            kv: KvServer::new(KvService::new(member.clone(), limits))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(usize::MAX),
             watch: WatchServer::new(WatchService::new(member.clone()))

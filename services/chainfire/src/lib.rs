@@ -10,7 +10,7 @@
 //! check against.
 
 pub mod spec;
-pub use spec::{Chainfire, RaftPeer};
+pub use spec::{Chainfire, Limits, RaftPeer};
 
 #[cfg(feature = "server")]
 pub mod api;

@@ -103,6 +103,11 @@ pub struct MemberAddrs {
     pub client: String,
 }
 
+/// The election timeout, in ms: a follower that hears no leader for this
+/// long (plus up to as much again, at random) starts an election. etcd's
+/// default `--election-timeout` is 1000.
+pub const ELECTION_TIMEOUT_MS: u64 = 750;
+
 /// Who the members are.
 #[derive(Debug, Clone)]
 pub struct MemberConfig {
@@ -198,8 +203,8 @@ impl Member {
         let raft_config = Config {
             cluster_name: "chainfire".into(),
             heartbeat_interval: 150,
-            election_timeout_min: 750,
-            election_timeout_max: 1500,
+            election_timeout_min: ELECTION_TIMEOUT_MS,
+            election_timeout_max: 2 * ELECTION_TIMEOUT_MS,
             max_payload_entries: 1024,
             // As etcd (`--snapshot-count`): building a snapshot reads the
             // whole store while applies wait, so not too often.

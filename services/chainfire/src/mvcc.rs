@@ -29,7 +29,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, RequestOp, ResponseOp, TxnRequest, TxnResponse, compare, range_request,
+    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse, compare, range_request,
     request_op, response_op,
 };
 use crate::proto::mvccpb::{Event, KeyValue, event};

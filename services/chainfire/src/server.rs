@@ -130,7 +130,7 @@ impl<N: Node> Service for Chainfire<N> {
                 },
             );
             let running: Running = Box::pin(async move {
-                let services = Services::new(&member);
+                let services = Services::new(&member, spec.limits);
                 let peers = Server::builder()
                     .add_service(
                         RaftPeerServer::new(member.peer_service())

@@ -38,6 +38,22 @@ pub struct Chainfire<N: Node> {
     pub client_port: Port,
     /// Where the other members send Raft traffic (etcd's default is 2380).
     pub peer_port: Port,
+    /// What one request may ask ([`Limits::DEFAULT`] is etcd's).
+    pub limits: Limits,
+}
+
+/// What one request may ask of a member, bounded as etcd's flags bound it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Compares, or operations in either branch, that one transaction may
+    /// hold (etcd's `--max-txn-ops`); a larger one is refused with etcd's
+    /// error before it is proposed.
+    pub max_txn_ops: u32,
+}
+
+impl Limits {
+    /// etcd's defaults: 128 operations per transaction.
+    pub const DEFAULT: Limits = Limits { max_txn_ops: 128 };
 }
 
 impl<N: Node> Chainfire<N> {
@@ -49,14 +65,20 @@ impl<N: Node> Chainfire<N> {
             node,
             client_port: self.client_port,
             peer_port: self.peer_port,
+            limits: self.limits,
         }
     }
 
     pub const fn declare(&self) -> ServiceDecl {
-        ServiceDecl::new::<N>(KIND)
+        let decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<ClientListener>(self.client_port)
             .listens_on::<PeerListener>(self.peer_port)
-            .in_cluster("chainfire")
+            .in_cluster("chainfire");
+        if self.limits.max_txn_ops == 0 {
+            decl.reject("`limits.max_txn_ops` must be at least 1 (etcd's default is 128: `Limits::DEFAULT`)")
+        } else {
+            decl
+        }
     }
 
     /// The etcd v3 endpoint integrated services keep their state in.

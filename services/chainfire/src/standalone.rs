@@ -32,7 +32,7 @@ use photon_runtime::standalone::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::Chainfire;
+use crate::{Chainfire, Limits};
 
 /// chainfire's standalone TOML schema as a type: what photon-config reads
 /// and writes for it (never a value).
@@ -68,6 +68,26 @@ pub struct Standalone {
     /// a larger cluster.
     #[serde(default, skip_serializing_if = "Cluster::is_empty")]
     pub cluster: Cluster,
+    /// `[standalone.limits]`: what one request may ask.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[standalone.limits]`, etcd's defaults when not given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Compares, or operations in either branch, that one transaction may
+    /// hold (etcd's `--max-txn-ops`).
+    pub max_txn_ops: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_txn_ops: Limits::DEFAULT.max_txn_ops,
+        }
+    }
 }
 
 /// `[standalone.cluster]`.
@@ -135,7 +155,18 @@ impl StandaloneServer for ChainfireSchema {
                 s.server.client_addr,
             )?,
             peer_port: listen_port(layers, "standalone.server.peer_addr", s.server.peer_addr)?,
+            limits: Limits {
+                max_txn_ops: s.limits.max_txn_ops,
+            },
         };
+        if let Some(reason) = spec.declare().rejected() {
+            let key = if reason.contains("max_txn_ops") {
+                "standalone.limits.max_txn_ops"
+            } else {
+                "standalone"
+            };
+            return Err(config_error(layers, key, reason));
+        }
         if s.server.client_addr == s.server.peer_addr {
             return Err(config_error(
                 layers,
@@ -249,6 +280,9 @@ pub fn export<N: photon_dsl::Node>(
         },
         storage: StorageSection::new(state_dir.to_owned()),
         cluster: Cluster { members },
+        limits: LimitsSection {
+            max_txn_ops: spec.limits.max_txn_ops,
+        },
     };
     Ok(doc)
 }

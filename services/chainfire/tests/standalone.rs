@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use chainfire::standalone::ChainfireSchema;
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::{Node as _, Port};
@@ -58,18 +58,21 @@ proptest! {
         bind in any::<IpAddr>(),
         dir in "/var/lib/[a-z]{1,12}(/[a-z0-9]{1,8}){0,3}",
         others in peers(),
+        max_txn_ops in 1u32..=u32::MAX,
     ) {
         prop_assume!(client != peer);
         let spec = Chainfire {
             node: Kv,
             client_port: Port::try_from(client).unwrap(),
             peer_port: Port::try_from(peer).unwrap(),
+            limits: Limits { max_txn_ops },
         };
         let mut ctx = context(Kv::NAME, bind, Vec::new());
         ctx.state_dir = PathBuf::from(&dir);
         ctx.peers = others;
         let built = round_trip::<ChainfireSchema>(&spec, &ctx).unwrap();
         prop_assert_eq!(built.state_dir, Some(PathBuf::from(&dir)));
+        prop_assert_eq!(built.spec.limits, spec.limits);
     }
 }
 
@@ -110,5 +113,13 @@ fn members_are_checked_by_key() {
     assert_eq!(
         build_error(&member("m1", "::1:2379")),
         "c.toml:6: `standalone.cluster.member[0].client_addr`: `::1:2379` has no host: write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380` (IPv6 in brackets)"
+    );
+}
+
+#[test]
+fn a_transaction_limit_of_zero_is_refused_by_key() {
+    assert_eq!(
+        build_error("[standalone.limits]\nmax_txn_ops = 0\n"),
+        "c.toml:5: `standalone.limits.max_txn_ops`: `limits.max_txn_ops` must be at least 1 (etcd's default is 128: `Limits::DEFAULT`)"
     );
 }

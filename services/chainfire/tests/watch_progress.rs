@@ -47,6 +47,7 @@ async fn quiet_watchers_that_asked_get_progress_notifications() {
             tonic::transport::Server::builder()
                 .add_service(KvServer::new(chainfire::api::KvService::new(
                     member.clone(),
+                    chainfire::Limits::DEFAULT,
                 )))
                 .add_service(WatchServer::new(WatchService::with_progress_interval(
                     member, TICK,

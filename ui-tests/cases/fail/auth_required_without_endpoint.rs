@@ -1,6 +1,6 @@
 // lightningstor told to check requests with photonauth, without saying where
 // photonauth is.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -9,7 +9,7 @@ nodes! {
     pub Store = "store";
 }
 
-const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
 const STORE: LightningStor<Store> = LightningStor {
     node: Store,

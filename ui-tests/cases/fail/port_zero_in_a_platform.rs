@@ -2,7 +2,7 @@
 // a three-member chainfire cluster, integrated lightningstor, flashdns and
 // an echo pair, eight services in all. The error is the one line that
 // names the literal, not a note for every constant that uses it.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use echo::{EchoClient, EchoServer};
 use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
 use lightningstor::{AccessKey, LightningStor};
@@ -18,9 +18,9 @@ nodes! {
     pub Probe = "probe";
 }
 
-const KV_1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380) };
-const KV_2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380) };
-const KV_3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380) };
+const KV_1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const KV_2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const KV_3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
 const STORE: LightningStor<Store> = LightningStor {
     node: Store,

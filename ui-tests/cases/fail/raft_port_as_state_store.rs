@@ -1,6 +1,6 @@
 // lightningstor's state store wired to chainfire's Raft peer port (2380)
 // instead of its etcd v3 client port (2379).
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -9,7 +9,7 @@ nodes! {
     pub Store = "store";
 }
 
-const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
 const STORE: LightningStor<Store> = LightningStor {
     node: Store,

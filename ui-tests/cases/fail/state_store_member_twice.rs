@@ -1,6 +1,6 @@
 // lightningstor integrated with a three-member chainfire cluster, but the
 // second member copied from the first: `kv-1` twice, `kv-2` left out.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -11,9 +11,9 @@ nodes! {
     pub Store = "store";
 }
 
-const CF1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380) };
-const CF2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380) };
-const CF3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380) };
+const CF1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const CF2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const CF3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
 const STORE: LightningStor<Store> = LightningStor {
     node: Store,

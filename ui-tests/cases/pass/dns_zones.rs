@@ -1,7 +1,7 @@
 // flashdns, corrected: typed records take addresses from declared nodes
 // and ports from endpoints; every in-zone target names a record; a file zone signed with DNSSEC; lightningstor's
 // state store is chainfire, not the DNS server.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
@@ -11,7 +11,7 @@ nodes! {
     pub Kv = "kv";
 }
 
-const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
 const INTERNAL: ZoneData = ZoneData {
     ttl: 300,

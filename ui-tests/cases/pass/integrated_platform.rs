@@ -1,7 +1,7 @@
 // Class 6, corrected: a three-member chainfire cluster, photonauth keeping
 // its state there, and lightningstor integrated with both; a second
 // lightningstor stays standalone.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
@@ -15,9 +15,9 @@ nodes! {
     pub Lab = "lab";
 }
 
-const CF1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380) };
-const CF2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380) };
-const CF3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380) };
+const CF1: Chainfire<Kv1> = Chainfire { node: Kv1, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const CF2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const CF3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 const STATE: [Dep<EtcdV3>; 3] = [CF1.kv().dep(), CF2.kv().dep(), CF3.kv().dep()];
 
 const AUTH: PhotonAuth<Auth1> = PhotonAuth { node: Auth1, port: port!(50051), state_store: &STATE };

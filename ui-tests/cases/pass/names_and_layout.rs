@@ -1,7 +1,7 @@
 // Class 9, corrected: distinct, well-formed node names; one chainfire per
 // node (a cluster is one member on each of several nodes); a semver version;
 // dependencies that only point one way.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use echo::{EchoClient, EchoServer};
 use photon_dsl::prelude::*;
 
@@ -10,8 +10,8 @@ nodes! {
     pub Web2 = "web-2";
 }
 
-const CF1: Chainfire<Web1> = Chainfire { node: Web1, client_port: port!(2379), peer_port: port!(2380) };
-const CF2: Chainfire<Web2> = Chainfire { node: Web2, client_port: port!(2379), peer_port: port!(2380) };
+const CF1: Chainfire<Web1> = Chainfire { node: Web1, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
+const CF2: Chainfire<Web2> = Chainfire { node: Web2, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 const PING: EchoServer<Web1> = EchoServer { node: Web1, port: port!(8080), prefix: path!("ping"), token: None };
 const PONG: EchoClient<Web2> = EchoClient {
     node: Web2,

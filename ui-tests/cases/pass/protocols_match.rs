@@ -1,7 +1,7 @@
 // Class 2, corrected: each slot gets an endpoint of the protocol it needs,
 // including the message types of `HttpGet<Req, Resp>`, and the state store
 // is chainfire's client port, not its Raft port.
-use chainfire::Chainfire;
+use chainfire::{Chainfire, Limits};
 use echo::{EchoClient, EchoServer};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
@@ -36,7 +36,7 @@ impl<N: Node> Provides<HttpGet<u32, u32>> for Doubler<N> {
     type OnNode = N;
 }
 
-const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380) };
+const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 const STORE: LightningStor<Store> = LightningStor {
     node: Store,
     s3_port: port!(9001),

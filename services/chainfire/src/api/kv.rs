@@ -5,12 +5,13 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{MAX_REQUEST_BYTES, header, member_status, status_of, too_large};
+use crate::Limits;
 use crate::member::Member;
-use crate::mvcc::{WriteRequest, WriteResponse};
+use crate::mvcc::{MvccError, WriteRequest, WriteResponse};
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse, request_op,
 };
 use crate::raft::{Command, CommandResult, decode_response};
 
@@ -18,12 +19,13 @@ use crate::raft::{Command, CommandResult, decode_response};
 #[derive(Debug, Clone)]
 pub struct KvService {
     member: Member,
+    limits: Limits,
 }
 
 impl KvService {
-    /// Serves `member`.
-    pub fn new(member: Member) -> Self {
-        KvService { member }
+    /// Serves `member`, refusing requests over `limits`.
+    pub fn new(member: Member, limits: Limits) -> Self {
+        KvService { member, limits }
     }
 
     /// Proposes a write and returns its response and revision.
@@ -112,7 +114,9 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        match self.write(WriteRequest::Txn(request.into_inner())).await? {
+        let request = request.into_inner();
+        check_txn(&request, self.limits.max_txn_ops as usize)?;
+        match self.write(WriteRequest::Txn(request)).await? {
             (revision, WriteResponse::Txn(mut response)) => {
                 response.header = header(&self.member, revision);
                 Ok(Response::new(response))
@@ -143,4 +147,28 @@ impl Kv for KvService {
             ))),
         }
     }
+}
+
+/// etcd's check before a transaction is proposed: at most `max_ops`
+/// compares, or operations in either branch, with a nested transaction
+/// counted against what its parent leaves; no empty operation.
+fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
+    let ops = request
+        .compare
+        .len()
+        .max(request.success.len())
+        .max(request.failure.len());
+    if ops > max_ops {
+        return Err(Status::invalid_argument(
+            "etcdserver: too many operations in txn request",
+        ));
+    }
+    for op in request.success.iter().chain(&request.failure) {
+        match &op.request {
+            Some(request_op::Request::RequestTxn(nested)) => check_txn(nested, max_ops - ops)?,
+            Some(_) => {}
+            None => return Err(status_of(&MvccError::KeyNotFound)),
+        }
+    }
+    Ok(())
 }

@@ -17,12 +17,15 @@ use crate::proto::etcdserverpb::{
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
+use crate::member::ELECTION_TIMEOUT_MS;
 use crate::raft::network::{LeaseAnswer, LeaseQuestion};
 use crate::raft::{Command, CommandResult};
 
-/// Shortest lease granted: a TTL below it is raised, as etcd does, so a
-/// leader election cannot outlast a lease.
-pub const MIN_LEASE_TTL: i64 = 3;
+/// Shortest lease granted, derived as etcd derives it: one and a half
+/// election timeouts, rounded up to whole seconds (2 s, as with etcd's
+/// defaults). A TTL below it is raised, so a leader election cannot
+/// outlast a lease.
+pub const MIN_LEASE_TTL: i64 = (3 * ELECTION_TIMEOUT_MS / 2).div_ceil(1000) as i64;
 /// Longest lease etcd accepts.
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
 

@@ -147,6 +147,16 @@ fn limit_sort_keys_only_count_only_and_filters() {
         })
         .unwrap();
     assert_eq!(keys(&recent), ["k1", "k3"]);
+    // As etcd: the count is of the keys in the range, before the filter.
+    assert_eq!(recent.count, 3);
+    let recent_count = store
+        .range(&RangeRequest {
+            min_mod_revision: 4,
+            count_only: true,
+            ..base.clone()
+        })
+        .unwrap();
+    assert_eq!(recent_count.count, 3);
 }
 
 #[test]

@@ -207,22 +207,55 @@ impl StoreTxn<'_> {
         })
     }
 
+    /// One operation of a transaction, its response with etcd's header:
+    /// only the revision, the one the operation saw or wrote (a nested
+    /// transaction's own header is left empty, as etcd leaves it).
     pub(super) fn op(&mut self, op: &RequestOp) -> Result<ResponseOp, MvccError> {
         use request_op::Request;
         use response_op::Response;
         let response = match &op.request {
-            Some(Request::RequestRange(r)) => Response::ResponseRange(self.range(r)?),
-            Some(Request::RequestPut(r)) => Response::ResponsePut(self.put(r)?),
-            Some(Request::RequestDeleteRange(r)) => {
-                Response::ResponseDeleteRange(self.delete_range(r)?)
+            Some(Request::RequestRange(r)) => Response::ResponseRange(RangeResponse {
+                header: self.revision_header(),
+                ..self.range(r)?
+            }),
+            Some(Request::RequestPut(r)) => {
+                let response = self.put(r)?;
+                Response::ResponsePut(PutResponse {
+                    header: self.revision_header(),
+                    ..response
+                })
             }
-            Some(Request::RequestTxn(r)) => Response::ResponseTxn(self.txn(r)?),
+            Some(Request::RequestDeleteRange(r)) => {
+                let response = self.delete_range(r)?;
+                Response::ResponseDeleteRange(DeleteRangeResponse {
+                    header: self.revision_header(),
+                    ..response
+                })
+            }
+            Some(Request::RequestTxn(r)) => Response::ResponseTxn(TxnResponse {
+                header: Some(ResponseHeader::default()),
+                ..self.txn(r)?
+            }),
             None => {
                 return Ok(ResponseOp { response: None });
             }
         };
         Ok(ResponseOp {
             response: Some(response),
+        })
+    }
+
+    /// A header holding the revision a read sees now: this request's once
+    /// it has changed something, the one before it until then.
+    fn revision_header(&self) -> Option<ResponseHeader> {
+        let revision = if self.changes > 0 {
+            self.revision
+        } else {
+            self.revision - 1
+        };
+        Some(ResponseHeader {
+            revision,
+            ..ResponseHeader::default()
         })
     }
 
@@ -291,6 +324,9 @@ pub(super) fn check_no_duplicate_puts(request: &TxnRequest) -> Result<(), MvccEr
 
 /// Applies count, revision filters, sort, limit, keys-only and count-only.
 pub(super) fn shape_range(request: &RangeRequest, mut kvs: Vec<KeyValue>) -> RangeResponse {
+    // etcd counts the keys in the range before the revision filters prune
+    // what it returns.
+    let count = kvs.len() as i64;
     let within =
         |value: i64, min: i64, max: i64| (min <= 0 || value >= min) && (max <= 0 || value <= max);
     kvs.retain(|kv| {
@@ -304,7 +340,6 @@ pub(super) fn shape_range(request: &RangeRequest, mut kvs: Vec<KeyValue>) -> Ran
             request.max_create_revision,
         )
     });
-    let count = kvs.len() as i64;
     if request.count_only {
         return RangeResponse {
             header: None,
