@@ -2,6 +2,8 @@
 //! child process, watch its log lines, signal it.
 
 pub mod dns;
+pub mod etcd;
+pub mod grpc;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};

@@ -6,47 +6,10 @@
 use std::time::Duration;
 
 use e2e::Loopback;
-use e2e::Running;
 use etcd_client::{
     Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, PutOptions, SortOrder,
     SortTarget, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
-
-/// Starts `deploy-<name> up` with its state in a fresh directory and waits
-/// until every member's etcd endpoint reports a leader.
-async fn up(name: &str, base: &str, members: usize) -> (Running, tempfile::TempDir, Vec<String>) {
-    let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start(
-        name,
-        &[
-            "up",
-            "--loopback-base",
-            &format!("{base}.0"),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    );
-    let endpoints: Vec<String> = (1..=members).map(|i| format!("{base}.{i}:2379")).collect();
-    running.wait_for("all services started", Duration::from_secs(30));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    for endpoint in &endpoints {
-        loop {
-            if let Ok(mut client) = Client::connect([endpoint.as_str()], None).await
-                && let Ok(status) = client.status().await
-                && status.leader() != 0
-            {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no leader at {endpoint}; log:\n{}",
-                running.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    (running, state, endpoints)
-}
 
 /// The next response on a watch stream, within 10 s; the stream must stay open.
 async fn next_response(stream: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
@@ -67,7 +30,7 @@ fn grpc_error(e: etcd_client::Error) -> tonic::Status {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_etcd_client_crate_drives_kv_txn_compaction_and_errors() {
     let net = Loopback::block();
-    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
+    let (_running, _state, endpoints) = e2e::etcd::deployment_up("chainfire-single", &net, 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
 
     // Put, with the previous value back.
@@ -213,7 +176,7 @@ async fn the_etcd_client_crate_drives_kv_txn_compaction_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_replay_history_stream_changes_and_cancel() {
     let net = Loopback::block();
-    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
+    let (_running, _state, endpoints) = e2e::etcd::deployment_up("chainfire-single", &net, 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
     let start = client
         .put("w/1", "a", None)
@@ -311,7 +274,8 @@ async fn watches_replay_history_stream_changes_and_cancel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
     let net = Loopback::block();
-    let (mut running, _state, endpoints) = up("chainfire-cluster", &format!("{net}"), 3).await;
+    let (mut running, _state, endpoints) =
+        e2e::etcd::deployment_up("chainfire-cluster", &net, 3).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/etcdctl.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
@@ -354,12 +318,16 @@ async fn etcdctl_interop_script_passes_against_a_three_member_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_keep_keys_alive_and_expiry_deletes_them() {
     let net = Loopback::block();
-    let (_running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
+    let (_running, _state, endpoints) = e2e::etcd::deployment_up("chainfire-single", &net, 1).await;
     let mut client = Client::connect(&endpoints, None).await.unwrap();
 
     // A short lease (raised to the minimum TTL) that nobody keeps alive.
     let short = client.lease_grant(1, None).await.unwrap();
-    assert_eq!(short.ttl(), 2, "a TTL below the minimum (2 s, as etcd) is raised");
+    assert_eq!(
+        short.ttl(),
+        2,
+        "a TTL below the minimum (2 s, as etcd) is raised"
+    );
     client
         .put(
             "lease/short",
@@ -512,7 +480,7 @@ impl tonic::codec::Decoder for RawCoder {
 async fn garbage_on_the_wire_gets_an_error_and_the_server_keeps_serving() {
     let net = Loopback::block();
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (running, _state, endpoints) = up("chainfire-single", &format!("{net}"), 1).await;
+    let (running, _state, endpoints) = e2e::etcd::deployment_up("chainfire-single", &net, 1).await;
 
     // Bytes that are not HTTP/2 at all.
     let mut raw = tokio::net::TcpStream::connect(&endpoints[0]).await.unwrap();

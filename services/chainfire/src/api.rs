@@ -9,6 +9,7 @@ mod kv;
 mod lease;
 mod maintenance;
 mod watch;
+pub mod wire;
 
 use tonic::Status;
 

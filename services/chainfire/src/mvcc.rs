@@ -29,8 +29,8 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use crate::proto::etcdserverpb::{
     Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse, compare, range_request,
-    request_op, response_op,
+    RangeResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse, compare,
+    range_request, request_op, response_op,
 };
 use crate::proto::mvccpb::{Event, KeyValue, event};
 use txn::{Op, StoreTxn, check_no_duplicate_puts, shape_range};

@@ -151,6 +151,7 @@ impl<N: Node> Service for Chainfire<N> {
                     .add_service(services.maintenance);
                 let clients = Server::builder()
                     .accept_http1(true)
+                    .layer(crate::api::wire::EtcdWireLayer)
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         incoming(client_listener),

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use chainfire::{Chainfire, Limits};
 use chainfire::standalone::ChainfireSchema;
+use chainfire::{Chainfire, Limits};
 use photon_config::{ComponentDocument, Layers};
 use photon_dsl::{Node as _, Port};
 use photon_runtime::Peer;

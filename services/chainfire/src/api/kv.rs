@@ -172,3 +172,57 @@ fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::etcdserverpb::{Compare, RequestOp};
+
+    fn put() -> RequestOp {
+        RequestOp {
+            request: Some(request_op::Request::RequestPut(PutRequest {
+                key: b"k".to_vec(),
+                ..Default::default()
+            })),
+        }
+    }
+
+    fn nested(ops: usize) -> RequestOp {
+        RequestOp {
+            request: Some(request_op::Request::RequestTxn(TxnRequest {
+                success: vec![put(); ops],
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn the_limit_counts_the_largest_part_and_nested_transactions_share_it() {
+        let txn = |compare: usize, success: Vec<RequestOp>, failure: usize| TxnRequest {
+            compare: vec![Compare::default(); compare],
+            success,
+            failure: vec![put(); failure],
+        };
+        assert!(check_txn(&txn(4, vec![put(); 4], 4), 4).is_ok());
+        for over in [
+            txn(5, vec![], 0),
+            txn(0, vec![put(); 5], 0),
+            txn(0, vec![], 5),
+        ] {
+            let refused = check_txn(&over, 4).unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+            assert_eq!(
+                refused.message(),
+                "etcdserver: too many operations in txn request"
+            );
+        }
+        // Two ops leave 2 of 4 for the nested transaction.
+        assert!(check_txn(&txn(0, vec![put(), nested(2)], 0), 4).is_ok());
+        assert!(check_txn(&txn(0, vec![put(), nested(3)], 0), 4).is_err());
+        let empty = txn(0, vec![RequestOp { request: None }], 0);
+        assert_eq!(
+            check_txn(&empty, 4).unwrap_err().message(),
+            "etcdserver: key not found"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{header, member_status, status_of};
+use crate::member::ELECTION_TIMEOUT_MS;
 use crate::member::Member;
 use crate::proto::etcdserverpb::lease_server::Lease;
 use crate::proto::etcdserverpb::{
@@ -17,7 +18,6 @@ use crate::proto::etcdserverpb::{
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use crate::member::ELECTION_TIMEOUT_MS;
 use crate::raft::network::{LeaseAnswer, LeaseQuestion};
 use crate::raft::{Command, CommandResult};
 

@@ -1,0 +1,118 @@
+//! etcd v3 servers for the tests: a chainfire deployment started and
+//! waited for, and Debian's etcd, the reference chainfire is compared with
+//! side by side (one member on a loopback address, its data in a temporary
+//! directory, killed when dropped).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `deploy-<name> up` on `net`, its state in a fresh directory, and
+/// waits until each of its `members` (on `net.ip(1..=members)`, port 2379)
+/// reports a leader; returns the members' client endpoints.
+pub async fn deployment_up(
+    name: &str,
+    net: &crate::Loopback,
+    members: u8,
+) -> (crate::Running, tempfile::TempDir, Vec<String>) {
+    let state = tempfile::tempdir().expect("a temporary directory");
+    let mut running = crate::Running::start(
+        name,
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().expect("a UTF-8 path"),
+        ],
+    );
+    let endpoints: Vec<String> = (1..=members).map(|i| net.addr(i, 2379)).collect();
+    running.wait_for("all services started", Duration::from_secs(30));
+    for endpoint in &endpoints {
+        if let Err(problem) = has_leader(endpoint, Duration::from_secs(20)).await {
+            panic!("{problem}; log:\n{}", running.log());
+        }
+    }
+    (running, state, endpoints)
+}
+
+/// Waits up to `timeout` until the etcd v3 server at `endpoint` reports a
+/// leader.
+async fn has_leader(endpoint: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(mut client) = etcd_client::Client::connect([endpoint], None).await
+            && let Ok(status) = client.status().await
+            && status.leader() != 0
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no leader at {endpoint} after {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A running single-member etcd.
+#[derive(Debug)]
+pub struct Etcd {
+    child: Child,
+    dir: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Etcd {
+    /// Starts `etcd` (`$ETCD_BIN`, else Debian's `/usr/bin/etcd`, which
+    /// `.ci/setup` installs) with its client URL on `net.ip(host):2379` and
+    /// its peer URL on port 2380, and waits until it has elected itself.
+    pub async fn start(net: &crate::Loopback, host: u8) -> Etcd {
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into());
+        assert!(
+            Path::new(&bin).exists(),
+            "etcd not found at {bin}: run .ci/setup (Debian's etcd-server) or set ETCD_BIN"
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let client = net.url(host, 2379);
+        let peer = net.url(host, 2380);
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("etcd's log file");
+        let child = Command::new(&bin)
+            .args(["--name", "reference", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("reference={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} does not start: {e}"));
+        let etcd = Etcd {
+            child,
+            dir,
+            endpoint: net.addr(host, 2379),
+        };
+        if let Err(problem) = has_leader(etcd.endpoint(), Duration::from_secs(20)).await {
+            panic!("{problem}; etcd's log:\n{}", etcd.log());
+        }
+        etcd
+    }
+
+    /// `ip:port` of its client URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
