@@ -75,10 +75,42 @@ async fn a_single_member_from_toml_keeps_its_data_where_the_file_says() {
     assert!(status.success(), "{}", server.log());
     assert!(data.exists(), "the data is in data_dir");
 
-    let server = Running::start_server("chainfire", &["--config", &config], &[], None);
+    let mut server = Running::start_server("chainfire", &["--config", &config], &[], None);
     let mut client = ready(&format!("{net}.1:2379"), &server).await;
     let got = client.get("greeting", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "hello");
+    server.signal("TERM");
+    let (status, _) = server.wait(Duration::from_secs(15));
+    assert!(status.success(), "{}", server.log());
+
+    // Another member's name on this data is refused before it starts, with
+    // both names.
+    let (code, words) = e2e::last_words(
+        "chainfire",
+        &[
+            "--config",
+            &config,
+            "--set",
+            "photon.component_id=chainfire-02",
+        ],
+        &[],
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        words.contains(&format!(
+            "the data directory {} belongs to member `chainfire-01`, not `chainfire-02`",
+            data.display()
+        )),
+        "{words}"
+    );
+    let server = Running::start_server("chainfire", &["--config", &config], &[], None);
+    let mut client = ready(&format!("{net}.1:2379"), &server).await;
+    let got = client.get("greeting", None).await.unwrap();
+    assert_eq!(
+        got.kvs()[0].value_str().unwrap(),
+        "hello",
+        "the data is untouched"
+    );
 
     // The same port twice is refused by key.
     let out = e2e::server_output(

@@ -13,13 +13,16 @@ pub(crate) struct Health {
 }
 
 impl Report for Health {
-    /// Healthy while the member knows a leader: without one, nothing can
-    /// be written (503, as etcd's own `/health` answers).
+    /// Healthy while the member knows a leader it can forward to: without
+    /// one, nothing can be written (503, as etcd's own `/health` answers).
     fn health(&self, checks: &mut Checks) {
         let (term, leader) = self.member.term_and_leader();
         checks.check(
             "raft",
             match leader {
+                Some(leader) if !self.member.members().contains_key(&leader) => Err(format!(
+                    "leader {leader:x} is not a known member: requests cannot be forwarded"
+                )),
                 Some(leader) => Ok(format!("ok: leader {leader:x}, term {term}")),
                 None => Err(format!("no leader in term {term}")),
             },

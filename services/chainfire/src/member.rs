@@ -78,6 +78,27 @@ pub enum StartError {
         #[source]
         source: MvccError,
     },
+    /// The data directory holds another member's log and store.
+    #[error(
+        "the data directory {dir} belongs to member `{owner}`, not `{name}`: start `{owner}` on it, or give `{name}` a directory of its own"
+    )]
+    OtherMember {
+        /// The directory.
+        dir: PathBuf,
+        /// The member starting.
+        name: String,
+        /// The member it belongs to.
+        owner: String,
+    },
+    /// The member's identity could not be read or written.
+    #[error("cannot read or record which member owns {dir}")]
+    Owner {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: rocksdb::Error,
+    },
     /// Raft would not start.
     #[error("cannot start raft: {0}")]
     Raft(String),
@@ -197,6 +218,20 @@ impl Member {
             source,
         };
         let db = open_db(&dir, &[RAFT_LOG, RAFT_STATE]).map_err(store_error)?;
+        let log = LogStore::new(db.clone());
+        if let Err(owner) = log
+            .claim(&config.name)
+            .map_err(|source| StartError::Owner {
+                dir: dir.clone(),
+                source,
+            })?
+        {
+            return Err(StartError::OtherMember {
+                dir,
+                name: config.name,
+                owner,
+            });
+        }
         let store = MvccStore::with_db(db.clone(), false).map_err(store_error)?;
         let state = StateMachine::new(store, &dir);
         let id = member_id(&config.name);
@@ -213,15 +248,9 @@ impl Member {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let raft = Raft::new(
-            id,
-            Arc::new(raft_config),
-            Network,
-            LogStore::new(db),
-            state.clone(),
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(raft_config), Network, log, state.clone())
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
         let members: BTreeMap<u64, (String, MemberAddrs)> = config
             .members
             .iter()

@@ -25,6 +25,8 @@ pub const RAFT_STATE: &str = "raft_state";
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
 const LAST_PURGED: &[u8] = b"last_purged";
+/// The name of the member the log belongs to.
+const OWNER: &[u8] = b"owner";
 
 /// The log store; clones share the database (the reader is a clone).
 #[derive(Debug, Clone)]
@@ -37,6 +39,22 @@ impl LogStore {
     /// [`RAFT_STATE`].
     pub fn new(db: Arc<DB>) -> Self {
         LogStore { db }
+    }
+
+    /// Claims the log for member `name`: on first start it is written down
+    /// (fsynced); later the same name must come back. Returns the owner's
+    /// name when it is another member's.
+    pub fn claim(&self, name: &str) -> Result<Result<(), String>, rocksdb::Error> {
+        match self.db.get_cf(self.state(), OWNER)? {
+            Some(owner) if owner == name.as_bytes() => Ok(Ok(())),
+            Some(owner) => Ok(Err(String::from_utf8_lossy(&owner).into_owned())),
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.state(), OWNER, name.as_bytes());
+                self.write_synced(batch)?;
+                Ok(Ok(()))
+            }
+        }
     }
 
     fn log(&self) -> &rocksdb::ColumnFamily {
