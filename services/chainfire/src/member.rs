@@ -21,10 +21,13 @@ use crate::proto::raftpb::Frame;
 use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
 use crate::raft::log_store::{LogStore, RAFT_LOG, RAFT_STATE};
 use crate::raft::network::{
-    ForwardedWrite, LeaseAnswer, LeaseQuestion, Network, PeerService, ReadIndex, peer_client,
+    ForwardedWrite, LeaseAnswer, LeaseQuestion, Network, ReadIndex, peer_client,
 };
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Command, CommandResult, Raft, decode, encode};
+
+pub mod peer_service;
+pub use peer_service::PeerService;
 
 /// Where a linearizable read may be served from, as a read-index round
 /// found it.
