@@ -816,3 +816,167 @@ async fn virtual_hosted_style_under_the_base_domain_and_path_style_everywhere() 
     .await;
     assert_ne!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
+
+/// The HTTP status of an SDK error (HEAD errors have no body to name them).
+fn http_status<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
+    let net = Loopback::block();
+    let store = up(&net).await;
+    let s3 = client(&store);
+    s3.create_bucket().bucket("parts").send().await.unwrap();
+    const PART: usize = 5 * 1024 * 1024;
+    let sizes = [PART, PART, 1024];
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("parts")
+        .key("three")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap().to_owned();
+    let mut completed = Vec::new();
+    let mut bodies = Vec::new();
+    for (i, size) in sizes.into_iter().enumerate() {
+        let n = i as i32 + 1;
+        let bytes = pattern(size, n as u8);
+        let part = s3
+            .upload_part()
+            .bucket("parts")
+            .key("three")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .unwrap();
+        completed.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+        bodies.push(bytes);
+    }
+    s3.complete_multipart_upload()
+        .bucket("parts")
+        .key("three")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(completed))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let total: usize = sizes.iter().sum();
+
+    // Each part alone, with where it lies in the object and how many there are.
+    let mut start = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        let n = i as i32 + 1;
+        let got = s3
+            .get_object()
+            .bucket("parts")
+            .key("three")
+            .part_number(n)
+            .send()
+            .await
+            .unwrap();
+        let range = format!("bytes {start}-{}/{total}", start + body.len() - 1);
+        assert_eq!(got.content_length(), Some(body.len() as i64), "part {n}");
+        assert_eq!(got.content_range(), Some(range.as_str()), "part {n}");
+        assert_eq!(got.parts_count(), Some(3), "part {n}");
+        let bytes = got.body.collect().await.unwrap().into_bytes();
+        assert!(bytes == body[..], "part {n}'s bytes");
+        let head = s3
+            .head_object()
+            .bucket("parts")
+            .key("three")
+            .part_number(n)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_length(), Some(body.len() as i64), "part {n}");
+        assert_eq!(head.content_range(), Some(range.as_str()), "part {n}");
+        assert_eq!(head.parts_count(), Some(3), "part {n}");
+        start += body.len();
+    }
+    let beyond = s3
+        .get_object()
+        .bucket("parts")
+        .key("three")
+        .part_number(4)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&beyond), "InvalidPartNumber");
+    assert_eq!(http_status(&beyond), Some(416));
+    let beyond = s3
+        .head_object()
+        .bucket("parts")
+        .key("three")
+        .part_number(4)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(http_status(&beyond), Some(416));
+    let both = s3
+        .get_object()
+        .bucket("parts")
+        .key("three")
+        .part_number(1)
+        .range("bytes=0-9")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&both), "InvalidRequest");
+
+    // An object stored without a type (a presigned PUT with no
+    // Content-Type: the SDK itself would send one) is served as S3 serves
+    // it, and is one part: the whole object.
+    let put = s3
+        .put_object()
+        .bucket("parts")
+        .key("untyped")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .await
+        .unwrap();
+    let (status, body) = raw(put.uri(), "PUT", b"twelve bytes").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let got = s3
+        .get_object()
+        .bucket("parts")
+        .key("untyped")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("binary/octet-stream"));
+    let whole = s3
+        .get_object()
+        .bucket("parts")
+        .key("untyped")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.content_length(), Some(12));
+    assert_eq!(whole.parts_count(), None);
+    assert_eq!(
+        &whole.body.collect().await.unwrap().into_bytes()[..],
+        b"twelve bytes"
+    );
+    let second = s3
+        .get_object()
+        .bucket("parts")
+        .key("untyped")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&second), "InvalidPartNumber");
+}

@@ -406,12 +406,45 @@ pub fn headers_of(
 }
 
 /// The first and last+1 byte a `Range` header selects.
-pub fn select(range: Option<&dto::Range>, size: u64) -> S3Result<Option<std::ops::Range<u64>>> {
-    match range {
-        None => Ok(None),
-        Some(range) => range
-            .check(size)
+pub fn select(
+    range: Option<&dto::Range>,
+    part_number: Option<i32>,
+    record: &ObjectRecord,
+) -> S3Result<Option<std::ops::Range<u64>>> {
+    match (range, part_number) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter"
+        )),
+        (Some(range), None) => range
+            .check(record.size)
             .map(Some)
             .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable")),
+        (None, Some(number)) => part_range(record, number).map(Some),
     }
+}
+
+/// The bytes of part `number` (from 1) of `record`, as S3 serves
+/// `?partNumber=`: a multipart object's part as it was uploaded; any other
+/// object is one part, the whole of it.
+fn part_range(record: &ObjectRecord, number: i32) -> S3Result<std::ops::Range<u64>> {
+    let count = record.parts.map_or(1, |n| n as usize);
+    let index = usize::try_from(number)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .filter(|&i| i < count);
+    let Some(index) = index else {
+        let mut error = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        error.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(error);
+    };
+    if record.parts.is_none() {
+        return Ok(0..record.size);
+    }
+    let start: u64 = record.segments[..index].iter().map(|s| s.size).sum();
+    Ok(start..start + record.segments[index].size)
 }

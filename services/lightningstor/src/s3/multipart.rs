@@ -124,7 +124,7 @@ impl LightningS3 {
                         "The x-amz-copy-source-range value must be of the form bytes=first-last"
                     )
                 })?;
-                select(Some(&range), source.size)?.expect("a range was given")
+                select(Some(&range), None, &source)?.expect("a range was given")
             }
         };
         let written = copy_into_blob(&self.store, &source, range).await?;

@@ -26,7 +26,12 @@ macro_rules! describe_object {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.modified_ms)),
-            content_type: h.content_type.clone(),
+            // S3's type for an object stored without one.
+            content_type: Some(
+                h.content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".to_owned()),
+            ),
             content_encoding: h.content_encoding.clone(),
             content_disposition: h.content_disposition.clone(),
             content_language: h.content_language.clone(),
@@ -125,7 +130,7 @@ impl LightningS3 {
             input.if_unmodified_since.as_ref(),
             not_modified,
         )?;
-        let selected = select(input.range.as_ref(), record.size)?;
+        let selected = select(input.range.as_ref(), input.part_number, &record)?;
         let range = selected.clone().unwrap_or(0..record.size);
         let body = read_range(&self.store, &record, range).await?;
         // Checksums describe the whole object, never a range of it.
@@ -157,7 +162,7 @@ impl LightningS3 {
             input.if_unmodified_since.as_ref(),
             not_modified,
         )?;
-        let selected = select(input.range.as_ref(), record.size)?;
+        let selected = select(input.range.as_ref(), input.part_number, &record)?;
         let with_checksums = wants_checksums(input.checksum_mode.as_ref());
         Ok(S3Response::new(describe_object!(
             HeadObjectOutput,
