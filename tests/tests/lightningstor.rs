@@ -980,3 +980,96 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
         .unwrap_err();
     assert_eq!(code(&second), "InvalidPartNumber");
 }
+
+/// SigV4's signature of `string_to_sign` with `secret` (the date and region
+/// read from its scope line).
+fn sigv4_signature(secret: &str, string_to_sign: &str) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let mac = |key: &[u8], data: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    let scope: Vec<&str> = string_to_sign.lines().nth(2).unwrap().split('/').collect();
+    let key = [scope[0], scope[1], scope[2], scope[3]]
+        .iter()
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| {
+            mac(&key, part)
+        });
+    hex::encode(mac(&key, string_to_sign))
+}
+
+/// The text of XML element `tag` in `xml`, unescaped.
+fn element(xml: &str, tag: &str) -> String {
+    let start = xml
+        .find(&format!("<{tag}>"))
+        .unwrap_or_else(|| panic!("no {tag} in {xml}"))
+        + tag.len()
+        + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    xml[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_told_what_was_signed_and_not_logged_as_an_error() {
+    let net = Loopback::block();
+    let store = up(&net).await;
+    client(&store)
+        .create_bucket()
+        .bucket("signed")
+        .send()
+        .await
+        .unwrap();
+    let wrong = "not-the-secret";
+    let refused = client_with(&store.endpoint, KEY_ID, wrong)
+        .list_objects_v2()
+        .bucket("signed")
+        .prefix("a/b c")
+        .send()
+        .await
+        .unwrap_err();
+    let body = String::from_utf8(
+        refused
+            .raw_response()
+            .unwrap()
+            .body()
+            .bytes()
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let service = refused.into_service_error();
+    assert_eq!(code(&service), "SignatureDoesNotMatch");
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::message(&service),
+        Some(
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        )
+    );
+    assert_eq!(element(&body, "AWSAccessKeyId"), KEY_ID);
+    // What we say was signed is what the client signed: its signature over
+    // our string to sign, with its (wrong) secret, is the one it sent.
+    let string_to_sign = element(&body, "StringToSign");
+    assert_eq!(
+        sigv4_signature(wrong, &string_to_sign),
+        element(&body, "SignatureProvided"),
+        "{body}"
+    );
+    let canonical = element(&body, "CanonicalRequest");
+    let lines: Vec<&str> = canonical.lines().collect();
+    assert_eq!(lines[0], "GET", "{canonical}");
+    assert!(lines[1].starts_with("/signed"), "{canonical}");
+    assert!(
+        lines[2].contains("list-type=2") && lines[2].contains("prefix=a%2Fb%20c"),
+        "{canonical}"
+    );
+    let log = store.running.log();
+    assert!(
+        !log.contains("ERROR"),
+        "a client's mistake is not a server error:\n{log}"
+    );
+}

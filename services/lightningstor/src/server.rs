@@ -19,6 +19,7 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use crate::LightningStor;
 use crate::admin::AdminService;
 use crate::auth::KeyRing;
+use crate::auth::mismatch::{self, RequestHead};
 use crate::auth::sts::StsRoute;
 pub use crate::s3::RESERVED_BUCKETS;
 use crate::s3::{LightningS3, VirtualHosts};
@@ -102,7 +103,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
     {
         return answer;
     }
-    let response = match hyper::service::Service::call(&shared.s3, request).await {
+    let head = RequestHead::of(&request);
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let mut response = match hyper::service::Service::call(&shared.s3, request).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed outside the protocol");
@@ -113,7 +116,24 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
             )
         }
     };
-    shared.counters.count(response.status());
+    let status = response.status();
+    if status == StatusCode::FORBIDDEN
+        && let Some(sent) = response.body().bytes()
+        && let Some(explained) = mismatch::explain(&sent, head.as_ref())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, explained.len().into());
+        *response.body_mut() = Body::from(explained);
+    }
+    // A client's mistake is not the server's: answered, counted in
+    // /metrics, and logged at debug only, so no client can flood the log.
+    if status.is_server_error() {
+        tracing::warn!(%method, path, %status, "S3 request failed");
+    } else if status.is_client_error() {
+        tracing::debug!(%method, path, %status, "S3 request refused");
+    }
+    shared.counters.count(status);
     response
 }
 
@@ -172,6 +192,13 @@ impl<N: Node> Service for LightningStor<N> {
             &reach,
         )?;
         Ok(photon_config::to_toml(&doc)?)
+    }
+
+    /// s3s logs every refused request at `error` ("failed to prepare",
+    /// "op returns error"): a client's mistake, which `handle` counts and
+    /// logs at debug; our own failures are logged where they happen.
+    fn noisy_log_targets(&self) -> &'static [&'static str] {
+        &["s3s::ops=off"]
     }
 
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {

@@ -8,6 +8,7 @@
 //!
 //! The last two live in the store, so they survive a restart.
 
+pub mod mismatch;
 pub mod sts;
 
 use std::sync::Arc;
