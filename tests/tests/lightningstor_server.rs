@@ -68,6 +68,10 @@ async fn serves_the_design_example_to_the_aws_sdk() {
     assert!(!e2e::s3::files_under(&dir.path().join("data")).is_empty());
     let wrong = client_with(&format!("http://{net}.1:9001"), DESIGN_ID, "not-the-secret");
     assert!(wrong.list_buckets().send().await.is_err());
+    assert!(
+        !server.log().contains(DESIGN_SECRET),
+        "the log never holds the secret"
+    );
 }
 
 #[test]
@@ -185,5 +189,27 @@ async fn a_deployments_exported_configuration_serves_the_same_data() {
     assert_eq!(
         get_bytes(&s3, "kept", "a").await,
         b"written by the deployment"
+    );
+}
+
+#[test]
+fn print_config_shows_the_secret_by_where_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = design_config(dir.path());
+    let out = e2e::server_output(
+        "lightningstor",
+        &["--config", &config, "--print-config"],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(DESIGN_SECRET), "{text}");
+    assert!(
+        text.contains(&format!("secret_key = \"(secret, written in {config}:")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("access_key = \"{DESIGN_ID}\"")),
+        "{text}"
     );
 }

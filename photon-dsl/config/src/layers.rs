@@ -399,6 +399,27 @@ impl Layers {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(&self.root).unwrap_or_default()
     }
+
+    /// The configuration so far as TOML, each of `secret_keys` (dotted
+    /// paths) that is set shown by where it was written, never by value:
+    /// what `--print-config` prints.
+    pub fn to_toml_hiding(&self, secret_keys: &[&str]) -> String {
+        let mut root = self.root.clone();
+        for key in secret_keys {
+            let path: Vec<&str> = key.split('.').collect();
+            let (last, parents) = path.split_last().expect("split yields one part at least");
+            let mut here = Some(&mut root);
+            for part in parents {
+                here = here
+                    .and_then(|table| table.get_mut(*part))
+                    .and_then(Value::as_table_mut);
+            }
+            if let Some(value) = here.and_then(|table| table.get_mut(*last)) {
+                *value = Value::String(format!("(secret, written in {})", self.origin(key)));
+            }
+        }
+        toml::to_string_pretty(&root).unwrap_or_default()
+    }
 }
 
 /// Where a file's configuration comes from, for [`load`].

@@ -32,6 +32,10 @@ pub trait Component {
     type PhotonStandalone: Serialize + DeserializeOwned + Default + std::fmt::Debug + PartialEq;
     /// `[standalone]`: its own settings.
     type Standalone: Serialize + DeserializeOwned + Default + std::fmt::Debug + PartialEq;
+    /// The keys (dotted paths) that hold a secret's value, such as
+    /// `standalone.auth.secret_key`: shown by where they are written, never
+    /// by value.
+    const SECRET_KEYS: &'static [&'static str] = &[];
 }
 
 /// The document a component reads.

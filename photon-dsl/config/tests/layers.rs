@@ -245,3 +245,28 @@ fn mode_comes_from_configuration_else_from_the_control_plane_probe() {
     let d = detect(doc.photon.mode, &layers, None, |_| true);
     assert_eq!(d.mode, OperationMode::Standalone);
 }
+
+#[test]
+fn a_secret_prints_as_where_it_is_written_and_nothing_else_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "[photon]\ncomponent_id = \"store\"\n[standalone.server]\nsecret = \"hunter2-value\"\n",
+    );
+    let mut layers = photon_config::Layers::new();
+    layers.file(&path).unwrap();
+    let shown = layers.to_toml_hiding(&["standalone.server.secret", "standalone.absent.key"]);
+    assert!(!shown.contains("hunter2-value"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "secret = \"(secret, written in {}:4)\"",
+            path.display()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("component_id = \"store\""), "{shown}");
+    assert!(
+        layers.to_toml().contains("hunter2-value"),
+        "the layers keep it"
+    );
+}

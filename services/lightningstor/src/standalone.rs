@@ -36,6 +36,7 @@ impl DataDir for LightningStorSchema {
 
 impl Component for LightningStorSchema {
     const NAME: &'static str = "lightningstor";
+    const SECRET_KEYS: &'static [&'static str] = &["standalone.auth.secret_key"];
     type PhotonStandalone = PhotonStandalone;
     type Standalone = Standalone;
 }

@@ -135,7 +135,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     };
     if m.get_flag("print-config") {
         use std::io::Write as _;
-        let _ = std::io::stdout().write_all(layers.to_toml().as_bytes());
+        let text = layers.to_toml_hiding(C::SECRET_KEYS);
+        let _ = std::io::stdout().write_all(text.as_bytes());
         return ExitCode::SUCCESS;
     }
     let listeners = listen_addresses(&built);
