@@ -262,10 +262,12 @@ async fn transfers_go_only_to_axfr_allow() {
         "every record once, the SOA twice"
     );
     for record in &records[1..records.len() - 1] {
+        // hickory writes `/` (RFC 2317's `128/26`) escaped, zone files as is.
+        let name = record.name.to_string().replace("\\/", "/");
         assert!(
             zone_text.contains(&format!(
                 "{} {} IN {}",
-                record.name,
+                name,
                 record.ttl,
                 record.record_type()
             )),

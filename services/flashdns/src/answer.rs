@@ -103,6 +103,40 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The answer with its names in the case Knot writes them: Knot
+    /// compresses each owner name and each compressible name in the data
+    /// (NS, CNAME, PTR, MX, SOA; RFC 3597 section 4) against the names
+    /// written before it, starting with the question as the client wrote
+    /// it, so a suffix it shares with an earlier name takes that name's
+    /// case (`ns1.Example.COM.` after a question for `www.Example.COM`).
+    /// Other names (SRV and NAPTR targets, RRSIG signers, NSEC next
+    /// names) are written as they are and are not compressed against.
+    pub fn in_written_case(mut self, question: &Name) -> Answer {
+        let mut written = vec![question.clone()];
+        let sections = [
+            &mut self.answers,
+            &mut self.authorities,
+            &mut self.additionals,
+        ];
+        for section in sections {
+            for record in section.iter_mut() {
+                record.name = recase(&mut written, &record.name);
+                match &mut record.data {
+                    RData::NS(ns) => ns.0 = recase(&mut written, &ns.0),
+                    RData::CNAME(cname) => cname.0 = recase(&mut written, &cname.0),
+                    RData::PTR(ptr) => ptr.0 = recase(&mut written, &ptr.0),
+                    RData::MX(mx) => mx.exchange = recase(&mut written, &mx.exchange),
+                    RData::SOA(soa) => {
+                        soa.mname = recase(&mut written, &soa.mname);
+                        soa.rname = recase(&mut written, &soa.rname);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self
+    }
+
     /// No records, only a code (the header's AA bit comes from the
     /// metadata `send` is given, not from here).
     pub fn empty(rcode: ResponseCode) -> Answer {
@@ -194,12 +228,10 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
                 name = target;
             }
             Found::Referral(cut) => {
-                // After an alias the referral is not ours to give: the
-                // resolver follows the chain itself.
-                if out.answers.is_empty()
-                    && let Some(ns) = cut.get(RecordType::NS)
-                {
-                    out.authoritative = false;
+                // After an alias (RFC 2317's classless delegation) the
+                // referral follows the CNAME, as Knot gives it.
+                if let Some(ns) = cut.get(RecordType::NS) {
+                    out.authoritative = !out.answers.is_empty();
                     out.authorities.extend(ns.records.iter().cloned());
                     if dnssec {
                         // The DS with its RRSIG, or the NSEC proving there
@@ -263,6 +295,45 @@ fn prove(zone: &Zone, proofs: &[Proof], dnssec: bool, out: &mut Answer) {
         let owner = set.records[0].name.clone();
         push_set(&mut out.authorities, set, &owner, true);
     }
+}
+
+/// `name` with the longest suffix it shares (ignoring case) with a name
+/// in `written` spelled as the first of those spells it; then it is written
+/// too.
+fn recase(written: &mut Vec<Name>, name: &Name) -> Name {
+    let labels: Vec<&[u8]> = name.iter().collect();
+    let mut best: Option<(usize, Vec<Vec<u8>>)> = None;
+    for earlier in written.iter() {
+        let theirs: Vec<&[u8]> = earlier.iter().collect();
+        let shared = labels
+            .iter()
+            .rev()
+            .zip(theirs.iter().rev())
+            .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+            .count();
+        if shared > best.as_ref().map_or(0, |(n, _)| *n) {
+            let suffix = theirs[theirs.len() - shared..]
+                .iter()
+                .map(|l| l.to_vec())
+                .collect();
+            best = Some((shared, suffix));
+        }
+    }
+    let recased = match best {
+        Some((shared, suffix)) => {
+            let own = labels[..labels.len() - shared].iter().map(|l| l.to_vec());
+            Name::from_labels(own.chain(suffix)).map_or_else(
+                |_| name.clone(),
+                |mut n| {
+                    n.set_fqdn(name.is_fqdn());
+                    n
+                },
+            )
+        }
+        None => name.clone(),
+    };
+    written.push(recased.clone());
+    recased
 }
 
 /// Adds `set` (and with `dnssec` its RRSIGs) with `owner` as written in
@@ -393,6 +464,25 @@ fn additional_for(zone: &Zone, set: &RRset, dnssec: bool, out: &mut Answer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_take_the_case_of_the_question_they_share_a_suffix_with() {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let mut written = vec![name("129.REV.Example.COM.")];
+        assert_eq!(
+            recase(&mut written, &name("129.c26.rev.example.com.")).to_string(),
+            "129.c26.REV.Example.COM."
+        );
+        assert_eq!(
+            recase(&mut written, &name("ns1.example.com.")).to_string(),
+            "ns1.Example.COM."
+        );
+        // Nothing shared: as it is.
+        assert_eq!(
+            recase(&mut written, &name("mail2.example.net.")).to_string(),
+            "mail2.example.net."
+        );
+    }
     use crate::zone::file;
 
     const ZONE: &str = r#"$ORIGIN example.com.

@@ -338,7 +338,8 @@ impl RequestHandler for DnsHandler {
             return self.error(request, response, ResponseCode::Refused).await;
         };
         let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
-        let answer = answer::answer(zone, query.original().name(), qtype, dnssec_ok);
+        let question = query.original().name();
+        let answer = answer::answer(zone, question, qtype, dnssec_ok).in_written_case(question);
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;
