@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use flashdns::{
     AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, Soa, Zone, ZoneData,
+    ZoneFileLimits,
 };
 use photon_dsl::prelude::*;
 
@@ -64,6 +65,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     ],
     axfr_allow: &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
     auto_reload: AutoReload::EverySeconds(1),
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_runtime::deployment! {

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use flashdns::{AutoReload, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone};
+use flashdns::{AutoReload, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone, ZoneFileLimits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -36,6 +36,7 @@ const PRIMARY: FlashDns<Ns1> = FlashDns {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)),
     ],
     auto_reload: AutoReload::EverySeconds(30),
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_runtime::deployment! {

@@ -8,7 +8,7 @@
 //! curl http://127.0.1.1:8053/zones
 //! ```
 
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -60,6 +60,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     zones: &[Zone::records("photon.internal", &PHOTON_INTERNAL)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_runtime::deployment! {

@@ -452,6 +452,34 @@ async fn reloads_good_files_and_keeps_serving_through_bad_ones() {
         metrics.contains("flashdns_zone_serial{zone=\"example.net.\"} 4"),
         "{metrics}"
     );
+
+    // An $INCLUDE of a device or a FIFO is refused without reading it (or
+    // waiting on it); the last good zone keeps answering.
+    let fifo = server.dir.path().join("zones/pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (include, refusal) in [
+        ("/dev/zero".to_owned(), "/dev/zero is a device".to_owned()),
+        (
+            fifo.display().to_string(),
+            format!("{} is a FIFO", fifo.display()),
+        ),
+    ] {
+        server.write_zone(
+            "example.net.zone",
+            &format!("{NET_V2}$INCLUDE {include}\n").replace(" 2 3600", " 9 3600"),
+        );
+        let rejected = server
+            .running
+            .wait_for("zone reload rejected", Duration::from_secs(10));
+        assert!(rejected.contains(&refusal), "{rejected}");
+        assert_eq!(soa_serial(&client, "example.net.").await, 4);
+    }
 }
 
 async fn soa_serial(client: &Client<TokioRuntimeProvider>, zone: &str) -> u32 {

@@ -191,6 +191,7 @@ fn serve(zone_file: &str) {
         let no_state = std::env::temp_dir();
         let zones = Zones::load(
             &zones,
+            &flashdns::ZoneFileLimits::DEFAULT,
             &|host| {
                 Err(NoAddress {
                     host: host.to_string(),

@@ -11,7 +11,7 @@
 pub mod spec;
 pub use spec::{
     AdminApi, AutoReload, Dnssec, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey,
-    Soa, Zone, ZoneData, ZoneSource,
+    Soa, Zone, ZoneData, ZoneFileLimits, ZoneSource,
 };
 
 #[cfg(feature = "server")]

@@ -97,7 +97,12 @@ impl<N: Node> Service for FlashDns<N> {
             let zones = {
                 let ctx = ctx.clone();
                 tokio::task::spawn_blocking(move || {
-                    Zones::load(spec.zones, &|node| node_address(&ctx, node), &ctx.state_dir)
+                    Zones::load(
+                        spec.zones,
+                        &spec.file_limits,
+                        &|node| node_address(&ctx, node),
+                        &ctx.state_dir,
+                    )
                 })
                 .await??
             };

@@ -40,7 +40,7 @@ use crate::zone::typed::{AddressOf, NodeAddressError};
 
 use crate::spec::{
     AutoReload, Dnssec, FlashDns, Rec, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
-    ZoneSource,
+    ZoneFileLimits, ZoneSource,
 };
 
 /// flashdns's standalone TOML schema as a type: what photon-config reads
@@ -135,6 +135,14 @@ pub struct Zones {
     /// not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_interval_sec: Option<u32>,
+    /// The largest zone file, or `$INCLUDE`d file, read, in MiB (64 when
+    /// not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_mib: Option<u32>,
+    /// The most text one zone reads, its `$INCLUDE`s counted, in MiB (256
+    /// when not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_zone_mib: Option<u32>,
     /// The zones; when left out, every `<name>.zone` in `zone_dir` (an
     /// empty list serves none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +155,8 @@ impl Default for Zones {
             zone_dir: PathBuf::from("/etc/flashdns/zones"),
             auto_reload: false,
             reload_interval_sec: None,
+            max_file_mib: None,
+            max_zone_mib: None,
             zone: None,
         }
     }
@@ -482,6 +492,7 @@ impl StandaloneServer for FlashDnsSchema {
                 zones: leak([zone]),
                 axfr_allow: &[],
                 auto_reload,
+                file_limits: ZoneFileLimits::DEFAULT,
             };
             if let Some(reason) = alone.declare().rejected() {
                 let key = if listed.is_none() {
@@ -504,9 +515,24 @@ impl StandaloneServer for FlashDnsSchema {
             zones: Box::leak(zones.into_boxed_slice()),
             axfr_allow: Box::leak(s.features.axfr_allow.clone().into_boxed_slice()),
             auto_reload,
+            file_limits: ZoneFileLimits {
+                max_file_mib: s
+                    .zones
+                    .max_file_mib
+                    .unwrap_or(ZoneFileLimits::DEFAULT.max_file_mib),
+                max_zone_mib: s
+                    .zones
+                    .max_zone_mib
+                    .unwrap_or(ZoneFileLimits::DEFAULT.max_zone_mib),
+            },
         };
         if let Some(reason) = spec.declare().rejected() {
-            return Err(config_error(layers, "standalone", reason));
+            let key = if reason.contains("file_limits") {
+                "standalone.zones.max_file_mib"
+            } else {
+                "standalone"
+            };
+            return Err(config_error(layers, key, reason));
         }
         Ok(Built::new(spec)
             .listen(DnsListener, s.server.dns_addr.ip)
@@ -665,6 +691,8 @@ pub fn export<N: photon_dsl::Node>(
             zone_dir: PathBuf::from("."),
             auto_reload,
             reload_interval_sec,
+            max_file_mib: Some(spec.file_limits.max_file_mib),
+            max_zone_mib: Some(spec.file_limits.max_zone_mib),
             zone: Some(zones),
         },
         features: Features {

@@ -13,7 +13,7 @@ use hickory_proto::rr::Name;
 
 use crate::answer::{Catalog, SharedCatalog};
 use crate::keys::{self, KeyError, ZoneKey};
-use crate::spec::{self, Dnssec, SigningKey, ZoneSource};
+use crate::spec::{self, Dnssec, SigningKey, ZoneFileLimits, ZoneSource};
 use crate::zone::sign::{SignError, Validity};
 use crate::zone::{Zone, ZoneError, file, typed};
 
@@ -101,6 +101,8 @@ pub struct Zones {
     catalog: SharedCatalog,
     entries: Arc<tokio::sync::Mutex<Vec<Entry>>>,
     status: Arc<Mutex<Vec<ZoneStatus>>>,
+    /// How much zone-file text a load or reload reads.
+    limits: ZoneFileLimits,
 }
 
 /// Seconds since the epoch.
@@ -233,6 +235,7 @@ impl Zones {
     /// at; signed zones keep their key and last serial under `state_dir`.
     pub fn load(
         zones: &[spec::Zone],
+        limits: &ZoneFileLimits,
         address_of: typed::AddressOf<'_>,
         state_dir: &Path,
     ) -> Result<Zones, LoadError> {
@@ -245,8 +248,8 @@ impl Zones {
                 ZoneSource::File(path) => {
                     let path = PathBuf::from(path);
                     // Read once: the hash is of exactly the text served.
-                    let text = file::read(&path)?;
-                    let built = file::load_text(&path, &text, &origin, zone.default_ttl)?;
+                    let text = file::read(&path, limits)?;
+                    let built = file::load_text(&path, &text, &origin, zone.default_ttl, limits)?;
                     let state = FileState {
                         path,
                         content_hash: hash(text.as_bytes()),
@@ -305,6 +308,7 @@ impl Zones {
             catalog: SharedCatalog::new(Catalog::new(loaded)),
             entries: Arc::new(tokio::sync::Mutex::new(entries)),
             status: Arc::new(Mutex::new(status)),
+            limits: *limits,
         })
     }
 
@@ -338,11 +342,18 @@ impl Zones {
             let Some(file) = &mut entry.file else {
                 continue;
             };
-            let text = match tokio::fs::read_to_string(&file.path).await {
-                Ok(text) => text,
+            let (path, limits) = (file.path.clone(), self.limits);
+            let read = tokio::task::spawn_blocking(move || file::read(&path, &limits)).await;
+            let text = match read {
+                Ok(Ok(text)) => text,
+                Ok(Err(e)) => {
+                    let problem = format!("{e}; still serving the last good version");
+                    self.reject(&entry.origin, problem);
+                    continue;
+                }
                 Err(e) => {
                     let problem = format!(
-                        "{}: cannot read the zone file: {e}; still serving the last good version",
+                        "{}: the zone file's reader failed: {e}; still serving the last good version",
                         file.path.display()
                     );
                     self.reject(&entry.origin, problem);
@@ -356,9 +367,10 @@ impl Zones {
             file.content_hash = content_hash;
             let (path, origin) = (file.path.clone(), entry.origin.clone());
             let default_ttl = file.default_ttl;
+            let limits = self.limits;
             let planner = entry.signing.as_ref().map(SigningState::planner);
             let parsed = tokio::task::spawn_blocking(move || {
-                let unsigned = file::load_text(&path, &text, &origin, default_ttl)
+                let unsigned = file::load_text(&path, &text, &origin, default_ttl, &limits)
                     .map_err(|e| e.to_string())?;
                 let signed = match planner {
                     Some(planner) => {
@@ -517,6 +529,7 @@ mod tests {
         })];
         let zones = Zones::load(
             &config,
+            &ZoneFileLimits::DEFAULT,
             &|node| {
                 Err(crate::zone::typed::NodeAddressError::NoAddress {
                     host: node.to_string(),

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use flashdns::spec::{
     AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
+    ZoneFileLimits,
 };
 use flashdns::standalone::{FlashDnsSchema, export};
 use flashdns::zone::typed::NodeAddressError;
@@ -183,16 +184,23 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
             Just(AutoReload::Off),
             (1u32..=100_000).prop_map(AutoReload::EverySeconds)
         ],
+        (1u32..=1024, 0u32..=4096),
     )
         .prop_filter("two listeners on one port", |(dns, admin, ..)| dns != admin)
-        .prop_map(|(dns, admin, zones, axfr_allow, auto_reload)| FlashDns {
-            node: Ns,
-            dns_port: Port::try_from(dns).unwrap(),
-            admin_port: Port::try_from(admin).unwrap(),
-            zones: Box::leak(zones.into_boxed_slice()),
-            axfr_allow: Box::leak(axfr_allow.into_boxed_slice()),
-            auto_reload,
-        })
+        .prop_map(
+            |(dns, admin, zones, axfr_allow, auto_reload, (file, more))| FlashDns {
+                node: Ns,
+                dns_port: Port::try_from(dns).unwrap(),
+                admin_port: Port::try_from(admin).unwrap(),
+                zones: Box::leak(zones.into_boxed_slice()),
+                axfr_allow: Box::leak(axfr_allow.into_boxed_slice()),
+                auto_reload,
+                file_limits: ZoneFileLimits {
+                    max_file_mib: file,
+                    max_zone_mib: file + more,
+                },
+            },
+        )
 }
 
 proptest! {
@@ -202,6 +210,7 @@ proptest! {
         prop_assert_eq!(built.spec.zones, spec.zones);
         prop_assert_eq!(built.spec.axfr_allow, spec.axfr_allow);
         prop_assert_eq!(built.spec.auto_reload, spec.auto_reload);
+        prop_assert_eq!(built.spec.file_limits, spec.file_limits);
     }
 }
 
@@ -216,6 +225,7 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
         zones: ZONES,
         axfr_allow: &[],
         auto_reload: AutoReload::Off,
+        file_limits: ZoneFileLimits::DEFAULT,
     };
     let v4 = |_| Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)));
     let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v4).unwrap();

@@ -1,5 +1,5 @@
 // lightningstor's state store wired to the DNS server instead of chainfire.
-use flashdns::{AutoReload, FlashDns};
+use flashdns::{AutoReload, FlashDns, ZoneFileLimits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -15,6 +15,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 const STORE: LightningStor<Store> = LightningStor {

@@ -1,6 +1,6 @@
 // A typed DNS record takes its address from node `web`, which the topology
 // does not list.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -25,6 +25,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[Zone::records("example.com", &ZONE)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_dsl::topology! {

@@ -1,5 +1,5 @@
 // A typed DNS record whose owner name has a space in it.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -24,6 +24,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[Zone::records("example.com", &ZONE)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_dsl::topology! {

@@ -1,6 +1,6 @@
 // A typed CNAME whose target is misspelt: `wwww` is inside the zone, and
 // the zone has no such name, so every resolver would get NXDOMAIN.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -26,6 +26,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[Zone::records("example.com", &ZONE)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_dsl::topology! {

@@ -1,6 +1,6 @@
 // DNSSEC signatures valid for one day: re-signed at half their validity,
 // that leaves validators half a day of margin for an outage.
-use flashdns::{AutoReload, FlashDns, Signing, Zone};
+use flashdns::{AutoReload, FlashDns, Signing, Zone, ZoneFileLimits};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -15,6 +15,7 @@ const DNS: FlashDns<Ns> = FlashDns {
         .signed(Signing { signature_days: 1, ..Signing::DEFAULT })],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 photon_dsl::topology! {

@@ -4,7 +4,7 @@
 // names the literal, not a note for every constant that uses it.
 use chainfire::{Chainfire, Limits};
 use echo::{EchoClient, EchoServer};
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -53,6 +53,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[Zone::records("cloud.internal", &ZONE)],
     axfr_allow: &[],
     auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
 };
 
 const ECHO: EchoServer<Web> = EchoServer { node: Web, port: port!(0), prefix: path!("echo"), token: None };

@@ -53,6 +53,38 @@ pub struct FlashDns<N: Node> {
     /// Whether zone files are re-read when they change. SIGHUP always
     /// re-reads them.
     pub auto_reload: AutoReload,
+    /// How much zone-file text is read ([`ZoneFileLimits::DEFAULT`]).
+    pub file_limits: ZoneFileLimits,
+}
+
+/// How much zone-file text flashdns reads, at start and on reload: bounds
+/// that keep a wrong `$INCLUDE` (a device, a FIFO, a runaway file) from
+/// taking the server down. Only regular files are read at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneFileLimits {
+    /// The largest zone file, or `$INCLUDE`d file, in MiB.
+    pub max_file_mib: u32,
+    /// The most text one zone reads, its `$INCLUDE`s counted, in MiB.
+    pub max_zone_mib: u32,
+}
+
+impl ZoneFileLimits {
+    /// 64 MiB per file and 256 MiB per zone: zones of a few million
+    /// records, far beyond a private cloud's.
+    pub const DEFAULT: ZoneFileLimits = ZoneFileLimits {
+        max_file_mib: 64,
+        max_zone_mib: 256,
+    };
+
+    /// The per-file limit in bytes.
+    pub const fn file_bytes(&self) -> u64 {
+        self.max_file_mib as u64 * 1024 * 1024
+    }
+
+    /// The per-zone limit in bytes.
+    pub const fn zone_bytes(&self) -> u64 {
+        self.max_zone_mib as u64 * 1024 * 1024
+    }
 }
 
 /// When zone files are checked for changes.
@@ -385,12 +417,17 @@ impl<N: Node> FlashDns<N> {
                 .with_health(),
             self.zones,
         );
+        let limits = self.file_limits;
         match check::zones_problem(self.zones) {
             Some(problem) => decl.reject_because(problem),
             None => match self.auto_reload {
                 AutoReload::EverySeconds(0) => decl.reject(
                     "`auto_reload: AutoReload::EverySeconds(0)` would re-read zone files without pause; use at least 1 second, or `AutoReload::Off`",
                 ),
+                _ if limits.max_file_mib == 0 || limits.max_file_mib > limits.max_zone_mib => decl
+                    .reject(
+                        "`file_limits.max_file_mib` must be at least 1 and at most `max_zone_mib` (`ZoneFileLimits::DEFAULT` is 64 and 256)",
+                    ),
                 _ => decl,
             },
         }

@@ -34,12 +34,27 @@ impl fmt::Display for Location {
 
 /// Why a zone was not loaded: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {problem}")]
+#[error("{location}: {}", excerpt(.problem))]
 pub struct ZoneError {
     /// Where.
     pub location: Location,
     /// What, in the terms `named-checkzone` uses.
     pub problem: String,
+}
+
+/// `problem` as an error shows it: whole when short, else its start and
+/// how long it was (a problem can quote a token, and a token can be a
+/// whole file's worth of one line).
+fn excerpt(problem: &str) -> String {
+    const MOST: usize = 240;
+    if problem.len() <= MOST {
+        return problem.to_owned();
+    }
+    let mut end = MOST;
+    while !problem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &problem[..end], problem.len())
 }
 
 /// One RRset: the records of one type at one name, sharing one TTL, and

@@ -9,6 +9,8 @@ pub(super) struct Token {
     /// string, what is between the quotes.
     pub(super) text: String,
     pub(super) quoted: bool,
+    /// The line it is on (an entry in parentheses spans several).
+    pub(super) line: usize,
 }
 
 /// One logical line: parentheses joined, comments dropped.
@@ -44,6 +46,7 @@ pub(super) fn entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
         entry.tokens.push(Token {
             text: std::mem::take(word),
             quoted: false,
+            line,
         });
     }
 
@@ -119,6 +122,7 @@ pub(super) fn entries(text: &str) -> Result<Vec<Entry>, (usize, String)> {
                 entry.tokens.push(Token {
                     text: quoted,
                     quoted: true,
+                    line: start,
                 });
             }
             '\\' => {

@@ -13,9 +13,10 @@ mod lex;
 mod rdata;
 
 use super::{Location, Zone, ZoneBuilder, ZoneError};
+use crate::spec::ZoneFileLimits;
 use lex::{Token, entries};
 pub(super) use rdata::absolute;
-use rdata::{character_string, name_rdata, read_ttl, txt, unescape};
+use rdata::{FieldError, character_string, name_rdata, read_ttl, txt, unescape};
 
 /// TTLs above this are read as 0 (RFC 2181 section 8), as BIND does.
 const MAX_TTL: u32 = 0x7fff_ffff;
@@ -45,30 +46,91 @@ const SERVED_TYPES: &[RecordType] = &[
     RecordType::TXT,
 ];
 
-/// Reads the zone file at `path` for the zone `origin`.
+/// Reads the zone file at `path` for the zone `origin`, within
+/// [`ZoneFileLimits::DEFAULT`].
 pub fn load(path: &Path, origin: &Name) -> Result<Zone, ZoneError> {
-    load_text(path, &read(path)?, origin, None)
+    let limits = ZoneFileLimits::DEFAULT;
+    load_text(path, &read(path, &limits)?, origin, None, &limits)
 }
 
-/// Reads a zone file's text, with the error [`load`] gives.
-pub fn read(path: &Path) -> Result<String, ZoneError> {
-    std::fs::read_to_string(path).map_err(|e| ZoneError {
+/// Reads a zone file's text within `limits`, with the error [`load`]
+/// gives.
+pub fn read(path: &Path, limits: &ZoneFileLimits) -> Result<String, ZoneError> {
+    read_bounded(path, limits.file_bytes(), limits).map_err(|problem| ZoneError {
         location: Location {
             source: path.display().to_string(),
             line: None,
         },
-        problem: format!("cannot read the zone file: {e}"),
+        problem,
     })
 }
 
+/// The text of the regular file at `path`: at most `left` bytes (what the
+/// zone has left of its limit) and at most `limits`' per-file size. A
+/// FIFO, a device or a directory is refused before it is opened, and a
+/// file that grows while it is read stops at the limit.
+fn read_bounded(path: &Path, left: u64, limits: &ZoneFileLimits) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the zone file: {e}"))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!(
+            "{} is {what}: zone files and $INCLUDEs are read only from regular files",
+            path.display()
+        ));
+    }
+    let over = |size: String| {
+        if left < limits.file_bytes() {
+            format!(
+                "{} is {size}, more than is left of the zone's limit of {} MiB with its $INCLUDEs (`max_zone_mib`)",
+                path.display(),
+                limits.max_zone_mib
+            )
+        } else {
+            format!(
+                "{} is {size}, over the limit of {} MiB per zone file (`max_file_mib`)",
+                path.display(),
+                limits.max_file_mib
+            )
+        }
+    };
+    let most = left.min(limits.file_bytes());
+    if meta.len() > most {
+        return Err(over(format!("{} bytes", meta.len())));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the zone file: {e}"))?;
+    let mut text = String::new();
+    file.take(most + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the zone file: {e}"))?;
+    if text.len() as u64 > most {
+        return Err(over("growing as it is read".to_owned()));
+    }
+    Ok(text)
+}
+
 /// Parses `text`, already read from the zone file at `path` (relative
-/// `$INCLUDE`s are read beside it). `default_ttl` is the TTL of records
-/// that give none before the file's first `$TTL`.
+/// `$INCLUDE`s are read beside it, within what `limits` leaves the zone).
+/// `default_ttl` is the TTL of records that give none before the file's
+/// first `$TTL`.
 pub fn load_text(
     path: &Path,
     text: &str,
     origin: &Name,
     default_ttl: Option<u32>,
+    limits: &ZoneFileLimits,
 ) -> Result<Zone, ZoneError> {
     parse_at(
         text,
@@ -76,12 +138,13 @@ pub fn load_text(
         Some(path),
         origin,
         default_ttl,
+        limits,
     )
 }
 
 /// Parses zone text (no `$INCLUDE` of relative paths) named `source`.
 pub fn parse(text: &str, source: &str, origin: &Name) -> Result<Zone, ZoneError> {
-    parse_at(text, source, None, origin, None)
+    parse_at(text, source, None, origin, None, &ZoneFileLimits::DEFAULT)
 }
 
 fn parse_at(
@@ -90,6 +153,7 @@ fn parse_at(
     path: Option<&Path>,
     origin: &Name,
     default_ttl: Option<u32>,
+    limits: &ZoneFileLimits,
 ) -> Result<Zone, ZoneError> {
     let mut builder = ZoneBuilder::new(origin.clone(), source);
     let mut reader = Reader {
@@ -97,6 +161,8 @@ fn parse_at(
         default_ttl,
         last_ttl: None,
         soa_minimum: None,
+        limits: *limits,
+        left: limits.zone_bytes().saturating_sub(text.len() as u64),
     };
     reader.read(text, source, path, origin.clone(), 0)?;
     builder.finish()
@@ -108,6 +174,9 @@ struct Reader<'b> {
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
     soa_minimum: Option<u32>,
+    limits: ZoneFileLimits,
+    /// Bytes the zone may still read through `$INCLUDE`s.
+    left: u64,
 }
 
 impl Reader<'_> {
@@ -180,12 +249,10 @@ impl Reader<'_> {
                             )
                         })?;
                         let included_source = included.display().to_string();
-                        let text = std::fs::read_to_string(&included).map_err(|e| {
-                            err(
-                                line,
-                                format!("cannot read $INCLUDE file {included_source}: {e}"),
-                            )
-                        })?;
+                        let text = read_bounded(&included, self.left, &self.limits).map_err(
+                            |problem| err(line, format!("$INCLUDE {included_source}: {problem}")),
+                        )?;
+                        self.left -= text.len() as u64;
                         self.read(
                             &text,
                             &included_source,
@@ -211,7 +278,7 @@ impl Reader<'_> {
             };
             let record = self
                 .record(owner, tokens.as_slice(), &origin, source, line)
-                .map_err(|p| err(line, p))?;
+                .map_err(|e| err(e.line.unwrap_or(line), e.problem))?;
             self.builder.add(record, Some(line))?;
         }
         Ok(())
@@ -237,18 +304,21 @@ impl Reader<'_> {
         origin: &Name,
         source: &str,
         line: usize,
-    ) -> Result<Record, String> {
+    ) -> Result<Record, FieldError> {
         let mut ttl = None;
         let mut class = DNSClass::IN;
         let mut rest = tokens;
         let rtype = loop {
             let Some((token, tail)) = rest.split_first() else {
-                return Err("the record has no type".to_owned());
+                return Err("the record has no type".to_owned().into());
             };
             rest = tail;
             let text = &token.text;
             if ttl.is_none() && text.starts_with(|c: char| c.is_ascii_digit()) {
-                ttl = Some(read_ttl(text)?);
+                ttl = Some(read_ttl(text).map_err(|problem| FieldError {
+                    line: Some(token.line),
+                    problem,
+                })?);
                 continue;
             }
             let upper = text.to_ascii_uppercase();
@@ -269,10 +339,13 @@ impl Reader<'_> {
                 ) => {
                     return Err(format!(
                         "RR type {rtype}: flashdns signs zones itself (`Dnssec::Sign`); a zone file holds the unsigned zone"
-                    ));
+                    )
+                    .into());
                 }
-                Ok(rtype) => return Err(format!("RR type {rtype} is not served by flashdns")),
-                Err(_) => return Err(format!("unknown RR type '{text}'")),
+                Ok(rtype) => {
+                    return Err(format!("RR type {rtype} is not served by flashdns").into());
+                }
+                Err(_) => return Err(format!("unknown RR type '{text}'").into()),
             }
         };
         // hickory reads `\DDD` in character-strings as a character, not a
@@ -281,7 +354,9 @@ impl Reader<'_> {
             txt(rest)?
         } else if rtype == RecordType::HINFO {
             let [cpu, os] = rest else {
-                return Err("HINFO takes two character-strings, CPU and OS".to_owned());
+                return Err("HINFO takes two character-strings, CPU and OS"
+                    .to_owned()
+                    .into());
             };
             RData::HINFO(HINFO::from_bytes(
                 character_string(&cpu.text)?.into(),
@@ -302,7 +377,7 @@ impl Reader<'_> {
                 .collect::<Vec<_>>()
                 .join(" ");
             if rdata_text.is_empty() {
-                return Err(format!("{rtype} record has no data"));
+                return Err(format!("{rtype} record has no data").into());
             }
             let mut rdata = RData::try_from_str(rtype, &rdata_text)
                 .map_err(|e| format!("bad {rtype} data '{rdata_text}': {e}"))?;
@@ -330,7 +405,7 @@ impl Reader<'_> {
                     );
                     minimum
                 }
-                (None, None, None) => return Err("no TTL specified".to_owned()),
+                (None, None, None) => return Err("no TTL specified".to_owned().into()),
             },
         };
         let mut record = Record::from_rdata(owner, ttl, rdata);
@@ -365,6 +440,89 @@ mod tests {
 
     fn error(body: &str) -> String {
         zone(body).unwrap_err().to_string()
+    }
+
+    /// Loads `main` (written to a file in `dir`) within `limits`.
+    fn load_file(dir: &Path, main: &str, limits: &ZoneFileLimits) -> Result<Zone, String> {
+        let path = dir.join("example.com.zone");
+        std::fs::write(&path, format!("{HEAD}{main}")).unwrap();
+        let text = read(&path, limits).map_err(|e| e.to_string())?;
+        load_text(&path, &text, &origin(), None, limits).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_a_fifo_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ZoneFileLimits::DEFAULT;
+        let device = load_file(dir.path(), "$INCLUDE /dev/zero\n", &limits).unwrap_err();
+        assert!(
+            device.ends_with(
+                ":8: $INCLUDE /dev/zero: /dev/zero is a device: zone files and $INCLUDEs are read only from regular files"
+            ),
+            "{device}"
+        );
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let include = format!("$INCLUDE {}\n", fifo.display());
+        let refused = load_file(dir.path(), &include, &limits).unwrap_err();
+        assert!(refused.contains("is a FIFO"), "{refused}");
+        let directory = read(dir.path(), &limits).unwrap_err().to_string();
+        assert!(directory.contains("is a directory"), "{directory}");
+    }
+
+    #[test]
+    fn a_file_over_its_limit_or_the_zones_is_refused_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = ZoneFileLimits {
+            max_file_mib: 1,
+            max_zone_mib: 1,
+        };
+        // 0.7 MiB of records in each of two included files.
+        let records = "x TXT \"0123456789012345678901234567890123456789\"\n".repeat(16_000);
+        std::fs::write(dir.path().join("a.inc"), &records).unwrap();
+        std::fs::write(dir.path().join("b.inc"), &records).unwrap();
+        let one_include = load_file(dir.path(), "$INCLUDE a.inc\n", &one);
+        assert!(one_include.is_ok(), "{one_include:?}");
+        let both = load_file(dir.path(), "$INCLUDE a.inc\n$INCLUDE b.inc\n", &one).unwrap_err();
+        assert!(
+            both.contains("b.inc is ") && both.contains("more than is left of the zone's limit of 1 MiB with its $INCLUDEs (`max_zone_mib`)"),
+            "{both}"
+        );
+        let big = dir.path().join("big.zone");
+        std::fs::write(&big, records.repeat(2)).unwrap();
+        let too_big = read(&big, &one).unwrap_err().to_string();
+        assert!(
+            too_big.contains("over the limit of 1 MiB per zone file (`max_file_mib`)"),
+            "{too_big}"
+        );
+    }
+
+    #[test]
+    fn an_error_quotes_a_short_excerpt_of_a_huge_token() {
+        let huge = "y".repeat(1_000_000);
+        let message = error(&format!("www IN {huge} 1\n"));
+        assert!(message.len() < 400, "{} bytes", message.len());
+        assert!(
+            message.starts_with("z:8: unknown RR type 'yyyy"),
+            "{message}"
+        );
+        assert!(message.ends_with("... (1000018 bytes in all)"), "{message}");
+    }
+
+    #[test]
+    fn an_error_inside_parentheses_names_the_line_of_its_token() {
+        let zone = "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 admin (\n  2024x ; serial\n  3600 1800 604800 300 )\n";
+        let message = parse(zone, "z", &origin()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "z:4: SOA serial: '2024x' is not a number from 0 to 4294967295"
+        );
+        let mx = error("@ MX (\n 10\n bad..name )\n");
+        assert!(mx.starts_with("z:10: MX exchange: "), "{mx}");
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub(super) fn name_rdata(
     rtype: RecordType,
     tokens: &[Token],
     origin: &Name,
-) -> Option<Result<RData, String>> {
+) -> Option<Result<RData, FieldError>> {
     let fields: &[&str] = match rtype {
         RecordType::NS | RecordType::CNAME | RecordType::PTR => &["target"],
         RecordType::MX => &["preference", "exchange"],
@@ -177,41 +177,73 @@ pub(super) fn name_rdata(
     Some(build_name_rdata(rtype, fields, tokens, origin))
 }
 
+/// A problem with a record's data, and the line of the token at fault
+/// when one is (an entry in parentheses spans several lines).
+#[derive(Debug)]
+pub(super) struct FieldError {
+    pub(super) line: Option<usize>,
+    pub(super) problem: String,
+}
+
+impl From<String> for FieldError {
+    fn from(problem: String) -> Self {
+        FieldError {
+            line: None,
+            problem,
+        }
+    }
+}
+
 pub(super) fn build_name_rdata(
     rtype: RecordType,
     fields: &[&str],
     tokens: &[Token],
     origin: &Name,
-) -> Result<RData, String> {
+) -> Result<RData, FieldError> {
+    let at = |i: usize, problem: String| FieldError {
+        line: Some(tokens[i].line),
+        problem,
+    };
     if tokens.len() != fields.len() {
-        return Err(format!(
+        return Err(FieldError::from(format!(
             "{rtype} takes {} field{} ({}), not {}",
             fields.len(),
             if fields.len() == 1 { "" } else { "s" },
             fields.join(" "),
             tokens.len()
-        ));
+        )));
     }
-    let name =
-        |i: usize| name_of(&tokens[i], origin).map_err(|e| format!("{rtype} {}: {e}", fields[i]));
+    let name = |i: usize| {
+        name_of(&tokens[i], origin).map_err(|e| at(i, format!("{rtype} {}: {e}", fields[i])))
+    };
     let u16_at = |i: usize| {
         let text = &tokens[i].text;
         text.parse::<u16>().map_err(|_| {
-            format!(
-                "{rtype} {}: '{text}' is not a number from 0 to 65535",
-                fields[i]
+            at(
+                i,
+                format!(
+                    "{rtype} {}: '{text}' is not a number from 0 to 65535",
+                    fields[i]
+                ),
             )
         })
     };
-    let timer =
-        |i: usize| read_ttl(&tokens[i].text).map_err(|e| format!("{rtype} {}: {e}", fields[i]));
+    let timer = |i: usize| {
+        read_ttl(&tokens[i].text).map_err(|e| at(i, format!("{rtype} {}: {e}", fields[i])))
+    };
     let signed_timer = |i: usize| {
         let value = timer(i)?;
-        i32::try_from(value)
-            .map_err(|_| format!("{rtype} {}: {value} is larger than 2147483647", fields[i]))
+        i32::try_from(value).map_err(|_| {
+            at(
+                i,
+                format!("{rtype} {}: {value} is larger than 2147483647", fields[i]),
+            )
+        })
     };
-    let bytes = |i: usize| -> Result<Box<[u8]>, String> {
-        Ok(character_string(&tokens[i].text)?.into_boxed_slice())
+    let bytes = |i: usize| -> Result<Box<[u8]>, FieldError> {
+        Ok(character_string(&tokens[i].text)
+            .map_err(|e| at(i, e))?
+            .into_boxed_slice())
     };
     Ok(match rtype {
         RecordType::NS => RData::NS(NS(name(0)?)),
@@ -222,7 +254,10 @@ pub(super) fn build_name_rdata(
         RecordType::SOA => {
             let serial = &tokens[2].text;
             let serial = serial.parse::<u32>().map_err(|_| {
-                format!("SOA serial: '{serial}' is not a number from 0 to 4294967295")
+                at(
+                    2,
+                    format!("SOA serial: '{serial}' is not a number from 0 to 4294967295"),
+                )
             })?;
             RData::SOA(SOA::new(
                 name(0)?,
@@ -236,7 +271,7 @@ pub(super) fn build_name_rdata(
         }
         RecordType::NAPTR => {
             let (flags, regexp) = (bytes(2)?, bytes(4)?);
-            naptr_regexp(&regexp)?;
+            naptr_regexp(&regexp).map_err(|e| at(4, e))?;
             RData::NAPTR(NAPTR::new(
                 u16_at(0)?,
                 u16_at(1)?,
