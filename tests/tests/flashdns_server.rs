@@ -192,7 +192,7 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
             vec!["--config", &typo],
             vec![],
             format!(
-                "flashdns-server: configuration error: {d}/typo.toml:16: `standalone.zones.auto_relaod`: unknown key `auto_relaod`; did you mean `auto_reload`? (expected one of: zone_dir, auto_reload, reload_interval_sec, zone)"
+                "flashdns-server: configuration error: {d}/typo.toml:16: `standalone.zones.auto_relaod`: unknown key `auto_relaod`; did you mean `auto_reload`? (expected one of: zone_dir, auto_reload, reload_interval_sec, max_file_mib, max_zone_mib, zone)"
             ),
         ),
         (
