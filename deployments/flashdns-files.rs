@@ -64,6 +64,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
         Zone::records("nodes.internal", &NODES_INTERNAL),
     ],
     axfr_allow: &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    notify: &[],
     auto_reload: AutoReload::EverySeconds(1),
     file_limits: ZoneFileLimits::DEFAULT,
 };

@@ -35,6 +35,7 @@ const PRIMARY: FlashDns<Ns1> = FlashDns {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)),
     ],
+    notify: &[],
     auto_reload: AutoReload::EverySeconds(30),
     file_limits: ZoneFileLimits::DEFAULT,
 };

@@ -59,6 +59,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     admin_port: port!(8053),
     zones: &[Zone::records("photon.internal", &PHOTON_INTERNAL)],
     axfr_allow: &[],
+    notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
 };

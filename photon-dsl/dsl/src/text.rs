@@ -93,6 +93,58 @@ impl ConstText {
         }
     }
 
+    /// Appends an IP address between backticks: IPv4 dotted, IPv6 as
+    /// eight hex groups (uncompressed: `2001:db8:0:0:0:0:0:1`).
+    pub const fn ip(self, ip: core::net::IpAddr) -> Self {
+        let mut text = self.push("`");
+        match ip {
+            core::net::IpAddr::V4(v4) => {
+                let octets = v4.octets();
+                let mut i = 0;
+                while i < 4 {
+                    if i > 0 {
+                        text = text.push(".");
+                    }
+                    text = text.number(octets[i] as i128);
+                    i += 1;
+                }
+            }
+            core::net::IpAddr::V6(v6) => {
+                let groups = v6.segments();
+                let mut i = 0;
+                while i < 8 {
+                    if i > 0 {
+                        text = text.push(":");
+                    }
+                    text = text.hex(groups[i]);
+                    i += 1;
+                }
+            }
+        }
+        text.push("`")
+    }
+
+    /// Appends `n` in lowercase hex, without leading zeros.
+    const fn hex(self, n: u16) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 4];
+        let mut len = 0;
+        let mut shift = 12i32;
+        while shift >= 0 {
+            let digit = ((n >> shift) & 0xf) as usize;
+            if len > 0 || digit != 0 || shift == 0 {
+                out[len] = DIGITS[digit];
+                len += 1;
+            }
+            shift -= 4;
+        }
+        let (head, _) = out.split_at(len);
+        match core::str::from_utf8(head) {
+            Ok(s) => self.push(s),
+            Err(_) => self,
+        }
+    }
+
     /// The text so far.
     pub const fn as_str(&self) -> &str {
         let (head, _) = self.buf.split_at(self.len);
@@ -180,6 +232,15 @@ pub const fn same(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_render_quoted() {
+        let t = ConstText::new()
+            .ip("192.0.2.10".parse().unwrap())
+            .push(" ")
+            .ip("2001:db8::1".parse().unwrap());
+        assert_eq!(t.as_str(), "`192.0.2.10` `2001:db8:0:0:0:0:0:1`");
+    }
 
     #[test]
     fn numbers_render_in_decimal() {

@@ -23,6 +23,8 @@ pub mod dns;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+pub mod notify;
+#[cfg(feature = "server")]
 mod record_text;
 #[cfg(feature = "server")]
 pub mod server;

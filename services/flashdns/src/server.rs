@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::FlashDns;
 use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
+use crate::notify::Notifier;
 use crate::spec::AutoReload;
 use crate::spec::{AdminListener, DnsListener};
 use crate::zone::typed::NodeAddressError;
@@ -52,10 +53,11 @@ fn node_address(ctx: &StartContext, node: NodeName) -> Result<IpAddr, NodeAddres
 const RESIGN_CHECK: Duration = Duration::from_secs(600);
 
 /// Re-reads zone files on SIGHUP and on the configured interval, and
-/// refreshes signatures.
+/// refreshes signatures; tells the secondaries of every zone that changed.
 async fn reload_loop(
     zones: Zones,
     auto_reload: AutoReload,
+    notifier: Notifier,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), ServiceError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -75,13 +77,19 @@ async fn reload_loop(
             () = shutdown.cancelled() => return Ok(()),
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: re-reading every zone file");
-                zones.reload(true).await;
+                for zone in zones.reload(true).await {
+                    notifier.notify(&zone);
+                }
             }
             _ = interval.tick(), if auto_reload != AutoReload::Off => {
-                zones.reload(false).await;
+                for zone in zones.reload(false).await {
+                    notifier.notify(&zone);
+                }
             }
             _ = resign.tick() => {
-                zones.refresh_signatures(crate::zones::now()).await;
+                for zone in zones.refresh_signatures(crate::zones::now()).await {
+                    notifier.notify(&zone);
+                }
             }
         }
     }
@@ -106,6 +114,12 @@ impl<N: Node> Service for FlashDns<N> {
                 })
                 .await??
             };
+            // Secondaries hear of every zone as loaded now: a restart may
+            // have brought changes.
+            let notifier = Notifier::new(spec.notify, udp.local_addr()?.ip());
+            for zone in zones.catalog().load().zones() {
+                notifier.notify(zone);
+            }
             let counters = Arc::new(Counters::default());
             let handler = DnsHandler::new(
                 zones.catalog().clone(),
@@ -146,7 +160,7 @@ impl<N: Node> Service for FlashDns<N> {
                 let (dns, (), reload) = tokio::join!(
                     dns,
                     admin,
-                    reload_loop(zones, spec.auto_reload, shutdown.clone())
+                    reload_loop(zones, spec.auto_reload, notifier, shutdown.clone())
                 );
                 dns?;
                 reload?;

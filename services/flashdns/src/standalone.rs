@@ -24,7 +24,7 @@
 //! ```
 
 use crate::spec::{AdminListener, DnsListener};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
@@ -282,6 +282,9 @@ pub struct Features {
     /// The only addresses zone transfers go to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub axfr_allow: Vec<IpAddr>,
+    /// The secondaries told by NOTIFY when a zone changes (`ip:port`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<SocketAddr>,
 }
 
 /// Leaks `value`: a spec holds `'static` data, and a server's
@@ -491,6 +494,7 @@ impl StandaloneServer for FlashDnsSchema {
                 admin_port: Port::try_from(8053).expect("8053 is a port"),
                 zones: leak([zone]),
                 axfr_allow: &[],
+                notify: &[],
                 auto_reload,
                 file_limits: ZoneFileLimits::DEFAULT,
             };
@@ -514,6 +518,7 @@ impl StandaloneServer for FlashDnsSchema {
             )?,
             zones: Box::leak(zones.into_boxed_slice()),
             axfr_allow: Box::leak(s.features.axfr_allow.clone().into_boxed_slice()),
+            notify: Box::leak(s.features.notify.clone().into_boxed_slice()),
             auto_reload,
             file_limits: ZoneFileLimits {
                 max_file_mib: s
@@ -529,6 +534,8 @@ impl StandaloneServer for FlashDnsSchema {
         if let Some(reason) = spec.declare().rejected() {
             let key = if reason.contains("file_limits") {
                 "standalone.zones.max_file_mib"
+            } else if reason.contains("`notify`") {
+                "standalone.features.notify"
             } else {
                 "standalone"
             };
@@ -699,6 +706,7 @@ pub fn export<N: photon_dsl::Node>(
             dnssec: false,
             dynamic_update: false,
             axfr_allow: spec.axfr_allow.to_vec(),
+            notify: spec.notify.to_vec(),
         },
     };
     Ok(doc)

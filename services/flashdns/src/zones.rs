@@ -334,10 +334,10 @@ impl Zones {
     }
 
     /// Re-reads every zone file whose content changed (or every one, with
-    /// `force`, as on SIGHUP). Returns how many zones were replaced.
-    pub async fn reload(&self, force: bool) -> usize {
+    /// `force`, as on SIGHUP). Returns the zones replaced, as now served.
+    pub async fn reload(&self, force: bool) -> Vec<Arc<Zone>> {
         let mut entries = self.entries.lock().await;
-        let mut replaced = 0;
+        let mut replaced = Vec::new();
         for entry in entries.iter_mut() {
             let Some(file) = &mut entry.file else {
                 continue;
@@ -425,24 +425,24 @@ impl Zones {
                 tracing::warn!(zone = %entry.origin, "{warning}");
             }
             tracing::info!(zone = %entry.origin, serial = serving.serial(), records = serving.record_count(), signed = serving.signed().is_some(), "zone reloaded");
-            self.catalog.replace(serving);
+            self.catalog.replace(serving.clone());
             self.update_status(&entry.origin, |s| {
                 s.loaded_at = now();
                 s.last_error = None;
                 s.warnings = warnings;
             });
-            replaced += 1;
+            replaced.push(serving);
         }
         replaced
     }
 
     /// Re-signs every signed zone past the middle of its signatures'
     /// validity at `now` (seconds since the epoch), with a higher serial.
-    /// Returns how many were re-signed.
-    pub async fn refresh_signatures(&self, now: u64) -> usize {
+    /// Returns the zones re-signed, as now served.
+    pub async fn refresh_signatures(&self, now: u64) -> Vec<Arc<Zone>> {
         let mut entries = self.entries.lock().await;
         let catalog = self.catalog.load();
-        let mut refreshed = 0;
+        let mut refreshed = Vec::new();
         for entry in entries.iter_mut() {
             let Some(state) = &mut entry.signing else {
                 continue;
@@ -479,8 +479,9 @@ impl Zones {
                 }
             };
             tracing::info!(zone = %entry.origin, serial = signed.serial(), expiration = signed.signed().map(|s| s.expiration), "zone re-signed");
-            self.catalog.replace(Arc::new(signed));
-            refreshed += 1;
+            let signed = Arc::new(signed);
+            self.catalog.replace(signed.clone());
+            refreshed.push(signed);
         }
         refreshed
     }
@@ -550,10 +551,10 @@ mod tests {
 
         // Before the middle of the validity: nothing to do.
         let middle = (u64::from(signed.inception) + u64::from(signed.expiration)) / 2;
-        assert_eq!(zones.refresh_signatures(middle - 60).await, 0);
+        assert_eq!(zones.refresh_signatures(middle - 60).await.len(), 0);
         assert_eq!(served().serial(), 5);
         // At it: re-signed, valid for four days from then, serial 6.
-        assert_eq!(zones.refresh_signatures(middle).await, 1);
+        assert_eq!(zones.refresh_signatures(middle).await.len(), 1);
         let again = served();
         assert_eq!(again.serial(), 6);
         assert_eq!(

@@ -193,6 +193,14 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
                 dns_port: Port::try_from(dns).unwrap(),
                 admin_port: Port::try_from(admin).unwrap(),
                 zones: Box::leak(zones.into_boxed_slice()),
+                // Every secondary allowed to transfer is told of changes.
+                notify: Box::leak(
+                    axfr_allow
+                        .iter()
+                        .map(|ip| std::net::SocketAddr::new(*ip, 53))
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice(),
+                ),
                 axfr_allow: Box::leak(axfr_allow.into_boxed_slice()),
                 auto_reload,
                 file_limits: ZoneFileLimits {
@@ -211,6 +219,7 @@ proptest! {
         prop_assert_eq!(built.spec.axfr_allow, spec.axfr_allow);
         prop_assert_eq!(built.spec.auto_reload, spec.auto_reload);
         prop_assert_eq!(built.spec.file_limits, spec.file_limits);
+        prop_assert_eq!(built.spec.notify, spec.notify);
     }
 }
 
@@ -224,6 +233,7 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
         admin_port: Port::try_from(8053).unwrap(),
         zones: ZONES,
         axfr_allow: &[],
+        notify: &[],
         auto_reload: AutoReload::Off,
         file_limits: ZoneFileLimits::DEFAULT,
     };

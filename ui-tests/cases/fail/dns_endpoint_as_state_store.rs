@@ -14,6 +14,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     admin_port: port!(8053),
     zones: &[],
     axfr_allow: &[],
+    notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
 };

@@ -23,6 +23,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     admin_port: port!(8053),
     zones: &[Zone::records("example.com", &ZONE)],
     axfr_allow: &[],
+    notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
 };

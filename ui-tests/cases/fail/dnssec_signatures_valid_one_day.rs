@@ -14,6 +14,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     zones: &[Zone::file("example.com", "zones/example.com.zone")
         .signed(Signing { signature_days: 1, ..Signing::DEFAULT })],
     axfr_allow: &[],
+    notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
 };

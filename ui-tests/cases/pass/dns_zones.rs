@@ -40,6 +40,7 @@ const DNS: FlashDns<Ns> = FlashDns {
         }),
     ],
     axfr_allow: &[],
+    notify: &[],
     auto_reload: AutoReload::EverySeconds(60),
     file_limits: ZoneFileLimits::DEFAULT,
 };

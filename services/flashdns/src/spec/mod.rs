@@ -7,7 +7,7 @@
 
 mod check;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use photon_dsl::protocol::Dns;
 use photon_dsl::{
@@ -50,6 +50,10 @@ pub struct FlashDns<N: Node> {
     /// The only addresses a zone transfer (AXFR, IXFR) is sent to; everyone
     /// else is refused.
     pub axfr_allow: &'static [IpAddr],
+    /// The secondaries told by NOTIFY (RFC 1996) when a zone's serial
+    /// changes, and when it is first loaded, so they transfer it at once.
+    /// Each must be in `axfr_allow` too.
+    pub notify: &'static [SocketAddr],
     /// Whether zone files are re-read when they change. SIGHUP always
     /// re-reads them.
     pub auto_reload: AutoReload,
@@ -428,7 +432,15 @@ impl<N: Node> FlashDns<N> {
                     .reject(
                         "`file_limits.max_file_mib` must be at least 1 and at most `max_zone_mib` (`ZoneFileLimits::DEFAULT` is 64 and 256)",
                     ),
-                _ => decl,
+                _ => match notified_without_transfer(self.notify, self.axfr_allow) {
+                    Some(ip) => decl.reject_because(
+                        photon_dsl::text::ConstText::new()
+                            .push("`notify` tells ")
+                            .ip(ip)
+                            .push(" of changes, but `axfr_allow` does not let it transfer the zone: add its address to `axfr_allow`"),
+                    ),
+                    None => decl,
+                },
             },
         }
     }
@@ -441,6 +453,46 @@ impl<N: Node> FlashDns<N> {
     /// The admin endpoint.
     pub const fn admin(&self) -> Endpoint<N, AdminApi> {
         Endpoint::provided_by(self, self.admin_port, None)
+    }
+}
+
+/// The first secondary in `notify` whose address `axfr_allow` lacks.
+const fn notified_without_transfer(notify: &[SocketAddr], axfr_allow: &[IpAddr]) -> Option<IpAddr> {
+    let mut n = 0;
+    while n < notify.len() {
+        let ip = notify[n].ip();
+        let mut allowed = false;
+        let mut a = 0;
+        while a < axfr_allow.len() {
+            allowed |= same_ip(ip, axfr_allow[a]);
+            a += 1;
+        }
+        if !allowed {
+            return Some(ip);
+        }
+        n += 1;
+    }
+    None
+}
+
+const fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let (a, b) = (a.octets(), b.octets());
+            a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let (a, b) = (a.octets(), b.octets());
+            let mut i = 0;
+            while i < 16 {
+                if a[i] != b[i] {
+                    return false;
+                }
+                i += 1;
+            }
+            true
+        }
+        _ => false,
     }
 }
 
@@ -480,4 +532,41 @@ impl<N: Node> Provides<Dns> for FlashDns<N> {
 impl<N: Node> Provides<AdminApi> for FlashDns<N> {
     type OnNode = N;
     const KIND: &'static str = KIND;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    photon_dsl::nodes! {
+        /// The server's node.
+        pub Ns = "ns";
+    }
+
+    fn spec(axfr_allow: &'static [IpAddr], notify: &'static [SocketAddr]) -> FlashDns<Ns> {
+        FlashDns {
+            node: Ns,
+            dns_port: Port::try_from(53).unwrap(),
+            admin_port: Port::try_from(8053).unwrap(),
+            zones: &[],
+            axfr_allow,
+            notify,
+            auto_reload: AutoReload::Off,
+            file_limits: ZoneFileLimits::DEFAULT,
+        }
+    }
+
+    #[test]
+    fn a_notified_secondary_must_be_allowed_to_transfer() {
+        const KNOT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+        const OTHER: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3));
+        const NOTIFY: &[SocketAddr] = &[SocketAddr::new(KNOT, 53), SocketAddr::new(OTHER, 5300)];
+        assert_eq!(spec(&[KNOT, OTHER], NOTIFY).declare().rejected(), None);
+        assert_eq!(
+            spec(&[KNOT], NOTIFY).declare().rejected(),
+            Some(
+                "`notify` tells `2001:db8:0:0:0:0:0:3` of changes, but `axfr_allow` does not let it transfer the zone: add its address to `axfr_allow`"
+            )
+        );
+    }
 }
