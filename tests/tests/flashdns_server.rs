@@ -548,3 +548,70 @@ async fn a_typed_zone_is_exported_record_by_record_and_served_the_same() {
         );
     }
 }
+
+/// A zone written with `$GENERATE` in every form BIND reads: plain `$`,
+/// offsets, widths, bases, nibbles, a step, a TTL and a class.
+const GENERATED: &str = "$ORIGIN gen.test.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.1\n$GENERATE 1-4 host$ A 10.0.0.$\n$GENERATE 0-6/3 rev${10,3} 600 IN PTR host${1,0,d}.gen.test.\n$GENERATE 250-252 x${0,4,x} CNAME ns\n$GENERATE 26-28 X${0,0,X} IN 60 TXT \"o${0,3,o}\"\n$GENERATE 291-292 ${0,0,n}.ip6 AAAA 2001:db8::$\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_makes_the_records_named_makes() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    let file = zones.join("gen.test.zone");
+    std::fs::write(&file, GENERATED).unwrap();
+    let config = dir.path().join("flashdns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[standalone.server]\ndns_addr = \"{net}.1:5300\"\nadmin_api_addr = \"{net}.1:8053\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n\n[standalone.features]\naxfr_allow = [\"127.0.0.1\"]\n",
+            zones.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Running::start_server(
+        "flashdns",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let transfer = std::process::Command::new("dig")
+        .args([&format!("@{net}.1"), "-p", "5300", "-b", "127.0.0.1"])
+        .args(["+nocmd", "+nostats", "+nocomments", "gen.test", "AXFR"])
+        .output()
+        .unwrap();
+    let axfr = dir.path().join("axfr");
+    std::fs::write(&axfr, &transfer.stdout).unwrap();
+    // Both normalised by named-compilezone: what named makes of the file,
+    // and what flashdns serves.
+    let compiled = |path: &Path| {
+        let out = std::process::Command::new("named-compilezone")
+            .args(["-q", "-i", "none", "-s", "full", "-o", "-", "gen.test"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Names in lowercase: flashdns stores them so, as Knot does, where
+        // named keeps the case written (`X1A`).
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let named = compiled(&file);
+    assert_eq!(named.len(), 3 + 4 + 3 + 3 + 3 + 2, "{named:#?}");
+    assert_eq!(compiled(&axfr), named, "log:\n{}", server.log());
+}

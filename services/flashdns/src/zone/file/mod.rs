@@ -9,6 +9,7 @@ use std::str::FromStr;
 use hickory_proto::rr::rdata::HINFO;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
+mod generate;
 mod lex;
 mod rdata;
 
@@ -261,9 +262,7 @@ impl Reader<'_> {
                             depth + 1,
                         )?;
                     }
-                    "$GENERATE" => {
-                        return Err(err(line, "$GENERATE is not supported".to_owned()));
-                    }
+                    "$GENERATE" => self.generate(args, &origin, source, line)?,
                     other => return Err(err(line, format!("unknown directive '{other}'"))),
                 }
                 continue;
@@ -279,6 +278,49 @@ impl Reader<'_> {
             let record = self
                 .record(owner, tokens.as_slice(), &origin, source, line)
                 .map_err(|e| err(e.line.unwrap_or(line), e.problem))?;
+            self.builder.add(record, Some(line))?;
+        }
+        Ok(())
+    }
+
+    /// `$GENERATE range lhs [ttl] [class] type rhs`: the records, each
+    /// read as if it were written out.
+    fn generate(
+        &mut self,
+        args: &[Token],
+        origin: &Name,
+        source: &str,
+        line: usize,
+    ) -> Result<(), ZoneError> {
+        let err = |problem: String| ZoneError {
+            location: Location {
+                source: source.to_owned(),
+                line: Some(line),
+            },
+            problem,
+        };
+        let (range, lhs, middle, rhs) = match args {
+            [range, lhs, middle @ .., _rtype, rhs] if middle.len() <= 2 => {
+                (range, lhs, &args[2..args.len() - 1], rhs)
+            }
+            _ => {
+                return Err(err(
+                    "$GENERATE takes a range, a left-hand side, an optional TTL and class, a type and a right-hand side".to_owned(),
+                ));
+            }
+        };
+        for value in generate::range(&range.text).map_err(err)? {
+            let owner = generate::expand(&lhs.text, value).map_err(err)?;
+            let owner = absolute(&owner, origin).map_err(err)?;
+            let mut tokens: Vec<Token> = middle.to_vec();
+            tokens.push(Token {
+                text: generate::expand(&rhs.text, value).map_err(err)?,
+                quoted: rhs.quoted,
+                line,
+            });
+            let record = self
+                .record(owner, &tokens, origin, source, line)
+                .map_err(|e| err(e.problem))?;
             self.builder.add(record, Some(line))?;
         }
         Ok(())
