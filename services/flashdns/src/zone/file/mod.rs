@@ -637,8 +637,12 @@ mod tests {
         );
         assert!(error(&format!("{} A 192.0.2.1\n", "a".repeat(64))).starts_with("z:8: "));
         assert_eq!(
-            error("$GENERATE 1-2 a$ A 192.0.2.$\n"),
-            "z:8: $GENERATE is not supported"
+            error("$GENERATE 1-2 a$ A\n"),
+            "z:8: $GENERATE takes a range, a left-hand side, an optional TTL and class, a type and a right-hand side"
+        );
+        assert_eq!(
+            error("$GENERATE 1-2 a$ A 192.0.2.${300}\n"),
+            "z:8: bad A data '192.0.2.301': network address parse error: invalid IPv4 address syntax"
         );
     }
 
