@@ -170,6 +170,9 @@ enum Found<'z> {
     Signatures(&'z RRset, Vec<Proof>),
     /// An alias to follow.
     Cname(&'z RRset, Vec<Proof>),
+    /// A DNAME at an ancestor of the name (RFC 6672): the name is
+    /// rewritten under its target by a synthesized CNAME.
+    Dname(&'z RRset),
     /// The name is at or below the zone cut at this name: a referral.
     Referral(&'z NodeData),
     /// The name exists but has no data of this type.
@@ -226,6 +229,40 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
                     return out;
                 }
                 name = target;
+            }
+            Found::Dname(set) => {
+                let owner = set.records[0].name.clone();
+                push_set(&mut out.answers, set, &owner, dnssec);
+                let Some(target) = crate::zone::dname_target(&set.records[0].data) else {
+                    return out;
+                };
+                // The name with the DNAME's owner replaced by its target;
+                // too long a result is YXDOMAIN (RFC 6672 section 2.2).
+                let prefix = name.num_labels() - owner.num_labels();
+                let labels: Vec<&[u8]> = name.iter().take(prefix as usize).collect();
+                let synthesized =
+                    Name::from_labels(labels).and_then(|prefix| prefix.append_name(&target));
+                let Ok(synthesized) = synthesized else {
+                    out.rcode = ResponseCode::YXDomain;
+                    return out;
+                };
+                // In lowercase, as Knot synthesizes it.
+                let mut synthesized = synthesized.to_lowercase();
+                synthesized.set_fqdn(true);
+                out.answers.push(Record::from_rdata(
+                    name.clone(),
+                    set.records[0].ttl,
+                    RData::CNAME(hickory_proto::rr::rdata::CNAME(synthesized.clone())),
+                ));
+                followed.push(lower);
+                let target_lower = LowerName::new(&synthesized);
+                if !zone.origin().zone_of(&target_lower)
+                    || followed.contains(&target_lower)
+                    || followed.len() >= MAX_CNAME_CHAIN
+                {
+                    return out;
+                }
+                name = synthesized;
             }
             Found::Referral(cut) => {
                 // After an alias (RFC 2317's classless delegation) the
@@ -362,14 +399,28 @@ fn path_from_apex(zone: &Zone, name: &LowerName) -> Vec<LowerName> {
 }
 
 fn find<'z>(zone: &'z Zone, name: &LowerName, qtype: RecordType) -> Found<'z> {
+    // A DNAME at the apex rewrites every name below it.
+    if name != zone.origin()
+        && let Some(dname) = zone
+            .node(zone.origin())
+            .and_then(|n| n.get(RecordType::DNAME))
+    {
+        return Found::Dname(dname);
+    }
     // A zone cut at or above the name hands the question to the child
-    // zone, except DS, which lives on the parent side of the cut.
+    // zone, except DS, which lives on the parent side of the cut; a DNAME
+    // above the name rewrites it.
     for step in path_from_apex(zone, name) {
-        if let Some(node) = zone.node(&step)
-            && node.get(RecordType::NS).is_some()
-            && !(step == *name && qtype == RecordType::DS)
-        {
+        let Some(node) = zone.node(&step) else {
+            continue;
+        };
+        if node.get(RecordType::NS).is_some() && !(step == *name && qtype == RecordType::DS) {
             return Found::Referral(node);
+        }
+        if step != *name
+            && let Some(dname) = node.get(RecordType::DNAME)
+        {
+            return Found::Dname(dname);
         }
     }
     if let Some(node) = zone.node(name) {

@@ -42,6 +42,46 @@ pub struct ZoneError {
     pub problem: String,
 }
 
+/// DNAME data (RFC 6672) for `target`: hickory-proto has no DNAME type,
+/// so it is kept as the type's wire form, the target uncompressed, in
+/// lowercase (its canonical form, RFC 4034 section 6.2, as signed).
+pub fn dname(target: &Name) -> RData {
+    let mut wire = Vec::with_capacity(target.len() + 1);
+    for label in target.to_lowercase().iter() {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label);
+    }
+    wire.push(0);
+    RData::Unknown {
+        code: RecordType::DNAME,
+        rdata: hickory_proto::rr::rdata::NULL::with(wire),
+    }
+}
+
+/// The target of DNAME data made by [`dname`].
+pub fn dname_target(data: &RData) -> Option<Name> {
+    let RData::Unknown {
+        code: RecordType::DNAME,
+        rdata,
+    } = data
+    else {
+        return None;
+    };
+    let mut labels = Vec::new();
+    let mut rest = rdata.anything.as_slice();
+    while let Some((&len, tail)) = rest.split_first() {
+        if len == 0 {
+            break;
+        }
+        let (label, tail) = tail.split_at_checked(len as usize)?;
+        labels.push(label.to_vec());
+        rest = tail;
+    }
+    let mut name = Name::from_labels(labels).ok()?;
+    name.set_fqdn(true);
+    Some(name)
+}
+
 /// `problem` as an error shows it: whole when short, else its start and
 /// how long it was (a problem can quote a token, and a token can be a
 /// whole file's worth of one line).

@@ -26,13 +26,13 @@ const MAX_TTL: u32 = 0x7fff_ffff;
 const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// The record types a zone file may hold: what flashdns answers for.
-/// DNSSEC records are produced by signing, not loaded; DNAME synthesis is
-/// not implemented, so a DNAME is refused rather than served wrong.
+/// DNSSEC records are produced by signing, not loaded.
 const SERVED_TYPES: &[RecordType] = &[
     RecordType::A,
     RecordType::AAAA,
     RecordType::CAA,
     RecordType::CNAME,
+    RecordType::DNAME,
     RecordType::DS,
     RecordType::HINFO,
     RecordType::MX,

@@ -158,7 +158,7 @@ pub(super) fn name_rdata(
     origin: &Name,
 ) -> Option<Result<RData, FieldError>> {
     let fields: &[&str] = match rtype {
-        RecordType::NS | RecordType::CNAME | RecordType::PTR => &["target"],
+        RecordType::NS | RecordType::CNAME | RecordType::PTR | RecordType::DNAME => &["target"],
         RecordType::MX => &["preference", "exchange"],
         RecordType::SRV => &["priority", "weight", "port", "target"],
         RecordType::SOA => &[
@@ -249,6 +249,7 @@ pub(super) fn build_name_rdata(
         RecordType::NS => RData::NS(NS(name(0)?)),
         RecordType::CNAME => RData::CNAME(CNAME(name(0)?)),
         RecordType::PTR => RData::PTR(PTR(name(0)?)),
+        RecordType::DNAME => crate::zone::dname(&name(0)?),
         RecordType::MX => RData::MX(MX::new(u16_at(0)?, name(1)?)),
         RecordType::SRV => RData::SRV(SRV::new(u16_at(0)?, u16_at(1)?, u16_at(2)?, name(3)?)),
         RecordType::SOA => {
