@@ -479,6 +479,31 @@ async fn futures_join<F: std::future::Future<Output = ()> + Send + 'static>(
     }
 }
 
+/// Part `number` of upload `id` of `key` in bucket `big`: its entry for
+/// CompleteMultipartUpload.
+async fn upload_part(
+    s3: &Client,
+    key: &str,
+    id: &str,
+    number: i32,
+    bytes: Vec<u8>,
+) -> CompletedPart {
+    let part = s3
+        .upload_part()
+        .bucket("big")
+        .key(key)
+        .upload_id(id)
+        .part_number(number)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap();
+    CompletedPart::builder()
+        .part_number(number)
+        .e_tag(part.e_tag().unwrap())
+        .build()
+}
+
 /// CompleteMultipartUpload of `key` in bucket `big` with `parts`.
 async fn complete(
     s3: &Client,
@@ -529,22 +554,7 @@ async fn multipart_upload_of_100_mib_in_5_mib_parts_and_its_errors() {
         let bytes = pattern(PART, n as u8);
         whole.update(&bytes);
         part_md5s.extend(Md5::digest(&bytes));
-        let part = s3
-            .upload_part()
-            .bucket("big")
-            .key("disk.img")
-            .upload_id(&id)
-            .part_number(n as i32)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .unwrap();
-        completed.push(
-            CompletedPart::builder()
-                .part_number(n as i32)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        );
+        completed.push(upload_part(&s3, "disk.img", &id, n as i32, bytes).await);
     }
     let parts = s3
         .list_parts()
@@ -827,12 +837,12 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     let net = Loopback::block();
     let store = up(&net).await;
     let s3 = client(&store);
-    s3.create_bucket().bucket("parts").send().await.unwrap();
+    s3.create_bucket().bucket("big").send().await.unwrap();
     const PART: usize = 5 * 1024 * 1024;
     let sizes = [PART, PART, 1024];
     let upload = s3
         .create_multipart_upload()
-        .bucket("parts")
+        .bucket("big")
         .key("three")
         .send()
         .await
@@ -843,36 +853,10 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     for (i, size) in sizes.into_iter().enumerate() {
         let n = i as i32 + 1;
         let bytes = pattern(size, n as u8);
-        let part = s3
-            .upload_part()
-            .bucket("parts")
-            .key("three")
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(bytes.clone()))
-            .send()
-            .await
-            .unwrap();
-        completed.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        );
+        completed.push(upload_part(&s3, "three", &id, n, bytes.clone()).await);
         bodies.push(bytes);
     }
-    s3.complete_multipart_upload()
-        .bucket("parts")
-        .key("three")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    complete(&s3, "three", &id, completed).await.unwrap();
     let total: usize = sizes.iter().sum();
 
     // Each part alone, with where it lies in the object and how many there are.
@@ -881,7 +865,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
         let n = i as i32 + 1;
         let got = s3
             .get_object()
-            .bucket("parts")
+            .bucket("big")
             .key("three")
             .part_number(n)
             .send()
@@ -895,7 +879,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
         assert!(bytes == body[..], "part {n}'s bytes");
         let head = s3
             .head_object()
-            .bucket("parts")
+            .bucket("big")
             .key("three")
             .part_number(n)
             .send()
@@ -908,7 +892,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     }
     let beyond = s3
         .get_object()
-        .bucket("parts")
+        .bucket("big")
         .key("three")
         .part_number(4)
         .send()
@@ -918,7 +902,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     assert_eq!(http_status(&beyond), Some(416));
     let beyond = s3
         .head_object()
-        .bucket("parts")
+        .bucket("big")
         .key("three")
         .part_number(4)
         .send()
@@ -927,7 +911,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     assert_eq!(http_status(&beyond), Some(416));
     let both = s3
         .get_object()
-        .bucket("parts")
+        .bucket("big")
         .key("three")
         .part_number(1)
         .range("bytes=0-9")
@@ -941,7 +925,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     // it, and is one part: the whole object.
     let put = s3
         .put_object()
-        .bucket("parts")
+        .bucket("big")
         .key("untyped")
         .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
         .await
@@ -950,7 +934,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let got = s3
         .get_object()
-        .bucket("parts")
+        .bucket("big")
         .key("untyped")
         .send()
         .await
@@ -958,7 +942,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     assert_eq!(got.content_type(), Some("binary/octet-stream"));
     let whole = s3
         .get_object()
-        .bucket("parts")
+        .bucket("big")
         .key("untyped")
         .part_number(1)
         .send()
@@ -972,7 +956,7 @@ async fn get_and_head_by_part_number_and_the_type_of_an_untyped_object() {
     );
     let second = s3
         .get_object()
-        .bucket("parts")
+        .bucket("big")
         .key("untyped")
         .part_number(2)
         .send()

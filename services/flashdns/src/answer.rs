@@ -220,12 +220,7 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
                     return out;
                 };
                 let target = target.0.clone();
-                followed.push(lower);
-                let target_lower = LowerName::new(&target);
-                if !zone.origin().zone_of(&target_lower)
-                    || followed.contains(&target_lower)
-                    || followed.len() >= MAX_CNAME_CHAIN
-                {
+                if !follows(zone, &mut followed, lower, &target) {
                     return out;
                 }
                 name = target;
@@ -254,12 +249,7 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
                     set.records[0].ttl,
                     RData::CNAME(hickory_proto::rr::rdata::CNAME(synthesized.clone())),
                 ));
-                followed.push(lower);
-                let target_lower = LowerName::new(&synthesized);
-                if !zone.origin().zone_of(&target_lower)
-                    || followed.contains(&target_lower)
-                    || followed.len() >= MAX_CNAME_CHAIN
-                {
+                if !follows(zone, &mut followed, lower, &synthesized) {
                     return out;
                 }
                 name = synthesized;
@@ -293,6 +283,17 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
             }
         }
     }
+}
+
+/// Whether the answer goes on from the alias at `from` to `target`: only
+/// inside the zone, never round a loop, at most [`MAX_CNAME_CHAIN`] steps.
+/// `from` joins the names `followed`.
+fn follows(zone: &Zone, followed: &mut Vec<LowerName>, from: LowerName, target: &Name) -> bool {
+    followed.push(from);
+    let target = LowerName::new(target);
+    zone.origin().zone_of(&target)
+        && !followed.contains(&target)
+        && followed.len() < MAX_CNAME_CHAIN
 }
 
 /// The SOA at the negative TTL, then (with DNSSEC) its RRSIG and the NSEC
