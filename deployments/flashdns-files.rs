@@ -15,7 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use flashdns::{
-    AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, Soa, Zone, ZoneData,
+    AutoReload, FlashDns, RateLimit, Rec, RecData, Signing, SigningAlgorithm, Soa, Zone, ZoneData,
     ZoneFileLimits,
 };
 use photon_dsl::prelude::*;
@@ -67,6 +67,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::EverySeconds(1),
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_runtime::deployment! {

@@ -11,7 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use flashdns::{AutoReload, FlashDns, Signing, SigningAlgorithm, SigningKey, Zone, ZoneFileLimits};
+use flashdns::{
+    AutoReload, FlashDns, RateLimit, Signing, SigningAlgorithm, SigningKey, Zone, ZoneFileLimits,
+};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -38,6 +40,7 @@ const PRIMARY: FlashDns<Ns1> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::EverySeconds(30),
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_runtime::deployment! {

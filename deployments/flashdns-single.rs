@@ -8,7 +8,9 @@
 //! curl http://127.0.1.1:8053/zones
 //! ```
 
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{
+    AutoReload, FlashDns, RateLimit, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits,
+};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -62,6 +64,7 @@ const SERVER: FlashDns<Dns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_runtime::deployment! {

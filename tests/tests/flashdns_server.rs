@@ -615,3 +615,91 @@ async fn generate_makes_the_records_named_makes() {
     assert_eq!(named.len(), 3 + 4 + 3 + 3 + 3 + 2, "{named:#?}");
     assert_eq!(compiled(&axfr), named, "log:\n{}", server.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_holds_back_a_flooding_prefix_and_answers_the_others() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    std::fs::copy(
+        zone_dir().join("example.com.zone"),
+        zones.join("example.com.zone"),
+    )
+    .unwrap();
+    let config = dir.path().join("flashdns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[standalone.server]\ndns_addr = \"{net}.1:5300\"\nadmin_api_addr = \"{net}.1:8053\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n\n[standalone.rate_limit]\nresponses_per_second = 20\nwindow_seconds = 5\nslip = 2\n",
+            zones.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Running::start_server(
+        "flashdns",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let addr: std::net::SocketAddr = format!("{net}.1:5300").parse().unwrap();
+    let query = |id: u16| {
+        let mut message = hickory_proto::op::Message::query();
+        message.metadata.id = id;
+        message.add_query(hickory_proto::op::Query::query(
+            hickory_proto::rr::Name::from_ascii("www.example.com.").unwrap(),
+            RecordType::A,
+        ));
+        message.to_vec().unwrap()
+    };
+    // 400 questions at once from one address of this block's /24.
+    let flooder = tokio::net::UdpSocket::bind(format!("{net}.50:0"))
+        .await
+        .unwrap();
+    for id in 0..400u16 {
+        flooder.send_to(&query(id), addr).await.unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buffer = [0u8; 1500];
+    while let Ok(Ok((len, _))) =
+        tokio::time::timeout(Duration::from_millis(500), flooder.recv_from(&mut buffer)).await
+    {
+        let answer = hickory_proto::op::Message::from_vec(&buffer[..len]).unwrap();
+        if answer.metadata.truncation {
+            assert!(answer.answers.is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    assert!(
+        (20..=60).contains(&full),
+        "about one second's worth answered in full: {full}"
+    );
+    assert!(
+        truncated > 100,
+        "every second limited one slips: {truncated}"
+    );
+    assert!(full + truncated < 400, "the rest are dropped");
+    // Another prefix is answered in full meanwhile, every time.
+    let other = udp(addr, Some("127.0.0.1:0".parse().unwrap()));
+    for _ in 0..10 {
+        let answer = ask(&other, "www.example.com.", RecordType::A).await;
+        assert!(!answer.metadata.truncation);
+        assert_eq!(answer.answers.len(), 1);
+    }
+    let metrics = http_get(&format!("http://{net}.1:8053"), "/metrics")
+        .await
+        .1;
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flashdns_rate_limited_dropped_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    // (UDP may lose some of the flood on the way, either direction.)
+    assert!(
+        dropped > 100 && dropped <= 400 - full - truncated,
+        "{dropped} dropped, {full} + {truncated} received"
+    );
+}

@@ -177,6 +177,16 @@ impl Report for Health {
                 "Zone transfers refused by axfr_allow.",
                 &c.transfers_refused,
             ),
+            (
+                "flashdns_rate_limited_dropped_total",
+                "UDP responses dropped by response rate limiting.",
+                &c.rate_limited_dropped,
+            ),
+            (
+                "flashdns_rate_limited_slipped_total",
+                "UDP responses rate limiting sent truncated instead of dropping.",
+                &c.rate_limited_slipped,
+            ),
         ] {
             out.counter(name, help).value(value.load(Ordering::Relaxed));
         }

@@ -17,6 +17,8 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::answer::{self, Answer, SharedCatalog};
+use crate::rrl::{Admit, RateLimiter};
+use crate::spec::RateLimit;
 use crate::zone::Zone;
 
 /// The UDP payload we offer and send at most (the DNS flag day 2020 value,
@@ -39,6 +41,10 @@ pub struct Counters {
     pub transfers: AtomicU64,
     /// Zone transfers refused by `axfr_allow`.
     pub transfers_refused: AtomicU64,
+    /// UDP responses rate limiting dropped.
+    pub rate_limited_dropped: AtomicU64,
+    /// UDP responses rate limiting sent truncated instead (slipped).
+    pub rate_limited_slipped: AtomicU64,
 }
 
 /// The labels of [`Counters::by_rcode`].
@@ -67,6 +73,7 @@ pub struct DnsHandler {
     catalog: SharedCatalog,
     axfr_allow: Vec<IpAddr>,
     counters: Arc<Counters>,
+    rate_limiter: Option<RateLimiter>,
 }
 
 impl DnsHandler {
@@ -76,7 +83,14 @@ impl DnsHandler {
             catalog,
             axfr_allow,
             counters,
+            rate_limiter: None,
         }
+    }
+
+    /// The same handler, limiting UDP responses by `limit`.
+    pub fn rate_limited(mut self, limit: RateLimit) -> Self {
+        self.rate_limiter = RateLimiter::new(limit);
+        self
     }
 }
 
@@ -138,6 +152,26 @@ impl DnsHandler {
         let edns = response_edns(request);
         let limit = size_limit(request);
         let mut metadata = metadata;
+        let mut slipped = false;
+        if request.protocol() == Protocol::Udp
+            && let Some(limiter) = &self.rate_limiter
+        {
+            match limiter.admit(request.src().ip(), std::time::Instant::now()) {
+                Admit::Send => {}
+                Admit::Slip => {
+                    self.counters
+                        .rate_limited_slipped
+                        .fetch_add(1, Ordering::Relaxed);
+                    slipped = true;
+                }
+                Admit::Drop => {
+                    self.counters
+                        .rate_limited_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    return header_info(metadata);
+                }
+            }
+        }
         let all = [
             &answer.answers[..],
             &answer.authorities,
@@ -145,7 +179,12 @@ impl DnsHandler {
         ];
         let without_additional = [&answer.answers[..], &answer.authorities, &[]];
         let empty: [&[Record]; 3] = [&[], &[], &[]];
-        let sections = if limit >= usize::from(u16::MAX)
+        let sections = if slipped {
+            // As BIND and Knot slip: TC with empty sections, so a real
+            // client behind a spoofed flood retries over TCP.
+            metadata.truncation = true;
+            empty
+        } else if limit >= usize::from(u16::MAX)
             || fits(&metadata, request, edns.as_ref(), all, limit)
         {
             all

@@ -10,8 +10,8 @@
 
 pub mod spec;
 pub use spec::{
-    AdminApi, AutoReload, Dnssec, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey,
-    Soa, Zone, ZoneData, ZoneFileLimits, ZoneSource,
+    AdminApi, AutoReload, Dnssec, FlashDns, RateLimit, Rec, RecData, Signing, SigningAlgorithm,
+    SigningKey, Soa, Zone, ZoneData, ZoneFileLimits, ZoneSource,
 };
 
 #[cfg(feature = "server")]
@@ -26,6 +26,8 @@ pub mod keys;
 pub mod notify;
 #[cfg(feature = "server")]
 mod record_text;
+#[cfg(feature = "server")]
+pub mod rrl;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

@@ -125,7 +125,8 @@ impl<N: Node> Service for FlashDns<N> {
                 zones.catalog().clone(),
                 spec.axfr_allow.to_vec(),
                 counters.clone(),
-            );
+            )
+            .rate_limited(spec.rate_limit);
             tracing::info!(
                 dns = %udp.local_addr()?,
                 admin = %admin_listener.local_addr()?,

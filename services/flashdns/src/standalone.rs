@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use crate::zone::typed::{AddressOf, NodeAddressError};
 
 use crate::spec::{
-    AutoReload, Dnssec, FlashDns, Rec, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
-    ZoneFileLimits, ZoneSource,
+    AutoReload, Dnssec, FlashDns, RateLimit, Rec, Signing, SigningAlgorithm, SigningKey, Soa, Zone,
+    ZoneData, ZoneFileLimits, ZoneSource,
 };
 
 /// flashdns's standalone TOML schema as a type: what photon-config reads
@@ -96,6 +96,35 @@ pub struct Standalone {
     /// `[standalone.features]`.
     #[serde(default)]
     pub features: Features,
+    /// `[standalone.rate_limit]`: response rate limiting over UDP; off
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSection>,
+}
+
+/// `[standalone.rate_limit]`, BIND's `rate-limit` in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Responses per second per client prefix (/24, /56).
+    pub responses_per_second: u32,
+    /// How long a flood is remembered, in seconds (15 when not given).
+    #[serde(default = "RateLimitSection::default_window")]
+    pub window_seconds: u32,
+    /// Every how many limited responses one is sent truncated (2 when not
+    /// given; 0: never).
+    #[serde(default = "RateLimitSection::default_slip")]
+    pub slip: u32,
+}
+
+impl RateLimitSection {
+    fn default_window() -> u32 {
+        15
+    }
+
+    fn default_slip() -> u32 {
+        2
+    }
 }
 
 /// `[standalone.server]`.
@@ -497,6 +526,7 @@ impl StandaloneServer for FlashDnsSchema {
                 notify: &[],
                 auto_reload,
                 file_limits: ZoneFileLimits::DEFAULT,
+                rate_limit: RateLimit::Off,
             };
             if let Some(reason) = alone.declare().rejected() {
                 let key = if listed.is_none() {
@@ -530,12 +560,22 @@ impl StandaloneServer for FlashDnsSchema {
                     .max_zone_mib
                     .unwrap_or(ZoneFileLimits::DEFAULT.max_zone_mib),
             },
+            rate_limit: match s.rate_limit {
+                None => RateLimit::Off,
+                Some(r) => RateLimit::PerPrefix {
+                    responses_per_second: r.responses_per_second,
+                    window_seconds: r.window_seconds,
+                    slip: r.slip,
+                },
+            },
         };
         if let Some(reason) = spec.declare().rejected() {
             let key = if reason.contains("file_limits") {
                 "standalone.zones.max_file_mib"
             } else if reason.contains("`notify`") {
                 "standalone.features.notify"
+            } else if reason.contains("`rate_limit`") {
+                "standalone.rate_limit"
             } else {
                 "standalone"
             };
@@ -707,6 +747,18 @@ pub fn export<N: photon_dsl::Node>(
             dynamic_update: false,
             axfr_allow: spec.axfr_allow.to_vec(),
             notify: spec.notify.to_vec(),
+        },
+        rate_limit: match spec.rate_limit {
+            RateLimit::Off => None,
+            RateLimit::PerPrefix {
+                responses_per_second,
+                window_seconds,
+                slip,
+            } => Some(RateLimitSection {
+                responses_per_second,
+                window_seconds,
+                slip,
+            }),
         },
     };
     Ok(doc)

@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use flashdns::spec::{
-    AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData,
-    ZoneFileLimits,
+    AutoReload, FlashDns, RateLimit, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa,
+    Zone, ZoneData, ZoneFileLimits,
 };
 use flashdns::standalone::{FlashDnsSchema, export};
 use flashdns::zone::typed::NodeAddressError;
@@ -185,10 +185,20 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
             (1u32..=100_000).prop_map(AutoReload::EverySeconds)
         ],
         (1u32..=1024, 0u32..=4096),
+        prop_oneof![
+            Just(RateLimit::Off),
+            (1u32..=100_000, 1u32..=3600, 0u32..=10).prop_map(|(rate, window, slip)| {
+                RateLimit::PerPrefix {
+                    responses_per_second: rate,
+                    window_seconds: window,
+                    slip,
+                }
+            })
+        ],
     )
         .prop_filter("two listeners on one port", |(dns, admin, ..)| dns != admin)
         .prop_map(
-            |(dns, admin, zones, axfr_allow, auto_reload, (file, more))| FlashDns {
+            |(dns, admin, zones, axfr_allow, auto_reload, (file, more), rate_limit)| FlashDns {
                 node: Ns,
                 dns_port: Port::try_from(dns).unwrap(),
                 admin_port: Port::try_from(admin).unwrap(),
@@ -207,6 +217,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
                     max_file_mib: file,
                     max_zone_mib: file + more,
                 },
+                rate_limit,
             },
         )
 }
@@ -220,6 +231,7 @@ proptest! {
         prop_assert_eq!(built.spec.auto_reload, spec.auto_reload);
         prop_assert_eq!(built.spec.file_limits, spec.file_limits);
         prop_assert_eq!(built.spec.notify, spec.notify);
+        prop_assert_eq!(built.spec.rate_limit, spec.rate_limit);
     }
 }
 
@@ -236,6 +248,7 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
         notify: &[],
         auto_reload: AutoReload::Off,
         file_limits: ZoneFileLimits::DEFAULT,
+        rate_limit: RateLimit::Off,
     };
     let v4 = |_| Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)));
     let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v4).unwrap();

@@ -1,5 +1,5 @@
 // lightningstor's state store wired to the DNS server instead of chainfire.
-use flashdns::{AutoReload, FlashDns, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, ZoneFileLimits, RateLimit};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -17,6 +17,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 const STORE: LightningStor<Store> = LightningStor {

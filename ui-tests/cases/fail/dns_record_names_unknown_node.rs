@@ -1,6 +1,6 @@
 // A typed DNS record takes its address from node `web`, which the topology
 // does not list.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -27,6 +27,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_dsl::topology! {

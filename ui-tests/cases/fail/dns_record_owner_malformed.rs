@@ -1,5 +1,5 @@
 // A typed DNS record whose owner name has a space in it.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -26,6 +26,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_dsl::topology! {

@@ -1,6 +1,6 @@
 // A typed CNAME whose target is misspelt: `wwww` is inside the zone, and
 // the zone has no such name, so every resolver would get NXDOMAIN.
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -28,6 +28,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_dsl::topology! {

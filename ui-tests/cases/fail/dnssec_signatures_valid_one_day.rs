@@ -1,6 +1,6 @@
 // DNSSEC signatures valid for one day: re-signed at half their validity,
 // that leaves validators half a day of margin for an outage.
-use flashdns::{AutoReload, FlashDns, Signing, Zone, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Signing, Zone, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
 
 nodes! {
@@ -17,6 +17,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_dsl::topology! {

@@ -4,7 +4,7 @@
 // names the literal, not a note for every constant that uses it.
 use chainfire::{Chainfire, Limits};
 use echo::{EchoClient, EchoServer};
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -55,6 +55,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::Off,
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 const ECHO: EchoServer<Web> = EchoServer { node: Web, port: port!(0), prefix: path!("echo"), token: None };

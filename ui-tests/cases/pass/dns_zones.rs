@@ -2,7 +2,7 @@
 // and ports from endpoints; every in-zone target names a record; a file zone signed with DNSSEC; lightningstor's
 // state store is chainfire, not the DNS server.
 use chainfire::{Chainfire, Limits};
-use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData, ZoneFileLimits};
+use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
 use std::net::Ipv4Addr;
 
@@ -43,6 +43,7 @@ const DNS: FlashDns<Ns> = FlashDns {
     notify: &[],
     auto_reload: AutoReload::EverySeconds(60),
     file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
 };
 
 photon_dsl::topology! {

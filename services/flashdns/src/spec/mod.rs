@@ -59,6 +59,27 @@ pub struct FlashDns<N: Node> {
     pub auto_reload: AutoReload,
     /// How much zone-file text is read ([`ZoneFileLimits::DEFAULT`]).
     pub file_limits: ZoneFileLimits,
+    /// Response rate limiting over UDP ([`RateLimit::Off`] by default).
+    pub rate_limit: RateLimit,
+}
+
+/// Response rate limiting (RRL) over UDP, as BIND and Knot do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// Every response is sent.
+    Off,
+    /// Each client prefix (an IPv4 /24, an IPv6 /56) gets this many
+    /// responses per second; past it they are dropped, with every
+    /// `slip`-th one sent truncated instead (0: never; BIND's and Knot's
+    /// default is 2). A flood's debt lasts at most `window_seconds`.
+    PerPrefix {
+        /// Responses per second per prefix.
+        responses_per_second: u32,
+        /// How long a flood is remembered, in seconds (BIND's default 15).
+        window_seconds: u32,
+        /// Every how many limited responses one is sent truncated (0 to 10).
+        slip: u32,
+    },
 }
 
 /// How much zone-file text flashdns reads, at start and on reload: bounds
@@ -432,6 +453,10 @@ impl<N: Node> FlashDns<N> {
                     .reject(
                         "`file_limits.max_file_mib` must be at least 1 and at most `max_zone_mib` (`ZoneFileLimits::DEFAULT` is 64 and 256)",
                     ),
+                _ if matches!(self.rate_limit, RateLimit::PerPrefix { responses_per_second, window_seconds, slip }
+                    if responses_per_second == 0 || window_seconds == 0 || slip > 10) => decl.reject(
+                    "`rate_limit`: `responses_per_second` and `window_seconds` must be at least 1 and `slip` at most 10 (`RateLimit::Off` turns it off)",
+                ),
                 _ => match notified_without_transfer(self.notify, self.axfr_allow) {
                     Some(ip) => decl.reject_because(
                         photon_dsl::text::ConstText::new()
@@ -553,6 +578,7 @@ mod tests {
             notify,
             auto_reload: AutoReload::Off,
             file_limits: ZoneFileLimits::DEFAULT,
+            rate_limit: RateLimit::Off,
         }
     }
 
