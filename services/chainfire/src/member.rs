@@ -236,7 +236,8 @@ impl Member {
             });
         }
         let store = MvccStore::with_db(db.clone(), false).map_err(store_error)?;
-        let state = StateMachine::new(store, &dir);
+        let state = StateMachine::new(store, &dir)
+            .map_err(|e| StartError::Raft(format!("cannot finish installing a snapshot: {e}")))?;
         let id = member_id(&config.name);
         let raft_config = Config {
             cluster_name: "chainfire".into(),

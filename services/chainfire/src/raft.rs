@@ -263,8 +263,8 @@ mod tests {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let db = open_db(dir.path(), &[RAFT_LOG, RAFT_STATE]).expect("the database opens");
             let store = MvccStore::with_db(db.clone(), false).expect("the store opens");
-            Ok((LogStore::new(db), StateMachine::new(store, dir.path()), dir))
-                .map(|(log, sm, dir)| (dir, log, sm))
+            let state = StateMachine::new(store, dir.path()).expect("a fresh store opens");
+            Ok((LogStore::new(db), state, dir)).map(|(log, sm, dir)| (dir, log, sm))
         }
     }
 

@@ -44,14 +44,16 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    /// The state machine over `store`; snapshots are kept in `dir`.
-    pub fn new(store: MvccStore, dir: &Path) -> Self {
+    /// The state machine over `store`; snapshots are kept in `dir`. An
+    /// install a crash cut short is finished first.
+    pub fn new(mut store: MvccStore, dir: &Path) -> Result<Self, std::io::Error> {
+        finish_install(&mut store, dir)?;
         let (revision, _) = watch::channel(store.revision());
-        StateMachine {
+        Ok(StateMachine {
             store: Arc::new(RwLock::new(store)),
             dir: dir.to_owned(),
             revision,
-        }
+        })
     }
 
     /// The store, for reads.
@@ -321,39 +323,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let dir = self.dir.clone();
         let expected = meta.snapshot_id.clone();
         let revision = blocking(move || {
-            let db = store.read().unwrap_or_else(|e| e.into_inner()).db().clone();
-            // Only the state machine's worker writes the store, and it is
-            // here: the batch replaces exactly what is there.
-            let mut batch = rocksdb::WriteBatch::default();
-            for family in SNAPSHOT_FAMILIES {
-                let cf = db
-                    .cf_handle(family)
-                    .expect("opened with the store's families");
-                for item in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
-                    let (key, _) = item.map_err(|e| failed(&e))?;
-                    batch.delete_cf(cf, key);
-                }
-            }
+            // The whole file first: a snapshot cut short or of another id
+            // is refused before the store is touched.
             file.seek(SeekFrom::Start(0)).map_err(|e| failed(&e))?;
-            let found = snapshot_file::read(&mut file, |family, key, value| {
-                let cf = db
-                    .cf_handle(family)
-                    .expect("opened with the store's families");
-                batch.put_cf(cf, key, value);
-                Ok(())
-            })
-            .map_err(|e| failed(&e))?;
+            let found = snapshot_file::read(&mut file, |_, _, _| Ok(())).map_err(|e| failed(&e))?;
             if found.snapshot_id != expected {
                 return Err(failed(&std::io::Error::other(format!(
                     "snapshot file holds {}, expected {expected}",
                     found.snapshot_id
                 ))));
             }
-            let mut options = rocksdb::WriteOptions::default();
-            options.set_sync(true);
+            file.sync_all().map_err(|e| failed(&e))?;
             let revision = {
                 let mut store = store.write().unwrap_or_else(|e| e.into_inner());
-                db.write_opt(batch, &options).map_err(|e| failed(&e))?;
+                install_from(&store.db().clone(), &mut file).map_err(|e| failed(&e))?;
                 store.reload().map_err(|e| failed(&e))?;
                 store.revision()
             };
@@ -395,6 +378,78 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// Set in the store, synced, while a snapshot is being installed from
+/// [`INCOMING_FILE`]: a restart that finds it installs the file again.
+const INSTALLING: &[u8] = b"snapshot_installing";
+/// How much of a snapshot is written to the store at once.
+const INSTALL_BATCH_BYTES: usize = 4 << 20;
+
+/// Replaces the store's families in `db` with the snapshot in `file`, in
+/// bounded memory: every family is cleared by a range delete and the
+/// marker [`INSTALLING`] set, in one synced batch; the entries follow in
+/// batches of [`INSTALL_BATCH_BYTES`]; the last batch, synced, removes the
+/// marker. A crash in between leaves the marker, and
+/// [`StateMachine::new`] installs the file again (which stays until the
+/// install is done), so the store is never seen half-installed.
+fn install_from(db: &rocksdb::DB, file: &mut std::fs::File) -> Result<(), std::io::Error> {
+    let db_error = |e: rocksdb::Error| std::io::Error::other(e.to_string());
+    let synced = |batch: rocksdb::WriteBatch| {
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        db.write_opt(batch, &options).map_err(db_error)
+    };
+    let cf = |family: &str| {
+        db.cf_handle(family)
+            .expect("opened with the store's families")
+    };
+    let mut batch = rocksdb::WriteBatch::default();
+    for family in SNAPSHOT_FAMILIES {
+        let handle = cf(family);
+        // Past the last key: the key with a zero byte appended.
+        let last = db
+            .iterator_cf(handle, rocksdb::IteratorMode::End)
+            .next()
+            .transpose()
+            .map_err(db_error)?;
+        if let Some((key, _)) = last {
+            let mut end = key.to_vec();
+            end.push(0);
+            batch.delete_range_cf(handle, [].as_slice(), end.as_slice());
+        }
+    }
+    batch.put_cf(cf(META), INSTALLING, b"1");
+    synced(batch)?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut batch = rocksdb::WriteBatch::default();
+    snapshot_file::read(&mut *file, |family, key, value| {
+        batch.put_cf(cf(family), key, value);
+        if batch.size_in_bytes() >= INSTALL_BATCH_BYTES {
+            db.write(std::mem::take(&mut batch)).map_err(db_error)?;
+        }
+        Ok(())
+    })?;
+    batch.delete_cf(cf(META), INSTALLING);
+    synced(batch)
+}
+
+/// Finishes an install a crash cut short (see [`install_from`]).
+fn finish_install(store: &mut MvccStore, dir: &Path) -> Result<(), std::io::Error> {
+    let marked = store
+        .meta(INSTALLING)
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .is_some();
+    if !marked {
+        return Ok(());
+    }
+    let path = dir.join(INCOMING_FILE);
+    tracing::warn!(file = %path.display(), "a snapshot install was cut short; installing it again");
+    let mut file = std::fs::File::open(&path)?;
+    install_from(&store.db().clone(), &mut file)?;
+    store
+        .reload()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
@@ -406,7 +461,7 @@ mod tests {
 
     fn machine(dir: &Path) -> StateMachine {
         let db = open_db(dir, &[RAFT_LOG, RAFT_STATE]).unwrap();
-        StateMachine::new(MvccStore::with_db(db, false).unwrap(), dir)
+        StateMachine::new(MvccStore::with_db(db, false).unwrap(), dir).unwrap()
     }
 
     fn put(index: u64, key: &str, value: &str) -> Entry<TypeConfig> {
@@ -472,6 +527,47 @@ mod tests {
         assert_eq!(*b.revisions().borrow(), 4);
         let (applied, _) = b.applied_state().await.unwrap();
         assert_eq!(applied.map(|id| id.index), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_large_snapshot_installs_in_batches_and_a_cut_short_install_is_finished_on_restart() {
+        // Over three install batches of values.
+        let a_dir = tempfile::tempdir().unwrap();
+        let mut a = machine(a_dir.path());
+        let big = "v".repeat(64 * 1024);
+        let entries: Vec<_> = (1..=200)
+            .map(|i| put(i, &format!("key/{i:03}"), &big))
+            .collect();
+        a.apply(entries).await.unwrap();
+        let snapshot = a.build_snapshot().await.unwrap();
+
+        let b_dir = tempfile::tempdir().unwrap();
+        let mut b = machine(b_dir.path());
+        b.apply(vec![put(1, "stale", "gone")]).await.unwrap();
+        b.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(value(&b, "key/200").map(|v| v.len()), Some(big.len()));
+        assert_eq!(value(&b, "stale"), None);
+        assert_eq!(b.read_store().revision(), 201);
+        assert!(b.read_store().meta(INSTALLING).unwrap().is_none());
+        drop(b);
+
+        // A crash after the store was cleared and marked, before the
+        // entries: the restart installs the kept file again.
+        let c_dir = tempfile::tempdir().unwrap();
+        let c = machine(c_dir.path());
+        let kept = a.get_current_snapshot().await.unwrap().unwrap();
+        let mut incoming = std::fs::File::create(c_dir.path().join(INCOMING_FILE)).unwrap();
+        std::io::copy(&mut kept.snapshot.into_std().await, &mut incoming).unwrap();
+        c.read_store()
+            .write_meta(&[(INSTALLING, b"1".to_vec())])
+            .unwrap();
+        drop(c);
+        let c = machine(c_dir.path());
+        assert_eq!(value(&c, "key/001").map(|v| v.len()), Some(big.len()));
+        assert_eq!(c.read_store().revision(), 201);
+        assert!(c.read_store().meta(INSTALLING).unwrap().is_none());
     }
 
     #[tokio::test]
