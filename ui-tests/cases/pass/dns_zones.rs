@@ -1,15 +1,18 @@
 // flashdns, corrected: typed records take addresses from declared nodes
 // and ports from endpoints; every in-zone target names a record; a file zone signed with DNSSEC; lightningstor's
-// state store is chainfire, not the DNS server.
+// state store is chainfire, not the DNS server; the notified secondary may
+// transfer the zones.
 use chainfire::{Chainfire, Limits};
 use flashdns::{AutoReload, FlashDns, Rec, RecData, Signing, SigningAlgorithm, SigningKey, Soa, Zone, ZoneData, ZoneFileLimits, RateLimit};
 use photon_dsl::prelude::*;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 nodes! {
     pub Ns = "ns";
     pub Kv = "kv";
 }
+
+const SECONDARY: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53));
 
 const CHAINFIRE: Chainfire<Kv> = Chainfire { node: Kv, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 
@@ -39,8 +42,8 @@ const DNS: FlashDns<Ns> = FlashDns {
             signature_days: 14,
         }),
     ],
-    axfr_allow: &[],
-    notify: &[],
+    axfr_allow: &[SECONDARY],
+    notify: &[SocketAddr::new(SECONDARY, 53)],
     auto_reload: AutoReload::EverySeconds(60),
     file_limits: ZoneFileLimits::DEFAULT,
     rate_limit: RateLimit::Off,
