@@ -221,6 +221,21 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
             "flashdns-server: configuration error: flag --set standalone.features.dynamic_update: `standalone.features.dynamic_update`: dynamic updates (RFC 2136) are not supported; edit the zone file, which is reloaded".to_owned(),
         ),
         (
+            vec!["--config", &config, "--set", "standalone.zones.max_file_mib=0"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.zones.max_file_mib: `standalone.zones.max_file_mib`: `file_limits.max_file_mib` must be at least 1 and at most `max_zone_mib` (`ZoneFileLimits::DEFAULT` is 64 and 256)".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.rate_limit={responses_per_second = 5, slip = 11}"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.rate_limit: `standalone.rate_limit`: `rate_limit`: `responses_per_second` and `window_seconds` must be at least 1 and `slip` at most 10 (`RateLimit::Off` turns it off)".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.features.notify=[\"192.0.2.9:53\"]"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.features.notify: `standalone.features.notify`: `notify` tells `192.0.2.9` of changes, but `axfr_allow` does not let it transfer the zone: add its address to `axfr_allow`".to_owned(),
+        ),
+        (
             vec!["--config", &missing],
             vec![],
             format!(
