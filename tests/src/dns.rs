@@ -21,7 +21,8 @@ pub fn zone_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dns/zones")
 }
 
-/// A running flashdns serving copies of [`zone_dir`]'s files.
+/// A running flashdns (a deployment, or `flashdns-server`) and the
+/// directory its zone files are in.
 #[derive(Debug)]
 pub struct Server {
     /// The deployment process.
@@ -65,6 +66,43 @@ pub fn zones_copy() -> tempfile::TempDir {
 /// `.1`) over a copy of the test zones.
 pub fn start(net: &crate::Loopback) -> Server {
     start_in(net, zones_copy())
+}
+
+/// Starts `flashdns-server` on `net` (DNS on `.1:5300`, admin on `.1:8053`)
+/// serving `zones` (file name, text) from a fresh `zones/` directory.
+/// `more` is TOML written right after `zone_dir` in `[standalone.zones]`:
+/// lines before its first table header are more zone settings.
+pub fn start_server(net: &crate::Loopback, zones: &[(&str, &str)], more: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let zone_dir = dir.path().join("zones");
+    std::fs::create_dir(&zone_dir).unwrap();
+    for (file, text) in zones {
+        std::fs::write(zone_dir.join(file), text).unwrap();
+    }
+    let config = dir.path().join("flashdns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[standalone.server]\ndns_addr = \"{}\"\nadmin_api_addr = \"{}\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n{more}",
+            net.addr(1, 5300),
+            net.addr(1, 8053),
+            zone_dir.display()
+        ),
+    )
+    .unwrap();
+    let mut running = Running::start_server(
+        "flashdns",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    Server {
+        running,
+        dir,
+        addr: net.addr(1, 5300).parse().unwrap(),
+        admin: net.url(1, 8053),
+    }
 }
 
 /// Starts `deploy-flashdns-files` on `net` in `dir`.

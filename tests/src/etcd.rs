@@ -29,7 +29,7 @@ pub async fn deployment_up(
     let endpoints: Vec<String> = (1..=members).map(|i| net.addr(i, 2379)).collect();
     running.wait_for("all services started", Duration::from_secs(30));
     for endpoint in &endpoints {
-        if let Err(problem) = has_leader(endpoint, Duration::from_secs(20)).await {
+        if let Err(problem) = leader(endpoint, Duration::from_secs(20)).await {
             panic!("{problem}; log:\n{}", running.log());
         }
     }
@@ -37,15 +37,15 @@ pub async fn deployment_up(
 }
 
 /// Waits up to `timeout` until the etcd v3 server at `endpoint` reports a
-/// leader.
-async fn has_leader(endpoint: &str, timeout: Duration) -> Result<(), String> {
+/// leader; the leader's id.
+pub async fn leader(endpoint: &str, timeout: Duration) -> Result<u64, String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(mut client) = etcd_client::Client::connect([endpoint], None).await
             && let Ok(status) = client.status().await
             && status.leader() != 0
         {
-            return Ok(());
+            return Ok(status.leader());
         }
         if Instant::now() >= deadline {
             return Err(format!("no leader at {endpoint} after {timeout:?}"));
@@ -93,7 +93,7 @@ impl Etcd {
             dir,
             endpoint: net.addr(host, 2379),
         };
-        if let Err(problem) = has_leader(etcd.endpoint(), Duration::from_secs(20)).await {
+        if let Err(problem) = leader(etcd.endpoint(), Duration::from_secs(20)).await {
             panic!("{problem}; etcd's log:\n{}", etcd.log());
         }
         etcd

@@ -33,17 +33,9 @@ fn run_node(name: &str, node: &str, base: &str, state: &std::path::Path) -> Runn
 
 /// Waits until `endpoint` reports a leader; returns the leader's id.
 async fn leader_at(endpoint: &str, within: Duration) -> u64 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(mut client) = Client::connect([endpoint], None).await
-            && let Ok(status) = client.status().await
-            && status.leader() != 0
-        {
-            return status.leader();
-        }
-        assert!(Instant::now() < deadline, "no leader at {endpoint}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e2e::etcd::leader(endpoint, within)
+        .await
+        .unwrap_or_else(|problem| panic!("{problem}"))
 }
 
 async fn member_id(endpoint: &str) -> u64 {

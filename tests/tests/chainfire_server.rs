@@ -12,21 +12,10 @@ use etcd_client::Client;
 
 /// A client once the member has a leader.
 async fn ready(endpoint: &str, running: &Running) -> Client {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut client) = Client::connect([endpoint], None).await
-            && let Ok(status) = client.status().await
-            && status.leader() != 0
-        {
-            return client;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no leader at {endpoint}; log:\n{}",
-            running.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Err(problem) = e2e::etcd::leader(endpoint, Duration::from_secs(20)).await {
+        panic!("{problem}; log:\n{}", running.log());
     }
+    Client::connect([endpoint], None).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

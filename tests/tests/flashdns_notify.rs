@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::Loopback;
-use e2e::Running;
 use e2e::dns::{ask, try_ask, udp};
 use hickory_proto::op::DnsRequestOptions;
 use hickory_proto::rr::{RData, RecordType};
@@ -134,7 +133,7 @@ async fn wait_for_serial(
     addr: std::net::SocketAddr,
     want: u32,
     within: Duration,
-    primary: &Running,
+    primary: &e2e::dns::Server,
 ) {
     let deadline = Instant::now() + within;
     loop {
@@ -146,7 +145,7 @@ async fn wait_for_serial(
             "{} does not serve serial {want} within {within:?}\n{}\nflashdns's log:\n{}",
             secondary.name,
             secondary.log(),
-            primary.log()
+            primary.running.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -155,29 +154,16 @@ async fn wait_for_serial(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn knot_and_named_secondaries_serve_a_new_serial_once_notified() {
     let net = Loopback::block();
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    std::fs::write(zones.join("example.net.zone"), zone(1, "192.0.2.1")).unwrap();
-    let config = dir.path().join("flashdns.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[photon]\nmode = \"standalone\"\n\n[standalone.server]\ndns_addr = \"{primary}:{PORT}\"\nadmin_api_addr = \"{primary}:8053\"\n\n[standalone.zones]\nzone_dir = \"{zones}\"\nauto_reload = true\nreload_interval_sec = 1\n\n[standalone.features]\naxfr_allow = [\"{knot}\", \"127.0.0.1\"]\nnotify = [\"{knot}:{PORT}\", \"{named}\"]\n",
-            primary = net.ip(1),
+    let primary = e2e::dns::start_server(
+        &net,
+        &[("example.net.zone", &zone(1, "192.0.2.1"))],
+        &format!(
+            "auto_reload = true\nreload_interval_sec = 1\n\n[standalone.features]\naxfr_allow = [\"{knot}\", \"127.0.0.1\"]\nnotify = [\"{knot}:{PORT}\", \"{named}\"]\n",
             knot = net.ip(2),
             named = named_addr(&net),
-            zones = zones.display()
         ),
-    )
-    .unwrap();
-    let mut primary = Running::start_server(
-        "flashdns",
-        &["--config", config.to_str().unwrap()],
-        &[],
-        None,
     );
-    primary.wait_for("all services started", Duration::from_secs(30));
+    let dir = &primary.dir;
     let knot_dir = dir.path().join("knot");
     let named_dir = dir.path().join("named");
     std::fs::create_dir(&knot_dir).unwrap();
@@ -191,7 +177,7 @@ async fn knot_and_named_secondaries_serve_a_new_serial_once_notified() {
         wait_for_serial(secondary, *addr, 1, Duration::from_secs(20), &primary).await;
     }
     // A new serial: flashdns reloads it within a second and tells both.
-    std::fs::write(zones.join("example.net.zone"), zone(2, "192.0.2.2")).unwrap();
+    primary.write_zone("example.net.zone", &zone(2, "192.0.2.2"));
     for (secondary, addr) in &secondaries {
         wait_for_serial(secondary, *addr, 2, Duration::from_secs(10), &primary).await;
         let client = udp(*addr, None);

@@ -571,33 +571,18 @@ const GENERATED: &str = "$ORIGIN gen.test.\n$TTL 300\n@ SOA ns hostmaster 1 3600
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_makes_the_records_named_makes() {
     let net = Loopback::block();
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    let file = zones.join("gen.test.zone");
-    std::fs::write(&file, GENERATED).unwrap();
-    let config = dir.path().join("flashdns.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[standalone.server]\ndns_addr = \"{net}.1:5300\"\nadmin_api_addr = \"{net}.1:8053\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n\n[standalone.features]\naxfr_allow = [\"127.0.0.1\"]\n",
-            zones.display()
-        ),
-    )
-    .unwrap();
-    let mut server = Running::start_server(
-        "flashdns",
-        &["--config", config.to_str().unwrap()],
-        &[],
-        None,
+    let server = e2e::dns::start_server(
+        &net,
+        &[("gen.test.zone", GENERATED)],
+        "\n[standalone.features]\naxfr_allow = [\"127.0.0.1\"]\n",
     );
-    server.wait_for("all services started", Duration::from_secs(30));
+    let file = server.zone_file("gen.test.zone");
     let transfer = std::process::Command::new("dig")
         .args([&format!("@{net}.1"), "-p", "5300", "-b", "127.0.0.1"])
         .args(["+nocmd", "+nostats", "+nocomments", "gen.test", "AXFR"])
         .output()
         .unwrap();
-    let axfr = dir.path().join("axfr");
+    let axfr = server.dir.path().join("axfr");
     std::fs::write(&axfr, &transfer.stdout).unwrap();
     // Both normalised by named-compilezone: what named makes of the file,
     // and what flashdns serves.
@@ -628,37 +613,19 @@ async fn generate_makes_the_records_named_makes() {
     };
     let named = compiled(&file);
     assert_eq!(named.len(), 3 + 4 + 3 + 3 + 3 + 2, "{named:#?}");
-    assert_eq!(compiled(&axfr), named, "log:\n{}", server.log());
+    assert_eq!(compiled(&axfr), named, "log:\n{}", server.running.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limiting_holds_back_a_flooding_prefix_and_answers_the_others() {
     let net = Loopback::block();
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    std::fs::copy(
-        zone_dir().join("example.com.zone"),
-        zones.join("example.com.zone"),
-    )
-    .unwrap();
-    let config = dir.path().join("flashdns.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[standalone.server]\ndns_addr = \"{net}.1:5300\"\nadmin_api_addr = \"{net}.1:8053\"\n\n[standalone.zones]\nzone_dir = \"{}\"\n\n[standalone.rate_limit]\nresponses_per_second = 20\nwindow_seconds = 5\nslip = 2\n",
-            zones.display()
-        ),
-    )
-    .unwrap();
-    let mut server = Running::start_server(
-        "flashdns",
-        &["--config", config.to_str().unwrap()],
-        &[],
-        None,
+    let zone = std::fs::read_to_string(zone_dir().join("example.com.zone")).unwrap();
+    let server = e2e::dns::start_server(
+        &net,
+        &[("example.com.zone", &zone)],
+        "\n[standalone.rate_limit]\nresponses_per_second = 20\nwindow_seconds = 5\nslip = 2\n",
     );
-    server.wait_for("all services started", Duration::from_secs(30));
-    let addr: std::net::SocketAddr = format!("{net}.1:5300").parse().unwrap();
+    let addr = server.addr;
     let query = |id: u16| {
         let mut message = hickory_proto::op::Message::query();
         message.metadata.id = id;
