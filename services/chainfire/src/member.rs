@@ -102,6 +102,15 @@ pub enum StartError {
         #[source]
         source: rocksdb::Error,
     },
+    /// A snapshot install a crash cut short could not be finished.
+    #[error("cannot finish installing the snapshot kept in {dir}")]
+    Snapshot {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Raft would not start.
     #[error("cannot start raft: {0}")]
     Raft(String),
@@ -222,7 +231,7 @@ impl Member {
         };
         let db = open_db(&dir, &[RAFT_LOG, RAFT_STATE]).map_err(store_error)?;
         let log = LogStore::new(db.clone());
-        if let Err(owner) = log
+        if let Some(owner) = log
             .claim(&config.name)
             .map_err(|source| StartError::Owner {
                 dir: dir.clone(),
@@ -236,8 +245,10 @@ impl Member {
             });
         }
         let store = MvccStore::with_db(db.clone(), false).map_err(store_error)?;
-        let state = StateMachine::new(store, &dir)
-            .map_err(|e| StartError::Raft(format!("cannot finish installing a snapshot: {e}")))?;
+        let state = StateMachine::new(store, &dir).map_err(|source| StartError::Snapshot {
+            dir: dir.clone(),
+            source,
+        })?;
         let id = member_id(&config.name);
         let raft_config = Config {
             cluster_name: "chainfire".into(),

@@ -65,16 +65,11 @@ fn notify_message(zone: &Zone) -> Message {
     message
 }
 
-/// A query id nobody can guess from the last one.
+/// A query id nobody can guess from the last one: std's random hash
+/// keys, fresh for each `RandomState`.
 fn rand_id() -> u16 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    hasher.finish() as u16
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(0u8) as u16
 }
 
 /// Sends `message` to `target` until it answers with the same id and

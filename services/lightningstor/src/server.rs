@@ -104,7 +104,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
         return answer;
     }
     let head = RequestHead::of(&request);
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // A URI clone shares its bytes: no copy on the hot path.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let mut response = match hyper::service::Service::call(&shared.s3, request).await {
         Ok(response) => response,
         Err(e) => {
@@ -129,9 +130,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
     // A client's mistake is not the server's: answered, counted in
     // /metrics, and logged at debug only, so no client can flood the log.
     if status.is_server_error() {
-        tracing::warn!(%method, path, %status, "S3 request failed");
+        tracing::warn!(%method, path = uri.path(), %status, "S3 request failed");
     } else if status.is_client_error() {
-        tracing::debug!(%method, path, %status, "S3 request refused");
+        tracing::debug!(%method, path = uri.path(), %status, "S3 request refused");
     }
     shared.counters.count(status);
     response

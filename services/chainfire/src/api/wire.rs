@@ -13,7 +13,6 @@
 //! The layer rewrites the status, in the response head of a trailers-only
 //! answer and in the trailers of any other.
 
-use std::fmt::Write as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -144,38 +143,17 @@ fn framing_error(code: &[u8], message: &str) -> Option<(&'static str, String)> {
 
 /// `%XX` sequences as bytes; anything else as it is.
 fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(high), Some(low)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(high << 4 | low);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
+    percent_encoding::percent_decode(bytes).collect()
 }
+
+/// What the gRPC spec percent-encodes in `grpc-message`: control bytes and
+/// `%` (bytes past ASCII always are).
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
 
 /// The spec's encoding: printable ASCII but `%` as it is, every other
 /// byte as `%XX`.
 fn spec_encoded(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encoding::percent_encode(bytes, GRPC_MESSAGE).to_string()
 }
 
 #[cfg(test)]

@@ -42,17 +42,17 @@ impl LogStore {
     }
 
     /// Claims the log for member `name`: on first start it is written down
-    /// (fsynced); later the same name must come back. Returns the owner's
-    /// name when it is another member's.
-    pub fn claim(&self, name: &str) -> Result<Result<(), String>, rocksdb::Error> {
+    /// (fsynced); later the same name must come back. The owner's name when
+    /// it is another member's.
+    pub fn claim(&self, name: &str) -> Result<Option<String>, rocksdb::Error> {
         match self.db.get_cf(self.state(), OWNER)? {
-            Some(owner) if owner == name.as_bytes() => Ok(Ok(())),
-            Some(owner) => Ok(Err(String::from_utf8_lossy(&owner).into_owned())),
+            Some(owner) if owner == name.as_bytes() => Ok(None),
+            Some(owner) => Ok(Some(String::from_utf8_lossy(&owner).into_owned())),
             None => {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(self.state(), OWNER, name.as_bytes());
                 self.write_synced(batch)?;
-                Ok(Ok(()))
+                Ok(None)
             }
         }
     }

@@ -176,19 +176,19 @@ fn canonical_query(query: Option<&str>) -> String {
         .join("&")
 }
 
+/// What SigV4 percent-encodes in a query: everything but the unreserved
+/// characters (RFC 3986 section 2.3).
+const SIGV4_QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// `text` as sent (percent-encoded, perhaps differently) in SigV4's
 /// encoding.
 fn reencode(text: &str) -> String {
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(text).collect();
-    let mut out = String::with_capacity(bytes.len());
-    for b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encoding::percent_encode(&bytes, SIGV4_QUERY).to_string()
 }
 
 /// A header value as SigV4 signs it: trimmed, runs of spaces as one.
