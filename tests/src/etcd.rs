@@ -16,6 +16,17 @@ pub async fn deployment_up(
     members: u8,
 ) -> (crate::Running, tempfile::TempDir, Vec<String>) {
     let state = tempfile::tempdir().expect("a temporary directory");
+    let (running, endpoints) = deployment_up_in(name, net, members, state.path()).await;
+    (running, state, endpoints)
+}
+
+/// [`deployment_up`] with its state in `state` (a restored one, say).
+pub async fn deployment_up_in(
+    name: &str,
+    net: &crate::Loopback,
+    members: u8,
+    state: &Path,
+) -> (crate::Running, Vec<String>) {
     let mut running = crate::Running::start(
         name,
         &[
@@ -23,7 +34,7 @@ pub async fn deployment_up(
             "--loopback-base",
             &net.base(),
             "--state-dir",
-            state.path().to_str().expect("a UTF-8 path"),
+            state.to_str().expect("a UTF-8 path"),
         ],
     );
     let endpoints: Vec<String> = (1..=members).map(|i| net.addr(i, 2379)).collect();
@@ -33,7 +44,7 @@ pub async fn deployment_up(
             panic!("{problem}; log:\n{}", running.log());
         }
     }
-    (running, state, endpoints)
+    (running, endpoints)
 }
 
 /// Waits up to `timeout` until the etcd v3 server at `endpoint` reports a

@@ -299,3 +299,53 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
     let got = alone.get("after", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "two of three");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restored_with_restore_starts_a_member_with_its_data() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[photon]\nmode = \"standalone\"\ncomponent_id = \"chainfire-01\"\n\n[standalone.server]\nclient_addr = \"{net}.1:2379\"\npeer_addr = \"{net}.1:2380\"\n\n[standalone.storage]\ndata_dir = \"{}\"\n",
+                dir.path().join(name).display()
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (old, new) = (config("old"), config("new"));
+    let mut server = Running::start_server("chainfire", &["--config", &old], &[], None);
+    let mut client = ready(&format!("{net}.1:2379"), &server).await;
+    client.put("kept", "by the backup", None).await.unwrap();
+    let backup = dir.path().join("backup.db");
+    let mut maintenance = client.maintenance_client();
+    let mut stream = maintenance.snapshot().await.unwrap();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend_from_slice(chunk.blob());
+    }
+    std::fs::write(&backup, &bytes).unwrap();
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).0.success());
+
+    let (code, last) = e2e::last_words("chainfire", &["--config", &new, "--restore", &old], &[]);
+    assert_eq!(code, Some(1));
+    assert!(last.contains("is not a chainfire backup"), "{last}");
+    let restored = e2e::server_output(
+        "chainfire",
+        &["--config", &new, "--restore", backup.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let server = Running::start_server("chainfire", &["--config", &new], &[], None);
+    let mut client = ready(&format!("{net}.1:2379"), &server).await;
+    let got = client.get("kept", None).await.unwrap();
+    assert_eq!(got.kvs()[0].value_str().unwrap(), "by the backup");
+}

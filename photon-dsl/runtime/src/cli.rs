@@ -111,6 +111,32 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(state_dir_arg()),
         )
         .subcommand(
+            Command::new("restore")
+                .about("Fill one service's new state directory on a node from a backup (chainfire: `etcdctl snapshot save`'s file); run it on every node of the service, before `run`/`up`")
+                .arg(
+                    Arg::new("node")
+                        .long("node")
+                        .required(true)
+                        .value_parser(PossibleValuesParser::new(nodes.clone())),
+                )
+                .arg(
+                    Arg::new("service")
+                        .long("service")
+                        .required(true)
+                        .value_name("KIND")
+                        .help("The service's kind, as `plan` lists it (chainfire, ...)"),
+                )
+                .arg(
+                    Arg::new("from")
+                        .long("from")
+                        .required(true)
+                        .value_name("FILE")
+                        .value_parser(value_parser!(std::path::PathBuf))
+                        .help("The backup"),
+                )
+                .arg(state_dir_arg()),
+        )
+        .subcommand(
             Command::new("check")
                 .about("Probe every endpoint of a running deployment and report health")
                 .arg(
@@ -290,6 +316,7 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
         "export-config" => {
             with_resolver(&topology, sub, false, |r| export_config(&topology, &r, sub))
         }
+        "restore" => restore(&topology, sub),
         _ => unreachable!("clap rejects unknown subcommands"),
     }
 }
@@ -324,10 +351,12 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
         },
         component_id: format!("{node}-{kind}"),
         cluster: topology.name().to_string(),
-        state_dir: state_root(m)
-            .join(topology.name().as_str())
-            .join(node.as_str())
-            .join(kind.as_str()),
+        state_dir: crate::supervisor::state_dir_of(
+            &state_root(m),
+            topology.name().as_str(),
+            node.as_str(),
+            kind,
+        ),
         resolver: Arc::new(r.clone()),
         stops_node_after: on_node.iter().find_map(|p| p.spec.stops_node_after()),
         peers: match peers_of(topology, r, node, kind) {
@@ -340,6 +369,45 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
         Err(problem) => {
             eprintln!("error: cannot export `{kind}` on node `{node}`: {problem}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `restore --node n --service kind --from FILE`: the service's state
+/// directory on that node, filled from the backup.
+fn restore(topology: &Topology<dyn Service>, m: &ArgMatches) -> ExitCode {
+    let node = m.get_one::<String>("node").expect("required");
+    let kind = m.get_one::<String>("service").expect("required");
+    let from = m.get_one::<std::path::PathBuf>("from").expect("required");
+    let Some(placed) = topology
+        .services()
+        .iter()
+        .find(|p| p.decl.node().as_str() == node && p.decl.kind().as_str() == kind)
+    else {
+        eprintln!("error: node `{node}` runs no service `{kind}`");
+        return ExitCode::from(2);
+    };
+    let ctx = crate::service::RestoreContext {
+        instance: node.clone(),
+        state_dir: crate::supervisor::state_dir_of(
+            &state_root(m),
+            topology.name().as_str(),
+            node,
+            kind,
+        ),
+        from: from.clone(),
+    };
+    match placed.spec.restore(&ctx) {
+        Ok(report) => {
+            tracing::info!(node = %node, service = %kind, dir = %ctx.state_dir.display(), "{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot restore `{kind}` on node `{node}`: {}",
+                crate::error_chain(&*e)
+            );
+            ExitCode::from(1)
         }
     }
 }

@@ -386,6 +386,17 @@ pub struct ExportContext {
     pub stops_node_after: Option<Duration>,
 }
 
+/// What `restore` tells a service: whose state, where, from which file.
+#[derive(Debug, Clone)]
+pub struct RestoreContext {
+    /// The instance's name, as [`StartContext::instance`] will give it.
+    pub instance: String,
+    /// The state directory its start will use.
+    pub state_dir: PathBuf,
+    /// The backup.
+    pub from: PathBuf,
+}
+
 /// Another instance of a clustered component, outside the run's topology:
 /// a standalone chainfire-server's fellow members, written in its
 /// configuration (`[[standalone.cluster.peer]]`).
@@ -479,6 +490,20 @@ pub trait Service: ServiceSpec {
         Err(ExportError::NoSchema {
             kind: self.declare().kind(),
         })
+    }
+
+    /// Fills this instance's empty state directory from a backup taken
+    /// from a running instance (`deploy-x restore`, `<component>-server
+    /// --restore FILE`), with the service stopped; returns what was
+    /// restored, in a line. The default: the service has nothing to
+    /// restore.
+    fn restore(&self, ctx: &RestoreContext) -> Result<String, ServiceError> {
+        let _ = ctx;
+        Err(format!(
+            "`{}` keeps no state that a backup restores",
+            self.declare().kind()
+        )
+        .into())
     }
 
     /// When this service stops its node by itself ([`Lifetime`]): what an

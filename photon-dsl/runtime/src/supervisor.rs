@@ -424,11 +424,12 @@ async fn start_one(
         state_dir: standalone
             .and_then(|s| s.state_dir.clone())
             .unwrap_or_else(|| {
-                options
-                    .state_root
-                    .join(topology.name().as_str())
-                    .join(node.as_str())
-                    .join(placed.decl.kind().as_str())
+                state_dir_of(
+                    &options.state_root,
+                    topology.name().as_str(),
+                    node.as_str(),
+                    placed.decl.kind().as_str(),
+                )
             }),
         placements: placements.clone(),
     };
@@ -618,6 +619,16 @@ fn spawn_signal_listener(events: mpsc::UnboundedSender<Event>) -> Result<(), Run
         }
     });
     Ok(())
+}
+
+/// Where a service keeps its data: `<state root>/<deployment>/<node>/<kind>`.
+pub(crate) fn state_dir_of(
+    root: &std::path::Path,
+    deployment: &str,
+    node: &str,
+    kind: &str,
+) -> std::path::PathBuf {
+    root.join(deployment).join(node).join(kind)
 }
 
 /// `error: cause: cause`, for logs.

@@ -149,6 +149,7 @@ fn serve_chainfire(dir: &str, client: &str, peer: &str) {
                 },
             )]
             .into(),
+            snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
         })
         .await
         .expect("the member starts");

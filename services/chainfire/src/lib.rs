@@ -15,6 +15,8 @@ pub use spec::{Chainfire, Limits, RaftPeer};
 #[cfg(feature = "server")]
 pub mod api;
 #[cfg(feature = "server")]
+pub mod backup;
+#[cfg(feature = "server")]
 mod health;
 #[cfg(feature = "server")]
 pub mod member;

@@ -127,6 +127,22 @@ pub enum MemberError {
     Raft(String),
 }
 
+/// Why leadership could not be moved (`etcdctl move-leader`); the texts
+/// and status codes are etcd's.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveLeaderError {
+    /// Asked of a member that does not lead.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// The target is not a voting member.
+    #[error("etcdserver: bad leader transferee")]
+    BadTransferee,
+    /// The target did not take over in time (it lags, or writes kept the
+    /// other members' leases fresh).
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    TimedOut,
+}
+
 /// Where one member listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberAddrs {
@@ -140,6 +156,12 @@ pub struct MemberAddrs {
 /// long (plus up to as much again, at random) starts an election. etcd's
 /// default `--election-timeout` is 1000.
 pub const ELECTION_TIMEOUT_MS: u64 = 750;
+/// How long a follower may take to receive one snapshot chunk, or to
+/// install the snapshot after the last one.
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
+/// How long a follower, after hearing from its leader, refuses to vote for
+/// another (openraft's leader lease: the largest election timeout).
+const LEADER_LEASE_MS: u64 = 2 * ELECTION_TIMEOUT_MS;
 
 /// Who the members are.
 #[derive(Debug, Clone)]
@@ -150,6 +172,8 @@ pub struct MemberConfig {
     pub data_dir: PathBuf,
     /// Every member (this one included), by node name.
     pub members: BTreeMap<String, MemberAddrs>,
+    /// Log entries between two Raft snapshots ([`crate::Limits`]).
+    pub snapshot_count: u64,
 }
 
 /// A running member.
@@ -165,6 +189,13 @@ pub struct Member {
     leases: Arc<LeaseClock>,
     reads: Arc<ReadRounds>,
     proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// True while leadership is being handed over: proposals wait, so the
+    /// target stays caught up and the followers' leases can run out.
+    handing_over: watch::Sender<bool>,
+    /// One hand-over at a time.
+    hand_over_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Snapshot chunks being received (see [`Member::hold_elections`]).
+    election_hold: Arc<Mutex<ElectionHold>>,
     stop: CancellationToken,
 }
 
@@ -177,8 +208,51 @@ type Proposal = (
 
 /// Most client writes in one log entry.
 const MAX_BATCH: usize = 512;
+/// Bytes of client writes after which a log entry takes no more (so an
+/// entry stays far below the largest message between members).
+const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Log entries proposed and not yet applied, at most.
 const PROPOSALS_IN_FLIGHT: usize = 4;
+
+/// Snapshot chunks being received, and a count of them all, so the last
+/// one to finish lets elections resume.
+#[derive(Debug, Default)]
+struct ElectionHold {
+    in_flight: usize,
+    received: u64,
+}
+
+/// Held while a snapshot chunk from the leader is received or installed;
+/// elections resume a leader lease after the last one is dropped.
+#[must_use]
+#[derive(Debug)]
+pub struct ElectionGuard {
+    member: Member,
+}
+
+impl Drop for ElectionGuard {
+    fn drop(&mut self) {
+        let member = self.member.clone();
+        let received = {
+            let mut hold = member
+                .election_hold
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            hold.in_flight -= 1;
+            hold.received
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(LEADER_LEASE_MS)).await;
+            let hold = member
+                .election_hold
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if hold.in_flight == 0 && hold.received == received {
+                member.raft.runtime_config().elect(true);
+            }
+        });
+    }
+}
 
 /// Shared read-index rounds (see [`Member::linearize`]).
 #[derive(Debug, Default)]
@@ -254,11 +328,15 @@ impl Member {
             cluster_name: "chainfire".into(),
             heartbeat_interval: 150,
             election_timeout_min: ELECTION_TIMEOUT_MS,
-            election_timeout_max: 2 * ELECTION_TIMEOUT_MS,
+            election_timeout_max: LEADER_LEASE_MS,
             max_payload_entries: 1024,
-            // As etcd (`--snapshot-count`): building a snapshot reads the
-            // whole store while applies wait, so not too often.
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(100_000),
+            // Per snapshot chunk; the last chunk's answer waits for the
+            // whole install (openraft 0.9), so this bounds an install. A
+            // transfer that times out starts over from the first chunk.
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
+            // As etcd (`--snapshot-count`): a snapshot reads the whole
+            // store, so not too often.
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_count),
             ..Default::default()
         }
         .validate()
@@ -282,7 +360,12 @@ impl Member {
             Err(e) => return Err(StartError::Raft(e.to_string())),
         }
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(propose_batches(raft.clone(), queue));
+        let (handing_over, _) = watch::channel(false);
+        tokio::spawn(propose_batches(
+            raft.clone(),
+            queue,
+            handing_over.subscribe(),
+        ));
         let member = Member {
             id,
             name: config.name,
@@ -294,6 +377,9 @@ impl Member {
             leases: Arc::default(),
             reads: Arc::default(),
             proposals,
+            handing_over,
+            hand_over_turn: Arc::default(),
+            election_hold: Arc::default(),
             stop: CancellationToken::new(),
         };
         tokio::spawn(member.clone().expire_leases());
@@ -694,6 +780,99 @@ impl Member {
         }
     }
 
+    /// Holds off this member's elections while a snapshot chunk from the
+    /// leader is received or installed. openraft 0.9 receives chunks
+    /// outside its core, so a transfer longer than the election timeout
+    /// would otherwise look like a dead leader to the member receiving it,
+    /// whose election would restart the transfer, again and again.
+    pub fn hold_elections(&self) -> ElectionGuard {
+        let mut hold = self.election_hold.lock().unwrap_or_else(|e| e.into_inner());
+        hold.in_flight += 1;
+        hold.received += 1;
+        self.raft.runtime_config().elect(false);
+        ElectionGuard {
+            member: self.clone(),
+        }
+    }
+
+    /// Hands this member's leadership to `target` (etcd's MoveLeader):
+    /// proposals are held, the target is let catch up, heartbeats stop
+    /// until the other members' leader leases have run out, and the target
+    /// is told to start an election, which its complete log wins. Returns
+    /// once the target leads, or [`MoveLeaderError::TimedOut`] after
+    /// `within`. Runs to the end even if the caller goes away, so
+    /// heartbeats and proposals always resume.
+    pub async fn move_leader(&self, target: u64, within: Duration) -> Result<(), MoveLeaderError> {
+        let member = self.clone();
+        tokio::spawn(async move { member.hand_over(target, within).await })
+            .await
+            .unwrap_or(Err(MoveLeaderError::TimedOut))
+    }
+
+    async fn hand_over(&self, target: u64, within: Duration) -> Result<(), MoveLeaderError> {
+        let _turn = self.hand_over_turn.lock().await;
+        let deadline = Instant::now() + within;
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(self.id) {
+            return Err(MoveLeaderError::NotLeader);
+        }
+        if !metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == target)
+        {
+            return Err(MoveLeaderError::BadTransferee);
+        }
+        if target == self.id {
+            return Ok(());
+        }
+        let mut client = self
+            .peer(target)
+            .map_err(|_| MoveLeaderError::BadTransferee)?;
+        self.handing_over.send_replace(true);
+        let outcome = async {
+            // The target must hold every entry the others may have.
+            self.raft
+                .wait(Some(deadline.saturating_duration_since(Instant::now())))
+                .metrics(
+                    |m| match &m.replication {
+                        Some(replication) => {
+                            replication
+                                .get(&target)
+                                .copied()
+                                .flatten()
+                                .map(|id| id.index)
+                                == m.last_log_index
+                        }
+                        None => true,
+                    },
+                    "the target has the whole log",
+                )
+                .await
+                .map_err(|_| MoveLeaderError::TimedOut)?;
+            self.raft.runtime_config().heartbeat(false);
+            // A follower refuses to vote while its leader's lease lasts.
+            tokio::time::sleep(Duration::from_millis(LEADER_LEASE_MS + 100)).await;
+            let _ = client.timeout_now(Frame { body: Vec::new() }).await;
+            self.raft
+                .wait(Some(deadline.saturating_duration_since(Instant::now())))
+                .metrics(|m| m.current_leader == Some(target), "the target leads")
+                .await
+                .map_err(|_| MoveLeaderError::TimedOut)
+        }
+        .await;
+        self.raft.runtime_config().heartbeat(true);
+        self.handing_over.send_replace(false);
+        match &outcome {
+            Ok(_) => tracing::info!(to = format_args!("{target:x}"), "leadership handed over"),
+            Err(e) => {
+                tracing::warn!(to = format_args!("{target:x}"), error = %e, "leadership not handed over")
+            }
+        }
+        outcome.map(|_| ())
+    }
+
     /// Stops Raft (the store closes when the last handle is dropped).
     pub async fn shutdown(&self) {
         self.stop.cancel();
@@ -705,14 +884,26 @@ impl Member {
 
 /// Proposes queued commands: every put, delete and transaction waiting at
 /// that moment goes into one [`Command::Batch`] entry (one fsync for all),
-/// other commands alone; up to [`PROPOSALS_IN_FLIGHT`] entries at a time.
-async fn propose_batches(raft: Raft, mut queue: tokio::sync::mpsc::UnboundedReceiver<Proposal>) {
+/// other commands alone; up to [`PROPOSALS_IN_FLIGHT`] entries at a time,
+/// none while leadership is handed over.
+async fn propose_batches(
+    raft: Raft,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+    mut handing_over: watch::Receiver<bool>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
+        // Held while leadership is handed over (then proposed here, which
+        // answers "not leader", and forwarded to the new leader).
+        let _ = handing_over.wait_for(|handing| !handing).await;
+        let mut bytes = first.0.size();
         let mut waiting = vec![first];
-        while waiting.len() < MAX_BATCH {
+        while waiting.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match queue.try_recv() {
-                Ok(next) => waiting.push(next),
+                Ok(next) => {
+                    bytes += next.0.size();
+                    waiting.push(next);
+                }
                 Err(_) => break,
             }
         }

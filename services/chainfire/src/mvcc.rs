@@ -100,12 +100,19 @@ pub enum MvccError {
 /// id) can never disagree with the data.
 pub type Meta<'a> = &'a [(&'a [u8], Vec<u8>)];
 
+/// RocksDB's write buffers (memtables), all families together.
+const WRITE_BUFFERS_BYTES: usize = 64 << 20;
+
 /// Opens (or creates) a RocksDB database in `dir` with the store's column
 /// families plus `extra` ones.
 pub fn open_db(dir: &Path, extra: &[&str]) -> Result<Arc<DB>, MvccError> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
+    // One budget for every family's write buffers, so the memory they
+    // take is bounded whatever the store's size and the writes' pattern
+    // (a snapshot install writes the whole store at once).
+    options.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
     let families = FAMILIES
         .iter()
         .chain(extra)
@@ -306,7 +313,15 @@ impl MvccStore {
     }
 
     /// Every live key in `range` at `revision`, in key order.
-    fn scan(&self, range: &KeyRange, revision: i64) -> Result<Vec<KeyValue>, MvccError> {
+    /// The live keys of `range` at `revision`; without their values when
+    /// `values` is false (a keys-only or count-only range over large values
+    /// then holds one value at a time, not all of them).
+    fn scan(
+        &self,
+        range: &KeyRange,
+        revision: i64,
+        values: bool,
+    ) -> Result<Vec<KeyValue>, MvccError> {
         let mut out = Vec::new();
         let mut it = self.db.raw_iterator_cf(self.cf(HISTORY));
         it.seek(keys::escape(&range.start));
@@ -321,8 +336,11 @@ impl MvccStore {
             if let (Some(raw), Some(value)) = (it.key(), it.value())
                 && keys::group_of(raw) == group.as_slice()
             {
-                let kv = decode(value)?;
+                let mut kv = decode(value)?;
                 if is_live(&kv) {
+                    if !values {
+                        kv.value = Vec::new();
+                    }
                     out.push(kv);
                 }
             }
@@ -336,7 +354,7 @@ impl MvccStore {
     pub fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
         let revision = self.check_read_revision(request.revision)?;
         let range = KeyRange::new(&request.key, &request.range_end);
-        let kvs = self.scan(&range, revision)?;
+        let kvs = self.scan(&range, revision, txn::wants_values(request))?;
         Ok(shape_range(request, kvs))
     }
 

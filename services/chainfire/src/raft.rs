@@ -45,11 +45,11 @@ pub type StorageError = openraft::StorageError<u64>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// An encoded `PutRequest`.
-    Put(Vec<u8>),
+    Put(#[serde(with = "serde_bytes")] Vec<u8>),
     /// An encoded `DeleteRangeRequest`.
-    DeleteRange(Vec<u8>),
+    DeleteRange(#[serde(with = "serde_bytes")] Vec<u8>),
     /// An encoded `TxnRequest`.
-    Txn(Vec<u8>),
+    Txn(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Compact the history up to this revision.
     Compact(i64),
     /// Grant a lease; the id was chosen by the member that proposed it.
@@ -72,6 +72,15 @@ pub enum Command {
 }
 
 impl Command {
+    /// Its size in a log entry, roughly: the encoded requests it carries.
+    pub fn size(&self) -> usize {
+        match self {
+            Command::Put(bytes) | Command::DeleteRange(bytes) | Command::Txn(bytes) => bytes.len(),
+            Command::Batch(commands) => commands.iter().map(Command::size).sum(),
+            Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => 16,
+        }
+    }
+
     /// The command for a write request.
     pub fn write(request: &WriteRequest) -> Command {
         match request {
@@ -91,6 +100,7 @@ pub enum CommandResult {
         /// The store's revision after it.
         revision: i64,
         /// The encoded `PutResponse`, `DeleteRangeResponse` or `TxnResponse`.
+        #[serde(with = "serde_bytes")]
         response: Vec<u8>,
     },
     /// The history up to the command's revision was compacted.
@@ -272,5 +282,27 @@ mod tests {
     #[test]
     fn openraft_storage_suite() -> Result<(), StorageError> {
         Suite::test_all(Builder)
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use serde::Serialize;
+
+    use super::{Command, encode};
+
+    /// The commands as logs written before their bytes were encoded whole.
+    #[derive(Serialize)]
+    enum Earlier {
+        Put(Vec<u8>),
+    }
+
+    #[test]
+    fn request_bytes_encode_as_in_logs_already_written() {
+        let bytes = vec![0, 1, 2, 255, 128];
+        assert_eq!(
+            encode(&Command::Put(bytes.clone())),
+            encode(&Earlier::Put(bytes))
+        );
     }
 }

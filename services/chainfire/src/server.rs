@@ -103,6 +103,17 @@ impl<N: Node> Service for Chainfire<N> {
         Ok(photon_config::to_toml(&doc)?)
     }
 
+    fn restore(&self, ctx: &photon_runtime::RestoreContext) -> Result<String, ServiceError> {
+        let restored = crate::backup::restore(&ctx.from, &ctx.state_dir, &ctx.instance)?;
+        Ok(format!(
+            "restored member `{}` at revision {} ({} store entries) from {}; restore every member from the same file, then start them",
+            ctx.instance,
+            restored.revision,
+            restored.entries,
+            ctx.from.display()
+        ))
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
@@ -113,6 +124,7 @@ impl<N: Node> Service for Chainfire<N> {
                 name: ctx.instance.clone(),
                 data_dir: ctx.state_dir.clone(),
                 members,
+                snapshot_count: spec.limits.snapshot_count.into(),
             })
             .await?;
             tracing::info!(

@@ -42,18 +42,28 @@ pub struct Chainfire<N: Node> {
     pub limits: Limits,
 }
 
-/// What one request may ask of a member, bounded as etcd's flags bound it.
+/// How far a member lets requests and its Raft log grow, bounded as etcd's
+/// flags bound them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Compares, or operations in either branch, that one transaction may
     /// hold (etcd's `--max-txn-ops`); a larger one is refused with etcd's
     /// error before it is proposed.
     pub max_txn_ops: u32,
+    /// Log entries applied between two Raft snapshots (etcd's
+    /// `--snapshot-count`). A member that falls further behind than this
+    /// (and the 1 000 entries kept after a snapshot) catches up from a
+    /// snapshot instead of the log.
+    pub snapshot_count: u32,
 }
 
 impl Limits {
-    /// etcd's defaults: 128 operations per transaction.
-    pub const DEFAULT: Limits = Limits { max_txn_ops: 128 };
+    /// etcd's defaults: 128 operations per transaction, a snapshot every
+    /// 100 000 entries.
+    pub const DEFAULT: Limits = Limits {
+        max_txn_ops: 128,
+        snapshot_count: 100_000,
+    };
 }
 
 impl<N: Node> Chainfire<N> {
@@ -76,6 +86,8 @@ impl<N: Node> Chainfire<N> {
             .in_cluster("chainfire");
         if self.limits.max_txn_ops == 0 {
             decl.reject("`limits.max_txn_ops` must be at least 1 (etcd's default is 128: `Limits::DEFAULT`)")
+        } else if self.limits.snapshot_count == 0 {
+            decl.reject("`limits.snapshot_count` must be at least 1 (etcd's default is 100000: `Limits::DEFAULT`)")
         } else {
             decl
         }

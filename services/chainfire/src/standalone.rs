@@ -80,12 +80,15 @@ pub struct LimitsSection {
     /// Compares, or operations in either branch, that one transaction may
     /// hold (etcd's `--max-txn-ops`).
     pub max_txn_ops: u32,
+    /// Log entries between two Raft snapshots (etcd's `--snapshot-count`).
+    pub snapshot_count: u32,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             max_txn_ops: Limits::DEFAULT.max_txn_ops,
+            snapshot_count: Limits::DEFAULT.snapshot_count,
         }
     }
 }
@@ -157,11 +160,14 @@ impl StandaloneServer for ChainfireSchema {
             peer_port: listen_port(layers, "standalone.server.peer_addr", s.server.peer_addr)?,
             limits: Limits {
                 max_txn_ops: s.limits.max_txn_ops,
+                snapshot_count: s.limits.snapshot_count,
             },
         };
         if let Some(reason) = spec.declare().rejected() {
             let key = if reason.contains("max_txn_ops") {
                 "standalone.limits.max_txn_ops"
+            } else if reason.contains("snapshot_count") {
+                "standalone.limits.snapshot_count"
             } else {
                 "standalone"
             };
@@ -282,6 +288,7 @@ pub fn export<N: photon_dsl::Node>(
         cluster: Cluster { members },
         limits: LimitsSection {
             max_txn_ops: spec.limits.max_txn_ops,
+            snapshot_count: spec.limits.snapshot_count,
         },
     };
     Ok(doc)

@@ -31,6 +31,7 @@ async fn start(
         name: name.into(),
         data_dir: root.join(name),
         members: members.clone(),
+        snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
     })
     .await
     .unwrap();

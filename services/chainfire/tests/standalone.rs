@@ -59,13 +59,14 @@ proptest! {
         dir in "/var/lib/[a-z]{1,12}(/[a-z0-9]{1,8}){0,3}",
         others in peers(),
         max_txn_ops in 1u32..=u32::MAX,
+        snapshot_count in 1u32..=u32::MAX,
     ) {
         prop_assume!(client != peer);
         let spec = Chainfire {
             node: Kv,
             client_port: Port::try_from(client).unwrap(),
             peer_port: Port::try_from(peer).unwrap(),
-            limits: Limits { max_txn_ops },
+            limits: Limits { max_txn_ops, snapshot_count },
         };
         let mut ctx = context(Kv::NAME, bind, Vec::new());
         ctx.state_dir = PathBuf::from(&dir);
@@ -121,5 +122,13 @@ fn a_transaction_limit_of_zero_is_refused_by_key() {
     assert_eq!(
         build_error("[standalone.limits]\nmax_txn_ops = 0\n"),
         "c.toml:5: `standalone.limits.max_txn_ops`: `limits.max_txn_ops` must be at least 1 (etcd's default is 128: `Limits::DEFAULT`)"
+    );
+}
+
+#[test]
+fn a_snapshot_count_of_zero_is_refused_by_key() {
+    assert_eq!(
+        build_error("[standalone.limits]\nsnapshot_count = 0\n"),
+        "c.toml:5: `standalone.limits.snapshot_count`: `limits.snapshot_count` must be at least 1 (etcd's default is 100000: `Limits::DEFAULT`)"
     );
 }

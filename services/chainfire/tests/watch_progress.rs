@@ -38,6 +38,7 @@ async fn quiet_watchers_that_asked_get_progress_notifications() {
                 client: addr.clone(),
             },
         )]),
+        snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
     })
     .await
     .unwrap();

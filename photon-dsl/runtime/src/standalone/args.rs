@@ -58,6 +58,13 @@ pub(super) fn command(name: &'static str) -> Command {
                 .help("Prints the configuration after layering, checked, and exits"),
         )
         .arg(
+            Arg::new("restore")
+                .long("restore")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Fills the component's new, empty state directory from a backup (chainfire: the file `etcdctl snapshot save` writes), and exits"),
+        )
+        .arg(
             Arg::new("probe-timeout")
                 .long("probe-timeout")
                 .value_name("SECONDS")

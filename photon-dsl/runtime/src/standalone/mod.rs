@@ -59,6 +59,39 @@ fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `--restore FILE`: the state directory the server would start on,
+/// filled from the backup.
+fn restore<S: Service>(
+    binary: &str,
+    built: &Built<S>,
+    state_root: &std::path::Path,
+    instance: String,
+    from: &std::path::Path,
+) -> ExitCode {
+    let ctx = crate::RestoreContext {
+        instance,
+        state_dir: built.state_dir.clone().unwrap_or_else(|| {
+            crate::supervisor::state_dir_of(
+                state_root,
+                "standalone",
+                Local::NAME.as_str(),
+                built.spec.declare().kind().as_str(),
+            )
+        }),
+        from: from.to_owned(),
+    };
+    match built.spec.restore(&ctx) {
+        Ok(report) => {
+            tracing::info!(dir = %ctx.state_dir.display(), "{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{binary}: cannot restore: {}", error_chain(&*e));
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// The whole `<component>-server` binary. Exit codes: 0 stopped cleanly,
 /// 1 a service failed, 2 a configuration error (nothing was started).
 pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
@@ -83,6 +116,23 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             .as_str(),
         built.spec.noisy_log_targets(),
     ));
+    let state_root = m
+        .get_one::<PathBuf>("state-dir")
+        .cloned()
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".local/state/photoncloud")
+        });
+    let component_id = doc
+        .photon
+        .component_id
+        .clone()
+        .unwrap_or_else(|| C::NAME.to_owned());
+    if let Some(from) = m.get_one::<PathBuf>("restore") {
+        return restore(binary, &built, &state_root, component_id, from);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,11 +156,6 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             }
         },
     );
-    let component_id = doc
-        .photon
-        .component_id
-        .clone()
-        .unwrap_or_else(|| C::NAME.to_owned());
     tracing::info!(
         operation_mode = detected.mode.as_str(),
         reason = %detected.reason,
@@ -174,15 +219,6 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let state_root = m
-        .get_one::<PathBuf>("state-dir")
-        .cloned()
-        .unwrap_or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(".local/state/photoncloud")
-        });
     // Join the platform (or fall back, or stop) before serving anything.
     let fallback = doc.photon.integrated.fallback_to_standalone;
     let joined = rt.block_on(async {

@@ -1,7 +1,7 @@
 //! `etcdserverpb.Maintenance`: status, alarms (none are raised),
 //! defragmentation (RocksDB compacts on its own) and history hashes (to
-//! compare members). Snapshots over the API and leader transfer are not
-//! served yet.
+//! compare members), backups (`etcdctl snapshot save`, see
+//! [`crate::backup`]) and leader transfer (`etcdctl move-leader`).
 
 use std::pin::Pin;
 
@@ -9,7 +9,7 @@ use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::header;
-use crate::member::Member;
+use crate::member::{Member, MoveLeaderError};
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
@@ -19,6 +19,12 @@ use crate::proto::etcdserverpb::{
 
 /// The etcd API version chainfire implements; clients read it from `Status`.
 pub const API_VERSION: &str = "3.5.0";
+
+/// How long a leader transfer may take (etcdctl gives up after 5 s).
+const MOVE_LEADER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Bytes per message of a snapshot stream (etcd's).
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
 
 /// The Maintenance service of one member.
 #[derive(Debug, Clone)]
@@ -121,17 +127,66 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(Status::unimplemented(
-            "etcdserver: snapshots over the API are not served yet",
-        ))
+        let db = self.member.read_store().db().clone();
+        let dir = self.member.data_dir().to_owned();
+        let mut header = header(&self.member, self.member.revision());
+        let (chunks, stream) = tokio::sync::mpsc::channel(4);
+        // Written whole first (see `backup::write_to_unlinked`), then sent
+        // in etcd's chunk size, the header with the first.
+        tokio::task::spawn_blocking(move || {
+            let send = |item| chunks.blocking_send(item).is_ok();
+            let mut file = match crate::backup::write_to_unlinked(&db, &dir) {
+                Ok(file) => file,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write a backup");
+                    send(Err(Status::internal(format!(
+                        "etcdserver: cannot write the snapshot: {e}"
+                    ))));
+                    return;
+                }
+            };
+            let mut remaining = file.metadata().map_or(0, |m| m.len());
+            let mut buf = vec![0; SNAPSHOT_CHUNK];
+            while remaining > 0 {
+                let n = match std::io::Read::read(&mut file, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        send(Err(Status::internal(format!(
+                            "etcdserver: cannot read the snapshot: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                remaining = remaining.saturating_sub(n as u64);
+                let chunk = SnapshotResponse {
+                    header: header.take(),
+                    remaining_bytes: remaining,
+                    blob: buf[..n].to_vec(),
+                };
+                if !send(Ok(chunk)) {
+                    return; // the client went away
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
     }
 
     async fn move_leader(
         &self,
-        _: Request<MoveLeaderRequest>,
+        request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(Status::unimplemented(
-            "etcdserver: MoveLeader is not served yet",
-        ))
+        let target = request.into_inner().target_id;
+        match self.member.move_leader(target, MOVE_LEADER_WITHIN).await {
+            Ok(()) => Ok(Response::new(MoveLeaderResponse {
+                header: header(&self.member, self.member.revision()),
+            })),
+            Err(e @ (MoveLeaderError::NotLeader | MoveLeaderError::BadTransferee)) => {
+                Err(Status::failed_precondition(e.to_string()))
+            }
+            Err(e @ MoveLeaderError::TimedOut) => Err(Status::unavailable(e.to_string())),
+        }
     }
 }

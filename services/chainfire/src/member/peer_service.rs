@@ -59,6 +59,7 @@ impl RaftPeer for PeerService {
 
     async fn install_snapshot(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = body(request)?;
+        let _receiving = self.member.hold_elections();
         frame(&self.member.raft().install_snapshot(rpc).await)
     }
 
@@ -77,6 +78,12 @@ impl RaftPeer for PeerService {
     async fn lease(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let question: LeaseQuestion = body(request)?;
         frame(&self.member.answer_lease_question(question))
+    }
+
+    async fn timeout_now(&self, _request: Request<Frame>) -> Result<Response<Frame>, Status> {
+        tracing::info!("the leader hands its leadership over; starting an election");
+        let started = self.member.raft().trigger().elect().await.is_ok();
+        frame(&started)
     }
 
     async fn read_index(&self, _request: Request<Frame>) -> Result<Response<Frame>, Status> {

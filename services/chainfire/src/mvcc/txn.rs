@@ -60,10 +60,11 @@ impl StoreTxn<'_> {
         &self,
         range: &KeyRange,
         with_pending: bool,
+        values: bool,
     ) -> Result<Vec<KeyValue>, MvccError> {
         let mut merged: BTreeMap<Vec<u8>, KeyValue> = self
             .store
-            .scan(range, self.store.current)?
+            .scan(range, self.store.current, values)?
             .into_iter()
             .map(|kv| (kv.key.clone(), kv))
             .collect();
@@ -82,8 +83,8 @@ impl StoreTxn<'_> {
         Ok(merged.into_values().filter(is_live).collect())
     }
 
-    pub(super) fn scan(&self, range: &KeyRange) -> Result<Vec<KeyValue>, MvccError> {
-        self.scan_layers(range, true)
+    pub(super) fn scan(&self, range: &KeyRange, values: bool) -> Result<Vec<KeyValue>, MvccError> {
+        self.scan_layers(range, true, values)
     }
 
     pub(super) fn record(&mut self, kv: KeyValue) {
@@ -108,7 +109,10 @@ impl StoreTxn<'_> {
             return self.store.range(request);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
-        Ok(shape_range(request, self.scan(&range)?))
+        Ok(shape_range(
+            request,
+            self.scan(&range, wants_values(request))?,
+        ))
     }
 
     pub(super) fn put(&mut self, request: &PutRequest) -> Result<PutResponse, MvccError> {
@@ -168,7 +172,7 @@ impl StoreTxn<'_> {
             return Err(MvccError::EmptyKey);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
-        let doomed = self.scan(&range)?;
+        let doomed = self.scan(&range, request.prev_kv)?;
         for kv in &doomed {
             if kv.lease != 0 {
                 self.ops
@@ -266,13 +270,24 @@ impl StoreTxn<'_> {
             vec![self.before(&compare.key)?]
         } else {
             let range = KeyRange::new(&compare.key, &compare.range_end);
-            self.scan_layers(&range, false)?
-                .into_iter()
-                .map(Some)
-                .collect()
+            self.scan_layers(
+                &range,
+                false,
+                compare.target() == compare::CompareTarget::Value,
+            )?
+            .into_iter()
+            .map(Some)
+            .collect()
         };
         Ok(kvs.iter().all(|kv| compare_one(compare, kv.as_ref())))
     }
+}
+
+/// Whether answering `request` needs the keys' values (a keys-only range
+/// sorted by value still does).
+pub(super) fn wants_values(request: &RangeRequest) -> bool {
+    !request.count_only
+        && (!request.keys_only || request.sort_target() == range_request::SortTarget::Value)
 }
 
 /// etcd's rule: a key absent compares as version, create and mod revision

@@ -147,10 +147,9 @@ impl Peer {
         // refusal that clears before the election ends is not one.
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(20);
+        let body = encode(request);
         let body = loop {
-            let mut frame = Request::new(Frame {
-                body: encode(request),
-            });
+            let mut frame = Request::new(Frame { body: body.clone() });
             frame.set_timeout(option.hard_ttl());
             let reply = match method {
                 Method::AppendEntries => client.append_entries(frame).await,
@@ -189,6 +188,22 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
+        // openraft bounds a request by its number of entries only; one the
+        // peer would refuse as too large is sent again with fewer.
+        let size: usize = rpc
+            .entries
+            .iter()
+            .map(|entry| match &entry.payload {
+                openraft::EntryPayload::Normal(command) => command.size() + 32,
+                _ => 256,
+            })
+            .sum();
+        if size > MAX_PEER_MESSAGE / 2 && rpc.entries.len() > 1 {
+            let fit = (rpc.entries.len() * (MAX_PEER_MESSAGE / 2) / size).max(1);
+            return Err(RPCError::PayloadTooLarge(
+                openraft::error::PayloadTooLarge::new_entries_hint(fit as u64),
+            ));
+        }
         self.call(Method::AppendEntries, &rpc, &option).await
     }
 

@@ -25,12 +25,18 @@ use super::{
 };
 use crate::mvcc::{META, MvccStore, SNAPSHOT_FAMILIES};
 
-const APPLIED: &[u8] = b"raft_applied";
-const MEMBERSHIP: &[u8] = b"raft_membership";
+/// Meta keys that belong to one cluster's Raft, not to the data: a backup
+/// restored into a new cluster leaves them out.
+pub(crate) const APPLIED: &[u8] = b"raft_applied";
+pub(crate) const MEMBERSHIP: &[u8] = b"raft_membership";
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 /// Where a snapshot is written before it is renamed to [`SNAPSHOT_FILE`].
 const BUILDING_FILE: &str = "snapshot.bin.building";
 /// Where a snapshot sent by the leader is received.
+const RECEIVING_FILE: &str = "snapshot.bin.receiving";
+/// Where a received snapshot is installed from: renamed from
+/// [`RECEIVING_FILE`] as the install starts, so a new transfer that starts
+/// meanwhile (the leader retrying) writes a new file instead of this one.
 const INCOMING_FILE: &str = "snapshot.bin.incoming";
 
 type Membership = StoredMembership<u64, openraft::BasicNode>;
@@ -174,21 +180,21 @@ fn view_meta<T: for<'de> Deserialize<'de> + Default>(
     db: &rocksdb::DB,
     view: &rocksdb::Snapshot<'_>,
     key: &[u8],
-) -> Result<T, StorageError> {
+) -> Result<T, std::io::Error> {
     let cf = db.cf_handle(META).expect("opened with meta");
-    match view
-        .get_cf(cf, key)
-        .map_err(|e| StorageIOError::read_state_machine(&e))?
-    {
-        Some(bytes) => Ok(decode(&bytes).map_err(|e| StorageIOError::read_state_machine(&e))?),
+    match view.get_cf(cf, key).map_err(std::io::Error::other)? {
+        Some(bytes) => decode(&bytes),
         None => Ok(T::default()),
     }
 }
 
-/// Builds a snapshot file from a consistent view of the store, entry by
-/// entry, and renames it into place; blocking, so it runs off the async
-/// workers and applies go on meanwhile.
-fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), StorageError> {
+/// Writes the store as one consistent view of `db` sees it to `out`, in
+/// the snapshot format, entry by entry; blocking. The meta is the view's
+/// applied log id and membership.
+pub(crate) fn write_view<W: std::io::Write>(
+    db: &rocksdb::DB,
+    out: W,
+) -> Result<(Meta, W), std::io::Error> {
     let view = db.snapshot();
     let applied: Option<LogId<u64>> = view_meta(db, &view, APPLIED)?;
     let membership: Membership = view_meta(db, &view, MEMBERSHIP)?;
@@ -203,7 +209,6 @@ fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), Sto
                 .map_or(0, |d| d.as_nanos())
         ),
     };
-    let failed = |e: &std::io::Error| StorageIOError::write_snapshot(Some(meta.signature()), e);
     let entries = SNAPSHOT_FAMILIES
         .iter()
         .enumerate()
@@ -217,9 +222,19 @@ fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), Sto
                         .map_err(std::io::Error::other)
                 })
         });
+    let out = snapshot_file::write(out, &meta, entries)?;
+    Ok((meta, out))
+}
+
+/// Builds a snapshot file from a consistent view of the store and renames
+/// it into place; blocking, so it runs off the async workers and applies go
+/// on meanwhile.
+fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), StorageError> {
+    let failed = |e: &std::io::Error| StorageIOError::write_snapshot(None, e);
     let building = dir.join(BUILDING_FILE);
     let file = std::fs::File::create(&building).map_err(|e| failed(&e))?;
-    let file = snapshot_file::write(file, &meta, entries).map_err(|e| failed(&e))?;
+    let (meta, file) = write_view(db, file).map_err(|e| failed(&e))?;
+    let failed = |e: &std::io::Error| StorageIOError::write_snapshot(Some(meta.signature()), e);
     file.sync_all().map_err(|e| failed(&e))?;
     // Opened before the rename, so a snapshot installed meanwhile cannot
     // swap the contents under the meta we return.
@@ -227,6 +242,30 @@ fn build_file(db: &rocksdb::DB, dir: &Path) -> Result<(Meta, std::fs::File), Sto
     std::fs::rename(&building, dir.join(SNAPSHOT_FILE)).map_err(|e| failed(&e))?;
     sync_dir(dir).map_err(|e| failed(&e))?;
     Ok((meta, reader))
+}
+
+/// Puts the snapshot in `file` at [`INCOMING_FILE`] and returns it there:
+/// the file [`RECEIVING_FILE`] is renamed; any other (handed over by the
+/// caller, as openraft's storage suite does) is copied.
+fn take_incoming(dir: &Path, mut file: std::fs::File) -> Result<std::fs::File, std::io::Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    let incoming = dir.join(INCOMING_FILE);
+    let given = file.metadata()?;
+    let received = std::fs::metadata(dir.join(RECEIVING_FILE))
+        .is_ok_and(|m| m.dev() == given.dev() && m.ino() == given.ino());
+    if received {
+        std::fs::rename(dir.join(RECEIVING_FILE), &incoming)?;
+        return Ok(file);
+    }
+    let mut copy = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&incoming)?;
+    file.seek(SeekFrom::Start(0))?;
+    std::io::copy(&mut file, &mut copy)?;
+    Ok(copy)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), std::io::Error> {
@@ -302,7 +341,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .write(true)
             .create(true)
             .truncate(true)
-            .open(self.path(INCOMING_FILE))
+            .open(self.path(RECEIVING_FILE))
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         Ok(Box::new(file))
@@ -318,11 +357,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             StorageIOError::write_snapshot(signature.clone(), &std::io::Error::other(e.to_string()))
                 .into()
         };
-        let mut file = snapshot.into_std().await;
+        let file = snapshot.into_std().await;
         let store = self.store.clone();
         let dir = self.dir.clone();
         let expected = meta.snapshot_id.clone();
         let revision = blocking(move || {
+            let mut file = take_incoming(&dir, file).map_err(|e| failed(&e))?;
             // The whole file first: a snapshot cut short or of another id
             // is refused before the store is touched.
             file.seek(SeekFrom::Start(0)).map_err(|e| failed(&e))?;
@@ -334,21 +374,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 ))));
             }
             file.sync_all().map_err(|e| failed(&e))?;
+            // Found again by a restart that finds the install cut short.
+            sync_dir(&dir).map_err(|e| failed(&e))?;
             let revision = {
                 let mut store = store.write().unwrap_or_else(|e| e.into_inner());
                 install_from(&store.db().clone(), &mut file).map_err(|e| failed(&e))?;
                 store.reload().map_err(|e| failed(&e))?;
                 store.revision()
             };
-            // Keep it as our current snapshot, through a synced copy and a
-            // rename, so a crash leaves the old snapshot or the new one.
-            let keeping = dir.join(BUILDING_FILE);
-            let mut kept = std::fs::File::create(&keeping).map_err(|e| failed(&e))?;
-            file.seek(SeekFrom::Start(0)).map_err(|e| failed(&e))?;
-            std::io::copy(&mut file, &mut kept).map_err(|e| failed(&e))?;
-            kept.sync_all().map_err(|e| failed(&e))?;
-            std::fs::rename(&keeping, dir.join(SNAPSHOT_FILE)).map_err(|e| failed(&e))?;
-            let _ = std::fs::remove_file(dir.join(INCOMING_FILE));
+            // Kept as our current snapshot: a crash leaves the old one or
+            // this one (the install itself is done either way).
+            std::fs::rename(dir.join(INCOMING_FILE), dir.join(SNAPSHOT_FILE))
+                .map_err(|e| failed(&e))?;
             sync_dir(&dir).map_err(|e| failed(&e))?;
             Ok(revision)
         })
@@ -380,7 +417,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 /// Set in the store, synced, while a snapshot is being installed from
 /// [`INCOMING_FILE`]: a restart that finds it installs the file again.
-const INSTALLING: &[u8] = b"snapshot_installing";
+pub(crate) const INSTALLING: &[u8] = b"snapshot_installing";
 /// How much of a snapshot is written to the store at once.
 const INSTALL_BATCH_BYTES: usize = 4 << 20;
 
@@ -476,6 +513,18 @@ mod tests {
         }
     }
 
+    /// `snapshot` as a leader's transfer leaves it at `sm`: in the file
+    /// `begin_receiving_snapshot` gave.
+    async fn receive(
+        sm: &mut StateMachine,
+        snapshot: Snapshot<TypeConfig>,
+    ) -> (Meta, Box<tokio::fs::File>) {
+        let mut receiving = sm.begin_receiving_snapshot().await.unwrap();
+        let mut sent = snapshot.snapshot;
+        tokio::io::copy(&mut *sent, &mut *receiving).await.unwrap();
+        (snapshot.meta, receiving)
+    }
+
     fn value(sm: &StateMachine, key: &str) -> Option<Vec<u8>> {
         let store = sm.read_store();
         store
@@ -517,9 +566,8 @@ mod tests {
         let b_dir = tempfile::tempdir().unwrap();
         let mut b = machine(b_dir.path());
         b.apply(vec![put(1, "stale", "gone")]).await.unwrap();
-        b.install_snapshot(&snapshot.meta, snapshot.snapshot)
-            .await
-            .unwrap();
+        let (meta, file) = receive(&mut b, snapshot).await;
+        b.install_snapshot(&meta, file).await.unwrap();
         assert_eq!(value(&b, "x").as_deref(), Some(&b"3"[..]));
         assert_eq!(value(&b, "y").as_deref(), Some(&b"2"[..]));
         assert_eq!(value(&b, "stale"), None, "installing replaces, not merges");
@@ -544,9 +592,8 @@ mod tests {
         let b_dir = tempfile::tempdir().unwrap();
         let mut b = machine(b_dir.path());
         b.apply(vec![put(1, "stale", "gone")]).await.unwrap();
-        b.install_snapshot(&snapshot.meta, snapshot.snapshot)
-            .await
-            .unwrap();
+        let (meta, file) = receive(&mut b, snapshot).await;
+        b.install_snapshot(&meta, file).await.unwrap();
         assert_eq!(value(&b, "key/200").map(|v| v.len()), Some(big.len()));
         assert_eq!(value(&b, "stale"), None);
         assert_eq!(b.read_store().revision(), 201);
