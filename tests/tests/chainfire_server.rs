@@ -349,3 +349,75 @@ async fn a_backup_restored_with_restore_starts_a_member_with_its_data() {
     let got = client.get("kept", None).await.unwrap();
     assert_eq!(got.kvs()[0].value_str().unwrap(), "by the backup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_configuration_names_no_leader_it_can_reach_is_not_healthy() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let nodes = ["kv-1", "kv-2", "kv-3"];
+    let mut members: Vec<Running> = nodes
+        .iter()
+        .map(|node| member(&net, node, &state_dir))
+        .collect();
+    let mut client = ready(&format!("{net}.17:2379"), &members[0]).await;
+    client.put("before", "the rename", None).await.unwrap();
+    // A follower goes away.
+    let leader = client.status().await.unwrap().leader();
+    let mut follower = 0;
+    for (i, _) in nodes.iter().enumerate() {
+        let mut each = Client::connect([format!("{net}.{}:2379", 17 + i)], None)
+            .await
+            .unwrap();
+        if each.status().await.unwrap().header().unwrap().member_id() != leader {
+            follower = i;
+        }
+    }
+    let node = nodes[follower];
+    members[follower].wait_for("all services started", Duration::from_secs(30));
+    members[follower].signal("TERM");
+    assert!(members[follower].wait(Duration::from_secs(15)).0.success());
+
+    // It comes back with its own name and data, but its configuration
+    // calls the other members by names the cluster does not know them by:
+    // it follows the leader Raft elected, and cannot forward to it.
+    let exported = e2e::output(
+        "chainfire-cluster",
+        &[
+            "export-config",
+            "--node",
+            node,
+            "--service",
+            "chainfire",
+            "--loopback-base",
+            &format!("{net}.16"),
+            "--state-dir",
+            &state_dir,
+        ],
+    );
+    let mut text = String::from_utf8(exported.stdout).unwrap();
+    for other in nodes.iter().filter(|other| **other != node) {
+        text = text.replace(
+            &format!("name = \"{other}\""),
+            &format!("name = \"renamed-{other}\""),
+        );
+    }
+    let config = state.path().join(format!("{node}.toml"));
+    std::fs::write(&config, &text).unwrap();
+    let mut server = Running::start_server(
+        "chainfire",
+        &["--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(30));
+    let base = format!("http://{net}.{}:2379", 17 + follower);
+    let health = e2e::health_when(&base, &server, |status, health| {
+        assert_ne!(status, 200, "healthy while it cannot forward: {health}");
+        health["checks"]["raft"]
+            .as_str()
+            .is_some_and(|raft| raft.contains("is not a known member"))
+    })
+    .await;
+    assert_ne!(health["status"], "healthy", "{health}");
+}

@@ -276,3 +276,26 @@ async fn a_malformed_grpc_frame_gets_the_status_etcd_gives() {
         client.put("after", "ok", None).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_leader_refuses_a_stranger_and_accepts_the_leader_itself_as_etcd_does() {
+    let net = Loopback::block();
+    let side = Side::start(&net).await;
+    let mut answers = Vec::new();
+    for mut client in side.clients().await {
+        let stranger = client.move_leader(0xabcdef).await.map_err(status).err();
+        let own_id = client.status().await.unwrap().header().unwrap().member_id();
+        let to_itself = client.move_leader(own_id).await.map(|_| ()).map_err(status);
+        answers.push((stranger, to_itself));
+    }
+    let [chainfire, etcd]: [_; 2] = answers.try_into().unwrap();
+    let (stranger, to_itself) = agree("move-leader answers", [chainfire, etcd]);
+    assert_eq!(
+        stranger,
+        Some((
+            tonic::Code::FailedPrecondition,
+            "etcdserver: bad leader transferee".to_owned()
+        ))
+    );
+    assert_eq!(to_itself, Ok(()));
+}
