@@ -14,7 +14,7 @@ pub mod fixtures {
     use core::marker::PhantomData;
 
     use echo::EchoProtocol;
-    use photon_dsl::protocol::Http;
+    use photon_dsl::protocol::{Http, S3};
     use photon_dsl::{Dep, HostName, Node, Port, Protocol, ServiceDecl, ServiceSpec, Transport};
 
     /// Syslog over UDP (RFC 5426): a UDP-only protocol for the port cases.
@@ -60,6 +60,29 @@ pub mod fixtures {
     impl<N: Node, P: Protocol> ServiceSpec for Listener<N, P> {
         fn declare(&self) -> ServiceDecl {
             Listener::declare(self)
+        }
+    }
+
+    /// An application that keeps its uploads in S3: a client of the S3
+    /// protocol, for the load-balancer cases.
+    #[derive(Debug)]
+    pub struct Uploads<N: Node> {
+        /// Where it runs.
+        pub node: N,
+        /// The object store it writes to.
+        pub s3: Dep<S3>,
+    }
+
+    impl<N: Node> Uploads<N> {
+        /// Its one dependency.
+        pub const fn declare(&self) -> ServiceDecl {
+            ServiceDecl::new::<N>("uploads").needs("s3", &self.s3)
+        }
+    }
+
+    impl<N: Node> ServiceSpec for Uploads<N> {
+        fn declare(&self) -> ServiceDecl {
+            Uploads::declare(self)
         }
     }
 

@@ -149,6 +149,18 @@ impl<P: Protocol> Dep<P> {
     pub const fn path(&self) -> Option<UrlPathPrefix> {
         self.path
     }
+
+    /// The dependency as the topology checks see it, held in `slot`.
+    pub const fn decl(&self, slot: &'static str) -> crate::DepDecl {
+        crate::DepDecl {
+            slot,
+            node: self.node,
+            port: self.port,
+            transport: P::TRANSPORT,
+            protocol: P::NAME,
+            provider: self.provider,
+        }
+    }
 }
 
 impl<P: Protocol> Clone for Dep<P> {

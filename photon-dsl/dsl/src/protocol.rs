@@ -142,3 +142,19 @@ marker! {
     /// depend on each other's crates.
     PhotonAuthApi, "photonauth", Tcp, false
 }
+
+/// A protocol that is HTTP underneath: what an HTTP (L7) load balancer can
+/// route, rewrite headers of and keep sessions on.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not HTTP underneath, so an HTTP (L7) load balancer cannot forward it",
+    label = "an L7 balancer's backends must speak HTTP",
+    note = "HTTP protocols: `S3`, `Http`, `HttpGet<Req, Resp>`, `PromQuery`, `PromScrape`",
+    note = "to forward `{Self}` byte for byte, use an L4 balancer (`fiberlb::L4`)"
+)]
+pub trait OverHttp: Protocol {}
+
+impl OverHttp for S3 {}
+impl OverHttp for Http {}
+impl OverHttp for PromQuery {}
+impl OverHttp for PromScrape {}
+impl<Req: 'static, Resp: 'static> OverHttp for HttpGet<Req, Resp> {}

@@ -14,9 +14,9 @@ use crate::{
 };
 
 /// Listeners one service may declare.
-pub const MAX_LISTENERS: usize = 8;
+pub const MAX_LISTENERS: usize = 16;
 /// Dependencies one service may declare.
-pub const MAX_DEPS: usize = 16;
+pub const MAX_DEPS: usize = 32;
 /// Secrets one service may declare.
 pub const MAX_SECRETS: usize = 8;
 /// Distinct other nodes one service's settings may name.
@@ -134,21 +134,29 @@ impl ServiceDecl {
     /// remote provider, test fixtures). A running service declares keyed
     /// listeners with [`listens_on`](Self::listens_on).
     #[track_caller]
-    pub const fn listens<P: Protocol>(mut self, name: &'static str, port: Port) -> Self {
-        if self.listener_count == MAX_LISTENERS {
-            ConstText::new()
-                .push("service ")
-                .quoted(self.kind.as_str())
-                .push(" declares more than 8 listeners")
-                .panic()
-        }
-        self.listeners[self.listener_count] = Some(ListenerDecl {
+    pub const fn listens<P: Protocol>(self, name: &'static str, port: Port) -> Self {
+        self.listens_erased(ListenerDecl {
             name,
             port,
             transport: P::TRANSPORT,
             protocol: P::NAME,
             health: false,
-        });
+        })
+    }
+
+    /// Declares a listener from its parts: for a spec holding listeners
+    /// whose protocols its typed constructors erased (a load balancer's
+    /// front ends, each of its backends' protocol).
+    #[track_caller]
+    pub const fn listens_erased(mut self, listener: ListenerDecl) -> Self {
+        if self.listener_count == MAX_LISTENERS {
+            ConstText::new()
+                .push("service ")
+                .quoted(self.kind.as_str())
+                .push(" declares more than 16 listeners")
+                .panic()
+        }
+        self.listeners[self.listener_count] = Some(listener);
         self.listener_count += 1;
         self
     }
@@ -168,22 +176,22 @@ impl ServiceDecl {
 
     /// Declares a dependency held in the spec field `slot`.
     #[track_caller]
-    pub const fn needs<P: Protocol>(mut self, slot: &'static str, dep: &Dep<P>) -> Self {
+    pub const fn needs<P: Protocol>(self, slot: &'static str, dep: &Dep<P>) -> Self {
+        self.needs_erased(dep.decl(slot))
+    }
+
+    /// Declares a dependency from its parts ([`Dep::decl`]): for a spec
+    /// holding dependencies of protocols its typed constructors erased.
+    #[track_caller]
+    pub const fn needs_erased(mut self, dep: DepDecl) -> Self {
         if self.dep_count == MAX_DEPS {
             ConstText::new()
                 .push("service ")
                 .quoted(self.kind.as_str())
-                .push(" declares more than 16 dependencies")
+                .push(" declares more than 32 dependencies")
                 .panic()
         }
-        self.deps[self.dep_count] = Some(DepDecl {
-            slot,
-            node: dep.node(),
-            port: dep.port(),
-            transport: P::TRANSPORT,
-            protocol: P::NAME,
-            provider: dep.provider(),
-        });
+        self.deps[self.dep_count] = Some(dep);
         self.dep_count += 1;
         self
     }
