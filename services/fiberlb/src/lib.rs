@@ -1,9 +1,16 @@
 //! fiberlb, the platform's load balancer: L4 (TCP and UDP, byte for byte)
 //! and L7 (HTTP), whose backends are endpoints of the topology's services.
 //!
-//! Only the [`spec`] half exists so far: what deployments and ui-tests
-//! compile against. The server is the next step (issue 19).
+//! | feature | what it adds |
+//! |---|---|
+//! | `server` (default) | the running balancer; so far the choice of backends ([`pool`]) |
+//!
+//! Without it only the [`spec`] compiles: what deployments and ui-tests
+//! check against. The proxies, health checks and admin API are next
+//! (issue 19).
 
+#[cfg(feature = "server")]
+pub mod pool;
 pub mod spec;
 pub use spec::{
     Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4, L4Stickiness, L7,
