@@ -246,6 +246,19 @@ impl StartContext {
         take(&mut self.sockets.lock().udp, name).ok_or_else(|| self.taken_twice(name, "udp"))
     }
 
+    /// The TCP socket the runtime bound for the listener `name` of this
+    /// service's declaration: for a spec whose listeners have no key type
+    /// because its typed constructors erased their protocols (fiberlb's
+    /// balancers). Only this service's own listeners were bound for it.
+    pub fn tcp_named(&self, name: &str) -> Result<TcpListener, TakenTwice> {
+        take(&mut self.sockets.lock().tcp, name).ok_or_else(|| self.taken_twice(name, "tcp"))
+    }
+
+    /// The UDP socket for the listener `name` (see [`tcp_named`](Self::tcp_named)).
+    pub fn udp_named(&self, name: &str) -> Result<UdpSocket, TakenTwice> {
+        take(&mut self.sockets.lock().udp, name).ok_or_else(|| self.taken_twice(name, "udp"))
+    }
+
     fn taken_twice(&self, name: &str, transport: &'static str) -> TakenTwice {
         TakenTwice {
             node: self.node,

@@ -3,14 +3,16 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `server` (default) | the running balancer; so far the choice of backends ([`pool`]) |
+//! | `server` (default) | the running balancer: so far L4 over TCP, health checks, `/health` and `/metrics` |
 //!
 //! Without it only the [`spec`] compiles: what deployments and ui-tests
-//! check against. The proxies, health checks and admin API are next
+//! check against. L7, UDP flows, TLS and the admin REST API are next
 //! (issue 19).
 
 #[cfg(feature = "server")]
 pub mod pool;
+#[cfg(feature = "server")]
+mod server;
 pub mod spec;
 pub use spec::{
     Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4, L4Stickiness, L7,

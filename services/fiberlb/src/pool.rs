@@ -6,7 +6,7 @@
 //! admin API that drains it; the pool only reads it.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,25 +15,32 @@ use crate::spec::Method;
 /// What is known about one backend right now.
 #[derive(Debug)]
 pub struct BackendState {
-    /// How it is named in logs, metrics and the admin API (`host:port`).
+    /// Where it is.
+    pub addr: SocketAddr,
+    /// How it is named in logs, metrics and the admin API (`ip:port`).
     pub name: String,
     /// Its share of new traffic.
     pub weight: u32,
     healthy: AtomicBool,
     drained: AtomicBool,
     active: AtomicU64,
+    connections: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl BackendState {
     /// A backend named `name`, healthy until a check says otherwise (as
     /// HAProxy starts its servers), not drained, with no connections.
-    pub fn new(name: impl Into<String>, weight: u32) -> Arc<BackendState> {
+    pub fn new(addr: SocketAddr, weight: u32) -> Arc<BackendState> {
         Arc::new(BackendState {
-            name: name.into(),
+            addr,
+            name: addr.to_string(),
             weight,
             healthy: AtomicBool::new(true),
             drained: AtomicBool::new(false),
             active: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         })
     }
 
@@ -61,6 +68,26 @@ impl BackendState {
     /// Connections (L4) or requests (L7) it has open.
     pub fn active(&self) -> u64 {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection (or request) it took.
+    pub fn count_connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection (or request) it failed: refused, timed out.
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections (or requests) it took so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Connections (or requests) it failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Whether it may take new traffic.
@@ -212,7 +239,10 @@ mod tests {
         let backends = weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| BackendState::new(format!("10.0.0.{}:80", i + 1), w))
+            .map(|(i, &w)| {
+                let addr = format!("10.0.0.{}:80", i + 1).parse().expect("an address");
+                BackendState::new(addr, w)
+            })
             .collect();
         Pool::new(backends, method)
     }

@@ -1,0 +1,164 @@
+//! fiberlb in front of real echo servers (`deploy-fiberlb-web`): new
+//! connections spread by the method, counted by the backends themselves;
+//! a backend that dies is skipped at once and marked down by the health
+//! checks, and takes traffic again when it returns.
+//!
+//! Each test holds its own loopback block (`e2e::Loopback`): the balancer
+//! on `.1`, the echo servers on `.2` and `.3`.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Loopback, Running};
+
+/// `GET /echo/<message>` through the balancer on a new connection.
+async fn echo(net: &Loopback, message: &str) -> (u16, String) {
+    let (status, body) = e2e::http_get(
+        &format!("http://{}", net.addr(1, 8080)),
+        &format!("/echo/{message}"),
+    )
+    .await;
+    (status, body)
+}
+
+/// Echo requests the server on `host` answered with 2xx so far.
+async fn answered(net: &Loopback, host: u8) -> u64 {
+    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(host, 8080)), "/metrics").await;
+    metrics
+        .lines()
+        .find(|l| l.starts_with("echo_requests_total{class=\"2xx\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 2xx count in:\n{metrics}"))
+}
+
+/// fiberlb's `/health` on its admin port.
+async fn health(net: &Loopback) -> serde_json::Value {
+    let (_, body) = e2e::http_get(&format!("http://{}", net.addr(1, 8404)), "/health").await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_through_the_balancer() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start(
+        "fiberlb-web",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    let before = [answered(&net, 2).await, answered(&net, 3).await];
+    for i in 0..20 {
+        let (status, body) = echo(&net, &format!("turn-{i}")).await;
+        assert_eq!((status, body.as_str()), (200, format!("turn-{i}").as_str()));
+    }
+    let after = [answered(&net, 2).await, answered(&net, 3).await];
+    // Round robin over connections: ten each, give or take a connection
+    // the deployment's own probe client opened meanwhile.
+    for (i, (a, b)) in after.iter().zip(before).enumerate() {
+        let served = a - b;
+        assert!(
+            (9..=12).contains(&served),
+            "web-{} served {served} of 20: {before:?} -> {after:?}",
+            i + 1
+        );
+    }
+    let health = health(&net).await;
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert_eq!(health["component"], "fiberlb");
+    assert_eq!(
+        health["checks"]["web"], "ok: 2 of 2 backends up",
+        "{health}"
+    );
+
+    let check = e2e::output("fiberlb-web", &["check", "--loopback-base", &net.base()]);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("edge/fiberlb web 8080/tcp"), "{report}");
+    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(1, 8404)), "/metrics").await;
+    assert!(
+        metrics.contains(&format!(
+            "fiberlb_backend_up{{balancer=\"web\",backend=\"{}\"}} 1",
+            net.addr(2, 8080)
+        )),
+        "{metrics}"
+    );
+}
+
+/// `deploy-fiberlb-web run --node <node>` on `net`.
+fn node(net: &Loopback, node: &str, state: &str) -> Running {
+    let mut running = Running::start(
+        "fiberlb-web",
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state,
+        ],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    running
+}
+
+/// Waits until `/health` says `want` for the balancer `web`.
+async fn web_health(net: &Loopback, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = health(net).await;
+        if health["checks"]["web"] == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "web never became `{want}`: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_it_returns() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap().to_owned();
+    let _web1 = node(&net, "web-1", &state);
+    let mut web2 = node(&net, "web-2", &state);
+    let _edge = node(&net, "edge", &state);
+    web_health(&net, "ok: 2 of 2 backends up").await;
+
+    web2.signal("KILL");
+    web2.wait(Duration::from_secs(5));
+    // Before any check noticed: a refused connect moves on to the next
+    // backend, so no client sees the dead one.
+    let before = answered(&net, 2).await;
+    for i in 0..10 {
+        assert_eq!(echo(&net, &format!("while-down-{i}")).await.0, 200);
+    }
+    assert_eq!(
+        answered(&net, 2).await - before,
+        10,
+        "web-1 answered every request"
+    );
+    // Three failed checks (`fall`) at 500 ms later, it is out.
+    web_health(&net, "ok: 1 of 2 backends up").await;
+
+    let _web2 = node(&net, "web-2", &state);
+    web_health(&net, "ok: 2 of 2 backends up").await;
+    let back = answered(&net, 3).await;
+    for i in 0..10 {
+        assert_eq!(echo(&net, &format!("back-{i}")).await.0, 200);
+    }
+    let served = answered(&net, 3).await - back;
+    assert!(
+        (4..=6).contains(&served),
+        "web-2 took {served} of 10 after it came back"
+    );
+}
