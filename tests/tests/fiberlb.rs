@@ -162,3 +162,96 @@ async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_
         "web-2 took {served} of 10 after it came back"
     );
 }
+
+/// `method path` on fiberlb's admin API: the status and the JSON answer.
+async fn admin(net: &Loopback, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) =
+        e2e::s3::raw(&format!("http://{}{path}", net.addr(1, 8404)), method, &[]).await;
+    let body = String::from_utf8(body).unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_enabled() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start(
+        "fiberlb-web",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    let web2 = net.addr(3, 8080);
+
+    let (status, listed) = admin(&net, "GET", "/balancers").await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed[0]["name"], "web");
+    assert_eq!(listed[0]["backends"][1]["backend"], web2.as_str());
+    assert_eq!(listed[0]["backends"][1]["takes_new_traffic"], true);
+
+    let (status, drained) = admin(
+        &net,
+        "POST",
+        &format!("/balancers/web/backends/{web2}/drain"),
+    )
+    .await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["drained"], true);
+    let before = answered(&net, 3).await;
+    for i in 0..10 {
+        assert_eq!(echo(&net, &format!("drained-{i}")).await.0, 200);
+    }
+    assert_eq!(
+        answered(&net, 3).await,
+        before,
+        "a drained backend took new connections"
+    );
+    assert_eq!(
+        health(&net).await["checks"]["web"],
+        "ok: 1 of 2 backends up"
+    );
+
+    let (status, enabled) = admin(
+        &net,
+        "POST",
+        &format!("/balancers/web/backends/{web2}/enable"),
+    )
+    .await;
+    assert_eq!(
+        (status, &enabled["takes_new_traffic"]),
+        (200, &serde_json::Value::Bool(true))
+    );
+    for i in 0..10 {
+        assert_eq!(echo(&net, &format!("enabled-{i}")).await.0, 200);
+    }
+    assert!(
+        answered(&net, 3).await >= before + 4,
+        "an enabled backend took no connections"
+    );
+
+    // Mistakes are named.
+    let (status, missing) = admin(&net, "POST", "/balancers/web/backends/10.9.9.9:1/drain").await;
+    assert_eq!(status, 404);
+    assert!(
+        missing["error"].as_str().unwrap().contains(&format!(
+            "has no backend `10.9.9.9:1` (it has: {}, {web2})",
+            net.addr(2, 8080)
+        )),
+        "{missing}"
+    );
+    let (status, _) = admin(
+        &net,
+        "GET",
+        &format!("/balancers/web/backends/{web2}/drain"),
+    )
+    .await;
+    assert_eq!(status, 405);
+}

@@ -6,6 +6,7 @@
 //! Built so far: L4 over TCP. An L7 balancer, or an L4 balancer of a
 //! protocol on UDP, is refused at start with what is missing (issue 19).
 
+mod admin_api;
 mod health;
 mod l4;
 
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
 use photon_dsl::{Node, Transport};
 use photon_runtime::admin::{Checks, Metrics, Report};
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
@@ -108,6 +111,27 @@ impl Report for Status {
     }
 }
 
+/// The admin REST API's answer (JSON), or 404 naming what there is.
+fn api_answer<B>(
+    balancers: &[Arc<L4Balancer>],
+    request: &hyper::Request<B>,
+) -> hyper::Response<Full<Bytes>> {
+    let (status, body) = admin_api::answer(balancers, request.method(), request.uri().path())
+        .unwrap_or_else(|| {
+            (
+                hyper::StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": "not found: /health, /metrics, /balancers" }),
+            )
+        });
+    let mut response = hyper::Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// What a balancer of this spec cannot do yet, if anything.
 fn not_built(balancer: &Balancer) -> Option<String> {
     match balancer.layer {
@@ -164,10 +188,12 @@ impl<N: Node> Service for FiberLb<N> {
                     balancer.health,
                 ));
             }
+            let balancers: Arc<[Arc<L4Balancer>]> =
+                running.iter().map(|(_, b, _)| b.clone()).collect();
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Status {
-                    balancers: running.iter().map(|(_, b, _)| b.clone()).collect(),
+                    balancers: balancers.to_vec(),
                 },
             );
             let served: Running = Box::pin(async move {
@@ -192,14 +218,8 @@ impl<N: Node> Service for FiberLb<N> {
                 }
                 let handler = move |request: hyper::Request<hyper::body::Incoming>| {
                     let answer = admin
-                        .answer::<_, http_body_util::Full<bytes::Bytes>>(&request)
-                        .unwrap_or_else(|| {
-                            let mut not_found = hyper::Response::new(http_body_util::Full::new(
-                                bytes::Bytes::from_static(b"not found\n"),
-                            ));
-                            *not_found.status_mut() = hyper::StatusCode::NOT_FOUND;
-                            not_found
-                        });
+                        .answer::<_, Full<Bytes>>(&request)
+                        .unwrap_or_else(|| api_answer(&balancers, &request));
                     async move { answer }
                 };
                 photon_runtime::http::serve_http1(admin_listener, stop.clone(), DRAIN, handler)
