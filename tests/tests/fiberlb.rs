@@ -255,3 +255,94 @@ async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_
     .await;
     assert_eq!(status, 405);
 }
+
+/// NOERROR answers the flashdns server on `host` sent so far.
+async fn dns_answers(net: &Loopback, host: u8) -> u64 {
+    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(host, 8053)), "/metrics").await;
+    metrics
+        .lines()
+        .find(|l| l.starts_with("flashdns_responses_total{rcode=\"NOERROR\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no NOERROR count in:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_goes_through_over_udp_and_tcp_each_udp_flow_taking_the_next_server() {
+    use hickory_proto::rr::RecordType;
+
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start(
+        "fiberlb-dns",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    let balancer: std::net::SocketAddr = net.addr(1, 5300).parse().unwrap();
+    let before = [dns_answers(&net, 2).await, dns_answers(&net, 3).await];
+    let www = |response: &hickory_proto::op::DnsResponse| -> Vec<String> {
+        e2e::dns::lines(&response.answers)
+    };
+    let expected = vec![format!("www.photon.internal. 300 IN A {}", net.ip(1))];
+    // hickory asks each question from a socket of its own (a random
+    // source port), so each is a flow of its own.
+    for _ in 0..10 {
+        let client = e2e::dns::udp(balancer, None);
+        let response = e2e::dns::ask(&client, "www.photon.internal.", RecordType::A).await;
+        assert_eq!(www(&response), expected);
+    }
+    // One socket is one flow, which keeps its server: ten questions.
+    let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for id in 0..10u16 {
+        let mut question = hickory_proto::op::Message::new(
+            id,
+            hickory_proto::op::MessageType::Query,
+            hickory_proto::op::OpCode::Query,
+        );
+        question.add_query(hickory_proto::op::Query::query(
+            hickory_proto::rr::Name::from_ascii("www.photon.internal.").unwrap(),
+            RecordType::A,
+        ));
+        socket
+            .send_to(&question.to_vec().unwrap(), balancer)
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buf))
+            .await
+            .expect("an answer within 3 s")
+            .unwrap();
+        let answer = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(answer.metadata.id, id);
+        assert_eq!(e2e::dns::lines(&answer.answers), expected);
+    }
+    let tcp = e2e::dns::tcp(balancer, None).await;
+    let response = e2e::dns::ask(&tcp, "www.photon.internal.", RecordType::A).await;
+    assert_eq!(www(&response), expected);
+
+    let served = [
+        dns_answers(&net, 2).await - before[0],
+        dns_answers(&net, 3).await - before[1],
+    ];
+    // 10 flows in turns (5 each), 10 answers on one flow, 1 over TCP.
+    assert_eq!(served[0] + served[1], 21, "{served:?}");
+    let (more, fewer) = (served[0].max(served[1]), served[0].min(served[1]));
+    assert!(
+        (4..=6).contains(&fewer) && more >= 15,
+        "{served:?}: the single flow's ten went to one server"
+    );
+    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(1, 8404)), "/metrics").await;
+    assert!(
+        metrics.contains(&format!(
+            "fiberlb_backend_connections_total{{balancer=\"dns\",backend=\"{}\"}}",
+            net.addr(2, 5300)
+        )),
+        "{metrics}"
+    );
+}

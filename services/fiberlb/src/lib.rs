@@ -6,7 +6,7 @@
 //! | `server` (default) | the running balancer: so far L4 over TCP, health checks, `/health` and `/metrics` |
 //!
 //! Without it only the [`spec`] compiles: what deployments and ui-tests
-//! check against. L7, UDP flows, TLS and the admin REST API are next
+//! check against. L7, TLS, stickiness and `fiberlb-server` are next
 //! (issue 19).
 
 #[cfg(feature = "server")]

@@ -3,12 +3,13 @@
 //! runtime, checked on their schedule, and reported on the admin listener
 //! (`/health`, `/metrics`).
 //!
-//! Built so far: L4 over TCP. An L7 balancer, or an L4 balancer of a
-//! protocol on UDP, is refused at start with what is missing (issue 19).
+//! Built so far: L4 over TCP and UDP (flows). An L7 balancer is refused
+//! at start with what is missing (issue 19).
 
 mod admin_api;
 mod health;
 mod l4;
+mod udp;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -139,10 +140,6 @@ fn not_built(balancer: &Balancer) -> Option<String> {
             "balancer `{}`: L7 (HTTP) balancing is not built yet; an L4 balancer forwards HTTP byte for byte",
             balancer.name
         )),
-        Layer::L4 { .. } if balancer.transport != Transport::Tcp => Some(format!(
-            "balancer `{}`: UDP flows ({} is {}) are not built yet",
-            balancer.name, balancer.protocol, balancer.transport
-        )),
         Layer::L4 { .. } => None,
     }
 }
@@ -169,16 +166,26 @@ impl<N: Node> Service for FiberLb<N> {
                     };
                     backends.push(BackendState::new(addr, u32::from(backend.weight)));
                 }
-                let listener = ctx.tcp_named(balancer.name)?;
+                let tcp = if balancer.transport.has_tcp() {
+                    Some(ctx.tcp_named(balancer.name)?)
+                } else {
+                    None
+                };
+                let udp = if balancer.transport != Transport::Tcp {
+                    Some(ctx.udp_named(balancer.name)?)
+                } else {
+                    None
+                };
                 tracing::info!(
                     balancer = balancer.name,
-                    addr = %listener.local_addr()?,
+                    port = balancer.port.get(),
+                    transport = %balancer.transport,
                     backends = ?backends.iter().map(|b| &b.name).collect::<Vec<_>>(),
                     method = ?balancer.method,
                     "balancer listening"
                 );
                 running.push((
-                    listener,
+                    (tcp, udp),
                     Arc::new(L4Balancer {
                         name: balancer.name,
                         pool: Pool::new(backends, balancer.method),
@@ -200,7 +207,7 @@ impl<N: Node> Service for FiberLb<N> {
                 let stop = ctx.shutdown.clone();
                 let connections = TaskTracker::new();
                 let mut tasks = tokio::task::JoinSet::new();
-                for (listener, balancer, health) in running {
+                for ((tcp, udp), balancer, health) in running {
                     for backend in balancer.pool.backends() {
                         tasks.spawn(health::watch(
                             backend.clone(),
@@ -209,12 +216,12 @@ impl<N: Node> Service for FiberLb<N> {
                             stop.clone(),
                         ));
                     }
-                    tasks.spawn(l4::serve(
-                        listener,
-                        balancer,
-                        stop.clone(),
-                        connections.clone(),
-                    ));
+                    if let Some(udp) = udp {
+                        tasks.spawn(udp::serve(udp, balancer.clone(), stop.clone()));
+                    }
+                    if let Some(tcp) = tcp {
+                        tasks.spawn(l4::serve(tcp, balancer, stop.clone(), connections.clone()));
+                    }
                 }
                 let handler = move |request: hyper::Request<hyper::body::Incoming>| {
                     let answer = admin
