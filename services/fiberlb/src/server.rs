@@ -23,7 +23,7 @@ use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
 use tokio_util::task::TaskTracker;
 
 use crate::pool::{BackendState, Pool};
-use crate::spec::{AdminListener, Balancer, FiberLb, Layer, Target};
+use crate::spec::{AdminListener, Balancer, FiberLb, L4Stickiness, Layer, Target};
 use l4::L4Balancer;
 
 /// How long open connections may run on after a stop.
@@ -154,7 +154,11 @@ impl<N: Node> Service for FiberLb<N> {
                 if let Some(missing) = not_built(balancer) {
                     return Err(missing.into());
                 }
-                let Layer::L4 { idle_timeout, .. } = balancer.layer else {
+                let Layer::L4 {
+                    idle_timeout,
+                    stickiness,
+                } = balancer.layer
+                else {
                     unreachable!("refused above");
                 };
                 let mut backends = Vec::new();
@@ -186,12 +190,12 @@ impl<N: Node> Service for FiberLb<N> {
                 );
                 running.push((
                     (tcp, udp),
-                    Arc::new(L4Balancer {
-                        name: balancer.name,
-                        pool: Pool::new(backends, balancer.method),
+                    Arc::new(L4Balancer::new(
+                        balancer.name,
+                        Pool::new(backends, balancer.method),
                         idle_timeout,
-                        refused: Default::default(),
-                    }),
+                        stickiness == L4Stickiness::SourceIp,
+                    )),
                     balancer.health,
                 ));
             }

@@ -2,10 +2,11 @@
 //! picks (the next one if that one refuses), and bytes are copied both
 //! ways until either side closes or the connection sits idle.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,14 @@ use crate::pool::{BackendState, Pool};
 /// is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a client's stickiness outlives its last connection or flow.
+const STICK_FOR: Duration = Duration::from_secs(30 * 60);
+/// Clients remembered before expired entries are swept.
+const STICKY_SWEEP_AT: usize = 100_000;
+
+/// Each remembered client's backend, and until when it is remembered.
+pub type StickTable = HashMap<IpAddr, (Arc<BackendState>, Instant)>;
+
 /// One L4 balancer at run time.
 #[derive(Debug)]
 pub struct L4Balancer {
@@ -31,6 +40,46 @@ pub struct L4Balancer {
     pub idle_timeout: Duration,
     /// Connections no backend would take.
     pub refused: AtomicU64,
+    /// With source-IP stickiness: each client's backend, until when.
+    pub sticky: Option<Mutex<StickTable>>,
+}
+
+impl L4Balancer {
+    /// A balancer over `pool`; `sticky` remembers each client's backend.
+    pub fn new(name: &'static str, pool: Pool, idle_timeout: Duration, sticky: bool) -> L4Balancer {
+        L4Balancer {
+            name,
+            pool,
+            idle_timeout,
+            refused: AtomicU64::new(0),
+            sticky: sticky.then(Mutex::default),
+        }
+    }
+
+    /// The backend for new traffic from `client`, leaving out `tried`:
+    /// with stickiness, the one it had while that one takes traffic (then
+    /// the pool's pick becomes its own); without, the pool's pick.
+    pub fn choose(&self, client: IpAddr, tried: &[Arc<BackendState>]) -> Option<Arc<BackendState>> {
+        let Some(table) = &self.sticky else {
+            return self.pool.pick_except(client, tried).cloned();
+        };
+        let mut table = table.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some((backend, until)) = table.get_mut(&client)
+            && *until > now
+            && backend.eligible()
+            && !tried.iter().any(|t| Arc::ptr_eq(t, backend))
+        {
+            *until = now + STICK_FOR;
+            return Some(backend.clone());
+        }
+        let backend = self.pool.pick_except(client, tried)?.clone();
+        if table.len() >= STICKY_SWEEP_AT {
+            table.retain(|_, (_, until)| *until > now);
+        }
+        table.insert(client, (backend.clone(), now + STICK_FOR));
+        Some(backend)
+    }
 }
 
 /// Accepts until `stop`, then leaves the open connections to `tracker`
@@ -62,7 +111,7 @@ async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
     let _ = client.set_nodelay(true);
     let mut tried: Vec<Arc<BackendState>> = Vec::new();
     loop {
-        let Some(backend) = balancer.pool.pick_except(peer.ip(), &tried).cloned() else {
+        let Some(backend) = balancer.choose(peer.ip(), &tried) else {
             // Nothing can take it: close at once rather than hang.
             balancer.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(balancer = balancer.name, %peer, "no backend can take the connection");
@@ -173,5 +222,72 @@ impl AsyncWrite for Activity {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Method;
+
+    fn balancer(sticky: bool) -> L4Balancer {
+        let backends = (1..=3)
+            .map(|i| BackendState::new(format!("10.0.0.{i}:80").parse().unwrap(), 1))
+            .collect();
+        L4Balancer::new(
+            "web",
+            Pool::new(backends, Method::RoundRobin),
+            Duration::from_secs(60),
+            sticky,
+        )
+    }
+
+    fn client(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn a_sticky_client_keeps_its_backend_until_it_stops_taking_traffic() {
+        let lb = balancer(true);
+        let first = lb.choose(client(1), &[]).unwrap();
+        for _ in 0..10 {
+            assert!(Arc::ptr_eq(&lb.choose(client(1), &[]).unwrap(), &first));
+        }
+        // Other clients still take turns.
+        let others: Vec<String> = (2..=4)
+            .map(|c| lb.choose(client(c), &[]).unwrap().name.clone())
+            .collect();
+        assert_eq!(
+            others
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3,
+            "{others:?}"
+        );
+        first.set_drained(true);
+        let moved = lb.choose(client(1), &[]).unwrap();
+        assert!(!Arc::ptr_eq(&moved, &first));
+        first.set_drained(false);
+        assert!(
+            Arc::ptr_eq(&lb.choose(client(1), &[]).unwrap(), &moved),
+            "it stays where it moved"
+        );
+        // A backend that refused this connection is left out, sticky or not.
+        let next = lb.choose(client(1), std::slice::from_ref(&moved)).unwrap();
+        assert!(!Arc::ptr_eq(&next, &moved));
+    }
+
+    #[test]
+    fn without_stickiness_a_client_takes_turns_like_everyone() {
+        let lb = balancer(false);
+        let names: Vec<String> = (0..3)
+            .map(|_| lb.choose(client(1), &[]).unwrap().name.clone())
+            .collect();
+        assert_eq!(
+            names.iter().collect::<std::collections::HashSet<_>>().len(),
+            3,
+            "{names:?}"
+        );
     }
 }

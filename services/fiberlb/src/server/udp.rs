@@ -71,7 +71,7 @@ async fn open_flow(
     started: Instant,
     stop: &CancellationToken,
 ) -> Option<(Arc<UdpSocket>, Arc<AtomicU64>)> {
-    let Some(backend) = balancer.pool.pick(client.ip()).cloned() else {
+    let Some(backend) = balancer.choose(client.ip(), &[]) else {
         balancer.refused.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(balancer = balancer.name, %client, "no backend can take the flow");
         return None;
