@@ -90,6 +90,38 @@ pub fn output_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Outpu
         .expect("the deployment binary runs")
 }
 
+/// `deploy-<name> export-config` for `service` on `node`, its addresses
+/// from `loopback_base` and its state under `state`: the TOML it prints
+/// (the test fails with its stderr if it fails).
+pub fn export_config(
+    name: &str,
+    node: &str,
+    service: &str,
+    loopback_base: &str,
+    state: &str,
+) -> String {
+    let out = output(
+        name,
+        &[
+            "export-config",
+            "--node",
+            node,
+            "--service",
+            service,
+            "--loopback-base",
+            loopback_base,
+            "--state-dir",
+            state,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "export-config failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 TOML")
+}
+
 /// A running deployment process whose log (stderr) is collected line by line.
 #[derive(Debug)]
 pub struct Running {

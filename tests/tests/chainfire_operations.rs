@@ -312,23 +312,15 @@ fn peak_rss(pid: u32) -> u64 {
 /// `chainfire-server` for node `node` of the cluster deployment, from the
 /// configuration the deployment exports, snapshotting every 100 entries.
 fn server(net: &Loopback, state: &std::path::Path, node: &str) -> Running {
-    let exported = e2e::output(
+    let exported = e2e::export_config(
         "chainfire-cluster",
-        &[
-            "export-config",
-            "--node",
-            node,
-            "--service",
-            "chainfire",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
+        node,
+        "chainfire",
+        &net.base(),
+        state.to_str().unwrap(),
     );
-    assert!(exported.status.success(), "{}", text(&exported));
     let config = state.join(format!("{node}.toml"));
-    std::fs::write(&config, &exported.stdout).unwrap();
+    std::fs::write(&config, exported).unwrap();
     Running::start_server(
         "chainfire",
         &[

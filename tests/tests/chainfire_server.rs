@@ -142,28 +142,15 @@ async fn a_deployments_exported_member_serves_its_data() {
     deployment.signal("TERM");
     deployment.wait(Duration::from_secs(15));
 
-    let exported = e2e::output(
+    let exported = e2e::export_config(
         "chainfire-single",
-        &[
-            "export-config",
-            "--node",
-            "kv",
-            "--service",
-            "chainfire",
-            "--loopback-base",
-            &format!("{net}.8"),
-            "--state-dir",
-            &state_dir,
-        ],
-    );
-    assert_eq!(
-        exported.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
+        "kv",
+        "chainfire",
+        &format!("{net}.8"),
+        &state_dir,
     );
     let config = state.path().join("exported.toml");
-    std::fs::write(&config, &exported.stdout).unwrap();
+    std::fs::write(&config, &exported).unwrap();
     let server = Running::start_server(
         "chainfire",
         &["--config", config.to_str().unwrap()],
@@ -216,26 +203,12 @@ async fn a_cluster_member_run_from_its_exported_configuration_rejoins_its_cluste
         "{}",
         kv3.log()
     );
-    let exported = e2e::output(
+    let text = e2e::export_config(
         "chainfire-cluster",
-        &[
-            "export-config",
-            "--node",
-            "kv-3",
-            "--service",
-            "chainfire",
-            "--loopback-base",
-            &format!("{net}.16"),
-            "--state-dir",
-            &state_dir,
-        ],
-    );
-    let text = String::from_utf8(exported.stdout).unwrap();
-    assert_eq!(
-        exported.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
+        "kv-3",
+        "chainfire",
+        &format!("{net}.16"),
+        &state_dir,
     );
     assert!(
         text.contains(
@@ -381,21 +354,13 @@ async fn a_member_whose_configuration_names_no_leader_it_can_reach_is_not_health
     // It comes back with its own name and data, but its configuration
     // calls the other members by names the cluster does not know them by:
     // it follows the leader Raft elected, and cannot forward to it.
-    let exported = e2e::output(
+    let mut text = e2e::export_config(
         "chainfire-cluster",
-        &[
-            "export-config",
-            "--node",
-            node,
-            "--service",
-            "chainfire",
-            "--loopback-base",
-            &format!("{net}.16"),
-            "--state-dir",
-            &state_dir,
-        ],
+        node,
+        "chainfire",
+        &format!("{net}.16"),
+        &state_dir,
     );
-    let mut text = String::from_utf8(exported.stdout).unwrap();
     for other in nodes.iter().filter(|other| **other != node) {
         text = text.replace(
             &format!("name = \"{other}\""),

@@ -20,15 +20,36 @@ async fn echo(net: &Loopback, message: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Echo requests the server on `host` answered with 2xx so far.
-async fn answered(net: &Loopback, host: u8) -> u64 {
-    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(host, 8080)), "/metrics").await;
+/// The sample `series` (name and labels) in the `/metrics` of `addr`.
+async fn sample(addr: &str, series: &str) -> u64 {
+    let (_, metrics) = e2e::http_get(&format!("http://{addr}"), "/metrics").await;
     metrics
         .lines()
-        .find(|l| l.starts_with("echo_requests_total{class=\"2xx\"}"))
-        .and_then(|l| l.rsplit(' ').next())
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no 2xx count in:\n{metrics}"))
+        .unwrap_or_else(|| panic!("no `{series}` in:\n{metrics}"))
+}
+
+/// Echo requests the server on `host` answered with 2xx so far.
+async fn answered(net: &Loopback, host: u8) -> u64 {
+    sample(&net.addr(host, 8080), "echo_requests_total{class=\"2xx\"}").await
+}
+
+/// `deploy-<name> up` on `net`, once every service started.
+fn up(name: &str, net: &Loopback) -> (Running, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Running::start(
+        name,
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    );
+    running.wait_for("all services started", Duration::from_secs(30));
+    (running, state)
 }
 
 /// fiberlb's `/health` on its admin port.
@@ -40,18 +61,7 @@ async fn health(net: &Loopback) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_through_the_balancer() {
     let net = Loopback::block();
-    let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start(
-        "fiberlb-web",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
+    let (_running, _state) = up("fiberlb-web", &net);
     let before = [answered(&net, 2).await, answered(&net, 3).await];
     for i in 0..20 {
         let (status, body) = echo(&net, &format!("turn-{i}")).await;
@@ -177,18 +187,7 @@ async fn admin(net: &Loopback, method: &str, path: &str) -> (u16, serde_json::Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_enabled() {
     let net = Loopback::block();
-    let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start(
-        "fiberlb-web",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
+    let (_running, _state) = up("fiberlb-web", &net);
     let web2 = net.addr(3, 8080);
 
     let (status, listed) = admin(&net, "GET", "/balancers").await;
@@ -258,13 +257,11 @@ async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_
 
 /// NOERROR answers the flashdns server on `host` sent so far.
 async fn dns_answers(net: &Loopback, host: u8) -> u64 {
-    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(host, 8053)), "/metrics").await;
-    metrics
-        .lines()
-        .find(|l| l.starts_with("flashdns_responses_total{rcode=\"NOERROR\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no NOERROR count in:\n{metrics}"))
+    sample(
+        &net.addr(host, 8053),
+        "flashdns_responses_total{rcode=\"NOERROR\"}",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,18 +269,7 @@ async fn dns_goes_through_over_udp_and_tcp_each_udp_flow_taking_the_next_server(
     use hickory_proto::rr::RecordType;
 
     let net = Loopback::block();
-    let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start(
-        "fiberlb-dns",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
+    let (_running, _state) = up("fiberlb-dns", &net);
     let balancer: std::net::SocketAddr = net.addr(1, 5300).parse().unwrap();
     let before = [dns_answers(&net, 2).await, dns_answers(&net, 3).await];
     let www = |response: &hickory_proto::op::DnsResponse| -> Vec<String> {

@@ -81,12 +81,7 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
         .subcommand(
             Command::new("run")
                 .about("Run this machine's node")
-                .arg(
-                    Arg::new("node")
-                        .long("node")
-                        .required(true)
-                        .value_parser(PossibleValuesParser::new(nodes.clone())),
-                )
+                .arg(node_arg(&nodes))
                 .arg(loopback.clone())
                 .arg(timeout_arg())
                 .arg(state_dir_arg()),
@@ -94,38 +89,16 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
         .subcommand(
             Command::new("export-config")
                 .about("Print one service's configuration as the standalone TOML its <component>-server reads")
-                .arg(
-                    Arg::new("node")
-                        .long("node")
-                        .required(true)
-                        .value_parser(PossibleValuesParser::new(nodes.clone())),
-                )
-                .arg(
-                    Arg::new("service")
-                        .long("service")
-                        .required(true)
-                        .value_name("KIND")
-                        .help("The service's kind, as `plan` lists it (flashdns, ...)"),
-                )
+                .arg(node_arg(&nodes))
+                .arg(service_arg())
                 .arg(loopback.clone())
                 .arg(state_dir_arg()),
         )
         .subcommand(
             Command::new("restore")
                 .about("Fill one service's new state directory on a node from a backup (chainfire: `etcdctl snapshot save`'s file); run it on every node of the service, before `run`/`up`")
-                .arg(
-                    Arg::new("node")
-                        .long("node")
-                        .required(true)
-                        .value_parser(PossibleValuesParser::new(nodes.clone())),
-                )
-                .arg(
-                    Arg::new("service")
-                        .long("service")
-                        .required(true)
-                        .value_name("KIND")
-                        .help("The service's kind, as `plan` lists it (chainfire, ...)"),
-                )
+                .arg(node_arg(&nodes))
+                .arg(service_arg())
                 .arg(
                     Arg::new("from")
                         .long("from")
@@ -155,6 +128,23 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                         .default_value("2"),
                 ),
         )
+}
+
+/// `--node <name>`, one of the topology's `nodes`.
+fn node_arg(nodes: &[&'static str]) -> Arg {
+    Arg::new("node")
+        .long("node")
+        .required(true)
+        .value_parser(PossibleValuesParser::new(nodes.to_vec()))
+}
+
+/// `--service <kind>`, for the commands about one service of a node.
+fn service_arg() -> Arg {
+    Arg::new("service")
+        .long("service")
+        .required(true)
+        .value_name("KIND")
+        .help("The service's kind, as `plan` lists it (flashdns, chainfire, ...)")
 }
 
 fn timeout_arg() -> Arg {
