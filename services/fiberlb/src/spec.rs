@@ -149,7 +149,8 @@ pub enum Check {
         status: u16,
     },
     /// The backend protocol's own probe, as `check` runs it (S3 and HTTP
-    /// services: `/health`; etcd v3: Status; DNS: a query).
+    /// services: `/health`; etcd v3: Status; DNS: a query). Not built yet:
+    /// today the server checks it as [`Check::Connect`] (issue 19).
     Protocol,
 }
 
