@@ -249,7 +249,10 @@ async fn killing_the_leader_during_writes_loses_nothing_acknowledged_and_stays_l
     kill(&mut nodes[dead]);
 
     // Writes go on against the other two, then the dead member comes back.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Failing over takes up to a leader lease (1.5 s) and an election
+    // timeout (up to 1.5 s), and longer on a loaded machine: the window is
+    // twice that.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     stop.store(true, Ordering::SeqCst);
     for client in clients {
         client.await.unwrap();
