@@ -43,44 +43,28 @@ const RESTORE_BATCH_BYTES: usize = 4 << 20;
 /// What a backup's length before its checksum is a multiple of.
 const PAGE: u64 = 512;
 
-/// A writer that counts what passes through it (from the start of the
-/// backup).
-struct CountingWriter<W> {
-    inner: W,
-    written: u64,
-}
-
-impl<W> CountingWriter<W> {
-    fn new(inner: W) -> Self {
-        CountingWriter {
-            inner,
-            written: MAGIC.len() as u64,
-        }
-    }
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A writer that hashes what passes through it.
+/// A writer that hashes and counts what passes through it.
 struct Hashing<W> {
     inner: W,
     hasher: Sha256,
+    written: u64,
+}
+
+impl<W> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.written += n as u64;
         Ok(n)
     }
 
@@ -92,15 +76,14 @@ impl<W: Write> Write for Hashing<W> {
 /// Writes a backup of the store in `db`, as one consistent view sees it,
 /// to `out`; blocking.
 pub fn write<W: Write>(db: &rocksdb::DB, out: W) -> std::io::Result<W> {
-    let mut out = Hashing {
-        inner: out,
-        hasher: Sha256::new(),
-    };
+    let mut out = Hashing::new(out);
     out.write_all(MAGIC)?;
-    let (_, mut out) = write_view(db, CountingWriter::new(out))?;
+    let (_, mut out) = write_view(db, out)?;
     let padding = (PAGE - out.written % PAGE) % PAGE;
     out.write_all(&vec![0; padding as usize])?;
-    let Hashing { mut inner, hasher } = out.inner;
+    let Hashing {
+        mut inner, hasher, ..
+    } = out;
     inner.write_all(&hasher.finalize())?;
     Ok(inner)
 }
@@ -221,10 +204,7 @@ pub fn restore(from: &Path, data_dir: &Path, member: &str) -> Result<Restored, R
     // The checksum first: nothing is written from a file that changed.
     let body_len = len - DIGEST_LEN;
     file.seek(SeekFrom::Start(0)).map_err(read_error)?;
-    let mut hasher = Hashing {
-        inner: std::io::sink(),
-        hasher: Sha256::new(),
-    };
+    let mut hasher = Hashing::new(std::io::sink());
     std::io::copy(&mut (&mut file).take(body_len), &mut hasher).map_err(read_error)?;
     let mut expected = [0u8; DIGEST_LEN as usize];
     file.read_exact(&mut expected).map_err(read_error)?;

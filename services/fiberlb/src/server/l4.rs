@@ -118,19 +118,15 @@ async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
             return;
         };
         let guard = backend.open();
-        let connected =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(backend.addr)).await;
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(backend.addr))
+            .await
+            .map_err(|_| format!("no accept within {CONNECT_TIMEOUT:?}"))
+            .and_then(|connected| connected.map_err(|e| e.to_string()));
         let upstream = match connected {
-            Ok(Ok(upstream)) => upstream,
-            Ok(Err(e)) => {
+            Ok(upstream) => upstream,
+            Err(why) => {
                 backend.count_failure();
-                tracing::debug!(balancer = balancer.name, backend = %backend.name, error = %e, "backend refused; trying the next");
-                tried.push(backend);
-                continue;
-            }
-            Err(_) => {
-                backend.count_failure();
-                tracing::debug!(balancer = balancer.name, backend = %backend.name, "backend did not accept in time; trying the next");
+                tracing::debug!(balancer = balancer.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
                 tried.push(backend);
                 continue;
             }
