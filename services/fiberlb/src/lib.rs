@@ -3,10 +3,10 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `server` (default) | the running balancer: so far L4 over TCP and UDP, health checks, the admin API, `/health` and `/metrics` |
+//! | `server` (default) | the running balancer: L4 over TCP and UDP, L7 over HTTP/1.1 and HTTP/2, health checks, the admin API, `/health` and `/metrics` |
 //!
 //! Without it only the [`spec`] compiles: what deployments and ui-tests
-//! check against. L7 (cookies, TLS) and `fiberlb-server` are next
+//! check against. TLS termination and `fiberlb-server` are next
 //! (issue 19).
 
 #[cfg(feature = "server")]

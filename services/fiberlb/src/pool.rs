@@ -10,6 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use photon_runtime::admin::Histogram;
+
 use crate::spec::Method;
 
 /// What is known about one backend right now.
@@ -26,7 +28,17 @@ pub struct BackendState {
     active: AtomicU64,
     connections: AtomicU64,
     failures: AtomicU64,
+    /// Answers by class (1xx to 5xx), for L7.
+    answers: [AtomicU64; 5],
+    /// How long it took to accept a connection (L4) or to answer a
+    /// request's headers (L7), in seconds.
+    pub latency: Histogram,
 }
+
+/// Latency buckets, in seconds: 1 ms to 10 s.
+const LATENCY_BOUNDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl BackendState {
     /// A backend named `name`, healthy until a check says otherwise (as
@@ -41,6 +53,8 @@ impl BackendState {
             active: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            answers: Default::default(),
+            latency: Histogram::new(LATENCY_BOUNDS),
         })
     }
 
@@ -88,6 +102,18 @@ impl BackendState {
     /// Connections (or requests) it failed so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts an answer with `status` (L7).
+    pub fn count_answer(&self, status: u16) {
+        if let Some(class) = self.answers.get(usize::from(status / 100).wrapping_sub(1)) {
+            class.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Answers so far with a status in `class` (1 to 5: 1xx to 5xx).
+    pub fn answers(&self, class: usize) -> u64 {
+        self.answers[class - 1].load(Ordering::Relaxed)
     }
 
     /// Whether it may take new traffic.

@@ -3,13 +3,16 @@
 //! runtime, checked on their schedule, and reported on the admin listener
 //! (`/health`, `/metrics`).
 //!
-//! Built so far: L4 over TCP and UDP (flows). An L7 balancer is refused
-//! at start with what is missing (issue 19).
+//! L4 balancers forward TCP connections and UDP flows byte for byte
+//! (`l4`, `udp`); L7 balancers serve HTTP/1.1 and HTTP/2 and forward each
+//! request (`l7`, over `upstream`'s kept connections).
 
 mod admin_api;
 mod health;
 mod l4;
+mod l7;
 mod udp;
+mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,25 +26,69 @@ use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
 use tokio_util::task::TaskTracker;
 
 use crate::pool::{BackendState, Pool};
-use crate::spec::{AdminListener, Balancer, FiberLb, L4Stickiness, Layer, Target};
+use crate::spec::{
+    AdminListener, BackendDecl, Balancer, FiberLb, HttpStickiness, L4Stickiness, Layer, Target,
+};
 use l4::L4Balancer;
+use l7::L7Balancer;
 
 /// How long open connections may run on after a stop.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// A running balancer of either layer, as the admin API and `/metrics`
+/// see it.
+#[derive(Debug, Clone)]
+enum Front {
+    L4(Arc<L4Balancer>),
+    L7(Arc<L7Balancer>),
+}
+
+impl Front {
+    fn name(&self) -> &'static str {
+        match self {
+            Front::L4(b) => b.name,
+            Front::L7(b) => b.name,
+        }
+    }
+
+    fn layer(&self) -> &'static str {
+        match self {
+            Front::L4(_) => "l4",
+            Front::L7(_) => "l7",
+        }
+    }
+
+    /// Every backend, an L7 balancer's routes' included.
+    fn backends(&self) -> Vec<&Arc<BackendState>> {
+        match self {
+            Front::L4(b) => b.pool.backends().iter().collect(),
+            Front::L7(b) => b.backends().collect(),
+        }
+    }
+
+    /// Connections closed (L4) or requests answered 503 (L7) because no
+    /// backend could take them.
+    fn refused(&self) -> u64 {
+        match self {
+            Front::L4(b) => b.refused.load(Ordering::Relaxed),
+            Front::L7(b) => b.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The balancers, for `/health` and `/metrics`.
 struct Status {
-    balancers: Vec<Arc<L4Balancer>>,
+    balancers: Vec<Front>,
 }
 
 impl Report for Status {
     /// Healthy while every balancer has a backend that may take traffic.
     fn health(&self, checks: &mut Checks) {
         for balancer in &self.balancers {
-            let backends = balancer.pool.backends();
+            let backends = balancer.backends();
             let up = backends.iter().filter(|b| b.eligible()).count();
             checks.check(
-                balancer.name,
+                balancer.name(),
                 if up > 0 {
                     Ok(format!("ok: {up} of {} backends up", backends.len()))
                 } else {
@@ -63,9 +110,9 @@ impl Report for Status {
                 out.gauge(name, help)
             };
             for balancer in &self.balancers {
-                for backend in balancer.pool.backends() {
+                for backend in balancer.backends() {
                     family.labelled(
-                        &[("balancer", balancer.name), ("backend", &backend.name)],
+                        &[("balancer", balancer.name()), ("backend", &backend.name)],
                         value(backend),
                     );
                 }
@@ -88,35 +135,62 @@ impl Report for Status {
         each(
             out,
             "fiberlb_backend_connections_total",
-            "Connections the backend took.",
+            "Connections (L4) or requests (L7) the backend took.",
             true,
             &|b| b.connections(),
         );
         each(
             out,
             "fiberlb_backend_failures_total",
-            "Connections the backend refused or did not accept in time.",
+            "Connections or requests the backend refused, did not accept in time, broke off or left unanswered past the timeout.",
             true,
             &|b| b.failures(),
         );
-        let mut refused = out.counter(
-            "fiberlb_refused_connections_total",
-            "Connections no backend could take (closed at once).",
+        let mut answers = out.counter(
+            "fiberlb_backend_responses_total",
+            "Answers the backend gave (L7), by status class.",
         );
         for balancer in &self.balancers {
-            refused.labelled(
-                &[("balancer", balancer.name)],
-                balancer.refused.load(Ordering::Relaxed),
-            );
+            if let Front::L7(_) = balancer {
+                for backend in balancer.backends() {
+                    for class in 1..=5 {
+                        let code = format!("{class}xx");
+                        answers.labelled(
+                            &[
+                                ("balancer", balancer.name()),
+                                ("backend", &backend.name),
+                                ("code", &code),
+                            ],
+                            backend.answers(class),
+                        );
+                    }
+                }
+            }
+        }
+        let mut latency = out.histogram(
+            "fiberlb_backend_response_seconds",
+            "How long the backend took to accept a connection (L4) or to answer a request's headers (L7).",
+        );
+        for balancer in &self.balancers {
+            for backend in balancer.backends() {
+                latency.histogram(
+                    &[("balancer", balancer.name()), ("backend", &backend.name)],
+                    &backend.latency,
+                );
+            }
+        }
+        let mut refused = out.counter(
+            "fiberlb_refused_connections_total",
+            "Connections (L4, closed at once) or requests (L7, answered 503 at once) no backend could take.",
+        );
+        for balancer in &self.balancers {
+            refused.labelled(&[("balancer", balancer.name())], balancer.refused());
         }
     }
 }
 
 /// The admin REST API's answer (JSON), or 404 naming what there is.
-fn api_answer<B>(
-    balancers: &[Arc<L4Balancer>],
-    request: &hyper::Request<B>,
-) -> hyper::Response<Full<Bytes>> {
+fn api_answer<B>(balancers: &[Front], request: &hyper::Request<B>) -> hyper::Response<Full<Bytes>> {
     let (status, body) = admin_api::answer(balancers, request.method(), request.uri().path())
         .unwrap_or_else(|| {
             (
@@ -133,15 +207,128 @@ fn api_answer<B>(
     response
 }
 
-/// What a balancer of this spec cannot do yet, if anything.
-fn not_built(balancer: &Balancer) -> Option<String> {
-    match balancer.layer {
-        Layer::L7 { .. } => Some(format!(
-            "balancer `{}`: L7 (HTTP) balancing is not built yet; an L4 balancer forwards HTTP byte for byte",
-            balancer.name
-        )),
-        Layer::L4 { .. } => None,
+/// A pool's backends, resolved through the runtime.
+async fn backends_of(
+    ctx: &StartContext,
+    decls: &[BackendDecl],
+) -> Result<Vec<Arc<BackendState>>, ServiceError> {
+    let mut backends = Vec::with_capacity(decls.len());
+    for backend in decls {
+        let addr = match backend.target {
+            Target::Topology(dep) => ctx.address_of(dep.node, dep.port).await?,
+            Target::Outside(addr) => addr,
+        };
+        backends.push(BackendState::new(addr, u32::from(backend.weight)));
     }
+    Ok(backends)
+}
+
+/// A balancer ready to serve, with its sockets.
+enum Ready {
+    L4 {
+        tcp: Option<tokio::net::TcpListener>,
+        udp: Option<tokio::net::UdpSocket>,
+        balancer: Arc<L4Balancer>,
+    },
+    L7 {
+        tcp: tokio::net::TcpListener,
+        balancer: Arc<L7Balancer>,
+    },
+}
+
+impl Ready {
+    fn front(&self) -> Front {
+        match self {
+            Ready::L4 { balancer, .. } => Front::L4(balancer.clone()),
+            Ready::L7 { balancer, .. } => Front::L7(balancer.clone()),
+        }
+    }
+}
+
+/// Resolves `balancer`'s backends and takes its sockets.
+async fn prepare(ctx: &StartContext, balancer: &Balancer) -> Result<Ready, ServiceError> {
+    let ready = match balancer.layer {
+        Layer::L4 {
+            idle_timeout,
+            stickiness,
+        } => {
+            let backends = backends_of(ctx, &balancer.default_pool()).await?;
+            let tcp = if balancer.transport.has_tcp() {
+                Some(ctx.tcp_named(balancer.name)?)
+            } else {
+                None
+            };
+            let udp = if balancer.transport != Transport::Tcp {
+                Some(ctx.udp_named(balancer.name)?)
+            } else {
+                None
+            };
+            Ready::L4 {
+                tcp,
+                udp,
+                balancer: Arc::new(L4Balancer::new(
+                    balancer.name,
+                    Pool::new(backends, balancer.method),
+                    idle_timeout,
+                    stickiness == L4Stickiness::SourceIp,
+                )),
+            }
+        }
+        Layer::L7 {
+            stickiness,
+            tls,
+            request_timeout,
+        } => {
+            if tls.is_some() {
+                return Err(format!(
+                    "balancer `{}`: TLS termination is not built yet (issue 19)",
+                    balancer.name
+                )
+                .into());
+            }
+            let default = Pool::new(
+                backends_of(ctx, &balancer.default_pool()).await?,
+                balancer.method,
+            );
+            let mut routes = Vec::new();
+            for route in balancer.routes() {
+                routes.push(l7::Route {
+                    host: route.host,
+                    path: route.path,
+                    pool: Pool::new(
+                        backends_of(ctx, &balancer.pool_of(&route)).await?,
+                        balancer.method,
+                    ),
+                });
+            }
+            let cookie = match stickiness {
+                HttpStickiness::None => None,
+                HttpStickiness::Cookie(name) => Some(name),
+            };
+            Ready::L7 {
+                tcp: ctx.tcp_named(balancer.name)?,
+                balancer: Arc::new(L7Balancer::new(
+                    balancer.name,
+                    default,
+                    routes,
+                    cookie,
+                    request_timeout,
+                    "http",
+                )),
+            }
+        }
+    };
+    let front = ready.front();
+    tracing::info!(
+        balancer = balancer.name,
+        layer = front.layer(),
+        port = balancer.port.get(),
+        transport = %balancer.transport,
+        backends = ?front.backends().iter().map(|b| &b.name).collect::<Vec<_>>(),
+        method = ?balancer.method,
+        "balancer listening"
+    );
+    Ok(ready)
 }
 
 impl<N: Node> Service for FiberLb<N> {
@@ -151,56 +338,9 @@ impl<N: Node> Service for FiberLb<N> {
             let admin_listener = ctx.tcp(AdminListener, &spec)?;
             let mut running = Vec::new();
             for balancer in spec.balancers {
-                if let Some(missing) = not_built(balancer) {
-                    return Err(missing.into());
-                }
-                let Layer::L4 {
-                    idle_timeout,
-                    stickiness,
-                } = balancer.layer
-                else {
-                    unreachable!("refused above");
-                };
-                let mut backends = Vec::new();
-                for i in 0..balancer.backend_count() {
-                    let backend = balancer.backend(i);
-                    let addr = match backend.target {
-                        Target::Topology(dep) => ctx.address_of(dep.node, dep.port).await?,
-                        Target::Outside(addr) => addr,
-                    };
-                    backends.push(BackendState::new(addr, u32::from(backend.weight)));
-                }
-                let tcp = if balancer.transport.has_tcp() {
-                    Some(ctx.tcp_named(balancer.name)?)
-                } else {
-                    None
-                };
-                let udp = if balancer.transport != Transport::Tcp {
-                    Some(ctx.udp_named(balancer.name)?)
-                } else {
-                    None
-                };
-                tracing::info!(
-                    balancer = balancer.name,
-                    port = balancer.port.get(),
-                    transport = %balancer.transport,
-                    backends = ?backends.iter().map(|b| &b.name).collect::<Vec<_>>(),
-                    method = ?balancer.method,
-                    "balancer listening"
-                );
-                running.push((
-                    (tcp, udp),
-                    Arc::new(L4Balancer::new(
-                        balancer.name,
-                        Pool::new(backends, balancer.method),
-                        idle_timeout,
-                        stickiness == L4Stickiness::SourceIp,
-                    )),
-                    balancer.health,
-                ));
+                running.push((prepare(&ctx, balancer).await?, balancer.health));
             }
-            let balancers: Arc<[Arc<L4Balancer>]> =
-                running.iter().map(|(_, b, _)| b.clone()).collect();
+            let balancers: Arc<[Front]> = running.iter().map(|(ready, _)| ready.front()).collect();
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Status {
@@ -211,20 +351,33 @@ impl<N: Node> Service for FiberLb<N> {
                 let stop = ctx.shutdown.clone();
                 let connections = TaskTracker::new();
                 let mut tasks = tokio::task::JoinSet::new();
-                for ((tcp, udp), balancer, health) in running {
-                    for backend in balancer.pool.backends() {
+                for (ready, health) in running {
+                    let front = ready.front();
+                    for backend in front.backends() {
                         tasks.spawn(health::watch(
                             backend.clone(),
                             health,
-                            balancer.name,
+                            front.name(),
                             stop.clone(),
                         ));
                     }
-                    if let Some(udp) = udp {
-                        tasks.spawn(udp::serve(udp, balancer.clone(), stop.clone()));
-                    }
-                    if let Some(tcp) = tcp {
-                        tasks.spawn(l4::serve(tcp, balancer, stop.clone(), connections.clone()));
+                    match ready {
+                        Ready::L4 { tcp, udp, balancer } => {
+                            if let Some(udp) = udp {
+                                tasks.spawn(udp::serve(udp, balancer.clone(), stop.clone()));
+                            }
+                            if let Some(tcp) = tcp {
+                                tasks.spawn(l4::serve(
+                                    tcp,
+                                    balancer,
+                                    stop.clone(),
+                                    connections.clone(),
+                                ));
+                            }
+                        }
+                        Ready::L7 { tcp, balancer } => {
+                            tasks.spawn(l7::serve(tcp, balancer, stop.clone(), DRAIN));
+                        }
                     }
                 }
                 let handler = move |request: hyper::Request<hyper::body::Incoming>| {

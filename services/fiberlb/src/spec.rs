@@ -271,7 +271,10 @@ pub struct L7<P: OverHttp> {
     pub stickiness: HttpStickiness,
     /// TLS termination, if clients speak HTTPS.
     pub tls: Option<TlsFront>,
-    /// How long a request may take, headers to the end of the answer.
+    /// How long a request may be kept waiting: for the client's headers
+    /// (which also closes idle kept-alive connections), for the backend's
+    /// answer, and between pieces of the answer's body (a long download
+    /// that keeps moving is not cut).
     pub request_timeout: Duration,
 }
 
@@ -291,7 +294,7 @@ pub enum Layer {
         stickiness: HttpStickiness,
         /// TLS termination.
         tls: Option<TlsFront>,
-        /// How long a request may take.
+        /// How long a request may be kept waiting.
         request_timeout: Duration,
     },
 }

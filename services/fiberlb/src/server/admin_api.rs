@@ -13,16 +13,12 @@ use std::sync::Arc;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::l4::L4Balancer;
+use super::Front;
 use crate::pool::BackendState;
 
 /// The answer to `method path`, if it is the API's: a status and a JSON
 /// body.
-pub fn answer(
-    balancers: &[Arc<L4Balancer>],
-    method: &Method,
-    path: &str,
-) -> Option<(StatusCode, Value)> {
+pub fn answer(balancers: &[Front], method: &Method, path: &str) -> Option<(StatusCode, Value)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
         ["balancers"] => Some(match *method {
@@ -40,10 +36,12 @@ pub fn answer(
             action @ ("drain" | "enable"),
         ] => Some(match *method {
             Method::POST => match find(balancers, name, backend) {
-                Ok(state) => {
-                    state.set_drained(*action == "drain");
-                    tracing::info!(balancer = %name, backend = %backend, drained = state.is_drained(), "backend {action}d by the admin API");
-                    (StatusCode::OK, backend_json(state))
+                Ok(found) => {
+                    for state in &found {
+                        state.set_drained(*action == "drain");
+                    }
+                    tracing::info!(balancer = %name, backend = %backend, drained = *action == "drain", "backend {action}d by the admin API");
+                    (StatusCode::OK, backend_json(found[0]))
                 }
                 Err(problem) => (StatusCode::NOT_FOUND, json!({ "error": problem })),
             },
@@ -65,29 +63,37 @@ fn not_allowed(allowed: &str) -> (StatusCode, Value) {
 }
 
 fn find<'a>(
-    balancers: &'a [Arc<L4Balancer>],
+    balancers: &'a [Front],
     name: &str,
     backend: &str,
-) -> Result<&'a Arc<BackendState>, String> {
-    let balancer = balancers.iter().find(|b| b.name == name).ok_or_else(|| {
-        let names: Vec<&str> = balancers.iter().map(|b| b.name).collect();
+) -> Result<Vec<&'a Arc<BackendState>>, String> {
+    let balancer = balancers.iter().find(|b| b.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = balancers.iter().map(|b| b.name()).collect();
         format!("no balancer `{name}` (there are: {})", names.join(", "))
     })?;
-    let backends = balancer.pool.backends();
-    backends.iter().find(|b| b.name == backend).ok_or_else(|| {
+    // An L7 balancer may list one server in several routes' pools: each
+    // is the same backend to an operator.
+    let backends = balancer.backends();
+    let found: Vec<_> = backends
+        .iter()
+        .copied()
+        .filter(|b| b.name == backend)
+        .collect();
+    if found.is_empty() {
         let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-        format!(
+        return Err(format!(
             "balancer `{name}` has no backend `{backend}` (it has: {})",
             names.join(", ")
-        )
-    })
+        ));
+    }
+    Ok(found)
 }
 
-fn describe(balancer: &L4Balancer) -> Value {
+fn describe(balancer: &Front) -> Value {
     json!({
-        "name": balancer.name,
-        "layer": "l4",
-        "backends": balancer.pool.backends().iter().map(|b| backend_json(b)).collect::<Vec<_>>(),
+        "name": balancer.name(),
+        "layer": balancer.layer(),
+        "backends": balancer.backends().into_iter().map(|b| backend_json(b)).collect::<Vec<_>>(),
     })
 }
 

@@ -1,0 +1,661 @@
+//! L7: HTTP/1.1 and HTTP/2 from clients (hyper), each request routed by
+//! host and path prefix to a pool, sent to the pool's pick over a kept-alive
+//! HTTP/1.1 connection ([`Upstream`]), its body and the answer's streamed
+//! through frame by frame, never held whole.
+//!
+//! What the backend sees: the client's request with hop-by-hop headers
+//! removed and `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded`
+//! (RFC 7239) added. What the client sees: the backend's answer, or
+//! fiberlb's own when no backend can give one: 503 when none may take the
+//! request (at once, never a wait), 502 when the chosen one broke off, 504
+//! when it kept the request waiting past `request_timeout`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use photon_dsl::{HostName, UrlPathPrefix};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::upstream::Upstream;
+use crate::pool::{ActiveGuard, BackendState, Pool};
+
+/// An error from either side of a proxied exchange.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A body passed through: the client's request, or a backend's answer.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The largest request head a client may send (request line and headers);
+/// more is answered 431, as HAProxy's `tune.bufsize` does.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Requests for a host and/or path prefix, and their pool.
+#[derive(Debug)]
+pub struct Route {
+    /// The `Host` it matches, if any.
+    pub host: Option<HostName>,
+    /// The path prefix it matches, if any.
+    pub path: Option<UrlPathPrefix>,
+    /// Its backends.
+    pub pool: Pool,
+}
+
+/// One L7 balancer at run time.
+#[derive(Debug)]
+pub struct L7Balancer {
+    /// Its name.
+    pub name: &'static str,
+    /// Where requests no route matches go.
+    pub default: Pool,
+    /// Requests matched by host or path, tried in order.
+    pub routes: Vec<Route>,
+    /// The stickiness cookie's name, if clients keep their backend.
+    pub cookie: Option<&'static str>,
+    /// How long a request may keep a client's headers or a backend's
+    /// answer waiting (and an answer's body idle).
+    pub timeout: Duration,
+    /// `http`, or `https` behind TLS: what `X-Forwarded-Proto` says.
+    pub scheme: &'static str,
+    /// Requests answered 503 because no backend could take them.
+    pub refused: AtomicU64,
+    /// Each backend's kept connections (by its place in [`backends`](Self::backends)).
+    upstreams: Vec<(Arc<BackendState>, Arc<Upstream>)>,
+}
+
+impl L7Balancer {
+    /// A balancer over `default` and `routes`.
+    pub fn new(
+        name: &'static str,
+        default: Pool,
+        routes: Vec<Route>,
+        cookie: Option<&'static str>,
+        timeout: Duration,
+        scheme: &'static str,
+    ) -> L7Balancer {
+        let upstreams = std::iter::once(&default)
+            .chain(routes.iter().map(|r| &r.pool))
+            .flat_map(|pool| pool.backends())
+            .map(|b| (b.clone(), Arc::new(Upstream::new(b.addr))))
+            .collect();
+        L7Balancer {
+            name,
+            default,
+            routes,
+            cookie,
+            timeout,
+            scheme,
+            refused: AtomicU64::new(0),
+            upstreams,
+        }
+    }
+
+    /// Every backend, its routes' included.
+    pub fn backends(&self) -> impl Iterator<Item = &Arc<BackendState>> {
+        self.upstreams.iter().map(|(b, _)| b)
+    }
+
+    fn upstream(&self, backend: &Arc<BackendState>) -> &Arc<Upstream> {
+        self.upstreams
+            .iter()
+            .find(|(b, _)| Arc::ptr_eq(b, backend))
+            .map(|(_, u)| u)
+            .expect("every backend of a pool has an upstream")
+    }
+
+    /// The pool for a request to `host` (no port) and `path`: the first
+    /// route that matches, or the default.
+    fn pool_for(&self, host: Option<&str>, path: &str) -> &Pool {
+        self.routes
+            .iter()
+            .find(|route| {
+                route
+                    .host
+                    .is_none_or(|want| host.is_some_and(|h| h.eq_ignore_ascii_case(want.as_str())))
+                    && route.path.is_none_or(|prefix| under(path, prefix))
+            })
+            .map_or(&self.default, |route| &route.pool)
+    }
+
+    /// The backend for this request: the one its cookie names while that
+    /// one takes traffic, else the pool's pick; `None` when none may take
+    /// it.
+    fn choose(
+        &self,
+        pool: &Pool,
+        client: IpAddr,
+        sticky: Option<&str>,
+        tried: &[Arc<BackendState>],
+    ) -> Option<Arc<BackendState>> {
+        if let Some(id) = sticky
+            && let Some(backend) = pool.backends().iter().find(|b| {
+                cookie_id(b) == id && b.eligible() && !tried.iter().any(|t| Arc::ptr_eq(t, b))
+            })
+        {
+            return Some(backend.clone());
+        }
+        pool.pick_except(client, tried).cloned()
+    }
+
+    /// Forwards one request and answers it.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<ProxyBody> {
+        let client = peer.ip().to_canonical();
+        let (parts, body) = request.into_parts();
+        let host = request_host(&parts);
+        let path = parts.uri.path();
+        let pool = self.pool_for(host.as_deref().map(strip_port), path);
+        let sticky = self
+            .cookie
+            .and_then(|name| cookie_value(&parts.headers, name));
+
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::EXPECT);
+        if let Some(host) = &host
+            && !headers.contains_key(header::HOST)
+            && let Ok(value) = HeaderValue::from_str(host)
+        {
+            headers.insert(header::HOST, value);
+        }
+        add_forwarded(&mut headers, client, host.as_deref(), self.scheme);
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+
+        let mut body = Some(body.map_err(BoxError::from).boxed_unsync());
+        let mut tried: Vec<Arc<BackendState>> = Vec::new();
+        loop {
+            let Some(backend) = self.choose(pool, client, sticky.as_deref(), &tried) else {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return own_answer(StatusCode::SERVICE_UNAVAILABLE, "no backend is available");
+            };
+            let guard = backend.open();
+            let upstream = self.upstream(&backend);
+            let mut request = Request::new(body.take().unwrap_or_else(empty));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = target
+                .parse()
+                .unwrap_or_else(|_| hyper::Uri::from_static("/"));
+            *request.headers_mut() = headers.clone();
+            let started = Instant::now();
+            let sent = match send(upstream, request, self.timeout).await {
+                Sent::Answer(answer, sender) => (answer, sender),
+                Sent::NotConnected(request, why) => {
+                    // Nothing was sent: the next backend gets the request whole.
+                    backend.count_failure();
+                    tracing::debug!(balancer = self.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
+                    body = Some(request.into_body());
+                    tried.push(backend);
+                    continue;
+                }
+                Sent::Failed(status, why) => {
+                    backend.count_failure();
+                    backend.count_answer(status.as_u16());
+                    tracing::debug!(balancer = self.name, backend = %backend.name, %why, "request failed");
+                    return own_answer(status, &why);
+                }
+            };
+            let (answer, sender) = sent;
+            backend.latency.observe(started.elapsed().as_secs_f64());
+            backend.count_connection();
+            backend.count_answer(answer.status().as_u16());
+            let (mut answer_parts, answer_body) = answer.into_parts();
+            strip_hop_by_hop(&mut answer_parts.headers);
+            answer_parts.version = parts.version;
+            if let Some(name) = self.cookie {
+                let id = cookie_id(&backend);
+                if sticky.as_deref() != Some(id.as_str()) {
+                    let secure = if self.scheme == "https" {
+                        "; Secure"
+                    } else {
+                        ""
+                    };
+                    if let Ok(value) =
+                        HeaderValue::from_str(&format!("{name}={id}; Path=/; HttpOnly{secure}"))
+                    {
+                        answer_parts.headers.append(header::SET_COOKIE, value);
+                    }
+                }
+            }
+            let body = Streamed {
+                inner: answer_body,
+                idle: self.timeout,
+                timer: Box::pin(tokio::time::sleep(self.timeout)),
+                finished: false,
+                keep: Some(Keep {
+                    sender,
+                    upstream: upstream.clone(),
+                    _guard: guard,
+                }),
+            };
+            return Response::from_parts(answer_parts, body.boxed_unsync());
+        }
+    }
+}
+
+/// What became of one attempt.
+enum Sent {
+    /// The backend answered (the connection comes back with the answer).
+    Answer(Response<Incoming>, SendRequest<ProxyBody>),
+    /// No connection: the request was not sent and comes back whole.
+    NotConnected(Request<ProxyBody>, String),
+    /// Sent, and it broke off (502) or the answer took too long (504).
+    Failed(StatusCode, String),
+}
+
+/// One attempt on `upstream`: a kept connection if there is one, a new one
+/// otherwise (and when the kept one turns out closed before the request
+/// went out).
+async fn send(upstream: &Upstream, request: Request<ProxyBody>, timeout: Duration) -> Sent {
+    let mut request = request;
+    let mut kept = upstream.take_idle().await;
+    loop {
+        let reused = kept.is_some();
+        let mut sender = match kept.take() {
+            Some(sender) => sender,
+            None => match upstream.connect().await {
+                Ok(sender) => sender,
+                Err(e) => return Sent::NotConnected(request, e.to_string()),
+            },
+        };
+        let exchange = sender.try_send_request(request);
+        match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => {
+                return Sent::Failed(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("the backend did not answer within {timeout:?}"),
+                );
+            }
+            Ok(Ok(answer)) => return Sent::Answer(answer, sender),
+            Ok(Err(mut e)) => match e.take_message() {
+                // A kept connection closed before the request went out: a
+                // new connection.
+                Some(unsent) if reused => request = unsent,
+                Some(_) | None => {
+                    return Sent::Failed(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the backend broke off: {}", e.error()),
+                    );
+                }
+            },
+        }
+    }
+}
+
+/// What an answer's body holds until it is done: the connection to give
+/// back and the backend's count of open requests.
+struct Keep {
+    sender: SendRequest<ProxyBody>,
+    upstream: Arc<Upstream>,
+    _guard: ActiveGuard,
+}
+
+/// A backend's answer body passed through frame by frame. It fails when
+/// the backend sends nothing for `idle`; once read to its end the
+/// connection is given back for the next request (one dropped half-read
+/// is closed).
+struct Streamed {
+    inner: Incoming,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    finished: bool,
+    keep: Option<Keep>,
+}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.keep = None;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    this.keep = None;
+                    return Poll::Ready(Some(Err(format!(
+                        "the backend sent nothing for {:?}",
+                        this.idle
+                    )
+                    .into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(keep) = self.keep.take()
+            && (self.finished || self.inner.is_end_stream())
+        {
+            keep.upstream.give_back(keep.sender);
+        }
+    }
+}
+
+/// An empty body.
+fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// fiberlb's own answer: `status` with `why` as plain text.
+fn own_answer(status: StatusCode, why: &str) -> Response<ProxyBody> {
+    let body = Full::new(Bytes::from(format!("{why}\n")))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut answer = Response::new(body);
+    *answer.status_mut() = status;
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    answer
+}
+
+/// Whether `path` is `prefix` or under it (`/v1` and `/v1/...` for `v1`).
+fn under(path: &str, prefix: UrlPathPrefix) -> bool {
+    let prefix = prefix.trimmed();
+    if prefix.is_empty() {
+        return true;
+    }
+    path.strip_prefix('/')
+        .and_then(|rest| rest.strip_prefix(prefix))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The host the client asked for, as it wrote it: the URI's authority
+/// (HTTP/2, absolute form) or the `Host` header.
+fn request_host(parts: &hyper::http::request::Parts) -> Option<String> {
+    if let Some(authority) = parts.uri.authority() {
+        return Some(authority.as_str().to_owned());
+    }
+    parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `host` without its port (`[::1]:80` -> `::1`, `a.example:80` ->
+/// `a.example`).
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Removes the headers that describe one connection, not the message
+/// (RFC 9110 7.6.1): the standard ones and those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
+/// `X-Forwarded-Proto`.
+fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, scheme: &str) {
+    let chain = |headers: &HeaderMap, name: &HeaderName, add: &str| {
+        let earlier: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if earlier.is_empty() {
+            add.to_owned()
+        } else {
+            format!("{}, {add}", earlier.join(", "))
+        }
+    };
+    let xff_name = HeaderName::from_static("x-forwarded-for");
+    let forwarded_for = chain(headers, &xff_name, &client.to_string());
+    let node = match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut element = format!("for={node};proto={scheme}");
+    if let Some(host) = host {
+        let quoted: String = host
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        element.push_str(&format!(";host=\"{quoted}\""));
+    }
+    let forwarded = chain(headers, &header::FORWARDED, &element);
+    for (name, value) in [
+        (xff_name, forwarded_for),
+        (header::FORWARDED, forwarded),
+        (
+            HeaderName::from_static("x-forwarded-proto"),
+            scheme.to_owned(),
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// The value of cookie `name` among the request's cookies.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+}
+
+/// What the stickiness cookie says for `backend`: a hash of its address
+/// (FNV-1a), so the cookie names no address and survives a restart.
+fn cookie_id(backend: &BackendState) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in backend.name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Accepts until `stop`, serving HTTP/1.1 and HTTP/2 (by the client's
+/// preface); then lets open exchanges finish for up to `drain` (HTTP/1.1
+/// connections close after their current answer, HTTP/2 ones get a
+/// GOAWAY).
+pub async fn serve(
+    listener: TcpListener,
+    balancer: Arc<L7Balancer>,
+    stop: CancellationToken,
+    drain: Duration,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(balancer.timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let balancer = balancer.clone();
+                    let service = hyper::service::service_fn(move |request| {
+                        let balancer = balancer.clone();
+                        async move { Ok::<_, Infallible>(balancer.handle(request, peer).await) }
+                    });
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(%peer, error = %e, "client connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(balancer = balancer.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            balancer = balancer.name,
+            ?drain,
+            "requests still open after the drain period; closing them"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use photon_dsl::path;
+
+    #[test]
+    fn a_path_prefix_matches_itself_and_what_is_under_it() {
+        assert!(under("/v1", path!("v1")));
+        assert!(under("/v1/objects", path!("/v1/")));
+        assert!(!under("/v10", path!("v1")));
+        assert!(!under("/", path!("v1")));
+        assert!(under("/anything", path!("")));
+    }
+
+    #[test]
+    fn ports_come_off_hosts() {
+        assert_eq!(strip_port("api.example.com:8080"), "api.example.com");
+        assert_eq!(strip_port("api.example.com"), "api.example.com");
+        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_go() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("secret"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn forwarding_headers_extend_what_earlier_proxies_wrote() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        add_forwarded(
+            &mut headers,
+            "2001:db8::5".parse().unwrap(),
+            Some("www.example.com:8080"),
+            "https",
+        );
+        assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 2001:db8::5");
+        assert_eq!(
+            headers[header::FORWARDED],
+            "for=\"[2001:db8::5]\";proto=https;host=\"www.example.com:8080\""
+        );
+        assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn the_stickiness_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; SRV=abc; b=2"),
+        );
+        assert_eq!(cookie_value(&headers, "SRV").as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&headers, "srv"), None);
+    }
+}
