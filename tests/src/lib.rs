@@ -4,6 +4,7 @@
 pub mod dns;
 pub mod etcd;
 pub mod grpc;
+pub mod http;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};
@@ -285,6 +286,23 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A process's memory from `/proc/<pid>/status`, in KiB: `VmRSS` (now)
+/// or `VmHWM` (its peak so far).
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("process {pid}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in kB in /proc/{pid}/status"))
+}
+
+/// A process's peak resident memory so far, in MiB.
+pub fn peak_rss_mib(pid: u32) -> u64 {
+    memory_kib(pid, "VmHWM") / 1024
 }
 
 /// `GET <base><path>` (`http://127.0.0.1:8053`, `/health`): (status,

@@ -294,21 +294,6 @@ async fn etcdctl_move_leader_hands_leadership_over_while_writes_go_on() {
     );
 }
 
-/// Peak resident memory of a process, in bytes (`VmHWM`).
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/<pid>/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib * 1024
-}
-
 /// `chainfire-server` for node `node` of the cluster deployment, from the
 /// configuration the deployment exports, snapshotting every 100 entries.
 fn server(net: &Loopback, state: &std::path::Path, node: &str) -> Running {
@@ -428,7 +413,7 @@ async fn a_member_far_behind_installs_a_snapshot_larger_than_its_memory_peak() {
             .unwrap();
         assert_eq!(got.kvs()[0].value().len(), VALUE, "{key}");
     }
-    let peak = peak_rss(kv3.pid());
+    let peak = e2e::memory_kib(kv3.pid(), "VmHWM") * 1024;
     let store = (BIG_VALUES * VALUE) as u64;
     eprintln!(
         "kv-3 installed a {} MiB snapshot with a peak of {} MiB resident",

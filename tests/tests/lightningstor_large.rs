@@ -17,14 +17,6 @@ const CHUNK: usize = 1 << 20;
 /// object size.
 const PEAK_LIMIT_MIB: u64 = 256;
 
-/// The server's peak resident set so far, in MiB (`VmHWM`).
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024
-}
-
 /// The object's bytes at `offset`: cheap to make, different per chunk.
 fn chunk(index: u64) -> Vec<u8> {
     let mut bytes = vec![(index % 251) as u8; CHUNK];
@@ -39,7 +31,7 @@ async fn a_5_gib_object_streams_in_and_out_in_bounded_memory() {
     let s3 = client(&store);
     s3.create_bucket().bucket("big").send().await.unwrap();
     let pid = store.running.pid();
-    let before = peak_rss_mib(pid);
+    let before = e2e::peak_rss_mib(pid);
 
     // PUT through a presigned URL, the body written to the socket a chunk
     // at a time: the client never holds the object either.
@@ -68,7 +60,7 @@ async fn a_5_gib_object_streams_in_and_out_in_bounded_memory() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let md5 = hex::encode(md5.finalize());
-    let after_put = peak_rss_mib(pid);
+    let after_put = e2e::peak_rss_mib(pid);
 
     let head = s3
         .head_object()
@@ -96,7 +88,7 @@ async fn a_5_gib_object_streams_in_and_out_in_bounded_memory() {
         assert!(buffer == chunk(index), "chunk {index} differs");
     }
     assert_eq!(body.read(&mut buffer).await.unwrap(), 0);
-    let after_get = peak_rss_mib(pid);
+    let after_get = e2e::peak_rss_mib(pid);
 
     eprintln!(
         "server peak RSS: {before} MiB at start, {after_put} MiB after PUT, {after_get} MiB after GET"

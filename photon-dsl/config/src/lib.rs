@@ -13,12 +13,14 @@ pub mod error;
 pub mod layers;
 pub mod mode;
 pub mod schema;
+pub mod seconds;
 
 pub use addr::{ListenAddr, ListenAddrError};
 pub use error::{ConfigError, Origin};
 pub use layers::{Layers, Sources, load};
 pub use mode::{Detected, detect};
 pub use schema::{Document, OperationMode, Photon};
+pub use seconds::Seconds;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -133,6 +133,10 @@ marker! {
     RawTcp, "tcp", Tcp, false
 }
 marker! {
+    /// Raw UDP datagrams (what an L4 load balancer forwards as flows).
+    RawUdp, "udp", Udp, false
+}
+marker! {
     /// photonauth's gRPC API: verify a token or an access-key signature and
     /// say which tenant and user it belongs to.
     ///

@@ -14,6 +14,8 @@ pub mod pool;
 #[cfg(feature = "server")]
 mod server;
 pub mod spec;
+#[cfg(feature = "server")]
+pub mod standalone;
 pub use spec::{
     Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4, L4Stickiness, L7,
     Method, Route, Target, TlsFront,

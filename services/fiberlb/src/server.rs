@@ -332,6 +332,15 @@ async fn prepare(ctx: &StartContext, balancer: &Balancer) -> Result<Ready, Servi
 }
 
 impl<N: Node> Service for FiberLb<N> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let reach = |node| ctx.resolver.resolve(node);
+        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &reach)?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {

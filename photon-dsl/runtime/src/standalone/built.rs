@@ -146,8 +146,31 @@ impl<'l> Remotes<'l> {
     }
 
     /// The dependency on protocol `P` that `url` (the value at `key`)
-    /// names: `http://host:port[/path]` or `host:port`.
+    /// names: `http://host:port[/path]` or `host:port`. Its node is named
+    /// after the protocol and numbered.
     pub fn add<P: Protocol>(&mut self, key: &str, url: &str) -> Result<Dep<P>, ConfigError> {
+        self.add_named::<P>(key, url, None)
+    }
+
+    /// As [`add`](Self::add), on a node the configuration names (a
+    /// balancer's backend `web-1`). The same name again is the same server:
+    /// it must be at the same address; another port is another listener
+    /// of it.
+    pub fn add_as<P: Protocol>(
+        &mut self,
+        key: &str,
+        url: &str,
+        node: NodeName,
+    ) -> Result<Dep<P>, ConfigError> {
+        self.add_named::<P>(key, url, Some(node))
+    }
+
+    fn add_named<P: Protocol>(
+        &mut self,
+        key: &str,
+        url: &str,
+        named: Option<NodeName>,
+    ) -> Result<Dep<P>, ConfigError> {
         let problem = |what: String| config_error(self.layers, key, what);
         let rest = url
             .strip_prefix("http://")
@@ -180,22 +203,64 @@ impl<'l> Remotes<'l> {
             Err(_) => NodeAddress::Host(host.to_owned()),
         };
         let path = match path {
-            Some(path) if !path.is_empty() => Some(
-                photon_dsl::UrlPathPrefix::parse(leak(path))
-                    .map_err(|e| problem(format!("the path of `{url}`: {e}")))?,
-            ),
+            Some(path) if !path.is_empty() => {
+                if !P::HAS_PATH {
+                    return Err(problem(format!(
+                        "`{url}` has a path, but {} has no path prefix",
+                        P::NAME
+                    )));
+                }
+                Some(
+                    photon_dsl::UrlPathPrefix::parse(leak(path))
+                        .map_err(|e| problem(format!("the path of `{url}`: {e}")))?,
+                )
+            }
             _ => None,
         };
-        let numbered = self
-            .list
-            .iter()
-            .filter(|r| r.decl.listeners().any(|l| l.name == P::NAME))
-            .count()
-            + 1;
-        let node = NodeName::parse(leak(&format!("{}-{numbered}", P::NAME)))
-            .map_err(|e| problem(format!("cannot name its node: {e}")))?;
-        let decl = ServiceDecl::on_node(node, "remote").listens::<P>(P::NAME, port);
-        self.list.push(Remote { decl, address });
+        let node = match named {
+            Some(node) => node,
+            None => {
+                let numbered = self
+                    .list
+                    .iter()
+                    .filter(|r| r.decl.listeners().any(|l| l.name == P::NAME))
+                    .count()
+                    + 1;
+                NodeName::parse(leak(&format!("{}-{numbered}", P::NAME)))
+                    .map_err(|e| problem(format!("cannot name its node: {e}")))?
+            }
+        };
+        if let Some(known) = self.list.iter_mut().find(|r| r.node() == node) {
+            if known.address != address {
+                return Err(problem(format!(
+                    "`{node}` already names the server at {}: one name, one server",
+                    known.address.with_port(port.get()),
+                )));
+            }
+            let on_port = known
+                .decl
+                .listeners()
+                .find(|l| l.port == port)
+                .map(|l| l.protocol);
+            match on_port {
+                Some(protocol) if protocol == P::NAME => {}
+                Some(protocol) => {
+                    return Err(problem(format!(
+                        "`{node}` port {port} is given as {} here and as {protocol} before",
+                        P::NAME,
+                    )));
+                }
+                // Another port of the same server.
+                None => {
+                    known.decl = known
+                        .decl
+                        .listens::<P>(leak(&format!("{}-{port}", P::NAME)), port);
+                }
+            }
+        } else {
+            let decl = ServiceDecl::on_node(node, "remote").listens::<P>(P::NAME, port);
+            self.list.push(Remote { decl, address });
+        }
         Ok(Dep::from_text(node, port, path))
     }
 }

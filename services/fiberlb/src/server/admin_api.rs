@@ -24,7 +24,7 @@ pub fn answer(balancers: &[Front], method: &Method, path: &str) -> Option<(Statu
         ["balancers"] => Some(match *method {
             Method::GET => (
                 StatusCode::OK,
-                Value::Array(balancers.iter().map(|b| describe(b)).collect()),
+                Value::Array(balancers.iter().map(describe).collect()),
             ),
             _ => not_allowed("GET"),
         }),

@@ -185,10 +185,15 @@ impl L7Balancer {
 
         let mut body = Some(body.map_err(BoxError::from).boxed_unsync());
         let mut tried: Vec<Arc<BackendState>> = Vec::new();
+        let mut last_failure = None;
         loop {
             let Some(backend) = self.choose(pool, client, sticky.as_deref(), &tried) else {
                 self.refused.fetch_add(1, Ordering::Relaxed);
-                return own_answer(StatusCode::SERVICE_UNAVAILABLE, "no backend is available");
+                let why = match last_failure {
+                    None => "no backend is available".to_owned(),
+                    Some(why) => format!("no backend could take the request; the last: {why}"),
+                };
+                return own_answer(StatusCode::SERVICE_UNAVAILABLE, &why);
             };
             let guard = backend.open();
             let upstream = self.upstream(&backend);
@@ -205,6 +210,7 @@ impl L7Balancer {
                     // Nothing was sent: the next backend gets the request whole.
                     backend.count_failure();
                     tracing::debug!(balancer = self.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
+                    last_failure = Some(why);
                     body = Some(request.into_body());
                     tried.push(backend);
                     continue;
