@@ -375,3 +375,69 @@ pub async fn download(
     }
     (status, len, hex::encode(md5.finalize()))
 }
+
+/// A client's view of a TLS connection: which certificate the server
+/// presented.
+#[derive(Debug)]
+pub struct Tls {
+    /// The server's certificate (DER).
+    pub certificate: Vec<u8>,
+    /// The protocol agreed by ALPN.
+    pub alpn: Option<Vec<u8>>,
+}
+
+impl Client {
+    /// Connects to `addr` over TLS asking for `name` (SNI), trusting only
+    /// `roots`, offering `version` by ALPN.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        name: &str,
+        roots: rustls::RootCertStore,
+        version: Version,
+    ) -> Result<(Client, Tls), std::io::Error> {
+        // The ring provider by name: the tests also build aws-lc-rs.
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS 1.2 and 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![match version {
+            Version::Http1 => b"http/1.1".to_vec(),
+            Version::Http2 => b"h2".to_vec(),
+        }];
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let stream = TcpStream::connect(addr).await?;
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(std::io::Error::other)?;
+        let stream = connector.connect(server_name, stream).await?;
+        let (_, session) = stream.get_ref();
+        let tls = Tls {
+            certificate: session
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.to_vec())
+                .unwrap_or_default(),
+            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+        };
+        let io = TokioIo::new(stream);
+        let client = match version {
+            Version::Http1 => {
+                let (sender, connection) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                tokio::spawn(connection);
+                Client::Http1(sender)
+            }
+            Version::Http2 => {
+                let (sender, connection) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                tokio::spawn(connection);
+                Client::Http2(sender)
+            }
+        };
+        Ok((client, tls))
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod etcd;
+pub mod fiberlb;
 pub mod grpc;
 pub mod http;
 pub mod s3;

@@ -13,46 +13,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use e2e::Loopback;
 use e2e::http::{Backend, Client, Version};
-use e2e::{Loopback, Running};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// `fiberlb-server` with `balancers` (TOML) after the server section;
-/// returns once it serves.
-fn fiberlb(net: &Loopback, balancers: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fiberlb.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[photon]\nmode = \"standalone\"\n[standalone.server]\nadmin_api_addr = \"{}\"\n{balancers}",
-            net.addr(1, 8404)
-        ),
-    )
-    .unwrap();
-    let mut running = Running::start_server(
-        "fiberlb",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--state-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-        None,
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
-    (running, dir)
-}
-
-/// A `[[standalone.loadbalancers.backends]]` entry for `backend`.
-fn entry(backend: &Backend, weight: u16) -> String {
-    format!(
-        "[[standalone.loadbalancers.backends]]\naddress = \"{}\"\nport = {}\nweight = {weight}\n",
-        backend.addr.ip(),
-        backend.addr.port()
-    )
-}
 
 /// An L7 balancer `web` on `.1:8080` with `extra` keys and `backends`.
 fn web(net: &Loopback, extra: &str, backends: &[(&Backend, u16)]) -> String {
@@ -61,7 +24,7 @@ fn web(net: &Loopback, extra: &str, backends: &[(&Backend, u16)]) -> String {
         net.ip(1)
     );
     for (backend, weight) in backends {
-        text.push_str(&entry(backend, *weight));
+        text.push_str(&e2e::fiberlb::backend(backend, *weight));
     }
     text
 }
@@ -89,7 +52,7 @@ async fn requests_follow_the_weights_over_http1_and_http2_on_kept_backend_connec
     let b = Backend::start("b", &net.addr(3, 8080)).await;
     // One health check each at start, then none during the test.
     let checks = "[standalone.loadbalancers.healthcheck]\ntype = \"tcp\"\ninterval_sec = 600\n";
-    let (_lb, _dir) = fiberlb(&net, &web(&net, checks, &[(&a, 200), (&b, 100)]));
+    let (_lb, _dir) = e2e::fiberlb::start(&net, &web(&net, checks, &[(&a, 200), (&b, 100)]));
 
     for version in [Version::Http1, Version::Http2] {
         let mut client = Client::connect(front(&net), version).await;
@@ -141,7 +104,8 @@ async fn routes_send_a_host_and_a_path_prefix_to_their_own_backends() {
         net.ip(3),
         net.ip(4)
     );
-    let (_lb, _dir) = fiberlb(&net, &format!("{}{routes}", web(&net, "", &[(&site, 100)])));
+    let (_lb, _dir) =
+        e2e::fiberlb::start(&net, &format!("{}{routes}", web(&net, "", &[(&site, 100)])));
     let mut client = Client::connect(front(&net), Version::Http1).await;
     for (host, path, want) in [
         ("api.example.com", "/v1/things", "api"),
@@ -171,7 +135,7 @@ async fn a_cookie_keeps_a_client_on_its_backend_until_that_one_is_drained() {
         Backend::start("c", &net.addr(4, 8080)).await,
     ];
     let pool: Vec<(&Backend, u16)> = backends.iter().map(|b| (b, 100)).collect();
-    let (_lb, _dir) = fiberlb(
+    let (_lb, _dir) = e2e::fiberlb::start(
         &net,
         &web(
             &net,
@@ -269,7 +233,7 @@ async fn a_dead_backend_costs_no_request_and_no_backend_answers_503_at_once() {
     let net = Loopback::block();
     let a = Backend::start("a", &net.addr(2, 8080)).await;
     let b = Backend::start("b", &net.addr(3, 8080)).await;
-    let (_lb, _dir) = fiberlb(&net, &web(&net, QUICK_CHECKS, &[(&a, 100), (&b, 100)]));
+    let (_lb, _dir) = e2e::fiberlb::start(&net, &web(&net, QUICK_CHECKS, &[(&a, 100), (&b, 100)]));
     let b_addr = b.addr;
     drop(b);
     // Before the checks notice, a refused connection is retried on `a`,
@@ -310,7 +274,7 @@ async fn a_dead_backend_costs_no_request_and_no_backend_answers_503_at_once() {
 async fn bodies_stream_through_both_ways_in_bounded_memory() {
     let net = Loopback::block();
     let a = Backend::start("a", &net.addr(2, 8080)).await;
-    let (lb, _dir) = fiberlb(&net, &web(&net, "", &[(&a, 100)]));
+    let (lb, _dir) = e2e::fiberlb::start(&net, &web(&net, "", &[(&a, 100)]));
     let before = e2e::peak_rss_mib(lb.pid());
     const SIZE: usize = 256 << 20;
     for version in [Version::Http1, Version::Http2] {
@@ -369,7 +333,7 @@ async fn a_silent_backend_is_answered_504_and_a_resetting_one_502_while_others_s
         net.ip(3),
         net.ip(4),
     );
-    let (_lb, _dir) = fiberlb(&net, &config);
+    let (_lb, _dir) = e2e::fiberlb::start(&net, &config);
     let hanging = tokio::spawn({
         let front = front(&net);
         async move {
@@ -418,7 +382,7 @@ async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
 async fn malformed_requests_oversized_heads_and_slow_clients_are_refused_in_bounded_memory() {
     let net = Loopback::block();
     let a = Backend::start("a", &net.addr(2, 8080)).await;
-    let (lb, _dir) = fiberlb(&net, &web(&net, "request_timeout_sec = 2", &[(&a, 100)]));
+    let (lb, _dir) = e2e::fiberlb::start(&net, &web(&net, "request_timeout_sec = 2", &[(&a, 100)]));
 
     let garbage = raw_exchange(front(&net), b"THIS IS NOT HTTP\r\n\r\n").await;
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
@@ -490,7 +454,7 @@ async fn malformed_requests_oversized_heads_and_slow_clients_are_refused_in_boun
 async fn a_stop_lets_requests_in_flight_finish() {
     let net = Loopback::block();
     let a = Backend::start("a", &net.addr(2, 8080)).await;
-    let (mut lb, _dir) = fiberlb(&net, &web(&net, "", &[(&a, 100)]));
+    let (mut lb, _dir) = e2e::fiberlb::start(&net, &web(&net, "", &[(&a, 100)]));
     let mut in_flight = Vec::new();
     for version in [Version::Http1, Version::Http2].repeat(5) {
         let front = front(&net);

@@ -90,6 +90,7 @@ pub struct ServiceDecl {
     rejected: Option<crate::text::ConstText>,
     cluster: Option<&'static str>,
     integration: Option<Integration>,
+    waits_for_deps: bool,
 }
 
 impl ServiceDecl {
@@ -116,6 +117,7 @@ impl ServiceDecl {
             node_refs: [None; MAX_NODE_REFS],
             node_ref_count: 0,
             rejected: None,
+            waits_for_deps: true,
             cluster: None,
             integration: None,
         }
@@ -172,6 +174,20 @@ impl ServiceDecl {
             listener.health = true;
         }
         self
+    }
+
+    /// Says the service starts without waiting for its dependencies to
+    /// accept connections: it copes with them being down (a load balancer,
+    /// which checks its backends itself).
+    pub const fn starts_before_deps(mut self) -> Self {
+        self.waits_for_deps = false;
+        self
+    }
+
+    /// Whether the runtime waits for the dependencies to accept
+    /// connections before starting it.
+    pub const fn waits_for_deps(&self) -> bool {
+        self.waits_for_deps
     }
 
     /// Declares a dependency held in the spec field `slot`.

@@ -552,13 +552,17 @@ async fn stop_all(
     failed
 }
 
-/// Waits until every TCP dependency of service `i` accepts connections.
+/// Waits until every TCP dependency of service `i` accepts connections
+/// (unless it starts before them).
 async fn wait_for_dependencies(
     topology: &Topology<dyn Service>,
     i: usize,
     options: &RunOptions,
 ) -> Result<(), RunError> {
     let placed = &topology.services()[i];
+    if !placed.decl.waits_for_deps() {
+        return Ok(());
+    }
     for dep in placed.decl.deps() {
         if !dep.transport.has_tcp() {
             continue;

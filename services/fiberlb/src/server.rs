@@ -11,6 +11,7 @@ mod admin_api;
 mod health;
 mod l4;
 mod l7;
+mod tls;
 mod udp;
 mod upstream;
 
@@ -233,6 +234,9 @@ enum Ready {
     L7 {
         tcp: tokio::net::TcpListener,
         balancer: Arc<L7Balancer>,
+        /// The certificates (reloaded on SIGHUP) and the TLS
+        /// configuration that asks them.
+        tls: Option<(Arc<tls::Certificates>, Arc<rustls::ServerConfig>)>,
     },
 }
 
@@ -279,13 +283,15 @@ async fn prepare(ctx: &StartContext, balancer: &Balancer) -> Result<Ready, Servi
             tls,
             request_timeout,
         } => {
-            if tls.is_some() {
-                return Err(format!(
-                    "balancer `{}`: TLS termination is not built yet (issue 19)",
-                    balancer.name
-                )
-                .into());
-            }
+            let tls = match tls {
+                None => None,
+                Some(front) => {
+                    let certificates = tls::Certificates::load(balancer.name, front.certificates)
+                        .map_err(|e| format!("balancer `{}`: {e}", balancer.name))?;
+                    let config = certificates.server_config()?;
+                    Some((certificates, config))
+                }
+            };
             let default = Pool::new(
                 backends_of(ctx, &balancer.default_pool()).await?,
                 balancer.method,
@@ -313,8 +319,9 @@ async fn prepare(ctx: &StartContext, balancer: &Balancer) -> Result<Ready, Servi
                     routes,
                     cookie,
                     request_timeout,
-                    "http",
+                    if tls.is_some() { "https" } else { "http" },
                 )),
+                tls,
             }
         }
     };
@@ -329,6 +336,37 @@ async fn prepare(ctx: &StartContext, balancer: &Balancer) -> Result<Ready, Servi
         "balancer listening"
     );
     Ok(ready)
+}
+
+/// Re-reads every TLS balancer's certificates on SIGHUP until `stop`.
+async fn reload_on_hangup(
+    certificates: Vec<Arc<tls::Certificates>>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch for SIGHUP: certificates will not be reloaded");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = hangup.recv() => {}
+        }
+        for set in &certificates {
+            match set.reload() {
+                Ok(()) => {
+                    tracing::info!(balancer = set.balancer(), "SIGHUP: certificates reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(balancer = set.balancer(), error = %e, "SIGHUP: certificates not reloaded; the ones in use are kept")
+                }
+            }
+        }
+    }
 }
 
 impl<N: Node> Service for FiberLb<N> {
@@ -360,6 +398,7 @@ impl<N: Node> Service for FiberLb<N> {
                 let stop = ctx.shutdown.clone();
                 let connections = TaskTracker::new();
                 let mut tasks = tokio::task::JoinSet::new();
+                let mut reloads = Vec::new();
                 for (ready, health) in running {
                     let front = ready.front();
                     for backend in front.backends() {
@@ -384,10 +423,17 @@ impl<N: Node> Service for FiberLb<N> {
                                 ));
                             }
                         }
-                        Ready::L7 { tcp, balancer } => {
-                            tasks.spawn(l7::serve(tcp, balancer, stop.clone(), DRAIN));
+                        Ready::L7 { tcp, balancer, tls } => {
+                            let config = tls.map(|(certificates, config)| {
+                                reloads.push(certificates);
+                                config
+                            });
+                            tasks.spawn(l7::serve(tcp, balancer, config, stop.clone(), DRAIN));
                         }
                     }
+                }
+                if !reloads.is_empty() {
+                    tasks.spawn(reload_on_hangup(reloads, stop.clone()));
                 }
                 let handler = move |request: hyper::Request<hyper::body::Incoming>| {
                     let answer = admin

@@ -634,9 +634,11 @@ impl<N: Node> FiberLb<N> {
     /// backends, for the topology checks; a balancer found wrong fails the
     /// build with what is wrong.
     pub const fn declare(&self) -> ServiceDecl {
+        // It checks its backends itself, and serves those that are up.
         let mut decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<AdminListener>(self.admin_port)
-            .with_health();
+            .with_health()
+            .starts_before_deps();
         if self.balancers.is_empty() {
             return decl.reject(
                 "fiberlb has no balancers: list at least one (`balancers: &[WEB.balancer()]`)",

@@ -534,13 +534,14 @@ fn cookie_id(backend: &BackendState) -> String {
     format!("{hash:016x}")
 }
 
-/// Accepts until `stop`, serving HTTP/1.1 and HTTP/2 (by the client's
-/// preface); then lets open exchanges finish for up to `drain` (HTTP/1.1
-/// connections close after their current answer, HTTP/2 ones get a
-/// GOAWAY).
+/// Accepts until `stop`, serving HTTP/1.1 and HTTP/2 (by ALPN behind
+/// `tls`, by the client's preface without); then lets open exchanges
+/// finish for up to `drain` (HTTP/1.1 connections close after their
+/// current answer, HTTP/2 ones get a GOAWAY).
 pub async fn serve(
     listener: TcpListener,
     balancer: Arc<L7Balancer>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: CancellationToken,
     drain: Duration,
 ) {
@@ -554,6 +555,8 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEAD_BYTES as u32);
+    let builder = Arc::new(builder);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -561,17 +564,22 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let balancer = balancer.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let balancer = balancer.clone();
-                        async move { Ok::<_, Infallible>(balancer.handle(request, peer).await) }
-                    });
-                    let connection = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
+                    let (balancer, builder, tls) = (balancer.clone(), builder.clone(), tls.clone());
+                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        if let Err(e) = connection.await {
+                        let served = match tls {
+                            None => serve_connection(stream, peer, balancer, &builder, watcher).await,
+                            Some(tls) => {
+                                // A client that stalls its handshake is cut
+                                // off like one that stalls its headers.
+                                match tokio::time::timeout(balancer.timeout, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => serve_connection(stream, peer, balancer, &builder, watcher).await,
+                                    Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+                                    Err(_) => Err("TLS handshake: too slow".into()),
+                                }
+                            }
+                        };
+                        if let Err(e) = served {
                             tracing::debug!(%peer, error = %e, "client connection ended with an error");
                         }
                     });
@@ -594,6 +602,27 @@ pub async fn serve(
             "requests still open after the drain period; closing them"
         );
     }
+}
+
+/// Serves one client connection until it closes (or the stop ends it).
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    balancer: Arc<L7Balancer>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), BoxError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let balancer = balancer.clone();
+        async move { Ok::<_, Infallible>(balancer.handle(request, peer).await) }
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    watcher.watch(connection).await
 }
 
 #[cfg(test)]
