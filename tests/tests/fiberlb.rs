@@ -1,10 +1,12 @@
-//! fiberlb in front of real echo servers (`deploy-fiberlb-web`): new
-//! connections spread by the method, counted by the backends themselves;
-//! a backend that dies is skipped at once and marked down by the health
-//! checks, and takes traffic again when it returns.
+//! fiberlb in front of real servers (`deploy-fiberlb-web`): requests to
+//! the echo servers spread by the method, counted by the backends
+//! themselves; a backend that dies is skipped at once and marked down by
+//! the health checks, and takes traffic again when it returns; the AWS SDK
+//! works through the S3 balancer. `deploy-fiberlb-dns`: DNS over UDP flows
+//! and TCP through an L4 balancer.
 //!
 //! Each test holds its own loopback block (`e2e::Loopback`): the balancer
-//! on `.1`, the echo servers on `.2` and `.3`.
+//! on `.1`, the echo servers on `.2` and `.3`, the stores on `.4` and `.5`.
 
 use std::time::{Duration, Instant};
 
@@ -38,7 +40,7 @@ async fn answered(net: &Loopback, host: u8) -> u64 {
 /// `deploy-<name> up` on `net`, once every service started.
 fn up(name: &str, net: &Loopback) -> (Running, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start(
+    let mut running = Running::start_with_env(
         name,
         &[
             "up",
@@ -47,6 +49,7 @@ fn up(name: &str, net: &Loopback) -> (Running, tempfile::TempDir) {
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", e2e::s3::SECRET)],
     );
     running.wait_for("all services started", Duration::from_secs(30));
     (running, state)
@@ -89,7 +92,11 @@ async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_thro
     let check = e2e::output("fiberlb-web", &["check", "--loopback-base", &net.base()]);
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
-    assert!(report.contains("edge/fiberlb web 8080/tcp"), "{report}");
+    assert!(
+        report.contains("edge/fiberlb web 8080/tcp")
+            && report.contains("GET /health through the balancer: 200 from a backend"),
+        "{report}"
+    );
     let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(1, 8404)), "/metrics").await;
     assert!(
         metrics.contains(&format!(
@@ -98,6 +105,43 @@ async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_thro
         )),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_works_through_the_s3_balancer_which_keeps_a_client_on_one_store() {
+    let net = Loopback::block();
+    let (_running, _state) = up("fiberlb-web", &net);
+    let s3 = e2e::s3::client_with(&net.url(1, 9000), e2e::s3::KEY_ID, e2e::s3::SECRET);
+    s3.create_bucket().bucket("photos").send().await.unwrap();
+    for i in 0..5 {
+        let body = e2e::s3::pattern(300_000 + i, i as u8);
+        s3.put_object()
+            .bucket("photos")
+            .key(format!("p{i}"))
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            e2e::s3::get_bytes(&s3, "photos", &format!("p{i}")).await,
+            body
+        );
+    }
+    let listed = s3.list_objects_v2().bucket("photos").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(5));
+    // Every request of this client went to one store: the other has no
+    // bucket at all.
+    let mut holding = Vec::new();
+    for host in [4, 5] {
+        let direct = e2e::s3::client_with(&net.url(host, 9000), e2e::s3::KEY_ID, e2e::s3::SECRET);
+        let buckets = direct.list_buckets().send().await.unwrap();
+        if buckets.buckets().iter().any(|b| b.name() == Some("photos")) {
+            holding.push(host);
+        }
+    }
+    assert_eq!(holding.len(), 1, "the bucket is on stores {holding:?}");
+    let health = health(&net).await;
+    assert_eq!(health["checks"]["s3"], "ok: 2 of 2 backends up", "{health}");
 }
 
 /// `deploy-fiberlb-web run --node <node>` on `net`.

@@ -379,6 +379,43 @@ impl<N: Node> Service for FiberLb<N> {
         Ok(photon_config::to_toml(&doc)?)
     }
 
+    /// An L7 balancer is asked through: its health check's path (or `/`)
+    /// must be answered by a backend, not by fiberlb's own 502, 503 or
+    /// 504. Other listeners as every service's are.
+    fn probe<'a>(
+        &'a self,
+        target: photon_runtime::ProbeTarget<'a>,
+    ) -> BoxFuture<'a, Result<String, ServiceError>> {
+        Box::pin(async move {
+            let balancer = self
+                .balancers
+                .iter()
+                .find(|b| b.name == target.listener.name);
+            let Some(balancer) = balancer else {
+                return photon_runtime::default_probe(target).await;
+            };
+            let Layer::L7 { tls: None, .. } = balancer.layer else {
+                return photon_runtime::default_probe(target).await;
+            };
+            let path = match balancer.health.check {
+                crate::spec::Check::Http { path, .. } => path,
+                _ => "/",
+            };
+            let answer = photon_runtime::http::get(target.addr, path, target.timeout).await?;
+            match answer.status.as_u16() {
+                502..=504 => Err(format!(
+                    "GET {path} through the balancer: {} from fiberlb: {}",
+                    answer.status,
+                    answer.body.trim_end()
+                )
+                .into()),
+                status => Ok(format!(
+                    "GET {path} through the balancer: {status} from a backend"
+                )),
+            }
+        })
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
