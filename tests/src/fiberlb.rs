@@ -44,3 +44,67 @@ pub fn backend(backend: &Backend, weight: u16) -> String {
         backend.addr.port()
     )
 }
+
+/// HAProxy (Debian's, installed by `.ci/setup`) running a configuration:
+/// the peer fiberlb is compared with. Stopped when dropped.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    /// Starts HAProxy with `config` (checked with `haproxy -c` first) and
+    /// returns once `front` accepts connections.
+    pub fn start(config: &str, front: std::net::SocketAddr) -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let checked = std::process::Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .expect("haproxy is installed (.ci/setup)");
+        assert!(
+            checked.status.success(),
+            "haproxy refuses the configuration:\n{config}\n{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("haproxy starts");
+        let mut haproxy = Haproxy { child, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(front).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "haproxy never listened on {front}: {}",
+                haproxy.log()
+            );
+            if let Ok(Some(status)) = haproxy.child.try_wait() {
+                panic!("haproxy exited with {status}: {}", haproxy.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        haproxy
+    }
+
+    /// What it logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -253,6 +253,23 @@ impl Client {
     /// Connects to `addr`.
     pub async fn connect(addr: SocketAddr, version: Version) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
+        Client::over(stream, version).await
+    }
+
+    /// Connects to `addr` from `source` (any loopback address is this
+    /// machine's, so one test can be many clients).
+    pub async fn connect_from(
+        addr: SocketAddr,
+        source: std::net::IpAddr,
+        version: Version,
+    ) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Client::over(stream, version).await
+    }
+
+    async fn over(stream: TcpStream, version: Version) -> Client {
         let io = TokioIo::new(stream);
         match version {
             Version::Http1 => {
