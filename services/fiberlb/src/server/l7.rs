@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt as _, Empty, Full};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -159,15 +159,19 @@ impl L7Balancer {
         peer: SocketAddr,
     ) -> Response<ProxyBody> {
         let client = peer.ip().to_canonical();
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let host = request_host(&parts);
-        let path = parts.uri.path();
-        let pool = self.pool_for(host.as_deref().map(strip_port), path);
+        let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
         let sticky = self
             .cookie
             .and_then(|name| cookie_value(&parts.headers, name));
+        let version = parts.version;
 
-        let mut headers = parts.headers.clone();
+        // The client's request becomes the backend's: HTTP/1.1 in origin
+        // form, this hop's headers out, the forwarding headers in. It is
+        // built once; a backend that takes no connection hands it back
+        // whole for the next.
+        let mut headers = std::mem::take(&mut parts.headers);
         strip_hop_by_hop(&mut headers);
         headers.remove(header::EXPECT);
         if let Some(host) = &host
@@ -177,13 +181,14 @@ impl L7Balancer {
             headers.insert(header::HOST, value);
         }
         add_forwarded(&mut headers, client, host.as_deref(), self.scheme);
-        let target = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
+        let mut request = Request::new(body.map_err(BoxError::from).boxed_unsync());
+        *request.method_mut() = std::mem::take(&mut parts.method);
+        *request.uri_mut() = match parts.uri.path_and_query() {
+            Some(target) => hyper::Uri::from(target.clone()),
+            None => hyper::Uri::from_static("/"),
+        };
+        *request.headers_mut() = headers;
 
-        let mut body = Some(body.map_err(BoxError::from).boxed_unsync());
         let mut tried: Vec<Arc<BackendState>> = Vec::new();
         let mut last_failure = None;
         loop {
@@ -197,21 +202,15 @@ impl L7Balancer {
             };
             let guard = backend.open();
             let upstream = self.upstream(&backend);
-            let mut request = Request::new(body.take().unwrap_or_else(empty));
-            *request.method_mut() = parts.method.clone();
-            *request.uri_mut() = target
-                .parse()
-                .unwrap_or_else(|_| hyper::Uri::from_static("/"));
-            *request.headers_mut() = headers.clone();
             let started = Instant::now();
             let sent = match send(upstream, request, self.timeout).await {
                 Sent::Answer(answer, sender) => (answer, sender),
-                Sent::NotConnected(request, why) => {
+                Sent::NotConnected(unsent, why) => {
                     // Nothing was sent: the next backend gets the request whole.
                     backend.count_failure();
                     tracing::debug!(balancer = self.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
                     last_failure = Some(why);
-                    body = Some(request.into_body());
+                    request = unsent;
                     tried.push(backend);
                     continue;
                 }
@@ -228,7 +227,7 @@ impl L7Balancer {
             backend.count_answer(answer.status().as_u16());
             let (mut answer_parts, answer_body) = answer.into_parts();
             strip_hop_by_hop(&mut answer_parts.headers);
-            answer_parts.version = parts.version;
+            answer_parts.version = version;
             if let Some(name) = self.cookie {
                 let id = cookie_id(&backend);
                 if sticky.as_deref() != Some(id.as_str()) {
@@ -247,7 +246,7 @@ impl L7Balancer {
             let body = Streamed {
                 inner: answer_body,
                 idle: self.timeout,
-                timer: Box::pin(tokio::time::sleep(self.timeout)),
+                timer: None,
                 finished: false,
                 keep: Some(Keep {
                     sender,
@@ -324,7 +323,9 @@ struct Keep {
 struct Streamed {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Set when the backend first keeps the body waiting (most answers
+    /// never do, and need no timer).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     finished: bool,
     keep: Option<Keep>,
 }
@@ -340,8 +341,11 @@ impl Body for Streamed {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
+                if let Some(timer) = &mut this.timer {
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + this.idle);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -353,7 +357,11 @@ impl Body for Streamed {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_ready() {
+                let idle = this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if timer.as_mut().poll(cx).is_ready() {
                     this.keep = None;
                     return Poll::Ready(Some(Err(format!(
                         "the backend sent nothing for {:?}",
@@ -383,11 +391,6 @@ impl Drop for Streamed {
             keep.upstream.give_back(keep.sender);
         }
     }
-}
-
-/// An empty body.
-fn empty() -> ProxyBody {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 /// fiberlb's own answer: `status` with `why` as plain text.

@@ -70,6 +70,9 @@ impl Upstream {
                 continue;
             }
             // Ready at once unless the last answer is still being wound up.
+            if sender.is_ready() {
+                return Some(sender);
+            }
             if let Ok(Ok(())) = tokio::time::timeout(READY_WITHIN, sender.ready()).await {
                 return Some(sender);
             }
@@ -105,7 +108,9 @@ impl Upstream {
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        idle.retain(|(kept, since)| now.duration_since(*since) < IDLE_FOR && !kept.is_closed());
+        // Kept oldest first: the expired ones are at the front.
+        let expired = idle.partition_point(|(_, since)| now.duration_since(*since) >= IDLE_FOR);
+        idle.drain(..expired);
         if idle.len() < MAX_IDLE {
             idle.push((sender, now));
         }
