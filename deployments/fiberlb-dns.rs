@@ -9,7 +9,7 @@
 //! dig @127.0.1.1 -p 5300 +tcp www.photon.internal    # TCP
 //! ```
 
-use fiberlb::{Backend, FiberLb, Health, L4, L4Stickiness, Method};
+use fiberlb::{Backend, Check, FiberLb, Health, L4, L4Stickiness, Method};
 use flashdns::{
     AutoReload, FlashDns, RateLimit, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits,
 };
@@ -68,7 +68,10 @@ const DNS: L4<Dns> = L4 {
         Backend::of(DNS_2.dns().dep()),
     ],
     method: Method::RoundRobin,
+    // Each server is asked a DNS question twice a second: one that stops
+    // answering is taken out though its port still takes connections.
     health: Health {
+        check: Check::Protocol,
         interval: Duration::from_millis(500),
         ..Health::DEFAULT
     },

@@ -109,7 +109,11 @@ const OBJECTS: L7<S3> = L7 {
     ],
     routes: &[],
     method: Method::SourceHash,
-    health: CHECKS,
+    // S3's own check: each store's `/health`.
+    health: Health {
+        check: Check::Protocol,
+        ..CHECKS
+    },
     stickiness: HttpStickiness::None,
     tls: None,
     request_timeout: Duration::from_secs(60),

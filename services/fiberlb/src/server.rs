@@ -11,6 +11,7 @@ mod admin_api;
 mod health;
 mod l4;
 mod l7;
+mod probe;
 mod tls;
 mod udp;
 mod upstream;
@@ -422,7 +423,7 @@ impl<N: Node> Service for FiberLb<N> {
             let admin_listener = ctx.tcp(AdminListener, &spec)?;
             let mut running = Vec::new();
             for balancer in spec.balancers {
-                running.push((prepare(&ctx, balancer).await?, balancer.health));
+                running.push((prepare(&ctx, balancer).await?, balancer));
             }
             let balancers: Arc<[Front]> = running.iter().map(|(ready, _)| ready.front()).collect();
             let admin = ctx.admin(
@@ -436,15 +437,25 @@ impl<N: Node> Service for FiberLb<N> {
                 let connections = TaskTracker::new();
                 let mut tasks = tokio::task::JoinSet::new();
                 let mut reloads = Vec::new();
-                for (ready, health) in running {
+                for (ready, balancer) in running {
                     let front = ready.front();
-                    for backend in front.backends() {
-                        tasks.spawn(health::watch(
-                            backend.clone(),
-                            health,
-                            front.name(),
-                            stop.clone(),
-                        ));
+                    if balancer.transport.has_tcp() {
+                        for backend in front.backends() {
+                            tasks.spawn(health::watch(
+                                backend.clone(),
+                                balancer.health,
+                                front.name(),
+                                balancer.protocol,
+                                stop.clone(),
+                            ));
+                        }
+                    } else {
+                        // UDP alone has no connection to check, nor a
+                        // question every protocol on it answers.
+                        tracing::info!(
+                            balancer = front.name(),
+                            "UDP backends are not health-checked; each is taken as up"
+                        );
                     }
                     match ready {
                         Ready::L4 { tcp, udp, balancer } => {

@@ -148,9 +148,10 @@ pub enum Check {
         /// The status that means healthy.
         status: u16,
     },
-    /// The backend protocol's own probe, as `check` runs it (S3 and HTTP
-    /// services: `/health`; etcd v3: Status; DNS: a query). Not built yet:
-    /// today the server checks it as [`Check::Connect`] (issue 19).
+    /// The backends' protocol's own question: `GET /health` for S3 and
+    /// PhotonCloud's HTTP protocols (200), `GET /` for plain HTTP (below
+    /// 500), a DNS question over UDP (any answer to it), etcd's gRPC
+    /// Status (`grpc-status` 0); a TCP connect for the others.
     Protocol,
 }
 

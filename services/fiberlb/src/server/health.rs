@@ -10,12 +10,13 @@ use tokio_util::sync::CancellationToken;
 use crate::pool::BackendState;
 use crate::spec::{Check, Health};
 
-/// Asks `backend` as `health` says until `stop`, and records the verdict
-/// in its state.
+/// Asks `backend` (speaking `protocol`) as `health` says until `stop`,
+/// and records the verdict in its state.
 pub async fn watch(
     backend: Arc<BackendState>,
     health: Health,
     balancer: &'static str,
+    protocol: &'static str,
     stop: CancellationToken,
 ) {
     let mut streak: i32 = 0;
@@ -26,7 +27,7 @@ pub async fn watch(
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let outcome = check(&backend, health.check, health.timeout).await;
+        let outcome = check(&backend, health.check, protocol, health.timeout).await;
         // A positive streak counts successes, a negative one failures.
         streak = match (&outcome, streak) {
             (Ok(()), s) if s >= 0 => s.saturating_add(1),
@@ -47,15 +48,26 @@ pub async fn watch(
 }
 
 /// One check; the reason when it fails.
-async fn check(backend: &BackendState, check: Check, timeout: Duration) -> Result<(), String> {
+async fn check(
+    backend: &BackendState,
+    check: Check,
+    protocol: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     match check {
-        // The protocol's own probe is, for now, a TCP connect for every
-        // protocol (issue 19 leaves the protocol probes to do).
-        Check::Connect | Check::Protocol => {
+        Check::Connect => {
             match tokio::time::timeout(timeout, TcpStream::connect(backend.addr)).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(format!("connect: {e}")),
                 Err(_) => Err(format!("connect: no answer within {timeout:?}")),
+            }
+        }
+        Check::Protocol => {
+            match tokio::time::timeout(timeout, super::probe::ask(protocol, backend.addr, timeout))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("{protocol}: no answer within {timeout:?}")),
             }
         }
         Check::Http { path, status } => {
