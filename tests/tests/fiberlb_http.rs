@@ -80,6 +80,24 @@ async fn requests_follow_the_weights_over_http1_and_http2_on_kept_backend_connec
         b.connections()
     );
 
+    // Per backend: requests, answers by class, and the latency histogram.
+    let (_, metrics) = e2e::http_get(&net.url(1, 8404), "/metrics").await;
+    for (backend, requests) in [(&a, 40), (&b, 20)] {
+        let labels = format!("balancer=\"web\",backend=\"{}\"", backend.addr);
+        for line in [
+            format!("fiberlb_backend_connections_total{{{labels}}} {requests}"),
+            format!("fiberlb_backend_responses_total{{{labels},code=\"2xx\"}} {requests}"),
+            format!("fiberlb_backend_response_seconds_count{{{labels}}} {requests}"),
+            format!("fiberlb_backend_response_seconds_bucket{{{labels},le=\"+Inf\"}} {requests}"),
+            format!("fiberlb_backend_up{{{labels}}} 1"),
+        ] {
+            assert!(
+                metrics.lines().any(|l| l == line),
+                "no `{line}` in:\n{metrics}"
+            );
+        }
+    }
+
     // What the backend is told about the client.
     let seen = a.seen().pop().unwrap();
     assert_eq!(seen.target, "/page?q=1");

@@ -12,8 +12,8 @@
 //!
 //! The goal (issue 19): at least 0.9x HAProxy's requests/s, at most 1.2x
 //! its p99. Not reached yet: on 2026-12-05 this machine gave fiberlb
-//! 0.55-0.67x the requests/s and 1.45-1.76x the p99, and 0.8-1.0x the L4
-//! throughput (HAProxy's own figures move by 15% between runs here).
+//! 0.55-0.67x the requests/s and 1.37-1.76x the p99 (HAProxy's own figures
+//! move by 15% between runs here); with splice, L4 throughput is 1.08x.
 //!
 //! Where the time goes (`perf record` on fiberlb-server under this load,
 //! and `strace -c` on both): both make the same system calls, two sends

@@ -12,6 +12,7 @@ mod health;
 mod l4;
 mod l7;
 mod probe;
+mod splice;
 mod tls;
 mod udp;
 mod upstream;

@@ -1,6 +1,7 @@
 //! L4 over TCP: each accepted connection goes to the backend the pool
-//! picks (the next one if that one refuses), and bytes are copied both
-//! ways until either side closes or the connection sits idle.
+//! picks (the next one if that one refuses), and bytes move both ways
+//! (spliced in the kernel, see `splice`) until both sides close or the
+//! connection sits idle.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -139,21 +140,12 @@ async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
     }
 }
 
-/// Copies both ways until either side is done, or nothing moved for
-/// `idle`.
-async fn copy_until_idle(client: TcpStream, upstream: TcpStream, idle: Duration) {
+/// Moves bytes both ways until both sides are done, or nothing moved for
+/// `idle`: with splice(2) when two pipes can be had, else copied through
+/// user space.
+async fn copy_until_idle(mut client: TcpStream, mut upstream: TcpStream, idle: Duration) {
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
-    let mut client = Activity {
-        inner: client,
-        last: last.clone(),
-        started,
-    };
-    let mut upstream = Activity {
-        inner: upstream,
-        last: last.clone(),
-        started,
-    };
     let watchdog = async {
         loop {
             let since = Duration::from_millis(last.load(Ordering::Relaxed));
@@ -164,9 +156,34 @@ async fn copy_until_idle(client: TcpStream, upstream: TcpStream, idle: Duration)
             tokio::time::sleep(idle - quiet).await;
         }
     };
+    let moved = async {
+        match (super::splice::Pipe::new(), super::splice::Pipe::new()) {
+            (Ok(up), Ok(down)) => tokio::try_join!(
+                super::splice::one_way(&client, &upstream, up, &last, started),
+                super::splice::one_way(&upstream, &client, down, &last, started),
+            )
+            .map(drop),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(error = %e, "no pipe for splice: copying through user space");
+                let mut client = Activity {
+                    inner: &mut client,
+                    last: last.clone(),
+                    started,
+                };
+                let mut upstream = Activity {
+                    inner: &mut upstream,
+                    last: last.clone(),
+                    started,
+                };
+                tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                    .await
+                    .map(drop)
+            }
+        }
+    };
     tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-            if let Err(e) = copied {
+        moved = moved => {
+            if let Err(e) = moved {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         }
@@ -175,27 +192,27 @@ async fn copy_until_idle(client: TcpStream, upstream: TcpStream, idle: Duration)
 }
 
 /// A stream that records when bytes last moved (ms since `started`).
-struct Activity {
-    inner: TcpStream,
+struct Activity<'a> {
+    inner: &'a mut TcpStream,
     last: Arc<AtomicU64>,
     started: Instant,
 }
 
-impl Activity {
+impl Activity<'_> {
     fn touch(&self) {
         self.last
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }
 
-impl AsyncRead for Activity {
+impl AsyncRead for Activity<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let polled = Pin::new(&mut *self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.touch();
         }
@@ -203,21 +220,21 @@ impl AsyncRead for Activity {
     }
 }
 
-impl AsyncWrite for Activity {
+impl AsyncWrite for Activity<'_> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        Pin::new(&mut *self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        Pin::new(&mut *self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        Pin::new(&mut *self.inner).poll_shutdown(cx)
     }
 }
 
