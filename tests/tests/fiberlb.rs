@@ -217,6 +217,44 @@ async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fiberlb_server_runs_the_edge_as_export_config_writes_it() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let text = e2e::export_config("fiberlb-web", "edge", "fiberlb", &net.base(), &state_dir);
+    assert!(text.contains("dataplane = \"userspace\""), "{text}");
+    assert!(text.contains("name = \"web-1\""), "{text}");
+    let _web1 = node(&net, "web-1", &state_dir);
+    let _web2 = node(&net, "web-2", &state_dir);
+    let file = state.path().join("edge.toml");
+    std::fs::write(&file, &text).unwrap();
+    let mut edge = Running::start_server(
+        "fiberlb",
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--state-dir",
+            &state_dir,
+        ],
+        &[],
+        None,
+    );
+    edge.wait_for("all services started", Duration::from_secs(30));
+    web_health(&net, "ok: 2 of 2 backends up").await;
+    let before = [answered(&net, 2).await, answered(&net, 3).await];
+    for i in 0..10 {
+        let (status, body) = echo(&net, &format!("standalone-{i}")).await;
+        assert_eq!((status, body), (200, format!("standalone-{i}")));
+    }
+    let after = [answered(&net, 2).await, answered(&net, 3).await];
+    assert_eq!(
+        (after[0] - before[0], after[1] - before[1]),
+        (5, 5),
+        "the exported balancer takes turns as the deployment's does"
+    );
+}
+
 /// `method path` on fiberlb's admin API: the status and the JSON answer.
 async fn admin(net: &Loopback, method: &str, path: &str) -> (u16, serde_json::Value) {
     let (status, body) =
