@@ -153,12 +153,8 @@ impl L7Balancer {
     }
 
     /// Forwards one request and answers it.
-    pub async fn handle(
-        &self,
-        request: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Response<ProxyBody> {
-        let client = peer.ip().to_canonical();
+    pub async fn handle(&self, request: Request<Incoming>, peer: &Peer) -> Response<ProxyBody> {
+        let client = peer.ip;
         let (mut parts, body) = request.into_parts();
         let host = request_host(&parts);
         let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
@@ -180,7 +176,7 @@ impl L7Balancer {
         {
             headers.insert(header::HOST, value);
         }
-        add_forwarded(&mut headers, client, host.as_deref(), self.scheme);
+        add_forwarded(&mut headers, peer, host.as_deref(), self.scheme);
         let mut request = Request::new(body.map_err(BoxError::from).boxed_unsync());
         *request.method_mut() = std::mem::take(&mut parts.method);
         *request.uri_mut() = match parts.uri.path_and_query() {
@@ -470,48 +466,80 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
+/// A client connection's address as the forwarding headers write it,
+/// worked out once per connection rather than per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its address (an IPv4-mapped IPv6 address as IPv4).
+    pub ip: IpAddr,
+    /// The address as text: `X-Forwarded-For`'s element.
+    xff: HeaderValue,
+    /// `Forwarded`'s `for=` node: the address, an IPv6 one quoted in
+    /// brackets (RFC 7239).
+    node: String,
+}
+
+impl Peer {
+    /// The client at `addr`.
+    pub fn new(addr: SocketAddr) -> Peer {
+        let ip = addr.ip().to_canonical();
+        let text = ip.to_string();
+        let node = match ip {
+            IpAddr::V4(_) => text.clone(),
+            IpAddr::V6(_) => format!("\"[{text}]\""),
+        };
+        Peer {
+            ip,
+            xff: HeaderValue::from_str(&text).expect("an address is a header value"),
+            node,
+        }
+    }
+}
+
 /// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
 /// `X-Forwarded-Proto`.
-fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, host: Option<&str>, scheme: &str) {
-    let chain = |headers: &HeaderMap, name: &HeaderName, add: &str| {
-        let earlier: Vec<&str> = headers
+fn add_forwarded(headers: &mut HeaderMap, client: &Peer, host: Option<&str>, scheme: &'static str) {
+    // `earlier, this` when earlier proxies wrote some, else `this`.
+    let chain = |headers: &HeaderMap, name: &HeaderName, this: &str| -> Option<String> {
+        let mut earlier = headers
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .collect();
-        if earlier.is_empty() {
-            add.to_owned()
-        } else {
-            format!("{}, {add}", earlier.join(", "))
-        }
+            .peekable();
+        earlier.peek()?;
+        let mut joined: Vec<&str> = earlier.collect();
+        joined.push(this);
+        Some(joined.join(", "))
     };
     let xff_name = HeaderName::from_static("x-forwarded-for");
-    let forwarded_for = chain(headers, &xff_name, &client.to_string());
-    let node = match client {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    let xff = match chain(headers, &xff_name, client.xff.to_str().unwrap_or_default()) {
+        None => Some(client.xff.clone()),
+        Some(joined) => HeaderValue::from_str(&joined).ok(),
     };
-    let mut element = format!("for={node};proto={scheme}");
+    let mut element = format!("for={};proto={scheme}", client.node);
     if let Some(host) = host {
-        let quoted: String = host
-            .chars()
-            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-            .collect();
-        element.push_str(&format!(";host=\"{quoted}\""));
-    }
-    let forwarded = chain(headers, &header::FORWARDED, &element);
-    for (name, value) in [
-        (xff_name, forwarded_for),
-        (header::FORWARDED, forwarded),
-        (
-            HeaderName::from_static("x-forwarded-proto"),
-            scheme.to_owned(),
-        ),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
+        // Quoted, so what a quote or a control byte would break is left out.
+        let clean = |c: char| !c.is_control() && c != '"' && c != '\\';
+        if host.chars().all(clean) {
+            element.push_str(";host=\"");
+            element.push_str(host);
+            element.push('"');
+        } else {
+            let quoted: String = host.chars().filter(|c| clean(*c)).collect();
+            element.push_str(&format!(";host=\"{quoted}\""));
         }
     }
+    let forwarded = chain(headers, &header::FORWARDED, &element).unwrap_or(element);
+    if let Some(xff) = xff {
+        headers.insert(xff_name, xff);
+    }
+    if let Ok(forwarded) = HeaderValue::from_str(&forwarded) {
+        headers.insert(header::FORWARDED, forwarded);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(scheme),
+    );
 }
 
 /// The value of cookie `name` among the request's cookies.
@@ -618,9 +646,10 @@ async fn serve_connection<I>(
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let client = Arc::new(Peer::new(peer));
     let service = hyper::service::service_fn(move |request| {
-        let balancer = balancer.clone();
-        async move { Ok::<_, Infallible>(balancer.handle(request, peer).await) }
+        let (balancer, client) = (balancer.clone(), client.clone());
+        async move { Ok::<_, Infallible>(balancer.handle(request, &client).await) }
     });
     let connection = builder
         .serve_connection(TokioIo::new(io), service)
@@ -674,7 +703,7 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         add_forwarded(
             &mut headers,
-            "2001:db8::5".parse().unwrap(),
+            &Peer::new("[2001:db8::5]:4000".parse().unwrap()),
             Some("www.example.com:8080"),
             "https",
         );
