@@ -270,22 +270,30 @@ impl Client {
     }
 
     async fn over(stream: TcpStream, version: Version) -> Client {
-        let io = TokioIo::new(stream);
-        match version {
+        Client::handshake(stream, version)
+            .await
+            .unwrap_or_else(|e| panic!("{version:?} handshake: {e}"))
+    }
+
+    /// The HTTP `version` handshake over `io` (TCP, or TLS over it).
+    async fn handshake<I>(io: I, version: Version) -> Result<Client, hyper::Error>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        Ok(match version {
             Version::Http1 => {
-                let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+                let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
                 tokio::spawn(connection);
                 Client::Http1(sender)
             }
             Version::Http2 => {
                 let (sender, connection) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                        .await
-                        .unwrap();
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
                 tokio::spawn(connection);
                 Client::Http2(sender)
             }
-        }
+        })
     }
 
     /// Sends `method path` for `host` with `headers` and `body`; the
@@ -437,24 +445,9 @@ impl Client {
                 .unwrap_or_default(),
             alpn: session.alpn_protocol().map(<[u8]>::to_vec),
         };
-        let io = TokioIo::new(stream);
-        let client = match version {
-            Version::Http1 => {
-                let (sender, connection) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .map_err(std::io::Error::other)?;
-                tokio::spawn(connection);
-                Client::Http1(sender)
-            }
-            Version::Http2 => {
-                let (sender, connection) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                        .await
-                        .map_err(std::io::Error::other)?;
-                tokio::spawn(connection);
-                Client::Http2(sender)
-            }
-        };
+        let client = Client::handshake(stream, version)
+            .await
+            .map_err(std::io::Error::other)?;
         Ok((client, tls))
     }
 }

@@ -103,6 +103,15 @@ fn tally(names: &[String]) -> HashMap<String, usize> {
     counts
 }
 
+/// Backends `a`, `b` and `c` on `.2`, `.3` and `.4`.
+async fn three_backends(net: &Loopback) -> Vec<Backend> {
+    let mut backends = Vec::new();
+    for (host, name) in [(2, "a"), (3, "b"), (4, "c")] {
+        backends.push(Backend::start(name, &net.addr(host, 8080)).await);
+    }
+    backends
+}
+
 fn client(net: &Loopback, i: u8) -> IpAddr {
     net.ip(100 + i).parse().unwrap()
 }
@@ -124,11 +133,7 @@ async fn until_skipped(front: SocketAddr, source: IpAddr, gone: &str, n: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_round_robin_and_least_connections_spread_alike() {
     let net = Loopback::block();
-    let backends = [
-        Backend::start("a", &net.addr(2, 8080)).await,
-        Backend::start("b", &net.addr(3, 8080)).await,
-        Backend::start("c", &net.addr(4, 8080)).await,
-    ];
+    let backends = three_backends(&net).await;
     let weighted = [(&backends[0], 2), (&backends[1], 1), (&backends[2], 1)];
     let pair_rr = pair(&net, &weighted, Balance::RoundRobin, false);
     for (name, front) in pair_rr.fronts {
@@ -175,11 +180,7 @@ async fn weighted_round_robin_and_least_connections_spread_alike() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_hashing_keeps_each_client_and_moves_only_a_leaving_backends_clients() {
     let net = Loopback::block();
-    let mut backends = vec![
-        Backend::start("a", &net.addr(2, 8080)).await,
-        Backend::start("b", &net.addr(3, 8080)).await,
-        Backend::start("c", &net.addr(4, 8080)).await,
-    ];
+    let mut backends = three_backends(&net).await;
     let pool: Vec<(&Backend, u16)> = backends.iter().map(|b| (b, 1)).collect();
     let pair = pair(&net, &pool, Balance::Source, false);
     drop(pool);
@@ -282,11 +283,7 @@ async fn a_backend_that_dies_costs_no_request_and_returns_alike() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inserted_cookie_keeps_a_client_until_its_backend_goes_alike() {
     let net = Loopback::block();
-    let mut backends = vec![
-        Backend::start("a", &net.addr(2, 8080)).await,
-        Backend::start("b", &net.addr(3, 8080)).await,
-        Backend::start("c", &net.addr(4, 8080)).await,
-    ];
+    let mut backends = three_backends(&net).await;
     let pool: Vec<(&Backend, u16)> = backends.iter().map(|b| (b, 1)).collect();
     let pair = pair(&net, &pool, Balance::RoundRobin, true);
     drop(pool);

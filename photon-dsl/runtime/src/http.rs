@@ -30,33 +30,19 @@ pub async fn serve_http1<H, F, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Small request/response exchanges: no Nagle delay.
-                    let _ = stream.set_nodelay(true);
-                    let handler = handler.clone();
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let reply = handler(req);
-                        async move { Ok::<_, Infallible>(reply.await) }
-                    });
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
+    while let Some((stream, peer)) = crate::accept::next(&listener, &shutdown).await {
+        let handler = handler.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            let reply = handler(req);
+            async move { Ok::<_, Infallible>(reply.await) }
+        });
+        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
     }
     drop(listener);
     if tokio::time::timeout(drain, graceful.shutdown())

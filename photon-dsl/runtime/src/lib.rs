@@ -8,6 +8,7 @@
 //! - [`deployment!`] turns a deployment file into the binary every node runs:
 //!   `plan`, `graph`, `up`, `run --node`, `check`, `--version`.
 
+pub mod accept;
 pub mod admin;
 mod cli;
 pub mod grpc;

@@ -91,25 +91,13 @@ pub async fn serve(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((client, peer)) => {
-                    let balancer = balancer.clone();
-                    tracker.spawn(async move { proxy(client, peer, &balancer).await });
-                }
-                Err(e) => {
-                    tracing::warn!(balancer = balancer.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
+    while let Some((client, peer)) = photon_runtime::accept::next(&listener, &stop).await {
+        let balancer = balancer.clone();
+        tracker.spawn(async move { proxy(client, peer, &balancer).await });
     }
 }
 
 async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
-    let _ = client.set_nodelay(true);
     let mut tried: Vec<Arc<BackendState>> = Vec::new();
     loop {
         let Some(backend) = balancer.choose(peer.ip(), &tried) else {

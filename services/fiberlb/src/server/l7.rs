@@ -589,38 +589,28 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (balancer, builder, tls) = (balancer.clone(), builder.clone(), tls.clone());
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let served = match tls {
-                            None => serve_connection(stream, peer, balancer, &builder, watcher).await,
-                            Some(tls) => {
-                                // A client that stalls its handshake is cut
-                                // off like one that stalls its headers.
-                                match tokio::time::timeout(balancer.timeout, tls.accept(stream)).await {
-                                    Ok(Ok(stream)) => serve_connection(stream, peer, balancer, &builder, watcher).await,
-                                    Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
-                                    Err(_) => Err("TLS handshake: too slow".into()),
-                                }
-                            }
-                        };
-                        if let Err(e) = served {
-                            tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    while let Some((stream, peer)) = photon_runtime::accept::next(&listener, &stop).await {
+        let (balancer, builder, tls) = (balancer.clone(), builder.clone(), tls.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let served = match tls {
+                None => serve_connection(stream, peer, balancer, &builder, watcher).await,
+                Some(tls) => {
+                    // A client that stalls its handshake is cut off like
+                    // one that stalls its headers.
+                    match tokio::time::timeout(balancer.timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, balancer, &builder, watcher).await
                         }
-                    });
+                        Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+                        Err(_) => Err("TLS handshake: too slow".into()),
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(balancer = balancer.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            }
+        });
     }
     drop(listener);
     if tokio::time::timeout(drain, graceful.shutdown())
