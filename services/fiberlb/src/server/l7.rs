@@ -442,6 +442,21 @@ fn strip_port(host: &str) -> &str {
 /// Removes the headers that describe one connection, not the message
 /// (RFC 9110 7.6.1): the standard ones and those `Connection` names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names finds out before
+    // any removal (each of which hashes).
+    let hop_by_hop = |name: &HeaderName| {
+        *name == header::CONNECTION
+            || *name == header::TE
+            || *name == header::TRAILER
+            || *name == header::TRANSFER_ENCODING
+            || *name == header::UPGRADE
+            || *name == header::PROXY_AUTHORIZATION
+            || name.as_str() == "keep-alive"
+            || name.as_str() == "proxy-connection"
+    };
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -452,18 +467,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-    ] {
+    let present: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();
+    for name in present {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 /// A client connection's address as the forwarding headers write it,
