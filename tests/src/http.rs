@@ -10,6 +10,7 @@
 //! | `/slow/<ms>` | its name, after `<ms>` milliseconds |
 //! | `/bytes/<n>` | `n` bytes of [`crate::s3::pattern`], streamed 64 KiB at a time |
 //! | `/hang` | nothing, ever |
+//! | `/upgrade` with `Upgrade: <p>` | `101 Switching Protocols` to `<p>`, then every byte it is sent, back |
 //! | anything else | its name; a request body is read as it comes and its length and MD5 given back (`<name> <len> <md5>`) |
 //!
 //! Every answer carries `x-backend: <name>`.
@@ -135,6 +136,7 @@ async fn serve(
         open.spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
         });
         while open.try_join_next().is_some() {}
@@ -144,7 +146,7 @@ async fn serve(
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 async fn answer(
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     name: &str,
     seen: &Mutex<Vec<Seen>>,
     health: &AtomicU16,
@@ -176,6 +178,24 @@ async fn answer(
     }
     if path == "/hang" {
         std::future::pending::<()>().await;
+    }
+    if path == "/upgrade"
+        && let Some(protocol) = request.headers().get("upgrade").cloned()
+    {
+        let upgraded = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgraded.await {
+                let (mut read, mut write) = tokio::io::split(TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+            }
+        });
+        return Response::builder()
+            .status(101)
+            .header("upgrade", protocol)
+            .header("connection", "upgrade")
+            .header("x-backend", name)
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap();
     }
     if let Some(n) = path.strip_prefix("/bytes/") {
         let total: usize = n.parse().unwrap_or(0);

@@ -469,6 +469,53 @@ async fn malformed_requests_oversized_heads_and_slow_clients_are_refused_in_boun
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_becomes_a_tunnel_to_the_backend_that_agreed() {
+    let net = Loopback::block();
+    let a = Backend::start("a", &net.addr(2, 8080)).await;
+    let (_lb, _dir) = e2e::fiberlb::start(&net, &web(&net, "", &[(&a, 100)]));
+    let mut stream = tokio::net::TcpStream::connect(front(&net)).await.unwrap();
+    stream
+        .write_all(b"GET /upgrade HTTP/1.1\r\nHost: www.example.com\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n")
+        .await
+        .unwrap();
+    // The 101 head, read up to its blank line.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("upgrade: echo/1") && head.contains("connection: upgrade"),
+        "{head}"
+    );
+    // Now a tunnel: what goes in comes back from the backend.
+    for message in ["hello", "through the balancer", &"x".repeat(100_000)] {
+        stream.write_all(message.as_bytes()).await.unwrap();
+        let mut back = vec![0u8; message.len()];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, message.as_bytes());
+    }
+    let seen = a.seen().pop().unwrap();
+    assert_eq!(seen.headers["upgrade"], "echo/1");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    // A plain request on a new connection still goes through.
+    assert_eq!(
+        e2e::http::get(front(&net), "www.example.com", "/")
+            .await
+            .text(),
+        "a"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_lets_requests_in_flight_finish() {
     let net = Loopback::block();
     let a = Backend::start("a", &net.addr(2, 8080)).await;

@@ -8,7 +8,9 @@
 //! (RFC 7239) added. What the client sees: the backend's answer, or
 //! fiberlb's own when no backend can give one: 503 when none may take the
 //! request (at once, never a wait), 502 when the chosen one broke off, 504
-//! when it kept the request waiting past `request_timeout`.
+//! when it kept the request waiting past `request_timeout`. A request to
+//! switch protocols (WebSocket) goes to the backend on a connection of its
+//! own and, when the backend agrees, becomes a tunnel.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,7 +30,6 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use photon_dsl::{HostName, UrlPathPrefix};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -154,6 +155,9 @@ impl L7Balancer {
 
     /// Forwards one request and answers it.
     pub async fn handle(&self, request: Request<Incoming>, peer: &Peer) -> Response<ProxyBody> {
+        if asks_upgrade(request.headers()) {
+            return self.upgrade(request, peer).await;
+        }
         let client = peer.ip;
         let (mut parts, body) = request.into_parts();
         let host = request_host(&parts);
@@ -253,6 +257,117 @@ impl L7Balancer {
             return Response::from_parts(answer_parts, body.boxed_unsync());
         }
     }
+}
+
+impl L7Balancer {
+    /// A request to switch protocols (WebSocket's `Upgrade: websocket`):
+    /// sent on a connection of its own, and when the backend agrees (101),
+    /// both connections become one tunnel, bytes copied both ways until
+    /// either side closes.
+    async fn upgrade(&self, mut request: Request<Incoming>, peer: &Peer) -> Response<ProxyBody> {
+        let client_side = hyper::upgrade::on(&mut request);
+        let (mut parts, body) = request.into_parts();
+        let host = request_host(&parts);
+        let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
+        let sticky = self
+            .cookie
+            .and_then(|name| cookie_value(&parts.headers, name));
+        let Some(backend) = self.choose(pool, peer.ip, sticky.as_deref(), &[]) else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return own_answer(StatusCode::SERVICE_UNAVAILABLE, "no backend is available");
+        };
+        let mut headers = std::mem::take(&mut parts.headers);
+        let protocol = headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut headers);
+        if let Some(protocol) = protocol {
+            headers.insert(header::UPGRADE, protocol);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        add_forwarded(&mut headers, peer, host.as_deref(), self.scheme);
+        let mut upstream_request = Request::new(body.map_err(BoxError::from).boxed_unsync());
+        *upstream_request.method_mut() = parts.method;
+        *upstream_request.uri_mut() = match parts.uri.path_and_query() {
+            Some(target) => hyper::Uri::from(target.clone()),
+            None => hyper::Uri::from_static("/"),
+        };
+        *upstream_request.headers_mut() = headers;
+
+        let guard = backend.open();
+        let failed = |status: StatusCode, why: String| {
+            backend.count_failure();
+            tracing::debug!(balancer = self.name, backend = %backend.name, %why, "upgrade failed");
+            own_answer(status, &why)
+        };
+        let stream = match self.upstream(&backend).connect_tcp().await {
+            Ok(stream) => stream,
+            Err(e) => return failed(StatusCode::BAD_GATEWAY, e.to_string()),
+        };
+        let (mut sender, connection) =
+            match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+                Ok(handshake) => handshake,
+                Err(e) => return failed(StatusCode::BAD_GATEWAY, e.to_string()),
+            };
+        tokio::spawn(connection.with_upgrades());
+        let mut answer =
+            match tokio::time::timeout(self.timeout, sender.send_request(upstream_request)).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => {
+                    return failed(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the backend broke off: {e}"),
+                    );
+                }
+                Err(_) => {
+                    return failed(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!("the backend did not answer within {:?}", self.timeout),
+                    );
+                }
+            };
+        backend.count_connection();
+        backend.count_answer(answer.status().as_u16());
+        if answer.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let backend_side = hyper::upgrade::on(&mut answer);
+            let (balancer, name) = (self.name, backend.name.clone());
+            tokio::spawn(async move {
+                let _guard = guard;
+                match tokio::try_join!(client_side, backend_side) {
+                    Ok((client, backend)) => {
+                        let (mut client, mut backend) =
+                            (TokioIo::new(client), TokioIo::new(backend));
+                        if let Err(e) =
+                            tokio::io::copy_bidirectional(&mut client, &mut backend).await
+                        {
+                            tracing::debug!(balancer, backend = %name, error = %e, "upgraded connection ended with an error");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(balancer, backend = %name, error = %e, "upgrade not completed")
+                    }
+                }
+            });
+        }
+        // The answer keeps its Upgrade and Connection headers: the client
+        // switches too.
+        let (mut answer_parts, answer_body) = answer.into_parts();
+        answer_parts.version = parts.version;
+        Response::from_parts(
+            answer_parts,
+            answer_body.map_err(BoxError::from).boxed_unsync(),
+        )
+    }
+}
+
+/// Whether an HTTP/1.1 request asks to switch protocols: `Upgrade` with
+/// `upgrade` among its `Connection` tokens.
+fn asks_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// What became of one attempt.
@@ -595,11 +710,11 @@ pub async fn serve(
         .max_header_list_size(MAX_HEAD_BYTES as u32);
     let builder = Arc::new(builder);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    let graceful = GracefulShutdown::new();
+    let open = tokio_util::task::TaskTracker::new();
     while let Some((stream, peer)) = photon_runtime::accept::next(&listener, &stop).await {
         let (balancer, builder, tls) = (balancer.clone(), builder.clone(), tls.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let watcher = stop.clone();
+        open.spawn(async move {
             let served = match tls {
                 None => serve_connection(stream, peer, balancer, &builder, watcher).await,
                 Some(tls) => {
@@ -620,10 +735,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    open.close();
+    if tokio::time::timeout(drain, open.wait()).await.is_err() {
         tracing::warn!(
             balancer = balancer.name,
             ?drain,
@@ -632,13 +745,15 @@ pub async fn serve(
     }
 }
 
-/// Serves one client connection until it closes (or the stop ends it).
+/// Serves one client connection until it closes; on `stop`, the current
+/// exchanges finish and the connection then closes (HTTP/1.1 after its
+/// answer, HTTP/2 with a GOAWAY).
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     balancer: Arc<L7Balancer>,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
+    stop: CancellationToken,
 ) -> Result<(), BoxError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -648,10 +763,15 @@ where
         let (balancer, client) = (balancer.clone(), client.clone());
         async move { Ok::<_, Infallible>(balancer.handle(request, &client).await) }
     });
-    let connection = builder
-        .serve_connection(TokioIo::new(io), service)
-        .into_owned();
-    watcher.watch(connection).await
+    let mut connection =
+        std::pin::pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+    tokio::select! {
+        served = connection.as_mut() => served,
+        () = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
 }
 
 #[cfg(test)]

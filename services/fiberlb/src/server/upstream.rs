@@ -79,8 +79,8 @@ impl Upstream {
         }
     }
 
-    /// A new connection.
-    pub async fn connect(&self) -> Result<SendRequest<ProxyBody>, ConnectError> {
+    /// A new TCP connection to the backend.
+    pub async fn connect_tcp(&self) -> Result<TcpStream, ConnectError> {
         let failed = |why: String| ConnectError::Connect {
             addr: self.addr,
             why,
@@ -90,9 +90,19 @@ impl Upstream {
             .map_err(|_| failed(format!("no accept within {CONNECT_TIMEOUT:?}")))?
             .map_err(|e| failed(e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        Ok(stream)
+    }
+
+    /// A new connection.
+    pub async fn connect(&self) -> Result<SendRequest<ProxyBody>, ConnectError> {
+        let stream = self.connect_tcp().await?;
+        let (sender, connection) =
+            http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| ConnectError::Connect {
+                    addr: self.addr,
+                    why: e.to_string(),
+                })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "backend connection ended with an error");
