@@ -31,6 +31,16 @@ pub fn server(component: &str) -> PathBuf {
     }
 }
 
+/// Runs the operator tool `name` (a package whose binary has its name,
+/// `photonctl`) with `args` to completion.
+pub fn tool_output(name: &str, args: &[&str]) -> Output {
+    Command::new(binary(name, name))
+        .args(args)
+        .env_remove("PHOTON_CHAINFIRE_ENDPOINTS")
+        .output()
+        .unwrap_or_else(|e| panic!("{name} does not run: {e}"))
+}
+
 /// The binary `bin` of `package`, built once per test binary with cargo.
 fn binary(package: &str, bin: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();

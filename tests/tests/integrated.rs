@@ -196,6 +196,35 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
         1
     );
 
+    // The operator's view (design 7.3): photonctl reaches chainfire and
+    // lists flashdns, healthy, from its registration and its /health.
+    let endpoint = format!("http://{net}.1:2379");
+    let check = e2e::tool_output("photonctl", &["check-connection", "--endpoint", &endpoint]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        text.starts_with(&format!("ok      {endpoint}  version ")) && text.contains("1 member(s)"),
+        "{text}"
+    );
+    let status = e2e::tool_output("photonctl", &["status", "--endpoint", &endpoint]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ok      flashdns/unique-component-id  cluster cluster-identifier, version {}, mode integrated  admin={net}.2:8053 dns={net}.2:5300\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 component(s) registered under /photon/clusters/, 1 healthy\n"),
+        "{text}"
+    );
+
     // A lease revoked under it is noticed at the next beat, and the
     // registration written again under a new one.
     client.lease_revoke(lease).await.unwrap();
@@ -244,12 +273,48 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
     flashdns.signal("KILL");
     let killed = Instant::now();
     let _ = flashdns.wait(Duration::from_secs(5));
+    // Until the lease runs out, photonctl lists it, failing: its /health
+    // does not answer.
+    let status = e2e::tool_output("photonctl", &["status", "--endpoint", &endpoint]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    if text.contains("flashdns/unique-component-id") {
+        assert_eq!(status.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("failing flashdns/unique-component-id")
+                && text.contains("no /health answered")
+                && text.ends_with("1 component(s) registered under /photon/clusters/, 0 healthy\n"),
+            "{text}"
+        );
+    } else {
+        assert!(
+            killed.elapsed() >= Duration::from_secs(2),
+            "the registration went before its lease could run out:\n{text}"
+        );
+    }
     while registration(&mut client).await.is_some() {
         assert!(
             killed.elapsed() < Duration::from_secs(15),
             "the registration outlived its lease"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn photonctl_says_which_chainfire_it_cannot_reach() {
+    let net = Loopback::block();
+    let endpoint = net.url(1, 2379);
+    for command in ["check-connection", "status"] {
+        let out = e2e::tool_output(
+            "photonctl",
+            &[command, "--endpoint", &endpoint, "--timeout-sec", "1"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("photonctl: chainfire at {endpoint} ")),
+            "{command}: {stderr}"
+        );
     }
 }
 
