@@ -159,35 +159,12 @@ impl L7Balancer {
             return self.upgrade(request, peer).await;
         }
         let client = peer.ip;
-        let (mut parts, body) = request.into_parts();
-        let host = request_host(&parts);
-        let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
-        let sticky = self
-            .cookie
-            .and_then(|name| cookie_value(&parts.headers, name));
-        let version = parts.version;
-
-        // The client's request becomes the backend's: HTTP/1.1 in origin
-        // form, this hop's headers out, the forwarding headers in. It is
-        // built once; a backend that takes no connection hands it back
-        // whole for the next.
-        let mut headers = std::mem::take(&mut parts.headers);
-        strip_hop_by_hop(&mut headers);
-        headers.remove(header::EXPECT);
-        if let Some(host) = &host
-            && !headers.contains_key(header::HOST)
-            && let Ok(value) = HeaderValue::from_str(host)
-        {
-            headers.insert(header::HOST, value);
-        }
-        add_forwarded(&mut headers, peer, host.as_deref(), self.scheme);
-        let mut request = Request::new(body.map_err(BoxError::from).boxed_unsync());
-        *request.method_mut() = std::mem::take(&mut parts.method);
-        *request.uri_mut() = match parts.uri.path_and_query() {
-            Some(target) => hyper::Uri::from(target.clone()),
-            None => hyper::Uri::from_static("/"),
-        };
-        *request.headers_mut() = headers;
+        let Forward {
+            mut request,
+            pool,
+            sticky,
+            version,
+        } = self.forward(request, peer);
 
         let mut tried: Vec<Arc<BackendState>> = Vec::new();
         let mut last_failure = None;
@@ -266,31 +243,23 @@ impl L7Balancer {
     /// either side closes.
     async fn upgrade(&self, mut request: Request<Incoming>, peer: &Peer) -> Response<ProxyBody> {
         let client_side = hyper::upgrade::on(&mut request);
-        let (mut parts, body) = request.into_parts();
-        let host = request_host(&parts);
-        let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
-        let sticky = self
-            .cookie
-            .and_then(|name| cookie_value(&parts.headers, name));
+        let protocol = request.headers().get(header::UPGRADE).cloned();
+        let Forward {
+            request: mut upstream_request,
+            pool,
+            sticky,
+            version,
+        } = self.forward(request, peer);
+        // This hop's switch is the backend's too.
+        if let Some(protocol) = protocol {
+            let headers = upstream_request.headers_mut();
+            headers.insert(header::UPGRADE, protocol);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
         let Some(backend) = self.choose(pool, peer.ip, sticky.as_deref(), &[]) else {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return own_answer(StatusCode::SERVICE_UNAVAILABLE, "no backend is available");
         };
-        let mut headers = std::mem::take(&mut parts.headers);
-        let protocol = headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop(&mut headers);
-        if let Some(protocol) = protocol {
-            headers.insert(header::UPGRADE, protocol);
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        add_forwarded(&mut headers, peer, host.as_deref(), self.scheme);
-        let mut upstream_request = Request::new(body.map_err(BoxError::from).boxed_unsync());
-        *upstream_request.method_mut() = parts.method;
-        *upstream_request.uri_mut() = match parts.uri.path_and_query() {
-            Some(target) => hyper::Uri::from(target.clone()),
-            None => hyper::Uri::from_static("/"),
-        };
-        *upstream_request.headers_mut() = headers;
 
         let guard = backend.open();
         let failed = |status: StatusCode, why: String| {
@@ -350,11 +319,60 @@ impl L7Balancer {
         // The answer keeps its Upgrade and Connection headers: the client
         // switches too.
         let (mut answer_parts, answer_body) = answer.into_parts();
-        answer_parts.version = parts.version;
+        answer_parts.version = version;
         Response::from_parts(
             answer_parts,
             answer_body.map_err(BoxError::from).boxed_unsync(),
         )
+    }
+}
+
+/// A client's request made the backend's, and what choosing a backend for
+/// it takes.
+struct Forward<'a> {
+    /// HTTP/1.1 in origin form, this hop's headers out, the forwarding
+    /// headers in. Built once: a backend that takes no connection hands it
+    /// back whole for the next.
+    request: Request<ProxyBody>,
+    /// The pool its host and path route it to.
+    pool: &'a Pool,
+    /// The backend its stickiness cookie names, if any.
+    sticky: Option<String>,
+    /// The HTTP version the client spoke, which its answer speaks.
+    version: hyper::Version,
+}
+
+impl L7Balancer {
+    fn forward(&self, request: Request<Incoming>, peer: &Peer) -> Forward<'_> {
+        let (mut parts, body) = request.into_parts();
+        let host = request_host(&parts);
+        let pool = self.pool_for(host.as_deref().map(strip_port), parts.uri.path());
+        let sticky = self
+            .cookie
+            .and_then(|name| cookie_value(&parts.headers, name));
+        let mut headers = std::mem::take(&mut parts.headers);
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::EXPECT);
+        if let Some(host) = &host
+            && !headers.contains_key(header::HOST)
+            && let Ok(value) = HeaderValue::from_str(host)
+        {
+            headers.insert(header::HOST, value);
+        }
+        add_forwarded(&mut headers, peer, host.as_deref(), self.scheme);
+        let mut request = Request::new(body.map_err(BoxError::from).boxed_unsync());
+        *request.method_mut() = std::mem::take(&mut parts.method);
+        *request.uri_mut() = match parts.uri.path_and_query() {
+            Some(target) => hyper::Uri::from(target.clone()),
+            None => hyper::Uri::from_static("/"),
+        };
+        *request.headers_mut() = headers;
+        Forward {
+            request,
+            pool,
+            sticky,
+            version: parts.version,
+        }
     }
 }
 
