@@ -12,7 +12,7 @@ fn every_server_loads_the_generic_standalone_file_of_section_3_2() {
     std::fs::write(&file, TEMPLATE).unwrap();
     let file = file.to_str().unwrap();
     // The template has only `[photon]`; flashdns also needs a zone to serve,
-    // lightningstor an access key.
+    // lightningstor an access key, fiberlb a balancer.
     let zones = format!(
         "standalone.zones.zone_dir={}",
         e2e::dns::zone_dir().display()
@@ -31,6 +31,13 @@ fn every_server_loads_the_generic_standalone_file_of_section_3_2() {
             ],
         ),
         ("chainfire", vec![]),
+        (
+            "fiberlb",
+            vec![
+                "--set",
+                "standalone.loadbalancers=[{name = \"web\", port = 8080, protocol = \"http\", backends = [{address = \"127.0.0.1\", port = 8081}]}]",
+            ],
+        ),
     ] {
         let out = e2e::server_output(
             component,

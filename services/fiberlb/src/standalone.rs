@@ -84,6 +84,14 @@ pub struct PhotonStandalone {
     /// How packets are forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataplane: Option<Dataplane>,
+    /// docs/design.md §3.2's generic `storage_backend = "local"` (fiberlb
+    /// keeps no state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<photon_config::schema::LocalBackend>,
+    /// docs/design.md §3.2's generic `auth_backend = "local"` (its admin
+    /// API has no users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_backend: Option<photon_config::schema::LocalBackend>,
     /// docs/design.md §3.2's generic `config_source = "file"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_source: Option<photon_config::schema::ConfigSource>,
