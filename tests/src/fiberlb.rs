@@ -108,3 +108,36 @@ impl Drop for Haproxy {
         let _ = self.child.wait();
     }
 }
+
+/// fiberlb's `/health` on its admin address (`.1:8404`).
+pub async fn health(net: &Loopback) -> serde_json::Value {
+    let (_, body) = crate::http_get(&net.url(1, 8404), "/health").await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Waits (up to 10 s) until `/health` says `want` of `balancer`
+/// (`ok: 2 of 2 backends up`).
+pub async fn wait_health(net: &Loopback, balancer: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = health(net).await;
+        if health["checks"][balancer] == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{balancer} never became `{want}`: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many of `names` (which backend answered each request) each backend
+/// has.
+pub fn tally(names: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for name in names {
+        *counts.entry(name.clone()).or_default() += 1;
+    }
+    counts
+}

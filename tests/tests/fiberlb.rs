@@ -8,7 +8,7 @@
 //! Each test holds its own loopback block (`e2e::Loopback`): the balancer
 //! on `.1`, the echo servers on `.2` and `.3`, the stores on `.4` and `.5`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{Loopback, Running};
 
@@ -55,12 +55,6 @@ fn up(name: &str, net: &Loopback) -> (Running, tempfile::TempDir) {
     (running, state)
 }
 
-/// fiberlb's `/health` on its admin port.
-async fn health(net: &Loopback) -> serde_json::Value {
-    let (_, body) = e2e::http_get(&format!("http://{}", net.addr(1, 8404)), "/health").await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_through_the_balancer() {
     let net = Loopback::block();
@@ -81,7 +75,7 @@ async fn new_connections_take_turns_over_both_echo_servers_and_check_probes_thro
             i + 1
         );
     }
-    let health = health(&net).await;
+    let health = e2e::fiberlb::health(&net).await;
     assert_eq!(health["status"], "healthy", "{health}");
     assert_eq!(health["component"], "fiberlb");
     assert_eq!(
@@ -140,7 +134,7 @@ async fn the_aws_sdk_works_through_the_s3_balancer_which_keeps_a_client_on_one_s
         }
     }
     assert_eq!(holding.len(), 1, "the bucket is on stores {holding:?}");
-    let health = health(&net).await;
+    let health = e2e::fiberlb::health(&net).await;
     assert_eq!(health["checks"]["s3"], "ok: 2 of 2 backends up", "{health}");
 }
 
@@ -162,22 +156,6 @@ fn node(net: &Loopback, node: &str, state: &str) -> Running {
     running
 }
 
-/// Waits until `/health` says `want` for the balancer `web`.
-async fn web_health(net: &Loopback, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health = health(net).await;
-        if health["checks"]["web"] == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "web never became `{want}`: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_it_returns() {
     let net = Loopback::block();
@@ -186,7 +164,7 @@ async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_
     let _web1 = node(&net, "web-1", &state);
     let mut web2 = node(&net, "web-2", &state);
     let _edge = node(&net, "edge", &state);
-    web_health(&net, "ok: 2 of 2 backends up").await;
+    e2e::fiberlb::wait_health(&net, "web", "ok: 2 of 2 backends up").await;
 
     web2.signal("KILL");
     web2.wait(Duration::from_secs(5));
@@ -202,10 +180,10 @@ async fn a_backend_that_dies_is_skipped_at_once_marked_down_and_taken_back_when_
         "web-1 answered every request"
     );
     // Three failed checks (`fall`) at 500 ms later, it is out.
-    web_health(&net, "ok: 1 of 2 backends up").await;
+    e2e::fiberlb::wait_health(&net, "web", "ok: 1 of 2 backends up").await;
 
     let _web2 = node(&net, "web-2", &state);
-    web_health(&net, "ok: 2 of 2 backends up").await;
+    e2e::fiberlb::wait_health(&net, "web", "ok: 2 of 2 backends up").await;
     let back = answered(&net, 3).await;
     for i in 0..10 {
         assert_eq!(echo(&net, &format!("back-{i}")).await.0, 200);
@@ -241,7 +219,7 @@ async fn fiberlb_server_runs_the_edge_as_export_config_writes_it() {
         None,
     );
     edge.wait_for("all services started", Duration::from_secs(30));
-    web_health(&net, "ok: 2 of 2 backends up").await;
+    e2e::fiberlb::wait_health(&net, "web", "ok: 2 of 2 backends up").await;
     let before = [answered(&net, 2).await, answered(&net, 3).await];
     for i in 0..10 {
         let (status, body) = echo(&net, &format!("standalone-{i}")).await;
@@ -296,7 +274,7 @@ async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_
         "a drained backend took new connections"
     );
     assert_eq!(
-        health(&net).await["checks"]["web"],
+        e2e::fiberlb::health(&net).await["checks"]["web"],
         "ok: 1 of 2 backends up"
     );
 

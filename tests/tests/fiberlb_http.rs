@@ -8,7 +8,6 @@
 //! Each test holds its own loopback block: fiberlb on `.1` (balancers on
 //! 8080, admin on 8404), backends on `.2` and up.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,15 +35,6 @@ fn front(net: &Loopback) -> SocketAddr {
     net.addr(1, 8080).parse().unwrap()
 }
 
-/// How many of `answers` each backend gave.
-fn tally(answers: &[String]) -> HashMap<&str, usize> {
-    let mut counts = HashMap::new();
-    for name in answers {
-        *counts.entry(name.as_str()).or_default() += 1;
-    }
-    counts
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_follow_the_weights_over_http1_and_http2_on_kept_backend_connections() {
     let net = Loopback::block();
@@ -62,7 +52,7 @@ async fn requests_follow_the_weights_over_http1_and_http2_on_kept_backend_connec
             assert_eq!(answer.status, 200, "{version:?}: {}", answer.text());
             answered.push(answer.text());
         }
-        let counts = tally(&answered);
+        let counts = e2e::fiberlb::tally(&answered);
         assert_eq!(counts["a"], 20, "{version:?}: {counts:?}");
         assert_eq!(counts["b"], 10, "{version:?}: {counts:?}");
     }
@@ -188,8 +178,8 @@ async fn a_cookie_keeps_a_client_on_its_backend_until_that_one_is_drained() {
         );
     }
     // Without the cookie, clients still take turns.
-    let others: Vec<String> = futures_join(&net, 3).await;
-    assert_eq!(tally(&others).len(), 3, "{others:?}");
+    let others: Vec<String> = one_each(&net, 3).await;
+    assert_eq!(e2e::fiberlb::tally(&others).len(), 3, "{others:?}");
 
     // Drained, its clients move, and are given the new backend's cookie.
     let admin = net.url(1, 8404);
@@ -217,7 +207,7 @@ async fn a_cookie_keeps_a_client_on_its_backend_until_that_one_is_drained() {
 }
 
 /// One request on each of `n` new connections, no cookie: who answered.
-async fn futures_join(net: &Loopback, n: usize) -> Vec<String> {
+async fn one_each(net: &Loopback, n: usize) -> Vec<String> {
     let mut answered = Vec::new();
     for _ in 0..n {
         answered.push(
@@ -227,23 +217,6 @@ async fn futures_join(net: &Loopback, n: usize) -> Vec<String> {
         );
     }
     answered
-}
-
-/// Waits until fiberlb's `/health` says `want` for `web`.
-async fn web_health(net: &Loopback, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = e2e::http_get(&net.url(1, 8404), "/health").await;
-        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if health["checks"]["web"] == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "web never became `{want}`: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,14 +243,18 @@ async fn a_dead_backend_costs_no_request_and_no_backend_answers_503_at_once() {
             answer.text()
         );
     }
-    web_health(&net, "ok: 1 of 2 backends up").await;
+    e2e::fiberlb::wait_health(&net, "web", "ok: 1 of 2 backends up").await;
     let b = Backend::start("b", &b_addr.to_string()).await;
-    web_health(&net, "ok: 2 of 2 backends up").await;
-    let back: Vec<String> = futures_join(&net, 4).await;
-    assert_eq!(tally(&back).len(), 2, "b takes turns again: {back:?}");
+    e2e::fiberlb::wait_health(&net, "web", "ok: 2 of 2 backends up").await;
+    let back: Vec<String> = one_each(&net, 4).await;
+    assert_eq!(
+        e2e::fiberlb::tally(&back).len(),
+        2,
+        "b takes turns again: {back:?}"
+    );
 
     drop((a, b));
-    web_health(&net, "no backend up (of 2)").await;
+    e2e::fiberlb::wait_health(&net, "web", "no backend up (of 2)").await;
     let started = Instant::now();
     let answer = client.get("www.example.com", "/").await;
     assert_eq!(answer.status, 503, "{}", answer.text());

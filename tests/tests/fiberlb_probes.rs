@@ -6,7 +6,7 @@
 //!
 //! fiberlb on `.1` of the test's loopback block, backends on `.2` and `.3`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::Loopback;
 use e2e::http::Backend;
@@ -17,31 +17,20 @@ const PROTOCOL_CHECKS: &str = "[standalone.loadbalancers.healthcheck]\ntype = \"
 /// fiberlb's view of `balancer`'s backends once it has settled on
 /// `want` up: (backend, healthy) pairs.
 async fn settled(net: &Loopback, balancer: &str, want: &str) -> Vec<(String, bool)> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = e2e::http_get(&net.url(1, 8404), "/health").await;
-        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if health["checks"][balancer] == want {
-            let (_, listed) = e2e::http_get(&net.url(1, 8404), "/balancers").await;
-            let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
-            return listed[0]["backends"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| {
-                    (
-                        b["backend"].as_str().unwrap().to_owned(),
-                        b["healthy"].as_bool().unwrap(),
-                    )
-                })
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{balancer} never became `{want}`: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    e2e::fiberlb::wait_health(net, balancer, want).await;
+    let (_, listed) = e2e::http_get(&net.url(1, 8404), "/balancers").await;
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    listed[0]["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backend"].as_str().unwrap().to_owned(),
+                b["healthy"].as_bool().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

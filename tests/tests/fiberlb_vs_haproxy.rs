@@ -8,7 +8,6 @@
 //! fiberlb listens on `.1:8080` of the test's loopback block, HAProxy on
 //! `.10:8080`, backends on `.2` to `.4`, clients come from `.100` and up.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -95,14 +94,6 @@ async fn who(front: SocketAddr, source: IpAddr, path: &str) -> String {
     answer.backend().unwrap_or("none").to_owned()
 }
 
-fn tally(names: &[String]) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for name in names {
-        *counts.entry(name.clone()).or_default() += 1;
-    }
-    counts
-}
-
 /// Backends `a`, `b` and `c` on `.2`, `.3` and `.4`.
 async fn three_backends(net: &Loopback) -> Vec<Backend> {
     let mut backends = Vec::new();
@@ -141,7 +132,7 @@ async fn weighted_round_robin_and_least_connections_spread_alike() {
         for _ in 0..40 {
             seen.push(who(front, client(&net, 0), "/").await);
         }
-        let counts = tally(&seen);
+        let counts = e2e::fiberlb::tally(&seen);
         for (backend, expected) in [("a", 20), ("b", 10), ("c", 10)] {
             let got = counts.get(backend).copied().unwrap_or(0);
             assert!(
@@ -169,7 +160,7 @@ async fn weighted_round_robin_and_least_connections_spread_alike() {
         for request in held {
             seen.push(request.await.unwrap());
         }
-        let counts = tally(&seen);
+        let counts = e2e::fiberlb::tally(&seen);
         assert!(
             counts.len() == 3 && counts.values().all(|n| *n == 2),
             "{name}: {counts:?}"
@@ -198,7 +189,7 @@ async fn source_hashing_keeps_each_client_and_moves_only_a_leaving_backends_clie
             }
             placed.push(first);
         }
-        let used = tally(&placed);
+        let used = e2e::fiberlb::tally(&placed);
         assert_eq!(
             used.len(),
             3,

@@ -35,17 +35,14 @@ pub struct Upstream {
     idle: Mutex<Vec<(SendRequest<ProxyBody>, Instant)>>,
 }
 
-/// Why no connection could be had.
+/// The backend refused the connection or did not accept it in time.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The backend refused or did not accept in time.
-    #[error("connect to {addr}: {why}")]
-    Connect {
-        /// The backend.
-        addr: SocketAddr,
-        /// What went wrong.
-        why: String,
-    },
+#[error("connect to {addr}: {why}")]
+pub struct ConnectError {
+    /// The backend.
+    pub addr: SocketAddr,
+    /// What went wrong.
+    pub why: String,
 }
 
 impl Upstream {
@@ -81,7 +78,7 @@ impl Upstream {
 
     /// A new TCP connection to the backend.
     pub async fn connect_tcp(&self) -> Result<TcpStream, ConnectError> {
-        let failed = |why: String| ConnectError::Connect {
+        let failed = |why: String| ConnectError {
             addr: self.addr,
             why,
         };
@@ -99,7 +96,7 @@ impl Upstream {
         let (sender, connection) =
             http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|e| ConnectError::Connect {
+                .map_err(|e| ConnectError {
                     addr: self.addr,
                     why: e.to_string(),
                 })?;
