@@ -9,6 +9,8 @@
 //! | `/health` | the status [`Backend::set_health`] gave (200 at first) |
 //! | `/slow/<ms>` | its name, after `<ms>` milliseconds |
 //! | `/bytes/<n>` | `n` bytes of [`crate::s3::pattern`], streamed 64 KiB at a time |
+//! | `/chunked/<n>` | the same bytes without a length: chunked over HTTP/1.1 |
+//! | `/refuse` | 413 at once, the request body left unread |
 //! | `/hang` | nothing, ever |
 //! | `/upgrade` with `Upgrade: <p>` | `101 Switching Protocols` to `<p>`, then every byte it is sent, back |
 //! | anything else | its name; a request body is read as it comes and its length and MD5 given back (`<name> <len> <md5>`) |
@@ -197,16 +199,28 @@ async fn answer(
             .body(Full::new(Bytes::new()).boxed())
             .unwrap();
     }
-    if let Some(n) = path.strip_prefix("/bytes/") {
+    if path == "/refuse" {
+        // Answered before the body is read (as a server refusing an
+        // upload too large does).
+        return text(413, name.to_owned());
+    }
+    if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .or_else(|| path.strip_prefix("/chunked/"))
+    {
         let total: usize = n.parse().unwrap_or(0);
+        // `/chunked/<n>` gives no length: HTTP/1.1 sends it in chunks.
+        let length = path.starts_with("/bytes/").then(|| total.to_string());
         let chunk = chunk();
         let chunks = (0..total.div_ceil(chunk.len())).map(move |i| {
             let len = chunk.len().min(total - i * chunk.len());
             Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
         });
-        return Response::builder()
-            .header("x-backend", name)
-            .header("content-length", total.to_string())
+        let mut answer = Response::builder().header("x-backend", name);
+        if let Some(length) = length {
+            answer = answer.header("content-length", length);
+        }
+        return answer
             .body(StreamBody::new(futures::stream::iter(chunks)).boxed())
             .unwrap();
     }
@@ -372,7 +386,7 @@ fn chunk() -> Bytes {
     Bytes::from(crate::s3::pattern(64 * 1024, 7))
 }
 
-/// The MD5 (hex) of what `/bytes/<total>` sends.
+/// The MD5 (hex) of what `/bytes/<total>` (and `/chunked/<total>`) sends.
 pub fn pattern_md5(total: usize) -> String {
     let chunk = chunk();
     let mut md5 = Md5::new();

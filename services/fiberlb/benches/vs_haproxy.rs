@@ -11,26 +11,25 @@
 //! core), as does fiberlb (tokio's worker per core).
 //!
 //! The goal (issue 19): at least 0.9x HAProxy's requests/s, at most 1.2x
-//! its p99. Not reached yet: on 2026-12-05 this machine gave fiberlb
-//! 0.61-0.71x the requests/s and 1.29-1.81x the p99 (HAProxy's own figures
-//! move by 15% between runs here); with splice, L4 throughput is 1.0-1.2x.
+//! its p99. Reached: on 2026-12-05 three runs on this 2-core machine gave
+//! fiberlb 0.96-1.13x HAProxy's requests/s at 0.88-1.02x its p99 (HAProxy's
+//! own figures move by 15% between runs here); L4 throughput, spliced, is
+//! 0.9-1.4x.
 //!
-//! Where the time goes (`perf record` on fiberlb-server under this load,
-//! and `strace -c` on both): both make the same system calls, two sends
-//! and two receives per request, and the kernel's loopback TCP path is over
-//! half of fiberlb's samples, as it is HAProxy's. fiberlb's own functions
-//! are about 5% of its samples; the rest of its user space is hyper and
-//! tokio. A bare hyper reverse proxy (no routing, headers, metrics or
-//! pooling policy, answers buffered) measured beside both reached 0.83x
-//! HAProxy: the most this stack gives. Tried without gain: one tokio
-//! worker instead of two (same requests/s: the cost is per request, not
-//! contention), dropping the per-request timers, HTTP/1-only serving
-//! instead of the HTTP/1-or-2 detection, and driving the backend
-//! connection in the request's own task instead of its own task. What
-//! paid: building the backend request once, finding hop-by-hop headers in
-//! one pass (together about +10%). Beyond 0.83x needs an HTTP/1 path of our
-//! own (httparse straight to the socket, as HAProxy does), which is left
-//! for later.
+//! What it took (each step measured here in the same run as HAProxy):
+//! - hyper on both sides, one work-stealing runtime: 0.61-0.71x, p99
+//!   1.3-1.8x. `perf` put fiberlb's own code at 5% of its samples, the rest
+//!   hyper and tokio; a bare hyper reverse proxy reached 0.83x.
+//! - fiberlb's own HTTP/1 path (`server/l7/h1.rs` on `wire.rs`: httparse,
+//!   the head written once for the next hop, head and body in one write,
+//!   one task per client connection driving its backend connection
+//!   itself): 0.89-0.95x, p99 still 1.4-1.85x. Both now used about the
+//!   same CPU per request (14.6 against 13.5 us).
+//! - The tail was scheduling: the runtime's single event loop handed every
+//!   ready connection to one worker's queue, and a worker preempted by wrk
+//!   or the backends held up all it had queued. One thread per core with
+//!   its own event loop, each accepted connection given to the least busy,
+//!   as HAProxy's threads work, brought the p99 to HAProxy's.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
