@@ -1,5 +1,5 @@
-//! etcd v3 servers for the tests: a chainfire deployment started and
-//! waited for, and Debian's etcd, the reference chainfire is compared with
+//! etcd v3 servers for the tests: a chainfire deployment or
+//! `chainfire-server` started and waited for, and Debian's etcd, the reference chainfire is compared with
 //! side by side (one member on a loopback address, its data in a temporary
 //! directory, killed when dropped).
 
@@ -63,6 +63,39 @@ pub async fn leader(endpoint: &str, timeout: Duration) -> Result<u64, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Starts `chainfire-server` alone (member `cf-<host>`) with its client
+/// URL on `net.ip(host):2379`, its peer URL on port 2380 and its data in
+/// `dir`, and waits until it has elected itself.
+pub async fn chainfire_server(net: &crate::Loopback, host: u8, dir: &Path) -> crate::Running {
+    let running = start_chainfire_server(net, host, dir);
+    if let Err(problem) = leader(&net.addr(host, 2379), Duration::from_secs(20)).await {
+        panic!("{problem}; chainfire's log:\n{}", running.log());
+    }
+    running
+}
+
+/// [`chainfire_server`] without the wait.
+pub fn start_chainfire_server(net: &crate::Loopback, host: u8, dir: &Path) -> crate::Running {
+    crate::Running::start_server(
+        "chainfire",
+        &[
+            "--component-id",
+            &format!("cf-{host}"),
+            "--set",
+            &format!("standalone.server.client_addr={}", net.addr(host, 2379)),
+            "--set",
+            &format!("standalone.server.peer_addr={}", net.addr(host, 2380)),
+            "--set",
+            &format!(
+                "standalone.storage.data_dir={}",
+                dir.join("chainfire").display()
+            ),
+        ],
+        &[],
+        None,
+    )
 }
 
 /// A running single-member etcd.

@@ -40,22 +40,7 @@ fn config(dir: &std::path::Path, ip: &str) -> String {
 }
 
 fn chainfire(net: &Loopback, dir: &std::path::Path) -> Running {
-    let data = dir.join("chainfire");
-    Running::start_server(
-        "chainfire",
-        &[
-            "--component-id",
-            "cf-1",
-            "--set",
-            &format!("standalone.server.client_addr={}", net.addr(1, 2379)),
-            "--set",
-            &format!("standalone.server.peer_addr={}", net.addr(1, 2380)),
-            "--set",
-            &format!("standalone.storage.data_dir={}", data.display()),
-        ],
-        &[],
-        None,
-    )
+    e2e::etcd::start_chainfire_server(net, 1, dir)
 }
 
 /// The registration, if there is one: its value and lease.

@@ -33,6 +33,8 @@ pub mod server;
 #[cfg(feature = "server")]
 pub mod standalone;
 #[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
 pub mod zone;
 #[cfg(feature = "server")]
 pub mod zones;
