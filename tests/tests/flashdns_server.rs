@@ -236,6 +236,21 @@ fn configuration_errors_exit_2_naming_key_origin_and_problem() {
             "flashdns-server: configuration error: flag --set standalone.features.notify: `standalone.features.notify`: `notify` tells `192.0.2.9` of changes, but `axfr_allow` does not let it transfer the zone: add its address to `axfr_allow`".to_owned(),
         ),
         (
+            vec!["--config", &config, "--set", "standalone.zones.zone=[{name = \"vpc.test\", stored = true, file = \"vpc.zone\"}]"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].stored`: a stored zone's records are in the zone store: leave out `file` and `soa` (create the zone with `photonctl dns create`)".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "photon.standalone.zone_backend=\"chainfire\"", "--set", "standalone.zones.zone=[{name = \"vpc.test\", ttl = 60}]"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].ttl`: a stored zone's records carry their TTLs: leave out `ttl`".to_owned(),
+        ),
+        (
+            vec!["--config", &config, "--set", "standalone.zones.zone=[{name = \"vpc.test\", stored = true, dnssec = {algorithm = \"ed25519\"}}]"],
+            vec![],
+            "flashdns-server: configuration error: flag --set standalone.zones.zone: `standalone.zones.zone[0].name`: zone `vpc.test`: a zone kept in the zone store cannot be signed yet; sign a zone file or typed zone".to_owned(),
+        ),
+        (
             vec!["--config", &missing],
             vec![],
             format!(

@@ -31,3 +31,195 @@ async fn zones_in_etcd_keep_them_too() {
     let store = ChainfireStore::new(client, cluster_prefix("conformance"));
     conformance::run(Arc::new(store), "etcd.test").await;
 }
+
+/// `flashdns-server` integrated in cluster `c1` at `net.ip(host)`, serving
+/// `vpc.test` from chainfire at `net.ip(1)`.
+fn integrated_flashdns(net: &Loopback, host: u8, dir: &std::path::Path) -> e2e::Running {
+    let ip = net.ip(host);
+    let config = dir.join(format!("flashdns-{host}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[photon]\nmode = \"integrated\"\ncomponent_id = \"dns-{host}\"\ncluster_id = \"c1\"\n\
+             [photon.integrated]\nchainfire_endpoints = [\"{}\"]\n\
+             [photon.standalone]\nzone_backend = \"chainfire\"\n\
+             [standalone.server]\ndns_addr = \"{ip}:5300\"\nadmin_api_addr = \"{ip}:8053\"\n\
+             [[standalone.zones.zone]]\nname = \"vpc.test\"\n",
+            net.url(1, 2379)
+        ),
+    )
+    .unwrap();
+    let state = dir.join(format!("state-{host}"));
+    let mut running = e2e::Running::start_server(
+        "flashdns",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    running.wait_for("all services started", std::time::Duration::from_secs(30));
+    running
+}
+
+fn photonctl(net: &Loopback, args: &[&str]) -> std::process::Output {
+    let endpoint = net.url(1, 2379);
+    let all = [
+        &["dns", "--endpoint", &endpoint, "--cluster", "c1"][..],
+        args,
+    ]
+    .concat();
+    e2e::tool_output("photonctl", &all)
+}
+
+/// What `name A` answers at `server` once `wanted` says it is right,
+/// within a second; panics with the last answer otherwise.
+async fn within_a_second(
+    server: std::net::SocketAddr,
+    name: &str,
+    rtype: hickory_proto::rr::RecordType,
+    wanted: impl Fn(&hickory_proto::op::DnsResponse) -> bool,
+) -> hickory_proto::op::DnsResponse {
+    let client = e2e::dns::udp(server, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let answer = e2e::dns::ask(&client, name, rtype).await;
+        if wanted(&answer) {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} still answers {name} {rtype} with {:?} after a second",
+            answer.answers
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_integrated_flashdns_serves_a_record_changed_in_chainfire_within_a_second() {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::{RData, RecordType};
+
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let _chainfire = e2e::etcd::chainfire_server(&net, 1, dir.path()).await;
+    let zone = dir.path().join("vpc.test.zone");
+    std::fs::write(
+        &zone,
+        "$TTL 300\n@ IN SOA ns.vpc.test. hostmaster.vpc.test. 41 7200 900 1209600 60\n\
+         @ IN NS ns\nns IN A 10.0.0.1\n",
+    )
+    .unwrap();
+    let created = photonctl(
+        &net,
+        &[
+            "create",
+            "--zone",
+            "vpc.test",
+            "--file",
+            zone.to_str().unwrap(),
+        ],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let servers: Vec<std::net::SocketAddr> = [2, 3]
+        .iter()
+        .map(|host| net.addr(*host, 5300).parse().unwrap())
+        .collect();
+    let _a = integrated_flashdns(&net, 2, dir.path());
+    let _b = integrated_flashdns(&net, 3, dir.path());
+
+    for server in &servers {
+        let absent = e2e::dns::ask(
+            &e2e::dns::udp(*server, None),
+            "web-1.vpc.test.",
+            RecordType::A,
+        )
+        .await;
+        assert_eq!(absent.response_code, ResponseCode::NXDomain, "{server}");
+    }
+    let added = photonctl(
+        &net,
+        &[
+            "add",
+            "--zone",
+            "vpc.test",
+            "web-1 60 IN A 10.0.0.5",
+            "web-1 60 IN TXT \"tier=web\"",
+        ],
+    );
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout),
+        "vpc.test.: 2 added, serial 42\n"
+    );
+    for server in &servers {
+        let answer = within_a_second(*server, "web-1.vpc.test.", RecordType::A, |a| {
+            !a.answers.is_empty()
+        })
+        .await;
+        assert_eq!(
+            e2e::dns::lines(&answer.answers),
+            ["web-1.vpc.test. 60 IN A 10.0.0.5"]
+        );
+        let soa = e2e::dns::ask(&e2e::dns::udp(*server, None), "vpc.test.", RecordType::SOA).await;
+        match &soa.answers[0].data {
+            RData::SOA(soa) => assert_eq!(soa.serial, 42, "{server}: the serial names the change"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    let removed = photonctl(
+        &net,
+        &["remove", "--zone", "vpc.test", "web-1 IN A 10.0.0.5"],
+    );
+    assert!(removed.status.success(), "{removed:?}");
+    for server in &servers {
+        within_a_second(*server, "web-1.vpc.test.", RecordType::A, |a| {
+            a.answers.is_empty()
+        })
+        .await;
+    }
+    let listed = photonctl(&net, &["list", "--zone", "vpc.test"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains(" 43 7200 900 1209600 60\n"), "{listed}");
+    assert!(
+        listed.contains("web-1.vpc.test. 60 IN TXT \"tier=web\"\n"),
+        "{listed}"
+    );
+    assert!(!listed.contains("10.0.0.5"), "{listed}");
+
+    // Bad input changes nothing: a record outside the zone, a CNAME beside
+    // the TXT, a line that is not a record.
+    for bad in [
+        &[
+            "add",
+            "--zone",
+            "vpc.test",
+            "www.elsewhere.test. 60 IN A 10.0.0.9",
+        ][..],
+        &["add", "--zone", "vpc.test", "web-1 60 IN CNAME ns"][..],
+        &["add", "--zone", "vpc.test", "web-1 60 IN A not-an-address"][..],
+    ] {
+        let refused = photonctl(&net, bad);
+        assert!(!refused.status.success(), "{bad:?} was taken");
+        assert!(!refused.stderr.is_empty(), "{bad:?} says why");
+    }
+    let after = photonctl(&net, &["list", "--zone", "vpc.test"]);
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        listed,
+        "nothing changed"
+    );
+
+    // /health: the zone served from the store, integrated mode whole.
+    for host in [2, 3] {
+        let health = e2e::http_get(&net.url(host, 8053), "/health").await.1;
+        let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+        assert_eq!(health["status"], "healthy", "{health}");
+        assert_eq!(health["mode"], "integrated", "{health}");
+    }
+}

@@ -30,8 +30,8 @@ pub use photon_dsl;
 pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
 pub use service::{
     BindError, BoxFuture, ConnectError, ExportContext, ExportError, NodeStopper, Peer, Placement,
-    ProbeTarget, RestoreContext, Running, Service, ServiceError, Sockets, StartContext, TakenTwice,
-    default_probe, resolve_socket,
+    ProbeTarget, RestoreContext, Running, Service, ServiceError, Sockets, StartContext, StateStore,
+    TakenTwice, default_probe, resolve_socket,
 };
 pub use supervisor::{RunError, RunOptions, StandaloneRun, error_chain, run};
 

@@ -88,6 +88,16 @@ impl NodeStopper {
     }
 }
 
+/// Where an integrated service keeps its state: chainfire's members, and
+/// the cluster its keys are kept under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateStore {
+    /// chainfire's client endpoints (`http://host:port`).
+    pub endpoints: Vec<String>,
+    /// The cluster (`photon.cluster_id`, or the deployment's name).
+    pub cluster: String,
+}
+
 /// What the runtime gives a service when it starts it.
 #[derive(Debug, Clone)]
 pub struct StartContext {
@@ -133,6 +143,9 @@ pub struct StartContext {
     /// A standalone server's fellow members, from its configuration (empty
     /// in a deployment, whose members are `placements`).
     pub peers: Vec<Peer>,
+    /// Where the service keeps its state when it runs integrated (joined
+    /// to chainfire); `None` when it keeps it locally.
+    pub state_store: Option<StateStore>,
 }
 
 /// The sockets bound for a service's listeners, until its server takes

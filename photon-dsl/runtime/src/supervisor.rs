@@ -47,6 +47,8 @@ pub struct StandaloneRun {
     pub mode: ModeReport,
     /// The other members of its cluster, from the configuration.
     pub peers: Vec<crate::service::Peer>,
+    /// Where it keeps its state, when it joined the platform.
+    pub state_store: Option<crate::service::StateStore>,
 }
 
 /// Why a run failed.
@@ -418,6 +420,7 @@ async fn start_one(
         listeners: placed.decl.listeners().copied().collect(),
         sockets: Default::default(),
         peers: standalone.map(|s| s.peers.clone()).unwrap_or_default(),
+        state_store: standalone.and_then(|s| s.state_store.clone()),
         resolver: options.resolver.clone(),
         shutdown,
         stopper,
@@ -446,6 +449,10 @@ async fn start_one(
                 placed.spec.local_when_integrated(),
             )
             .await?;
+            ctx.state_store = Some(crate::service::StateStore {
+                endpoints: plan.chainfire.clone(),
+                cluster: ctx.cluster.clone(),
+            });
             let done = crate::join::join(plan, ctx.listen_addresses()).await?;
             let report = done.report.clone();
             joined = Some(done);

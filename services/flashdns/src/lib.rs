@@ -35,6 +35,8 @@ pub mod standalone;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
+pub mod stored;
+#[cfg(feature = "server")]
 pub mod zone;
 #[cfg(feature = "server")]
 pub mod zones;

@@ -19,10 +19,34 @@ use crate::FlashDns;
 use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
 use crate::notify::Notifier;
-use crate::spec::AutoReload;
 use crate::spec::{AdminListener, DnsListener};
+use crate::spec::{AutoReload, ZoneSource};
+use crate::store::ZoneStore;
+use crate::store::file::FileStore;
 use crate::zone::typed::NodeAddressError;
 use crate::zones::Zones;
+
+/// The zone store stored zones are kept in: chainfire when the service
+/// joined the platform, else zone files under its state directory.
+async fn open_store(ctx: &StartContext) -> Result<Arc<dyn ZoneStore>, ServiceError> {
+    match &ctx.state_store {
+        None => Ok(Arc::new(FileStore::new(ctx.state_dir.join("zones")))),
+        #[cfg(feature = "integration")]
+        Some(state) => {
+            let client = etcd_client::Client::connect(&state.endpoints, None)
+                .await
+                .map_err(|e| format!("the zone store in chainfire: {e}"))?;
+            Ok(Arc::new(crate::store::chainfire::ChainfireStore::new(
+                client,
+                crate::store::chainfire::cluster_prefix(&state.cluster),
+            )))
+        }
+        #[cfg(not(feature = "integration"))]
+        Some(_) => {
+            Err("stored zones kept in chainfire need flashdns's `integration` feature".into())
+        }
+    }
+}
 
 /// A TCP client that sends nothing for this long is disconnected.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -120,6 +144,33 @@ impl<N: Node> Service for FlashDns<N> {
             for zone in zones.catalog().load().zones() {
                 notifier.notify(zone);
             }
+            // Stored zones: served as the store has them now, then
+            // followed.
+            let mut following = Vec::new();
+            let stored: Vec<&str> = spec
+                .zones
+                .iter()
+                .filter(|z| matches!(z.source, ZoneSource::Store))
+                .map(|z| z.origin)
+                .collect();
+            if !stored.is_empty() {
+                let store = open_store(&ctx).await?;
+                for origin in stored {
+                    let mut origin = Name::from_ascii(origin)?;
+                    origin.set_fqdn(true);
+                    let version = crate::stored::serve(&*store, &origin, &zones, &notifier)
+                        .await
+                        .map_err(|e| format!("zone {origin}: {e}"))?;
+                    following.push(tokio::spawn(crate::stored::follow(
+                        store.clone(),
+                        origin,
+                        version,
+                        zones.clone(),
+                        notifier.clone(),
+                        ctx.shutdown.clone(),
+                    )));
+                }
+            }
             let counters = Arc::new(Counters::default());
             let handler = DnsHandler::new(
                 zones.catalog().clone(),
@@ -163,6 +214,9 @@ impl<N: Node> Service for FlashDns<N> {
                     admin,
                     reload_loop(zones, spec.auto_reload, notifier, shutdown.clone())
                 );
+                for follow in following {
+                    let _ = follow.await;
+                }
                 dns?;
                 reload?;
                 tracing::info!("flashdns stopped");
@@ -172,11 +226,16 @@ impl<N: Node> Service for FlashDns<N> {
         })
     }
 
-    /// hickory-server narrates every query at info.
+    /// Stored zones are in chainfire when integrated; the others stay
+    /// local.
     fn local_when_integrated(&self) -> Option<&'static str> {
-        Some("zones are read from zone files: the chainfire zone backend is not built yet")
+        self.zones
+            .iter()
+            .any(|z| !matches!(z.source, ZoneSource::Store))
+            .then_some("zone files and typed zones are read locally; only stored zones are kept in chainfire")
     }
 
+    /// hickory-server narrates every query at info.
     fn noisy_log_targets(&self) -> &'static [&'static str] {
         &["hickory_server"]
     }

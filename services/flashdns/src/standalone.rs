@@ -218,6 +218,12 @@ pub struct ZoneEntry {
     /// The zone's other records, with `soa`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordEntry>,
+    /// Kept in the zone store and changed at run time (`photonctl dns`):
+    /// in chainfire when flashdns runs integrated, in zone files under its
+    /// state directory when standalone. The default for every listed zone
+    /// with `[photon.standalone] zone_backend = "chainfire"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
 }
 
 /// `soa = { primary = "ns1", admin = "hostmaster", serial = 1, ... }`.
@@ -371,12 +377,12 @@ impl StandaloneServer for FlashDnsSchema {
         doc: &ComponentDocument<Self>,
         layers: &Layers,
     ) -> Result<Built<FlashDns<Local>>, ConfigError> {
-        let backend = doc.photon.standalone.zone_backend;
-        if backend == ZoneBackend::Chainfire {
+        let stored_by_default = doc.photon.standalone.zone_backend == ZoneBackend::Chainfire;
+        if stored_by_default && doc.standalone.zones.zone.is_none() {
             return Err(config_error(
                 layers,
                 "photon.standalone.zone_backend",
-                "the chainfire zone backend is not available yet; use \"file\"",
+                "zones kept in chainfire are named, not found in `zone_dir`: list them as [[standalone.zones.zone]] name = \"...\"",
             ));
         }
         let s = &doc.standalone;
@@ -455,7 +461,23 @@ impl StandaloneServer for FlashDnsSchema {
                             "flashdns is a primary only: secondary zones (transferred from another server) are not supported",
                         ));
                     }
+                    let stored = zone.stored.unwrap_or(stored_by_default);
+                    if stored && (zone.file.is_some() || zone.soa.is_some()) {
+                        return Err(config_error(
+                            layers,
+                            &format!("standalone.zones.zone[{i}].stored"),
+                            "a stored zone's records are in the zone store: leave out `file` and `soa` (create the zone with `photonctl dns create`)",
+                        ));
+                    }
+                    if stored && zone.ttl.is_some() {
+                        return Err(config_error(
+                            layers,
+                            &format!("standalone.zones.zone[{i}].ttl"),
+                            "a stored zone's records carry their TTLs: leave out `ttl`",
+                        ));
+                    }
                     let source = match (&zone.soa, &zone.file) {
+                        _ if stored => ZoneSource::Store,
                         (Some(_), Some(_)) => {
                             return Err(config_error(
                                 layers,
@@ -495,7 +517,7 @@ impl StandaloneServer for FlashDnsSchema {
                     };
                     let ttl = match source {
                         ZoneSource::File(_) => zone.ttl,
-                        ZoneSource::Records(_) => None,
+                        ZoneSource::Records(_) | ZoneSource::Store => None,
                     };
                     entries.push((zone.name.clone(), source, ttl, zone.dnssec.clone()));
                 }
@@ -507,6 +529,7 @@ impl StandaloneServer for FlashDnsSchema {
             let mut zone = match *source {
                 ZoneSource::File(file) => Zone::file(leak_str(name), file),
                 ZoneSource::Records(data) => Zone::records(leak_str(name), data),
+                ZoneSource::Store => Zone::stored(leak_str(name)),
             };
             if let Some(ttl) = ttl {
                 zone = zone.default_ttl(*ttl);
@@ -698,6 +721,7 @@ pub fn export<N: photon_dsl::Node>(
                     .map_err(|e| ExportError::Component(Box::new(e)))?;
                 (None, Some(data.ttl), Some(soa), records)
             }
+            ZoneSource::Store => (None, None, None, Vec::new()),
         };
         let dnssec = match zone.dnssec {
             Dnssec::Off => None,
@@ -721,6 +745,7 @@ pub fn export<N: photon_dsl::Node>(
             dnssec,
             soa,
             records,
+            stored: matches!(zone.source, ZoneSource::Store).then_some(true),
         });
     }
     let (auto_reload, reload_interval_sec) = match spec.auto_reload {

@@ -30,7 +30,7 @@ pub enum Change {
 /// A zone as the store last had it.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Every record, the SOA first.
+    /// Every record, the SOA first; none when the zone is not there.
     pub records: Vec<Record>,
     /// Grows with every change the store makes to the zone (and, for
     /// chainfire, with changes to other keys too): a reader that has seen
@@ -39,6 +39,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the zone is there (it has its SOA at least).
+    pub fn exists(&self) -> bool {
+        !self.records.is_empty()
+    }
+
     /// The SOA serial.
     pub fn serial(&self) -> Option<u32> {
         self.records.iter().find_map(|r| match &r.data {
@@ -100,8 +105,9 @@ pub trait ZoneStore: Send + Sync {
     /// Applies `changes` as one, the serial bumped once; the new serial.
     async fn apply(&self, origin: &Name, changes: &[Change]) -> Result<u32, StoreError>;
 
-    /// The zone as the last apply left it; `None` when it is not there.
-    async fn read(&self, origin: &Name) -> Result<Option<Snapshot>, StoreError>;
+    /// The zone as the last apply left it (no records when it is not
+    /// there, with a version to wait for its creation from).
+    async fn read(&self, origin: &Name) -> Result<Snapshot, StoreError>;
 
     /// Waits until the zone may have changed after `version`; a version at
     /// which to read again.

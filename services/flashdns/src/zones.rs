@@ -244,6 +244,19 @@ impl Zones {
         let mut status = Vec::new();
         for zone in zones {
             let origin = origin_name(zone.origin)?;
+            if matches!(zone.source, ZoneSource::Store) {
+                // Served once read from the store (`crate::stored`).
+                status.push(ZoneStatus {
+                    origin: origin.to_string(),
+                    file: None,
+                    key_file: None,
+                    loaded_at: 0,
+                    last_error: Some("not read from the zone store yet".to_owned()),
+                    warnings: Vec::new(),
+                    failed_reloads: 0,
+                });
+                continue;
+            }
             let (built, file) = match zone.source {
                 ZoneSource::File(path) => {
                     let path = PathBuf::from(path);
@@ -258,6 +271,7 @@ impl Zones {
                     (built, Some(state))
                 }
                 ZoneSource::Records(data) => (typed::build(&origin, data, address_of)?, None),
+                ZoneSource::Store => unreachable!("stored zones are skipped above"),
             };
             for warning in built.warnings() {
                 tracing::warn!(zone = %origin, "{warning}");
@@ -323,6 +337,25 @@ impl Zones {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Serves a stored zone's version as read from the zone store.
+    pub fn serve_stored(&self, zone: Arc<Zone>) {
+        let origin: Name = zone.origin().into();
+        self.catalog.replace(zone.clone());
+        self.update_status(&origin, |status| {
+            status.loaded_at = now();
+            status.last_error = None;
+            status.warnings = zone.warnings().to_vec();
+        });
+    }
+
+    /// Says why a stored zone's latest version is not served.
+    pub fn stored_failed(&self, origin: &Name, why: String) {
+        self.update_status(origin, |status| {
+            status.last_error = Some(why);
+            status.failed_reloads += 1;
+        });
     }
 
     fn update_status(&self, origin: &Name, update: impl FnOnce(&mut ZoneStatus)) {

@@ -134,13 +134,22 @@ fn zone_data() -> impl Strategy<Value = &'static ZoneData> {
         )
 }
 
+/// Where a generated zone's records are.
+#[derive(Debug, Clone)]
+enum Source {
+    File(&'static str),
+    Typed(&'static ZoneData),
+    Stored,
+}
+
 fn zone(index: usize) -> impl Strategy<Value = Zone> {
     (
         "[a-z][a-z0-9-]{0,6}[a-z0-9]\\.(com|net|internal)",
         prop_oneof![
             prop_oneof!["zones/[a-z]{1,8}\\.zone", "/srv/dns/[a-z]{1,8}\\.zone"]
-                .prop_map(|file| Err(leak(&file))),
-            zone_data().prop_map(Ok),
+                .prop_map(|file| Source::File(leak(&file))),
+            zone_data().prop_map(Source::Typed),
+            Just(Source::Stored),
         ],
         proptest::option::of(0u32..=2_147_483_647),
         signing(),
@@ -149,14 +158,16 @@ fn zone(index: usize) -> impl Strategy<Value = Zone> {
             // Unique origins: the index is part of the name.
             let origin = leak(&format!("z{index}{origin}"));
             let mut zone = match source {
-                Err(file) => {
+                Source::File(file) => {
                     let zone = Zone::file(origin, file);
                     match ttl {
                         Some(ttl) => zone.default_ttl(ttl),
                         None => zone,
                     }
                 }
-                Ok(data) => Zone::records(origin, data),
+                Source::Typed(data) => Zone::records(origin, data),
+                // Not signed: a stored zone cannot be yet.
+                Source::Stored => return Zone::stored(origin),
             };
             if let Some(signing) = signing {
                 zone = zone.signed(signing);

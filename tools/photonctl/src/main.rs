@@ -3,13 +3,16 @@
 //! ```text
 //! photonctl check-connection --endpoint http://chainfire:2379   # can this machine reach the platform?
 //! photonctl status --endpoint http://chainfire:2379             # every registered component, and its /health
+//! photonctl dns add --endpoint ... --cluster c1 --zone vpc.internal 'web-1 60 IN A 10.0.0.5'
 //! ```
 //!
-//! Both print one line per thing checked and exit 0 when all is well, 1
+//! `dns` changes the zones integrated flashdns serve ([`dns`]). Each prints one line per thing checked and exit 0 when all is well, 1
 //! when something is not (the line says what), 2 on a usage mistake.
 
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod dns;
 
 use clap::{Parser, Subcommand};
 use etcd_client::{Client, ConnectOptions, GetOptions};
@@ -51,6 +54,17 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         timeout_sec: u64,
     },
+    /// The zones kept in chainfire, which integrated flashdns serve.
+    Dns {
+        /// chainfire's client URL (etcd v3 API), such as http://chainfire:2379.
+        #[arg(long, env = "PHOTON_CHAINFIRE_ENDPOINTS")]
+        endpoint: String,
+        /// The cluster whose zones these are (`photon.cluster_id`).
+        #[arg(long, env = "PHOTON_CLUSTER_ID")]
+        cluster: String,
+        #[command(subcommand)]
+        command: dns::DnsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +97,14 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Dns {
+                endpoint,
+                cluster,
+                command,
+            } => match connect(&endpoint, Duration::from_secs(5)).await {
+                Ok(client) => dns::run(client, &cluster, command).await,
+                Err(e) => Err(e),
+            },
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.

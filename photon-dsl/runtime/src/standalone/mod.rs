@@ -221,6 +221,11 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     };
     // Join the platform (or fall back, or stop) before serving anything.
     let fallback = doc.photon.integrated.fallback_to_standalone;
+    // Where an integrated start keeps its state, once it has joined.
+    let state_store = joining.as_ref().map(|plan| crate::StateStore {
+        endpoints: plan.chainfire.clone(),
+        cluster: doc.photon.cluster_id.clone().unwrap_or_default(),
+    });
     let joined = rt.block_on(async {
         match (detected.mode, joining) {
             (OperationMode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
@@ -269,6 +274,8 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             instance: component_id,
             mode: mode_report,
             peers: built.peers,
+            // Fallen back to standalone, it keeps its state locally.
+            state_store: joined.as_ref().and(state_store),
         }),
     };
     let ran = rt.block_on(async {

@@ -47,6 +47,18 @@ pub(super) const fn zones_problem(zones: &[Zone]) -> Option<ConstText> {
                     return Some(problem);
                 }
             }
+            ZoneSource::Store => {
+                if let Dnssec::Sign(_) = zone.dnssec {
+                    return Some(at.push(
+                        ": a zone kept in the zone store cannot be signed yet; sign a zone file or typed zone",
+                    ));
+                }
+                if zone.default_ttl.is_some() {
+                    return Some(
+                        at.push(": `default_ttl` is for zone files; a stored zone's records carry their TTLs"),
+                    );
+                }
+            }
         }
         i += 1;
     }

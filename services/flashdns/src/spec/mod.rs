@@ -157,6 +157,16 @@ impl Zone {
         }
     }
 
+    /// An unsigned zone kept in the zone store ([`ZoneSource::Store`]).
+    pub const fn stored(origin: &'static str) -> Zone {
+        Zone {
+            origin,
+            source: ZoneSource::Store,
+            dnssec: Dnssec::Off,
+            default_ttl: None,
+        }
+    }
+
     /// The same zone file, with a TTL for records that give none before its
     /// first `$TTL`.
     pub const fn default_ttl(mut self, ttl: u32) -> Zone {
@@ -237,6 +247,11 @@ pub enum ZoneSource {
     File(&'static str),
     /// Records written in the deployment.
     Records(&'static ZoneData),
+    /// Records kept in the zone store, changed at run time (`photonctl
+    /// dns`, photonnet's VPC names): in chainfire when flashdns runs
+    /// integrated, so every flashdns of the cluster serves them; in zone
+    /// files under its state directory when standalone.
+    Store,
 }
 
 /// A zone written in Rust: what a zone file would hold, typed.

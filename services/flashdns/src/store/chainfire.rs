@@ -80,9 +80,9 @@ impl ChainfireStore {
         format!("{}rr/{hash:016x}", self.zone_prefix(origin))
     }
 
-    /// The zone's records, the SOA's `mod_revision` and the revision read
-    /// at; `None` when there is no SOA.
-    async fn load(&self, origin: &Name) -> Result<Option<(Vec<Record>, i64, i64)>, StoreError> {
+    /// The zone's records (none without an SOA), the SOA's `mod_revision`
+    /// and the revision read at.
+    async fn load(&self, origin: &Name) -> Result<(Vec<Record>, i64, i64), StoreError> {
         let mut kv = self.client.kv_client();
         let answer = kv
             .get(
@@ -98,7 +98,7 @@ impl ChainfireStore {
             .iter()
             .find(|kv| kv.key() == soa_key.as_bytes())
         else {
-            return Ok(None);
+            return Ok((Vec::new(), 0, revision));
         };
         let soa_revision = soa.mod_revision();
         // The SOA first, as a zone file has it.
@@ -119,11 +119,7 @@ impl ChainfireStore {
                 problem: format!("as stored: {e}"),
             }
         })?;
-        Ok(Some((
-            zone.records().cloned().collect(),
-            soa_revision,
-            revision,
-        )))
+        Ok((zone.records().cloned().collect(), soa_revision, revision))
     }
 }
 
@@ -161,10 +157,10 @@ impl ZoneStore for ChainfireStore {
 
     async fn apply(&self, origin: &Name, changes: &[Change]) -> Result<u32, StoreError> {
         for _ in 0..MAX_TRIES {
-            let (records, soa_revision, _) = self
-                .load(origin)
-                .await?
-                .ok_or_else(|| StoreError::NoZone(origin.to_string()))?;
+            let (records, soa_revision, _) = self.load(origin).await?;
+            if records.is_empty() {
+                return Err(StoreError::NoZone(origin.to_string()));
+            }
             let (next, serial) = changed_records(origin, &records, changes)?;
             // Each record a change touched ends present (put) or absent
             // (delete); one operation per key, as a transaction requires.
@@ -214,14 +210,12 @@ impl ZoneStore for ChainfireStore {
         )))
     }
 
-    async fn read(&self, origin: &Name) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self
-            .load(origin)
-            .await?
-            .map(|(records, _, revision)| Snapshot {
-                records,
-                version: u64::try_from(revision).unwrap_or(0),
-            }))
+    async fn read(&self, origin: &Name) -> Result<Snapshot, StoreError> {
+        let (records, _, revision) = self.load(origin).await?;
+        Ok(Snapshot {
+            records,
+            version: u64::try_from(revision).unwrap_or(0),
+        })
     }
 
     async fn changed(&self, origin: &Name, version: u64) -> Result<u64, StoreError> {

@@ -71,23 +71,28 @@ fn has(records: &[Record], wanted: &Record) -> bool {
 }
 
 async fn read(store: &dyn ZoneStore, origin: &Name) -> super::Snapshot {
-    store
-        .read(origin)
-        .await
-        .expect("the store reads")
-        .unwrap_or_else(|| panic!("zone {origin} is in the store"))
+    let snapshot = store.read(origin).await.expect("the store reads");
+    assert!(snapshot.exists(), "zone {origin} is in the store");
+    snapshot
 }
 
 async fn creating_is_once(store: &dyn ZoneStore, origin: &Name) {
     let records = apex(origin);
+    let before = store.read(origin).await.expect("the store reads");
     assert!(
-        store.read(origin).await.expect("the store reads").is_none(),
+        !before.exists(),
         "create: {origin} is not there before it is created"
     );
+    // Its creation is a change a reader is told of.
+    let waiting = store.changed(origin, before.version);
     assert!(
         store.create(origin, &records).await.expect("created"),
         "create: a new zone is created"
     );
+    tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("create: a reader waiting for the zone is told within a second")
+        .expect("the watch answered");
     let other = vec![
         records[0].clone(),
         records[1].clone(),

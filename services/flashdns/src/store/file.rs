@@ -106,12 +106,13 @@ impl ZoneStore for FileStore {
         Ok(serial)
     }
 
-    async fn read(&self, origin: &Name) -> Result<Option<Snapshot>, StoreError> {
+    async fn read(&self, origin: &Name) -> Result<Snapshot, StoreError> {
         // The version first: a change after it is then seen by `changed`.
         let version = *self.version(origin).borrow();
-        Ok(self
-            .load(origin)?
-            .map(|records| Snapshot { records, version }))
+        Ok(Snapshot {
+            records: self.load(origin)?.unwrap_or_default(),
+            version,
+        })
     }
 
     async fn changed(&self, origin: &Name, version: u64) -> Result<u64, StoreError> {
