@@ -8,6 +8,8 @@ use std::sync::Arc;
 use e2e::Loopback;
 use flashdns::store::chainfire::{ChainfireStore, cluster_prefix};
 use flashdns::store::conformance;
+use futures::StreamExt as _;
+use hickory_net::client::ClientHandle as _;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zones_in_chainfire_keep_the_zone_store_promises() {
@@ -44,6 +46,7 @@ fn integrated_flashdns(net: &Loopback, host: u8, dir: &std::path::Path) -> e2e::
              [photon.integrated]\nchainfire_endpoints = [\"{}\"]\n\
              [photon.standalone]\nzone_backend = \"chainfire\"\n\
              [standalone.server]\ndns_addr = \"{ip}:5300\"\nadmin_api_addr = \"{ip}:8053\"\n\
+             [standalone.features]\naxfr_allow = [\"127.0.0.1\"]\n\
              [[standalone.zones.zone]]\nname = \"vpc.test\"\n",
             net.url(1, 2379)
         ),
@@ -172,6 +175,29 @@ async fn every_integrated_flashdns_serves_a_record_changed_in_chainfire_within_a
         }
     }
 
+    // A transfer carries the new version whole, the SOA at both ends.
+    let mut client = e2e::dns::tcp(servers[0], Some("127.0.0.1:0".parse().unwrap())).await;
+    let mut transfer = client.zone_transfer(
+        hickory_proto::rr::Name::from_ascii("vpc.test.").unwrap(),
+        None,
+    );
+    let mut records = Vec::new();
+    while let Some(response) = transfer.next().await {
+        records.extend(response.expect("the transfer").answers.clone());
+    }
+    let transferred = e2e::dns::lines(&records);
+    assert_eq!(
+        transferred,
+        [
+            "ns.vpc.test. 300 IN A 10.0.0.1",
+            "vpc.test. 300 IN NS ns.vpc.test.",
+            "vpc.test. 300 IN SOA ns.vpc.test. hostmaster.vpc.test. 42 7200 900 1209600 60",
+            "vpc.test. 300 IN SOA ns.vpc.test. hostmaster.vpc.test. 42 7200 900 1209600 60",
+            "web-1.vpc.test. 60 IN A 10.0.0.5",
+            "web-1.vpc.test. 60 IN TXT tier=web",
+        ]
+    );
+
     let removed = photonctl(
         &net,
         &["remove", "--zone", "vpc.test", "web-1 IN A 10.0.0.5"],
@@ -222,4 +248,62 @@ async fn every_integrated_flashdns_serves_a_record_changed_in_chainfire_within_a
         assert_eq!(health["status"], "healthy", "{health}");
         assert_eq!(health["mode"], "integrated", "{health}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_in_a_chainfire_cluster_keep_the_promises_with_its_leader_killed_mid_suite() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let base = net.to_string();
+    let endpoints: Vec<String> = (1..=3).map(|i| net.addr(i, 2379)).collect();
+    let mut members: Vec<Option<e2e::Running>> = ["kv-1", "kv-2", "kv-3"]
+        .iter()
+        .map(|node| {
+            Some(e2e::Running::start(
+                "chainfire-cluster",
+                &[
+                    "run",
+                    "--node",
+                    node,
+                    "--loopback-base",
+                    &format!("{base}.0"),
+                    "--state-dir",
+                    state.path().to_str().unwrap(),
+                ],
+            ))
+        })
+        .collect();
+    let mut leader = 0;
+    for endpoint in &endpoints {
+        leader = e2e::etcd::leader(endpoint, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    let mut leading = None;
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let mut client = etcd_client::Client::connect([endpoint.as_str()], None)
+            .await
+            .unwrap();
+        if client.status().await.unwrap().header().unwrap().member_id() == leader {
+            leading = Some(i);
+        }
+    }
+    let leading = leading.expect("the leader is a member");
+    let client = etcd_client::Client::connect(&endpoints, None)
+        .await
+        .unwrap();
+    let store = ChainfireStore::new(client, cluster_prefix("conformance"));
+    let mut killed = false;
+    conformance::run_with(Arc::new(store), "cluster.test", |case| {
+        // After the first changes: the rest of the suite runs while the
+        // two members left elect a leader and after.
+        if case == "apply" {
+            let mut member = members[leading].take().unwrap();
+            member.signal("KILL");
+            member.wait(std::time::Duration::from_secs(10));
+            killed = true;
+        }
+    })
+    .await;
+    assert!(killed);
 }

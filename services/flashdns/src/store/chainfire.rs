@@ -52,6 +52,47 @@ fn unavailable(e: etcd_client::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// How long a request is tried again while chainfire elects a leader or
+/// a member is unreachable (the client moves to another).
+const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Whether `e` says "not now" rather than "no": no leader, a member gone,
+/// an answer that timed out.
+fn transient(e: &etcd_client::Error) -> bool {
+    match e {
+        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4).
+        etcd_client::Error::GRpcStatus(status) => matches!(i32::from(status.code()), 4 | 14),
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// `request` until it succeeds, fails for good, or [`RETRY_FOR`] passes.
+///
+/// A transaction whose answer was lost may have been applied: an apply
+/// tried again then finds the SOA changed, reads the zone again and
+/// applies its (idempotent) changes once more, so nothing is lost or
+/// doubled, though the serial may step twice.
+async fn retried<T, F, Fut>(mut request: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match request().await {
+            Ok(answer) => return Ok(answer),
+            Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "chainfire not ready; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+}
+
 impl ChainfireStore {
     /// Zones under `prefix`, through `client`.
     pub fn new(client: Client, prefix: impl Into<String>) -> ChainfireStore {
@@ -83,14 +124,12 @@ impl ChainfireStore {
     /// The zone's records (none without an SOA), the SOA's `mod_revision`
     /// and the revision read at.
     async fn load(&self, origin: &Name) -> Result<(Vec<Record>, i64, i64), StoreError> {
-        let mut kv = self.client.kv_client();
-        let answer = kv
-            .get(
-                self.zone_prefix(origin),
-                Some(GetOptions::new().with_prefix()),
-            )
-            .await
-            .map_err(unavailable)?;
+        let prefix = self.zone_prefix(origin);
+        let answer = retried(|| {
+            let (mut kv, prefix) = (self.client.kv_client(), prefix.clone());
+            async move { kv.get(prefix, Some(GetOptions::new().with_prefix())).await }
+        })
+        .await?;
         let revision = answer.header().map_or(0, |h| h.revision());
         let soa_key = self.soa_key(origin);
         let Some(soa) = answer
@@ -146,12 +185,11 @@ impl ZoneStore for ChainfireStore {
                     .map(|(key, value)| TxnOp::put(key, value, None))
                     .collect::<Vec<_>>(),
             );
-        let done = self
-            .client
-            .kv_client()
-            .txn(txn)
-            .await
-            .map_err(unavailable)?;
+        let done = retried(|| {
+            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await?;
         Ok(done.succeeded())
     }
 
@@ -192,12 +230,11 @@ impl ZoneStore for ChainfireStore {
                     soa_revision,
                 )])
                 .and_then(then);
-            let done = self
-                .client
-                .kv_client()
-                .txn(txn)
-                .await
-                .map_err(unavailable)?;
+            let done = retried(|| {
+                let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+                async move { kv.txn(txn).await }
+            })
+            .await?;
             if done.succeeded() {
                 return Ok(serial);
             }
@@ -220,15 +257,19 @@ impl ZoneStore for ChainfireStore {
 
     async fn changed(&self, origin: &Name, version: u64) -> Result<u64, StoreError> {
         let start = i64::try_from(version).unwrap_or(i64::MAX).saturating_add(1);
-        let mut stream = self
-            .client
-            .watch_client()
-            .watch(
-                self.zone_prefix(origin),
-                Some(WatchOptions::new().with_prefix().with_start_revision(start)),
-            )
-            .await
-            .map_err(unavailable)?;
+        let prefix = self.zone_prefix(origin);
+        let mut stream = retried(|| {
+            let (mut watch, prefix) = (self.client.watch_client(), prefix.clone());
+            async move {
+                watch
+                    .watch(
+                        prefix,
+                        Some(WatchOptions::new().with_prefix().with_start_revision(start)),
+                    )
+                    .await
+            }
+        })
+        .await?;
         loop {
             let Some(answer) = stream.message().await.map_err(unavailable)? else {
                 return Err(StoreError::Unavailable("the watch ended".into()));
