@@ -47,6 +47,7 @@ const ZONES: &[Zone] = &[Zone::records("photon.internal", &PHOTON_INTERNAL)];
 const fn server<N: Node>(node: N) -> FlashDns<N> {
     FlashDns {
         node,
+        mode: Mode::Standalone,
         dns_port: port!(5300),
         admin_port: port!(8053),
         zones: ZONES,

@@ -23,6 +23,7 @@ nodes! {
 
 const PRIMARY: FlashDns<Ns1> = FlashDns {
     node: Ns1,
+    mode: Mode::Standalone,
     dns_port: port!(5300),
     admin_port: port!(8053),
     zones: &[

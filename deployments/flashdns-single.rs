@@ -57,6 +57,7 @@ const DNS_PORT: Port = port!(5300);
 
 const SERVER: FlashDns<Dns> = FlashDns {
     node: Dns,
+    mode: Mode::Standalone,
     dns_port: DNS_PORT,
     admin_port: port!(8053),
     zones: &[Zone::records("photon.internal", &PHOTON_INTERNAL)],

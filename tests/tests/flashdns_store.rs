@@ -307,3 +307,85 @@ async fn zones_in_a_chainfire_cluster_keep_the_promises_with_its_leader_killed_m
     .await;
     assert!(killed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compiled_integrated_flashdns_serves_its_stored_zone_from_the_deployments_chainfire() {
+    use hickory_proto::rr::RecordType;
+
+    let net = Loopback::block();
+    let (running, _state, endpoints) =
+        e2e::etcd::deployment_up("flashdns-integrated", &net, 1).await;
+    let dns: std::net::SocketAddr = net.addr(2, 5300).parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("vpc.internal.zone");
+    std::fs::write(
+        &zone,
+        "$TTL 300\n@ IN SOA ns.vpc.internal. hostmaster.vpc.internal. 1 7200 900 1209600 60\n\
+         @ IN NS ns\nns IN A 10.0.0.1\n",
+    )
+    .unwrap();
+    // The deployment's name is the cluster its services register in.
+    let endpoint = format!("http://{}", endpoints[0]);
+    let dns_tool = |args: &[&str]| {
+        let all = [
+            &[
+                "dns",
+                "--endpoint",
+                &endpoint,
+                "--cluster",
+                "flashdns-integrated",
+            ][..],
+            args,
+        ]
+        .concat();
+        e2e::tool_output("photonctl", &all)
+    };
+    let created = dns_tool(&[
+        "create",
+        "--zone",
+        "vpc.internal",
+        "--file",
+        zone.to_str().unwrap(),
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    within_a_second(dns, "vpc.internal.", RecordType::SOA, |a| {
+        !a.answers.is_empty()
+    })
+    .await;
+    let added = dns_tool(&["add", "--zone", "vpc.internal", "web-1 60 IN A 10.0.0.5"]);
+    assert!(added.status.success(), "{added:?}");
+    let answer = within_a_second(dns, "web-1.vpc.internal.", RecordType::A, |a| {
+        !a.answers.is_empty()
+    })
+    .await;
+    assert_eq!(
+        e2e::dns::lines(&answer.answers),
+        ["web-1.vpc.internal. 60 IN A 10.0.0.5"]
+    );
+
+    // Registered as its node, integrated whole.
+    let status = e2e::tool_output(
+        "photonctl",
+        &[
+            "status",
+            "--endpoint",
+            &endpoint,
+            "--cluster",
+            "flashdns-integrated",
+        ],
+    );
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{report}\n{}", running.log());
+    assert!(report.contains("flashdns/dns"), "{report}");
+    let health = e2e::http_get(&net.url(2, 8053), "/health").await.1;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "integrated", "{health}");
+    assert!(
+        health["checks"]["mode"].is_null()
+            || !health["checks"]["mode"]
+                .as_str()
+                .unwrap_or("")
+                .contains("local"),
+        "{health}"
+    );
+}

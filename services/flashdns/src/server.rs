@@ -31,7 +31,6 @@ use crate::zones::Zones;
 async fn open_store(ctx: &StartContext) -> Result<Arc<dyn ZoneStore>, ServiceError> {
     match &ctx.state_store {
         None => Ok(Arc::new(FileStore::new(ctx.state_dir.join("zones")))),
-        #[cfg(feature = "integration")]
         Some(state) => {
             let client = etcd_client::Client::connect(&state.endpoints, None)
                 .await
@@ -40,10 +39,6 @@ async fn open_store(ctx: &StartContext) -> Result<Arc<dyn ZoneStore>, ServiceErr
                 client,
                 crate::store::chainfire::cluster_prefix(&state.cluster),
             )))
-        }
-        #[cfg(not(feature = "integration"))]
-        Some(_) => {
-            Err("stored zones kept in chainfire need flashdns's `integration` feature".into())
         }
     }
 }
@@ -245,7 +240,21 @@ impl<N: Node> Service for FlashDns<N> {
             NodeAddress::Ip(ip) => Ok(ip),
             NodeAddress::Host(host) => Err(NodeAddressError::HostNameInExport { node, host }),
         };
-        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &address)?;
+        let reach =
+            |node, port: photon_dsl::Port| Ok(ctx.resolver.resolve(node)?.with_port(port.get()));
+        // Integrated, it registers as its node does in the deployment.
+        let component_id = match self.mode {
+            photon_dsl::Mode::Integrated(_) => ctx.node.to_string(),
+            photon_dsl::Mode::Standalone => ctx.component_id.clone(),
+        };
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            &component_id,
+            &address,
+            &ctx.cluster,
+            &reach,
+        )?;
         Ok(photon_config::to_toml(&doc)?)
     }
 

@@ -32,7 +32,8 @@ use photon_dsl::Port;
 use photon_runtime::ExportError;
 use photon_runtime::standalone::leak as leak_str;
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+    Built, Local, Reach, StandaloneServer, config_error, listen_port, standalone_document,
+    write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -542,6 +543,7 @@ impl StandaloneServer for FlashDnsSchema {
             // Each zone alone first, so a bad one is named by its key.
             let alone = FlashDns {
                 node: Local,
+                mode: photon_dsl::Mode::Standalone,
                 dns_port: Port::try_from(53).expect("53 is a port"),
                 admin_port: Port::try_from(8053).expect("8053 is a port"),
                 zones: leak([zone]),
@@ -563,6 +565,10 @@ impl StandaloneServer for FlashDnsSchema {
         }
         let spec = FlashDns {
             node: Local,
+            // The runner joins the platform as `mode` says (or falls back)
+            // and hands the server its state store; the spec has no
+            // dependency to wait for.
+            mode: photon_dsl::Mode::Standalone,
             dns_port: listen_port(layers, "standalone.server.dns_addr", s.server.dns_addr)?,
             admin_port: listen_port(
                 layers,
@@ -700,12 +706,16 @@ fn zone_entry(
 /// The standalone document that configures `spec` as a deployment does,
 /// its listeners on `bind_ip`: what `deploy-x export-config` prints. A
 /// typed zone is written out record by record, a node's address (`Rec::node`)
-/// as the address `address` gives it.
+/// as the address `address` gives it. An integrated spec is written as
+/// `mode = "integrated"` in `cluster`, its state store as the endpoints
+/// `reach` gives.
 pub fn export<N: photon_dsl::Node>(
     spec: &FlashDns<N>,
     bind_ip: IpAddr,
     component_id: &str,
     address: AddressOf<'_>,
+    cluster: &str,
+    reach: Reach<'_>,
 ) -> Result<ComponentDocument<FlashDnsSchema>, ExportError> {
     let mut zones = Vec::new();
     for zone in spec.zones {
@@ -753,6 +763,7 @@ pub fn export<N: photon_dsl::Node>(
         AutoReload::EverySeconds(seconds) => (true, Some(seconds)),
     };
     let mut doc = standalone_document::<FlashDnsSchema>(component_id);
+    write_integration::<FlashDnsSchema>(&mut doc, spec.mode, cluster, reach)?;
     doc.standalone = Standalone {
         server: Server {
             dns_addr: ListenAddr::new(bind_ip, spec.dns_port.get()),

@@ -8,7 +8,6 @@
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-#[cfg(feature = "integration")]
 pub mod chainfire;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

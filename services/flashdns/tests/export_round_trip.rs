@@ -176,6 +176,14 @@ fn zone(index: usize) -> impl Strategy<Value = Zone> {
         })
 }
 
+/// A standalone spec names no other service.
+fn unreachable(
+    node: photon_dsl::NodeName,
+    _: photon_dsl::Port,
+) -> Result<String, photon_runtime::ExportError> {
+    panic!("a standalone spec asked for {node}")
+}
+
 /// Every node a host name, as in a host-name plan: a record naming one
 /// has no address to write.
 fn no_address(node: photon_dsl::NodeName) -> Result<IpAddr, NodeAddressError> {
@@ -211,6 +219,7 @@ fn spec() -> impl Strategy<Value = FlashDns<Ns>> {
         .prop_map(
             |(dns, admin, zones, axfr_allow, auto_reload, (file, more), rate_limit)| FlashDns {
                 node: Ns,
+                mode: photon_dsl::Mode::Standalone,
                 dns_port: Port::try_from(dns).unwrap(),
                 admin_port: Port::try_from(admin).unwrap(),
                 zones: Box::leak(zones.into_boxed_slice()),
@@ -252,6 +261,7 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
     const ZONES: &[Zone] = &[Zone::records("nodes.internal", &DATA)];
     let spec = FlashDns {
         node: Ns,
+        mode: photon_dsl::Mode::Standalone,
         dns_port: Port::try_from(53).unwrap(),
         admin_port: Port::try_from(8053).unwrap(),
         zones: ZONES,
@@ -262,20 +272,44 @@ fn a_record_naming_a_node_is_written_with_the_nodes_address() {
         rate_limit: RateLimit::Off,
     };
     let v4 = |_| Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)));
-    let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v4).unwrap();
+    let doc = export(
+        &spec,
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "x",
+        &v4,
+        "c",
+        &unreachable,
+    )
+    .unwrap();
     let text = photon_config::to_toml(&doc).unwrap();
     assert!(
         text.contains("[[standalone.zones.zone.records]]\nowner = \"ns\"\ntype = \"A\"\ndata = \"10.0.0.53\"\n"),
         "{text}"
     );
     let v6 = |_| Ok(IpAddr::V6("2001:db8::53".parse().unwrap()));
-    let doc = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &v6).unwrap();
+    let doc = export(
+        &spec,
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "x",
+        &v6,
+        "c",
+        &unreachable,
+    )
+    .unwrap();
     let text = photon_config::to_toml(&doc).unwrap();
     assert!(
         text.contains("owner = \"v6\"\ntype = \"AAAA\"\ndata = \"2001:db8::53\"\n"),
         "{text}"
     );
-    let error = export(&spec, IpAddr::V4(Ipv4Addr::UNSPECIFIED), "x", &no_address).unwrap_err();
+    let error = export(
+        &spec,
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "x",
+        &no_address,
+        "c",
+        &unreachable,
+    )
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "zone `nodes.internal`, record `ns`: node `ns` is the host name `ns.example` in this address plan; a record needs an address: export with --loopback-base or a static plan"

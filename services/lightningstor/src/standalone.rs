@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use photon_config::schema::LogLevel;
 use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
-use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
-use photon_dsl::{HostName, Integration, Mode, Secret, SecretSource};
+use photon_dsl::{HostName, Secret, SecretSource};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
-    Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
+    Built, Local, Reach, StandaloneServer, config_error, integration, leak, listen_port,
+    standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -280,7 +280,7 @@ impl StandaloneServer for LightningStorSchema {
                 "photonauth is integrated mode's; standalone checks the access key (\"local\")",
             ));
         }
-        let (mode, remotes) = integration(doc, layers)?;
+        let (mode, remotes) = integration::<LightningStorSchema>(doc, layers)?;
         let s = &doc.standalone;
         for (on, key) in [
             (s.features.versioning, "versioning"),
@@ -333,42 +333,6 @@ impl StandaloneServer for LightningStorSchema {
     }
 }
 
-/// `mode = "integrated"` as the spec's [`Mode::Integrated`]: its state
-/// store is `chainfire_endpoints`, its auth photonauth at
-/// `auth_service_endpoint` if given; each a remote stand-in.
-fn integration<'l>(
-    doc: &ComponentDocument<LightningStorSchema>,
-    layers: &'l Layers,
-) -> Result<(Mode, Remotes<'l>), ConfigError> {
-    let mut remotes = Remotes::new(layers);
-    if doc.photon.mode != Some(photon_config::OperationMode::Integrated) {
-        return Ok((Mode::Standalone, remotes));
-    }
-    let integrated = &doc.photon.integrated;
-    let mut state_store = Vec::new();
-    for endpoint in &integrated.chainfire_endpoints {
-        state_store.push(remotes.add::<EtcdV3>("photon.integrated.chainfire_endpoints", endpoint)?);
-    }
-    let auth = match &integrated.auth_service_endpoint {
-        Some(endpoint) => photon_dsl::Auth::PhotonAuth(
-            remotes.add::<PhotonAuthApi>("photon.integrated.auth_service_endpoint", endpoint)?,
-        ),
-        None => photon_dsl::Auth::Local,
-    };
-    Ok((
-        Mode::Integrated(Integration {
-            state_store: Box::leak(state_store.into_boxed_slice()),
-            auth,
-        }),
-        remotes,
-    ))
-}
-
-/// Where an integrated spec's dependencies are reached: `host:port` for a
-/// node and port.
-pub type Reach<'a> =
-    &'a dyn Fn(photon_dsl::NodeName, photon_dsl::Port) -> Result<String, ExportError>;
-
 /// The standalone document that configures `spec` as a deployment does.
 /// An integrated spec is written as `mode = "integrated"` in `cluster`,
 /// its state store and photonauth as the endpoints `reach` gives them.
@@ -390,21 +354,7 @@ pub fn export<N: photon_dsl::Node>(
         None => state_dir.join(default),
     };
     let mut doc = standalone_document::<LightningStorSchema>(component_id);
-    if let Mode::Integrated(integration) = spec.mode {
-        doc.photon.mode = Some(photon_config::OperationMode::Integrated);
-        doc.photon.cluster_id = Some(cluster.to_owned());
-        for dep in integration.state_store {
-            let endpoint = reach(dep.node(), dep.port())?;
-            doc.photon
-                .integrated
-                .chainfire_endpoints
-                .push(format!("http://{endpoint}"));
-        }
-        if let photon_dsl::Auth::PhotonAuth(dep) = integration.auth {
-            let endpoint = reach(dep.node(), dep.port())?;
-            doc.photon.integrated.auth_service_endpoint = Some(format!("http://{endpoint}"));
-        }
-    }
+    write_integration::<LightningStorSchema>(&mut doc, spec.mode, cluster, reach)?;
     doc.standalone = Standalone {
         server: Server {
             grpc_addr: ListenAddr::new(bind_ip, spec.admin_port.get()),

@@ -10,6 +10,7 @@ nodes! {
 
 const DNS: FlashDns<Ns> = FlashDns {
     node: Ns,
+    mode: Mode::Standalone,
     dns_port: port!(53),
     admin_port: port!(8053),
     zones: &[Zone::file("example.com", "zones/example.com.zone")],

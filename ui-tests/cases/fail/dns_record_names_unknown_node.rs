@@ -20,6 +20,7 @@ const ZONE: ZoneData = ZoneData {
 
 const DNS: FlashDns<Ns> = FlashDns {
     node: Ns,
+    mode: Mode::Standalone,
     dns_port: port!(53),
     admin_port: port!(8053),
     zones: &[Zone::records("example.com", &ZONE)],

@@ -32,6 +32,7 @@ const INTERNAL: ZoneData = ZoneData {
 
 const DNS: FlashDns<Ns> = FlashDns {
     node: Ns,
+    mode: Mode::Standalone,
     dns_port: port!(53),
     admin_port: port!(8053),
     zones: &[

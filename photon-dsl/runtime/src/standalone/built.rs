@@ -5,7 +5,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use photon_config::{ComponentDocument, ConfigError, Layers, OperationMode};
-use photon_dsl::{Declares, Dep, Listener, NodeAddress, NodeName, Port, Protocol, ServiceDecl};
+use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
+use photon_dsl::{
+    Auth, Declares, Dep, Integration, Listener, Mode, NodeAddress, NodeName, Port, Protocol,
+    ServiceDecl,
+};
 
 use crate::{Peer, Service};
 
@@ -298,4 +302,75 @@ pub fn standalone_document<C: photon_config::Component>(
     doc.photon.mode = Some(OperationMode::Standalone);
     doc.photon.component_id = Some(component_id.to_owned());
     doc
+}
+
+/// `mode = "integrated"` as a spec's [`Mode::Integrated`]: its state store
+/// is `chainfire_endpoints`, its auth photonauth at
+/// `auth_service_endpoint` if given, each a remote stand-in; any other
+/// mode is [`Mode::Standalone`].
+pub fn integration<'l, C: photon_config::Component>(
+    doc: &ComponentDocument<C>,
+    layers: &'l Layers,
+) -> Result<(Mode, Remotes<'l>), ConfigError> {
+    let mut remotes = Remotes::new(layers);
+    if doc.photon.mode != Some(OperationMode::Integrated) {
+        return Ok((Mode::Standalone, remotes));
+    }
+    let integrated = &doc.photon.integrated;
+    if integrated.chainfire_endpoints.is_empty() {
+        return Err(config_error(
+            layers,
+            "photon.integrated.chainfire_endpoints",
+            "integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS",
+        ));
+    }
+    let mut state_store = Vec::new();
+    for endpoint in &integrated.chainfire_endpoints {
+        state_store.push(remotes.add::<EtcdV3>("photon.integrated.chainfire_endpoints", endpoint)?);
+    }
+    let auth = match &integrated.auth_service_endpoint {
+        Some(endpoint) => Auth::PhotonAuth(
+            remotes.add::<PhotonAuthApi>("photon.integrated.auth_service_endpoint", endpoint)?,
+        ),
+        None => Auth::Local,
+    };
+    Ok((
+        Mode::Integrated(Integration {
+            state_store: Box::leak(state_store.into_boxed_slice()),
+            auth,
+        }),
+        remotes,
+    ))
+}
+
+/// Where an integrated spec's dependencies are reached: `host:port` for a
+/// node and port.
+pub type Reach<'a> = &'a dyn Fn(NodeName, Port) -> Result<String, crate::ExportError>;
+
+/// Writes an integrated `mode` into `doc`: `mode = "integrated"` in
+/// `cluster`, its state store and photonauth as the endpoints `reach`
+/// gives them. A standalone mode writes nothing.
+pub fn write_integration<C: photon_config::Component>(
+    doc: &mut ComponentDocument<C>,
+    mode: Mode,
+    cluster: &str,
+    reach: Reach<'_>,
+) -> Result<(), crate::ExportError> {
+    let Mode::Integrated(integration) = mode else {
+        return Ok(());
+    };
+    doc.photon.mode = Some(OperationMode::Integrated);
+    doc.photon.cluster_id = Some(cluster.to_owned());
+    for dep in integration.state_store {
+        let endpoint = reach(dep.node(), dep.port())?;
+        doc.photon
+            .integrated
+            .chainfire_endpoints
+            .push(format!("http://{endpoint}"));
+    }
+    if let Auth::PhotonAuth(dep) = integration.auth {
+        let endpoint = reach(dep.node(), dep.port())?;
+        doc.photon.integrated.auth_service_endpoint = Some(format!("http://{endpoint}"));
+    }
+    Ok(())
 }

@@ -25,7 +25,10 @@ use photon_dsl::{ConfigVersion, DeploymentName, Node, Resolver, Topology};
 use crate::join::probe;
 use crate::{RunOptions, Service, error_chain};
 use args::{command, sources};
-pub use built::{Built, Remote, Remotes, config_error, leak, listen_port, standalone_document};
+pub use built::{
+    Built, Reach, Remote, Remotes, config_error, integration, leak, listen_port,
+    standalone_document, write_integration,
+};
 use integrated::{fall_back, integration_plan, listen_addresses};
 
 photon_dsl::nodes! {

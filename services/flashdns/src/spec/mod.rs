@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use photon_dsl::protocol::Dns;
 use photon_dsl::{
-    Declares, Endpoint, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec,
+    Declares, Endpoint, Mode, Node, NodeName, Port, Protocol, Provides, ServiceDecl, ServiceSpec,
     Transport,
 };
 
@@ -61,6 +61,10 @@ pub struct FlashDns<N: Node> {
     pub file_limits: ZoneFileLimits,
     /// Response rate limiting over UDP ([`RateLimit::Off`] by default).
     pub rate_limit: RateLimit,
+    /// Standalone, or integrated: it registers in its `state_store`, and
+    /// its stored zones ([`Zone::stored`]) are kept there, so every
+    /// flashdns of the cluster serves the same records.
+    pub mode: Mode,
 }
 
 /// Response rate limiting (RRL) over UDP, as BIND and Knot do it.
@@ -450,13 +454,13 @@ impl<N: Node> FlashDns<N> {
     /// Its listeners, for the topology checks; zone names and typed records
     /// are checked here, at compile time.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = named_nodes(
+        let decl = self.mode.declare(named_nodes(
             ServiceDecl::new::<N>(KIND)
                 .listens_on::<DnsListener>(self.dns_port)
                 .listens_on::<AdminListener>(self.admin_port)
                 .with_health(),
             self.zones,
-        );
+        ));
         let limits = self.file_limits;
         match check::zones_problem(self.zones) {
             Some(problem) => decl.reject_because(problem),
@@ -586,6 +590,7 @@ mod tests {
     fn spec(axfr_allow: &'static [IpAddr], notify: &'static [SocketAddr]) -> FlashDns<Ns> {
         FlashDns {
             node: Ns,
+            mode: photon_dsl::Mode::Standalone,
             dns_port: Port::try_from(53).unwrap(),
             admin_port: Port::try_from(8053).unwrap(),
             zones: &[],
