@@ -553,3 +553,54 @@ async fn a_compiled_integrated_lightningstor_registers_in_its_state_store() {
         deployment.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lightningstor_that_falls_back_serves_without_waiting_for_the_chainfire_it_could_not_reach()
+ {
+    // Its integrated spec names chainfire as its state store: fallen back,
+    // that is not a dependency to wait for.
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let ip = format!("{net}.4");
+    let config = dir.path().join("lightningstor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[photon]\nmode = \"integrated\"\ncomponent_id = \"ls-1\"\ncluster_id = \"c1\"\n\
+             [photon.integrated]\nchainfire_endpoints = [\"http://chainfire:2379\"]\n\
+             [standalone.server]\ns3_addr = \"{ip}:9000\"\ngrpc_addr = \"{ip}:9001\"\n\
+             [standalone.storage]\ndata_dir = \"{}\"\n\
+             [standalone.metadata]\npath = \"{}\"\n\
+             [standalone.auth]\ntype = \"access_key\"\naccess_key = \"PHOTONADMIN\"\n\
+             secret_key = \"0123456789abcdef0123456789abcdef01234567\"\n",
+            dir.path().join("data").display(),
+            dir.path().join("meta").display()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let args = unreachable_args(
+        &net,
+        config.to_str().unwrap(),
+        state.to_str().unwrap(),
+        true,
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut store = Running::start_server("lightningstor", &args, &[], None);
+    store.wait_for(
+        "falling back to standalone (fallback_to_standalone = true)",
+        Duration::from_secs(30),
+    );
+    let fell_back = Instant::now();
+    // Well under the 30 s a dependency is waited for.
+    store.wait_for("all services started", Duration::from_secs(10));
+    assert!(
+        fell_back.elapsed() < Duration::from_secs(10),
+        "started {:?} after falling back\n{}",
+        fell_back.elapsed(),
+        store.log()
+    );
+    let (_, health) = http_get(&format!("http://{ip}:9000"), "/health").await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["mode"], "standalone", "{health}");
+}

@@ -570,8 +570,14 @@ async fn wait_for_dependencies(
     if !placed.decl.waits_for_deps() {
         return Ok(());
     }
+    // A standalone server that fell back from integrated mode runs without
+    // the platform: its state store and photonauth are not waited for.
+    let fell_back = options
+        .standalone
+        .as_ref()
+        .is_some_and(|s| s.state_store.is_none());
     for dep in placed.decl.deps() {
-        if !dep.transport.has_tcp() {
+        if !dep.transport.has_tcp() || (fell_back && matches!(dep.slot, "state_store" | "auth")) {
             continue;
         }
         let label = topology.label(i);
