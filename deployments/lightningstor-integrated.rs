@@ -1,7 +1,7 @@
 //! lightningstor integrated with the platform's state store: chainfire on
 //! one node, lightningstor on another registering in it (the design's
-//! "+chainfire" step). Its metadata and keys stay local until lightningstor's
-//! chainfire backend exists; `/health` says so.
+//! "+chainfire" step). Its buckets, object index, multipart state and
+//! access keys are kept in chainfire; object bytes stay on its node's disk.
 
 use chainfire::{Chainfire, Limits};
 use lightningstor::{AccessKey, LightningStor};

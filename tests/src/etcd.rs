@@ -65,6 +65,66 @@ pub async fn leader(endpoint: &str, timeout: Duration) -> Result<u64, String> {
     }
 }
 
+/// Runs node `node` of deployment `name` on loopback block `base`
+/// (`127.0.x`) in a process of its own (`run --node`), its state in
+/// `state`.
+pub fn run_node(name: &str, node: &str, base: &str, state: &Path) -> crate::Running {
+    crate::Running::start(
+        name,
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &format!("{base}.0"),
+            "--state-dir",
+            state.to_str().expect("a UTF-8 path"),
+        ],
+    )
+}
+
+/// The nodes of `deploy-chainfire-cluster`.
+pub const MEMBERS: [&str; 3] = ["kv-1", "kv-2", "kv-3"];
+
+/// `deploy-chainfire-cluster`'s three members as separate processes on
+/// loopback block `base`, once each of them sees a leader; with their etcd
+/// endpoints.
+pub async fn start_cluster(base: &str, state: &Path) -> (Vec<Option<crate::Running>>, Vec<String>) {
+    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
+    let nodes = MEMBERS
+        .iter()
+        .map(|n| Some(run_node("chainfire-cluster", n, base, state)))
+        .collect();
+    for e in &endpoints {
+        if let Err(problem) = leader(e, Duration::from_secs(30)).await {
+            panic!("{problem}");
+        }
+    }
+    (nodes, endpoints)
+}
+
+/// Which of `endpoints` belongs to the leader.
+pub async fn leader_index(endpoints: &[String]) -> usize {
+    let leader = leader(&endpoints[0], Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|problem| panic!("{problem}"));
+    for (i, e) in endpoints.iter().enumerate() {
+        let mut client = etcd_client::Client::connect([e.as_str()], None)
+            .await
+            .expect("a member answers");
+        let id = client
+            .status()
+            .await
+            .expect("a member answers Status")
+            .header()
+            .map(|h| h.member_id());
+        if id == Some(leader) {
+            return i;
+        }
+    }
+    panic!("the leader {leader:x} is none of {endpoints:?}");
+}
+
 /// Starts `chainfire-server` alone (member `cf-<host>`) with its client
 /// URL on `net.ip(host):2379`, its peer URL on port 2380 and its data in
 /// `dir`, and waits until it has elected itself.

@@ -176,6 +176,12 @@ impl Running {
         Running::spawn(server(component), args, env, dir)
     }
 
+    /// Starts the operator tool `name` (`photonctl`) with `args`, for a
+    /// test that interrupts it.
+    pub fn start_tool(name: &str, args: &[&str]) -> Running {
+        Running::spawn(binary(name, name), args, &[], None)
+    }
+
     fn spawn(
         program: PathBuf,
         args: &[&str],

@@ -36,8 +36,41 @@ pub async fn up(net: &crate::Loopback) -> Store {
 /// Starts `deploy-lightningstor-single` on `net` over an existing state
 /// directory (a restart).
 pub async fn start(net: &crate::Loopback, state: tempfile::TempDir) -> Store {
+    start_deployment(net, Deployment::SINGLE, state).await
+}
+
+/// A deployment with a lightningstor the tests drive.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment {
+    /// `deploy-<name>`.
+    pub name: &'static str,
+    /// The host of the loopback block lightningstor's node is on.
+    pub host: u8,
+}
+
+impl Deployment {
+    /// `deploy-lightningstor-single`: metadata in RocksDB, node `storage`
+    /// on `.1`.
+    pub const SINGLE: Deployment = Deployment {
+        name: "lightningstor-single",
+        host: 1,
+    };
+    /// `deploy-lightningstor-integrated`: chainfire on `.1`, lightningstor
+    /// on `.2` with its metadata in that chainfire.
+    pub const INTEGRATED: Deployment = Deployment {
+        name: "lightningstor-integrated",
+        host: 2,
+    };
+}
+
+/// Starts `deployment` on `net` over the state directory `state`.
+pub async fn start_deployment(
+    net: &crate::Loopback,
+    deployment: Deployment,
+    state: tempfile::TempDir,
+) -> Store {
     let mut running = Running::start_with_env(
-        "lightningstor-single",
+        deployment.name,
         &[
             "up",
             "--loopback-base",
@@ -47,11 +80,11 @@ pub async fn start(net: &crate::Loopback, state: tempfile::TempDir) -> Store {
         ],
         &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
     );
-    running.wait_for("all services started", Duration::from_secs(30));
+    running.wait_for("all services started", Duration::from_secs(60));
     Store {
         running,
         state,
-        endpoint: net.url(1, 9000),
+        endpoint: net.url(deployment.host, 9000),
     }
 }
 

@@ -12,63 +12,16 @@ use std::time::{Duration, Instant};
 
 use e2e::Loopback;
 use e2e::Running;
+use e2e::etcd::{MEMBERS, leader_index, run_node, start_cluster};
 use etcd_client::{Client, GetOptions};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
-
-fn run_node(name: &str, node: &str, base: &str, state: &std::path::Path) -> Running {
-    Running::start(
-        name,
-        &[
-            "run",
-            "--node",
-            node,
-            "--loopback-base",
-            &format!("{base}.0"),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-    )
-}
 
 /// Waits until `endpoint` reports a leader; returns the leader's id.
 async fn leader_at(endpoint: &str, within: Duration) -> u64 {
     e2e::etcd::leader(endpoint, within)
         .await
         .unwrap_or_else(|problem| panic!("{problem}"))
-}
-
-async fn member_id(endpoint: &str) -> u64 {
-    let mut client = Client::connect([endpoint], None).await.unwrap();
-    client.status().await.unwrap().header().unwrap().member_id()
-}
-
-/// The nodes of `deploy-chainfire-cluster`.
-const MEMBERS: [&str; 3] = ["kv-1", "kv-2", "kv-3"];
-
-/// The three members as separate processes on loopback block `base`, once
-/// each of them sees a leader; with their etcd endpoints.
-async fn start_cluster(base: &str, state: &std::path::Path) -> (Vec<Option<Running>>, Vec<String>) {
-    let endpoints: Vec<String> = (1..=3).map(|i| format!("{base}.{i}:2379")).collect();
-    let nodes = MEMBERS
-        .iter()
-        .map(|n| Some(run_node("chainfire-cluster", n, base, state)))
-        .collect();
-    for e in &endpoints {
-        leader_at(e, Duration::from_secs(30)).await;
-    }
-    (nodes, endpoints)
-}
-
-/// Which of `endpoints` belongs to the leader.
-async fn leader_index(endpoints: &[String]) -> usize {
-    let leader = leader_at(&endpoints[0], Duration::from_secs(5)).await;
-    for (i, e) in endpoints.iter().enumerate() {
-        if member_id(e).await == leader {
-            return i;
-        }
-    }
-    panic!("the leader {leader:x} is none of {endpoints:?}");
 }
 
 /// SIGKILLs a member's process and waits until it is gone.

@@ -68,14 +68,19 @@ fn integrated_flashdns(net: &Loopback, host: u8, dir: &std::path::Path) -> e2e::
     running
 }
 
-fn photonctl(net: &Loopback, args: &[&str]) -> std::process::Output {
-    let endpoint = net.url(1, 2379);
+/// `photonctl dns <args>` against the chainfire at `endpoint`, for
+/// `cluster`'s zones.
+fn photonctl_dns(endpoint: &str, cluster: &str, args: &[&str]) -> std::process::Output {
     let all = [
-        &["dns", "--endpoint", &endpoint, "--cluster", "c1"][..],
+        &["dns", "--endpoint", endpoint, "--cluster", cluster][..],
         args,
     ]
     .concat();
     e2e::tool_output("photonctl", &all)
+}
+
+fn photonctl(net: &Loopback, args: &[&str]) -> std::process::Output {
+    photonctl_dns(&net.url(1, 2379), "c1", args)
 }
 
 /// What `name A` answers at `server` once `wanted` says it is right,
@@ -254,41 +259,8 @@ async fn every_integrated_flashdns_serves_a_record_changed_in_chainfire_within_a
 async fn zones_in_a_chainfire_cluster_keep_the_promises_with_its_leader_killed_mid_suite() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let base = net.to_string();
-    let endpoints: Vec<String> = (1..=3).map(|i| net.addr(i, 2379)).collect();
-    let mut members: Vec<Option<e2e::Running>> = ["kv-1", "kv-2", "kv-3"]
-        .iter()
-        .map(|node| {
-            Some(e2e::Running::start(
-                "chainfire-cluster",
-                &[
-                    "run",
-                    "--node",
-                    node,
-                    "--loopback-base",
-                    &format!("{base}.0"),
-                    "--state-dir",
-                    state.path().to_str().unwrap(),
-                ],
-            ))
-        })
-        .collect();
-    let mut leader = 0;
-    for endpoint in &endpoints {
-        leader = e2e::etcd::leader(endpoint, std::time::Duration::from_secs(30))
-            .await
-            .unwrap();
-    }
-    let mut leading = None;
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let mut client = etcd_client::Client::connect([endpoint.as_str()], None)
-            .await
-            .unwrap();
-        if client.status().await.unwrap().header().unwrap().member_id() == leader {
-            leading = Some(i);
-        }
-    }
-    let leading = leading.expect("the leader is a member");
+    let (mut members, endpoints) = e2e::etcd::start_cluster(&net.to_string(), state.path()).await;
+    let leading = e2e::etcd::leader_index(&endpoints).await;
     let client = etcd_client::Client::connect(&endpoints, None)
         .await
         .unwrap();
@@ -326,20 +298,7 @@ async fn a_compiled_integrated_flashdns_serves_its_stored_zone_from_the_deployme
     .unwrap();
     // The deployment's name is the cluster its services register in.
     let endpoint = format!("http://{}", endpoints[0]);
-    let dns_tool = |args: &[&str]| {
-        let all = [
-            &[
-                "dns",
-                "--endpoint",
-                &endpoint,
-                "--cluster",
-                "flashdns-integrated",
-            ][..],
-            args,
-        ]
-        .concat();
-        e2e::tool_output("photonctl", &all)
-    };
+    let dns_tool = |args: &[&str]| photonctl_dns(&endpoint, "flashdns-integrated", args);
     let created = dns_tool(&[
         "create",
         "--zone",

@@ -1,6 +1,7 @@
 //! lightningstor killed with SIGKILL in the middle of uploads: after a
 //! restart every acknowledged object reads back byte-identical, nothing
-//! half-written is listed, and no orphaned blob is left on disk.
+//! half-written is listed, and no orphaned blob is left on disk; with its
+//! metadata in RocksDB, and in chainfire (killed with it).
 //!
 //! Each test holds its own loopback block (`e2e::Loopback`).
 
@@ -12,7 +13,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use e2e::Loopback;
-use e2e::s3::{client, md5_hex, pattern, start, up};
+use e2e::s3::{Deployment, client, md5_hex, pattern, start_deployment};
 
 /// What a key may hold after the crash: the last acknowledged version, or
 /// one whose write was cut off (it may or may not have been committed).
@@ -155,8 +156,17 @@ fn data_dir(state: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_listed() {
+    survives_sigkill(Deployment::SINGLE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_metadata_in_chainfire_they_survive_it_too() {
+    survives_sigkill(Deployment::INTEGRATED).await;
+}
+
+async fn survives_sigkill(deployment: Deployment) {
     let net = Loopback::block();
-    let store = up(&net).await;
+    let store = start_deployment(&net, deployment, tempfile::tempdir().unwrap()).await;
     let s3 = client(&store);
     s3.create_bucket().bucket("crash").send().await.unwrap();
 
@@ -195,7 +205,7 @@ async fn acknowledged_objects_survive_sigkill_mid_upload_and_nothing_partial_is_
     let in_flight: usize = ledger.values().map(|s| s.in_flight.len()).sum();
     assert!(in_flight > 0, "the kill should cut some writes off");
 
-    let store = start(&net, state).await;
+    let store = start_deployment(&net, deployment, state).await;
     let s3 = client(&store);
 
     // Every acknowledged object reads back as acknowledged (or as a newer

@@ -92,7 +92,7 @@ fn what_it_cannot_do_is_refused_by_key_with_exit_2() {
         ),
         (
             "photon.standalone.metadata_backend=chainfire",
-            "lightningstor-server: configuration error: flag --set photon.standalone.metadata_backend: `photon.standalone.metadata_backend`: chainfire metadata is integrated mode's; standalone keeps it in \"rocksdb\"".to_owned(),
+            "lightningstor-server: configuration error: flag --set photon.standalone.metadata_backend: `photon.standalone.metadata_backend`: metadata in chainfire needs `mode = \"integrated\"` and `[photon.integrated] chainfire_endpoints`; standalone keeps it in \"rocksdb\"".to_owned(),
         ),
         (
             "standalone.auth.access_key=AK/1",

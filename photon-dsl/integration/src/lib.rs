@@ -9,6 +9,8 @@
 //! after three missed beats, and one that stops cleanly revokes it at
 //! once. The control plane, and `etcdctl get --prefix`, read that prefix.
 
+pub mod retry;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -412,6 +412,23 @@ pub struct ExportContext {
     pub stops_node_after: Option<Duration>,
 }
 
+impl ExportContext {
+    /// `host:port` at which `node`'s `port` is reached in this run: where
+    /// an integrated spec's state store and photonauth are written.
+    pub fn reach(&self, node: NodeName, port: photon_dsl::Port) -> Result<String, ExportError> {
+        Ok(self.resolver.resolve(node)?.with_port(port.get()))
+    }
+
+    /// The `component_id` to write for a service in `mode`: integrated, it
+    /// registers as its node does in the deployment.
+    pub fn component_id_in(&self, mode: photon_dsl::Mode) -> String {
+        match mode {
+            photon_dsl::Mode::Integrated(_) => self.node.to_string(),
+            photon_dsl::Mode::Standalone => self.component_id.clone(),
+        }
+    }
+}
+
 /// What `restore` tells a service: whose state, where, from which file.
 #[derive(Debug, Clone)]
 pub struct RestoreContext {

@@ -56,7 +56,7 @@ pub fn status_of(error: &MvccError) -> Status {
 pub fn member_status(error: &MemberError) -> Status {
     match error {
         MemberError::NoLeader => Status::unavailable(error.to_string()),
-        MemberError::Raft(_) => Status::unavailable(error.to_string()),
+        MemberError::Raft(_) | MemberError::TimedOut => Status::unavailable(error.to_string()),
     }
 }
 

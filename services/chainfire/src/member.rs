@@ -50,6 +50,12 @@ impl From<Option<LogId<u64>>> for ReadPoint {
 /// How long a request waits for a leader before answering "no leader".
 pub const LEADER_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a proposed write may wait to be committed before the client
+/// is told "request timed out": etcd's 5 s plus two election timeouts. A
+/// leader whose followers are gone cannot commit, and must not hold its
+/// clients forever; the write may still be applied later, as with etcd.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(5_000 + 2 * ELECTION_TIMEOUT_MS);
+
 /// A member's Raft id: derived from its node name, so it is the same on
 /// every member without a list to keep in step, and stable when the
 /// topology is reordered.
@@ -125,6 +131,10 @@ pub enum MemberError {
     /// Raft or the network between members failed.
     #[error("etcdserver: {0}")]
     Raft(String),
+    /// A write was not committed within [`REQUEST_TIMEOUT`] (no quorum);
+    /// it may or may not be applied later.
+    #[error("etcdserver: request timed out")]
+    TimedOut,
 }
 
 /// Why leadership could not be moved (`etcdctl move-leader`); the texts
@@ -492,7 +502,7 @@ impl Member {
                     Ok(reply) => match decode::<ForwardedWrite>(&reply.into_inner().body) {
                         Ok(ForwardedWrite::Done(result)) => return Ok(result),
                         Ok(ForwardedWrite::NotLeader { .. }) => {}
-                        Ok(ForwardedWrite::Failed(e)) => return Err(MemberError::Raft(e)),
+                        Ok(ForwardedWrite::Failed(e)) => return Err(relayed(e)),
                         Err(e) => return Err(MemberError::Raft(e.to_string())),
                     },
                     // No connection was made, so nothing was proposed: the
@@ -523,8 +533,12 @@ impl Member {
         self.proposals
             .send((command, tx))
             .map_err(|_| MemberError::Raft("the member is shutting down".into()))?;
-        rx.await
-            .map_err(|_| MemberError::Raft("the member is shutting down".into()))?
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(answer) => {
+                answer.map_err(|_| MemberError::Raft("the member is shutting down".into()))?
+            }
+            Err(_) => Err(MemberError::TimedOut),
+        }
     }
 
     /// Returns once this member's store reflects every write committed
@@ -770,7 +784,7 @@ impl Member {
             };
             match answer {
                 LeaseAnswer::NotLeader => {}
-                LeaseAnswer::Failed(e) => return Err(MemberError::Raft(e)),
+                LeaseAnswer::Failed(e) => return Err(relayed(e)),
                 answer => return Ok(answer),
             }
             if tokio::time::Instant::now() >= deadline {
@@ -969,6 +983,15 @@ async fn propose_group(raft: &Raft, group: Vec<Proposal>) {
                 let _ = reply.send(Err(MemberError::Raft(e.to_string())));
             }
         }
+    }
+}
+
+/// The leader's error, relayed by a follower, worded once.
+fn relayed(error: String) -> MemberError {
+    match error.strip_prefix("etcdserver: ") {
+        Some("request timed out") => MemberError::TimedOut,
+        Some(rest) => MemberError::Raft(rest.to_owned()),
+        None => MemberError::Raft(error),
     }
 }
 

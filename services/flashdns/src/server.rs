@@ -240,20 +240,13 @@ impl<N: Node> Service for FlashDns<N> {
             NodeAddress::Ip(ip) => Ok(ip),
             NodeAddress::Host(host) => Err(NodeAddressError::HostNameInExport { node, host }),
         };
-        let reach =
-            |node, port: photon_dsl::Port| Ok(ctx.resolver.resolve(node)?.with_port(port.get()));
-        // Integrated, it registers as its node does in the deployment.
-        let component_id = match self.mode {
-            photon_dsl::Mode::Integrated(_) => ctx.node.to_string(),
-            photon_dsl::Mode::Standalone => ctx.component_id.clone(),
-        };
         let doc = crate::standalone::export(
             self,
             ctx.bind_ip,
-            &component_id,
+            &ctx.component_id_in(self.mode),
             &address,
             &ctx.cluster,
-            &reach,
+            &|node, port| ctx.reach(node, port),
         )?;
         Ok(photon_config::to_toml(&doc)?)
     }

@@ -143,7 +143,9 @@ fn serve_lightningstor(dir: &Path, port: u16) {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let store = Store::open(&dir.join("meta"), &dir.join("data")).expect("the store opens");
+        let store = Store::open(&dir.join("meta"), &dir.join("data"))
+            .await
+            .expect("the store opens");
         let keys = KeyRing::new(KEY_ID, SECRET, store.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await

@@ -55,9 +55,9 @@ impl AdminService {
         }
     }
 
-    fn stats(&self, name: &str, created_ms: i64) -> Result<BucketStats, Status> {
-        let (objects, bytes) = self.store.bucket_usage(name).map_err(store_status)?;
-        let open_uploads = self.store.uploads(name).map_err(store_status)?.len() as u64;
+    async fn stats(&self, name: &str, created_ms: i64) -> Result<BucketStats, Status> {
+        let (objects, bytes) = self.store.bucket_usage(name).await.map_err(store_status)?;
+        let open_uploads = self.store.uploads(name).await.map_err(store_status)?.len() as u64;
         Ok(BucketStats {
             name: name.to_owned(),
             created_ms,
@@ -65,17 +65,6 @@ impl AdminService {
             bytes,
             open_uploads,
         })
-    }
-
-    /// Runs blocking store work off the async workers.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(AdminService) -> Result<T, Status> + Send + 'static,
-    ) -> Result<T, Status> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || work(this))
-            .await
-            .map_err(|e| Status::internal(format!("admin task failed: {e}")))?
     }
 }
 
@@ -107,15 +96,10 @@ impl Admin for AdminService {
         request: Request<ListBucketsRequest>,
     ) -> Result<Response<ListBucketsResponse>, Status> {
         self.authorize(&request)?;
-        let buckets = self
-            .blocking(|this| {
-                let listed = this.store.buckets().map_err(store_status)?;
-                listed
-                    .iter()
-                    .map(|(name, record)| this.stats(name, record.created_ms))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
+        let mut buckets = Vec::new();
+        for (name, record) in self.store.buckets().await.map_err(store_status)? {
+            buckets.push(self.stats(&name, record.created_ms).await?);
+        }
         Ok(Response::new(ListBucketsResponse { buckets }))
     }
 
@@ -125,16 +109,13 @@ impl Admin for AdminService {
     ) -> Result<Response<BucketStats>, Status> {
         self.authorize(&request)?;
         let name = request.into_inner().bucket;
-        let stats = self
-            .blocking(move |this| {
-                let record = this
-                    .store
-                    .bucket(&name)
-                    .map_err(store_status)?
-                    .ok_or_else(|| Status::not_found(format!("no bucket `{name}`")))?;
-                this.stats(&name, record.created_ms)
-            })
-            .await?;
+        let record = self
+            .store
+            .bucket(&name)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::not_found(format!("no bucket `{name}`")))?;
+        let stats = self.stats(&name, record.created_ms).await?;
         Ok(Response::new(stats))
     }
 
@@ -150,8 +131,10 @@ impl Admin for AdminService {
             )));
         }
         let issued = self
-            .blocking(move |this| this.keys.create_key(&description).map_err(key_status))
-            .await?;
+            .keys
+            .create_key(&description)
+            .await
+            .map_err(key_status)?;
         tracing::info!(key = %issued.id, "admin API: access key created");
         Ok(Response::new(CreateAccessKeyResponse {
             access_key_id: issued.id,
@@ -165,11 +148,7 @@ impl Admin for AdminService {
     ) -> Result<Response<RevokeAccessKeyResponse>, Status> {
         self.authorize(&request)?;
         let id = request.into_inner().access_key_id;
-        let revoked = {
-            let id = id.clone();
-            self.blocking(move |this| this.keys.revoke(&id).map_err(key_status))
-                .await?
-        };
+        let revoked = self.keys.revoke(&id).await.map_err(key_status)?;
         if !revoked {
             return Err(Status::not_found(format!("no access key `{id}`")));
         }
@@ -182,9 +161,7 @@ impl Admin for AdminService {
         request: Request<ListAccessKeysRequest>,
     ) -> Result<Response<ListAccessKeysResponse>, Status> {
         self.authorize(&request)?;
-        let listed = self
-            .blocking(|this| this.keys.list().map_err(key_status))
-            .await?;
+        let listed = self.keys.list().await.map_err(key_status)?;
         let keys = listed
             .into_iter()
             .map(|(id, record)| AccessKeyInfo {

@@ -13,6 +13,8 @@ pub mod admin;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod migrate;
+#[cfg(feature = "server")]
 pub mod s3;
 #[cfg(feature = "server")]
 pub mod server;

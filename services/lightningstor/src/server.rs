@@ -49,9 +49,55 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 
 /// What `/health` and `/metrics` report.
 struct Health {
-    store: Store,
+    meta: Arc<MetaProbe>,
     data_dir: PathBuf,
     counters: Arc<StatusCounters>,
+}
+
+/// How often the metadata store is read for `/health` and `/metrics`.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// The last look at the metadata store: how many buckets, or why it could
+/// not be read. `/health` is answered without waiting on chainfire, so a
+/// probe reads it in the background.
+struct MetaProbe {
+    location: String,
+    last: std::sync::Mutex<Result<usize, String>>,
+}
+
+impl MetaProbe {
+    /// Reads the store once now, then every [`PROBE_EVERY`] until
+    /// `shutdown`.
+    async fn start(store: Store, shutdown: tokio_util::sync::CancellationToken) -> Arc<MetaProbe> {
+        let probe = Arc::new(MetaProbe {
+            location: store.meta().location(),
+            last: std::sync::Mutex::new(Err("not read yet".into())),
+        });
+        probe.read(&store).await;
+        let looking = probe.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(PROBE_EVERY) => looking.read(&store).await,
+                }
+            }
+        });
+        probe
+    }
+
+    async fn read(&self, store: &Store) {
+        let seen = store
+            .buckets()
+            .await
+            .map(|buckets| buckets.len())
+            .map_err(|e| e.to_string());
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+    }
+
+    fn last(&self) -> Result<usize, String> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 impl Report for Health {
@@ -65,7 +111,12 @@ impl Report for Health {
                 Err(e) => Err(format!("{}: {e}", self.data_dir.display())),
             },
         );
-        checks.check("metadata", self.store.buckets().map(|_| "ok"));
+        checks.check(
+            "metadata",
+            self.meta
+                .last()
+                .map(|_| format!("ok: {}", self.meta.location)),
+        );
     }
 
     fn metrics(&self, out: &mut Metrics) {
@@ -74,9 +125,9 @@ impl Report for Health {
             "lightningstor_requests_total",
             "S3 requests answered, by status class.",
         );
-        if let Ok(buckets) = self.store.buckets() {
+        if let Ok(buckets) = self.meta.last() {
             out.gauge("lightningstor_buckets", "Buckets that exist.")
-                .value(buckets.len());
+                .value(buckets);
         }
     }
 }
@@ -168,29 +219,46 @@ pub async fn serve(
     photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
 }
 
-/// What stays local when integrated, until lightningstor's chainfire
-/// metadata backend and photonauth client exist.
-pub(crate) const LOCAL_WHEN_INTEGRATED: &str = "metadata and keys stay local: the chainfire metadata and photonauth backends are not built yet";
+/// What is not yet the platform's when integrated, until lightningstor's
+/// photonauth client exists.
+pub(crate) const LOCAL_WHEN_INTEGRATED: &str = "metadata and access keys are kept in chainfire; requests are checked against lightningstor's own keys: the photonauth backend is not built yet";
+
+/// Opens the store: metadata in chainfire, under this instance's prefix,
+/// when the service joined the platform; else RocksDB at `meta`.
+async fn open_store(
+    ctx: &StartContext,
+    meta: &std::path::Path,
+    data: &std::path::Path,
+    cache: Option<usize>,
+) -> Result<Store, ServiceError> {
+    let store = match &ctx.state_store {
+        None => Store::open_local(meta, data, cache).await,
+        Some(state) => {
+            let client = etcd_client::Client::connect(&state.endpoints, None)
+                .await
+                .map_err(|e| format!("lightningstor's metadata in chainfire: {e}"))?;
+            let meta = crate::store::chainfire::ChainfireMeta::new(
+                client,
+                crate::store::chainfire::instance_prefix(&state.cluster, &ctx.instance),
+            );
+            Store::with_meta(Arc::new(meta), data).await
+        }
+    };
+    Ok(store?)
+}
 
 impl<N: Node> Service for LightningStor<N> {
     fn export_config(
         &self,
         ctx: &photon_runtime::ExportContext,
     ) -> Result<String, photon_runtime::ExportError> {
-        let reach =
-            |node, port: photon_dsl::Port| Ok(ctx.resolver.resolve(node)?.with_port(port.get()));
-        // Integrated, it registers as its node does in the deployment.
-        let component_id = match self.mode {
-            photon_dsl::Mode::Integrated(_) => ctx.node.to_string(),
-            photon_dsl::Mode::Standalone => ctx.component_id.clone(),
-        };
         let doc = crate::standalone::export(
             self,
             ctx.bind_ip,
-            &component_id,
+            &ctx.component_id_in(self.mode),
             &ctx.state_dir,
             &ctx.cluster,
-            &reach,
+            &|node, port| ctx.reach(node, port),
         )?;
         Ok(photon_config::to_toml(&doc)?)
     }
@@ -218,11 +286,7 @@ impl<N: Node> Service for LightningStor<N> {
                 .storage
                 .cache_size_mb
                 .map(|mb| usize::try_from(mb).unwrap_or(usize::MAX / (1 << 20)) << 20);
-            let store = {
-                let (meta, data) = (meta.clone(), data.clone());
-                tokio::task::spawn_blocking(move || Store::open_with_cache(&meta, &data, cache))
-                    .await??
-            };
+            let store = open_store(&ctx, &meta, &data, cache).await?;
             let auth = KeyRing::new(spec.access_key.id, secret.expose_secret(), store.clone());
             tracing::info!(
                 s3 = %listener.local_addr()?,
@@ -230,14 +294,14 @@ impl<N: Node> Service for LightningStor<N> {
                 access_key = spec.access_key.id,
                 secret = %spec.access_key.secret,
                 data = %data.display(),
-                meta = %meta.display(),
+                meta = %store.meta().location(),
                 "lightningstor listening"
             );
             let counters = Arc::new(StatusCounters::default());
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Health {
-                    store: store.clone(),
+                    meta: MetaProbe::start(store.clone(), ctx.shutdown.clone()).await,
                     data_dir: data,
                     counters: counters.clone(),
                 },

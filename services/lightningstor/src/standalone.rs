@@ -266,12 +266,23 @@ impl StandaloneServer for LightningStorSchema {
         layers: &Layers,
     ) -> Result<Built<LightningStor<Local>>, ConfigError> {
         let backends = &doc.photon.standalone;
-        if backends.metadata_backend == Some(MetadataBackend::Chainfire) {
-            return Err(config_error(
-                layers,
-                "photon.standalone.metadata_backend",
-                "chainfire metadata is integrated mode's; standalone keeps it in \"rocksdb\"",
-            ));
+        let integrated = doc.photon.mode == Some(photon_config::OperationMode::Integrated);
+        match (backends.metadata_backend, integrated) {
+            (Some(MetadataBackend::Chainfire), false) => {
+                return Err(config_error(
+                    layers,
+                    "photon.standalone.metadata_backend",
+                    "metadata in chainfire needs `mode = \"integrated\"` and `[photon.integrated] chainfire_endpoints`; standalone keeps it in \"rocksdb\"",
+                ));
+            }
+            (Some(MetadataBackend::Rocksdb), true) => {
+                return Err(config_error(
+                    layers,
+                    "photon.standalone.metadata_backend",
+                    "an integrated lightningstor keeps its metadata in chainfire (\"chainfire\", or leave it out); local metadata beside an integrated platform is hybrid mode, which lightningstor does not offer yet",
+                ));
+            }
+            _ => {}
         }
         if backends.auth_backend == Some(AuthBackend::Photonauth) {
             return Err(config_error(

@@ -1,39 +1,41 @@
-//! Where objects live: their bytes in blob files on the local filesystem,
+//! Where objects live: their bytes in blob files on the node's filesystem,
 //! everything else (buckets, the object index, multipart state, ETags, user
-//! metadata) in RocksDB.
+//! metadata, access keys) behind one seam, [`MetaStore`]: RocksDB on the
+//! node when standalone ([`local::LocalMeta`]), chainfire when integrated
+//! ([`chainfire::ChainfireMeta`]).
 //!
 //! A blob's file name is a random id, never derived from the object key, so
 //! no key (`../`, `//`, NUL, 1 KiB of slashes) can reach outside the data
 //! directory. A write goes to `tmp/`, is fsynced, renamed into `blobs/` and
-//! only then committed to the index (a synced RocksDB write): a crash leaves
-//! either the old object or the new one, and at worst an unreferenced blob,
-//! which [`Store::open`] removes.
+//! only then committed to the metadata (a synced RocksDB write, or a
+//! chainfire transaction): a crash leaves either the old object or the new
+//! one, and at worst an unreferenced blob, which [`Store::open`] removes.
+//!
+//! The data directory names the metadata its blobs belong to (`owner`), so
+//! blobs are never collected against another store's records (an emptied
+//! RocksDB, a renamed cluster): such a start is refused, and a migration
+//! hands them over ([`hand_over`]) once it has copied their records.
 
-mod access_keys;
 mod blobs;
+pub mod chainfire;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod keys;
+pub mod local;
+pub mod meta;
 mod records;
 #[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
-};
+use std::sync::Arc;
 
 pub use blobs::{BlobWriter, Digests, WrittenBlob};
+pub use meta::MetaStore;
 pub use records::{
     AccessKeyRecord, BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment,
     SessionRecord, UploadRecord,
 };
-
-const BUCKETS: &str = "buckets";
-const OBJECTS: &str = "objects";
-const UPLOADS: &str = "uploads";
-const PARTS: &str = "parts";
-const ACCESS_KEYS: &str = "access_keys";
 
 /// The longest key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -56,15 +58,30 @@ pub enum StoreError {
     /// RocksDB failed.
     #[error("metadata store: {0}")]
     Db(#[from] rocksdb::Error),
+    /// chainfire could not be reached or refused the request.
+    #[error("metadata in chainfire: {0}")]
+    Unavailable(String),
     /// A file operation failed.
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
     /// A stored record does not decode.
     #[error("corrupt metadata record: {0}")]
     Corrupt(String),
+    /// The data directory's blobs belong to other metadata.
+    #[error(
+        "{data} holds the objects of the metadata {owner}, not of {this}: starting would remove them as garbage, so it is refused (move the metadata first)"
+    )]
+    OtherOwner {
+        /// The data directory.
+        data: String,
+        /// The metadata it names.
+        owner: String,
+        /// The metadata this run was given.
+        this: String,
+    },
 }
 
-/// The object store.
+/// The object store: blobs here, metadata behind [`MetaStore`].
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -72,11 +89,8 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    db: DB,
+    meta: Arc<dyn MetaStore>,
     blobs: blobs::BlobDir,
-    /// Serialises read-modify-write of the index (which blobs an overwrite
-    /// frees); reads never take it.
-    commit: Mutex<()>,
 }
 
 /// One entry of a listing.
@@ -89,76 +103,44 @@ pub struct Listed {
 }
 
 impl Store {
-    /// Opens (creating) the store: metadata in `meta_dir`, blobs under
-    /// `data_dir`. Unfinished writes and blobs no record refers to (left by
-    /// a crash between rename and commit, or before a freed blob was
-    /// unlinked) are removed.
-    pub fn open(meta_dir: &Path, data_dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(meta_dir, data_dir, None)
+    /// Opens (creating) a standalone store: metadata in RocksDB at
+    /// `meta_dir`, blobs under `data_dir`.
+    pub async fn open(meta_dir: &Path, data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_local(meta_dir, data_dir, None).await
     }
 
     /// [`open`](Store::open), with a block cache of `cache_bytes` for the
     /// metadata (RocksDB's default when `None`).
-    pub fn open_with_cache(
+    pub async fn open_local(
         meta_dir: &Path,
         data_dir: &Path,
         cache_bytes: Option<usize>,
     ) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(meta_dir)?;
-        let mut table = rocksdb::BlockBasedOptions::default();
-        if let Some(bytes) = cache_bytes {
-            table.set_block_cache(&rocksdb::Cache::new_lru_cache(bytes)?);
-        }
-        let family_options = || {
-            let mut options = Options::default();
-            options.set_block_based_table_factory(&table);
-            options
-        };
-        let mut options = family_options();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let families = [BUCKETS, OBJECTS, UPLOADS, PARTS, ACCESS_KEYS]
-            .map(|name| ColumnFamilyDescriptor::new(name, family_options()));
-        let db = DB::open_cf_descriptors(&options, meta_dir, families)?;
+        let meta_dir = meta_dir.to_owned();
+        let meta =
+            tokio::task::spawn_blocking(move || local::LocalMeta::open(&meta_dir, cache_bytes))
+                .await
+                .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        Store::with_meta(Arc::new(meta), data_dir).await
+    }
+
+    /// Opens the blobs under `data_dir` with `meta` as their metadata.
+    /// Unfinished writes and blobs no record refers to (left by a crash
+    /// between rename and commit, or before a freed blob was unlinked) are
+    /// removed.
+    pub async fn with_meta(meta: Arc<dyn MetaStore>, data_dir: &Path) -> Result<Store, StoreError> {
         let blobs = blobs::BlobDir::open(data_dir)?;
+        blobs.claim(&owner_name(meta.as_ref()))?;
         let store = Store {
-            inner: Arc::new(Inner {
-                db,
-                blobs,
-                commit: Mutex::new(()),
-            }),
+            inner: Arc::new(Inner { meta, blobs }),
         };
-        store.collect_garbage()?;
+        store.collect_garbage().await?;
         Ok(store)
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.inner
-            .db
-            .cf_handle(name)
-            .expect("opened with every family")
-    }
-
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.inner.db.write_opt(batch, &options)?;
-        Ok(())
-    }
-
-    fn get<T: serde::de::DeserializeOwned>(
-        &self,
-        family: &str,
-        key: &[u8],
-    ) -> Result<Option<T>, StoreError> {
-        match self.inner.db.get_cf(self.cf(family), key)? {
-            Some(bytes) => Ok(Some(records::decode(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.commit.lock().unwrap_or_else(|e| e.into_inner())
+    /// The metadata backend.
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.inner.meta
     }
 
     /// Where blob `id`'s bytes are.
@@ -184,105 +166,51 @@ impl Store {
     // ---- buckets ----
 
     /// Creates an empty bucket.
-    pub fn create_bucket(&self, name: &str, record: &BucketRecord) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        if self.bucket(name)?.is_some() {
-            return Err(StoreError::BucketExists);
-        }
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(BUCKETS), name, records::encode(record));
-        self.write(batch)
+    pub async fn create_bucket(&self, name: &str, record: &BucketRecord) -> Result<(), StoreError> {
+        self.inner.meta.create_bucket(name, record).await
     }
 
     /// The bucket called `name`.
-    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
-        self.get(BUCKETS, name.as_bytes())
+    pub async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
+        self.inner.meta.bucket(name).await
     }
 
     /// Fails with [`StoreError::NoSuchBucket`] unless `name` exists.
-    pub fn require_bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
-        self.bucket(name)?.ok_or(StoreError::NoSuchBucket)
+    pub async fn require_bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
+        self.bucket(name).await?.ok_or(StoreError::NoSuchBucket)
     }
 
     /// Every bucket, by name.
-    pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .inner
-            .db
-            .iterator_cf(self.cf(BUCKETS), IteratorMode::Start)
-        {
-            let (name, value) = item?;
-            let name = String::from_utf8(name.into_vec())
-                .map_err(|_| StoreError::Corrupt("bucket name is not UTF-8".into()))?;
-            out.push((name, records::decode(&value)?));
-        }
-        Ok(out)
+    pub async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
+        self.inner.meta.buckets().await
     }
 
     /// Deletes an empty bucket (no objects, no multipart uploads).
-    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.require_bucket(name)?;
-        let prefix = keys::bucket_prefix(name);
-        for family in [OBJECTS, UPLOADS] {
-            if self.first_with_prefix(family, &prefix)?.is_some() {
-                return Err(StoreError::BucketNotEmpty);
-            }
-        }
-        let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(BUCKETS), name);
-        self.write(batch)
-    }
-
-    fn first_with_prefix(
-        &self,
-        family: &str,
-        prefix: &[u8],
-    ) -> Result<Option<Box<[u8]>>, StoreError> {
-        let mut iter = self.inner.db.iterator_cf(
-            self.cf(family),
-            IteratorMode::From(prefix, Direction::Forward),
-        );
-        match iter.next() {
-            Some(item) => {
-                let (key, _) = item?;
-                Ok(key.starts_with(prefix).then_some(key))
-            }
-            None => Ok(None),
-        }
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.meta.delete_bucket(name).await
     }
 
     // ---- objects ----
 
     /// The object `key` in `bucket`.
-    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.get(OBJECTS, &keys::object(bucket, key))
+    pub async fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.inner.meta.object(bucket, key).await
     }
 
     /// Makes `record` the object `key` of `bucket`, replacing any; the
     /// replaced object's blobs are removed once the new record is durable.
     /// Its blobs must already be durable (written through [`BlobWriter`]).
-    pub fn put_object(
+    pub async fn put_object(
         &self,
         bucket: &str,
         key: &str,
         record: &ObjectRecord,
     ) -> Result<(), StoreError> {
-        let freed = {
-            let _guard = self.lock();
-            self.require_bucket(bucket)?;
-            let old = self.object(bucket, key)?;
-            let mut batch = WriteBatch::default();
-            batch.put_cf(
-                self.cf(OBJECTS),
-                keys::object(bucket, key),
-                records::encode(record),
-            );
-            self.write(batch)?;
-            old
-        };
-        if let Some(old) = freed {
+        if let Some(old) = self.inner.meta.put_object(bucket, key, record).await? {
             self.discard_blobs(old.blob_ids().filter(|id| !record.uses(id)));
         }
         Ok(())
@@ -290,264 +218,167 @@ impl Store {
 
     /// Changes object `key`'s record in place (its blobs stay); `None` if
     /// there is no such object.
-    pub fn update_object(
+    pub async fn update_object(
         &self,
         bucket: &str,
         key: &str,
-        change: impl FnOnce(&mut ObjectRecord),
+        change: meta::Update<'_>,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        let _guard = self.lock();
-        self.require_bucket(bucket)?;
-        let Some(mut record) = self.object(bucket, key)? else {
-            return Ok(None);
+        let checked = |record: &mut ObjectRecord| {
+            let segments = record.segments.clone();
+            change(record);
+            debug_assert_eq!(segments, record.segments, "blobs are not changed in place");
         };
-        let blobs: Vec<String> = record.blob_ids().map(str::to_owned).collect();
-        change(&mut record);
-        debug_assert!(
-            blobs.iter().all(|id| record.uses(id)),
-            "blobs are not changed in place"
-        );
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(OBJECTS),
-            keys::object(bucket, key),
-            records::encode(&record),
-        );
-        self.write(batch)?;
-        Ok(Some(record))
+        self.inner.meta.update_object(bucket, key, &checked).await
     }
 
     /// Deletes object `key`; whether there was one.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
-        let freed = {
-            let _guard = self.lock();
-            self.require_bucket(bucket)?;
-            let Some(old) = self.object(bucket, key)? else {
-                return Ok(false);
-            };
-            let mut batch = WriteBatch::default();
-            batch.delete_cf(self.cf(OBJECTS), keys::object(bucket, key));
-            self.write(batch)?;
-            old
-        };
-        self.discard_blobs(freed.blob_ids());
-        Ok(true)
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        match self.inner.meta.delete_object(bucket, key).await? {
+            Some(old) => {
+                self.discard_blobs(old.blob_ids());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Objects of `bucket` whose keys start with `prefix` and sort after the
     /// bytes `after` (if given), in key order, at most `limit` of them.
-    pub fn list_objects(
+    pub async fn list_objects(
         &self,
         bucket: &str,
         prefix: &str,
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let bucket_prefix = keys::bucket_prefix(bucket);
-        let full_prefix = keys::object(bucket, prefix);
-        let start = match after {
-            Some(after) if after >= prefix.as_bytes() => {
-                let mut start = bucket_prefix.clone();
-                start.extend_from_slice(after);
-                keys::after(&start)
-            }
-            _ => full_prefix.clone(),
-        };
-        let mut out = Vec::new();
-        for item in self.inner.db.iterator_cf(
-            self.cf(OBJECTS),
-            IteratorMode::From(&start, Direction::Forward),
-        ) {
-            if out.len() >= limit {
-                break;
-            }
-            let (raw, value) = item?;
-            if !raw.starts_with(&full_prefix) {
-                break;
-            }
-            let key = std::str::from_utf8(&raw[bucket_prefix.len()..])
-                .map_err(|_| StoreError::Corrupt("object key is not UTF-8".into()))?;
-            out.push(Listed {
-                key: key.to_owned(),
-                record: records::decode(&value)?,
-            });
-        }
-        Ok(out)
+        self.inner
+            .meta
+            .list_objects(bucket, prefix, after, limit)
+            .await
     }
 
     // ---- multipart uploads ----
 
     /// Records a new multipart upload.
-    pub fn create_upload(
+    pub async fn create_upload(
         &self,
         bucket: &str,
         upload_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        self.require_bucket(bucket)?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(UPLOADS),
-            keys::upload(bucket, upload_id),
-            records::encode(record),
-        );
-        self.write(batch)
+        self.inner
+            .meta
+            .create_upload(bucket, upload_id, record)
+            .await
     }
 
     /// The multipart upload `upload_id` of `bucket`.
-    pub fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
-        self.require_bucket(bucket)?;
-        self.get(UPLOADS, &keys::upload(bucket, upload_id))?
-            .ok_or(StoreError::NoSuchUpload)
+    pub async fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
+        self.inner.meta.upload(bucket, upload_id).await
     }
 
     /// Every multipart upload of `bucket`, by upload id.
-    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
-        self.require_bucket(bucket)?;
-        let prefix = keys::bucket_prefix(bucket);
-        let mut out = Vec::new();
-        for item in self.inner.db.iterator_cf(
-            self.cf(UPLOADS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (raw, value) = item?;
-            if !raw.starts_with(&prefix) {
-                break;
-            }
-            let id = String::from_utf8(raw[prefix.len()..].to_vec())
-                .map_err(|_| StoreError::Corrupt("upload id is not UTF-8".into()))?;
-            out.push((id, records::decode(&value)?));
-        }
-        Ok(out)
+    pub async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+        self.inner.meta.uploads(bucket).await
     }
 
     /// Stores part `number` of an upload, replacing an earlier upload of
     /// the same part number.
-    pub fn put_part(
+    pub async fn put_part(
         &self,
         bucket: &str,
         upload_id: &str,
         number: u32,
         record: &PartRecord,
     ) -> Result<(), StoreError> {
-        let freed = {
-            let _guard = self.lock();
-            self.upload(bucket, upload_id)?;
-            let key = keys::part(bucket, upload_id, number);
-            let old: Option<PartRecord> = self.get(PARTS, &key)?;
-            let mut batch = WriteBatch::default();
-            batch.put_cf(self.cf(PARTS), key, records::encode(record));
-            self.write(batch)?;
-            old
-        };
-        if let Some(old) = freed {
+        if let Some(old) = self
+            .inner
+            .meta
+            .put_part(bucket, upload_id, number, record)
+            .await?
+            && old.blob != record.blob
+        {
             self.discard_blobs([old.blob.as_str()]);
         }
         Ok(())
     }
 
     /// The parts uploaded so far, by part number.
-    pub fn parts(
+    pub async fn parts(
         &self,
         bucket: &str,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
-        let prefix = keys::upload_parts_prefix(bucket, upload_id);
-        let mut out = Vec::new();
-        for item in self.inner.db.iterator_cf(
-            self.cf(PARTS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (raw, value) = item?;
-            if !raw.starts_with(&prefix) {
-                break;
-            }
-            let number = keys::part_number(&raw[prefix.len()..])
-                .ok_or_else(|| StoreError::Corrupt("part key".into()))?;
-            out.push((number, records::decode(&value)?));
-        }
-        Ok(out)
+        self.inner.meta.parts(bucket, upload_id).await
     }
 
     /// Ends an upload: `object` (made of some of its parts) becomes object
     /// `key`, the upload and all its part records go, and the blobs of parts
     /// not used are removed, all in one durable write.
-    pub fn complete_upload(
+    pub async fn complete_upload(
         &self,
         bucket: &str,
         upload_id: &str,
         key: &str,
         object: &ObjectRecord,
     ) -> Result<(), StoreError> {
-        self.finish_upload(bucket, upload_id, Some((key, object)))
+        let freed = self
+            .inner
+            .meta
+            .finish_upload(bucket, upload_id, Some((key, object)))
+            .await?;
+        self.discard_blobs(freed.iter().map(String::as_str));
+        Ok(())
     }
 
     /// Abandons an upload and removes its parts.
-    pub fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StoreError> {
-        self.finish_upload(bucket, upload_id, None)
-    }
-
-    fn finish_upload(
-        &self,
-        bucket: &str,
-        upload_id: &str,
-        object: Option<(&str, &ObjectRecord)>,
-    ) -> Result<(), StoreError> {
-        let mut freed: Vec<String> = Vec::new();
-        {
-            let _guard = self.lock();
-            self.upload(bucket, upload_id)?;
-            let mut batch = WriteBatch::default();
-            batch.delete_cf(self.cf(UPLOADS), keys::upload(bucket, upload_id));
-            let parts_prefix = keys::upload_parts_prefix(bucket, upload_id);
-            for (number, part) in self.parts(bucket, upload_id)? {
-                let mut key = parts_prefix.clone();
-                key.extend_from_slice(&number.to_be_bytes());
-                batch.delete_cf(self.cf(PARTS), key);
-                if !object.is_some_and(|(_, o)| o.uses(&part.blob)) {
-                    freed.push(part.blob);
-                }
-            }
-            if let Some((key, record)) = object {
-                if let Some(old) = self.object(bucket, key)? {
-                    freed.extend(old.blob_ids().map(str::to_owned));
-                }
-                batch.put_cf(
-                    self.cf(OBJECTS),
-                    keys::object(bucket, key),
-                    records::encode(record),
-                );
-            }
-            self.write(batch)?;
-        }
+    pub async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StoreError> {
+        let freed = self
+            .inner
+            .meta
+            .finish_upload(bucket, upload_id, None)
+            .await?;
         self.discard_blobs(freed.iter().map(String::as_str));
         Ok(())
+    }
+
+    // ---- access keys ----
+
+    /// The key with this id, if stored.
+    pub async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        self.inner.meta.access_key(id).await
+    }
+
+    /// Stores a new key; false (and nothing written) if the id is taken.
+    pub async fn insert_access_key(
+        &self,
+        id: &str,
+        record: &AccessKeyRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner.meta.insert_access_key(id, record).await
+    }
+
+    /// Removes a key, and every session it issued; whether it existed.
+    pub async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.meta.delete_access_key(id).await
+    }
+
+    /// Every stored key, by id.
+    pub async fn access_keys(&self) -> Result<Vec<(String, AccessKeyRecord)>, StoreError> {
+        self.inner.meta.access_keys().await
+    }
+
+    /// Deletes temporary credentials that have expired; how many.
+    pub async fn purge_expired_keys(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.inner.meta.purge_expired_keys(now_ms).await
     }
 
     // ---- housekeeping ----
 
     /// Removes blobs no record refers to, and unfinished writes.
-    fn collect_garbage(&self) -> Result<(), StoreError> {
-        let mut used = std::collections::HashSet::new();
-        for item in self
-            .inner
-            .db
-            .iterator_cf(self.cf(OBJECTS), IteratorMode::Start)
-        {
-            let (_, value) = item?;
-            let record: ObjectRecord = records::decode(&value)?;
-            used.extend(record.blob_ids().map(str::to_owned));
-        }
-        for item in self
-            .inner
-            .db
-            .iterator_cf(self.cf(PARTS), IteratorMode::Start)
-        {
-            let (_, value) = item?;
-            let record: PartRecord = records::decode(&value)?;
-            used.insert(record.blob);
-        }
+    async fn collect_garbage(&self) -> Result<(), StoreError> {
+        let used = self.inner.meta.blobs_in_use().await?;
         let removed = self.inner.blobs.collect_garbage(&used)?;
         if removed > 0 {
             tracing::info!(
@@ -558,23 +389,31 @@ impl Store {
         Ok(())
     }
 
-    /// Bytes and objects per bucket (for the admin API and metrics).
-    pub fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
-        self.require_bucket(bucket)?;
-        let prefix = keys::bucket_prefix(bucket);
-        let (mut objects, mut bytes) = (0u64, 0u64);
-        for item in self.inner.db.iterator_cf(
-            self.cf(OBJECTS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (raw, value) = item?;
-            if !raw.starts_with(&prefix) {
-                break;
-            }
-            let record: ObjectRecord = records::decode(&value)?;
-            objects += 1;
-            bytes += record.size;
-        }
-        Ok((objects, bytes))
+    /// Objects and bytes in a bucket (for the admin API and metrics).
+    pub async fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+        self.inner.meta.bucket_usage(bucket).await
+    }
+}
+
+/// Records that the blobs under `data_dir` belong to `meta` from now on:
+/// the last step of a migration, once their records are there.
+pub fn hand_over(data_dir: &Path, meta: &dyn MetaStore) -> Result<(), StoreError> {
+    Ok(blobs::BlobDir::reassign(data_dir, &owner_name(meta))?)
+}
+
+/// Where blob `id` is under the data directory `data_dir`.
+pub fn blob_path_in(data_dir: &Path, id: &str) -> PathBuf {
+    blobs::path_in(&data_dir.join("blobs"), id)
+}
+
+/// What the data directory records as its metadata's name: the backend's
+/// location, without the RocksDB path (a standalone node's meta_dir may
+/// move with its data directory).
+fn owner_name(meta: &dyn MetaStore) -> String {
+    let location = meta.location();
+    if location.starts_with("rocksdb") {
+        "rocksdb".to_owned()
+    } else {
+        location
     }
 }

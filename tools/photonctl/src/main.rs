@@ -4,6 +4,7 @@
 //! photonctl check-connection --endpoint http://chainfire:2379   # can this machine reach the platform?
 //! photonctl status --endpoint http://chainfire:2379             # every registered component, and its /health
 //! photonctl dns add --endpoint ... --cluster c1 --zone vpc.internal 'web-1 60 IN A 10.0.0.5'
+//! photonctl migrate --from standalone --to integrated --component lightningstor --config lightningstor.toml
 //! ```
 //!
 //! `dns` changes the zones integrated flashdns serve ([`dns`]). Each prints one line per thing checked and exit 0 when all is well, 1
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod dns;
+mod migrate;
 
 use clap::{Parser, Subcommand};
 use etcd_client::{Client, ConnectOptions, GetOptions};
@@ -65,6 +67,10 @@ enum Command {
         #[command(subcommand)]
         command: dns::DnsCommand,
     },
+    /// Moves a stopped component's state from standalone to integrated
+    /// (copied, verified object by object, then handed over; safe to run
+    /// again after an interruption).
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
                 Ok(client) => dns::run(client, &cluster, command).await,
                 Err(e) => Err(e),
             },
+            Command::Migrate(args) => migrate::run(args).await,
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.

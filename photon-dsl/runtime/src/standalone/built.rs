@@ -317,13 +317,7 @@ pub fn integration<'l, C: photon_config::Component>(
         return Ok((Mode::Standalone, remotes));
     }
     let integrated = &doc.photon.integrated;
-    if integrated.chainfire_endpoints.is_empty() {
-        return Err(config_error(
-            layers,
-            "photon.integrated.chainfire_endpoints",
-            "integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS",
-        ));
-    }
+    require_chainfire_endpoints(&integrated.chainfire_endpoints, layers)?;
     let mut state_store = Vec::new();
     for endpoint in &integrated.chainfire_endpoints {
         state_store.push(remotes.add::<EtcdV3>("photon.integrated.chainfire_endpoints", endpoint)?);
@@ -341,6 +335,21 @@ pub fn integration<'l, C: photon_config::Component>(
         }),
         remotes,
     ))
+}
+
+/// Integrated mode needs chainfire's endpoints.
+pub(super) fn require_chainfire_endpoints(
+    endpoints: &[String],
+    layers: &Layers,
+) -> Result<(), ConfigError> {
+    if endpoints.is_empty() {
+        return Err(config_error(
+            layers,
+            "photon.integrated.chainfire_endpoints",
+            "integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS",
+        ));
+    }
+    Ok(())
 }
 
 /// Where an integrated spec's dependencies are reached: `host:port` for a

@@ -43,13 +43,7 @@ pub(super) fn integration_plan<C: StandaloneServer>(
     local: Option<&'static str>,
 ) -> Result<JoinPlan, ConfigError> {
     let integrated = &doc.photon.integrated;
-    if integrated.chainfire_endpoints.is_empty() {
-        return Err(config_error(
-            layers,
-            "photon.integrated.chainfire_endpoints",
-            "integrated mode registers the component in chainfire: give its endpoints, such as chainfire_endpoints = [\"http://chainfire:2379\"] or PHOTON_CHAINFIRE_ENDPOINTS",
-        ));
-    }
+    super::built::require_chainfire_endpoints(&integrated.chainfire_endpoints, layers)?;
     let Some(cluster_id) = doc.photon.cluster_id.clone() else {
         return Err(config_error(
             layers,

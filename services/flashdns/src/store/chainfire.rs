@@ -52,45 +52,21 @@ fn unavailable(e: etcd_client::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-/// How long a request is tried again while chainfire elects a leader or
-/// a member is unreachable (the client moves to another).
-const RETRY_FOR: Duration = Duration::from_secs(10);
-
-/// Whether `e` says "not now" rather than "no": no leader, a member gone,
-/// an answer that timed out.
-fn transient(e: &etcd_client::Error) -> bool {
-    match e {
-        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4).
-        etcd_client::Error::GRpcStatus(status) => matches!(i32::from(status.code()), 4 | 14),
-        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
-        _ => false,
-    }
-}
-
-/// `request` until it succeeds, fails for good, or [`RETRY_FOR`] passes.
+/// `request` until it succeeds, fails for good, or chainfire's election
+/// time passes ([`photon_integration::retry`]).
 ///
 /// A transaction whose answer was lost may have been applied: an apply
 /// tried again then finds the SOA changed, reads the zone again and
 /// applies its (idempotent) changes once more, so nothing is lost or
 /// doubled, though the serial may step twice.
-async fn retried<T, F, Fut>(mut request: F) -> Result<T, StoreError>
+async fn retried<T, F, Fut>(request: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
 {
-    let deadline = tokio::time::Instant::now() + RETRY_FOR;
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match request().await {
-            Ok(answer) => return Ok(answer),
-            Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
-                tracing::debug!(error = %e, "chainfire not ready; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-    }
+    photon_integration::retry::retried(request)
+        .await
+        .map_err(unavailable)
 }
 
 impl ChainfireStore {

@@ -97,21 +97,21 @@ impl KeyRing {
     }
 
     /// Makes a permanent key.
-    pub fn create_key(&self, description: &str) -> Result<IssuedKey, KeyError> {
+    pub async fn create_key(&self, description: &str) -> Result<IssuedKey, KeyError> {
         let record = AccessKeyRecord {
             secret: new_secret()?,
             created_ms: crate::s3::now_ms(),
             description: description.to_owned(),
             session: None,
         };
-        self.insert("LK", record)
+        self.insert("LK", record).await
     }
 
     /// Makes temporary credentials for `caller`, valid for `seconds`. A
     /// session asking for another gets one that ends no later than its own
     /// and belongs to the same permanent key, so revoking that key ends
     /// them all.
-    pub fn issue_session(
+    pub async fn issue_session(
         &self,
         caller: &str,
         role_arn: &str,
@@ -120,11 +120,11 @@ impl KeyRing {
     ) -> Result<IssuedKey, KeyError> {
         let now = crate::s3::now_ms();
         // Sessions are short-lived: clear out the dead ones as new ones come.
-        self.inner.store.purge_expired_keys(now)?;
+        self.inner.store.purge_expired_keys(now).await?;
         let mut expires_ms = now + i64::from(seconds) * 1000;
         let mut parent = caller.to_owned();
         if caller != self.inner.operator_id
-            && let Some(caller_record) = self.inner.store.access_key(caller)?
+            && let Some(caller_record) = self.inner.store.access_key(caller).await?
             && let Some(session) = caller_record.session
         {
             expires_ms = expires_ms.min(session.expires_ms);
@@ -141,14 +141,14 @@ impl KeyRing {
                 role_arn: role_arn.to_owned(),
             }),
         };
-        self.insert("LT", record)
+        self.insert("LT", record).await
     }
 
-    fn insert(&self, prefix: &str, record: AccessKeyRecord) -> Result<IssuedKey, KeyError> {
+    async fn insert(&self, prefix: &str, record: AccessKeyRecord) -> Result<IssuedKey, KeyError> {
         loop {
             // 20 characters like AWS's ids: a kind prefix and 72 random bits.
             let id = format!("{prefix}{}", hex::encode_upper(random::<9>()?));
-            if self.inner.store.insert_access_key(&id, &record)? {
+            if self.inner.store.insert_access_key(&id, &record).await? {
                 let secret = record.secret.clone();
                 return Ok(IssuedKey { id, secret, record });
             }
@@ -156,24 +156,24 @@ impl KeyRing {
     }
 
     /// Removes a key and the sessions it issued; whether it existed.
-    pub fn revoke(&self, id: &str) -> Result<bool, KeyError> {
+    pub async fn revoke(&self, id: &str) -> Result<bool, KeyError> {
         if id == self.inner.operator_id {
             return Err(KeyError::OperatorKey(id.to_owned()));
         }
-        Ok(self.inner.store.delete_access_key(id)?)
+        Ok(self.inner.store.delete_access_key(id).await?)
     }
 
     /// Every stored key (not the operator's), expired sessions left out.
-    pub fn list(&self) -> Result<Vec<(String, AccessKeyRecord)>, KeyError> {
+    pub async fn list(&self) -> Result<Vec<(String, AccessKeyRecord)>, KeyError> {
         let now = crate::s3::now_ms();
-        let mut keys = self.inner.store.access_keys()?;
+        let mut keys = self.inner.store.access_keys().await?;
         keys.retain(|(_, record)| !record.expired(now));
         Ok(keys)
     }
 
     /// The stored record for `id`, refusing expired sessions.
-    fn stored(&self, id: &str) -> S3Result<AccessKeyRecord> {
-        let record = self.inner.store.access_key(id)?.ok_or_else(|| {
+    async fn stored(&self, id: &str) -> S3Result<AccessKeyRecord> {
+        let record = self.inner.store.access_key(id).await?.ok_or_else(|| {
             s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
@@ -189,7 +189,7 @@ impl KeyRing {
     /// temporary credentials carries their session token (signed, as a
     /// header or a presigned-URL parameter) and that they have not expired.
     /// Unsigned requests are refused.
-    pub fn check_request(
+    pub async fn check_request(
         &self,
         credentials: Option<&Credentials>,
         headers: &HeaderMap,
@@ -201,7 +201,7 @@ impl KeyRing {
         if credentials.access_key == self.inner.operator_id {
             return Ok(());
         }
-        let record = self.stored(&credentials.access_key)?;
+        let record = self.stored(&credentials.access_key).await?;
         let Some(session) = record.session else {
             return Ok(());
         };
@@ -256,7 +256,7 @@ impl S3Auth for KeyRing {
         if access_key == self.inner.operator_id {
             return Ok(self.inner.operator_secret.clone());
         }
-        Ok(SecretKey::from(self.stored(access_key)?.secret))
+        Ok(SecretKey::from(self.stored(access_key).await?.secret))
     }
 }
 
@@ -264,6 +264,7 @@ impl S3Auth for KeyRing {
 impl S3Access for KeyRing {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         self.check_request(cx.credentials(), cx.headers(), cx.uri())
+            .await
     }
 }
 
@@ -271,9 +272,11 @@ impl S3Access for KeyRing {
 mod tests {
     use super::*;
 
-    fn ring() -> (tempfile::TempDir, KeyRing) {
+    async fn ring() -> (tempfile::TempDir, KeyRing) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("meta"), &dir.path().join("data")).unwrap();
+        let store = Store::open(&dir.path().join("meta"), &dir.path().join("data"))
+            .await
+            .unwrap();
         (dir, KeyRing::new("OPERATOR", "operator-secret", store))
     }
 
@@ -290,10 +293,13 @@ mod tests {
 
     #[tokio::test]
     async fn keys_sessions_expiry_and_revocation() {
-        let (_dir, ring) = ring();
+        let (_dir, ring) = ring().await;
         let uri: Uri = "/".parse().unwrap();
         let none = HeaderMap::new();
-        assert_eq!(code(ring.check_request(None, &none, &uri)), "AccessDenied");
+        assert_eq!(
+            code(ring.check_request(None, &none, &uri).await),
+            "AccessDenied"
+        );
         assert_eq!(
             ring.get_secret_key("OPERATOR").await.unwrap().expose(),
             "operator-secret"
@@ -303,7 +309,7 @@ mod tests {
             "InvalidAccessKeyId"
         );
 
-        let key = ring.create_key("backups").unwrap();
+        let key = ring.create_key("backups").await.unwrap();
         assert!(key.id.starts_with("LK") && key.id.len() == 20, "{}", key.id);
         assert_eq!(key.secret.len(), 40);
         assert_eq!(
@@ -311,17 +317,25 @@ mod tests {
             key.secret
         );
         ring.check_request(Some(&creds(&key.id)), &none, &uri)
+            .await
             .unwrap();
 
-        let session = ring.issue_session(&key.id, "role", "s1", 900).unwrap();
+        let session = ring
+            .issue_session(&key.id, "role", "s1", 900)
+            .await
+            .unwrap();
         let token = session.record.session.as_ref().unwrap().token.clone();
         assert_eq!(
-            code(ring.check_request(Some(&creds(&session.id)), &none, &uri)),
+            code(
+                ring.check_request(Some(&creds(&session.id)), &none, &uri)
+                    .await
+            ),
             "InvalidToken"
         );
         let mut with_token = HeaderMap::new();
         with_token.insert(TOKEN_HEADER, token.parse().unwrap());
         ring.check_request(Some(&creds(&session.id)), &with_token, &uri)
+            .await
             .unwrap();
         let presigned: Uri = format!(
             "/b/k?X-Amz-Security-Token={}",
@@ -330,18 +344,20 @@ mod tests {
         .parse()
         .unwrap();
         ring.check_request(Some(&creds(&session.id)), &none, &presigned)
+            .await
             .unwrap();
 
         // A session's session belongs to the permanent key.
         let chained = ring
             .issue_session(&session.id, "role", "s2", 43_200)
+            .await
             .unwrap();
         let chained_session = chained.record.session.unwrap();
         assert_eq!(chained_session.parent, key.id);
         assert!(chained_session.expires_ms <= session.record.session.unwrap().expires_ms);
 
         // Expired credentials are refused, unlisted and purged.
-        let mut expired = ring.create_key("x").unwrap().record;
+        let mut expired = ring.create_key("x").await.unwrap().record;
         expired.session = Some(SessionRecord {
             token: "t".into(),
             expires_ms: crate::s3::now_ms() - 1,
@@ -352,21 +368,29 @@ mod tests {
             ring.inner
                 .store
                 .insert_access_key("LTEXPIRED", &expired)
+                .await
                 .unwrap()
         );
         assert_eq!(code(ring.get_secret_key("LTEXPIRED").await), "ExpiredToken");
-        assert!(ring.list().unwrap().iter().all(|(id, _)| id != "LTEXPIRED"));
+        assert!(
+            ring.list()
+                .await
+                .unwrap()
+                .iter()
+                .all(|(id, _)| id != "LTEXPIRED")
+        );
         assert_eq!(
             ring.inner
                 .store
                 .purge_expired_keys(crate::s3::now_ms())
+                .await
                 .unwrap(),
             1
         );
 
         // Revoking a key ends its sessions too; the operator's is not ours.
-        assert!(ring.revoke(&key.id).unwrap());
-        assert!(!ring.revoke(&key.id).unwrap());
+        assert!(ring.revoke(&key.id).await.unwrap());
+        assert!(!ring.revoke(&key.id).await.unwrap());
         assert_eq!(
             code(ring.get_secret_key(&key.id).await),
             "InvalidAccessKeyId"
@@ -380,7 +404,7 @@ mod tests {
             "InvalidAccessKeyId"
         );
         assert!(matches!(
-            ring.revoke("OPERATOR"),
+            ring.revoke("OPERATOR").await,
             Err(KeyError::OperatorKey(_))
         ));
     }

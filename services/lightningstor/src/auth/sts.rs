@@ -189,14 +189,17 @@ fn error_response(error: &StsError) -> S3Response<Body> {
 }
 
 impl StsRoute {
-    fn assume_role(&self, caller: &str, form: &[u8]) -> Result<S3Response<Body>, StsError> {
+    async fn assume_role(&self, caller: &str, form: &[u8]) -> Result<S3Response<Body>, StsError> {
         let request = parse(form)?;
-        let issued = self.keys.issue_session(
-            caller,
-            &request.role_arn,
-            &request.session_name,
-            request.seconds,
-        )?;
+        let issued = self
+            .keys
+            .issue_session(
+                caller,
+                &request.role_arn,
+                &request.session_name,
+                request.seconds,
+            )
+            .await?;
         let session = issued
             .record
             .session
@@ -262,6 +265,7 @@ impl S3Route for StsRoute {
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         self.keys
             .check_request(req.credentials.as_ref(), &req.headers, &req.uri)
+            .await
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -281,6 +285,7 @@ impl S3Route for StsRoute {
         };
         Ok(self
             .assume_role(&caller, &form)
+            .await
             .unwrap_or_else(|e| error_response(&e)))
     }
 }

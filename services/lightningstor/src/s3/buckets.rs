@@ -13,7 +13,8 @@ impl LightningS3 {
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let buckets = self
             .store
-            .buckets()?
+            .buckets()
+            .await?
             .into_iter()
             .map(|(name, record)| Bucket {
                 name: Some(name),
@@ -39,12 +40,14 @@ impl LightningS3 {
                 "This bucket name is reserved: /health and /metrics are served at it"
             ));
         }
-        self.store.create_bucket(
-            &bucket,
-            &BucketRecord {
-                created_ms: now_ms(),
-            },
-        )?;
+        self.store
+            .create_bucket(
+                &bucket,
+                &BucketRecord {
+                    created_ms: now_ms(),
+                },
+            )
+            .await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))
@@ -54,7 +57,7 @@ impl LightningS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.store.require_bucket(&req.input.bucket)?;
+        self.store.require_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
@@ -62,7 +65,7 @@ impl LightningS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.store.require_bucket(&req.input.bucket)?;
+        self.store.require_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
@@ -70,7 +73,7 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.store.delete_bucket(&req.input.bucket)?;
+        self.store.delete_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 }

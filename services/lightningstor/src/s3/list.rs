@@ -45,7 +45,7 @@ fn past(prefix: &str) -> Vec<u8> {
     out
 }
 
-fn page(
+async fn page(
     store: &Store,
     bucket: &str,
     prefix: &str,
@@ -53,7 +53,7 @@ fn page(
     mut cursor: Option<Vec<u8>>,
     max: usize,
 ) -> S3Result<Page> {
-    store.require_bucket(bucket)?;
+    store.require_bucket(bucket).await?;
     let mut page = Page {
         contents: Vec::new(),
         prefixes: Vec::new(),
@@ -62,7 +62,9 @@ fn page(
         last: None,
     };
     'scan: loop {
-        let batch = store.list_objects(bucket, prefix, cursor.as_deref(), 1000)?;
+        let batch = store
+            .list_objects(bucket, prefix, cursor.as_deref(), 1000)
+            .await?;
         if batch.is_empty() {
             return Ok(page);
         }
@@ -136,7 +138,7 @@ fn common_prefixes(prefixes: Vec<String>, encode: &impl Fn(String) -> String) ->
 }
 
 /// ListObjectsV2.
-pub fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
+pub async fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
     let prefix = input.prefix.clone().unwrap_or_default();
     let max = max_keys(input.max_keys)?;
     let url = url_encoding(input.encoding_type.as_ref())?;
@@ -157,7 +159,8 @@ pub fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Out
         input.delimiter.as_deref(),
         cursor,
         max,
-    )?;
+    )
+    .await?;
     let encode = encoder(url);
     let key_count = (page.contents.len() + page.prefixes.len()) as i32;
     let contents = page
@@ -186,7 +189,7 @@ pub fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Out
 }
 
 /// ListObjects (version 1).
-pub fn v1(store: &Store, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
+pub async fn v1(store: &Store, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
     let prefix = input.prefix.clone().unwrap_or_default();
     let max = max_keys(input.max_keys)?;
     let url = url_encoding(input.encoding_type.as_ref())?;
@@ -204,7 +207,8 @@ pub fn v1(store: &Store, input: ListObjectsInput) -> S3Result<ListObjectsOutput>
         input.delimiter.as_deref(),
         cursor,
         max,
-    )?;
+    )
+    .await?;
     let encode = encoder(url);
     let contents = page
         .contents

@@ -39,21 +39,22 @@ impl LightningS3 {
         LightningS3 { store }
     }
 
-    fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
-        self.store.require_bucket(bucket)?;
+    async fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+        self.store.require_bucket(bucket).await?;
         self.store
-            .object(bucket, key)?
+            .object(bucket, key)
+            .await?
             .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
-    fn copy_source(&self, source: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
+    async fn copy_source(&self, source: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
         let CopySource::Bucket { bucket, key, .. } = source else {
             return Err(s3_error!(
                 NotImplemented,
                 "Only bucket/key copy sources are supported"
             ));
         };
-        let record = self.object(bucket, key)?;
+        let record = self.object(bucket, key).await?;
         Ok((bucket.to_string(), key.to_string(), record))
     }
 }

@@ -33,7 +33,8 @@ impl LightningS3 {
                 .map(|a| a.as_str().to_owned()),
         };
         self.store
-            .create_upload(&input.bucket, &upload_id, &record)?;
+            .create_upload(&input.bucket, &upload_id, &record)
+            .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -49,7 +50,7 @@ impl LightningS3 {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self.store.upload(&input.bucket, &input.upload_id)?;
+        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -80,6 +81,7 @@ impl LightningS3 {
         if let Err(e) = self
             .store
             .put_part(&input.bucket, &input.upload_id, number, &record)
+            .await
         {
             self.store.discard_blobs([written.id.as_str()]);
             return Err(e.into());
@@ -102,11 +104,11 @@ impl LightningS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self.store.upload(&input.bucket, &input.upload_id)?;
+        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
-        let (_, _, source) = self.copy_source(&input.copy_source)?;
+        let (_, _, source) = self.copy_source(&input.copy_source).await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -138,6 +140,7 @@ impl LightningS3 {
         if let Err(e) = self
             .store
             .put_part(&input.bucket, &input.upload_id, number, &record)
+            .await
         {
             self.store.discard_blobs([written.id.as_str()]);
             return Err(e.into());
@@ -157,7 +160,7 @@ impl LightningS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id)?;
+        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -173,7 +176,8 @@ impl LightningS3 {
         }
         let stored: std::collections::BTreeMap<u32, PartRecord> = self
             .store
-            .parts(&input.bucket, &input.upload_id)?
+            .parts(&input.bucket, &input.upload_id)
+            .await?
             .into_iter()
             .collect();
         let mut segments = Vec::with_capacity(chosen.len());
@@ -236,7 +240,8 @@ impl LightningS3 {
             parts: Some(count as u32),
         };
         self.store
-            .complete_upload(&input.bucket, &input.upload_id, &input.key, &record)?;
+            .complete_upload(&input.bucket, &input.upload_id, &input.key, &record)
+            .await?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
@@ -251,11 +256,13 @@ impl LightningS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id)?;
+        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
-        self.store.abort_upload(&input.bucket, &input.upload_id)?;
+        self.store
+            .abort_upload(&input.bucket, &input.upload_id)
+            .await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -264,7 +271,7 @@ impl LightningS3 {
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id)?;
+        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -272,7 +279,8 @@ impl LightningS3 {
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let all: Vec<(u32, PartRecord)> = self
             .store
-            .parts(&input.bucket, &input.upload_id)?
+            .parts(&input.bucket, &input.upload_id)
+            .await?
             .into_iter()
             .filter(|(n, _)| *n > marker)
             .collect();
@@ -321,7 +329,8 @@ impl LightningS3 {
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let mut uploads: Vec<(String, UploadRecord)> = self
             .store
-            .uploads(&input.bucket)?
+            .uploads(&input.bucket)
+            .await?
             .into_iter()
             .filter(|(_, u)| u.key.starts_with(&prefix))
             .filter(

@@ -55,10 +55,14 @@ impl LightningS3 {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
-        self.store.require_bucket(&input.bucket)?;
+        self.store.require_bucket(&input.bucket).await?;
         let tags = tags_from_header(input.tagging.as_deref())?;
         if let Some(condition) = &input.if_none_match
-            && self.store.object(&input.bucket, &input.key)?.is_some()
+            && self
+                .store
+                .object(&input.bucket, &input.key)
+                .await?
+                .is_some()
             && matches!(condition, ETagCondition::Any)
         {
             return Err(precondition_failed());
@@ -99,7 +103,11 @@ impl LightningS3 {
             tags,
             parts: None,
         };
-        if let Err(e) = self.store.put_object(&input.bucket, &input.key, &record) {
+        if let Err(e) = self
+            .store
+            .put_object(&input.bucket, &input.key, &record)
+            .await
+        {
             self.store.discard_blobs([written.id.as_str()]);
             return Err(e.into());
         }
@@ -121,7 +129,7 @@ impl LightningS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key)?;
+        let record = self.object(&input.bucket, &input.key).await?;
         check_conditions(
             &record,
             input.if_match.as_ref(),
@@ -153,7 +161,7 @@ impl LightningS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key)?;
+        let record = self.object(&input.bucket, &input.key).await?;
         check_conditions(
             &record,
             input.if_match.as_ref(),
@@ -178,7 +186,7 @@ impl LightningS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        self.store.delete_object(&input.bucket, &input.key)?;
+        self.store.delete_object(&input.bucket, &input.key).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -187,7 +195,7 @@ impl LightningS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
-        self.store.require_bucket(&input.bucket)?;
+        self.store.require_bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
                 MalformedXML,
@@ -198,7 +206,7 @@ impl LightningS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
-            match self.store.delete_object(&input.bucket, &object.key) {
+            match self.store.delete_object(&input.bucket, &object.key).await {
                 Ok(_) => {
                     if !quiet {
                         deleted.push(DeletedObject {
@@ -231,8 +239,8 @@ impl LightningS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
-        let (source_bucket, source_key, source) = self.copy_source(&input.copy_source)?;
-        self.store.require_bucket(&input.bucket)?;
+        let (source_bucket, source_key, source) = self.copy_source(&input.copy_source).await?;
+        self.store.require_bucket(&input.bucket).await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -295,7 +303,11 @@ impl LightningS3 {
             tags,
             parts: None,
         };
-        if let Err(e) = self.store.put_object(&input.bucket, &input.key, &record) {
+        if let Err(e) = self
+            .store
+            .put_object(&input.bucket, &input.key, &record)
+            .await
+        {
             self.store.discard_blobs([written.id.as_str()]);
             return Err(e.into());
         }
@@ -313,13 +325,13 @@ impl LightningS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        list::v2(&self.store, req.input).map(S3Response::new)
+        list::v2(&self.store, req.input).await.map(S3Response::new)
     }
 
     pub(super) async fn handle_list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        list::v1(&self.store, req.input).map(S3Response::new)
+        list::v1(&self.store, req.input).await.map(S3Response::new)
     }
 }

@@ -19,7 +19,7 @@ impl LightningS3 {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         check_tags(&tags)?;
-        self.retag(&input.bucket, &input.key, tags)?;
+        self.retag(&input.bucket, &input.key, tags).await?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
 
@@ -27,7 +27,7 @@ impl LightningS3 {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let record = self.object(&req.input.bucket, &req.input.key)?;
+        let record = self.object(&req.input.bucket, &req.input.key).await?;
         let tag_set = record
             .tags
             .into_iter()
@@ -46,13 +46,15 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.retag(&req.input.bucket, &req.input.key, Vec::new())?;
+        self.retag(&req.input.bucket, &req.input.key, Vec::new())
+            .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
     }
 
-    fn retag(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> S3Result<()> {
+    async fn retag(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> S3Result<()> {
         self.store
-            .update_object(bucket, key, |record| record.tags = tags)?
+            .update_object(bucket, key, &|record| record.tags = tags.clone())
+            .await?
             .map(|_| ())
             .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }

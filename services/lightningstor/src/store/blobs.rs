@@ -13,6 +13,7 @@ const WRITE_BUFFER: usize = 1 << 20;
 
 #[derive(Debug)]
 pub(super) struct BlobDir {
+    root: PathBuf,
     blobs: PathBuf,
     tmp: PathBuf,
 }
@@ -62,9 +63,16 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// `blobs/<first two characters>/<id>`.
+pub(super) fn path_in(blobs: &Path, id: &str) -> PathBuf {
+    let shard = id.get(..2).unwrap_or("__");
+    blobs.join(shard).join(id)
+}
+
 impl BlobDir {
     pub(super) fn open(root: &Path) -> Result<BlobDir, std::io::Error> {
         let dir = BlobDir {
+            root: root.to_owned(),
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
         };
@@ -77,9 +85,62 @@ impl BlobDir {
         Ok(dir)
     }
 
+    /// Makes sure the blobs here belong to the metadata named `owner`:
+    /// recorded on first use (a directory with blobs and no record is a
+    /// standalone node's, from before the record existed), refused when
+    /// another's.
+    pub(super) fn claim(&self, owner: &str) -> Result<(), super::StoreError> {
+        let record = self.root.join("owner");
+        let recorded = match std::fs::read_to_string(&record) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let recorded = match recorded {
+            Some(name) => name,
+            None if self.has_blobs()? => "rocksdb".to_owned(),
+            None => {
+                let tmp = self.tmp.join("owner");
+                std::fs::write(&tmp, format!("{owner}\n"))?;
+                std::fs::File::open(&tmp)?.sync_all()?;
+                std::fs::rename(&tmp, &record)?;
+                std::fs::File::open(&self.root)?.sync_all()?;
+                return Ok(());
+            }
+        };
+        if recorded == owner {
+            Ok(())
+        } else {
+            Err(super::StoreError::OtherOwner {
+                data: self.root.display().to_string(),
+                owner: recorded,
+                this: owner.to_owned(),
+            })
+        }
+    }
+
+    /// Records `owner` as the metadata the blobs here belong to, whoever
+    /// had them (what a migration does once the metadata is copied).
+    pub fn reassign(root: &Path, owner: &str) -> Result<(), std::io::Error> {
+        let tmp = root.join("owner.new");
+        std::fs::write(&tmp, format!("{owner}\n"))?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, root.join("owner"))?;
+        std::fs::File::open(root)?.sync_all()
+    }
+
+    fn has_blobs(&self) -> Result<bool, std::io::Error> {
+        for shard in std::fs::read_dir(&self.blobs)? {
+            let shard = shard?;
+            if shard.file_type()?.is_dir() && std::fs::read_dir(shard.path())?.next().is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     pub(super) fn path(&self, id: &str) -> PathBuf {
-        let shard = id.get(..2).unwrap_or("__");
-        self.blobs.join(shard).join(id)
+        path_in(&self.blobs, id)
     }
 
     pub(super) async fn create(&self, digests: Digests) -> Result<BlobWriter, std::io::Error> {

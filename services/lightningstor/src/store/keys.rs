@@ -47,3 +47,17 @@ pub fn part(bucket: &str, upload_id: &str, number: u32) -> Vec<u8> {
 pub fn part_number(rest: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(rest.try_into().ok()?))
 }
+
+/// Where a listing of `bucket`'s keys under `prefix` after the raw bytes
+/// `after` begins: after `after` when it sorts at or past the prefix, else
+/// at the prefix.
+pub fn list_start(bucket: &str, prefix: &str, after: Option<&[u8]>) -> Vec<u8> {
+    match after {
+        Some(after) if after >= prefix.as_bytes() => {
+            let mut start = bucket_prefix(bucket);
+            start.extend_from_slice(after);
+            self::after(&start)
+        }
+        _ => object(bucket, prefix),
+    }
+}

@@ -3,8 +3,10 @@
 
 use super::*;
 
-fn open(root: &Path) -> Store {
-    Store::open(&root.join("meta"), &root.join("data")).unwrap()
+async fn open(root: &Path) -> Store {
+    Store::open(&root.join("meta"), &root.join("data"))
+        .await
+        .unwrap()
 }
 
 fn record(blob: &WrittenBlob) -> ObjectRecord {
@@ -43,12 +45,13 @@ fn files_under(dir: &Path) -> usize {
 #[tokio::test]
 async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
     let root = tempfile::tempdir().unwrap();
-    let store = open(root.path());
+    let store = open(root.path()).await;
     store
         .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .await
         .unwrap();
     let kept = blob(&store, b"kept").await;
-    store.put_object("b", "kept", &record(&kept)).unwrap();
+    store.put_object("b", "kept", &record(&kept)).await.unwrap();
 
     // Crash 1: a write still in tmp/. Crash 2: renamed into blobs/ but the
     // index never heard of it.
@@ -59,11 +62,11 @@ async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
     assert!(store.blob_path(&orphan.id).exists());
     drop(store);
 
-    let store = open(root.path());
+    let store = open(root.path()).await;
     assert!(!store.blob_path(&orphan.id).exists(), "orphan collected");
     assert_eq!(files_under(&root.path().join("data/tmp")), 0);
     assert_eq!(files_under(&root.path().join("data/blobs")), 1);
-    let listed = store.list_objects("b", "", None, 10).unwrap();
+    let listed = store.list_objects("b", "", None, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].key, "kept");
     assert_eq!(
@@ -75,60 +78,107 @@ async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
 #[tokio::test]
 async fn overwrites_free_the_old_blob_and_updates_keep_theirs() {
     let root = tempfile::tempdir().unwrap();
-    let store = open(root.path());
+    let store = open(root.path()).await;
     store
         .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .await
         .unwrap();
     let first = blob(&store, b"one").await;
-    store.put_object("b", "k", &record(&first)).unwrap();
+    store.put_object("b", "k", &record(&first)).await.unwrap();
     let second = blob(&store, b"two").await;
-    store.put_object("b", "k", &record(&second)).unwrap();
+    store.put_object("b", "k", &record(&second)).await.unwrap();
     assert!(!store.blob_path(&first.id).exists());
     store
-        .update_object("b", "k", |r| r.tags = vec![("a".into(), "1".into())])
+        .update_object("b", "k", &|r| r.tags = vec![("a".into(), "1".into())])
+        .await
         .unwrap()
         .unwrap();
     assert!(store.blob_path(&second.id).exists());
-    assert_eq!(store.object("b", "k").unwrap().unwrap().tags.len(), 1);
+    assert_eq!(store.object("b", "k").await.unwrap().unwrap().tags.len(), 1);
     assert!(matches!(
-        store.delete_bucket("b"),
+        store.delete_bucket("b").await,
         Err(StoreError::BucketNotEmpty)
     ));
-    assert!(store.delete_object("b", "k").unwrap());
+    assert!(store.delete_object("b", "k").await.unwrap());
     assert!(!store.blob_path(&second.id).exists());
-    store.delete_bucket("b").unwrap();
+    store.delete_bucket("b").await.unwrap();
 }
 
 #[tokio::test]
 async fn listing_pages_by_raw_cursor_and_prefix() {
     let root = tempfile::tempdir().unwrap();
-    let store = open(root.path());
+    let store = open(root.path()).await;
     for bucket in ["a", "ab"] {
         store
             .create_bucket(bucket, &BucketRecord { created_ms: 0 })
+            .await
             .unwrap();
     }
     for key in ["x/1", "x/2", "y"] {
         let b = blob(&store, key.as_bytes()).await;
-        store.put_object("a", key, &record(&b)).unwrap();
+        store.put_object("a", key, &record(&b)).await.unwrap();
     }
     let b = blob(&store, b"other bucket").await;
-    store.put_object("ab", "x/3", &record(&b)).unwrap();
+    store.put_object("ab", "x/3", &record(&b)).await.unwrap();
     let keys = |listed: Vec<Listed>| listed.into_iter().map(|l| l.key).collect::<Vec<_>>();
     assert_eq!(
-        keys(store.list_objects("a", "x/", None, 10).unwrap()),
+        keys(store.list_objects("a", "x/", None, 10).await.unwrap()),
         ["x/1", "x/2"]
     );
     assert_eq!(
-        keys(store.list_objects("a", "", Some(b"x/1"), 10).unwrap()),
+        keys(store.list_objects("a", "", Some(b"x/1"), 10).await.unwrap()),
         ["x/2", "y"]
     );
     assert_eq!(
-        keys(store.list_objects("a", "", Some(b"x/\xff"), 10).unwrap()),
+        keys(
+            store
+                .list_objects("a", "", Some(b"x/\xff"), 10)
+                .await
+                .unwrap()
+        ),
         ["y"]
     );
     assert_eq!(
-        keys(store.list_objects("a", "", None, 2).unwrap()),
+        keys(store.list_objects("a", "", None, 2).await.unwrap()),
         ["x/1", "x/2"]
+    );
+}
+
+#[tokio::test]
+async fn the_local_backend_passes_the_conformance_suite() {
+    let root = tempfile::tempdir().unwrap();
+    let meta = local::LocalMeta::open(&root.path().join("meta"), None).unwrap();
+    conformance::run(Arc::new(meta), "local").await;
+}
+
+#[tokio::test]
+async fn blobs_are_never_collected_against_another_stores_metadata() {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path()).await;
+    store
+        .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .await
+        .unwrap();
+    let kept = blob(&store, b"kept").await;
+    store.put_object("b", "kept", &record(&kept)).await.unwrap();
+    drop(store);
+
+    // Handed over to chainfire, the data directory refuses a RocksDB
+    // start (which would collect every blob as garbage) and keeps them.
+    let chainfire_name = "chainfire /photon/clusters/c/lightningstor/n/";
+    blobs::BlobDir::reassign(&root.path().join("data"), chainfire_name).unwrap();
+    let refused = Store::open(&root.path().join("meta"), &root.path().join("data")).await;
+    let Err(StoreError::OtherOwner { owner, this, .. }) = refused else {
+        panic!("a store handed to chainfire opened as a local one: {refused:?}");
+    };
+    assert_eq!((owner.as_str(), this.as_str()), (chainfire_name, "rocksdb"));
+    assert!(
+        std::fs::read(
+            root.path()
+                .join("data/blobs")
+                .join(&kept.id[..2])
+                .join(&kept.id)
+        )
+        .is_ok()
     );
 }

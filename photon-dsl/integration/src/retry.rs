@@ -1,0 +1,72 @@
+//! Requests to chainfire that ride out a leader election: every component
+//! keeping state in chainfire needs the same rule for "not now" against
+//! "no", so it is written once here.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a request is tried again while chainfire elects a leader or a
+/// member is unreachable (the client moves to another member).
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Whether `e` says "not now" rather than "no": no leader, a member gone,
+/// an answer that timed out.
+pub fn transient(e: &etcd_client::Error) -> bool {
+    match e {
+        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4).
+        etcd_client::Error::GRpcStatus(status) => matches!(i32::from(status.code()), 4 | 14),
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// `request` until it succeeds, fails for good, or [`RETRY_FOR`] passes.
+///
+/// A write whose answer was lost may have been applied: the caller must
+/// make writes it retries safe to repeat (a transaction guarded by a
+/// compare that the first application makes false, then read again).
+pub async fn retried<T, F, Fut>(mut request: F) -> Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match request().await {
+            Ok(answer) => return Ok(answer),
+            Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "chainfire not ready; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The end of the range of keys starting with `prefix` (etcd's
+/// `range_end` for a prefix).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Every byte 0xff: to the end of the key space.
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_where_the_next_prefix_begins() {
+        assert_eq!(prefix_end(b"a/"), b"a0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}

@@ -1,0 +1,572 @@
+//! The [`MetaStore`] conformance suite: what every metadata backend must
+//! do, run against each (`LocalMeta` in lightningstor's tests,
+//! `ChainfireMeta` against chainfire, etcd and a chainfire cluster losing
+//! its leader in the end-to-end tests). It panics, naming the promise, at
+//! the first one broken.
+//!
+//! Each case works in buckets of its own named after `suffix` (lower-case
+//! letters and digits), so the suite can run in a store that holds other
+//! buckets (or an earlier run's).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::meta::MetaStore;
+use super::{
+    AccessKeyRecord, BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment,
+    SessionRecord, StoreError, UploadRecord,
+};
+
+/// Runs every case against `meta`.
+pub async fn run(meta: Arc<dyn MetaStore>, suffix: &str) {
+    run_with(meta, suffix, |_| {}).await;
+}
+
+/// As [`run`], calling `between` with each case's name once it passed:
+/// where a test kills a chainfire member mid-suite.
+pub async fn run_with(meta: Arc<dyn MetaStore>, suffix: &str, mut between: impl FnMut(&str)) {
+    buckets_are_created_once(meta.clone(), suffix).await;
+    between("buckets");
+    writes_tell_what_they_replaced(&*meta, suffix).await;
+    between("objects");
+    listings_are_in_key_order(&*meta, suffix).await;
+    between("listing");
+    concurrent_writers_lose_nothing(meta.clone(), suffix).await;
+    between("concurrent");
+    concurrent_replacements_are_each_told_once(meta.clone(), suffix).await;
+    between("replacements");
+    only_empty_buckets_are_deleted(&*meta, suffix).await;
+    between("delete-bucket");
+    no_object_outlives_its_bucket(meta.clone(), suffix).await;
+    between("bucket-race");
+    uploads_complete_all_or_nothing(&*meta, suffix).await;
+    between("multipart");
+    access_keys_and_their_sessions(&*meta, suffix).await;
+    between("access-keys");
+}
+
+fn bucket(case: &str, suffix: &str) -> String {
+    format!("{case}-{suffix}")
+}
+
+fn created() -> BucketRecord {
+    BucketRecord { created_ms: 1 }
+}
+
+/// An object made of blobs `blobs`, with `etag` to tell records apart.
+fn object(blobs: &[&str], etag: &str) -> ObjectRecord {
+    ObjectRecord {
+        segments: blobs
+            .iter()
+            .map(|b| Segment {
+                blob: (*b).to_owned(),
+                size: 1,
+            })
+            .collect(),
+        size: blobs.len() as u64,
+        etag: etag.to_owned(),
+        modified_ms: 2,
+        headers: ContentHeaders {
+            content_type: Some("text/plain".into()),
+            ..ContentHeaders::default()
+        },
+        metadata: vec![("owner".into(), "conformance".into())],
+        checksums: Checksums::default(),
+        tags: Vec::new(),
+        parts: None,
+    }
+}
+
+fn part(blob: &str) -> PartRecord {
+    PartRecord {
+        blob: blob.to_owned(),
+        size: 1,
+        etag: format!("etag-{blob}"),
+        modified_ms: 3,
+        checksums: Checksums::default(),
+    }
+}
+
+fn upload(key: &str) -> UploadRecord {
+    UploadRecord {
+        key: key.to_owned(),
+        initiated_ms: 4,
+        headers: ContentHeaders::default(),
+        metadata: Vec::new(),
+        tags: Vec::new(),
+        checksum_algorithm: None,
+    }
+}
+
+async fn buckets_are_created_once(meta: Arc<dyn MetaStore>, suffix: &str) {
+    let name = bucket("create", suffix);
+    meta.create_bucket(&name, &created())
+        .await
+        .expect("a new bucket is created");
+    assert!(
+        matches!(
+            meta.create_bucket(&name, &created()).await,
+            Err(StoreError::BucketExists)
+        ),
+        "a second create of one bucket is refused"
+    );
+    assert_eq!(meta.bucket(&name).await.unwrap(), Some(created()));
+    assert!(
+        meta.buckets()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(n, _)| *n == name),
+        "a created bucket is listed"
+    );
+
+    // Eight creators of one new bucket: exactly one wins.
+    let racing = bucket("create-race", suffix);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (meta, racing) = (meta.clone(), racing.clone());
+            tokio::spawn(async move { meta.create_bucket(&racing, &created()).await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::BucketExists) => {}
+            Err(e) => panic!("a racing create failed otherwise: {e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one of eight racing creates succeeds");
+}
+
+async fn writes_tell_what_they_replaced(meta: &dyn MetaStore, suffix: &str) {
+    let name = bucket("objects", suffix);
+    meta.create_bucket(&name, &created()).await.unwrap();
+    let first = object(&["o-1"], "first");
+    let second = object(&["o-2a", "o-2b"], "second");
+    assert_eq!(meta.put_object(&name, "k", &first).await.unwrap(), None);
+    assert_eq!(
+        meta.put_object(&name, "k", &second).await.unwrap(),
+        Some(first),
+        "an overwrite returns the record it replaced"
+    );
+    assert_eq!(meta.object(&name, "k").await.unwrap(), Some(second.clone()));
+
+    let tagged = meta
+        .update_object(&name, "k", &|r| {
+            r.tags = vec![("colour".into(), "blue".into())]
+        })
+        .await
+        .unwrap()
+        .expect("an existing object is updated");
+    assert_eq!(
+        tagged.segments, second.segments,
+        "an update keeps the blobs"
+    );
+    assert_eq!(meta.object(&name, "k").await.unwrap(), Some(tagged.clone()));
+    assert_eq!(
+        meta.update_object(&name, "missing", &|r| r.tags.clear())
+            .await
+            .unwrap(),
+        None,
+        "updating no object changes nothing"
+    );
+
+    let gone = bucket("never-made", suffix);
+    assert!(
+        matches!(
+            meta.put_object(&gone, "k", &object(&["x"], "x")).await,
+            Err(StoreError::NoSuchBucket)
+        ),
+        "no object is written into a missing bucket"
+    );
+    assert!(matches!(
+        meta.delete_object(&gone, "k").await,
+        Err(StoreError::NoSuchBucket)
+    ));
+    assert!(matches!(
+        meta.update_object(&gone, "k", &|_| {}).await,
+        Err(StoreError::NoSuchBucket)
+    ));
+
+    assert_eq!(
+        meta.delete_object(&name, "k").await.unwrap(),
+        Some(tagged),
+        "a delete returns the record removed"
+    );
+    assert_eq!(meta.delete_object(&name, "k").await.unwrap(), None);
+    assert_eq!(meta.object(&name, "k").await.unwrap(), None);
+}
+
+async fn listings_are_in_key_order(meta: &dyn MetaStore, suffix: &str) {
+    // A bucket whose name is a prefix of another's: neither lists the other's.
+    let name = bucket("list", suffix);
+    let longer = format!("{name}x");
+    for b in [&name, &longer] {
+        meta.create_bucket(b, &created()).await.unwrap();
+    }
+    let keys = ["x/1", "x/10", "x/2", "y", "z z", "é", "x"];
+    for key in keys {
+        meta.put_object(&name, key, &object(&[key], key))
+            .await
+            .unwrap();
+    }
+    meta.put_object(&longer, "x/3", &object(&["other"], "other"))
+        .await
+        .unwrap();
+    let listed = |found: Vec<super::Listed>| found.into_iter().map(|l| l.key).collect::<Vec<_>>();
+
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    assert_eq!(
+        listed(
+            meta.list_objects(&name, "", None, usize::MAX)
+                .await
+                .unwrap()
+        ),
+        sorted,
+        "a listing is in the byte order of the keys"
+    );
+    assert_eq!(
+        listed(meta.list_objects(&name, "x/", None, 100).await.unwrap()),
+        ["x/1", "x/10", "x/2"],
+        "a prefix lists only its keys"
+    );
+    assert_eq!(
+        listed(
+            meta.list_objects(&name, "", Some(b"x/10"), 100)
+                .await
+                .unwrap()
+        ),
+        ["x/2", "y", "z z", "é"],
+        "a listing resumes after the cursor"
+    );
+    assert_eq!(
+        listed(
+            meta.list_objects(&name, "x/", Some(b"x/\xff"), 100)
+                .await
+                .unwrap()
+        ),
+        Vec::<String>::new(),
+        "a cursor past the prefix lists nothing"
+    );
+    assert_eq!(
+        listed(meta.list_objects(&name, "", Some(b"a"), 2).await.unwrap()),
+        ["x", "x/1"],
+        "a limit caps the listing"
+    );
+    assert!(
+        meta.list_objects(&name, "", None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let record = &meta.list_objects(&name, "y", None, 1).await.unwrap()[0].record;
+    assert_eq!(
+        record,
+        &object(&["y"], "y"),
+        "a listing carries the records"
+    );
+}
+
+async fn concurrent_writers_lose_nothing(meta: Arc<dyn MetaStore>, suffix: &str) {
+    // More objects than one page of a chainfire range read.
+    const OBJECTS: usize = 1005;
+    let name = bucket("concurrent", suffix);
+    meta.create_bucket(&name, &created()).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|writer| {
+            let (meta, name) = (meta.clone(), name.clone());
+            tokio::spawn(async move {
+                for i in (writer..OBJECTS).step_by(16) {
+                    let key = format!("obj-{i:05}");
+                    meta.put_object(&name, &key, &object(&[&key], &key))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let listed = meta
+        .list_objects(&name, "", None, usize::MAX)
+        .await
+        .unwrap();
+    let keys: Vec<String> = listed.iter().map(|l| l.key.clone()).collect();
+    let expected: Vec<String> = (0..OBJECTS).map(|i| format!("obj-{i:05}")).collect();
+    assert_eq!(keys, expected, "every concurrent write is listed, in order");
+    assert_eq!(
+        meta.bucket_usage(&name).await.unwrap(),
+        (OBJECTS as u64, OBJECTS as u64),
+        "usage counts every object and byte"
+    );
+    let used = meta.blobs_in_use().await.unwrap();
+    assert!(
+        expected.iter().all(|key| used.contains(key)),
+        "every object's blob is in use"
+    );
+}
+
+async fn concurrent_replacements_are_each_told_once(meta: Arc<dyn MetaStore>, suffix: &str) {
+    let name = bucket("replace", suffix);
+    meta.create_bucket(&name, &created()).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|writer| {
+            let (meta, name) = (meta.clone(), name.clone());
+            tokio::spawn(async move {
+                let etag = format!("writer-{writer}");
+                let replaced = meta
+                    .put_object(&name, "contested", &object(&[&etag], &etag))
+                    .await
+                    .unwrap();
+                replaced.map(|r| r.etag)
+            })
+        })
+        .collect();
+    let mut told = Vec::new();
+    for task in tasks {
+        told.push(task.await.unwrap());
+    }
+    let last = meta.object(&name, "contested").await.unwrap().unwrap().etag;
+    assert_eq!(
+        told.iter().filter(|t| t.is_none()).count(),
+        1,
+        "exactly one writer found no object: {told:?}"
+    );
+    let mut replaced: Vec<String> = told.into_iter().flatten().collect();
+    replaced.push(last);
+    replaced.sort();
+    let all: Vec<String> = (0..8).map(|w| format!("writer-{w}")).collect();
+    assert_eq!(
+        replaced, all,
+        "each record is replaced once or is the last: no blob freed twice, none leaked"
+    );
+}
+
+async fn only_empty_buckets_are_deleted(meta: &dyn MetaStore, suffix: &str) {
+    let name = bucket("delete", suffix);
+    meta.create_bucket(&name, &created()).await.unwrap();
+    meta.put_object(&name, "k", &object(&["d"], "d"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            meta.delete_bucket(&name).await,
+            Err(StoreError::BucketNotEmpty)
+        ),
+        "a bucket with an object is not deleted"
+    );
+    meta.delete_object(&name, "k").await.unwrap();
+    meta.create_upload(&name, "up-1", &upload("k"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            meta.delete_bucket(&name).await,
+            Err(StoreError::BucketNotEmpty)
+        ),
+        "a bucket with an upload is not deleted"
+    );
+    meta.finish_upload(&name, "up-1", None).await.unwrap();
+    meta.delete_bucket(&name)
+        .await
+        .expect("an empty bucket is deleted");
+    assert_eq!(meta.bucket(&name).await.unwrap(), None);
+    assert!(matches!(
+        meta.delete_bucket(&name).await,
+        Err(StoreError::NoSuchBucket)
+    ));
+}
+
+async fn no_object_outlives_its_bucket(meta: Arc<dyn MetaStore>, suffix: &str) {
+    for round in 0..10 {
+        let name = bucket(&format!("race{round}"), suffix);
+        meta.create_bucket(&name, &created()).await.unwrap();
+        let put = {
+            let (meta, name) = (meta.clone(), name.clone());
+            tokio::spawn(async move { meta.put_object(&name, "k", &object(&["r"], "r")).await })
+        };
+        let delete = {
+            let (meta, name) = (meta.clone(), name.clone());
+            tokio::spawn(async move { meta.delete_bucket(&name).await })
+        };
+        let (put, delete) = (put.await.unwrap(), delete.await.unwrap());
+        match (&put, &delete) {
+            (Ok(_), Err(StoreError::BucketNotEmpty)) => {
+                assert!(meta.bucket(&name).await.unwrap().is_some());
+                assert!(meta.object(&name, "k").await.unwrap().is_some());
+            }
+            (Err(StoreError::NoSuchBucket), Ok(())) => {
+                assert!(meta.bucket(&name).await.unwrap().is_none());
+                assert_eq!(meta.object(&name, "k").await.unwrap(), None);
+            }
+            _ => panic!("a put racing a bucket delete: put {put:?}, delete {delete:?}"),
+        }
+    }
+}
+
+async fn uploads_complete_all_or_nothing(meta: &dyn MetaStore, suffix: &str) {
+    let name = bucket("multipart", suffix);
+    assert!(matches!(
+        meta.create_upload(&name, "u", &upload("k")).await,
+        Err(StoreError::NoSuchBucket)
+    ));
+    meta.create_bucket(&name, &created()).await.unwrap();
+    assert!(matches!(
+        meta.upload(&name, "u").await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        meta.put_part(&name, "u", 1, &part("p1")).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    meta.create_upload(&name, "u", &upload("big"))
+        .await
+        .unwrap();
+    assert_eq!(meta.upload(&name, "u").await.unwrap(), upload("big"));
+    for (number, blob) in [(256, "p256"), (1, "p1"), (10, "p10"), (2, "p2-old")] {
+        assert_eq!(
+            meta.put_part(&name, "u", number, &part(blob))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        meta.put_part(&name, "u", 2, &part("p2")).await.unwrap(),
+        Some(part("p2-old")),
+        "a part uploaded again returns the one it replaced"
+    );
+    let numbers: Vec<u32> = meta
+        .parts(&name, "u")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(numbers, [1, 2, 10, 256], "parts are listed by number");
+    assert_eq!(meta.uploads(&name).await.unwrap().len(), 1);
+    let used = meta.blobs_in_use().await.unwrap();
+    assert!(
+        ["p1", "p2", "p10", "p256"]
+            .iter()
+            .all(|b| used.contains(*b)),
+        "parts' blobs are in use"
+    );
+
+    // Completing over an existing object: parts left out and the old
+    // object's blobs are freed, the rest is the new object's.
+    meta.put_object(&name, "big", &object(&["old-big"], "old"))
+        .await
+        .unwrap();
+    let assembled = object(&["p1", "p2", "p10"], "assembled");
+    let mut freed = meta
+        .finish_upload(&name, "u", Some(("big", &assembled)))
+        .await
+        .unwrap();
+    freed.sort();
+    assert_eq!(
+        freed,
+        ["old-big", "p256"],
+        "completion frees exactly what no record uses"
+    );
+    assert_eq!(meta.object(&name, "big").await.unwrap(), Some(assembled));
+    assert!(matches!(
+        meta.upload(&name, "u").await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(
+        meta.parts(&name, "u").await.unwrap().is_empty(),
+        "a completed upload has no parts"
+    );
+    assert!(matches!(
+        meta.put_part(&name, "u", 3, &part("late")).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        meta.finish_upload(&name, "u", None).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+
+    meta.create_upload(&name, "v", &upload("aborted"))
+        .await
+        .unwrap();
+    meta.put_part(&name, "v", 1, &part("v1")).await.unwrap();
+    assert_eq!(meta.finish_upload(&name, "v", None).await.unwrap(), ["v1"]);
+    assert_eq!(meta.object(&name, "aborted").await.unwrap(), None);
+    assert!(meta.uploads(&name).await.unwrap().is_empty());
+    let used: HashSet<String> = meta.blobs_in_use().await.unwrap();
+    assert!(
+        !used.contains("v1") && !used.contains("p256"),
+        "freed blobs are not in use"
+    );
+}
+
+async fn access_keys_and_their_sessions(meta: &dyn MetaStore, suffix: &str) {
+    let key = |description: &str, session: Option<SessionRecord>| AccessKeyRecord {
+        secret: format!("secret-of-{description}"),
+        created_ms: 5,
+        description: description.to_owned(),
+        session,
+    };
+    let parent = format!("PARENT{}", suffix.to_uppercase());
+    let session = |token: &str, expires_ms: i64| SessionRecord {
+        token: token.to_owned(),
+        expires_ms,
+        parent: parent.clone(),
+        role_arn: "arn:aws:iam::000000000000:role/conformance".into(),
+    };
+    assert!(
+        meta.insert_access_key(&parent, &key("parent", None))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !meta
+            .insert_access_key(&parent, &key("again", None))
+            .await
+            .unwrap(),
+        "a taken id is refused"
+    );
+    assert_eq!(
+        meta.access_key(&parent).await.unwrap(),
+        Some(key("parent", None))
+    );
+    let live = format!("LIVE{}", suffix.to_uppercase());
+    let stale = format!("STALE{}", suffix.to_uppercase());
+    meta.insert_access_key(&live, &key("live", Some(session("t1", i64::MAX))))
+        .await
+        .unwrap();
+    meta.insert_access_key(&stale, &key("stale", Some(session("t2", 10))))
+        .await
+        .unwrap();
+    let ids: Vec<String> = meta
+        .access_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!([&parent, &live, &stale].iter().all(|id| ids.contains(id)));
+
+    assert!(
+        meta.purge_expired_keys(11).await.unwrap() >= 1,
+        "an expired session is purged"
+    );
+    assert_eq!(meta.access_key(&stale).await.unwrap(), None);
+    assert!(
+        meta.access_key(&live).await.unwrap().is_some(),
+        "a live session stays"
+    );
+
+    assert!(meta.delete_access_key(&parent).await.unwrap());
+    assert_eq!(meta.access_key(&parent).await.unwrap(), None);
+    assert_eq!(
+        meta.access_key(&live).await.unwrap(),
+        None,
+        "a deleted key's sessions go with it"
+    );
+    assert!(!meta.delete_access_key(&parent).await.unwrap());
+}
