@@ -348,3 +348,79 @@ async fn a_compiled_integrated_flashdns_serves_its_stored_zone_from_the_deployme
         "{health}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photonctl_migrate_moves_a_standalone_flashdns_stored_zones_into_chainfire() {
+    use hickory_proto::rr::RecordType;
+
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let _chainfire = e2e::etcd::chainfire_server(&net, 1, dir.path()).await;
+    // A standalone flashdns's stored zones: zone files under `zones/` of
+    // its state directory.
+    let zones = dir.path().join("standalone-state/zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(
+        zones.join("vpc.test.zone"),
+        "vpc.test. 300 IN SOA ns.vpc.test. hostmaster.vpc.test. 41 7200 900 1209600 60\n\
+         vpc.test. 300 IN NS ns.vpc.test.\nns.vpc.test. 300 IN A 10.0.0.1\n\
+         web.vpc.test. 60 IN A 10.0.0.5\n",
+    )
+    .unwrap();
+    let endpoint = net.url(1, 2379);
+    let migrate = |extra: &[&str]| {
+        let args = [
+            &[
+                "migrate",
+                "--from",
+                "standalone",
+                "--to",
+                "integrated",
+                "--component",
+                "flashdns",
+                "--zones-dir",
+                zones.to_str().unwrap(),
+                "--cluster",
+                "c1",
+                "--endpoint",
+                &endpoint,
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = e2e::tool_output("photonctl", &args);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        migrate(&["--dry-run"]),
+        "would copy vpc.test. (4 records)\n"
+    );
+    let listed = photonctl(&net, &["list", "--zone", "vpc.test"]);
+    assert!(
+        !listed.status.success(),
+        "a dry run created the zone: {listed:?}"
+    );
+    assert_eq!(
+        migrate(&[]),
+        "ok      copied vpc.test. (4 records, read back equal)\n"
+    );
+    assert_eq!(migrate(&[]), "ok      vpc.test. is already there\n");
+
+    // An integrated flashdns serves it, serial and all.
+    let _dns = integrated_flashdns(&net, 2, dir.path());
+    let server: std::net::SocketAddr = net.addr(2, 5300).parse().unwrap();
+    let answer = within_a_second(server, "web.vpc.test.", RecordType::A, |a| {
+        !a.answers.is_empty()
+    })
+    .await;
+    assert_eq!(
+        e2e::dns::lines(&answer.answers),
+        ["web.vpc.test. 60 IN A 10.0.0.5"]
+    );
+    let soa = e2e::dns::ask(&e2e::dns::udp(server, None), "vpc.test.", RecordType::SOA).await;
+    assert_eq!(
+        e2e::dns::lines(&soa.answers),
+        ["vpc.test. 300 IN SOA ns.vpc.test. hostmaster.vpc.test. 41 7200 900 1209600 60"]
+    );
+}

@@ -18,9 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chainfire::api::{Services, incoming};
-use chainfire::member::{Member, MemberAddrs, MemberConfig};
-use chainfire::proto::raftpb::raft_peer_server::RaftPeerServer;
 use etcd_client::Client;
 
 const VALUE_SIZE: usize = 256;
@@ -135,45 +132,14 @@ fn serve_chainfire(dir: &str, client: &str, peer: &str) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(async {
-        let client_addr = format!("127.0.0.1:{client}");
-        let peer_addr = format!("127.0.0.1:{peer}");
-        let member = Member::start(MemberConfig {
-            name: "bench".into(),
-            data_dir: dir.into(),
-            members: [(
-                "bench".to_owned(),
-                MemberAddrs {
-                    peer: peer_addr.clone(),
-                    client: client_addr.clone(),
-                },
-            )]
-            .into(),
-            snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
-        })
-        .await
-        .expect("the member starts");
-        let services = Services::new(&member, chainfire::Limits::DEFAULT);
-        let peers = tonic::transport::Server::builder()
-            .add_service(RaftPeerServer::new(member.peer_service()))
-            .serve_with_incoming(incoming(
-                tokio::net::TcpListener::bind(&peer_addr)
-                    .await
-                    .expect("peer port"),
-            ));
-        let clients = tonic::transport::Server::builder()
-            .add_service(services.kv)
-            .add_service(services.watch)
-            .add_service(services.lease)
-            .add_service(services.cluster)
-            .add_service(services.maintenance)
-            .serve_with_incoming(incoming(
-                tokio::net::TcpListener::bind(&client_addr)
-                    .await
-                    .expect("client port"),
-            ));
-        let _ = tokio::join!(peers, clients);
-    });
+    runtime
+        .block_on(chainfire::lone::serve(
+            "bench",
+            Path::new(dir),
+            &format!("127.0.0.1:{client}"),
+            &format!("127.0.0.1:{peer}"),
+        ))
+        .expect("chainfire serves");
 }
 
 fn free_port() -> u16 {

@@ -19,6 +19,8 @@ pub mod backup;
 #[cfg(feature = "server")]
 mod health;
 #[cfg(feature = "server")]
+pub mod lone;
+#[cfg(feature = "server")]
 pub mod member;
 #[cfg(feature = "server")]
 pub mod mvcc;

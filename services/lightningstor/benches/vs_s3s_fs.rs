@@ -17,6 +17,12 @@
 //!   directory. Reads of just-written data come from the page cache, for
 //!   the servers and the plain file alike.
 //!
+//! A third column is lightningstor integrated: its metadata in a one-member
+//! chainfire (in another process, on the same disk, every commit fsynced)
+//! instead of RocksDB, so the price of integration is stated next to the
+//! standalone figures: each PUT is a chainfire transaction, each GET a
+//! chainfire read.
+//!
 //! `BENCH_SCALE` (default 1.0) scales the small-object operation counts.
 
 use std::io::{Read as _, Write as _};
@@ -42,7 +48,15 @@ fn main() {
     // `cargo bench` passes `--bench`; the server child is started as
     // `<exe> --serve-lightningstor <dir> <port>`.
     if let Some(i) = args.iter().position(|a| a == "--serve-lightningstor") {
-        serve_lightningstor(Path::new(&args[i + 1]), args[i + 2].parse().unwrap());
+        serve_lightningstor(
+            Path::new(&args[i + 1]),
+            args[i + 2].parse().unwrap(),
+            args.get(i + 3).map(String::as_str),
+        );
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve-chainfire") {
+        serve_chainfire(Path::new(&args[i + 1]), &args[i + 2], &args[i + 3]);
         return;
     }
     let scale: f64 = std::env::var("BENCH_SCALE")
@@ -75,10 +89,14 @@ fn main() {
 
     let plain = plain_file_baseline();
     let mut rows = Vec::new();
-    for system in [System::LightningStor, System::S3sFs(peer)] {
+    for system in [
+        System::LightningStor,
+        System::Integrated,
+        System::S3sFs(peer),
+    ] {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
-        let mut child = system.start(dir.path(), port);
+        let mut children = system.start(dir.path(), port);
         let results = runtime.block_on(async {
             let s3 = client(port);
             wait_ready(&s3).await;
@@ -90,8 +108,10 @@ fn main() {
             let large_get = large_get(&s3).await;
             [put, get, large_put, large_get]
         });
-        let _ = child.kill();
-        let _ = child.wait();
+        for child in &mut children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         rows.push((system.name(), results));
     }
     print_table(&rows, plain);
@@ -99,6 +119,8 @@ fn main() {
 
 enum System {
     LightningStor,
+    /// lightningstor with its metadata in chainfire.
+    Integrated,
     S3sFs(PathBuf),
 }
 
@@ -106,18 +128,44 @@ impl System {
     fn name(&self) -> &'static str {
         match self {
             System::LightningStor => "lightningstor",
+            System::Integrated => "lightningstor+chainfire",
             System::S3sFs(_) => "s3s-fs (no fsync)",
         }
     }
 
-    fn start(&self, dir: &Path, port: u16) -> Child {
-        let mut command = match self {
+    /// Starts the system's processes (chainfire first when it has one).
+    fn start(&self, dir: &Path, port: u16) -> Vec<Child> {
+        let spawn = |mut command: Command| {
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the server starts")
+        };
+        let this = || Command::new(std::env::current_exe().unwrap());
+        let command = match self {
             System::LightningStor => {
-                let mut c = Command::new(std::env::current_exe().unwrap());
+                let mut c = this();
                 c.arg("--serve-lightningstor")
                     .arg(dir)
                     .arg(port.to_string());
                 c
+            }
+            System::Integrated => {
+                let (client, peer) = (free_port(), free_port());
+                let mut chainfire = this();
+                chainfire
+                    .arg("--serve-chainfire")
+                    .arg(dir.join("chainfire"))
+                    .arg(format!("127.0.0.1:{client}"))
+                    .arg(format!("127.0.0.1:{peer}"));
+                let chainfire = spawn(chainfire);
+                let mut c = this();
+                c.arg("--serve-lightningstor")
+                    .arg(dir)
+                    .arg(port.to_string())
+                    .arg(format!("http://127.0.0.1:{client}"));
+                return vec![chainfire, spawn(c)];
             }
             System::S3sFs(bin) => {
                 let mut c = Command::new(bin);
@@ -127,25 +175,49 @@ impl System {
                 c
             }
         };
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts")
+        vec![spawn(command)]
     }
 }
 
-fn serve_lightningstor(dir: &Path, port: u16) {
+/// A one-member chainfire for the integrated column.
+fn serve_chainfire(dir: &Path, client: &str, peer: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime
+        .block_on(chainfire::lone::serve("bench", dir, client, peer))
+        .expect("chainfire serves");
+}
+
+/// lightningstor on `port`, its metadata in RocksDB, or in the chainfire
+/// at `chainfire` when given.
+fn serve_lightningstor(dir: &Path, port: u16, chainfire: Option<&str>) {
     use lightningstor::auth::KeyRing;
     use lightningstor::store::Store;
+    use lightningstor::store::chainfire::{ChainfireMeta, instance_prefix};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let store = Store::open(&dir.join("meta"), &dir.join("data"))
-            .await
-            .expect("the store opens");
+        let store = match chainfire {
+            None => Store::open(&dir.join("meta"), &dir.join("data")).await,
+            Some(endpoint) => {
+                // chainfire starts beside it: wait until it answers.
+                let client = loop {
+                    if let Ok(mut client) = etcd_client::Client::connect([endpoint], None).await
+                        && client.status().await.is_ok_and(|s| s.leader() != 0)
+                    {
+                        break client;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                let meta = ChainfireMeta::new(client, instance_prefix("bench", "storage"));
+                Store::with_meta(Arc::new(meta), &dir.join("data")).await
+            }
+        }
+        .expect("the store opens");
         let keys = KeyRing::new(KEY_ID, SECRET, store.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await

@@ -1,18 +1,25 @@
 //! `photonctl migrate --from standalone --to integrated`: moves a stopped
-//! standalone lightningstor's metadata and access keys into chainfire,
-//! where the same node, restarted integrated, finds them (the design's
-//! migration tool, §7.1). The work is lightningstor's own
-//! [`Migration`](lightningstor::migrate::Migration), through the same
-//! metadata seam the server uses; this is its command line.
+//! standalone component's state into chainfire, where the same node,
+//! restarted integrated, finds it (the design's migration tool, §7.1):
+//! lightningstor's metadata and access keys (its
+//! [`Migration`](lightningstor::migrate::Migration), through the metadata
+//! seam the server uses), and flashdns's stored zones (its
+//! [`copy_zones`], from the zone files into the zone store integrated
+//! flashdns read).
 //!
 //! ```text
 //! photonctl migrate --from standalone --to integrated --component lightningstor \
 //!     --config /etc/lightningstor.toml --endpoint http://chainfire:2379 [--dry-run]
+//! photonctl migrate --from standalone --to integrated --component flashdns \
+//!     --zones-dir /var/lib/flashdns/zones --cluster c1 --endpoint http://chainfire:2379
 //! ```
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use flashdns::store::chainfire::{ChainfireStore, cluster_prefix};
+use flashdns::store::copy::{Copied, copy_zones};
+use flashdns::store::file::FileStore;
 use lightningstor::migrate::Migration;
 use lightningstor::standalone::LightningStorSchema;
 use lightningstor::store::chainfire::{ChainfireMeta, instance_prefix};
@@ -39,6 +46,8 @@ pub enum To {
 pub enum Component {
     /// Buckets, objects' records, uploads and access keys (the bytes stay).
     Lightningstor,
+    /// Stored zones (`stored = true`), kept as zone files when standalone.
+    Flashdns,
 }
 
 /// `photonctl migrate`'s arguments.
@@ -63,6 +72,10 @@ pub struct MigrateArgs {
     /// The data directory (blobs), instead of or over `--config`'s.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// flashdns: the directory of its stored zones' files (`zones` under
+    /// the standalone server's state directory).
+    #[arg(long)]
+    zones_dir: Option<PathBuf>,
     /// chainfire's client URL, over `--config`'s first `chainfire_endpoints`.
     #[arg(long, env = "PHOTON_CHAINFIRE_ENDPOINTS")]
     endpoint: Option<String>,
@@ -84,8 +97,66 @@ fn required<T>(value: Option<T>, what: &str) -> Result<T, String> {
 
 /// Runs the migration `args` asks for.
 pub async fn run(args: MigrateArgs) -> Result<Report, String> {
-    let (From::Standalone, To::Integrated, Component::Lightningstor) =
-        (args.from, args.to, args.component);
+    let (From::Standalone, To::Integrated) = (args.from, args.to);
+    match args.component {
+        Component::Lightningstor => lightningstor(args).await,
+        Component::Flashdns => flashdns(args).await,
+    }
+}
+
+/// flashdns's stored zones: zone files into chainfire.
+async fn flashdns(args: MigrateArgs) -> Result<Report, String> {
+    if args.config.is_some() || args.meta_dir.is_some() || args.data_dir.is_some() {
+        return Err("flashdns's stored zones are files under its state directory: give --zones-dir <state dir>/zones and --cluster, not --config, --meta-dir or --data-dir".into());
+    }
+    let zones_dir = required(
+        args.zones_dir,
+        "--zones-dir (<state dir>/zones of the standalone flashdns)",
+    )?;
+    if !zones_dir.is_dir() {
+        return Err(format!(
+            "{}: not a directory of stored zones",
+            zones_dir.display()
+        ));
+    }
+    let endpoint = required(args.endpoint, "--endpoint (chainfire's client URL)")?;
+    let cluster = required(
+        args.cluster,
+        "--cluster (the cluster the integrated flashdns joins)",
+    )?;
+    let from = FileStore::new(&zones_dir);
+    let origins = from.origins().map_err(|e| e.to_string())?;
+    let client = crate::connect(&endpoint, std::time::Duration::from_secs(10)).await?;
+    let to = ChainfireStore::new(client, cluster_prefix(&cluster));
+    let copied = copy_zones(&from, &to, &origins, args.dry_run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    for (origin, outcome) in &copied {
+        let line = match (outcome, args.dry_run) {
+            (Copied::Created(n), true) => format!("would copy {origin} ({n} records)"),
+            (Copied::Created(n), false) => {
+                format!("ok      copied {origin} ({n} records, read back equal)")
+            }
+            (Copied::AlreadyThere, _) => format!("ok      {origin} is already there"),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    if copied.is_empty() {
+        text.push_str(&format!("no stored zones in {}\n", zones_dir.display()));
+    }
+    Ok(Report {
+        text,
+        all_well: true,
+    })
+}
+
+/// lightningstor's metadata and keys: RocksDB into chainfire.
+async fn lightningstor(args: MigrateArgs) -> Result<Report, String> {
+    if args.zones_dir.is_some() {
+        return Err("--zones-dir is flashdns's; lightningstor's paths are --meta-dir and --data-dir (or --config)".into());
+    }
     let doc = match &args.config {
         Some(path) => {
             let sources = Sources {

@@ -45,6 +45,35 @@ impl FileStore {
         ))
     }
 
+    /// Every zone kept here (a `*.zone` file each), for a migration.
+    pub fn origins(&self) -> Result<Vec<Name>, StoreError> {
+        let unavailable =
+            |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", self.dir.display()));
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut origins = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(unavailable)?.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".zone")) else {
+                continue;
+            };
+            let text = if stem == "root" {
+                ".".to_owned()
+            } else {
+                format!("{stem}.")
+            };
+            origins.push(Name::from_ascii(&text).map_err(|e| StoreError::Invalid {
+                origin: text.clone(),
+                problem: format!("the file name is not a zone name: {e}"),
+            })?);
+        }
+        origins.sort();
+        Ok(origins)
+    }
+
     fn version(&self, origin: &Name) -> watch::Sender<u64> {
         self.versions
             .lock()
