@@ -1,9 +1,18 @@
-//! photonauth: tenants, users, access keys and tokens, checked on behalf of
-//! integrated services.
+//! photonauth: tenants, users, access keys and policies, checked on behalf
+//! of integrated services.
 //!
-//! Only the [`spec`] half exists so far: what deployments and ui-tests
-//! compile against. The server is later work; until then a `PhotonAuth` can
-//! be checked in a `topology!` but not run.
+//! The [`spec`] half is what deployments and ui-tests compile against. The
+//! `server` feature adds the state half: [`keys`] (the access-key format,
+//! shared with lightningstor's local keys so a key moves between them
+//! unchanged), [`policy`] (who may do what, deny winning) and [`store`]
+//! (all of it in chainfire). The gRPC service over them is later work.
 
 pub mod spec;
 pub use spec::PhotonAuth;
+
+#[cfg(feature = "server")]
+pub mod keys;
+#[cfg(feature = "server")]
+pub mod policy;
+#[cfg(feature = "server")]
+pub mod store;

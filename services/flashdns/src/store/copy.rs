@@ -92,8 +92,8 @@ pub async fn copy_zones(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::file::FileStore;
     use crate::store::Change;
+    use crate::store::file::FileStore;
 
     #[tokio::test]
     async fn zones_are_copied_once_and_never_over_other_records() {

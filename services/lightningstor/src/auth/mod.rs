@@ -13,7 +13,6 @@ pub mod sts;
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use hyper::{HeaderMap, Uri};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{Credentials, S3Auth, SecretKey};
@@ -31,8 +30,8 @@ pub enum KeyError {
     )]
     OperatorKey(String),
     /// The system's random source failed.
-    #[error("no randomness for a new key: {0}")]
-    Random(getrandom::Error),
+    #[error(transparent)]
+    Random(#[from] photonauth::keys::NoRandomness),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -135,7 +134,7 @@ impl KeyRing {
             created_ms: now,
             description: session_name.to_owned(),
             session: Some(SessionRecord {
-                token: base64::engine::general_purpose::STANDARD.encode(random::<48>()?),
+                token: photonauth::keys::new_token::<48>()?,
                 expires_ms,
                 parent,
                 role_arn: role_arn.to_owned(),
@@ -147,7 +146,7 @@ impl KeyRing {
     async fn insert(&self, prefix: &str, record: AccessKeyRecord) -> Result<IssuedKey, KeyError> {
         loop {
             // 20 characters like AWS's ids: a kind prefix and 72 random bits.
-            let id = format!("{prefix}{}", hex::encode_upper(random::<9>()?));
+            let id = photonauth::keys::new_id(prefix)?;
             if self.inner.store.insert_access_key(&id, &record).await? {
                 let secret = record.secret.clone();
                 return Ok(IssuedKey { id, secret, record });
@@ -233,15 +232,10 @@ fn query_value(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn random<const N: usize>() -> Result<[u8; N], KeyError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(KeyError::Random)?;
-    Ok(bytes)
-}
-
-/// 40 characters, 240 random bits, like an AWS secret key.
+/// 40 characters, 240 random bits, like an AWS secret key: photonauth's
+/// key format, so a key moves between them unchanged.
 fn new_secret() -> Result<String, KeyError> {
-    Ok(base64::engine::general_purpose::STANDARD.encode(random::<30>()?))
+    Ok(photonauth::keys::new_secret()?)
 }
 
 impl From<KeyError> for S3Error {
