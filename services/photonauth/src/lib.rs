@@ -5,14 +5,19 @@
 //! `server` feature adds the state half: [`keys`] (the access-key format,
 //! shared with lightningstor's local keys so a key moves between them
 //! unchanged), [`policy`] (who may do what, deny winning) and [`store`]
-//! (all of it in chainfire). The gRPC service over them is later work.
+//! (all of it in chainfire), [`api`] (the gRPC API over them) and the
+//! runtime's `Service` for a deployment's photonauth.
 
 pub mod spec;
 pub use spec::PhotonAuth;
 
 #[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
 pub mod policy;
+#[cfg(feature = "server")]
+mod server;
 #[cfg(feature = "server")]
 pub mod store;

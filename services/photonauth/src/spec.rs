@@ -2,7 +2,8 @@
 
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{
-    Auth, Declares, Dep, Endpoint, Integration, Node, Port, Provides, ServiceDecl, ServiceSpec,
+    Auth, Declares, Dep, Endpoint, Integration, Node, Port, Provides, Secret, ServiceDecl,
+    ServiceSpec,
 };
 
 /// The service kind, as `plan`, logs and errors name it.
@@ -24,12 +25,17 @@ pub struct PhotonAuth<N: Node> {
     pub port: Port,
     /// The chainfire members holding tenants, users and keys; at least one.
     pub state_store: &'static [Dep<EtcdV3>],
+    /// The operator's token for the admin API (`photonctl auth`), read on
+    /// the node: sent as `authorization: Bearer <token>`.
+    pub admin_token: Secret,
 }
 
 impl<N: Node> PhotonAuth<N> {
     /// Its listener and state store, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = ServiceDecl::new::<N>(KIND).listens_on::<ApiListener>(self.port);
+        let decl = ServiceDecl::new::<N>(KIND)
+            .listens_on::<ApiListener>(self.port)
+            .secret("admin_token", &self.admin_token);
         Integration {
             state_store: self.state_store,
             auth: Auth::Local,

@@ -23,6 +23,7 @@ const AUTH: PhotonAuth<Auth1> = PhotonAuth {
     node: Auth1,
     port: port!(50051),
     state_store: &[STORE.s3().dep()],
+    admin_token: Secret::env("PHOTONAUTH_ADMIN_TOKEN"),
 };
 
 fn main() {}

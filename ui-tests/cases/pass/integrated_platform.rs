@@ -20,7 +20,7 @@ const CF2: Chainfire<Kv2> = Chainfire { node: Kv2, client_port: port!(2379), pee
 const CF3: Chainfire<Kv3> = Chainfire { node: Kv3, client_port: port!(2379), peer_port: port!(2380), limits: Limits::DEFAULT };
 const STATE: [Dep<EtcdV3>; 3] = [CF1.kv().dep(), CF2.kv().dep(), CF3.kv().dep()];
 
-const AUTH: PhotonAuth<Auth1> = PhotonAuth { node: Auth1, port: port!(50051), state_store: &STATE };
+const AUTH: PhotonAuth<Auth1> = PhotonAuth { node: Auth1, port: port!(50051), state_store: &STATE, admin_token: Secret::file("/etc/photon/auth.token") };
 
 const KEY: AccessKey = AccessKey { id: "AKIAIOSFODNN7EXAMPLE", secret: Secret::file("/etc/photon/s3.key") };
 

@@ -1,0 +1,261 @@
+//! photonauth's gRPC API over its [`AuthStore`]: administration for the
+//! operator, and `Authorize` for whoever must know what a key may do.
+//! Every call carries the admin token; secrets leave only in the answer
+//! that creates a key, and never in a log line or an error.
+
+use subtle::ConstantTimeEq as _;
+use tonic::{Request, Response, Status};
+
+use crate::policy::{Decision, Policy};
+use crate::store::{AuthError, AuthStore};
+
+/// The generated messages, server and client.
+pub mod proto {
+    tonic::include_proto!("photonauth.v1");
+}
+
+use proto::photon_auth_server::{PhotonAuth, PhotonAuthServer};
+use proto::*;
+
+/// The API, over `store`, for holders of `admin_token`.
+#[derive(Debug, Clone)]
+pub struct AuthApi {
+    store: AuthStore,
+    admin_token: std::sync::Arc<str>,
+}
+
+impl AuthApi {
+    /// The tonic service.
+    pub fn server(store: AuthStore, admin_token: &str) -> PhotonAuthServer<AuthApi> {
+        PhotonAuthServer::new(AuthApi {
+            store,
+            admin_token: admin_token.into(),
+        })
+    }
+
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let sent = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match sent {
+            Some(token) if bool::from(token.as_bytes().ct_eq(self.admin_token.as_bytes())) => {
+                Ok(())
+            }
+            Some(_) => Err(Status::permission_denied("the admin token does not match")),
+            None => Err(Status::unauthenticated(
+                "send the admin token as `authorization: Bearer <token>`",
+            )),
+        }
+    }
+}
+
+fn status(error: AuthError) -> Status {
+    match error {
+        AuthError::BadName { .. } => Status::invalid_argument(error.to_string()),
+        AuthError::Exists(_) => Status::already_exists(error.to_string()),
+        AuthError::Missing(_) => Status::not_found(error.to_string()),
+        AuthError::Unavailable(_) => Status::unavailable(error.to_string()),
+        AuthError::Corrupt(_) | AuthError::Random(_) => {
+            tracing::error!(error = %error, "photonauth failed");
+            Status::internal("photonauth failed; see its log")
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl PhotonAuth for AuthApi {
+    async fn create_tenant(
+        &self,
+        request: Request<CreateTenantRequest>,
+    ) -> Result<Response<CreateTenantResponse>, Status> {
+        self.authorize(&request)?;
+        let tenant = request.into_inner().tenant;
+        self.store.create_tenant(&tenant).await.map_err(status)?;
+        tracing::info!(%tenant, "tenant created");
+        Ok(Response::new(CreateTenantResponse {}))
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsResponse>, Status> {
+        self.authorize(&request)?;
+        let tenants = self.store.tenants().await.map_err(status)?;
+        Ok(Response::new(ListTenantsResponse { tenants }))
+    }
+
+    async fn create_user(
+        &self,
+        request: Request<CreateUserRequest>,
+    ) -> Result<Response<CreateUserResponse>, Status> {
+        self.authorize(&request)?;
+        let CreateUserRequest { tenant, user } = request.into_inner();
+        self.store
+            .create_user(&tenant, &user)
+            .await
+            .map_err(status)?;
+        tracing::info!(%tenant, %user, "user created");
+        Ok(Response::new(CreateUserResponse {}))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        self.authorize(&request)?;
+        let users = self
+            .store
+            .users(&request.into_inner().tenant)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ListUsersResponse { users }))
+    }
+
+    async fn create_access_key(
+        &self,
+        request: Request<CreateAccessKeyRequest>,
+    ) -> Result<Response<CreateAccessKeyResponse>, Status> {
+        self.authorize(&request)?;
+        let CreateAccessKeyRequest {
+            tenant,
+            user,
+            description,
+        } = request.into_inner();
+        let (id, record) = self
+            .store
+            .create_key(&tenant, &user, &description)
+            .await
+            .map_err(status)?;
+        // The id is public (it is in every request); the secret is not.
+        tracing::info!(%tenant, %user, key = %id, "access key created");
+        Ok(Response::new(CreateAccessKeyResponse {
+            access_key_id: id,
+            secret_access_key: record.secret,
+        }))
+    }
+
+    async fn revoke_access_key(
+        &self,
+        request: Request<RevokeAccessKeyRequest>,
+    ) -> Result<Response<RevokeAccessKeyResponse>, Status> {
+        self.authorize(&request)?;
+        let id = request.into_inner().access_key_id;
+        if !self.store.revoke_key(&id).await.map_err(status)? {
+            return Err(Status::not_found(format!("no access key `{id}`")));
+        }
+        tracing::info!(key = %id, "access key revoked");
+        Ok(Response::new(RevokeAccessKeyResponse {}))
+    }
+
+    async fn list_access_keys(
+        &self,
+        request: Request<ListAccessKeysRequest>,
+    ) -> Result<Response<ListAccessKeysResponse>, Status> {
+        self.authorize(&request)?;
+        let keys = self
+            .store
+            .keys_of(&request.into_inner().tenant)
+            .await
+            .map_err(status)?
+            .into_iter()
+            .map(|(id, record)| AccessKeyInfo {
+                access_key_id: id,
+                user: record.user,
+                description: record.description,
+                created_ms: record.created_ms,
+            })
+            .collect();
+        Ok(Response::new(ListAccessKeysResponse { keys }))
+    }
+
+    async fn put_policy(
+        &self,
+        request: Request<PutPolicyRequest>,
+    ) -> Result<Response<PutPolicyResponse>, Status> {
+        self.authorize(&request)?;
+        let PutPolicyRequest {
+            tenant,
+            name,
+            document,
+        } = request.into_inner();
+        let policy = Policy::parse(&document)
+            .map_err(|e| Status::invalid_argument(format!("policy {name}: {e}")))?;
+        self.store
+            .put_policy(&tenant, &name, &policy)
+            .await
+            .map_err(status)?;
+        tracing::info!(%tenant, policy = %name, "policy stored");
+        Ok(Response::new(PutPolicyResponse {}))
+    }
+
+    async fn attach_policy(
+        &self,
+        request: Request<AttachPolicyRequest>,
+    ) -> Result<Response<AttachPolicyResponse>, Status> {
+        self.authorize(&request)?;
+        let AttachPolicyRequest {
+            tenant,
+            user,
+            policy,
+        } = request.into_inner();
+        self.store
+            .attach(&tenant, &user, &policy)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(AttachPolicyResponse {}))
+    }
+
+    async fn detach_policy(
+        &self,
+        request: Request<DetachPolicyRequest>,
+    ) -> Result<Response<DetachPolicyResponse>, Status> {
+        self.authorize(&request)?;
+        let DetachPolicyRequest {
+            tenant,
+            user,
+            policy,
+        } = request.into_inner();
+        if !self
+            .store
+            .detach(&tenant, &user, &policy)
+            .await
+            .map_err(status)?
+        {
+            return Err(Status::not_found(format!(
+                "policy {policy} is not attached to {user} of {tenant}"
+            )));
+        }
+        Ok(Response::new(DetachPolicyResponse {}))
+    }
+
+    async fn authorize(
+        &self,
+        request: Request<AuthorizeRequest>,
+    ) -> Result<Response<AuthorizeResponse>, Status> {
+        AuthApi::authorize(self, &request)?;
+        let AuthorizeRequest {
+            access_key_id,
+            action,
+            resource,
+        } = request.into_inner();
+        let Some(grant) = self.store.lookup(&access_key_id).await.map_err(status)? else {
+            return Err(Status::not_found(format!(
+                "no access key `{access_key_id}` (never made, or revoked)"
+            )));
+        };
+        let decision = grant.decide(&action, &resource);
+        let reason = match &decision {
+            Decision::Allowed => "allowed".to_owned(),
+            Decision::Denied(policy) => format!("denied by policy {policy}"),
+            Decision::NotAllowed => "no policy allows it".to_owned(),
+        };
+        Ok(Response::new(AuthorizeResponse {
+            allowed: decision.allowed(),
+            tenant: grant.key.tenant,
+            user: grant.key.user,
+            reason,
+        }))
+    }
+}

@@ -1,0 +1,235 @@
+//! `deploy-photonauth`: photonauth's gRPC API in front of its chainfire,
+//! driven with a tonic client as `photonctl auth` and integrated services
+//! will: tenants, users, keys, policies, `Authorize` with deny winning; the
+//! admin token required; bad input answered with the gRPC code a client
+//! expects; no secret in the log.
+
+use std::time::Duration;
+
+use e2e::{Loopback, Running};
+use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
+use photonauth::api::proto::*;
+use tonic::Code;
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn op<T>(message: T) -> tonic::Request<T> {
+    with_token(message, TOKEN)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "photonauth",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
+    );
+    deployment.wait_for("all services started", Duration::from_secs(60));
+    let mut auth = PhotonAuthClient::connect(net.url(2, 50051)).await.unwrap();
+
+    // Who may call.
+    let err = auth.list_tenants(ListTenantsRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = auth
+        .list_tenants(with_token(ListTenantsRequest {}, "wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    for tenant in ["acme", "globex"] {
+        auth.create_tenant(op(CreateTenantRequest {
+            tenant: tenant.into(),
+        }))
+        .await
+        .unwrap();
+        auth.create_user(op(CreateUserRequest {
+            tenant: tenant.into(),
+            user: "alice".into(),
+        }))
+        .await
+        .unwrap();
+    }
+    let err = auth
+        .create_tenant(op(CreateTenantRequest {
+            tenant: "acme".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let err = auth
+        .create_user(op(CreateUserRequest {
+            tenant: "initech".into(),
+            user: "bob".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::NotFound, "tenant initech does not exist")
+    );
+    let err = auth
+        .create_tenant(op(CreateTenantRequest {
+            tenant: "Bad Name".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let err = auth
+        .put_policy(op(PutPolicyRequest {
+            tenant: "acme".into(),
+            name: "broken".into(),
+            document:
+                r#"{"statements":[{"effect":"allow","actions":["GetObject"],"resources":["*"]}]}"#
+                    .into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message()
+            .starts_with("policy broken: statement 0: action `GetObject`"),
+        "{}",
+        err.message()
+    );
+
+    for (name, document) in [
+        (
+            "photos-read",
+            r#"{"statements":[{"effect":"allow","actions":["s3:Get*"],"resources":["photos/*"]}]}"#,
+        ),
+        (
+            "no-secrets",
+            r#"{"statements":[{"effect":"deny","actions":["*"],"resources":["photos/secret/*"]}]}"#,
+        ),
+    ] {
+        auth.put_policy(op(PutPolicyRequest {
+            tenant: "acme".into(),
+            name: name.into(),
+            document: document.into(),
+        }))
+        .await
+        .unwrap();
+        auth.attach_policy(op(AttachPolicyRequest {
+            tenant: "acme".into(),
+            user: "alice".into(),
+            policy: name.into(),
+        }))
+        .await
+        .unwrap();
+    }
+    let key = auth
+        .create_access_key(op(CreateAccessKeyRequest {
+            tenant: "acme".into(),
+            user: "alice".into(),
+            description: "laptop".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let ask = |action: &str, resource: &str| {
+        op(AuthorizeRequest {
+            access_key_id: key.access_key_id.clone(),
+            action: action.into(),
+            resource: resource.into(),
+        })
+    };
+    let allowed = auth
+        .authorize(ask("s3:GetObject", "photos/a.jpg"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(allowed.allowed);
+    assert_eq!(
+        (allowed.tenant.as_str(), allowed.user.as_str()),
+        ("acme", "alice")
+    );
+    let denied = auth
+        .authorize(ask("s3:GetObject", "photos/secret/b.jpg"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!denied.allowed);
+    assert_eq!(denied.reason, "denied by policy no-secrets");
+    let silent = auth
+        .authorize(ask("s3:PutObject", "photos/a.jpg"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (silent.allowed, silent.reason.as_str()),
+        (false, "no policy allows it")
+    );
+
+    // Another tenant's user of the same name has none of it.
+    let theirs = auth
+        .create_access_key(op(CreateAccessKeyRequest {
+            tenant: "globex".into(),
+            user: "alice".into(),
+            description: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let across = auth
+        .authorize(op(AuthorizeRequest {
+            access_key_id: theirs.access_key_id.clone(),
+            action: "s3:GetObject".into(),
+            resource: "photos/a.jpg".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((across.allowed, across.tenant.as_str()), (false, "globex"));
+    let listed = auth
+        .list_access_keys(op(ListAccessKeysRequest {
+            tenant: "acme".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.keys.len(), 1);
+    assert_eq!(listed.keys[0].access_key_id, key.access_key_id);
+
+    // Revoked: gone.
+    auth.revoke_access_key(op(RevokeAccessKeyRequest {
+        access_key_id: key.access_key_id.clone(),
+    }))
+    .await
+    .unwrap();
+    let err = auth
+        .authorize(ask("s3:GetObject", "photos/a.jpg"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    deployment.signal("TERM");
+    assert!(
+        deployment.wait(Duration::from_secs(30)).0.success(),
+        "{}",
+        deployment.log()
+    );
+    let log = deployment.log();
+    assert!(
+        log.contains(&key.access_key_id),
+        "key ids are logged: {log}"
+    );
+    for secret in [TOKEN, &key.secret_access_key, &theirs.secret_access_key] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}
