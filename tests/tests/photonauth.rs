@@ -233,3 +233,159 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photonctl_auth_administers_it_from_the_command_line() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "photonauth",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
+    );
+    deployment.wait_for("all services started", Duration::from_secs(60));
+    let token = state.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let policy = state.path().join("read.json");
+    std::fs::write(
+        &policy,
+        r#"{"statements":[{"effect":"allow","actions":["s3:Get*"],"resources":["photos/*"]}]}"#,
+    )
+    .unwrap();
+    let endpoint = net.url(2, 50051);
+    let ctl = |args: &[&str]| {
+        let all = [
+            &[
+                "auth",
+                "--endpoint",
+                endpoint.as_str(),
+                "--token-file",
+                token.to_str().unwrap(),
+            ][..],
+            args,
+        ]
+        .concat();
+        let out = e2e::tool_output("photonctl", &all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        ctl(&["tenant", "create", "acme"]).1,
+        "tenant acme created\n"
+    );
+    assert_eq!(
+        ctl(&["user", "create", "--tenant", "acme", "alice"]).1,
+        "user alice of acme created\n"
+    );
+    assert_eq!(
+        ctl(&[
+            "policy",
+            "put",
+            "--tenant",
+            "acme",
+            "--name",
+            "read",
+            "--file",
+            policy.to_str().unwrap()
+        ])
+        .1,
+        "policy read of acme stored\n"
+    );
+    assert_eq!(
+        ctl(&[
+            "policy", "attach", "--tenant", "acme", "--user", "alice", "--policy", "read"
+        ])
+        .1,
+        "policy read attached to alice of acme\n"
+    );
+    let (code, created, _) = ctl(&[
+        "key",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "alice",
+        "--description",
+        "laptop",
+    ]);
+    assert_eq!(code, Some(0));
+    let id = created
+        .lines()
+        .find_map(|l| l.strip_prefix("access_key_id = "))
+        .unwrap()
+        .to_owned();
+    let secret = created
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_access_key = "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 40);
+    let (code, listed, _) = ctl(&["key", "list", "--tenant", "acme"]);
+    assert_eq!(
+        (code, listed.as_str()),
+        (Some(0), format!("{id}  alice  laptop\n").as_str())
+    );
+    assert!(!listed.contains(&secret), "a listing shows no secret");
+
+    let (code, out, _) = ctl(&[
+        "authorize",
+        "--key",
+        &id,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "photos/a.jpg",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(0),
+            "allowed s3:GetObject on photos/a.jpg for alice of acme: allowed\n"
+        )
+    );
+    let (code, out, _) = ctl(&[
+        "authorize",
+        "--key",
+        &id,
+        "--action",
+        "s3:PutObject",
+        "--resource",
+        "photos/a.jpg",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(1),
+            "denied  s3:PutObject on photos/a.jpg for alice of acme: no policy allows it\n"
+        )
+    );
+
+    let (code, _, err) = ctl(&["tenant", "create", "Bad"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("photonctl: InvalidArgument: tenant `Bad`: must start with"),
+        "{err}"
+    );
+    let out = e2e::tool_output(
+        "photonctl",
+        &["auth", "--endpoint", &endpoint, "tenant", "list"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PHOTONAUTH_ADMIN_TOKEN or --token-file"),
+        "{out:?}"
+    );
+    assert_eq!(
+        ctl(&["key", "revoke", &id]).1,
+        format!("access key {id} revoked\n")
+    );
+}

@@ -4,6 +4,7 @@
 //! photonctl check-connection --endpoint http://chainfire:2379   # can this machine reach the platform?
 //! photonctl status --endpoint http://chainfire:2379             # every registered component, and its /health
 //! photonctl dns add --endpoint ... --cluster c1 --zone vpc.internal 'web-1 60 IN A 10.0.0.5'
+//! photonctl auth --endpoint http://auth:50051 tenant create acme   # admin token in PHOTONAUTH_ADMIN_TOKEN
 //! photonctl migrate --from standalone --to integrated --component lightningstor --config lightningstor.toml
 //! ```
 //!
@@ -13,6 +14,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod auth;
 mod dns;
 mod migrate;
 
@@ -67,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         command: dns::DnsCommand,
     },
+    /// photonauth's tenants, users, access keys and policies.
+    Auth(auth::AuthArgs),
     /// Moves a stopped component's state from standalone to integrated
     /// (copied, verified object by object, then handed over; safe to run
     /// again after an interruption).
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Auth(args) => auth::run(args).await,
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.

@@ -1,0 +1,406 @@
+//! `photonctl auth`: the operator's side of photonauth (tenants, users,
+//! access keys, policies), over its gRPC API.
+//!
+//! ```text
+//! export PHOTONAUTH_ADMIN_TOKEN=...        # or --token-file PATH; never a flag value
+//! photonctl auth --endpoint http://auth:50051 tenant create acme
+//! photonctl auth --endpoint ... user create --tenant acme alice
+//! photonctl auth --endpoint ... policy put --tenant acme --name photos-read --file read.json
+//! photonctl auth --endpoint ... policy attach --tenant acme --user alice --policy photos-read
+//! photonctl auth --endpoint ... key create --tenant acme --user alice --description laptop
+//! photonctl auth --endpoint ... authorize --key PK... --action s3:GetObject --resource photos/a.jpg
+//! ```
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
+use photonauth::api::proto::*;
+
+use crate::Report;
+
+/// Where photonauth is and how to prove being its operator.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// photonauth's gRPC URL, such as http://auth:50051.
+    #[arg(long, env = "PHOTONAUTH_ENDPOINT")]
+    endpoint: String,
+    /// A file holding the admin token (else `PHOTONAUTH_ADMIN_TOKEN`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AuthCommand,
+}
+
+/// What `photonctl auth` does.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// A tenant's users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Access keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// A tenant's policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Whether a key may do an action on a resource, and why.
+    Authorize {
+        /// The access key id.
+        #[arg(long)]
+        key: String,
+        /// Such as `s3:GetObject`.
+        #[arg(long)]
+        action: String,
+        /// A name in the key's tenant, such as `photos/a.jpg`.
+        #[arg(long)]
+        resource: String,
+    },
+}
+
+/// `tenant ...`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Creates a tenant.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// Lists the tenants.
+    List,
+}
+
+/// `user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates a user.
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The user's name.
+        name: String,
+    },
+    /// Lists a tenant's users.
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Makes an access key; prints its id and secret (shown this once).
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Lists a tenant's keys (never their secrets).
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revokes a key.
+    Revoke {
+        /// The access key id.
+        id: String,
+    },
+}
+
+/// `policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Stores a policy document (JSON) under a name, replacing one.
+    Put {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The policy's name.
+        #[arg(long)]
+        name: String,
+        /// The document.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Attaches a policy to a user.
+    Attach {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The policy.
+        #[arg(long)]
+        policy: String,
+    },
+    /// Detaches it.
+    Detach {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The policy.
+        #[arg(long)]
+        policy: String,
+    },
+}
+
+fn token(args: &AuthArgs) -> Result<String, String> {
+    match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| t.trim_end().to_owned())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => std::env::var("PHOTONAUTH_ADMIN_TOKEN").map_err(|_| {
+            "give the admin token in PHOTONAUTH_ADMIN_TOKEN or --token-file (never as a flag value)"
+                .to_owned()
+        }),
+    }
+}
+
+/// A gRPC failure, said as the server said it.
+fn failed(status: tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// Runs `args`.
+pub async fn run(args: AuthArgs) -> Result<Report, String> {
+    let token = token(&args)?;
+    let mut client = PhotonAuthClient::connect(args.endpoint.clone())
+        .await
+        .map_err(|e| format!("photonauth at {} cannot be reached: {e}", args.endpoint))?;
+    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "the admin token is not a valid header value".to_owned())?;
+    let text = match args.command {
+        AuthCommand::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            client
+                .create_tenant(authed(
+                    CreateTenantRequest {
+                        tenant: name.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("tenant {name} created\n")
+        }
+        AuthCommand::Tenant {
+            command: TenantCommand::List,
+        } => lines(
+            client
+                .list_tenants(authed(ListTenantsRequest {}, &bearer))
+                .await
+                .map_err(failed)?
+                .into_inner()
+                .tenants,
+        ),
+        AuthCommand::User {
+            command: UserCommand::Create { tenant, name },
+        } => {
+            client
+                .create_user(authed(
+                    CreateUserRequest {
+                        tenant: tenant.clone(),
+                        user: name.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("user {name} of {tenant} created\n")
+        }
+        AuthCommand::User {
+            command: UserCommand::List { tenant },
+        } => lines(
+            client
+                .list_users(authed(ListUsersRequest { tenant }, &bearer))
+                .await
+                .map_err(failed)?
+                .into_inner()
+                .users,
+        ),
+        AuthCommand::Key {
+            command:
+                KeyCommand::Create {
+                    tenant,
+                    user,
+                    description,
+                },
+        } => {
+            let key = client
+                .create_access_key(authed(
+                    CreateAccessKeyRequest {
+                        tenant,
+                        user,
+                        description,
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?
+                .into_inner();
+            format!(
+                "access_key_id = {}\nsecret_access_key = {}\n",
+                key.access_key_id, key.secret_access_key
+            )
+        }
+        AuthCommand::Key {
+            command: KeyCommand::List { tenant },
+        } => client
+            .list_access_keys(authed(ListAccessKeysRequest { tenant }, &bearer))
+            .await
+            .map_err(failed)?
+            .into_inner()
+            .keys
+            .into_iter()
+            .map(|k| format!("{}  {}  {}\n", k.access_key_id, k.user, k.description))
+            .collect(),
+        AuthCommand::Key {
+            command: KeyCommand::Revoke { id },
+        } => {
+            client
+                .revoke_access_key(authed(
+                    RevokeAccessKeyRequest {
+                        access_key_id: id.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("access key {id} revoked\n")
+        }
+        AuthCommand::Policy {
+            command: PolicyCommand::Put { tenant, name, file },
+        } => {
+            let document =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            client
+                .put_policy(authed(
+                    PutPolicyRequest {
+                        tenant: tenant.clone(),
+                        name: name.clone(),
+                        document,
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("policy {name} of {tenant} stored\n")
+        }
+        AuthCommand::Policy {
+            command:
+                PolicyCommand::Attach {
+                    tenant,
+                    user,
+                    policy,
+                },
+        } => {
+            client
+                .attach_policy(authed(
+                    AttachPolicyRequest {
+                        tenant: tenant.clone(),
+                        user: user.clone(),
+                        policy: policy.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("policy {policy} attached to {user} of {tenant}\n")
+        }
+        AuthCommand::Policy {
+            command:
+                PolicyCommand::Detach {
+                    tenant,
+                    user,
+                    policy,
+                },
+        } => {
+            client
+                .detach_policy(authed(
+                    DetachPolicyRequest {
+                        tenant: tenant.clone(),
+                        user: user.clone(),
+                        policy: policy.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?;
+            format!("policy {policy} detached from {user} of {tenant}\n")
+        }
+        AuthCommand::Authorize {
+            key,
+            action,
+            resource,
+        } => {
+            let answer = client
+                .authorize(authed(
+                    AuthorizeRequest {
+                        access_key_id: key,
+                        action: action.clone(),
+                        resource: resource.clone(),
+                    },
+                    &bearer,
+                ))
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let verdict = if answer.allowed { "allowed" } else { "denied " };
+            let text = format!(
+                "{verdict} {action} on {resource} for {} of {}: {}\n",
+                answer.user, answer.tenant, answer.reason
+            );
+            return Ok(Report {
+                text,
+                all_well: answer.allowed,
+            });
+        }
+    };
+    Ok(Report {
+        text,
+        all_well: true,
+    })
+}
+
+/// `message` with the admin token.
+fn authed<T>(
+    message: T,
+    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.clone());
+    request
+}
+
+fn lines(items: Vec<String>) -> String {
+    items.into_iter().map(|i| i + "\n").collect()
+}
