@@ -43,6 +43,17 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
     deployment.wait_for("all services started", Duration::from_secs(60));
     let mut auth = PhotonAuthClient::connect(net.url(2, 50051)).await.unwrap();
 
+    // `/health` and `/metrics` share the gRPC port, as etcd's do.
+    let (code, health) = e2e::http_get(&net.url(2, 50051), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["component"], "photonauth");
+    assert_eq!(health["mode"], "integrated");
+    assert_eq!(health["checks"]["state"], "ok: 0 tenants in chainfire");
+    let (code, metrics) = e2e::http_get(&net.url(2, 50051), "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("photonauth_tenants 0"), "{metrics}");
+
     // Who may call.
     let err = auth.list_tenants(ListTenantsRequest {}).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);

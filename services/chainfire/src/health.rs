@@ -2,7 +2,6 @@
 //! gRPC API (etcd answers both on the same port): the runtime's admin
 //! surface, with chainfire's checks and numbers.
 
-use photon_runtime::Admin;
 use photon_runtime::admin::{Checks, Metrics, Report};
 
 use crate::member::Member;
@@ -55,23 +54,4 @@ impl Report for Health {
         out.gauge("chainfire_members", "Members of the cluster.")
             .value(self.member.members().len());
     }
-}
-
-/// The routes served next to gRPC on the client port.
-pub(crate) fn routes(admin: Admin) -> axum::Router {
-    let answer = move |request: axum::extract::Request| {
-        let admin = admin.clone();
-        async move {
-            admin
-                .answer::<_, axum::body::Body>(&request)
-                .unwrap_or_else(|| {
-                    let mut response = axum::response::Response::new(axum::body::Body::empty());
-                    *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
-                    response
-                })
-        }
-    };
-    axum::Router::new()
-        .route("/health", axum::routing::get(answer.clone()))
-        .route("/metrics", axum::routing::get(answer))
 }

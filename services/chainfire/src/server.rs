@@ -155,12 +155,13 @@ impl<N: Node> Service for Chainfire<N> {
                     );
                 // HTTP/1.1 too, for `GET /health` and `/metrics` beside the
                 // gRPC API.
-                let routes = tonic::service::Routes::from(crate::health::routes(admin))
-                    .add_service(services.kv)
-                    .add_service(services.watch)
-                    .add_service(services.lease)
-                    .add_service(services.cluster)
-                    .add_service(services.maintenance);
+                let routes =
+                    tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
+                        .add_service(services.kv)
+                        .add_service(services.watch)
+                        .add_service(services.lease)
+                        .add_service(services.cluster)
+                        .add_service(services.maintenance);
                 let clients = Server::builder()
                     .accept_http1(true)
                     .layer(crate::api::wire::EtcdWireLayer)

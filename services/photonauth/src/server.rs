@@ -1,13 +1,63 @@
 //! photonauth as a service of a deployment: always integrated (its state
-//! is in chainfire), its gRPC API on its port.
+//! is in chainfire), its gRPC API on its port, with `GET /health` and
+//! `/metrics` beside it on the same port.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use photon_dsl::Node;
+use photon_runtime::admin::{Checks, Metrics, Report};
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
 
 use crate::PhotonAuth;
 use crate::api::AuthApi;
 use crate::spec::ApiListener;
 use crate::store::AuthStore;
+
+/// How often the state store is read for `/health` and `/metrics`.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// The last look at the state in chainfire: how many tenants, or why it
+/// could not be read (`/health` does not wait on chainfire).
+struct Health {
+    last: Mutex<Result<usize, String>>,
+}
+
+impl Health {
+    async fn read(&self, store: &AuthStore) {
+        let seen = store
+            .tenants()
+            .await
+            .map(|t| t.len())
+            .map_err(|e| e.to_string());
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+    }
+
+    fn last(&self) -> Result<usize, String> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// [`Health`] as the runtime's admin surface reports it.
+struct Reported(Arc<Health>);
+
+impl Report for Reported {
+    fn health(&self, checks: &mut Checks) {
+        checks.check(
+            "state",
+            self.0
+                .last()
+                .map(|tenants| format!("ok: {tenants} tenants in chainfire")),
+        );
+    }
+
+    fn metrics(&self, out: &mut Metrics) {
+        if let Ok(tenants) = self.0.last() {
+            out.gauge("photonauth_tenants", "Tenants that exist.")
+                .value(tenants);
+        }
+    }
+}
 
 impl<N: Node> Service for PhotonAuth<N> {
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
@@ -31,10 +81,28 @@ impl<N: Node> Service for PhotonAuth<N> {
                 cluster = %state.cluster,
                 "photonauth listening"
             );
-            let api = AuthApi::server(store, token.expose_secret());
+            let health = Arc::new(Health {
+                last: Mutex::new(Err("not read yet".into())),
+            });
+            health.read(&store).await;
+            {
+                let (health, store, stop) = (health.clone(), store.clone(), ctx.shutdown.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(PROBE_EVERY) => health.read(&store).await,
+                        }
+                    }
+                });
+            }
+            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
+            let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
+                .add_service(AuthApi::server(store, token.expose_secret()));
             let running: Running = Box::pin(async move {
                 tonic::transport::Server::builder()
-                    .add_service(api)
+                    .accept_http1(true)
+                    .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(listener),
                         ctx.shutdown.clone().cancelled_owned(),

@@ -35,6 +35,7 @@ impl<N: Node> PhotonAuth<N> {
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<ApiListener>(self.port)
+            .with_health()
             .secret("admin_token", &self.admin_token);
         Integration {
             state_store: self.state_store,
