@@ -400,3 +400,121 @@ async fn photonctl_auth_administers_it_from_the_command_line() {
         format!("access key {id} revoked\n")
     );
 }
+
+/// `photonauth-server --config <file>` with `text` as the file, the admin
+/// token in its environment.
+fn photonauth_server(dir: &std::path::Path, text: &str) -> Running {
+    let config = dir.join("photonauth.toml");
+    std::fs::write(&config, text).unwrap();
+    let state = dir.join("state");
+    Running::start_server(
+        "photonauth",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
+        None,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photonauth_server_runs_from_the_toml_a_deployment_exports() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let _chainfire = e2e::etcd::chainfire_server(&net, 1, dir.path()).await;
+
+    // What deploy-photonauth would run on its `auth` node, as TOML.
+    let exported = e2e::export_config(
+        "photonauth",
+        "auth",
+        "photonauth",
+        &net.base(),
+        dir.path().join("exported").to_str().unwrap(),
+    );
+    assert!(exported.contains("mode = \"integrated\""), "{exported}");
+    assert!(
+        exported.contains(&format!(
+            "chainfire_endpoints = [\"http://{}\"]",
+            net.addr(1, 2379)
+        )),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("admin_token_env = \"PHOTONAUTH_ADMIN_TOKEN\""),
+        "{exported}"
+    );
+    assert!(
+        exported.contains(&format!("grpc_addr = \"{}\"", net.addr(2, 50051))),
+        "{exported}"
+    );
+
+    let mut server = photonauth_server(dir.path(), &exported);
+    server.wait_for("all services started", Duration::from_secs(30));
+    let mut auth = PhotonAuthClient::connect(net.url(2, 50051)).await.unwrap();
+    auth.create_tenant(op(CreateTenantRequest {
+        tenant: "acme".into(),
+    }))
+    .await
+    .unwrap();
+    // Its state is the cluster's (`photonauth`, the deployment's name).
+    let mut etcd = etcd_client::Client::connect([net.addr(1, 2379)], None)
+        .await
+        .unwrap();
+    let tenant = etcd
+        .get("/photon/clusters/photonauth/photonauth/t/acme", None)
+        .await
+        .unwrap();
+    assert_eq!(tenant.count(), 1);
+    let (code, health) = e2e::http_get(&net.url(2, 50051), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    server.signal("TERM");
+    assert!(
+        server.wait(Duration::from_secs(30)).0.success(),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_photonauth_server_that_could_not_keep_its_state_is_refused_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        e2e::last_words(
+            "photonauth",
+            &["--config", config.to_str().unwrap(), "--print-config"],
+            &[],
+        )
+    };
+    let (code, last) =
+        check("[photon]\nmode = \"standalone\"\n[standalone.auth]\nadmin_token_env = \"T\"\n");
+    assert_eq!(code, Some(2), "{last}");
+    assert!(
+        last.contains("`photon.mode`")
+            && last.contains("keeps tenants, users and keys in chainfire"),
+        "{last}"
+    );
+    let (code, last) = check(
+        "[photon]\nmode = \"integrated\"\n[photon.integrated]\nchainfire_endpoints = [\"http://kv:2379\"]\nfallback_to_standalone = true\n[standalone.auth]\nadmin_token_env = \"T\"\n",
+    );
+    assert_eq!(code, Some(2), "{last}");
+    assert!(last.contains("cannot fall back to standalone"), "{last}");
+    let (code, last) = check(
+        "[photon]\nmode = \"integrated\"\n[photon.integrated]\nchainfire_endpoints = [\"http://kv:2379\"]\n",
+    );
+    assert_eq!(code, Some(2), "{last}");
+    assert!(
+        last.contains("`standalone.auth`") && last.contains("required: the admin token"),
+        "{last}"
+    );
+    let (code, last) = check(
+        "[photon]\nmode = \"integrated\"\n[photon.integrated]\nchainfire_endpoints = [\"http://kv:2379\"]\n[standalone.auth]\nadmin_token = \"x\"\nadmin_token_env = \"T\"\n",
+    );
+    assert_eq!(code, Some(2), "{last}");
+    assert!(last.contains("give the admin token one way only"), "{last}");
+    assert!(!last.contains("\"x\""), "the value is not echoed: {last}");
+}

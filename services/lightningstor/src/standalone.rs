@@ -17,8 +17,8 @@ use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAdd
 use photon_dsl::{HostName, Secret, SecretSource};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
-    Built, Local, Reach, StandaloneServer, config_error, integration, leak, listen_port,
-    standalone_document, write_integration,
+    Built, Local, Reach, SecretKeys, StandaloneServer, config_error, integration, leak,
+    listen_port, secret_of, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -214,44 +214,19 @@ fn base_domain(layers: &Layers, text: Option<&str>) -> Result<Option<HostName>, 
 
 /// The secret `auth` names.
 fn secret(auth: &Auth, layers: &Layers) -> Result<Secret, ConfigError> {
-    let key = "standalone.auth";
-    match (
-        &auth.secret_key,
-        &auth.credentials_file,
-        &auth.secret_key_env,
-    ) {
-        (Some(value), None, None) => {
-            let origin = layers.origin("standalone.auth.secret_key");
-            Ok(Secret::written_in(
-                leak(&format!("`standalone.auth.secret_key` ({origin})")),
-                leak(value),
-            ))
-        }
-        (None, Some(file), None) => Secret::try_file(leak(file)).map_err(|problem| {
-            config_error(
-                layers,
-                "standalone.auth.credentials_file",
-                format!("the file holding the secret key, an absolute path: {problem}"),
-            )
-        }),
-        (None, None, Some(name)) => Secret::try_env(leak(name)).map_err(|problem| {
-            config_error(
-                layers,
-                "standalone.auth.secret_key_env",
-                format!("the name of an environment variable: {problem}"),
-            )
-        }),
-        (None, None, None) => Err(config_error(
-            layers,
-            key,
-            "the secret key is missing: give `secret_key`, `credentials_file` or `secret_key_env`",
-        )),
-        _ => Err(config_error(
-            layers,
-            key,
-            "give the secret key one way only: `secret_key`, `credentials_file` or `secret_key_env`",
-        )),
-    }
+    secret_of(
+        layers,
+        SecretKeys {
+            section: "standalone.auth",
+            value: "secret_key",
+            file: "credentials_file",
+            env: "secret_key_env",
+            what: "the secret key",
+        },
+        auth.secret_key.as_deref(),
+        auth.credentials_file.as_deref(),
+        auth.secret_key_env.as_deref(),
+    )
 }
 
 impl StandaloneServer for LightningStorSchema {

@@ -6,7 +6,8 @@
 //! shared with lightningstor's local keys so a key moves between them
 //! unchanged), [`policy`] (who may do what, deny winning) and [`store`]
 //! (all of it in chainfire), [`api`] (the gRPC API over them) and the
-//! runtime's `Service` for a deployment's photonauth.
+//! runtime's `Service` for a deployment's photonauth, and [`standalone`]
+//! (`photonauth-server` from TOML).
 
 pub mod spec;
 pub use spec::PhotonAuth;
@@ -19,5 +20,7 @@ pub mod keys;
 pub mod policy;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+pub mod standalone;
 #[cfg(feature = "server")]
 pub mod store;

@@ -60,6 +60,20 @@ impl Report for Reported {
 }
 
 impl<N: Node> Service for PhotonAuth<N> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            ctx.node.as_ref(),
+            &ctx.cluster,
+            &|node, port| ctx.reach(node, port),
+        )?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {

@@ -284,6 +284,75 @@ pub fn config_error(layers: &Layers, key: &str, problem: impl Into<String>) -> C
     }
 }
 
+/// Where a TOML section may give a secret: its value, a file holding it,
+/// or an environment variable holding it (exactly one).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretKeys<'a> {
+    /// The section (`standalone.auth`).
+    pub section: &'a str,
+    /// The key holding the value (`secret_key`).
+    pub value: &'a str,
+    /// The key naming a file (`credentials_file`).
+    pub file: &'a str,
+    /// The key naming an environment variable (`secret_key_env`).
+    pub env: &'a str,
+    /// What the secret is, for messages (`the secret key`).
+    pub what: &'a str,
+}
+
+/// The [`Secret`](photon_dsl::Secret) a section gives one way of the three
+/// `keys` name (`value`, `file` and `env` are what the document holds at
+/// each); an error naming the keys when none or several are given.
+pub fn secret_of(
+    layers: &Layers,
+    keys: SecretKeys<'_>,
+    value: Option<&str>,
+    file: Option<&str>,
+    env: Option<&str>,
+) -> Result<photon_dsl::Secret, ConfigError> {
+    let at = |key: &str| format!("{}.{key}", keys.section);
+    let SecretKeys {
+        value: value_key,
+        file: file_key,
+        env: env_key,
+        what,
+        ..
+    } = keys;
+    match (value, file, env) {
+        (Some(value), None, None) => {
+            let origin = layers.origin(&at(value_key));
+            Ok(photon_dsl::Secret::written_in(
+                leak(&format!("`{}` ({origin})", at(value_key))),
+                leak(value),
+            ))
+        }
+        (None, Some(file), None) => photon_dsl::Secret::try_file(leak(file)).map_err(|problem| {
+            config_error(
+                layers,
+                &at(file_key),
+                format!("the file holding {what}, an absolute path: {problem}"),
+            )
+        }),
+        (None, None, Some(name)) => photon_dsl::Secret::try_env(leak(name)).map_err(|problem| {
+            config_error(
+                layers,
+                &at(env_key),
+                format!("the name of an environment variable: {problem}"),
+            )
+        }),
+        (None, None, None) => Err(config_error(
+            layers,
+            keys.section,
+            format!("{what} is missing: give `{value_key}`, `{file_key}` or `{env_key}`"),
+        )),
+        _ => Err(config_error(
+            layers,
+            keys.section,
+            format!("give {what} one way only: `{value_key}`, `{file_key}` or `{env_key}`"),
+        )),
+    }
+}
+
 /// The port of a listen address as the spec's [`Port`].
 pub fn listen_port(
     layers: &Layers,
