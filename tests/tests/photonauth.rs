@@ -217,6 +217,46 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
     assert_eq!(listed.keys.len(), 1);
     assert_eq!(listed.keys[0].access_key_id, key.access_key_id);
 
+    // A service token: issued with the admin token, verified offline with
+    // the public key (which needs no token to fetch).
+    let issued = auth
+        .issue_token(op(IssueTokenRequest {
+            subject: "lightningstor".into(),
+            audience: "photonnet".into(),
+            ttl_seconds: 60,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let public = auth
+        .public_key(PublicKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .ed25519;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = photonauth::token::verify(&public, &issued.token, "photonnet", now).unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.exp),
+        ("lightningstor", issued.expires_at)
+    );
+    assert!(photonauth::token::verify(&public, &issued.token, "flashdns", now).is_err());
+    assert!(
+        photonauth::token::verify(&public, &issued.token, "photonnet", issued.expires_at).is_err()
+    );
+    let err = auth
+        .issue_token(op(IssueTokenRequest {
+            subject: "lightningstor".into(),
+            audience: "photonnet".into(),
+            ttl_seconds: 86_400,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
     // Revoked: gone.
     auth.revoke_access_key(op(RevokeAccessKeyRequest {
         access_key_id: key.access_key_id.clone(),
@@ -240,7 +280,12 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
         log.contains(&key.access_key_id),
         "key ids are logged: {log}"
     );
-    for secret in [TOKEN, &key.secret_access_key, &theirs.secret_access_key] {
+    for secret in [
+        TOKEN,
+        &key.secret_access_key,
+        &theirs.secret_access_key,
+        &issued.token,
+    ] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }

@@ -151,3 +151,28 @@ async fn racing_creators_of_one_tenant_get_one_tenant_and_bad_names_are_refused(
         Err(AuthError::BadName { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_asking_at_once_share_one_token_signing_key() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let (_chainfire, auth) = store(&net, dir.path()).await;
+    let auth = Arc::new(auth);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.signing_key().await.unwrap() })
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for task in tasks {
+        keys.push(task.await.unwrap());
+    }
+    assert!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "one key for every replica"
+    );
+    let signer = photonauth::token::Signer::from_pkcs8(&keys[0]).unwrap();
+    assert_eq!(signer.public_key().len(), 32);
+    assert_eq!(auth.signing_key().await.unwrap(), keys[0], "and it stays");
+}

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::policy::{Decision, Policy};
 use crate::store::{AuthError, AuthStore};
+use crate::token::{Claims, MAX_TTL_SECONDS, Signer};
 
 /// The generated messages, server and client.
 pub mod proto {
@@ -22,14 +23,20 @@ use proto::*;
 pub struct AuthApi {
     store: AuthStore,
     admin_token: std::sync::Arc<str>,
+    signer: std::sync::Arc<Signer>,
 }
 
 impl AuthApi {
     /// The tonic service.
-    pub fn server(store: AuthStore, admin_token: &str) -> PhotonAuthServer<AuthApi> {
+    pub fn server(
+        store: AuthStore,
+        admin_token: &str,
+        signer: Signer,
+    ) -> PhotonAuthServer<AuthApi> {
         PhotonAuthServer::new(AuthApi {
             store,
             admin_token: admin_token.into(),
+            signer: std::sync::Arc::new(signer),
         })
     }
 
@@ -66,6 +73,51 @@ fn status(error: AuthError) -> Status {
 
 #[tonic::async_trait]
 impl PhotonAuth for AuthApi {
+    async fn issue_token(
+        &self,
+        request: Request<IssueTokenRequest>,
+    ) -> Result<Response<IssueTokenResponse>, Status> {
+        self.authorize(&request)?;
+        let IssueTokenRequest {
+            subject,
+            audience,
+            ttl_seconds,
+        } = request.into_inner();
+        if subject.is_empty() || audience.is_empty() {
+            return Err(Status::invalid_argument(
+                "a token needs a subject and an audience",
+            ));
+        }
+        if ttl_seconds == 0 || ttl_seconds > MAX_TTL_SECONDS {
+            return Err(Status::invalid_argument(format!(
+                "ttl_seconds must be 1 to {MAX_TTL_SECONDS}: tokens are short-lived"
+            )));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let claims = Claims {
+            sub: subject,
+            aud: audience,
+            iat: now,
+            exp: now + i64::from(ttl_seconds),
+        };
+        tracing::info!(subject = %claims.sub, audience = %claims.aud, exp = claims.exp, "token issued");
+        Ok(Response::new(IssueTokenResponse {
+            token: self.signer.sign(&claims),
+            expires_at: claims.exp,
+        }))
+    }
+
+    async fn public_key(
+        &self,
+        _request: Request<PublicKeyRequest>,
+    ) -> Result<Response<PublicKeyResponse>, Status> {
+        Ok(Response::new(PublicKeyResponse {
+            ed25519: self.signer.public_key(),
+        }))
+    }
+
     async fn create_tenant(
         &self,
         request: Request<CreateTenantRequest>,

@@ -24,3 +24,5 @@ mod server;
 pub mod standalone;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod token;

@@ -413,6 +413,37 @@ impl AuthStore {
         self.txn(txn).await
     }
 
+    /// The token signing key (PKCS#8), made by the first photonauth to ask
+    /// and shared by every replica of the cluster.
+    pub async fn signing_key(&self) -> Result<Vec<u8>, AuthError> {
+        use base64::Engine as _;
+        let key = format!("{}signing-key", self.prefix);
+        let engine = base64::engine::general_purpose::STANDARD;
+        if let Some(text) = self.get::<String>(&key).await? {
+            return engine
+                .decode(text)
+                .map_err(|e| AuthError::Corrupt(format!("{key}: {e}")));
+        }
+        let made =
+            crate::token::Signer::generate().map_err(|e| AuthError::Unavailable(e.to_string()))?;
+        let txn = Txn::new().when([absent(&key)]).and_then([TxnOp::put(
+            key.as_str(),
+            json(&engine.encode(&made)),
+            None,
+        )]);
+        if self.txn(txn).await? {
+            return Ok(made);
+        }
+        // Another replica made one first: use it.
+        let text = self
+            .get::<String>(&key)
+            .await?
+            .ok_or_else(|| AuthError::Corrupt(format!("{key} vanished")))?;
+        engine
+            .decode(text)
+            .map_err(|e| AuthError::Corrupt(format!("{key}: {e}")))
+    }
+
     /// What key `id` may do: `None` when there is no such key (never made,
     /// or revoked). A policy attached but since deleted grants nothing.
     pub async fn lookup(&self, id: &str) -> Result<Option<Grant>, AuthError> {
