@@ -103,6 +103,50 @@ pub async fn start_cluster(base: &str, state: &Path) -> (Vec<Option<crate::Runni
     (nodes, endpoints)
 }
 
+/// A [`start_cluster`] cluster whose leader a test kills once, mid-run
+/// (between the cases of a conformance suite, say).
+#[derive(Debug)]
+pub struct LeaderToKill {
+    members: Vec<Option<crate::Running>>,
+    leading: usize,
+    /// The members' etcd endpoints.
+    pub endpoints: Vec<String>,
+}
+
+impl LeaderToKill {
+    /// Starts the cluster on loopback block `base` and finds its leader.
+    pub async fn start(base: &str, state: &Path) -> LeaderToKill {
+        let (members, endpoints) = start_cluster(base, state).await;
+        let leading = leader_index(&endpoints).await;
+        LeaderToKill {
+            members,
+            leading,
+            endpoints,
+        }
+    }
+
+    /// A client of every member (it moves on when one dies).
+    pub async fn client(&self) -> etcd_client::Client {
+        etcd_client::Client::connect(&self.endpoints, None)
+            .await
+            .expect("the cluster answers")
+    }
+
+    /// SIGKILLs the leader found at start and waits for it to die.
+    pub fn kill_leader(&mut self) {
+        let mut member = self.members[self.leading]
+            .take()
+            .expect("the leader is killed once");
+        member.signal("KILL");
+        member.wait(Duration::from_secs(10));
+    }
+
+    /// Whether [`kill_leader`](Self::kill_leader) ran.
+    pub fn killed(&self) -> bool {
+        self.members[self.leading].is_none()
+    }
+}
+
 /// Which of `endpoints` belongs to the leader.
 pub async fn leader_index(endpoints: &[String]) -> usize {
     let leader = leader(&endpoints[0], Duration::from_secs(5))

@@ -259,25 +259,17 @@ async fn every_integrated_flashdns_serves_a_record_changed_in_chainfire_within_a
 async fn zones_in_a_chainfire_cluster_keep_the_promises_with_its_leader_killed_mid_suite() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let (mut members, endpoints) = e2e::etcd::start_cluster(&net.to_string(), state.path()).await;
-    let leading = e2e::etcd::leader_index(&endpoints).await;
-    let client = etcd_client::Client::connect(&endpoints, None)
-        .await
-        .unwrap();
-    let store = ChainfireStore::new(client, cluster_prefix("conformance"));
-    let mut killed = false;
+    let mut cluster = e2e::etcd::LeaderToKill::start(&net.to_string(), state.path()).await;
+    let store = ChainfireStore::new(cluster.client().await, cluster_prefix("conformance"));
     conformance::run_with(Arc::new(store), "cluster.test", |case| {
         // After the first changes: the rest of the suite runs while the
         // two members left elect a leader and after.
         if case == "apply" {
-            let mut member = members[leading].take().unwrap();
-            member.signal("KILL");
-            member.wait(std::time::Duration::from_secs(10));
-            killed = true;
+            cluster.kill_leader();
         }
     })
     .await;
-    assert!(killed);
+    assert!(cluster.killed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

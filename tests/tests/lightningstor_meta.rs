@@ -37,24 +37,19 @@ async fn metadata_in_etcd_keeps_them_too() {
 async fn metadata_in_a_chainfire_cluster_keeps_them_with_its_leader_killed_mid_suite() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let (mut members, endpoints) = e2e::etcd::start_cluster(&net.to_string(), state.path()).await;
-    let leading = e2e::etcd::leader_index(&endpoints).await;
-    let client = etcd_client::Client::connect(&endpoints, None)
-        .await
-        .unwrap();
-    let meta = ChainfireMeta::new(client, instance_prefix("conformance", "storage"));
-    let mut killed = false;
+    let mut cluster = e2e::etcd::LeaderToKill::start(&net.to_string(), state.path()).await;
+    let meta = ChainfireMeta::new(
+        cluster.client().await,
+        instance_prefix("conformance", "storage"),
+    );
     conformance::run_with(Arc::new(meta), "cluster", |case| {
         // After the first writes: the rest of the suite (the concurrent
         // writers, the races, multipart) runs while the two members left
         // elect a leader and after.
         if case == "objects" {
-            let mut member = members[leading].take().unwrap();
-            member.signal("KILL");
-            member.wait(std::time::Duration::from_secs(10));
-            killed = true;
+            cluster.kill_leader();
         }
     })
     .await;
-    assert!(killed);
+    assert!(cluster.killed());
 }

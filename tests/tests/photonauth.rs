@@ -25,9 +25,9 @@ fn op<T>(message: T) -> tonic::Request<T> {
     with_token(message, TOKEN)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() {
-    let net = Loopback::block();
+/// `deploy-photonauth up` on `net` (chainfire on `.1`, photonauth on
+/// `.2`), its state in a fresh directory, the admin token [`TOKEN`].
+fn up(net: &Loopback) -> (Running, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
     let mut deployment = Running::start_with_env(
         "photonauth",
@@ -41,6 +41,13 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
         &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
     );
     deployment.wait_for("all services started", Duration::from_secs(60));
+    (deployment, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() {
+    let net = Loopback::block();
+    let (mut deployment, _state) = up(&net);
     let mut auth = PhotonAuthClient::connect(net.url(2, 50051)).await.unwrap();
 
     // `/health` and `/metrics` share the gRPC port, as etcd's do.
@@ -293,19 +300,7 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photonctl_auth_administers_it_from_the_command_line() {
     let net = Loopback::block();
-    let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
-        "photonauth",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
-    );
-    deployment.wait_for("all services started", Duration::from_secs(60));
+    let (_deployment, state) = up(&net);
     let token = state.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     let policy = state.path().join("read.json");
