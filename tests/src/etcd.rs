@@ -69,7 +69,18 @@ pub async fn leader(endpoint: &str, timeout: Duration) -> Result<u64, String> {
 /// (`127.0.x`) in a process of its own (`run --node`), its state in
 /// `state`.
 pub fn run_node(name: &str, node: &str, base: &str, state: &Path) -> crate::Running {
-    crate::Running::start(
+    run_node_with_env(name, node, base, state, &[])
+}
+
+/// [`run_node`] with `env` set for the node's process (its secrets).
+pub fn run_node_with_env(
+    name: &str,
+    node: &str,
+    base: &str,
+    state: &Path,
+    env: &[(&str, &str)],
+) -> crate::Running {
+    crate::Running::start_with_env(
         name,
         &[
             "run",
@@ -80,6 +91,7 @@ pub fn run_node(name: &str, node: &str, base: &str, state: &Path) -> crate::Runn
             "--state-dir",
             state.to_str().expect("a UTF-8 path"),
         ],
+        env,
     )
 }
 

@@ -264,6 +264,45 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 
+    // Only an integrated service, holding the cluster's service secret from
+    // chainfire, learns a key's secret: not the admin token, not nobody.
+    let resolve = |bearer: Option<&str>| {
+        let mut request = tonic::Request::new(ResolveKeyRequest {
+            access_key_id: key.access_key_id.clone(),
+        });
+        if let Some(bearer) = bearer {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {bearer}").parse().unwrap());
+        }
+        request
+    };
+    let err = auth.resolve_key(resolve(None)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = auth.resolve_key(resolve(Some(TOKEN))).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let chainfire = etcd_client::Client::connect([net.addr(1, 2379)], None)
+        .await
+        .unwrap();
+    let service_secret = photonauth::store::AuthStore::new(chainfire, "photonauth")
+        .service_secret()
+        .await
+        .unwrap();
+    let resolved = auth
+        .resolve_key(resolve(Some(&service_secret)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(resolved.found);
+    assert_eq!(
+        (resolved.tenant.as_str(), resolved.user.as_str()),
+        ("acme", "alice")
+    );
+    assert_eq!(resolved.secret_access_key, key.secret_access_key);
+    let mut names: Vec<&str> = resolved.policies.iter().map(|p| p.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["no-secrets", "photos-read"]);
+
     // Revoked: gone.
     auth.revoke_access_key(op(RevokeAccessKeyRequest {
         access_key_id: key.access_key_id.clone(),
@@ -292,6 +331,7 @@ async fn the_operator_manages_tenants_and_authorize_answers_with_deny_winning() 
         &key.secret_access_key,
         &theirs.secret_access_key,
         &issued.token,
+        &service_secret,
     ] {
         assert!(!log.contains(secret), "a secret reached the log");
     }

@@ -153,6 +153,98 @@ async fn racing_creators_of_one_tenant_get_one_tenant_and_bad_names_are_refused(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_gives_its_policies_to_every_user_who_has_it() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let (_chainfire, auth) = store(&net, dir.path()).await;
+    auth.create_tenant("acme").await.unwrap();
+    auth.create_tenant("globex").await.unwrap();
+    for user in ["alice", "bob"] {
+        auth.create_user("acme", user).await.unwrap();
+    }
+    auth.create_user("globex", "gina").await.unwrap();
+    auth.put_policy(
+        "acme",
+        "read",
+        &policy(
+            r#"{"statements":[{"effect":"allow","actions":["s3:Get*"],"resources":["photos/*"]}]}"#,
+        ),
+    )
+    .await
+    .unwrap();
+    auth.put_policy(
+        "acme",
+        "no-private",
+        &policy(r#"{"statements":[{"effect":"deny","actions":["*"],"resources":["photos/private/*"]}]}"#),
+    )
+    .await
+    .unwrap();
+    auth.create_role("acme", "readers").await.unwrap();
+    assert!(matches!(
+        auth.create_role("acme", "readers").await,
+        Err(AuthError::Exists(_))
+    ));
+    assert!(matches!(
+        auth.create_role("initech", "readers").await,
+        Err(AuthError::Missing(what)) if what == "tenant initech"
+    ));
+    assert!(matches!(
+        auth.create_role("acme", "Readers!").await,
+        Err(AuthError::BadName { .. })
+    ));
+    auth.attach_to_role("acme", "readers", "read")
+        .await
+        .unwrap();
+    auth.attach_to_role("acme", "readers", "no-private")
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.attach_to_role("acme", "readers", "missing").await,
+        Err(AuthError::Missing(what)) if what == "policy missing of acme"
+    ));
+    // Another tenant's role or user cannot be named: names are per tenant.
+    assert!(matches!(
+        auth.grant_role("globex", "gina", "readers").await,
+        Err(AuthError::Missing(what)) if what == "role readers of globex"
+    ));
+    assert_eq!(auth.roles("acme").await.unwrap(), ["readers"]);
+    assert!(auth.roles("globex").await.unwrap().is_empty());
+
+    let (alice, _) = auth.create_key("acme", "alice", "").await.unwrap();
+    let (bob, _) = auth.create_key("acme", "bob", "").await.unwrap();
+    let decide =
+        |grant: &photonauth::store::Grant, resource: &str| grant.decide("s3:GetObject", resource);
+    auth.grant_role("acme", "alice", "readers").await.unwrap();
+    let grant = auth.lookup(&alice).await.unwrap().unwrap();
+    assert_eq!(decide(&grant, "photos/a.jpg"), Decision::Allowed);
+    assert_eq!(
+        decide(&grant, "photos/private/b.jpg"),
+        Decision::Denied("readers/no-private".into())
+    );
+    let bobs = auth.lookup(&bob).await.unwrap().unwrap();
+    assert_eq!(decide(&bobs, "photos/a.jpg"), Decision::NotAllowed);
+
+    // Changing the role changes every holder; taking it back takes it all.
+    assert!(
+        auth.detach_from_role("acme", "readers", "no-private")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !auth
+            .detach_from_role("acme", "readers", "no-private")
+            .await
+            .unwrap()
+    );
+    let grant = auth.lookup(&alice).await.unwrap().unwrap();
+    assert_eq!(decide(&grant, "photos/private/b.jpg"), Decision::Allowed);
+    assert!(auth.revoke_role("acme", "alice", "readers").await.unwrap());
+    assert!(!auth.revoke_role("acme", "alice", "readers").await.unwrap());
+    let grant = auth.lookup(&alice).await.unwrap().unwrap();
+    assert_eq!(decide(&grant, "photos/a.jpg"), Decision::NotAllowed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_asking_at_once_share_one_token_signing_key() {
     let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();
@@ -175,4 +267,18 @@ async fn replicas_asking_at_once_share_one_token_signing_key() {
     let signer = photonauth::token::Signer::from_pkcs8(&keys[0]).unwrap();
     assert_eq!(signer.public_key().len(), 32);
     assert_eq!(auth.signing_key().await.unwrap(), keys[0], "and it stays");
+
+    // The service secret is made the same way, and is another value.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.service_secret().await.unwrap() })
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    for task in tasks {
+        secrets.push(task.await.unwrap());
+    }
+    assert!(secrets.windows(2).all(|w| w[0] == w[1]), "{secrets:?}");
+    assert!(secrets[0].len() >= 40, "{}", secrets[0]);
 }

@@ -526,6 +526,13 @@ pub trait Service: ServiceSpec {
         None
     }
 
+    /// Whether this service has its requests checked by photonauth when
+    /// its spec says `auth: Auth::PhotonAuth` (else `/health` says the
+    /// photonauth endpoint is not used).
+    fn uses_photonauth(&self) -> bool {
+        false
+    }
+
     /// The service's configuration as the standalone TOML its
     /// `<component>-server` reads, which loads back as the same spec.
     fn export_config(&self, ctx: &ExportContext) -> Result<String, ExportError> {

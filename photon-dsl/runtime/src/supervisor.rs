@@ -447,6 +447,7 @@ async fn start_one(
                 placed.decl.kind(),
                 &integration,
                 placed.spec.local_when_integrated(),
+                placed.spec.uses_photonauth(),
             )
             .await?;
             ctx.state_store = Some(crate::service::StateStore {
@@ -491,6 +492,7 @@ async fn join_plan(
     kind: photon_dsl::ServiceKind,
     integration: &photon_dsl::Integration,
     local: Option<&'static str>,
+    uses_photonauth: bool,
 ) -> Result<crate::join::JoinPlan, ServiceError> {
     let mut chainfire = Vec::new();
     for dep in integration.state_store {
@@ -500,7 +502,9 @@ async fn join_plan(
         ));
     }
     let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
-    if let photon_dsl::Auth::PhotonAuth(auth) = integration.auth {
+    if let photon_dsl::Auth::PhotonAuth(auth) = integration.auth
+        && !uses_photonauth
+    {
         note.push(format!(
             "photonauth at {} is not used: its client is not built yet",
             ctx.address_of(auth.node(), auth.port()).await?

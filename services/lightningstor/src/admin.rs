@@ -80,7 +80,9 @@ fn store_status(error: StoreError) -> Status {
 
 fn key_status(error: KeyError) -> Status {
     match error {
-        KeyError::OperatorKey(_) => Status::failed_precondition(error.to_string()),
+        KeyError::OperatorKey(_) | KeyError::CheckedByPhotonAuth => {
+            Status::failed_precondition(error.to_string())
+        }
         KeyError::Store(e) => store_status(e),
         other => {
             tracing::error!(error = %other, "admin API: key management failed");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use photon_dsl::{HostName, Node};
+use photon_dsl::{HostName, Integration, Mode, Node};
 use photon_runtime::admin::{Checks, Metrics, Report, StatusCounters};
 use photon_runtime::{
     Admin, BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext,
@@ -219,32 +219,75 @@ pub async fn serve(
     photon_runtime::http::serve_http1(listener, shutdown, DRAIN, handler).await;
 }
 
-/// What is not yet the platform's when integrated, until lightningstor's
-/// photonauth client exists.
-pub(crate) const LOCAL_WHEN_INTEGRATED: &str = "metadata and access keys are kept in chainfire; requests are checked against lightningstor's own keys: the photonauth backend is not built yet";
+/// chainfire, when the service joined the platform.
+async fn chainfire(ctx: &StartContext) -> Result<Option<etcd_client::Client>, ServiceError> {
+    let Some(state) = &ctx.state_store else {
+        return Ok(None);
+    };
+    let client = etcd_client::Client::connect(&state.endpoints, None)
+        .await
+        .map_err(|e| format!("lightningstor's metadata in chainfire: {e}"))?;
+    Ok(Some(client))
+}
 
 /// Opens the store: metadata in chainfire, under this instance's prefix,
 /// when the service joined the platform; else RocksDB at `meta`.
 async fn open_store(
     ctx: &StartContext,
+    chainfire: Option<&etcd_client::Client>,
     meta: &std::path::Path,
     data: &std::path::Path,
     cache: Option<usize>,
 ) -> Result<Store, ServiceError> {
-    let store = match &ctx.state_store {
-        None => Store::open_local(meta, data, cache).await,
-        Some(state) => {
-            let client = etcd_client::Client::connect(&state.endpoints, None)
-                .await
-                .map_err(|e| format!("lightningstor's metadata in chainfire: {e}"))?;
+    let store = match (chainfire, &ctx.state_store) {
+        (Some(client), Some(state)) => {
             let meta = crate::store::chainfire::ChainfireMeta::new(
-                client,
+                client.clone(),
                 crate::store::chainfire::instance_prefix(&state.cluster, &ctx.instance),
             );
             Store::with_meta(Arc::new(meta), data).await
         }
+        _ => Store::open_local(meta, data, cache).await,
     };
     Ok(store?)
+}
+
+/// Who checks access keys: photonauth when the spec says so and the
+/// service joined the platform (its service secret read from chainfire),
+/// else lightningstor itself.
+async fn key_ring<N: Node>(
+    spec: &LightningStor<N>,
+    ctx: &StartContext,
+    chainfire: Option<&etcd_client::Client>,
+    operator_secret: &str,
+    store: Store,
+) -> Result<KeyRing, ServiceError> {
+    let operator = spec.access_key.id;
+    let (
+        Mode::Integrated(Integration {
+            auth: photon_dsl::Auth::PhotonAuth(photonauth),
+            ..
+        }),
+        Some(client),
+        Some(state),
+    ) = (spec.mode, chainfire, &ctx.state_store)
+    else {
+        return Ok(KeyRing::new(operator, operator_secret, store));
+    };
+    let endpoint = format!(
+        "http://{}",
+        ctx.address_of(photonauth.node(), photonauth.port()).await?
+    );
+    let service_secret = photonauth::store::AuthStore::new(client.clone(), &state.cluster)
+        .service_secret()
+        .await?;
+    let tenants = crate::auth::tenants::Tenants::new(&endpoint, &service_secret)?;
+    Ok(KeyRing::with_photonauth(
+        operator,
+        operator_secret,
+        store,
+        tenants,
+    ))
 }
 
 impl<N: Node> Service for LightningStor<N> {
@@ -286,8 +329,16 @@ impl<N: Node> Service for LightningStor<N> {
                 .storage
                 .cache_size_mb
                 .map(|mb| usize::try_from(mb).unwrap_or(usize::MAX / (1 << 20)) << 20);
-            let store = open_store(&ctx, &meta, &data, cache).await?;
-            let auth = KeyRing::new(spec.access_key.id, secret.expose_secret(), store.clone());
+            let chainfire = chainfire(&ctx).await?;
+            let store = open_store(&ctx, chainfire.as_ref(), &meta, &data, cache).await?;
+            let auth = key_ring(
+                &spec,
+                &ctx,
+                chainfire.as_ref(),
+                secret.expose_secret(),
+                store.clone(),
+            )
+            .await?;
             tracing::info!(
                 s3 = %listener.local_addr()?,
                 admin = %admin_listener.local_addr()?,
@@ -295,6 +346,7 @@ impl<N: Node> Service for LightningStor<N> {
                 secret = %spec.access_key.secret,
                 data = %data.display(),
                 meta = %store.meta().location(),
+                keys_checked_by = auth.photonauth().map_or("lightningstor", |t| t.endpoint()),
                 "lightningstor listening"
             );
             let counters = Arc::new(StatusCounters::default());
@@ -333,7 +385,7 @@ impl<N: Node> Service for LightningStor<N> {
         })
     }
 
-    fn local_when_integrated(&self) -> Option<&'static str> {
-        Some(LOCAL_WHEN_INTEGRATED)
+    fn uses_photonauth(&self) -> bool {
+        true
     }
 }

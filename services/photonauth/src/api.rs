@@ -18,12 +18,35 @@ pub mod proto {
 use proto::photon_auth_server::{PhotonAuth, PhotonAuthServer};
 use proto::*;
 
-/// The API, over `store`, for holders of `admin_token`.
-#[derive(Debug, Clone)]
+/// The API, over `store`, for holders of `admin_token` (administration)
+/// and of the cluster's service secret (`ResolveKey`).
+#[derive(Clone)]
 pub struct AuthApi {
     store: AuthStore,
     admin_token: std::sync::Arc<str>,
+    service_secret: std::sync::Arc<str>,
     signer: std::sync::Arc<Signer>,
+}
+
+impl std::fmt::Debug for AuthApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthApi")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bearer token a request carries.
+fn bearer<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn same(sent: &str, expected: &str) -> bool {
+    bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 impl AuthApi {
@@ -31,28 +54,36 @@ impl AuthApi {
     pub fn server(
         store: AuthStore,
         admin_token: &str,
+        service_secret: &str,
         signer: Signer,
     ) -> PhotonAuthServer<AuthApi> {
         PhotonAuthServer::new(AuthApi {
             store,
             admin_token: admin_token.into(),
+            service_secret: service_secret.into(),
             signer: std::sync::Arc::new(signer),
         })
     }
 
     fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let sent = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match sent {
-            Some(token) if bool::from(token.as_bytes().ct_eq(self.admin_token.as_bytes())) => {
-                Ok(())
-            }
+        match bearer(request) {
+            Some(token) if same(token, &self.admin_token) => Ok(()),
             Some(_) => Err(Status::permission_denied("the admin token does not match")),
             None => Err(Status::unauthenticated(
                 "send the admin token as `authorization: Bearer <token>`",
+            )),
+        }
+    }
+
+    /// Only an integrated service of this cluster may learn a key's secret.
+    fn authorize_service<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        match bearer(request) {
+            Some(token) if same(token, &self.service_secret) => Ok(()),
+            Some(_) => Err(Status::permission_denied(
+                "only an integrated service of this cluster may resolve keys: send the service secret from chainfire (the admin token does not open this call)",
+            )),
+            None => Err(Status::unauthenticated(
+                "send the cluster's service secret as `authorization: Bearer <secret>`",
             )),
         }
     }
@@ -280,6 +311,133 @@ impl PhotonAuth for AuthApi {
             )));
         }
         Ok(Response::new(DetachPolicyResponse {}))
+    }
+
+    async fn resolve_key(
+        &self,
+        request: Request<ResolveKeyRequest>,
+    ) -> Result<Response<ResolveKeyResponse>, Status> {
+        self.authorize_service(&request)?;
+        let id = request.into_inner().access_key_id;
+        let Some(grant) = self.store.lookup(&id).await.map_err(status)? else {
+            return Ok(Response::new(ResolveKeyResponse::default()));
+        };
+        let policies = grant
+            .policies
+            .into_iter()
+            .map(|(name, policy)| NamedPolicy {
+                name,
+                document: policy.to_json(),
+            })
+            .collect();
+        Ok(Response::new(ResolveKeyResponse {
+            found: true,
+            tenant: grant.key.tenant,
+            user: grant.key.user,
+            secret_access_key: grant.key.secret,
+            policies,
+        }))
+    }
+
+    async fn create_role(
+        &self,
+        request: Request<CreateRoleRequest>,
+    ) -> Result<Response<CreateRoleResponse>, Status> {
+        self.authorize(&request)?;
+        let CreateRoleRequest { tenant, role } = request.into_inner();
+        self.store
+            .create_role(&tenant, &role)
+            .await
+            .map_err(status)?;
+        tracing::info!(%tenant, %role, "role created");
+        Ok(Response::new(CreateRoleResponse {}))
+    }
+
+    async fn list_roles(
+        &self,
+        request: Request<ListRolesRequest>,
+    ) -> Result<Response<ListRolesResponse>, Status> {
+        self.authorize(&request)?;
+        let roles = self
+            .store
+            .roles(&request.into_inner().tenant)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ListRolesResponse { roles }))
+    }
+
+    async fn attach_role_policy(
+        &self,
+        request: Request<AttachRolePolicyRequest>,
+    ) -> Result<Response<AttachRolePolicyResponse>, Status> {
+        self.authorize(&request)?;
+        let AttachRolePolicyRequest {
+            tenant,
+            role,
+            policy,
+        } = request.into_inner();
+        self.store
+            .attach_to_role(&tenant, &role, &policy)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(AttachRolePolicyResponse {}))
+    }
+
+    async fn detach_role_policy(
+        &self,
+        request: Request<DetachRolePolicyRequest>,
+    ) -> Result<Response<DetachRolePolicyResponse>, Status> {
+        self.authorize(&request)?;
+        let DetachRolePolicyRequest {
+            tenant,
+            role,
+            policy,
+        } = request.into_inner();
+        if !self
+            .store
+            .detach_from_role(&tenant, &role, &policy)
+            .await
+            .map_err(status)?
+        {
+            return Err(Status::not_found(format!(
+                "policy {policy} is not attached to role {role} of {tenant}"
+            )));
+        }
+        Ok(Response::new(DetachRolePolicyResponse {}))
+    }
+
+    async fn grant_role(
+        &self,
+        request: Request<GrantRoleRequest>,
+    ) -> Result<Response<GrantRoleResponse>, Status> {
+        self.authorize(&request)?;
+        let GrantRoleRequest { tenant, user, role } = request.into_inner();
+        self.store
+            .grant_role(&tenant, &user, &role)
+            .await
+            .map_err(status)?;
+        tracing::info!(%tenant, %user, %role, "role granted");
+        Ok(Response::new(GrantRoleResponse {}))
+    }
+
+    async fn revoke_role(
+        &self,
+        request: Request<RevokeRoleRequest>,
+    ) -> Result<Response<RevokeRoleResponse>, Status> {
+        self.authorize(&request)?;
+        let RevokeRoleRequest { tenant, user, role } = request.into_inner();
+        if !self
+            .store
+            .revoke_role(&tenant, &user, &role)
+            .await
+            .map_err(status)?
+        {
+            return Err(Status::not_found(format!(
+                "{user} of {tenant} does not have role {role}"
+            )));
+        }
+        tracing::info!(%tenant, %user, %role, "role revoked");
+        Ok(Response::new(RevokeRoleResponse {}))
     }
 
     async fn authorize(

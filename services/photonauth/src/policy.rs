@@ -81,6 +81,11 @@ impl Policy {
         }
         Ok(policy)
     }
+
+    /// The policy as a document [`Policy::parse`] reads back.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a policy serialises")
+    }
 }
 
 /// What the policies say about one request.

@@ -96,6 +96,7 @@ impl<N: Node> Service for PhotonAuth<N> {
                 "photonauth listening"
             );
             let signer = crate::token::Signer::from_pkcs8(&store.signing_key().await?)?;
+            let service_secret = store.service_secret().await?;
             let health = Arc::new(Health {
                 last: Mutex::new(Err("not read yet".into())),
             });
@@ -113,7 +114,12 @@ impl<N: Node> Service for PhotonAuth<N> {
             }
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
             let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
-                .add_service(AuthApi::server(store, token.expose_secret(), signer));
+                .add_service(AuthApi::server(
+                    store,
+                    token.expose_secret(),
+                    &service_secret,
+                    signer,
+                ));
             let running: Running = Box::pin(async move {
                 tonic::transport::Server::builder()
                     .accept_http1(true)

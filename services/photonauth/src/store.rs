@@ -1,5 +1,5 @@
-//! photonauth's state in chainfire: tenants, their users, access keys and
-//! policies, and which policies each user has.
+//! photonauth's state in chainfire: tenants, their users, access keys,
+//! policies and roles, and which policies and roles each user has.
 //!
 //! Layout under `/photon/clusters/<cluster>/photonauth/` (JSON values):
 //!
@@ -7,14 +7,18 @@
 //! - `u/<tenant>/<user>`: a user;
 //! - `k/<key id>`: an access key, naming its tenant and user;
 //! - `p/<tenant>/<policy>`: a policy document;
-//! - `a/<tenant>/<user>/<policy>`: the policy attached to the user.
+//! - `a/<tenant>/<user>/<policy>`: the policy attached to the user;
+//! - `r/<tenant>/<role>`: a role, a named set of policies;
+//! - `rp/<tenant>/<role>/<policy>`: a policy attached to the role;
+//! - `ur/<tenant>/<user>/<role>`: the role given to the user;
+//! - `signing-key`, `service-secret`: made once per cluster.
 //!
 //! Every write is one transaction whose compares keep the tree whole: a
 //! user only in an existing tenant, a key only for an existing user, an
 //! attachment only of an existing policy of the user's own tenant (names
 //! are per tenant, so one tenant can never attach another's policy). A
-//! tenant's policies and users are its own; a key grants exactly what its
-//! user's attached policies allow.
+//! tenant's policies, roles and users are its own; a key grants exactly
+//! what its user's policies allow, attached directly or through its roles.
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
@@ -62,6 +66,13 @@ pub struct TenantRecord {
 /// A user of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// A role of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
     /// When it was made, in milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
@@ -343,11 +354,7 @@ impl AuthStore {
 
     /// Removes access key `id`; whether there was one.
     pub async fn revoke_key(&self, id: &str) -> Result<bool, AuthError> {
-        let key = self.access_key(id);
-        let txn = Txn::new()
-            .when([exists(&key)])
-            .and_then([TxnOp::delete(key.as_str(), None)]);
-        self.txn(txn).await
+        self.delete_if_there(&self.access_key(id)).await
     }
 
     /// The ids of `tenant`'s keys, with their records (secrets included:
@@ -406,26 +413,53 @@ impl AuthStore {
 
     /// Detaches it; whether it was attached.
     pub async fn detach(&self, tenant: &str, user: &str, policy: &str) -> Result<bool, AuthError> {
-        let key = self.attachment_key(tenant, user, policy);
-        let txn = Txn::new()
-            .when([exists(&key)])
-            .and_then([TxnOp::delete(key.as_str(), None)]);
-        self.txn(txn).await
+        self.delete_if_there(&self.attachment_key(tenant, user, policy))
+            .await
     }
 
     /// The token signing key (PKCS#8), made by the first photonauth to ask
     /// and shared by every replica of the cluster.
     pub async fn signing_key(&self) -> Result<Vec<u8>, AuthError> {
+        self.made_once("signing-key", || {
+            crate::token::Signer::generate().map_err(|e| AuthError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+
+    /// The service credential: what an integrated service sends photonauth
+    /// to learn a key's secret ([`AuthStore::lookup`] over the API). It is
+    /// made once per cluster, by photonauth or the first service to ask,
+    /// and read from chainfire by both sides, so whoever can read the
+    /// platform's state store (the root of trust, as etcd is Kubernetes')
+    /// holds it, and nobody else; it is never configured or shown.
+    pub async fn service_secret(&self) -> Result<String, AuthError> {
+        let bytes = self
+            .made_once("service-secret", || {
+                Ok(keys::new_token::<32>()?.into_bytes())
+            })
+            .await?;
+        String::from_utf8(bytes).map_err(|_| AuthError::Corrupt("service-secret".into()))
+    }
+
+    /// The value at `name` under the prefix, made by `make` and stored
+    /// unless one is there: the first writer wins and everyone reads its.
+    async fn made_once(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Result<Vec<u8>, AuthError>,
+    ) -> Result<Vec<u8>, AuthError> {
         use base64::Engine as _;
-        let key = format!("{}signing-key", self.prefix);
+        let key = format!("{}{name}", self.prefix);
         let engine = base64::engine::general_purpose::STANDARD;
-        if let Some(text) = self.get::<String>(&key).await? {
-            return engine
+        let decode = |text: String| {
+            engine
                 .decode(text)
-                .map_err(|e| AuthError::Corrupt(format!("{key}: {e}")));
+                .map_err(|e| AuthError::Corrupt(format!("{key}: {e}")))
+        };
+        if let Some(text) = self.get::<String>(&key).await? {
+            return decode(text);
         }
-        let made =
-            crate::token::Signer::generate().map_err(|e| AuthError::Unavailable(e.to_string()))?;
+        let made = make()?;
         let txn = Txn::new().when([absent(&key)]).and_then([TxnOp::put(
             key.as_str(),
             json(&engine.encode(&made)),
@@ -434,33 +468,165 @@ impl AuthStore {
         if self.txn(txn).await? {
             return Ok(made);
         }
-        // Another replica made one first: use it.
+        // Someone made one first: use it.
         let text = self
             .get::<String>(&key)
             .await?
             .ok_or_else(|| AuthError::Corrupt(format!("{key} vanished")))?;
-        engine
-            .decode(text)
-            .map_err(|e| AuthError::Corrupt(format!("{key}: {e}")))
+        decode(text)
+    }
+
+    fn role_key(&self, tenant: &str, role: &str) -> String {
+        format!("{}r/{tenant}/{role}", self.prefix)
+    }
+
+    fn role_policy_key(&self, tenant: &str, role: &str, policy: &str) -> String {
+        format!("{}rp/{tenant}/{role}/{policy}", self.prefix)
+    }
+
+    fn user_role_key(&self, tenant: &str, user: &str, role: &str) -> String {
+        format!("{}ur/{tenant}/{user}/{role}", self.prefix)
+    }
+
+    /// Creates role `role` in `tenant`: a named set of policies that users
+    /// are given together (an operator changes the role, not every user).
+    pub async fn create_role(&self, tenant: &str, role: &str) -> Result<(), AuthError> {
+        check_name("role", role)?;
+        let (tenant_key, key) = (self.tenant_key(tenant), self.role_key(tenant, role));
+        let record = RoleRecord {
+            created_ms: now_ms(),
+        };
+        let txn = Txn::new()
+            .when([exists(&tenant_key), absent(&key)])
+            .and_then([TxnOp::put(key.as_str(), json(&record), None)]);
+        if self.txn(txn).await? {
+            return Ok(());
+        }
+        match self
+            .first_missing(&[(&tenant_key, format!("tenant {tenant}"))])
+            .await
+        {
+            AuthError::Unavailable(_) => Err(AuthError::Exists(format!("role {role} of {tenant}"))),
+            other => Err(other),
+        }
+    }
+
+    /// The roles of `tenant`.
+    pub async fn roles(&self, tenant: &str) -> Result<Vec<String>, AuthError> {
+        self.names(&format!("{}r/{tenant}/", self.prefix)).await
+    }
+
+    /// Attaches `tenant`'s policy `policy` to its role `role`.
+    pub async fn attach_to_role(
+        &self,
+        tenant: &str,
+        role: &str,
+        policy: &str,
+    ) -> Result<(), AuthError> {
+        let (role_key, policy_key) = (self.role_key(tenant, role), self.policy_key(tenant, policy));
+        let key = self.role_policy_key(tenant, role, policy);
+        let txn = Txn::new()
+            .when([exists(&role_key), exists(&policy_key)])
+            .and_then([TxnOp::put(key.as_str(), "{}", None)]);
+        if self.txn(txn).await? {
+            return Ok(());
+        }
+        Err(self
+            .first_missing(&[
+                (&role_key, format!("role {role} of {tenant}")),
+                (&policy_key, format!("policy {policy} of {tenant}")),
+            ])
+            .await)
+    }
+
+    /// Detaches it; whether it was attached.
+    pub async fn detach_from_role(
+        &self,
+        tenant: &str,
+        role: &str,
+        policy: &str,
+    ) -> Result<bool, AuthError> {
+        self.delete_if_there(&self.role_policy_key(tenant, role, policy))
+            .await
+    }
+
+    /// Gives `tenant`'s role `role` to its user `user`.
+    pub async fn grant_role(&self, tenant: &str, user: &str, role: &str) -> Result<(), AuthError> {
+        let (user_key, role_key) = (self.user_key(tenant, user), self.role_key(tenant, role));
+        let key = self.user_role_key(tenant, user, role);
+        let txn = Txn::new()
+            .when([exists(&user_key), exists(&role_key)])
+            .and_then([TxnOp::put(key.as_str(), "{}", None)]);
+        if self.txn(txn).await? {
+            return Ok(());
+        }
+        Err(self
+            .first_missing(&[
+                (&user_key, format!("user {user} of {tenant}")),
+                (&role_key, format!("role {role} of {tenant}")),
+            ])
+            .await)
+    }
+
+    /// Takes it back; whether the user had it.
+    pub async fn revoke_role(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: &str,
+    ) -> Result<bool, AuthError> {
+        self.delete_if_there(&self.user_role_key(tenant, user, role))
+            .await
+    }
+
+    async fn delete_if_there(&self, key: &str) -> Result<bool, AuthError> {
+        let txn = Txn::new()
+            .when([exists(key)])
+            .and_then([TxnOp::delete(key, None)]);
+        self.txn(txn).await
+    }
+
+    /// `tenant`'s policies among `names` that exist, each named as
+    /// `label` says.
+    async fn policies_named(
+        &self,
+        tenant: &str,
+        names: Vec<String>,
+        label: impl Fn(&str) -> String,
+        out: &mut Vec<(String, Policy)>,
+    ) -> Result<(), AuthError> {
+        for name in names {
+            if let Some(policy) = self.get::<Policy>(&self.policy_key(tenant, &name)).await? {
+                out.push((label(&name), policy));
+            }
+        }
+        Ok(())
     }
 
     /// What key `id` may do: `None` when there is no such key (never made,
-    /// or revoked). A policy attached but since deleted grants nothing.
+    /// or revoked). Its user's policies count, attached directly (named as
+    /// they are) or through a role (named `<role>/<policy>`); a policy
+    /// attached but since deleted grants nothing.
     pub async fn lookup(&self, id: &str) -> Result<Option<Grant>, AuthError> {
         let Some(key) = self.get::<KeyRecord>(&self.access_key(id)).await? else {
             return Ok(None);
         };
-        let attached = self
-            .names(&format!("{}a/{}/{}/", self.prefix, key.tenant, key.user))
-            .await?;
+        let (tenant, user) = (key.tenant.as_str(), key.user.as_str());
         let mut policies = Vec::new();
-        for name in attached {
-            if let Some(policy) = self
-                .get::<Policy>(&self.policy_key(&key.tenant, &name))
-                .await?
-            {
-                policies.push((name, policy));
-            }
+        let attached = self
+            .names(&format!("{}a/{tenant}/{user}/", self.prefix))
+            .await?;
+        self.policies_named(tenant, attached, str::to_owned, &mut policies)
+            .await?;
+        for role in self
+            .names(&format!("{}ur/{tenant}/{user}/", self.prefix))
+            .await?
+        {
+            let of_role = self
+                .names(&format!("{}rp/{tenant}/{role}/", self.prefix))
+                .await?;
+            self.policies_named(tenant, of_role, |p| format!("{role}/{p}"), &mut policies)
+                .await?;
         }
         Ok(Some(Grant { key, policies }))
     }

@@ -1,5 +1,5 @@
 //! `photonctl auth`: the operator's side of photonauth (tenants, users,
-//! access keys, policies), over its gRPC API.
+//! access keys, policies, roles), over its gRPC API.
 //!
 //! ```text
 //! export PHOTONAUTH_ADMIN_TOKEN=...        # or --token-file PATH; never a flag value
@@ -7,6 +7,9 @@
 //! photonctl auth --endpoint ... user create --tenant acme alice
 //! photonctl auth --endpoint ... policy put --tenant acme --name photos-read --file read.json
 //! photonctl auth --endpoint ... policy attach --tenant acme --user alice --policy photos-read
+//! photonctl auth --endpoint ... role create --tenant acme readers
+//! photonctl auth --endpoint ... role attach --tenant acme --role readers --policy photos-read
+//! photonctl auth --endpoint ... role grant --tenant acme --role readers --user bob
 //! photonctl auth --endpoint ... key create --tenant acme --user alice --description laptop
 //! photonctl auth --endpoint ... authorize --key PK... --action s3:GetObject --resource photos/a.jpg
 //! ```
@@ -54,6 +57,11 @@ pub enum AuthCommand {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// A tenant's roles: named sets of policies given to users together.
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
     },
     /// Whether a key may do an action on a resource, and why.
     Authorize {
@@ -166,6 +174,73 @@ pub enum PolicyCommand {
         /// The policy.
         #[arg(long)]
         policy: String,
+    },
+}
+
+/// `role ...`.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Creates a role.
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The role's name.
+        name: String,
+    },
+    /// Lists a tenant's roles.
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Attaches a policy to a role.
+    Attach {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The policy.
+        #[arg(long)]
+        policy: String,
+    },
+    /// Detaches it.
+    Detach {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The policy.
+        #[arg(long)]
+        policy: String,
+    },
+    /// Gives a user a role.
+    Grant {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Takes it back.
+    Revoke {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -355,6 +430,7 @@ pub async fn run(args: AuthArgs) -> Result<Report, String> {
                 .map_err(failed)?;
             format!("policy {policy} detached from {user} of {tenant}\n")
         }
+        AuthCommand::Role { command } => role(&mut client, &bearer, command).await?,
         AuthCommand::Authorize {
             key,
             action,
@@ -386,6 +462,87 @@ pub async fn run(args: AuthArgs) -> Result<Report, String> {
     Ok(Report {
         text,
         all_well: true,
+    })
+}
+
+/// Runs `role ...`.
+async fn role(
+    client: &mut PhotonAuthClient<tonic::transport::Channel>,
+    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    command: RoleCommand,
+) -> Result<String, String> {
+    Ok(match command {
+        RoleCommand::Create { tenant, name } => {
+            let request = CreateRoleRequest {
+                tenant: tenant.clone(),
+                role: name.clone(),
+            };
+            client
+                .create_role(authed(request, bearer))
+                .await
+                .map_err(failed)?;
+            format!("role {name} of {tenant} created\n")
+        }
+        RoleCommand::List { tenant } => lines(
+            client
+                .list_roles(authed(ListRolesRequest { tenant }, bearer))
+                .await
+                .map_err(failed)?
+                .into_inner()
+                .roles,
+        ),
+        RoleCommand::Attach {
+            tenant,
+            role,
+            policy,
+        } => {
+            let text = format!("policy {policy} attached to role {role} of {tenant}\n");
+            let request = AttachRolePolicyRequest {
+                tenant,
+                role,
+                policy,
+            };
+            client
+                .attach_role_policy(authed(request, bearer))
+                .await
+                .map_err(failed)?;
+            text
+        }
+        RoleCommand::Detach {
+            tenant,
+            role,
+            policy,
+        } => {
+            let text = format!("policy {policy} detached from role {role} of {tenant}\n");
+            let request = DetachRolePolicyRequest {
+                tenant,
+                role,
+                policy,
+            };
+            client
+                .detach_role_policy(authed(request, bearer))
+                .await
+                .map_err(failed)?;
+            text
+        }
+        RoleCommand::Grant { tenant, role, user } => {
+            let text = format!("role {role} given to {user} of {tenant}\n");
+            let request = GrantRoleRequest { tenant, user, role };
+            client
+                .grant_role(authed(request, bearer))
+                .await
+                .map_err(failed)?;
+            text
+        }
+        RoleCommand::Revoke { tenant, role, user } => {
+            let text = format!("role {role} taken from {user} of {tenant}\n");
+            let request = RevokeRoleRequest { tenant, user, role };
+            client
+                .revoke_role(authed(request, bearer))
+                .await
+                .map_err(failed)?;
+            text
+        }
     })
 }
 

@@ -35,12 +35,14 @@ pub(super) fn listen_addresses<S: Service>(built: &Built<S>) -> BTreeMap<String,
 
 /// How an integrated start joins the platform, checked from the
 /// configuration before anything starts; `local` is what the component
-/// keeps local even then.
+/// keeps local even then; `uses_photonauth` whether it has photonauth
+/// check its requests.
 pub(super) fn integration_plan<C: StandaloneServer>(
     doc: &ComponentDocument<C>,
     layers: &Layers,
     component_id: &str,
     local: Option<&'static str>,
+    uses_photonauth: bool,
 ) -> Result<JoinPlan, ConfigError> {
     let integrated = &doc.photon.integrated;
     super::built::require_chainfire_endpoints(&integrated.chainfire_endpoints, layers)?;
@@ -68,7 +70,9 @@ pub(super) fn integration_plan<C: StandaloneServer>(
         ));
     }
     let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
-    if let Some(auth) = &integrated.auth_service_endpoint {
+    if let Some(auth) = &integrated.auth_service_endpoint
+        && !uses_photonauth
+    {
         note.push(format!(
             "photonauth at {auth} is not used: its client is not built yet"
         ));

@@ -175,6 +175,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             &layers,
             &component_id,
             built.spec.local_when_integrated(),
+            built.spec.uses_photonauth(),
         ) {
             Ok(plan) => Some(plan),
             Err(e) => return config_failure(binary, &e),

@@ -1,29 +1,43 @@
 //! Who may use the S3 API.
 //!
-//! Three kinds of access key are accepted:
-//! - the operator's, from the deployment's `Secret` (never stored);
+//! The operator's key, from the deployment's `Secret` (never stored),
+//! reaches everything. Beside it, checked by lightningstor itself
+//! (standalone, or integrated with `auth: Auth::Local`):
 //! - permanent keys made through the admin API;
 //! - temporary credentials from STS `AssumeRole` ([`sts`]), which also need
 //!   their session token on every request and stop working at expiry.
 //!
-//! The last two live in the store, so they survive a restart.
+//! Both live in the store, so they survive a restart. Integrated with
+//! `auth: Auth::PhotonAuth`, the other keys are photonauth's instead
+//! ([`tenants`]): each belongs to a tenant, reaches only its tenant's
+//! buckets, and may do only what its policies allow.
 
 pub mod mismatch;
 pub mod sts;
+pub mod tenants;
 
 use std::sync::Arc;
 
 use hyper::{HeaderMap, Uri};
+use photonauth::policy::Decision;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{Credentials, S3Auth, SecretKey};
+use s3s::dto::CopySource;
+use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
 use subtle::ConstantTimeEq as _;
 
-use crate::store::{AccessKeyRecord, SessionRecord, Store, StoreError};
+use crate::store::{AccessKeyRecord, BucketRecord, SessionRecord, Store, StoreError};
+use tenants::Tenants;
 
 /// What can go wrong managing keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// Keys are photonauth's: lightningstor makes none.
+    #[error(
+        "access keys are photonauth's here (integrated with photonauth): make them with `photonctl auth key create`"
+    )]
+    CheckedByPhotonAuth,
     /// The operator's key is configured, not managed.
     #[error(
         "`{0}` is the operator's key from the deployment's configuration; change it there, not through the admin API"
@@ -60,6 +74,51 @@ struct Inner {
     operator_id: String,
     operator_secret: SecretKey,
     store: Store,
+    /// photonauth, when it owns the keys.
+    tenants: Option<Tenants>,
+}
+
+/// Who made a request, as the access check put it in the request's
+/// extensions for the operations whose answer depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The operator's key, or any key lightningstor checks itself: every
+    /// bucket.
+    Platform,
+    /// A photonauth key of this tenant: the tenant's buckets only.
+    Tenant(Arc<str>),
+}
+
+impl Caller {
+    /// The caller of a request, from its extensions.
+    pub fn of(extensions: &hyper::http::Extensions) -> Caller {
+        extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Platform)
+    }
+
+    /// The tenant, if a tenant's key made the request.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Caller::Platform => None,
+            Caller::Tenant(tenant) => Some(tenant),
+        }
+    }
+
+    /// Whether the caller reaches a bucket: a tenant its own, the platform
+    /// every one.
+    pub fn owns(&self, bucket: &BucketRecord) -> bool {
+        match self {
+            Caller::Platform => true,
+            Caller::Tenant(tenant) => bucket.owner.as_deref() == Some(&**tenant),
+        }
+    }
+}
+
+/// The one answer for a bucket the caller does not own, whoever owns it.
+fn not_yours() -> S3Error {
+    s3_error!(AccessDenied, "Access Denied")
 }
 
 /// The request header and presigned-URL parameter that carry a session
@@ -75,7 +134,37 @@ impl KeyRing {
                 operator_id: operator_id.to_owned(),
                 operator_secret: SecretKey::from(operator_secret),
                 store,
+                tenants: None,
             }),
+        }
+    }
+
+    /// The operator's key, and photonauth's keys (through `tenants`).
+    pub fn with_photonauth(
+        operator_id: &str,
+        operator_secret: &str,
+        store: Store,
+        tenants: Tenants,
+    ) -> KeyRing {
+        KeyRing {
+            inner: Arc::new(Inner {
+                operator_id: operator_id.to_owned(),
+                operator_secret: SecretKey::from(operator_secret),
+                store,
+                tenants: Some(tenants),
+            }),
+        }
+    }
+
+    /// photonauth, when it owns the keys.
+    pub fn photonauth(&self) -> Option<&Tenants> {
+        self.inner.tenants.as_ref()
+    }
+
+    fn refuse_when_photonauths(&self) -> Result<(), KeyError> {
+        match self.inner.tenants {
+            Some(_) => Err(KeyError::CheckedByPhotonAuth),
+            None => Ok(()),
         }
     }
 
@@ -97,6 +186,7 @@ impl KeyRing {
 
     /// Makes a permanent key.
     pub async fn create_key(&self, description: &str) -> Result<IssuedKey, KeyError> {
+        self.refuse_when_photonauths()?;
         let record = AccessKeyRecord {
             secret: new_secret()?,
             created_ms: crate::s3::now_ms(),
@@ -117,6 +207,7 @@ impl KeyRing {
         session_name: &str,
         seconds: u32,
     ) -> Result<IssuedKey, KeyError> {
+        self.refuse_when_photonauths()?;
         let now = crate::s3::now_ms();
         // Sessions are short-lived: clear out the dead ones as new ones come.
         self.inner.store.purge_expired_keys(now).await?;
@@ -172,12 +263,12 @@ impl KeyRing {
 
     /// The stored record for `id`, refusing expired sessions.
     async fn stored(&self, id: &str) -> S3Result<AccessKeyRecord> {
-        let record = self.inner.store.access_key(id).await?.ok_or_else(|| {
-            s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })?;
+        let record = self
+            .inner
+            .store
+            .access_key(id)
+            .await?
+            .ok_or_else(unknown_key)?;
         if record.expired(crate::s3::now_ms()) {
             return Err(s3_error!(ExpiredToken, "The provided token has expired."));
         }
@@ -222,6 +313,85 @@ impl KeyRing {
     }
 }
 
+fn unknown_key() -> S3Error {
+    s3_error!(
+        InvalidAccessKeyId,
+        "The AWS Access Key Id you provided does not exist in our records."
+    )
+}
+
+impl KeyRing {
+    /// Checks a request made with a photonauth key: its policies allow the
+    /// operation on its target (and, for a copy, reading the source), and
+    /// every bucket it touches is its tenant's. Records the tenant in the
+    /// request for the operations that depend on it.
+    async fn check_tenant(&self, tenants: &Tenants, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        };
+        if credentials.access_key == self.inner.operator_id {
+            return Ok(());
+        }
+        let id = credentials.access_key.clone();
+        let principal = tenants.principal(&id).await?.ok_or_else(unknown_key)?;
+        let op = cx.s3_op().name();
+        let (bucket, resource) = match cx.s3_path() {
+            S3Path::Root => (None, "*".to_owned()),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), bucket.to_string()),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), format!("{bucket}/{key}")),
+        };
+        let mut touched = vec![(format!("s3:{op}"), resource, bucket)];
+        if matches!(op, "CopyObject" | "UploadPartCopy")
+            && let Some(source) = cx.headers().get("x-amz-copy-source")
+        {
+            let source = source
+                .to_str()
+                .ok()
+                .and_then(|text| CopySource::parse(text).ok());
+            let Some(CopySource::Bucket { bucket, key, .. }) = source else {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "x-amz-copy-source is not bucket/key"
+                ));
+            };
+            touched.push((
+                "s3:GetObject".to_owned(),
+                format!("{bucket}/{key}"),
+                Some(bucket.to_string()),
+            ));
+        }
+        let caller = Caller::Tenant(principal.tenant.clone());
+        for (action, resource, bucket) in touched {
+            let decision = principal.decide(&action, &resource);
+            if !decision.allowed() {
+                let why = match decision {
+                    Decision::Denied(policy) => format!("denied by policy {policy}"),
+                    _ => "no policy allows it".to_owned(),
+                };
+                tracing::debug!(key = %id, tenant = %principal.tenant, %action, %resource, %why, "S3 request refused by policy");
+                return Err(s3_error!(
+                    AccessDenied,
+                    "{action} on {resource} is not allowed for user {} of {}: {why}",
+                    principal.user,
+                    principal.tenant
+                ));
+            }
+            // A bucket yet to be made is nobody's; one that is must be the
+            // caller's (the operation itself answers for a missing one).
+            if let Some(bucket) = bucket
+                && op != "CreateBucket"
+                && let Some(record) = self.inner.store.bucket(&bucket).await?
+                && !caller.owns(&record)
+            {
+                tracing::debug!(key = %id, tenant = %principal.tenant, %bucket, "S3 request for another tenant's bucket refused");
+                return Err(not_yours());
+            }
+        }
+        cx.extensions_mut().insert(caller);
+        Ok(())
+    }
+}
+
 /// A query parameter, percent-decoded.
 fn query_value(uri: &Uri, name: &str) -> Option<String> {
     let query = uri.query()?;
@@ -250,6 +420,12 @@ impl S3Auth for KeyRing {
         if access_key == self.inner.operator_id {
             return Ok(self.inner.operator_secret.clone());
         }
+        if let Some(tenants) = &self.inner.tenants {
+            return match tenants.principal(access_key).await? {
+                Some(principal) => Ok(principal.secret()),
+                None => Err(unknown_key()),
+            };
+        }
         Ok(SecretKey::from(self.stored(access_key).await?.secret))
     }
 }
@@ -257,8 +433,13 @@ impl S3Auth for KeyRing {
 #[async_trait::async_trait]
 impl S3Access for KeyRing {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        self.check_request(cx.credentials(), cx.headers(), cx.uri())
-            .await
+        match &self.inner.tenants {
+            Some(tenants) => self.check_tenant(tenants, cx).await,
+            None => {
+                self.check_request(cx.credentials(), cx.headers(), cx.uri())
+                    .await
+            }
+        }
     }
 }
 

@@ -57,6 +57,14 @@ impl StsError {
 
 impl From<KeyError> for StsError {
     fn from(error: KeyError) -> Self {
+        if let KeyError::CheckedByPhotonAuth = error {
+            return StsError {
+                status: StatusCode::FORBIDDEN,
+                code: "AccessDenied",
+                message: "Temporary credentials are not issued here: access keys are photonauth's."
+                    .into(),
+            };
+        }
         tracing::error!(error = %error, "STS could not issue credentials");
         StsError {
             status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,17 +5,21 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::common::*;
 use super::*;
+use crate::auth::Caller;
 
 impl LightningS3 {
+    /// A tenant sees its own buckets; the operator sees every bucket.
     pub(super) async fn handle_list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let caller = Caller::of(&req.extensions);
         let buckets = self
             .store
             .buckets()
             .await?
             .into_iter()
+            .filter(|(_, record)| caller.owns(record))
             .map(|(name, record)| Bucket {
                 name: Some(name),
                 creation_date: Some(timestamp(record.created_ms)),
@@ -40,14 +44,24 @@ impl LightningS3 {
                 "This bucket name is reserved: /health and /metrics are served at it"
             ));
         }
-        self.store
-            .create_bucket(
-                &bucket,
-                &BucketRecord {
-                    created_ms: now_ms(),
-                },
-            )
-            .await?;
+        let caller = Caller::of(&req.extensions);
+        let record = BucketRecord {
+            created_ms: now_ms(),
+            owner: caller.tenant().map(str::to_owned),
+        };
+        match self.store.create_bucket(&bucket, &record).await {
+            Ok(()) => {}
+            // Buckets share one namespace: whose it is decides the answer.
+            Err(crate::store::StoreError::BucketExists) => {
+                let existing = self.store.bucket(&bucket).await?;
+                return Err(if existing.is_some_and(|r| caller.owns(&r)) {
+                    s3_error!(BucketAlreadyOwnedByYou)
+                } else {
+                    s3_error!(BucketAlreadyExists)
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))

@@ -50,7 +50,10 @@ fn bucket(case: &str, suffix: &str) -> String {
 }
 
 fn created() -> BucketRecord {
-    BucketRecord { created_ms: 1 }
+    BucketRecord {
+        created_ms: 1,
+        owner: None,
+    }
 }
 
 /// An object made of blobs `blobs`, with `etag` to tell records apart.

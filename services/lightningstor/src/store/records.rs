@@ -8,15 +8,41 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("serialising to a Vec cannot fail")
 }
 
+/// How many fields a record may have gained since it was written.
+const ADDED_FIELDS: usize = 2;
+
+/// Reads a record. Records only grow by `Option` fields added at their
+/// end, so one written before such a field ends early: it reads with the
+/// field absent (postcard writes `None` as one zero byte). Nothing else is
+/// forgiven: any other shortfall is corruption.
 pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let corrupt = |e: postcard::Error| StoreError::Corrupt(e.to_string());
+    match postcard::from_bytes(bytes) {
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            for added in 1..=ADDED_FIELDS {
+                let mut padded = bytes.to_vec();
+                padded.resize(bytes.len() + added, 0);
+                match postcard::from_bytes(&padded) {
+                    Err(postcard::Error::DeserializeUnexpectedEnd) => continue,
+                    other => return other.map_err(corrupt),
+                }
+            }
+            Err(corrupt(postcard::Error::DeserializeUnexpectedEnd))
+        }
+        other => other.map_err(corrupt),
+    }
 }
 
 /// A bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRecord {
     /// When it was created, in milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// The photonauth tenant it belongs to: only that tenant's keys reach
+    /// it. `None` for a bucket made with the operator's key (or before
+    /// photonauth checked requests): only the operator's key reaches it.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A run of an object's bytes kept in one blob file (a whole object for
@@ -162,5 +188,38 @@ impl AccessKeyRecord {
         self.session
             .as_ref()
             .is_some_and(|s| s.expires_ms <= now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_written_before_owners_reads_as_the_operators() {
+        #[derive(Serialize)]
+        struct Before {
+            created_ms: i64,
+        }
+        let old = encode(&Before { created_ms: 7 });
+        let read: BucketRecord = decode(&old).unwrap();
+        assert_eq!(
+            read,
+            BucketRecord {
+                created_ms: 7,
+                owner: None
+            }
+        );
+        let owned = BucketRecord {
+            created_ms: 7,
+            owner: Some("acme".into()),
+        };
+        assert_eq!(decode::<BucketRecord>(&encode(&owned)).unwrap(), owned);
+        // A record cut inside a field is corruption, not an absent field.
+        let cut = &encode(&owned)[..3];
+        assert!(matches!(
+            decode::<BucketRecord>(cut),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

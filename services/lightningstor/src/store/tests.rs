@@ -47,7 +47,7 @@ async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path()).await;
     store
-        .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .create_bucket("b", &BucketRecord::default())
         .await
         .unwrap();
     let kept = blob(&store, b"kept").await;
@@ -80,7 +80,7 @@ async fn overwrites_free_the_old_blob_and_updates_keep_theirs() {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path()).await;
     store
-        .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .create_bucket("b", &BucketRecord::default())
         .await
         .unwrap();
     let first = blob(&store, b"one").await;
@@ -110,7 +110,7 @@ async fn listing_pages_by_raw_cursor_and_prefix() {
     let store = open(root.path()).await;
     for bucket in ["a", "ab"] {
         store
-            .create_bucket(bucket, &BucketRecord { created_ms: 0 })
+            .create_bucket(bucket, &BucketRecord::default())
             .await
             .unwrap();
     }
@@ -156,7 +156,7 @@ async fn blobs_are_never_collected_against_another_stores_metadata() {
     let root = tempfile::tempdir().unwrap();
     let store = open(root.path()).await;
     store
-        .create_bucket("b", &BucketRecord { created_ms: 0 })
+        .create_bucket("b", &BucketRecord::default())
         .await
         .unwrap();
     let kept = blob(&store, b"kept").await;
