@@ -152,7 +152,11 @@ async fn every_acknowledged_object_and_record_survives_the_chainfire_leader_bein
 
     let key = tenant_key(&net).await;
     let s3 = e2e::s3::client_with(&net.url(5, 9000), &key.0, &key.1);
-    s3.create_bucket().bucket("ha-objects").send().await.unwrap();
+    s3.create_bucket()
+        .bucket("ha-objects")
+        .send()
+        .await
+        .unwrap();
     let chainfire = etcd_client::Client::connect(&endpoints, None)
         .await
         .unwrap();
