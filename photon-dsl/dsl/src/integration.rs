@@ -20,6 +20,75 @@ pub enum Mode {
     Standalone,
     /// Part of the platform: state in chainfire, auth as configured.
     Integrated(Integration),
+    /// Joined to the platform with some backends left local (the design's
+    /// hybrid mode, §6.4): say which of each.
+    Hybrid(Hybrid),
+}
+
+/// Where one kind of a hybrid service's state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// On the service's own node, as when standalone.
+    Local,
+    /// In the platform's state store (chainfire).
+    Platform,
+}
+
+/// A hybrid service: registered in the platform's state store, each
+/// backend chosen (the design's `[photon.hybrid]`).
+///
+/// What makes sense: metadata local with requests checked by photonauth
+/// (the design's example: one tenant model, data kept where it is), or
+/// everything local with the service only registered (seen by
+/// `photonctl status`, its data independent of chainfire). Metadata on the
+/// platform is [`Mode::Integrated`]'s, so it is refused here with the
+/// spelling to use instead, and one configuration has one spelling.
+#[derive(Debug, Clone, Copy)]
+pub struct Hybrid {
+    /// The chainfire members it registers in (and reads the platform's
+    /// service secret from, to ask photonauth); at least one.
+    pub state_store: &'static [Dep<EtcdV3>],
+    /// Where its metadata lives.
+    pub metadata: Kept,
+    /// Who checks its requests.
+    pub auth: Auth,
+}
+
+impl Hybrid {
+    /// Adds its dependencies to `decl` as [`Integration::declare`] does and
+    /// marks it hybrid; refuses metadata on the platform.
+    pub const fn declare(&self, decl: ServiceDecl) -> ServiceDecl {
+        if let Kept::Platform = self.metadata {
+            return decl.reject(match self.auth {
+                Auth::PhotonAuth(_) => {
+                    "it runs hybrid with nothing local (metadata on the platform, auth by photonauth): that is `Mode::Integrated(Integration { state_store, auth })`"
+                }
+                Auth::Local => {
+                    "it runs hybrid with metadata on the platform and its own keys: that is `Mode::Integrated(Integration { state_store, auth: Auth::Local })`"
+                }
+            });
+        }
+        Integration {
+            state_store: self.state_store,
+            auth: self.auth,
+        }
+        .declare(decl)
+        .hybrid()
+    }
+
+    /// What is local, for `/health`'s `checks.mode`.
+    pub const fn describe(&self) -> &'static str {
+        Hybrid::note(matches!(self.auth, Auth::PhotonAuth(_)))
+    }
+
+    /// What is local when photonauth does, or does not, check requests.
+    pub const fn note(by_photonauth: bool) -> &'static str {
+        if by_photonauth {
+            "hybrid: metadata local; requests checked by photonauth"
+        } else {
+            "hybrid: metadata and access keys local; registered only"
+        }
+    }
 }
 
 /// What an integrated service connects to (the design's `[photon.integrated]`).
@@ -52,6 +121,7 @@ impl Mode {
         match self {
             Mode::Standalone => "standalone",
             Mode::Integrated(_) => "integrated",
+            Mode::Hybrid(_) => "hybrid",
         }
     }
 
@@ -61,6 +131,7 @@ impl Mode {
         match self {
             Mode::Standalone => decl,
             Mode::Integrated(integration) => integration.declare(decl),
+            Mode::Hybrid(hybrid) => hybrid.declare(decl),
         }
     }
 }

@@ -41,7 +41,7 @@ mod topology;
 mod version;
 
 pub use endpoint::{Dep, Endpoint, Provides};
-pub use integration::{Auth, Integration, Mode};
+pub use integration::{Auth, Hybrid, Integration, Kept, Mode};
 pub use lifetime::Lifetime;
 pub use listener::{Declares, Listener, listener_name};
 pub use names::{
@@ -64,8 +64,8 @@ pub use version::ConfigVersion;
 pub mod prelude {
     pub use crate::protocol::*;
     pub use crate::{
-        AddressPlan, Auth, Dep, Endpoint, HostName, Integration, Lifetime, Mode, Node, Port,
-        Secret, UrlPathPrefix, dns_name, host, nodes, path, port,
+        AddressPlan, Auth, Dep, Endpoint, HostName, Hybrid, Integration, Kept, Lifetime, Mode,
+        Node, Port, Secret, UrlPathPrefix, dns_name, host, nodes, path, port,
     };
     pub use core::time::Duration;
 }

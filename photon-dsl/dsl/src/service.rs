@@ -90,6 +90,7 @@ pub struct ServiceDecl {
     rejected: Option<crate::text::ConstText>,
     cluster: Option<&'static str>,
     integration: Option<Integration>,
+    hybrid: bool,
     waits_for_deps: bool,
 }
 
@@ -120,6 +121,7 @@ impl ServiceDecl {
             waits_for_deps: true,
             cluster: None,
             integration: None,
+            hybrid: false,
         }
     }
 
@@ -319,6 +321,18 @@ impl ServiceDecl {
     pub const fn integrated(mut self, integration: Integration) -> Self {
         self.integration = Some(integration);
         self
+    }
+
+    /// Marks an integrated service as hybrid: joined to the platform, its
+    /// metadata kept local. [`crate::Hybrid::declare`] calls this.
+    pub const fn hybrid(mut self) -> Self {
+        self.hybrid = true;
+        self
+    }
+
+    /// Whether it runs hybrid (see [`ServiceDecl::hybrid`]).
+    pub const fn is_hybrid(&self) -> bool {
+        self.hybrid
     }
 
     /// What the service integrates with, when it runs integrated.

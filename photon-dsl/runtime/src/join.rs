@@ -39,6 +39,9 @@ pub(crate) struct JoinPlan {
     pub(crate) registration: Option<RegistrationPlan>,
     /// What integrated mode does not cover, for `/health`.
     pub(crate) note: Option<String>,
+    /// Whether the service runs hybrid (`note` then says which backends
+    /// are local).
+    pub(crate) hybrid: bool,
 }
 
 /// What a component registers (see `photon_integration::Registration`).
@@ -230,10 +233,11 @@ async fn register(
             ))),
         ),
     };
-    Ok(Joined {
-        report: ModeReport::integrated(plan.note, status),
-        registered,
-    })
+    let report = match (plan.hybrid, plan.note) {
+        (true, Some(note)) => ModeReport::hybrid(note, status),
+        (_, note) => ModeReport::integrated(note, status),
+    };
+    Ok(Joined { report, registered })
 }
 
 /// Without the `integration` feature there is no chainfire client: say
@@ -261,6 +265,7 @@ mod tests {
             timeout: Duration::from_millis(10),
             registration: None,
             note: None,
+            hybrid: false,
         };
         let error = join(plan, BTreeMap::new()).await.unwrap_err().to_string();
         assert!(

@@ -70,6 +70,17 @@ impl ModeReport {
         }
     }
 
+    /// Hybrid: joined like an integrated service (`integration` keeps the
+    /// registration's status), `note` saying which backends are local.
+    pub fn hybrid(note: String, integration: Arc<dyn LiveCheck>) -> ModeReport {
+        tracing::info!(%note, "hybrid mode");
+        ModeReport {
+            mode: "hybrid",
+            note: Some(note),
+            integration: Some(integration),
+        }
+    }
+
     /// `standalone`, `integrated` or `hybrid`: the mode it runs in.
     pub fn mode(&self) -> &'static str {
         self.mode

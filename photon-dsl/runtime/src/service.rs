@@ -419,11 +419,11 @@ impl ExportContext {
         Ok(self.resolver.resolve(node)?.with_port(port.get()))
     }
 
-    /// The `component_id` to write for a service in `mode`: integrated, it
-    /// registers as its node does in the deployment.
+    /// The `component_id` to write for a service in `mode`: integrated (or
+    /// hybrid), it registers as its node does in the deployment.
     pub fn component_id_in(&self, mode: photon_dsl::Mode) -> String {
         match mode {
-            photon_dsl::Mode::Integrated(_) => self.node.to_string(),
+            photon_dsl::Mode::Integrated(_) | photon_dsl::Mode::Hybrid(_) => self.node.to_string(),
             photon_dsl::Mode::Standalone => self.component_id.clone(),
         }
     }

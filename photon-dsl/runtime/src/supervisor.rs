@@ -446,6 +446,7 @@ async fn start_one(
                 &ctx,
                 placed.decl.kind(),
                 &integration,
+                placed.decl.is_hybrid(),
                 placed.spec.local_when_integrated(),
                 placed.spec.uses_photonauth(),
             )
@@ -491,6 +492,7 @@ async fn join_plan(
     ctx: &StartContext,
     kind: photon_dsl::ServiceKind,
     integration: &photon_dsl::Integration,
+    hybrid: bool,
     local: Option<&'static str>,
     uses_photonauth: bool,
 ) -> Result<crate::join::JoinPlan, ServiceError> {
@@ -501,7 +503,14 @@ async fn join_plan(
             ctx.address_of(dep.node(), dep.port()).await?
         ));
     }
-    let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
+    // A hybrid service says which backends are local; an integrated one
+    // what it cannot yet move to the platform.
+    let mut note: Vec<String> = if hybrid {
+        let by_photonauth = matches!(integration.auth, photon_dsl::Auth::PhotonAuth(_));
+        vec![photon_dsl::Hybrid::note(by_photonauth).to_owned()]
+    } else {
+        local.map(str::to_owned).into_iter().collect()
+    };
     if let photon_dsl::Auth::PhotonAuth(auth) = integration.auth
         && !uses_photonauth
     {
@@ -524,6 +533,7 @@ async fn join_plan(
             heartbeat: crate::join::DEFAULT_INTERVAL,
         }),
         note: (!note.is_empty()).then(|| note.join("; ")),
+        hybrid,
     })
 }
 

@@ -378,6 +378,14 @@ impl StandaloneServer for FlashDnsSchema {
         doc: &ComponentDocument<Self>,
         layers: &Layers,
     ) -> Result<Built<FlashDns<Local>>, ConfigError> {
+        if doc.photon.mode == Some(photon_config::OperationMode::Hybrid) {
+            // As the spec refuses `Mode::Hybrid`, with the same words.
+            return Err(config_error(
+                layers,
+                "photon.mode",
+                "flashdns has nothing to run hybrid: photonauth checks none of its requests, and its zones are either local (`mode = \"standalone\"`) or stored in chainfire (`mode = \"integrated\"`)",
+            ));
+        }
         let stored_by_default = doc.photon.standalone.zone_backend == ZoneBackend::Chainfire;
         if stored_by_default && doc.standalone.zones.zone.is_none() {
             return Err(config_error(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use photon_dsl::{HostName, Integration, Mode, Node};
+use photon_dsl::{HostName, Hybrid, Integration, Mode, Node};
 use photon_runtime::admin::{Checks, Metrics, Report, StatusCounters};
 use photon_runtime::{
     Admin, BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext,
@@ -231,16 +231,18 @@ async fn chainfire(ctx: &StartContext) -> Result<Option<etcd_client::Client>, Se
 }
 
 /// Opens the store: metadata in chainfire, under this instance's prefix,
-/// when the service joined the platform; else RocksDB at `meta`.
+/// when the service joined the platform (and does not run hybrid, which
+/// keeps it local); else RocksDB at `meta`.
 async fn open_store(
     ctx: &StartContext,
+    mode: Mode,
     chainfire: Option<&etcd_client::Client>,
     meta: &std::path::Path,
     data: &std::path::Path,
     cache: Option<usize>,
 ) -> Result<Store, ServiceError> {
     let store = match (chainfire, &ctx.state_store) {
-        (Some(client), Some(state)) => {
+        (Some(client), Some(state)) if !matches!(mode, Mode::Hybrid(_)) => {
             let meta = crate::store::chainfire::ChainfireMeta::new(
                 client.clone(),
                 crate::store::chainfire::instance_prefix(&state.cluster, &ctx.instance),
@@ -263,14 +265,12 @@ async fn key_ring<N: Node>(
     store: Store,
 ) -> Result<KeyRing, ServiceError> {
     let operator = spec.access_key.id;
-    let (
-        Mode::Integrated(Integration {
-            auth: photon_dsl::Auth::PhotonAuth(photonauth),
-            ..
-        }),
-        Some(client),
-        Some(state),
-    ) = (spec.mode, chainfire, &ctx.state_store)
+    let auth = match spec.mode {
+        Mode::Standalone => photon_dsl::Auth::Local,
+        Mode::Integrated(Integration { auth, .. }) | Mode::Hybrid(Hybrid { auth, .. }) => auth,
+    };
+    let (photon_dsl::Auth::PhotonAuth(photonauth), Some(client), Some(state)) =
+        (auth, chainfire, &ctx.state_store)
     else {
         return Ok(KeyRing::new(operator, operator_secret, store));
     };
@@ -330,7 +330,8 @@ impl<N: Node> Service for LightningStor<N> {
                 .cache_size_mb
                 .map(|mb| usize::try_from(mb).unwrap_or(usize::MAX / (1 << 20)) << 20);
             let chainfire = chainfire(&ctx).await?;
-            let store = open_store(&ctx, chainfire.as_ref(), &meta, &data, cache).await?;
+            let store =
+                open_store(&ctx, spec.mode, chainfire.as_ref(), &meta, &data, cache).await?;
             let auth = key_ring(
                 &spec,
                 &ctx,

@@ -254,7 +254,7 @@ impl StandaloneServer for LightningStorSchema {
                 return Err(config_error(
                     layers,
                     "photon.standalone.metadata_backend",
-                    "an integrated lightningstor keeps its metadata in chainfire (\"chainfire\", or leave it out); local metadata beside an integrated platform is hybrid mode, which lightningstor does not offer yet",
+                    "an integrated lightningstor keeps its metadata in chainfire (\"chainfire\", or leave it out); local metadata beside the platform is `mode = \"hybrid\"`",
                 ));
             }
             _ => {}
@@ -263,7 +263,7 @@ impl StandaloneServer for LightningStorSchema {
             return Err(config_error(
                 layers,
                 "photon.standalone.auth_backend",
-                "photonauth is integrated mode's; standalone checks the access key (\"local\")",
+                "photonauth checks requests in integrated mode (photon.integrated.auth_service_endpoint) or hybrid mode (photon.hybrid.auth_backend); standalone checks the access key (\"local\")",
             ));
         }
         let (mode, remotes) = integration::<LightningStorSchema>(doc, layers)?;

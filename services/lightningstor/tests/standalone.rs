@@ -85,6 +85,16 @@ fn dep<P: photon_dsl::Protocol>(node: &'static str) -> impl Strategy<Value = pho
 fn mode() -> impl Strategy<Value = Mode> {
     prop_oneof![
         Just(Mode::Standalone),
+        (dep("kv-1"), proptest::option::of(dep("auth"))).prop_map(|(kv, auth)| {
+            Mode::Hybrid(photon_dsl::Hybrid {
+                state_store: Box::leak(vec![kv].into_boxed_slice()),
+                metadata: photon_dsl::Kept::Local,
+                auth: match auth {
+                    Some(dep) => photon_dsl::Auth::PhotonAuth(dep),
+                    None => photon_dsl::Auth::Local,
+                },
+            })
+        }),
         (
             (dep("kv-1"), dep("kv-2"), dep("kv-3"), 1usize..=3),
             proptest::option::of(dep("auth")),
@@ -148,11 +158,93 @@ fn spec() -> impl Strategy<Value = LightningStor<Store>> {
         )
 }
 
+/// Whether photonauth checks requests in `mode`.
+fn by_photonauth(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Integrated(photon_dsl::Integration {
+            auth: photon_dsl::Auth::PhotonAuth(_),
+            ..
+        }) | Mode::Hybrid(photon_dsl::Hybrid {
+            auth: photon_dsl::Auth::PhotonAuth(_),
+            ..
+        })
+    )
+}
+
+/// Builds the spec of `text`, a whole configuration file.
+fn build(text: &str) -> Result<LightningStor<photon_runtime::standalone::Local>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lightningstor.toml");
+    std::fs::write(&file, text).unwrap();
+    let (doc, layers) = load::<ComponentDocument<LightningStorSchema>>(&Sources {
+        file: Some(file),
+        ..Sources::default()
+    })
+    .map_err(|e| e.to_string())?;
+    LightningStorSchema::build(&doc, &layers)
+        .map(|built| built.spec)
+        .map_err(|e| format!("{}: {}", e.key, e.problem))
+}
+
+#[test]
+fn hybrid_mode_integrates_auth_keeps_metadata_local_and_refuses_the_rest() {
+    let server = "[standalone.auth]\ntype = \"access_key\"\naccess_key = \"OPERATOR\"\nsecret_key_env = \"S3_SECRET\"\n";
+    let with = |photon: &str| {
+        format!("[photon]\nmode = \"hybrid\"\ncluster_id = \"c1\"\n{photon}\n{server}")
+    };
+    let endpoints = "[photon.integrated]\nchainfire_endpoints = [\"http://kv:2379\"]\n";
+
+    let spec = build(&with(&format!(
+        "{endpoints}[photon.hybrid]\nauth_backend = \"integrated\"\nauth_endpoint = \"http://auth:50051\"\nmetadata_backend = \"local\"\n"
+    )))
+    .unwrap();
+    assert_eq!(spec.mode.as_str(), "hybrid");
+    assert!(by_photonauth(spec.mode));
+    let spec = build(&with(endpoints)).unwrap();
+    assert_eq!(spec.mode.as_str(), "hybrid");
+    assert!(!by_photonauth(spec.mode));
+
+    for (photon, key, says) in [
+        (
+            "[photon.hybrid]\nauth_backend = \"integrated\"\nauth_endpoint = \"http://auth:50051\"\n".to_owned(),
+            "photon.integrated.chainfire_endpoints",
+            "registers the component in chainfire",
+        ),
+        (
+            format!("{endpoints}[photon.hybrid]\nmetadata_backend = \"integrated\"\n"),
+            "photon.hybrid.metadata_backend",
+            "`mode = \"integrated\"`",
+        ),
+        (
+            format!("{endpoints}[photon.hybrid]\nevents_backend = \"integrated\"\nevent_bus_endpoint = \"http://events:4222\"\n"),
+            "photon.hybrid.events_backend",
+            "no event bus",
+        ),
+        (
+            format!("{endpoints}[photon.hybrid]\nauth_backend = \"integrated\"\n"),
+            "photon.hybrid.auth_endpoint",
+            "give its endpoint",
+        ),
+        (
+            format!("{endpoints}[photon.hybrid]\nauth_endpoint = \"http://auth:50051\"\n"),
+            "photon.hybrid.auth_endpoint",
+            "only with auth_backend",
+        ),
+    ] {
+        let error = build(&with(&photon)).unwrap_err();
+        assert!(error.starts_with(&format!("{key}: ")), "{error}");
+        assert!(error.contains(says), "{error}");
+    }
+}
+
 proptest! {
     #[test]
     fn an_exported_spec_loads_back_as_the_same_spec(spec in spec(), bind in any::<IpAddr>()) {
         let ctx = context(Store::NAME, bind, addresses());
         let back = round_trip::<LightningStorSchema>(&spec, &ctx).unwrap().spec;
+        prop_assert_eq!(back.mode.as_str(), spec.mode.as_str());
+        prop_assert_eq!(by_photonauth(back.mode), by_photonauth(spec.mode));
         prop_assert_eq!(back.access_key.id, spec.access_key.id);
         prop_assert_eq!(back.base_domain, spec.base_domain);
         prop_assert_eq!(back.storage.cache_size_mb, spec.storage.cache_size_mb);

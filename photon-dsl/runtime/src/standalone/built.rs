@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use photon_config::{ComponentDocument, ConfigError, Layers, OperationMode};
 use photon_dsl::protocol::{EtcdV3, PhotonAuthApi};
 use photon_dsl::{
-    Auth, Declares, Dep, Integration, Listener, Mode, NodeAddress, NodeName, Port, Protocol,
-    ServiceDecl,
+    Auth, Declares, Dep, Hybrid, Integration, Kept, Listener, Mode, NodeAddress, NodeName, Port,
+    Protocol, ServiceDecl,
 };
 
 use crate::{Peer, Service};
@@ -375,21 +375,37 @@ pub fn standalone_document<C: photon_config::Component>(
 
 /// `mode = "integrated"` as a spec's [`Mode::Integrated`]: its state store
 /// is `chainfire_endpoints`, its auth photonauth at
-/// `auth_service_endpoint` if given, each a remote stand-in; any other
-/// mode is [`Mode::Standalone`].
+/// `auth_service_endpoint` if given, each a remote stand-in. `mode =
+/// "hybrid"` is a [`Mode::Hybrid`] registered in `chainfire_endpoints`,
+/// its backends from `[photon.hybrid]` (metadata local; auth local or
+/// photonauth at `auth_endpoint`). Any other mode is [`Mode::Standalone`].
 pub fn integration<'l, C: photon_config::Component>(
     doc: &ComponentDocument<C>,
     layers: &'l Layers,
 ) -> Result<(Mode, Remotes<'l>), ConfigError> {
     let mut remotes = Remotes::new(layers);
-    if doc.photon.mode != Some(OperationMode::Integrated) {
-        return Ok((Mode::Standalone, remotes));
-    }
+    let hybrid = match doc.photon.mode {
+        Some(OperationMode::Integrated) => false,
+        Some(OperationMode::Hybrid) => true,
+        _ => return Ok((Mode::Standalone, remotes)),
+    };
     let integrated = &doc.photon.integrated;
     require_chainfire_endpoints(&integrated.chainfire_endpoints, layers)?;
     let mut state_store = Vec::new();
     for endpoint in &integrated.chainfire_endpoints {
         state_store.push(remotes.add::<EtcdV3>("photon.integrated.chainfire_endpoints", endpoint)?);
+    }
+    let state_store = Box::leak(state_store.into_boxed_slice());
+    if hybrid {
+        let auth = hybrid_auth(&doc.photon.hybrid, layers, &mut remotes)?;
+        return Ok((
+            Mode::Hybrid(Hybrid {
+                state_store,
+                metadata: Kept::Local,
+                auth,
+            }),
+            remotes,
+        ));
     }
     let auth = match &integrated.auth_service_endpoint {
         Some(endpoint) => Auth::PhotonAuth(
@@ -397,13 +413,52 @@ pub fn integration<'l, C: photon_config::Component>(
         ),
         None => Auth::Local,
     };
-    Ok((
-        Mode::Integrated(Integration {
-            state_store: Box::leak(state_store.into_boxed_slice()),
-            auth,
-        }),
-        remotes,
-    ))
+    Ok((Mode::Integrated(Integration { state_store, auth }), remotes))
+}
+
+/// `[photon.hybrid]`'s backends: what it may integrate (auth), what it may
+/// not (metadata, which integrated mode moves; events, with no event bus
+/// yet), each refused naming its key.
+fn hybrid_auth(
+    hybrid: &photon_config::schema::Hybrid,
+    layers: &Layers,
+    remotes: &mut Remotes<'_>,
+) -> Result<Auth, ConfigError> {
+    use photon_config::schema::Backend;
+    if hybrid.metadata_backend == Some(Backend::Integrated) {
+        return Err(config_error(
+            layers,
+            "photon.hybrid.metadata_backend",
+            "metadata on the platform is `mode = \"integrated\"`; hybrid mode keeps it \"local\"",
+        ));
+    }
+    if hybrid.events_backend == Some(Backend::Integrated) || hybrid.event_bus_endpoint.is_some() {
+        return Err(config_error(
+            layers,
+            if hybrid.events_backend.is_some() {
+                "photon.hybrid.events_backend"
+            } else {
+                "photon.hybrid.event_bus_endpoint"
+            },
+            "there is no event bus to publish to yet: leave events \"local\"",
+        ));
+    }
+    match (hybrid.auth_backend, &hybrid.auth_endpoint) {
+        (Some(Backend::Integrated), Some(endpoint)) => Ok(Auth::PhotonAuth(
+            remotes.add::<PhotonAuthApi>("photon.hybrid.auth_endpoint", endpoint)?,
+        )),
+        (Some(Backend::Integrated), None) => Err(config_error(
+            layers,
+            "photon.hybrid.auth_endpoint",
+            "auth_backend = \"integrated\" checks requests with photonauth: give its endpoint, such as auth_endpoint = \"http://photonauth:50051\"",
+        )),
+        (_, Some(_)) => Err(config_error(
+            layers,
+            "photon.hybrid.auth_endpoint",
+            "photonauth is asked only with auth_backend = \"integrated\"",
+        )),
+        (_, None) => Ok(Auth::Local),
+    }
 }
 
 /// Integrated mode needs chainfire's endpoints.
@@ -434,21 +489,41 @@ pub fn write_integration<C: photon_config::Component>(
     cluster: &str,
     reach: Reach<'_>,
 ) -> Result<(), crate::ExportError> {
-    let Mode::Integrated(integration) = mode else {
-        return Ok(());
+    let (state_store, auth, hybrid) = match mode {
+        Mode::Standalone => return Ok(()),
+        Mode::Integrated(Integration { state_store, auth }) => (state_store, auth, false),
+        Mode::Hybrid(Hybrid {
+            state_store, auth, ..
+        }) => (state_store, auth, true),
     };
-    doc.photon.mode = Some(OperationMode::Integrated);
+    doc.photon.mode = Some(if hybrid {
+        OperationMode::Hybrid
+    } else {
+        OperationMode::Integrated
+    });
     doc.photon.cluster_id = Some(cluster.to_owned());
-    for dep in integration.state_store {
+    for dep in state_store {
         let endpoint = reach(dep.node(), dep.port())?;
         doc.photon
             .integrated
             .chainfire_endpoints
             .push(format!("http://{endpoint}"));
     }
-    if let Auth::PhotonAuth(dep) = integration.auth {
-        let endpoint = reach(dep.node(), dep.port())?;
-        doc.photon.integrated.auth_service_endpoint = Some(format!("http://{endpoint}"));
+    let photonauth = match auth {
+        Auth::PhotonAuth(dep) => Some(format!("http://{}", reach(dep.node(), dep.port())?)),
+        Auth::Local => None,
+    };
+    if hybrid {
+        use photon_config::schema::Backend;
+        doc.photon.hybrid.metadata_backend = Some(Backend::Local);
+        doc.photon.hybrid.auth_backend = Some(if photonauth.is_some() {
+            Backend::Integrated
+        } else {
+            Backend::Local
+        });
+        doc.photon.hybrid.auth_endpoint = photonauth;
+    } else {
+        doc.photon.integrated.auth_service_endpoint = photonauth;
     }
     Ok(())
 }

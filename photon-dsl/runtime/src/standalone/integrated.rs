@@ -50,7 +50,10 @@ pub(super) fn integration_plan<C: StandaloneServer>(
         return Err(config_error(
             layers,
             "photon.cluster_id",
-            "integrated mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID",
+            format!(
+                "{} mode needs the cluster this component joins, such as cluster_id = \"cluster-1\" or PHOTON_CLUSTER_ID",
+                doc.photon.mode.map_or("integrated", |mode| mode.as_str())
+            ),
         ));
     };
     let registration = integrated.registration.clone().unwrap_or_default();
@@ -69,7 +72,16 @@ pub(super) fn integration_plan<C: StandaloneServer>(
             "a heartbeat is at least 1 second apart",
         ));
     }
-    let mut note: Vec<String> = local.map(str::to_owned).into_iter().collect();
+    // Hybrid says which backends stay local; integrated, what it cannot
+    // yet move to the platform.
+    let hybrid = doc.photon.mode == Some(photon_config::OperationMode::Hybrid);
+    let mut note: Vec<String> = if hybrid {
+        let by_photonauth =
+            doc.photon.hybrid.auth_backend == Some(photon_config::schema::Backend::Integrated);
+        vec![photon_dsl::Hybrid::note(by_photonauth).to_owned()]
+    } else {
+        local.map(str::to_owned).into_iter().collect()
+    };
     if let Some(auth) = &integrated.auth_service_endpoint
         && !uses_photonauth
     {
@@ -96,6 +108,7 @@ pub(super) fn integration_plan<C: StandaloneServer>(
             heartbeat: Duration::from_secs(u64::from(heartbeat)),
         }),
         note: (!note.is_empty()).then(|| note.join("; ")),
+        hybrid,
     })
 }
 

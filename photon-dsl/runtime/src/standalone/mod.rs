@@ -166,11 +166,11 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
         component_id = %component_id,
         "operation mode chosen"
     );
-    // Integrated mode's settings are checked before anything is printed or
-    // started; hybrid mode has no backend to integrate yet.
+    // Integrated and hybrid mode's settings are checked before anything is
+    // printed or started.
     let joining = match detected.mode {
         OperationMode::Standalone => None,
-        OperationMode::Integrated => match integration_plan::<C>(
+        OperationMode::Integrated | OperationMode::Hybrid => match integration_plan::<C>(
             &doc,
             &layers,
             &component_id,
@@ -180,7 +180,6 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             Ok(plan) => Some(plan),
             Err(e) => return config_failure(binary, &e),
         },
-        OperationMode::Hybrid => None,
     };
     if m.get_flag("print-config") {
         use std::io::Write as _;
@@ -232,26 +231,14 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     });
     let joined = rt.block_on(async {
         match (detected.mode, joining) {
-            (OperationMode::Integrated, Some(plan)) => match crate::join::join(plan, listeners).await {
-                Ok(joined) => Ok((joined.report.clone(), Some(joined))),
-                Err(reason) => fall_back(
-                    fallback,
-                    OperationMode::Integrated,
-                    reason.to_string(),
-                    1,
-                )
-                .map(|r| (r, None)),
-            },
-            (OperationMode::Hybrid, _) => fall_back(
-                fallback,
-                OperationMode::Hybrid,
-                format!(
-                    "hybrid mode's integrated backends (photon.hybrid) are not available for {} yet",
-                    C::NAME
-                ),
-                2,
-            )
-            .map(|r| (r, None)),
+            (wanted @ (OperationMode::Integrated | OperationMode::Hybrid), Some(plan)) => {
+                match crate::join::join(plan, listeners).await {
+                    Ok(joined) => Ok((joined.report.clone(), Some(joined))),
+                    Err(reason) => {
+                        fall_back(fallback, wanted, reason.to_string(), 1).map(|r| (r, None))
+                    }
+                }
+            }
             _ => Ok((crate::ModeReport::standalone(), None)),
         }
     });

@@ -454,6 +454,11 @@ impl<N: Node> FlashDns<N> {
     /// Its listeners, for the topology checks; zone names and typed records
     /// are checked here, at compile time.
     pub const fn declare(&self) -> ServiceDecl {
+        if let Mode::Hybrid(_) = self.mode {
+            return ServiceDecl::new::<N>(KIND).reject(
+                "flashdns has nothing to run hybrid: photonauth checks none of its requests, and its zones are either local (`Mode::Standalone`) or stored in chainfire (`Mode::Integrated`)",
+            );
+        }
         let decl = self.mode.declare(named_nodes(
             ServiceDecl::new::<N>(KIND)
                 .listens_on::<DnsListener>(self.dns_port)
