@@ -3,7 +3,8 @@
 //! into chainfire; a migration killed midway finishes when run again with
 //! nothing lost or doubled; the node restarted integrated (with an empty
 //! metadata directory) serves every object byte for byte, and the data
-//! directory refuses the store it no longer belongs to.
+//! directory refuses the store it no longer belongs to. Then the next step,
+//! `--to photonauth`: its own keys to a photonauth tenant, its buckets too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -305,4 +306,204 @@ async fn a_standalone_store_moves_into_chainfire_and_an_interrupted_migration_fi
         last.contains("holds the objects of the metadata chainfire"),
         "{last}"
     );
+}
+
+/// `photonctl migrate --from standalone --to photonauth`: a stopped
+/// lightningstor's own key goes to a photonauth tenant's user unchanged and
+/// its buckets to the tenant; run again it changes nothing; the same node,
+/// restarted hybrid (metadata local, keys photonauth's), serves the key's
+/// holder as before and no other tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_stores_keys_and_buckets_move_to_a_photonauth_tenant() {
+    use lightningstor::admin::proto::admin_client::AdminClient;
+    use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
+    use photonauth::api::proto::*;
+
+    const ADMIN_TOKEN: &str = "migrate-admin-token-0123456789";
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let standalone = config(&net, dir.path(), "meta", false);
+    let mut store = server(&standalone, dir.path());
+    let s3 = client_with(&net.url(2, 9000), "PHOTONADMIN", SECRET);
+    s3.create_bucket().bucket("photos").send().await.unwrap();
+    s3.put_object()
+        .bucket("photos")
+        .key("a.jpg")
+        .body(ByteStream::from_static(b"before photonauth"))
+        .send()
+        .await
+        .unwrap();
+    let mut admin = AdminClient::connect(net.url(2, 9001)).await.unwrap();
+    let mut request = tonic::Request::new(lightningstor::admin::proto::CreateAccessKeyRequest {
+        description: "the old key".into(),
+    });
+    request.metadata_mut().insert(
+        lightningstor::admin::ACCESS_KEY_HEADER,
+        "PHOTONADMIN".parse().unwrap(),
+    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {SECRET}").parse().unwrap());
+    let key = admin.create_access_key(request).await.unwrap().into_inner();
+    store.signal("TERM");
+    assert!(store.wait(Duration::from_secs(30)).0.success());
+
+    // photonauth (deploy-photonauth: chainfire .1, photonauth .2 of a second
+    // block, so the store keeps .2 of this one) with the tenant to move to.
+    let platform_net = Loopback::block();
+    let platform_state = tempfile::tempdir().unwrap();
+    let mut platform = Running::start_with_env(
+        "photonauth",
+        &[
+            "up",
+            "--loopback-base",
+            &platform_net.base(),
+            "--state-dir",
+            platform_state.path().to_str().unwrap(),
+        ],
+        &[("PHOTONAUTH_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    platform.wait_for("all services started", Duration::from_secs(60));
+    fn op<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
+        request
+    }
+    let mut auth = PhotonAuthClient::connect(platform_net.url(2, 50051))
+        .await
+        .unwrap();
+    for tenant in ["acme", "globex"] {
+        auth.create_tenant(op(CreateTenantRequest {
+            tenant: tenant.into(),
+        }))
+        .await
+        .unwrap();
+    }
+    auth.create_user(op(CreateUserRequest {
+        tenant: "acme".into(),
+        user: "legacy".into(),
+    }))
+    .await
+    .unwrap();
+
+    let meta = dir.path().join("meta");
+    let auth_url = platform_net.url(2, 50051);
+    let token = dir.path().join("admin.token");
+    std::fs::write(&token, ADMIN_TOKEN).unwrap();
+    let to_photonauth = |extra: &[&str]| {
+        let args = [
+            &[
+                "migrate",
+                "--from",
+                "standalone",
+                "--to",
+                "photonauth",
+                "--component",
+                "lightningstor",
+                "--meta-dir",
+                meta.to_str().unwrap(),
+                "--auth-endpoint",
+                &auth_url,
+                "--tenant",
+                "acme",
+                "--user",
+                "legacy",
+                "--token-file",
+                token.to_str().unwrap(),
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = e2e::tool_output("photonctl", &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        to_photonauth(&["--dry-run"]),
+        "1 access keys would be imported to legacy of acme (0 already there), 1 buckets would be given to acme (0 already its); legacy would get policy lightningstor-keys (s3:* in acme), as the keys could do anything\n"
+    );
+    assert_eq!(
+        to_photonauth(&[]),
+        "ok      1 access keys imported to legacy of acme (0 already there), 1 buckets given to acme (0 already its); legacy has policy lightningstor-keys (s3:* in acme), as the keys could do anything\n"
+    );
+    assert_eq!(
+        to_photonauth(&[]),
+        "ok      0 access keys imported to legacy of acme (1 already there), 0 buckets given to acme (1 already its); legacy has policy lightningstor-keys (s3:* in acme), as the keys could do anything\n",
+        "a second run changes nothing"
+    );
+
+    // The node restarted hybrid: its metadata where it was, keys checked by
+    // photonauth.
+    let hybrid = dir.path().join("hybrid.toml");
+    std::fs::write(
+        &hybrid,
+        std::fs::read_to_string(&standalone).unwrap().replace(
+            "[photon]\nmode = \"standalone\"\ncomponent_id = \"ls-1\"\ncluster_id = \"c1\"\n",
+            &format!(
+                "[photon]\nmode = \"hybrid\"\ncomponent_id = \"ls-1\"\ncluster_id = \"photonauth\"\n\
+                 [photon.integrated]\nchainfire_endpoints = [\"{}\"]\n\
+                 [photon.hybrid]\nauth_backend = \"integrated\"\nauth_endpoint = \"{auth_url}\"\nmetadata_backend = \"local\"\n",
+                platform_net.url(1, 2379)
+            ),
+        ),
+    )
+    .unwrap();
+    let _hybrid = server(hybrid.to_str().unwrap(), dir.path());
+    let old_key = client_with(
+        &net.url(2, 9000),
+        &key.access_key_id,
+        &key.secret_access_key,
+    );
+    assert_eq!(
+        e2e::s3::get_bytes(&old_key, "photos", "a.jpg").await,
+        b"before photonauth"
+    );
+    let listed = old_key.list_buckets().send().await.unwrap();
+    assert_eq!(listed.buckets().len(), 1);
+    auth.create_user(op(CreateUserRequest {
+        tenant: "globex".into(),
+        user: "gina".into(),
+    }))
+    .await
+    .unwrap();
+    auth.put_policy(op(PutPolicyRequest {
+        tenant: "globex".into(),
+        name: "all".into(),
+        document: r#"{"statements":[{"effect":"allow","actions":["s3:*"],"resources":["*"]}]}"#
+            .into(),
+    }))
+    .await
+    .unwrap();
+    auth.attach_policy(op(AttachPolicyRequest {
+        tenant: "globex".into(),
+        user: "gina".into(),
+        policy: "all".into(),
+    }))
+    .await
+    .unwrap();
+    let theirs = auth
+        .create_access_key(op(CreateAccessKeyRequest {
+            tenant: "globex".into(),
+            user: "gina".into(),
+            description: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let globex = client_with(
+        &net.url(2, 9000),
+        &theirs.access_key_id,
+        &theirs.secret_access_key,
+    );
+    let err = globex
+        .get_object()
+        .bucket("photos")
+        .key("a.jpg")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e2e::s3::code(&err.into_service_error()), "AccessDenied");
 }

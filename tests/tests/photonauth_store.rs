@@ -245,6 +245,61 @@ async fn a_role_gives_its_policies_to_every_user_who_has_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_made_elsewhere_is_imported_unchanged_once() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let (_chainfire, auth) = store(&net, dir.path()).await;
+    auth.create_tenant("acme").await.unwrap();
+    auth.create_user("acme", "legacy").await.unwrap();
+    let (id, secret) = (
+        "LK0123456789ABCDEF01",
+        "an-old-lightningstor-secret-0123456789ab",
+    );
+    assert!(
+        auth.import_key("acme", "legacy", id, secret, "old")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !auth
+            .import_key("acme", "legacy", id, secret, "old")
+            .await
+            .unwrap(),
+        "the same key again is no change"
+    );
+    let grant = auth.lookup(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            grant.key.tenant.as_str(),
+            grant.key.user.as_str(),
+            grant.key.secret.as_str()
+        ),
+        ("acme", "legacy", secret)
+    );
+    // Another key under the id, a malformed id or secret, a missing user:
+    // refused, the secret never echoed.
+    let other = auth
+        .import_key("acme", "legacy", id, "a-different-secret-0123456789", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(other, AuthError::Exists(_)), "{other}");
+    let bad_id = auth
+        .import_key("acme", "legacy", "lk-lower", secret, "")
+        .await
+        .unwrap_err();
+    assert!(matches!(bad_id, AuthError::BadName { .. }), "{bad_id}");
+    let short = auth
+        .import_key("acme", "legacy", "LK0000000000000000AA", "short", "")
+        .await
+        .unwrap_err();
+    assert!(!short.to_string().contains("short"), "{short}");
+    assert!(matches!(
+        auth.import_key("acme", "nobody", "LK0000000000000000BB", secret, "").await,
+        Err(AuthError::Missing(what)) if what == "user nobody of acme"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_asking_at_once_share_one_token_signing_key() {
     let net = Loopback::block();
     let dir = tempfile::tempdir().unwrap();

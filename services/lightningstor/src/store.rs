@@ -190,6 +190,15 @@ impl Store {
         self.inner.meta.delete_bucket(name).await
     }
 
+    /// Gives a bucket to a tenant (`None`: to the operator only).
+    pub async fn set_bucket_owner(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.meta.set_bucket_owner(name, owner).await
+    }
+
     // ---- objects ----
 
     /// The object `key` in `bucket`.

@@ -219,6 +219,35 @@ impl PhotonAuth for AuthApi {
         }))
     }
 
+    async fn import_access_key(
+        &self,
+        request: Request<ImportAccessKeyRequest>,
+    ) -> Result<Response<ImportAccessKeyResponse>, Status> {
+        self.authorize(&request)?;
+        let ImportAccessKeyRequest {
+            tenant,
+            user,
+            access_key_id,
+            secret_access_key,
+            description,
+        } = request.into_inner();
+        let created = self
+            .store
+            .import_key(
+                &tenant,
+                &user,
+                &access_key_id,
+                &secret_access_key,
+                &description,
+            )
+            .await
+            .map_err(status)?;
+        if created {
+            tracing::info!(%tenant, %user, key = %access_key_id, "access key imported");
+        }
+        Ok(Response::new(ImportAccessKeyResponse { created }))
+    }
+
     async fn revoke_access_key(
         &self,
         request: Request<RevokeAccessKeyRequest>,

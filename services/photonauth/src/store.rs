@@ -352,6 +352,70 @@ impl AuthStore {
         }
     }
 
+    /// Brings an access key made elsewhere (a lightningstor's own, whose
+    /// format photonauth shares) to `user` of `tenant` unchanged, so its
+    /// holders go on using it: `true` when made, `false` when this very key
+    /// (same id, owner and secret) is here already, so an interrupted
+    /// import can be run again. A different key under the id is refused.
+    pub async fn import_key(
+        &self,
+        tenant: &str,
+        user: &str,
+        id: &str,
+        secret: &str,
+        description: &str,
+    ) -> Result<bool, AuthError> {
+        let bad = |what: &'static str, name: &str, why| AuthError::BadName {
+            what,
+            name: name.to_owned(),
+            why,
+        };
+        if id.len() != 20
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(bad(
+                "access key id",
+                id,
+                "20 upper-case letters and digits, as every PhotonCloud key id",
+            ));
+        }
+        if !(16..=128).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            // The secret is never echoed, even in a refusal.
+            return Err(bad(
+                "secret of access key",
+                id,
+                "16 to 128 printable characters",
+            ));
+        }
+        let (user_key, key) = (self.user_key(tenant, user), self.access_key(id));
+        let record = KeyRecord {
+            tenant: tenant.to_owned(),
+            user: user.to_owned(),
+            secret: secret.to_owned(),
+            description: description.to_owned(),
+            created_ms: now_ms(),
+        };
+        let txn = Txn::new()
+            .when([exists(&user_key), absent(&key)])
+            .and_then([TxnOp::put(key.as_str(), json(&record), None)]);
+        if self.txn(txn).await? {
+            return Ok(true);
+        }
+        match self.get::<KeyRecord>(&key).await? {
+            Some(there)
+                if there.tenant == record.tenant
+                    && there.user == record.user
+                    && there.secret == record.secret =>
+            {
+                Ok(false)
+            }
+            Some(_) => Err(AuthError::Exists(format!("another access key `{id}`"))),
+            None => Err(AuthError::Missing(format!("user {user} of {tenant}"))),
+        }
+    }
+
     /// Removes access key `id`; whether there was one.
     pub async fn revoke_key(&self, id: &str) -> Result<bool, AuthError> {
         self.delete_if_there(&self.access_key(id)).await

@@ -245,7 +245,13 @@ pub enum RoleCommand {
 }
 
 fn token(args: &AuthArgs) -> Result<String, String> {
-    match &args.token_file {
+    admin_token(args.token_file.as_deref())
+}
+
+/// The admin token: from `token_file` if given, else
+/// `PHOTONAUTH_ADMIN_TOKEN` (never a flag value, which `ps` would show).
+pub(crate) fn admin_token(token_file: Option<&std::path::Path>) -> Result<String, String> {
+    match token_file {
         Some(path) => std::fs::read_to_string(path)
             .map(|t| t.trim_end().to_owned())
             .map_err(|e| format!("{}: {e}", path.display())),
@@ -547,7 +553,7 @@ async fn role(
 }
 
 /// `message` with the admin token.
-fn authed<T>(
+pub(crate) fn authed<T>(
     message: T,
     bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
 ) -> tonic::Request<T> {

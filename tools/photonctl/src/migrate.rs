@@ -13,6 +13,19 @@
 //! photonctl migrate --from standalone --to integrated --component flashdns \
 //!     --zones-dir /var/lib/flashdns/zones --cluster c1 --endpoint http://chainfire:2379
 //! ```
+//!
+//! The next step, `--to photonauth`, hands a lightningstor's own access keys
+//! to a photonauth tenant's user (unchanged, so their holders go on) and its
+//! buckets to that tenant, before it restarts with `Auth::PhotonAuth`:
+//!
+//! ```text
+//! photonctl migrate --from integrated --to photonauth --component lightningstor \
+//!     --endpoint http://chainfire:2379 --cluster c1 --instance storage \
+//!     --auth-endpoint http://auth:50051 --tenant acme --user legacy [--dry-run]
+//! ```
+//!
+//! (`--from standalone` reads the RocksDB metadata of a stopped, hybrid-bound
+//! lightningstor at `--meta-dir` instead.)
 
 use std::path::PathBuf;
 
@@ -24,21 +37,27 @@ use lightningstor::migrate::Migration;
 use lightningstor::standalone::LightningStorSchema;
 use lightningstor::store::chainfire::{ChainfireMeta, instance_prefix};
 use photon_config::{ComponentDocument, Sources};
+use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
+use photonauth::api::proto::{AttachPolicyRequest, ImportAccessKeyRequest, PutPolicyRequest};
 
 use crate::Report;
 
 /// Where a component's state is kept before.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum From {
     /// On the node (RocksDB, files).
     Standalone,
+    /// In chainfire.
+    Integrated,
 }
 
 /// Where it is kept after.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum To {
     /// In chainfire.
     Integrated,
+    /// Keys with a photonauth tenant, buckets owned by it.
+    Photonauth,
 }
 
 /// The component whose state moves.
@@ -86,6 +105,19 @@ pub struct MigrateArgs {
     /// The instance's name (`photon.component_id`; a deployment's node).
     #[arg(long)]
     instance: Option<String>,
+    /// `--to photonauth`: photonauth's gRPC URL.
+    #[arg(long, env = "PHOTONAUTH_ENDPOINT")]
+    auth_endpoint: Option<String>,
+    /// `--to photonauth`: a file holding the admin token (else
+    /// `PHOTONAUTH_ADMIN_TOKEN`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// `--to photonauth`: the tenant that gets the buckets and keys.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// `--to photonauth`: the tenant's user that gets the keys.
+    #[arg(long)]
+    user: Option<String>,
     /// Only say what would be copied.
     #[arg(long)]
     dry_run: bool,
@@ -97,11 +129,156 @@ fn required<T>(value: Option<T>, what: &str) -> Result<T, String> {
 
 /// Runs the migration `args` asks for.
 pub async fn run(args: MigrateArgs) -> Result<Report, String> {
-    let (From::Standalone, To::Integrated) = (args.from, args.to);
-    match args.component {
-        Component::Lightningstor => lightningstor(args).await,
-        Component::Flashdns => flashdns(args).await,
+    match (args.from, args.to, args.component) {
+        (From::Standalone, To::Integrated, Component::Lightningstor) => lightningstor(args).await,
+        (From::Standalone, To::Integrated, Component::Flashdns) => flashdns(args).await,
+        (_, To::Photonauth, Component::Lightningstor) => lightningstor_to_photonauth(args).await,
+        (_, To::Photonauth, Component::Flashdns) => Err(
+            "flashdns has nothing photonauth checks: only lightningstor moves to photonauth".into(),
+        ),
+        (From::Integrated, To::Integrated, _) => {
+            Err("it is integrated already: nothing to move".into())
+        }
     }
+}
+
+/// The policy that lets migrated keys do what they could before.
+const KEYS_POLICY: &str = "lightningstor-keys";
+
+/// lightningstor's own keys to a photonauth tenant's user, its unowned
+/// buckets to the tenant, through the metadata seam (RocksDB or chainfire).
+async fn lightningstor_to_photonauth(args: MigrateArgs) -> Result<Report, String> {
+    use lightningstor::store::MetaStore;
+
+    let tenant = required(args.tenant, "--tenant (who gets the buckets)")?;
+    let user = required(args.user, "--user (the tenant's user who gets the keys)")?;
+    let auth_endpoint = required(args.auth_endpoint, "--auth-endpoint (photonauth's URL)")?;
+    let meta: Box<dyn MetaStore> = match args.from {
+        From::Standalone => {
+            let meta_dir = required(
+                args.meta_dir,
+                "--meta-dir (the stopped lightningstor's RocksDB)",
+            )?;
+            Box::new(lightningstor::migrate::open_local(&meta_dir)?)
+        }
+        From::Integrated => {
+            let endpoint = required(args.endpoint, "--endpoint (chainfire's client URL)")?;
+            let cluster = required(args.cluster, "--cluster (the cluster it joined)")?;
+            let instance = required(args.instance, "--instance (its component_id or node)")?;
+            let client = crate::connect(&endpoint, std::time::Duration::from_secs(10)).await?;
+            Box::new(ChainfireMeta::new(
+                client,
+                instance_prefix(&cluster, &instance),
+            ))
+        }
+    };
+    let token = crate::auth::admin_token(args.token_file.as_deref())?;
+    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "the admin token is not a valid header value".to_owned())?;
+    let mut auth = PhotonAuthClient::connect(auth_endpoint.clone())
+        .await
+        .map_err(|e| format!("photonauth at {auth_endpoint} cannot be reached: {e}"))?;
+    let failed =
+        |status: tonic::Status| format!("photonauth: {:?}: {}", status.code(), status.message());
+
+    let (mut imported, mut already, mut sessions) = (0, 0, 0);
+    for (id, record) in meta.access_keys().await.map_err(|e| e.to_string())? {
+        if record.session.is_some() {
+            // Temporary credentials end by themselves; photonauth issues none.
+            sessions += 1;
+            continue;
+        }
+        if args.dry_run {
+            imported += 1;
+            continue;
+        }
+        let request = ImportAccessKeyRequest {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            access_key_id: id.clone(),
+            secret_access_key: record.secret.clone(),
+            description: record.description.clone(),
+        };
+        let answer = auth
+            .import_access_key(crate::auth::authed(request, &bearer))
+            .await
+            .map_err(failed)?
+            .into_inner();
+        if answer.created {
+            imported += 1;
+        } else {
+            already += 1;
+        }
+    }
+    // lightningstor's own keys could do anything; so may their user in its
+    // tenant, through one named policy the operator can narrow later.
+    if imported + already > 0 && !args.dry_run {
+        let policy = PutPolicyRequest {
+            tenant: tenant.clone(),
+            name: KEYS_POLICY.to_owned(),
+            document: r#"{"statements":[{"effect":"allow","actions":["s3:*"],"resources":["*"]}]}"#
+                .to_owned(),
+        };
+        auth.put_policy(crate::auth::authed(policy, &bearer))
+            .await
+            .map_err(failed)?;
+        let attach = AttachPolicyRequest {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            policy: KEYS_POLICY.to_owned(),
+        };
+        auth.attach_policy(crate::auth::authed(attach, &bearer))
+            .await
+            .map_err(failed)?;
+    }
+    let (mut given, mut owned, mut others) = (0, 0, Vec::new());
+    for (name, record) in meta.buckets().await.map_err(|e| e.to_string())? {
+        match record.owner.as_deref() {
+            None => {
+                if !args.dry_run {
+                    meta.set_bucket_owner(&name, Some(&tenant))
+                        .await
+                        .map_err(|e| format!("bucket {name}: {e}"))?;
+                }
+                given += 1;
+            }
+            Some(owner) if owner == tenant => owned += 1,
+            Some(owner) => others.push(format!("{name} ({owner})")),
+        }
+    }
+    let verb = |done: &str, would: &str| {
+        if args.dry_run {
+            would.to_owned()
+        } else {
+            done.to_owned()
+        }
+    };
+    let mut text = format!(
+        "{}{imported} access keys {} to {user} of {tenant} ({already} already there), {given} buckets {} to {tenant} ({owned} already its)",
+        if args.dry_run { "" } else { "ok      " },
+        verb("imported", "would be imported"),
+        verb("given", "would be given"),
+    );
+    if imported + already > 0 {
+        text.push_str(&format!(
+            "; {user} {} policy {KEYS_POLICY} (s3:* in {tenant}), as the keys could do anything",
+            verb("has", "would get")
+        ));
+    }
+    if sessions > 0 {
+        text.push_str(&format!(
+            "; {sessions} temporary sessions not moved (they expire)"
+        ));
+    }
+    if !others.is_empty() {
+        text.push_str(&format!("; left with their tenants: {}", others.join(", ")));
+    }
+    text.push('\n');
+    Ok(Report {
+        text,
+        all_well: true,
+    })
 }
 
 /// flashdns's stored zones: zone files into chainfire.

@@ -292,6 +292,23 @@ impl MetaStore for ChainfireMeta {
         self.get(&self.bucket_key(name)).await
     }
 
+    async fn set_bucket_owner(&self, name: &str, owner: Option<&str>) -> Result<(), StoreError> {
+        let key = self.bucket_key(name);
+        loop {
+            let kv = self.get_kv(&key).await?.ok_or(StoreError::NoSuchBucket)?;
+            let mut record: BucketRecord = decode(&kv)?;
+            record.owner = owner.map(str::to_owned);
+            // Written only over the record read: a racing change (a delete,
+            // another owner) makes this read again.
+            let txn = Txn::new()
+                .when([unchanged(key.clone(), kv.mod_revision())])
+                .and_then([TxnOp::put(key.clone(), encode(&record), None)]);
+            if self.txn(txn).await?.succeeded() {
+                return Ok(());
+            }
+        }
+    }
+
     async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
         let prefix = self.key("b", b"");
         let (kvs, _) = self.scan(prefix.clone()).await?;

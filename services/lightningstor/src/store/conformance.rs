@@ -140,6 +140,23 @@ async fn buckets_are_created_once(meta: Arc<dyn MetaStore>, suffix: &str) {
         }
     }
     assert_eq!(won, 1, "exactly one of eight racing creates succeeds");
+
+    // A bucket changes hands whole: its record kept, its owner replaced.
+    meta.set_bucket_owner(&name, Some("acme")).await.unwrap();
+    assert_eq!(
+        meta.bucket(&name).await.unwrap(),
+        Some(BucketRecord {
+            owner: Some("acme".into()),
+            ..created()
+        })
+    );
+    meta.set_bucket_owner(&name, None).await.unwrap();
+    assert_eq!(meta.bucket(&name).await.unwrap(), Some(created()));
+    assert!(matches!(
+        meta.set_bucket_owner(&bucket("never-made", suffix), Some("acme"))
+            .await,
+        Err(StoreError::NoSuchBucket)
+    ));
 }
 
 async fn writes_tell_what_they_replaced(meta: &dyn MetaStore, suffix: &str) {

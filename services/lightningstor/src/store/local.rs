@@ -205,6 +205,17 @@ impl MetaStore for LocalMeta {
         self.write(batch)
     }
 
+    async fn set_bucket_owner(&self, name: &str, owner: Option<&str>) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let mut record = self
+            .get::<BucketRecord>(BUCKETS, name.as_bytes())?
+            .ok_or(StoreError::NoSuchBucket)?;
+        record.owner = owner.map(str::to_owned);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(BUCKETS), name, records::encode(&record));
+        self.write(batch)
+    }
+
     async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
         self.get(OBJECTS, &keys::object(bucket, key))
     }

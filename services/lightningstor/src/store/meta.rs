@@ -59,6 +59,11 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Deletes bucket `name` if it has no objects and no uploads.
     async fn delete_bucket(&self, name: &str) -> Result<(), StoreError>;
 
+    /// Gives bucket `name` to tenant `owner` (`None`: to the operator
+    /// only), keeping the rest of its record; [`StoreError::NoSuchBucket`]
+    /// if there is none. Racing owner changes serialize: the last applies.
+    async fn set_bucket_owner(&self, name: &str, owner: Option<&str>) -> Result<(), StoreError>;
+
     // ---- objects ----
 
     /// The object `key` of `bucket`.
