@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: build a deployment binary once, run it as a
 //! child process, watch its log lines, signal it.
 
+pub mod auth;
 pub mod dns;
 pub mod etcd;
 pub mod fiberlb;

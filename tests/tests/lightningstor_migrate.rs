@@ -365,12 +365,7 @@ async fn a_standalone_stores_keys_and_buckets_move_to_a_photonauth_tenant() {
     );
     platform.wait_for("all services started", Duration::from_secs(60));
     fn op<T>(message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-        );
-        request
+        e2e::auth::with_token(message, ADMIN_TOKEN)
     }
     let mut auth = PhotonAuthClient::connect(platform_net.url(2, 50051))
         .await
@@ -463,41 +458,15 @@ async fn a_standalone_stores_keys_and_buckets_move_to_a_photonauth_tenant() {
     );
     let listed = old_key.list_buckets().send().await.unwrap();
     assert_eq!(listed.buckets().len(), 1);
-    auth.create_user(op(CreateUserRequest {
-        tenant: "globex".into(),
-        user: "gina".into(),
-    }))
-    .await
-    .unwrap();
-    auth.put_policy(op(PutPolicyRequest {
-        tenant: "globex".into(),
-        name: "all".into(),
-        document: r#"{"statements":[{"effect":"allow","actions":["s3:*"],"resources":["*"]}]}"#
-            .into(),
-    }))
-    .await
-    .unwrap();
-    auth.attach_policy(op(AttachPolicyRequest {
-        tenant: "globex".into(),
-        user: "gina".into(),
-        policy: "all".into(),
-    }))
-    .await
-    .unwrap();
-    let theirs = auth
-        .create_access_key(op(CreateAccessKeyRequest {
-            tenant: "globex".into(),
-            user: "gina".into(),
-            description: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    let globex = client_with(
-        &net.url(2, 9000),
-        &theirs.access_key_id,
-        &theirs.secret_access_key,
-    );
+    let theirs = e2e::auth::user_with_key(
+        &mut auth,
+        ADMIN_TOKEN,
+        "globex",
+        "gina",
+        e2e::auth::ALLOW_ALL,
+    )
+    .await;
+    let globex = client_with(&net.url(2, 9000), &theirs.0, &theirs.1);
     let err = globex
         .get_object()
         .bucket("photos")

@@ -17,6 +17,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use e2e::auth::ALLOW_ALL;
 use e2e::s3::{client_with, code, raw};
 use e2e::{Loopback, Running};
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
@@ -26,17 +27,8 @@ use tonic::transport::Channel;
 const ADMIN_TOKEN: &str = "tenants-admin-token-0123456789";
 const OPERATOR_SECRET: &str = "tenants-operator-secret-0123456789";
 
-/// Everything, on everything in the tenant.
-const ALL: &str =
-    r#"{"statements": [{"effect": "allow", "actions": ["s3:*"], "resources": ["*"]}]}"#;
-
 fn op<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-    );
-    request
+    e2e::auth::with_token(message, ADMIN_TOKEN)
 }
 
 /// The deployment on `net`: chainfire `.1`, photonauth `.2`, lightningstor
@@ -82,60 +74,11 @@ async fn up_as(name: &str, net: &Loopback) -> Stack {
 impl Stack {
     /// A tenant with user `user` holding policy `document`: the user's key.
     async fn tenant(&mut self, tenant: &str, user: &str, document: &str) -> (String, String) {
-        let tenants = self
-            .auth
-            .list_tenants(op(ListTenantsRequest {}))
-            .await
-            .unwrap()
-            .into_inner()
-            .tenants;
-        if !tenants.iter().any(|t| t == tenant) {
-            self.auth
-                .create_tenant(op(CreateTenantRequest {
-                    tenant: tenant.into(),
-                }))
-                .await
-                .unwrap();
-        }
-        self.auth
-            .create_user(op(CreateUserRequest {
-                tenant: tenant.into(),
-                user: user.into(),
-            }))
-            .await
-            .unwrap();
-        let policy = format!("{user}-policy");
-        self.auth
-            .put_policy(op(PutPolicyRequest {
-                tenant: tenant.into(),
-                name: policy.clone(),
-                document: document.into(),
-            }))
-            .await
-            .unwrap();
-        self.auth
-            .attach_policy(op(AttachPolicyRequest {
-                tenant: tenant.into(),
-                user: user.into(),
-                policy,
-            }))
-            .await
-            .unwrap();
-        self.key(tenant, user).await
+        e2e::auth::user_with_key(&mut self.auth, ADMIN_TOKEN, tenant, user, document).await
     }
 
     async fn key(&mut self, tenant: &str, user: &str) -> (String, String) {
-        let key = self
-            .auth
-            .create_access_key(op(CreateAccessKeyRequest {
-                tenant: tenant.into(),
-                user: user.into(),
-                description: "e2e".into(),
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        (key.access_key_id, key.secret_access_key)
+        e2e::auth::new_key(&mut self.auth, ADMIN_TOKEN, tenant, user).await
     }
 
     fn client(&self, key: &(String, String)) -> Client {
@@ -182,8 +125,8 @@ fn denied<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
 async fn one_tenant_can_neither_see_nor_touch_another_tenants_buckets() {
     let net = Loopback::block();
     let mut stack = up(&net).await;
-    let acme_key = stack.tenant("acme", "alice", ALL).await;
-    let globex_key = stack.tenant("globex", "gina", ALL).await;
+    let acme_key = stack.tenant("acme", "alice", ALLOW_ALL).await;
+    let globex_key = stack.tenant("globex", "gina", ALLOW_ALL).await;
     let (acme, globex) = (stack.client(&acme_key), stack.client(&globex_key));
     let operator = client_with(&stack.s3, "PHOTONADMIN", OPERATOR_SECRET);
 
@@ -533,7 +476,7 @@ async fn one_tenant_can_neither_see_nor_touch_another_tenants_buckets() {
 async fn policies_and_roles_decide_what_a_tenants_key_may_do_and_revocation_ends_it() {
     let net = Loopback::block();
     let mut stack = up(&net).await;
-    let owner_key = stack.tenant("acme", "alice", ALL).await;
+    let owner_key = stack.tenant("acme", "alice", ALLOW_ALL).await;
     let owner = stack.client(&owner_key);
     owner.create_bucket().bucket("photos").send().await.unwrap();
     owner
@@ -638,6 +581,47 @@ async fn policies_and_roles_decide_what_a_tenants_key_may_do_and_revocation_ends
                 && m.contains("no policy allows it")),
         "{err:?}"
     );
+
+    // A batch delete is judged key by key: refused keys are listed as
+    // errors and kept, allowed ones deleted.
+    owner
+        .put_object()
+        .bucket("photos")
+        .key("tmp.jpg")
+        .body(ByteStream::from_static(b"scratch"))
+        .send()
+        .await
+        .unwrap();
+    let batch = |keys: &[&str]| {
+        Delete::builder()
+            .set_objects(Some(
+                keys.iter()
+                    .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+                    .collect(),
+            ))
+            .build()
+            .unwrap()
+    };
+    let answer = bob
+        .delete_objects()
+        .bucket("photos")
+        .delete(batch(&["a.jpg"]))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.deleted().is_empty(), "{answer:?}");
+    assert_eq!(answer.errors().len(), 1);
+    assert_eq!(answer.errors()[0].code(), Some("AccessDenied"));
+    assert_eq!(e2e::s3::get_bytes(&bob, "photos", "a.jpg").await, b"jpeg");
+    let answer = owner
+        .delete_objects()
+        .bucket("photos")
+        .delete(batch(&["tmp.jpg"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.deleted().len(), 1, "{answer:?}");
+    assert!(answer.errors().is_empty());
 
     // Requests S3 clients get wrong, each with the error they expect.
     let (status, body) = raw(&format!("{}/photos/a.jpg", stack.s3), "GET", b"").await;
@@ -749,8 +733,8 @@ async fn policies_and_roles_decide_what_a_tenants_key_may_do_and_revocation_ends
 async fn hybrid_keeps_metadata_local_while_photonauth_owns_the_keys() {
     let net = Loopback::block();
     let mut stack = up_as("lightningstor-hybrid", &net).await;
-    let acme_key = stack.tenant("acme", "alice", ALL).await;
-    let globex_key = stack.tenant("globex", "gina", ALL).await;
+    let acme_key = stack.tenant("acme", "alice", ALLOW_ALL).await;
+    let globex_key = stack.tenant("globex", "gina", ALLOW_ALL).await;
     let (acme, globex) = (stack.client(&acme_key), stack.client(&globex_key));
     acme.create_bucket()
         .bucket("acme-data")

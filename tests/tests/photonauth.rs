@@ -6,20 +6,13 @@
 
 use std::time::Duration;
 
+use e2e::auth::with_token;
 use e2e::{Loopback, Running};
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
 use photonauth::api::proto::*;
 use tonic::Code;
 
 const TOKEN: &str = "admin-token-0123456789abcdef";
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 fn op<T>(message: T) -> tonic::Request<T> {
     with_token(message, TOKEN)

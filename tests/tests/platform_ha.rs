@@ -19,7 +19,6 @@ use flashdns::store::{Change, ZoneStore};
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
-use photonauth::api::proto::*;
 
 const NAME: &str = "platform-ha";
 const ADMIN_TOKEN: &str = "platform-admin-token-0123456789";
@@ -27,54 +26,17 @@ const OPERATOR_SECRET: &str = "platform-operator-secret-0123456789";
 /// How long each writer keeps writing after the leader is killed.
 const AFTER_KILL: Duration = Duration::from_secs(4);
 
-fn op<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-    );
-    request
-}
-
 /// A tenant `acme` whose user may do anything in it: its key.
 async fn tenant_key(net: &Loopback) -> (String, String) {
     let mut auth = PhotonAuthClient::connect(net.url(4, 50051)).await.unwrap();
-    auth.create_tenant(op(CreateTenantRequest {
-        tenant: "acme".into(),
-    }))
+    e2e::auth::user_with_key(
+        &mut auth,
+        ADMIN_TOKEN,
+        "acme",
+        "writer",
+        e2e::auth::ALLOW_ALL,
+    )
     .await
-    .unwrap();
-    auth.create_user(op(CreateUserRequest {
-        tenant: "acme".into(),
-        user: "writer".into(),
-    }))
-    .await
-    .unwrap();
-    auth.put_policy(op(PutPolicyRequest {
-        tenant: "acme".into(),
-        name: "all".into(),
-        document: r#"{"statements":[{"effect":"allow","actions":["s3:*"],"resources":["*"]}]}"#
-            .into(),
-    }))
-    .await
-    .unwrap();
-    auth.attach_policy(op(AttachPolicyRequest {
-        tenant: "acme".into(),
-        user: "writer".into(),
-        policy: "all".into(),
-    }))
-    .await
-    .unwrap();
-    let key = auth
-        .create_access_key(op(CreateAccessKeyRequest {
-            tenant: "acme".into(),
-            user: "writer".into(),
-            description: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    (key.access_key_id, key.secret_access_key)
 }
 
 fn name(text: &str) -> Name {

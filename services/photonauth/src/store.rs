@@ -297,13 +297,33 @@ impl AuthStore {
     /// Creates user `user` in `tenant`.
     pub async fn create_user(&self, tenant: &str, user: &str) -> Result<(), AuthError> {
         check_name("user", user)?;
-        let (tenant_key, key) = (self.tenant_key(tenant), self.user_key(tenant, user));
         let record = UserRecord {
             created_ms: now_ms(),
         };
+        self.create_in_tenant(
+            tenant,
+            "user",
+            user,
+            self.user_key(tenant, user),
+            json(&record),
+        )
+        .await
+    }
+
+    /// Writes `value` at `key`, the `what` named `name` of `tenant`, if the
+    /// tenant exists and the key does not.
+    async fn create_in_tenant(
+        &self,
+        tenant: &str,
+        what: &str,
+        name: &str,
+        key: String,
+        value: String,
+    ) -> Result<(), AuthError> {
+        let tenant_key = self.tenant_key(tenant);
         let txn = Txn::new()
             .when([exists(&tenant_key), absent(&key)])
-            .and_then([TxnOp::put(key.as_str(), json(&record), None)]);
+            .and_then([TxnOp::put(key.as_str(), value, None)]);
         if self.txn(txn).await? {
             return Ok(());
         }
@@ -311,7 +331,9 @@ impl AuthStore {
             .first_missing(&[(&tenant_key, format!("tenant {tenant}"))])
             .await
         {
-            AuthError::Unavailable(_) => Err(AuthError::Exists(format!("user {user} of {tenant}"))),
+            AuthError::Unavailable(_) => {
+                Err(AuthError::Exists(format!("{what} {name} of {tenant}")))
+            }
             other => Err(other),
         }
     }
@@ -556,23 +578,17 @@ impl AuthStore {
     /// are given together (an operator changes the role, not every user).
     pub async fn create_role(&self, tenant: &str, role: &str) -> Result<(), AuthError> {
         check_name("role", role)?;
-        let (tenant_key, key) = (self.tenant_key(tenant), self.role_key(tenant, role));
         let record = RoleRecord {
             created_ms: now_ms(),
         };
-        let txn = Txn::new()
-            .when([exists(&tenant_key), absent(&key)])
-            .and_then([TxnOp::put(key.as_str(), json(&record), None)]);
-        if self.txn(txn).await? {
-            return Ok(());
-        }
-        match self
-            .first_missing(&[(&tenant_key, format!("tenant {tenant}"))])
-            .await
-        {
-            AuthError::Unavailable(_) => Err(AuthError::Exists(format!("role {role} of {tenant}"))),
-            other => Err(other),
-        }
+        self.create_in_tenant(
+            tenant,
+            "role",
+            role,
+            self.role_key(tenant, role),
+            json(&record),
+        )
+        .await
     }
 
     /// The roles of `tenant`.

@@ -19,7 +19,6 @@ pub mod tenants;
 use std::sync::Arc;
 
 use hyper::{HeaderMap, Uri};
-use photonauth::policy::Decision;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{Credentials, S3Auth, SecretKey};
 use s3s::dto::CopySource;
@@ -340,7 +339,11 @@ impl KeyRing {
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), bucket.to_string()),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), format!("{bucket}/{key}")),
         };
-        let mut touched = vec![(format!("s3:{op}"), resource, bucket)];
+        // Each (action, resource, bucket) the request touches. A batch
+        // delete is judged key by key (`s3:DeleteObject`, as IAM does) where
+        // its keys are read, in the operation; here only its bucket.
+        let action = (op != "DeleteObjects").then(|| format!("s3:{op}"));
+        let mut touched = vec![(action, resource, bucket)];
         if matches!(op, "CopyObject" | "UploadPartCopy")
             && let Some(source) = cx.headers().get("x-amz-copy-source")
         {
@@ -355,26 +358,17 @@ impl KeyRing {
                 ));
             };
             touched.push((
-                "s3:GetObject".to_owned(),
+                Some("s3:GetObject".to_owned()),
                 format!("{bucket}/{key}"),
                 Some(bucket.to_string()),
             ));
         }
         let caller = Caller::Tenant(principal.tenant.clone());
         for (action, resource, bucket) in touched {
-            let decision = principal.decide(&action, &resource);
-            if !decision.allowed() {
-                let why = match decision {
-                    Decision::Denied(policy) => format!("denied by policy {policy}"),
-                    _ => "no policy allows it".to_owned(),
-                };
-                tracing::debug!(key = %id, tenant = %principal.tenant, %action, %resource, %why, "S3 request refused by policy");
-                return Err(s3_error!(
-                    AccessDenied,
-                    "{action} on {resource} is not allowed for user {} of {}: {why}",
-                    principal.user,
-                    principal.tenant
-                ));
+            if let Some(action) = action {
+                principal.allow(&action, &resource).inspect_err(|_| {
+                    tracing::debug!(key = %id, tenant = %principal.tenant, %action, %resource, "S3 request refused by policy");
+                })?;
             }
             // A bucket yet to be made is nobody's; one that is must be the
             // caller's (the operation itself answers for a missing one).
@@ -388,6 +382,7 @@ impl KeyRing {
             }
         }
         cx.extensions_mut().insert(caller);
+        cx.extensions_mut().insert(principal);
         Ok(())
     }
 }

@@ -57,6 +57,22 @@ impl Principal {
             resource,
         )
     }
+
+    /// `AccessDenied`, saying which action on what and why, unless its
+    /// policies allow `action` on `resource`.
+    pub fn allow(&self, action: &str, resource: &str) -> S3Result<()> {
+        let why = match self.decide(action, resource) {
+            Decision::Allowed => return Ok(()),
+            Decision::Denied(policy) => format!("denied by policy {policy}"),
+            Decision::NotAllowed => "no policy allows it".to_owned(),
+        };
+        Err(s3_error!(
+            AccessDenied,
+            "{action} on {resource} is not allowed for user {} of {}: {why}",
+            self.user,
+            self.tenant
+        ))
+    }
 }
 
 /// What photonauth said of each key asked about, and when.

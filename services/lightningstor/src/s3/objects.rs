@@ -194,6 +194,11 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        // A photonauth key may delete only the keys its policies allow.
+        let principal = req
+            .extensions
+            .get::<std::sync::Arc<crate::auth::tenants::Principal>>()
+            .cloned();
         let input = req.input;
         self.store.require_bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
@@ -206,6 +211,19 @@ impl LightningS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
+            let resource = format!("{}/{}", input.bucket, object.key);
+            if let Some(Err(refused)) = principal
+                .as_ref()
+                .map(|p| p.allow("s3:DeleteObject", &resource))
+            {
+                errors.push(Error {
+                    code: Some("AccessDenied".into()),
+                    key: Some(object.key),
+                    message: refused.message().map(str::to_owned),
+                    version_id: None,
+                });
+                continue;
+            }
             match self.store.delete_object(&input.bucket, &object.key).await {
                 Ok(_) => {
                     if !quiet {

@@ -180,12 +180,33 @@ impl ChainfireMeta {
         limit: usize,
     ) -> Result<(Vec<KeyValue>, i64), StoreError> {
         let mut out: Vec<KeyValue> = Vec::new();
+        let revision = self
+            .each_in(start, end, limit, |kv| {
+                out.push(kv.clone());
+                Ok(())
+            })
+            .await?;
+        Ok((out, revision))
+    }
+
+    /// Calls `each` with every key-value from `start` up to `end` (at most
+    /// `limit`, 0: all) in key order, all read at one revision, a page at a
+    /// time, so a prefix of millions of records is never held at once;
+    /// that revision.
+    async fn each_in(
+        &self,
+        start: Vec<u8>,
+        end: &[u8],
+        limit: usize,
+        mut each: impl FnMut(&KeyValue) -> Result<(), StoreError>,
+    ) -> Result<i64, StoreError> {
+        let mut seen = 0usize;
         let mut from = start;
         let mut revision = 0;
         loop {
             let page = match limit {
                 0 => PAGE,
-                limit => PAGE.min(i64::try_from(limit - out.len()).unwrap_or(PAGE)),
+                limit => PAGE.min(i64::try_from(limit - seen).unwrap_or(PAGE)),
             };
             let answer = retried(|| {
                 let mut kv = self.client.kv_client();
@@ -205,11 +226,24 @@ impl ChainfireMeta {
             if let Some(last) = kvs.last() {
                 from = keys::after(last.key());
             }
-            out.extend_from_slice(kvs);
-            if !more || kvs.is_empty() || (limit > 0 && out.len() >= limit) {
-                return Ok((out, revision));
+            for kv in kvs {
+                each(kv)?;
+            }
+            seen += kvs.len();
+            if !more || kvs.is_empty() || (limit > 0 && seen >= limit) {
+                return Ok(revision);
             }
         }
+    }
+
+    /// Calls `each` with every key-value under `prefix`, at one revision.
+    async fn each_under(
+        &self,
+        prefix: Vec<u8>,
+        each: impl FnMut(&KeyValue) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let end = prefix_end(&prefix);
+        self.each_in(prefix, &end, 0, each).await.map(|_| ())
     }
 
     /// Every key-value whose key starts with `prefix`, at one revision.
@@ -638,29 +672,31 @@ impl MetaStore for ChainfireMeta {
 
     async fn blobs_in_use(&self) -> Result<HashSet<String>, StoreError> {
         let mut used = HashSet::new();
-        for kv in self.scan(self.key("o", b"")).await?.0 {
-            let record: ObjectRecord = decode(&kv)?;
+        self.each_under(self.key("o", b""), |kv| {
+            let record: ObjectRecord = decode(kv)?;
             used.extend(record.blob_ids().map(str::to_owned));
-        }
-        for kv in self.scan(self.key("p", b"")).await?.0 {
-            let record: PartRecord = decode(&kv)?;
+            Ok(())
+        })
+        .await?;
+        self.each_under(self.key("p", b""), |kv| {
+            let record: PartRecord = decode(kv)?;
             used.insert(record.blob);
-        }
+            Ok(())
+        })
+        .await?;
         Ok(used)
     }
 
     async fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
         self.require_bucket(bucket).await?;
         let (mut objects, mut bytes) = (0u64, 0u64);
-        for kv in self
-            .scan(self.key("o", &keys::bucket_prefix(bucket)))
-            .await?
-            .0
-        {
-            let record: ObjectRecord = decode(&kv)?;
+        self.each_under(self.key("o", &keys::bucket_prefix(bucket)), |kv| {
+            let record: ObjectRecord = decode(kv)?;
             objects += 1;
             bytes += record.size;
-        }
+            Ok(())
+        })
+        .await?;
         Ok((objects, bytes))
     }
 }
