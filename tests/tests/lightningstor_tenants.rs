@@ -628,6 +628,17 @@ async fn policies_and_roles_decide_what_a_tenants_key_may_do_and_revocation_ends
     let body = String::from_utf8_lossy(&body).into_owned();
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    let (status, body) = e2e::s3::raw_with(
+        &format!("{}/photos/a.jpg", stack.s3),
+        "GET",
+        &[("authorization", "AWS4-HMAC-SHA256 Credential=garbage")],
+        b"",
+    )
+    .await;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<Code>InvalidRequest</Code>"), "{body}");
+    assert!(body.contains("authorization"), "{body}");
     let wrong = client_with(
         &stack.s3,
         &bob_key.0,
