@@ -481,20 +481,34 @@ impl AuthStore {
 
     /// Attaches `tenant`'s policy `policy` to its user `user`.
     pub async fn attach(&self, tenant: &str, user: &str, policy: &str) -> Result<(), AuthError> {
-        let (user_key, policy_key) = (self.user_key(tenant, user), self.policy_key(tenant, policy));
-        let key = self.attachment_key(tenant, user, policy);
+        self.link(
+            self.attachment_key(tenant, user, policy),
+            [
+                (
+                    self.user_key(tenant, user),
+                    format!("user {user} of {tenant}"),
+                ),
+                (
+                    self.policy_key(tenant, policy),
+                    format!("policy {policy} of {tenant}"),
+                ),
+            ],
+        )
+        .await
+    }
+
+    /// Writes the link `key` if both `ends` (key, what it is) exist, in one
+    /// transaction; else says which is missing.
+    async fn link(&self, key: String, ends: [(String, String); 2]) -> Result<(), AuthError> {
         let txn = Txn::new()
-            .when([exists(&user_key), exists(&policy_key)])
+            .when([exists(&ends[0].0), exists(&ends[1].0)])
             .and_then([TxnOp::put(key.as_str(), "{}", None)]);
         if self.txn(txn).await? {
             return Ok(());
         }
-        Err(self
-            .first_missing(&[
-                (&user_key, format!("user {user} of {tenant}")),
-                (&policy_key, format!("policy {policy} of {tenant}")),
-            ])
-            .await)
+        let checks: Vec<(&str, String)> =
+            ends.iter().map(|(k, w)| (k.as_str(), w.clone())).collect();
+        Err(self.first_missing(&checks).await)
     }
 
     /// Detaches it; whether it was attached.
@@ -603,20 +617,20 @@ impl AuthStore {
         role: &str,
         policy: &str,
     ) -> Result<(), AuthError> {
-        let (role_key, policy_key) = (self.role_key(tenant, role), self.policy_key(tenant, policy));
-        let key = self.role_policy_key(tenant, role, policy);
-        let txn = Txn::new()
-            .when([exists(&role_key), exists(&policy_key)])
-            .and_then([TxnOp::put(key.as_str(), "{}", None)]);
-        if self.txn(txn).await? {
-            return Ok(());
-        }
-        Err(self
-            .first_missing(&[
-                (&role_key, format!("role {role} of {tenant}")),
-                (&policy_key, format!("policy {policy} of {tenant}")),
-            ])
-            .await)
+        self.link(
+            self.role_policy_key(tenant, role, policy),
+            [
+                (
+                    self.role_key(tenant, role),
+                    format!("role {role} of {tenant}"),
+                ),
+                (
+                    self.policy_key(tenant, policy),
+                    format!("policy {policy} of {tenant}"),
+                ),
+            ],
+        )
+        .await
     }
 
     /// Detaches it; whether it was attached.
@@ -632,20 +646,20 @@ impl AuthStore {
 
     /// Gives `tenant`'s role `role` to its user `user`.
     pub async fn grant_role(&self, tenant: &str, user: &str, role: &str) -> Result<(), AuthError> {
-        let (user_key, role_key) = (self.user_key(tenant, user), self.role_key(tenant, role));
-        let key = self.user_role_key(tenant, user, role);
-        let txn = Txn::new()
-            .when([exists(&user_key), exists(&role_key)])
-            .and_then([TxnOp::put(key.as_str(), "{}", None)]);
-        if self.txn(txn).await? {
-            return Ok(());
-        }
-        Err(self
-            .first_missing(&[
-                (&user_key, format!("user {user} of {tenant}")),
-                (&role_key, format!("role {role} of {tenant}")),
-            ])
-            .await)
+        self.link(
+            self.user_role_key(tenant, user, role),
+            [
+                (
+                    self.user_key(tenant, user),
+                    format!("user {user} of {tenant}"),
+                ),
+                (
+                    self.role_key(tenant, role),
+                    format!("role {role} of {tenant}"),
+                ),
+            ],
+        )
+        .await
     }
 
     /// Takes it back; whether the user had it.

@@ -128,14 +128,7 @@ const TOKEN_QUERY: &str = "X-Amz-Security-Token";
 impl KeyRing {
     /// The operator's key, and whatever keys `store` holds.
     pub fn new(operator_id: &str, operator_secret: &str, store: Store) -> KeyRing {
-        KeyRing {
-            inner: Arc::new(Inner {
-                operator_id: operator_id.to_owned(),
-                operator_secret: SecretKey::from(operator_secret),
-                store,
-                tenants: None,
-            }),
-        }
+        KeyRing::checked_by(operator_id, operator_secret, store, None)
     }
 
     /// The operator's key, and photonauth's keys (through `tenants`).
@@ -145,12 +138,21 @@ impl KeyRing {
         store: Store,
         tenants: Tenants,
     ) -> KeyRing {
+        KeyRing::checked_by(operator_id, operator_secret, store, Some(tenants))
+    }
+
+    fn checked_by(
+        operator_id: &str,
+        operator_secret: &str,
+        store: Store,
+        tenants: Option<Tenants>,
+    ) -> KeyRing {
         KeyRing {
             inner: Arc::new(Inner {
                 operator_id: operator_id.to_owned(),
                 operator_secret: SecretKey::from(operator_secret),
                 store,
-                tenants: Some(tenants),
+                tenants,
             }),
         }
     }
