@@ -180,6 +180,32 @@ pub async fn raw_via(
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
+    send_raw(addr, url, method, &extra, body, body.len(), async {}).await
+}
+
+/// A raw request whose body is sent in two halves, `between` running once
+/// the first is out: what a slow client does while other requests change
+/// what it is writing into. (status, body).
+pub async fn raw_with_a_pause(
+    url: &str,
+    method: &str,
+    body: &[u8],
+    between: impl std::future::Future<Output = ()>,
+) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let host = &rest[..rest.find('/').unwrap()];
+    send_raw(host, url, method, "", body, body.len() / 2, between).await
+}
+
+async fn send_raw(
+    addr: &str,
+    url: &str,
+    method: &str,
+    extra: &str,
+    body: &[u8],
+    pause_at: usize,
+    between: impl std::future::Future<Output = ()>,
+) -> (u16, Vec<u8>) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -188,7 +214,10 @@ pub async fn raw_via(
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    stream.write_all(&body[..pause_at]).await.unwrap();
+    stream.flush().await.unwrap();
+    between.await;
+    stream.write_all(&body[pause_at..]).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();

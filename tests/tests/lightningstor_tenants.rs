@@ -18,7 +18,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use e2e::auth::ALLOW_ALL;
-use e2e::s3::{client_with, code, raw};
+use e2e::s3::{client_with, code, raw, raw_with_a_pause};
 use e2e::{Loopback, Running};
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
 use photonauth::api::proto::*;
@@ -441,6 +441,50 @@ async fn one_tenant_can_neither_see_nor_touch_another_tenants_buckets() {
         e2e::s3::get_bytes(&operator, b, k).await,
         b"acme's secret plans"
     );
+
+    // A request is let in by its access check, and its bucket may change
+    // hands before it writes: a PUT whose body is still coming when acme's
+    // bucket is deleted and made again by globex is refused when it lands,
+    // and globex's bucket holds nothing of it.
+    acme.create_bucket()
+        .bucket("handed-over")
+        .send()
+        .await
+        .unwrap();
+    let late = acme
+        .put_object()
+        .bucket("handed-over")
+        .key("late.bin")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let body = e2e::s3::pattern(256 * 1024, 7);
+    let (status, answer) = raw_with_a_pause(late.uri(), "PUT", &body, async {
+        // Time for the request to pass its check and start on the body.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        acme.delete_bucket()
+            .bucket("handed-over")
+            .send()
+            .await
+            .unwrap();
+        globex
+            .create_bucket()
+            .bucket("handed-over")
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
+    let listed = globex
+        .list_objects_v2()
+        .bucket("handed-over")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(0), "{listed:?}");
 
     // /health: nothing of lightningstor is left local but its bytes.
     let (status, health) = e2e::http_get(&stack.s3, "/health").await;

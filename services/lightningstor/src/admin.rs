@@ -4,7 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use crate::auth::{KeyError, KeyRing};
-use crate::store::{Store, StoreError};
+use crate::store::{BucketRef, Store, StoreError};
 
 /// The generated wire types and service stubs.
 #[allow(missing_docs, missing_debug_implementations, clippy::all)]
@@ -57,7 +57,12 @@ impl AdminService {
 
     async fn stats(&self, name: &str, created_ms: i64) -> Result<BucketStats, Status> {
         let (objects, bytes) = self.store.bucket_usage(name).await.map_err(store_status)?;
-        let open_uploads = self.store.uploads(name).await.map_err(store_status)?.len() as u64;
+        let open_uploads = self
+            .store
+            .uploads(BucketRef::any(name))
+            .await
+            .map_err(store_status)?
+            .len() as u64;
         Ok(BucketStats {
             name: name.to_owned(),
             created_ms,

@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::{MetaStore, ObjectRecord, StoreError};
+use crate::store::{BucketRef, MetaStore, ObjectRecord, StoreError};
 
 /// Objects read from the source per listing.
 const PAGE: usize = 1000;
@@ -197,7 +197,7 @@ impl Migration {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = from
-                .list_objects(bucket, "", after.as_deref(), PAGE)
+                .list_objects(BucketRef::any(bucket), "", after.as_deref(), PAGE)
                 .await
                 .map_err(source)?;
             let Some(last) = page.last() else {
@@ -206,7 +206,7 @@ impl Migration {
             after = Some(last.key.as_bytes().to_vec());
             for listed in &page {
                 // In a dry run the bucket may not be there yet.
-                let found = match to.object(bucket, &listed.key).await {
+                let found = match to.object(BucketRef::any(bucket), &listed.key).await {
                     Ok(found) => found,
                     Err(StoreError::NoSuchBucket) if self.dry_run => None,
                     Err(e) => return Err(target(e)),
@@ -217,7 +217,7 @@ impl Migration {
                     tally.bytes += listed.record.size;
                     if !self.dry_run {
                         let replaced = to
-                            .put_object(bucket, &listed.key, &listed.record)
+                            .put_object(BucketRef::any(bucket), &listed.key, &listed.record)
                             .await
                             .map_err(target)?;
                         // Written between the read and now: must be ours.
@@ -238,8 +238,8 @@ impl Migration {
         bucket: &str,
         tally: &mut Tally,
     ) -> Result<(), MigrateError> {
-        for (id, record) in from.uploads(bucket).await.map_err(source)? {
-            let found = match to.upload(bucket, &id).await {
+        for (id, record) in from.uploads(BucketRef::any(bucket)).await.map_err(source)? {
+            let found = match to.upload(BucketRef::any(bucket), &id).await {
                 Ok(found) => Some(found),
                 Err(StoreError::NoSuchUpload) => None,
                 Err(StoreError::NoSuchBucket) if self.dry_run => None,
@@ -249,7 +249,7 @@ impl Migration {
             if missing {
                 tally.uploads += 1;
                 if !self.dry_run {
-                    to.create_upload(bucket, &id, &record)
+                    to.create_upload(BucketRef::any(bucket), &id, &record)
                         .await
                         .map_err(target)?;
                 }
@@ -257,9 +257,15 @@ impl Migration {
             let there = if missing && self.dry_run {
                 Vec::new()
             } else {
-                to.parts(bucket, &id).await.map_err(target)?
+                to.parts(BucketRef::any(bucket), &id)
+                    .await
+                    .map_err(target)?
             };
-            for (number, part) in from.parts(bucket, &id).await.map_err(source)? {
+            for (number, part) in from
+                .parts(BucketRef::any(bucket), &id)
+                .await
+                .map_err(source)?
+            {
                 let found = there
                     .iter()
                     .find(|(n, _)| *n == number)
@@ -268,7 +274,7 @@ impl Migration {
                 if needs(found, &part, what, tally)? {
                     tally.parts += 1;
                     if !self.dry_run {
-                        to.put_part(bucket, &id, number, &part)
+                        to.put_part(BucketRef::any(bucket), &id, number, &part)
                             .await
                             .map_err(target)?;
                     }
@@ -294,13 +300,16 @@ impl Migration {
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let page = from
-                    .list_objects(&bucket, "", after.as_deref(), PAGE)
+                    .list_objects(BucketRef::any(&bucket), "", after.as_deref(), PAGE)
                     .await
                     .map_err(source)?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.key.as_bytes().to_vec());
                 for listed in &page {
-                    let copied = to.object(&bucket, &listed.key).await.map_err(target)?;
+                    let copied = to
+                        .object(BucketRef::any(&bucket), &listed.key)
+                        .await
+                        .map_err(target)?;
                     if copied.as_ref() != Some(&listed.record) {
                         return Err(MigrateError::Verify(format!(
                             "object {bucket}/{} is not in the target as in the source",
@@ -311,10 +320,25 @@ impl Migration {
                     verified += 1;
                 }
             }
-            for (id, upload) in from.uploads(&bucket).await.map_err(source)? {
-                let copied_parts = to.parts(&bucket, &id).await.map_err(target)?;
-                if to.upload(&bucket, &id).await.map_err(target)? != upload
-                    || copied_parts != from.parts(&bucket, &id).await.map_err(source)?
+            for (id, upload) in from
+                .uploads(BucketRef::any(&bucket))
+                .await
+                .map_err(source)?
+            {
+                let copied_parts = to
+                    .parts(BucketRef::any(&bucket), &id)
+                    .await
+                    .map_err(target)?;
+                if to
+                    .upload(BucketRef::any(&bucket), &id)
+                    .await
+                    .map_err(target)?
+                    != upload
+                    || copied_parts
+                        != from
+                            .parts(BucketRef::any(&bucket), &id)
+                            .await
+                            .map_err(source)?
                 {
                     return Err(MigrateError::Verify(format!(
                         "upload {id} in {bucket} differs"

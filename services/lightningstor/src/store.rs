@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use blobs::{BlobWriter, Digests, WrittenBlob};
-pub use meta::MetaStore;
+pub use meta::{BucketRef, MetaStore};
 pub use records::{
     AccessKeyRecord, BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment,
     SessionRecord, UploadRecord,
@@ -52,6 +52,9 @@ pub enum StoreError {
     /// The bucket still holds objects or uploads.
     #[error("the bucket is not empty")]
     BucketNotEmpty,
+    /// The bucket belongs to another tenant than the request's.
+    #[error("the bucket belongs to another tenant")]
+    NotYours,
     /// No such multipart upload.
     #[error("the multipart upload does not exist")]
     NoSuchUpload,
@@ -175,9 +178,15 @@ impl Store {
         self.inner.meta.bucket(name).await
     }
 
-    /// Fails with [`StoreError::NoSuchBucket`] unless `name` exists.
-    pub async fn require_bucket(&self, name: &str) -> Result<BucketRecord, StoreError> {
-        self.bucket(name).await?.ok_or(StoreError::NoSuchBucket)
+    /// The bucket's record if it is within reach: otherwise
+    /// [`StoreError::NoSuchBucket`] or [`StoreError::NotYours`].
+    pub async fn require_bucket(&self, bucket: BucketRef<'_>) -> Result<BucketRecord, StoreError> {
+        let record = self
+            .bucket(bucket.name)
+            .await?
+            .ok_or(StoreError::NoSuchBucket)?;
+        bucket.check(&record)?;
+        Ok(record)
     }
 
     /// Every bucket, by name.
@@ -186,8 +195,8 @@ impl Store {
     }
 
     /// Deletes an empty bucket (no objects, no multipart uploads).
-    pub async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        self.inner.meta.delete_bucket(name).await
+    pub async fn delete_bucket(&self, bucket: BucketRef<'_>) -> Result<(), StoreError> {
+        self.inner.meta.delete_bucket(bucket).await
     }
 
     /// Gives a bucket to a tenant (`None`: to the operator only).
@@ -204,7 +213,7 @@ impl Store {
     /// The object `key` in `bucket`.
     pub async fn object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
         self.inner.meta.object(bucket, key).await
@@ -215,7 +224,7 @@ impl Store {
     /// Its blobs must already be durable (written through [`BlobWriter`]).
     pub async fn put_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         record: &ObjectRecord,
     ) -> Result<(), StoreError> {
@@ -229,7 +238,7 @@ impl Store {
     /// there is no such object.
     pub async fn update_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         change: meta::Update<'_>,
     ) -> Result<Option<ObjectRecord>, StoreError> {
@@ -242,7 +251,11 @@ impl Store {
     }
 
     /// Deletes object `key`; whether there was one.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+    pub async fn delete_object(
+        &self,
+        bucket: BucketRef<'_>,
+        key: &str,
+    ) -> Result<bool, StoreError> {
         match self.inner.meta.delete_object(bucket, key).await? {
             Some(old) => {
                 self.discard_blobs(old.blob_ids());
@@ -256,7 +269,7 @@ impl Store {
     /// bytes `after` (if given), in key order, at most `limit` of them.
     pub async fn list_objects(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         prefix: &str,
         after: Option<&[u8]>,
         limit: usize,
@@ -272,7 +285,7 @@ impl Store {
     /// Records a new multipart upload.
     pub async fn create_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StoreError> {
@@ -283,12 +296,19 @@ impl Store {
     }
 
     /// The multipart upload `upload_id` of `bucket`.
-    pub async fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
+    pub async fn upload(
+        &self,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError> {
         self.inner.meta.upload(bucket, upload_id).await
     }
 
     /// Every multipart upload of `bucket`, by upload id.
-    pub async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+    pub async fn uploads(
+        &self,
+        bucket: BucketRef<'_>,
+    ) -> Result<Vec<(String, UploadRecord)>, StoreError> {
         self.inner.meta.uploads(bucket).await
     }
 
@@ -296,7 +316,7 @@ impl Store {
     /// the same part number.
     pub async fn put_part(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         number: u32,
         record: &PartRecord,
@@ -316,7 +336,7 @@ impl Store {
     /// The parts uploaded so far, by part number.
     pub async fn parts(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
         self.inner.meta.parts(bucket, upload_id).await
@@ -327,7 +347,7 @@ impl Store {
     /// not used are removed, all in one durable write.
     pub async fn complete_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         key: &str,
         object: &ObjectRecord,
@@ -342,7 +362,11 @@ impl Store {
     }
 
     /// Abandons an upload and removes its parts.
-    pub async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StoreError> {
+    pub async fn abort_upload(
+        &self,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
         let freed = self
             .inner
             .meta

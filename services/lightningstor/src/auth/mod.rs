@@ -26,7 +26,7 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
 use subtle::ConstantTimeEq as _;
 
-use crate::store::{AccessKeyRecord, BucketRecord, SessionRecord, Store, StoreError};
+use crate::store::{AccessKeyRecord, BucketRecord, BucketRef, SessionRecord, Store, StoreError};
 use tenants::Tenants;
 
 /// What can go wrong managing keys.
@@ -105,6 +105,12 @@ impl Caller {
         }
     }
 
+    /// Bucket `name` as this caller reaches it: a tenant only while it
+    /// owns it, the platform whoever does.
+    pub fn bucket<'a>(&'a self, name: &'a str) -> BucketRef<'a> {
+        BucketRef::of(name, self.tenant())
+    }
+
     /// Whether the caller reaches a bucket: a tenant its own, the platform
     /// every one.
     pub fn owns(&self, bucket: &BucketRecord) -> bool {
@@ -117,7 +123,7 @@ impl Caller {
 
 /// The one answer for a bucket the caller does not own, whoever owns it.
 fn not_yours() -> S3Error {
-    s3_error!(AccessDenied, "Access Denied")
+    StoreError::NotYours.into()
 }
 
 /// The request header and presigned-URL parameter that carry a session

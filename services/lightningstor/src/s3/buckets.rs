@@ -71,7 +71,9 @@ impl LightningS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.store.require_bucket(&req.input.bucket).await?;
+        self.store
+            .require_bucket(Caller::of(&req.extensions).bucket(&req.input.bucket))
+            .await?;
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
@@ -79,7 +81,9 @@ impl LightningS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.store.require_bucket(&req.input.bucket).await?;
+        self.store
+            .require_bucket(Caller::of(&req.extensions).bucket(&req.input.bucket))
+            .await?;
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
@@ -87,7 +91,9 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.store.delete_bucket(&req.input.bucket).await?;
+        self.store
+            .delete_bucket(Caller::of(&req.extensions).bucket(&req.input.bucket))
+            .await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 }

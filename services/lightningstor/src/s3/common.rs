@@ -21,6 +21,8 @@ impl From<StoreError> for S3Error {
             StoreError::BucketExists => s3_error!(BucketAlreadyOwnedByYou),
             StoreError::BucketNotEmpty => s3_error!(BucketNotEmpty),
             StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
+            // The access check's one answer for another tenant's bucket.
+            StoreError::NotYours => s3_error!(AccessDenied, "Access Denied"),
             other => internal(&other),
         }
     }

@@ -6,7 +6,8 @@ use s3s::dto::*;
 use s3s::{S3Result, s3_error};
 
 use super::common::{etag, timestamp};
-use crate::store::Store;
+use crate::auth::Caller;
+use crate::store::{BucketRef, Store};
 
 /// The most keys one page holds, as S3.
 const MAX_KEYS: i32 = 1000;
@@ -47,7 +48,7 @@ fn past(prefix: &str) -> Vec<u8> {
 
 async fn page(
     store: &Store,
-    bucket: &str,
+    bucket: BucketRef<'_>,
     prefix: &str,
     delimiter: Option<&str>,
     mut cursor: Option<Vec<u8>>,
@@ -138,7 +139,11 @@ fn common_prefixes(prefixes: Vec<String>, encode: &impl Fn(String) -> String) ->
 }
 
 /// ListObjectsV2.
-pub async fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
+pub async fn v2(
+    store: &Store,
+    caller: &Caller,
+    input: ListObjectsV2Input,
+) -> S3Result<ListObjectsV2Output> {
     let prefix = input.prefix.clone().unwrap_or_default();
     let max = max_keys(input.max_keys)?;
     let url = url_encoding(input.encoding_type.as_ref())?;
@@ -154,7 +159,7 @@ pub async fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObject
     };
     let page = page(
         store,
-        &input.bucket,
+        caller.bucket(&input.bucket),
         &prefix,
         input.delimiter.as_deref(),
         cursor,
@@ -189,7 +194,11 @@ pub async fn v2(store: &Store, input: ListObjectsV2Input) -> S3Result<ListObject
 }
 
 /// ListObjects (version 1).
-pub async fn v1(store: &Store, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
+pub async fn v1(
+    store: &Store,
+    caller: &Caller,
+    input: ListObjectsInput,
+) -> S3Result<ListObjectsOutput> {
     let prefix = input.prefix.clone().unwrap_or_default();
     let max = max_keys(input.max_keys)?;
     let url = url_encoding(input.encoding_type.as_ref())?;
@@ -202,7 +211,7 @@ pub async fn v1(store: &Store, input: ListObjectsInput) -> S3Result<ListObjectsO
     });
     let page = page(
         store,
-        &input.bucket,
+        caller.bucket(&input.bucket),
         &prefix,
         input.delimiter.as_deref(),
         cursor,

@@ -13,8 +13,9 @@ mod tagging;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+use crate::auth::Caller;
 use crate::store::{
-    BucketRecord, Checksums, ObjectRecord, PartRecord, Segment, Store, UploadRecord,
+    BucketRecord, BucketRef, Checksums, ObjectRecord, PartRecord, Segment, Store, UploadRecord,
 };
 pub(crate) use common::{internal, now_ms, timestamp};
 pub use host::VirtualHosts;
@@ -39,7 +40,7 @@ impl LightningS3 {
         LightningS3 { store }
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    async fn object(&self, bucket: BucketRef<'_>, key: &str) -> S3Result<ObjectRecord> {
         self.store.require_bucket(bucket).await?;
         self.store
             .object(bucket, key)
@@ -47,14 +48,18 @@ impl LightningS3 {
             .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
     }
 
-    async fn copy_source(&self, source: &CopySource) -> S3Result<(String, String, ObjectRecord)> {
+    async fn copy_source(
+        &self,
+        caller: &Caller,
+        source: &CopySource,
+    ) -> S3Result<(String, String, ObjectRecord)> {
         let CopySource::Bucket { bucket, key, .. } = source else {
             return Err(s3_error!(
                 NotImplemented,
                 "Only bucket/key copy sources are supported"
             ));
         };
-        let record = self.object(bucket, key).await?;
+        let record = self.object(caller.bucket(bucket), key).await?;
         Ok((bucket.to_string(), key.to_string(), record))
     }
 }

@@ -12,6 +12,7 @@ impl LightningS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
@@ -33,7 +34,7 @@ impl LightningS3 {
                 .map(|a| a.as_str().to_owned()),
         };
         self.store
-            .create_upload(&input.bucket, &upload_id, &record)
+            .create_upload(caller.bucket(&input.bucket), &upload_id, &record)
             .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
@@ -48,9 +49,13 @@ impl LightningS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
+        let upload = self
+            .store
+            .upload(caller.bucket(&input.bucket), &input.upload_id)
+            .await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -80,7 +85,12 @@ impl LightningS3 {
         };
         if let Err(e) = self
             .store
-            .put_part(&input.bucket, &input.upload_id, number, &record)
+            .put_part(
+                caller.bucket(&input.bucket),
+                &input.upload_id,
+                number,
+                &record,
+            )
             .await
         {
             self.store.discard_blobs([written.id.as_str()]);
@@ -102,13 +112,17 @@ impl LightningS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
+        let upload = self
+            .store
+            .upload(caller.bucket(&input.bucket), &input.upload_id)
+            .await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
-        let (_, _, source) = self.copy_source(&input.copy_source).await?;
+        let (_, _, source) = self.copy_source(&caller, &input.copy_source).await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -139,7 +153,12 @@ impl LightningS3 {
         };
         if let Err(e) = self
             .store
-            .put_part(&input.bucket, &input.upload_id, number, &record)
+            .put_part(
+                caller.bucket(&input.bucket),
+                &input.upload_id,
+                number,
+                &record,
+            )
             .await
         {
             self.store.discard_blobs([written.id.as_str()]);
@@ -159,8 +178,12 @@ impl LightningS3 {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
+        let upload = self
+            .store
+            .upload(caller.bucket(&input.bucket), &input.upload_id)
+            .await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -176,7 +199,7 @@ impl LightningS3 {
         }
         let stored: std::collections::BTreeMap<u32, PartRecord> = self
             .store
-            .parts(&input.bucket, &input.upload_id)
+            .parts(caller.bucket(&input.bucket), &input.upload_id)
             .await?
             .into_iter()
             .collect();
@@ -240,7 +263,12 @@ impl LightningS3 {
             parts: Some(count as u32),
         };
         self.store
-            .complete_upload(&input.bucket, &input.upload_id, &input.key, &record)
+            .complete_upload(
+                caller.bucket(&input.bucket),
+                &input.upload_id,
+                &input.key,
+                &record,
+            )
             .await?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
@@ -255,13 +283,17 @@ impl LightningS3 {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
+        let upload = self
+            .store
+            .upload(caller.bucket(&input.bucket), &input.upload_id)
+            .await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
         self.store
-            .abort_upload(&input.bucket, &input.upload_id)
+            .abort_upload(caller.bucket(&input.bucket), &input.upload_id)
             .await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
@@ -270,8 +302,12 @@ impl LightningS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        let upload = self.store.upload(&input.bucket, &input.upload_id).await?;
+        let upload = self
+            .store
+            .upload(caller.bucket(&input.bucket), &input.upload_id)
+            .await?;
         if upload.key != input.key {
             return Err(s3_error!(NoSuchUpload));
         }
@@ -279,7 +315,7 @@ impl LightningS3 {
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let all: Vec<(u32, PartRecord)> = self
             .store
-            .parts(&input.bucket, &input.upload_id)
+            .parts(caller.bucket(&input.bucket), &input.upload_id)
             .await?
             .into_iter()
             .filter(|(n, _)| *n > marker)
@@ -324,12 +360,13 @@ impl LightningS3 {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let mut uploads: Vec<(String, UploadRecord)> = self
             .store
-            .uploads(&input.bucket)
+            .uploads(caller.bucket(&input.bucket))
             .await?
             .into_iter()
             .filter(|(_, u)| u.key.starts_with(&prefix))

@@ -1,7 +1,7 @@
 //! Object operations: put, get, head, delete (one or many), copy, list.
 
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use super::common::*;
 use super::*;
@@ -53,14 +53,17 @@ impl LightningS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
-        self.store.require_bucket(&input.bucket).await?;
+        self.store
+            .require_bucket(caller.bucket(&input.bucket))
+            .await?;
         let tags = tags_from_header(input.tagging.as_deref())?;
         if let Some(condition) = &input.if_none_match
             && self
                 .store
-                .object(&input.bucket, &input.key)
+                .object(caller.bucket(&input.bucket), &input.key)
                 .await?
                 .is_some()
             && matches!(condition, ETagCondition::Any)
@@ -105,7 +108,7 @@ impl LightningS3 {
         };
         if let Err(e) = self
             .store
-            .put_object(&input.bucket, &input.key, &record)
+            .put_object(caller.bucket(&input.bucket), &input.key, &record)
             .await
         {
             self.store.discard_blobs([written.id.as_str()]);
@@ -128,8 +131,11 @@ impl LightningS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key).await?;
+        let record = self
+            .object(caller.bucket(&input.bucket), &input.key)
+            .await?;
         check_conditions(
             &record,
             input.if_match.as_ref(),
@@ -160,8 +166,11 @@ impl LightningS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        let record = self.object(&input.bucket, &input.key).await?;
+        let record = self
+            .object(caller.bucket(&input.bucket), &input.key)
+            .await?;
         check_conditions(
             &record,
             input.if_match.as_ref(),
@@ -185,8 +194,11 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        self.store.delete_object(&input.bucket, &input.key).await?;
+        self.store
+            .delete_object(caller.bucket(&input.bucket), &input.key)
+            .await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -199,8 +211,11 @@ impl LightningS3 {
             .extensions
             .get::<std::sync::Arc<crate::auth::tenants::Principal>>()
             .cloned();
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
-        self.store.require_bucket(&input.bucket).await?;
+        self.store
+            .require_bucket(caller.bucket(&input.bucket))
+            .await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
                 MalformedXML,
@@ -224,7 +239,11 @@ impl LightningS3 {
                 });
                 continue;
             }
-            match self.store.delete_object(&input.bucket, &object.key).await {
+            match self
+                .store
+                .delete_object(caller.bucket(&input.bucket), &object.key)
+                .await
+            {
                 Ok(_) => {
                     if !quiet {
                         deleted.push(DeletedObject {
@@ -234,11 +253,13 @@ impl LightningS3 {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(key = %object.key, error = %e, "batch delete failed");
+                    // The bucket gone or another tenant's since the request
+                    // came in: said as such; anything else is ours.
+                    let e = S3Error::from(e);
                     errors.push(Error {
-                        code: Some("InternalError".into()),
+                        code: Some(e.code().as_str().to_owned()),
                         key: Some(object.key),
-                        message: Some("We encountered an internal error. Please try again.".into()),
+                        message: e.message().map(str::to_owned),
                         version_id: None,
                     });
                 }
@@ -255,10 +276,14 @@ impl LightningS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
-        let (source_bucket, source_key, source) = self.copy_source(&input.copy_source).await?;
-        self.store.require_bucket(&input.bucket).await?;
+        let (source_bucket, source_key, source) =
+            self.copy_source(&caller, &input.copy_source).await?;
+        self.store
+            .require_bucket(caller.bucket(&input.bucket))
+            .await?;
         check_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -323,7 +348,7 @@ impl LightningS3 {
         };
         if let Err(e) = self
             .store
-            .put_object(&input.bucket, &input.key, &record)
+            .put_object(caller.bucket(&input.bucket), &input.key, &record)
             .await
         {
             self.store.discard_blobs([written.id.as_str()]);
@@ -343,13 +368,17 @@ impl LightningS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        list::v2(&self.store, req.input).await.map(S3Response::new)
+        list::v2(&self.store, &Caller::of(&req.extensions), req.input)
+            .await
+            .map(S3Response::new)
     }
 
     pub(super) async fn handle_list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        list::v1(&self.store, req.input).await.map(S3Response::new)
+        list::v1(&self.store, &Caller::of(&req.extensions), req.input)
+            .await
+            .map(S3Response::new)
     }
 }

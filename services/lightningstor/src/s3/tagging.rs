@@ -11,6 +11,7 @@ impl LightningS3 {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let caller = Caller::of(&req.extensions);
         let input = req.input;
         let tags: Vec<(String, String)> = input
             .tagging
@@ -19,7 +20,8 @@ impl LightningS3 {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         check_tags(&tags)?;
-        self.retag(&input.bucket, &input.key, tags).await?;
+        self.retag(caller.bucket(&input.bucket), &input.key, tags)
+            .await?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
 
@@ -27,7 +29,12 @@ impl LightningS3 {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let record = self.object(&req.input.bucket, &req.input.key).await?;
+        let record = self
+            .object(
+                Caller::of(&req.extensions).bucket(&req.input.bucket),
+                &req.input.key,
+            )
+            .await?;
         let tag_set = record
             .tags
             .into_iter()
@@ -46,12 +53,21 @@ impl LightningS3 {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.retag(&req.input.bucket, &req.input.key, Vec::new())
-            .await?;
+        self.retag(
+            Caller::of(&req.extensions).bucket(&req.input.bucket),
+            &req.input.key,
+            Vec::new(),
+        )
+        .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
     }
 
-    async fn retag(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> S3Result<()> {
+    async fn retag(
+        &self,
+        bucket: BucketRef<'_>,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> S3Result<()> {
         self.store
             .update_object(bucket, key, &|record| record.tags = tags.clone())
             .await?

@@ -14,11 +14,14 @@
 //! - `k/<access key id>`: an access key.
 //!
 //! Every write is one transaction guarded by compares on what it depends
-//! on (the bucket exists, the upload exists, the record read is unchanged,
-//! no part was added): what the local backend gets from its mutex, the
+//! on (the bucket exists, or for a tenant's request is still the record
+//! whose owner was checked; the upload exists; the record read is
+//! unchanged; no part was added): what the local backend gets from its mutex, the
 //! transaction gets from chainfire's serial order, across any number of
 //! processes. A write whose compare fails is read again and retried when
-//! that can succeed, refused when it cannot.
+//! that can succeed, refused when it cannot. A tenant's read reads the
+//! bucket first and then reads at that revision, so what it sees was in
+//! the tenant's bucket.
 
 use std::collections::HashSet;
 
@@ -30,7 +33,7 @@ use photon_integration::retry::prefix_end;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::meta::{MetaStore, Update};
+use super::meta::{BucketRef, MetaStore, Update};
 use super::{
     AccessKeyRecord, BucketRecord, Listed, ObjectRecord, PartRecord, StoreError, UploadRecord, keys,
 };
@@ -159,16 +162,67 @@ impl ChainfireMeta {
 
     /// The key's record and `mod_revision`.
     async fn get_kv(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        Ok(self.get_kv_at(key, 0).await?.0)
+    }
+
+    /// The key's record as of revision `at` (0: now), and the revision
+    /// read.
+    async fn get_kv_at(&self, key: &[u8], at: i64) -> Result<(Option<KeyValue>, i64), StoreError> {
         let answer = retried(|| {
             let mut kv = self.client.kv_client();
-            async move { kv.get(key, None).await }
+            let options = (at > 0).then(|| GetOptions::new().with_revision(at));
+            async move { kv.get(key, options).await }
         })
         .await?;
-        Ok(answer.kvs().first().cloned())
+        let revision = answer.header().map_or(at, |h| h.revision());
+        Ok((answer.kvs().first().cloned(), revision))
     }
 
     async fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.get_kv(key).await?.map(|kv| decode(&kv)).transpose()
+        self.get_at(key, 0).await
+    }
+
+    async fn get_at<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        at: i64,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_kv_at(key, at)
+            .await?
+            .0
+            .map(|kv| decode(&kv))
+            .transpose()
+    }
+
+    /// The bucket's key-value if it is within reach (see [`BucketRef`]),
+    /// and the revision it was read at.
+    async fn reach(&self, bucket: BucketRef<'_>) -> Result<(KeyValue, i64), StoreError> {
+        let (kv, revision) = self.get_kv_at(&self.bucket_key(bucket.name), 0).await?;
+        let kv = kv.ok_or(StoreError::NoSuchBucket)?;
+        bucket.check(&decode(&kv)?)?;
+        Ok((kv, revision))
+    }
+
+    /// The compare a write into the bucket is guarded by: the bucket
+    /// exists and, for a tenant's request, is still the record found
+    /// within reach here (a delete, a new owner or a bucket made again
+    /// all change its `mod_revision`).
+    async fn guard(&self, bucket: BucketRef<'_>) -> Result<Compare, StoreError> {
+        let key = self.bucket_key(bucket.name);
+        if bucket.tenant.is_none() {
+            return Ok(exists(key));
+        }
+        let (kv, _) = self.reach(bucket).await?;
+        Ok(unchanged(key, kv.mod_revision()))
+    }
+
+    /// The revision a read scoped to the bucket reads at: for a tenant's
+    /// request one at which the bucket was within reach; 0 (now) otherwise.
+    async fn read_point(&self, bucket: BucketRef<'_>) -> Result<i64, StoreError> {
+        match bucket.tenant {
+            None => Ok(0),
+            Some(_) => Ok(self.reach(bucket).await?.1),
+        }
     }
 
     /// Every key-value from `start` up to `end` (at most `limit`, 0: all),
@@ -178,10 +232,11 @@ impl ChainfireMeta {
         start: Vec<u8>,
         end: &[u8],
         limit: usize,
+        at: i64,
     ) -> Result<(Vec<KeyValue>, i64), StoreError> {
         let mut out: Vec<KeyValue> = Vec::new();
         let revision = self
-            .each_in(start, end, limit, |kv| {
+            .each_in(start, end, limit, at, |kv| {
                 out.push(kv.clone());
                 Ok(())
             })
@@ -190,19 +245,20 @@ impl ChainfireMeta {
     }
 
     /// Calls `each` with every key-value from `start` up to `end` (at most
-    /// `limit`, 0: all) in key order, all read at one revision, a page at a
-    /// time, so a prefix of millions of records is never held at once;
-    /// that revision.
+    /// `limit`, 0: all) in key order, all read at one revision (`at`, or
+    /// now when 0), a page at a time, so a prefix of millions of records
+    /// is never held at once; that revision.
     async fn each_in(
         &self,
         start: Vec<u8>,
         end: &[u8],
         limit: usize,
+        at: i64,
         mut each: impl FnMut(&KeyValue) -> Result<(), StoreError>,
     ) -> Result<i64, StoreError> {
         let mut seen = 0usize;
         let mut from = start;
-        let mut revision = 0;
+        let mut revision = at;
         loop {
             let page = match limit {
                 0 => PAGE,
@@ -243,13 +299,14 @@ impl ChainfireMeta {
         each: impl FnMut(&KeyValue) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let end = prefix_end(&prefix);
-        self.each_in(prefix, &end, 0, each).await.map(|_| ())
+        self.each_in(prefix, &end, 0, 0, each).await.map(|_| ())
     }
 
-    /// Every key-value whose key starts with `prefix`, at one revision.
-    async fn scan(&self, prefix: Vec<u8>) -> Result<(Vec<KeyValue>, i64), StoreError> {
+    /// Every key-value whose key starts with `prefix`, at one revision
+    /// (`at`, or now when 0).
+    async fn scan(&self, prefix: Vec<u8>, at: i64) -> Result<(Vec<KeyValue>, i64), StoreError> {
         let end = prefix_end(&prefix);
-        self.range(prefix, &end, 0).await
+        self.range(prefix, &end, 0, at).await
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
@@ -273,24 +330,39 @@ impl ChainfireMeta {
         Ok(())
     }
 
-    async fn require_bucket(&self, name: &str) -> Result<(), StoreError> {
-        match self.get_kv(&self.bucket_key(name)).await? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NoSuchBucket),
-        }
-    }
-
-    /// Why upload `upload_id` is not there.
-    async fn missing_upload(&self, bucket: &str) -> StoreError {
-        match self.require_bucket(bucket).await {
-            Ok(()) => StoreError::NoSuchUpload,
+    /// Why an upload is not there.
+    async fn missing_upload(&self, bucket: BucketRef<'_>) -> StoreError {
+        match self.reach(bucket).await {
+            Ok(_) => StoreError::NoSuchUpload,
             Err(e) => e,
         }
     }
 
+    /// Runs `op` in one transaction guarded by the bucket (see
+    /// [`Self::guard`]); when the guard fails, the bucket's own answer
+    /// (gone, another tenant's), or another try if it was only rewritten.
+    async fn in_bucket(
+        &self,
+        bucket: BucketRef<'_>,
+        what: &str,
+        op: TxnOp,
+    ) -> Result<TxnResponse, StoreError> {
+        for _ in 0..MAX_TRIES {
+            let guard = self.guard(bucket).await?;
+            let answer = self
+                .txn(Txn::new().when([guard]).and_then([op.clone()]))
+                .await?;
+            if answer.succeeded() {
+                return Ok(answer);
+            }
+            self.reach(bucket).await?;
+        }
+        Err(gave_up(what))
+    }
+
     async fn access_keys_now(&self) -> Result<Vec<(String, AccessKeyRecord)>, StoreError> {
         let prefix = self.key("k", b"");
-        let (kvs, _) = self.scan(prefix.clone()).await?;
+        let (kvs, _) = self.scan(prefix.clone(), 0).await?;
         kvs.iter()
             .map(|kv| {
                 Ok((
@@ -345,7 +417,7 @@ impl MetaStore for ChainfireMeta {
 
     async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
         let prefix = self.key("b", b"");
-        let (kvs, _) = self.scan(prefix.clone()).await?;
+        let (kvs, _) = self.scan(prefix.clone(), 0).await?;
         kvs.iter()
             .map(|kv| {
                 Ok((
@@ -356,45 +428,66 @@ impl MetaStore for ChainfireMeta {
             .collect()
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        let key = self.bucket_key(name);
-        let inside = keys::bucket_prefix(name);
+    async fn delete_bucket(&self, bucket: BucketRef<'_>) -> Result<(), StoreError> {
+        let key = self.bucket_key(bucket.name);
+        let inside = keys::bucket_prefix(bucket.name);
         let empty = |kind: &str| {
             let start = self.key(kind, &inside);
             let end = prefix_end(&start);
             absent(start).with_range(end)
         };
-        let txn = Txn::new()
-            .when([exists(key.clone()), empty("o"), empty("u")])
-            .and_then([TxnOp::delete(key, None)]);
-        if self.txn(txn).await?.succeeded() {
-            return Ok(());
+        for _ in 0..MAX_TRIES {
+            // A tenant's delete is guarded by the record it checked.
+            let seen = match bucket.tenant {
+                None => None,
+                Some(_) => Some(self.reach(bucket).await?.0.mod_revision()),
+            };
+            let guard = match seen {
+                None => exists(key.clone()),
+                Some(revision) => unchanged(key.clone(), revision),
+            };
+            let txn = Txn::new()
+                .when([guard, empty("o"), empty("u")])
+                .and_then([TxnOp::delete(key.clone(), None)]);
+            if self.txn(txn).await?.succeeded() {
+                return Ok(());
+            }
+            // Gone or another's is the answer; as it was, it is not
+            // empty; rewritten within reach, it is tried again.
+            let (now, _) = self.reach(bucket).await?;
+            if seen.is_none_or(|revision| revision == now.mod_revision()) {
+                return Err(StoreError::BucketNotEmpty);
+            }
         }
-        self.require_bucket(name).await?;
-        Err(StoreError::BucketNotEmpty)
+        Err(gave_up("deleting a bucket"))
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.get(&self.object_key(bucket, key)).await
+    async fn object(
+        &self,
+        bucket: BucketRef<'_>,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let at = self.read_point(bucket).await?;
+        self.get_at(&self.object_key(bucket.name, key), at).await
     }
 
     async fn put_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         record: &ObjectRecord,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        let txn = Txn::new()
-            .when([exists(self.bucket_key(bucket))])
-            .and_then([TxnOp::put(
-                self.object_key(bucket, key),
-                encode(record),
-                Some(PutOptions::new().with_prev_key()),
-            )]);
-        let answer = self.txn(txn).await?;
-        if !answer.succeeded() {
-            return Err(StoreError::NoSuchBucket);
-        }
+        let answer = self
+            .in_bucket(
+                bucket,
+                "writing an object",
+                TxnOp::put(
+                    self.object_key(bucket.name, key),
+                    encode(record),
+                    Some(PutOptions::new().with_prev_key()),
+                ),
+            )
+            .await?;
         match first(answer)? {
             TxnOpResponse::Put(put) => put.prev_key().map(decode).transpose(),
             _ => Err(StoreError::Unavailable(
@@ -405,20 +498,21 @@ impl MetaStore for ChainfireMeta {
 
     async fn update_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         change: Update<'_>,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        let index_key = self.object_key(bucket, key);
+        let index_key = self.object_key(bucket.name, key);
         for _ in 0..MAX_TRIES {
+            let guard = self.guard(bucket).await?;
             let Some(kv) = self.get_kv(&index_key).await? else {
-                self.require_bucket(bucket).await?;
+                self.reach(bucket).await?;
                 return Ok(None);
             };
             let mut record: ObjectRecord = decode(&kv)?;
             change(&mut record);
             let txn = Txn::new()
-                .when([unchanged(index_key.clone(), kv.mod_revision())])
+                .when([guard, unchanged(index_key.clone(), kv.mod_revision())])
                 .and_then([TxnOp::put(index_key.clone(), encode(&record), None)]);
             if self.txn(txn).await?.succeeded() {
                 return Ok(Some(record));
@@ -429,19 +523,19 @@ impl MetaStore for ChainfireMeta {
 
     async fn delete_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        let txn = Txn::new()
-            .when([exists(self.bucket_key(bucket))])
-            .and_then([TxnOp::delete(
-                self.object_key(bucket, key),
-                Some(DeleteOptions::new().with_prev_key()),
-            )]);
-        let answer = self.txn(txn).await?;
-        if !answer.succeeded() {
-            return Err(StoreError::NoSuchBucket);
-        }
+        let answer = self
+            .in_bucket(
+                bucket,
+                "deleting an object",
+                TxnOp::delete(
+                    self.object_key(bucket.name, key),
+                    Some(DeleteOptions::new().with_prev_key()),
+                ),
+            )
+            .await?;
         match first(answer)? {
             TxnOpResponse::Delete(deleted) => deleted.prev_kvs().first().map(decode).transpose(),
             _ => Err(StoreError::Unavailable(
@@ -452,7 +546,7 @@ impl MetaStore for ChainfireMeta {
 
     async fn list_objects(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         prefix: &str,
         after: Option<&[u8]>,
         limit: usize,
@@ -460,9 +554,11 @@ impl MetaStore for ChainfireMeta {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let at = self.read_point(bucket).await?;
+        let bucket = bucket.name;
         let start = self.key("o", &keys::list_start(bucket, prefix, after));
         let end = prefix_end(&self.object_key(bucket, prefix));
-        let (kvs, _) = self.range(start, &end, limit).await?;
+        let (kvs, _) = self.range(start, &end, limit, at).await?;
         let strip = self.object_key(bucket, "").len();
         kvs.iter()
             .map(|kv| {
@@ -476,35 +572,41 @@ impl MetaStore for ChainfireMeta {
 
     async fn create_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StoreError> {
-        let txn = Txn::new()
-            .when([exists(self.bucket_key(bucket))])
-            .and_then([TxnOp::put(
-                self.upload_key(bucket, upload_id),
-                encode(record),
-                None,
-            )]);
-        if self.txn(txn).await?.succeeded() {
-            Ok(())
-        } else {
-            Err(StoreError::NoSuchBucket)
-        }
+        let op = TxnOp::put(
+            self.upload_key(bucket.name, upload_id),
+            encode(record),
+            None,
+        );
+        self.in_bucket(bucket, "starting an upload", op).await?;
+        Ok(())
     }
 
-    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
-        match self.get(&self.upload_key(bucket, upload_id)).await? {
+    async fn upload(
+        &self,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError> {
+        let at = self.read_point(bucket).await?;
+        match self
+            .get_at(&self.upload_key(bucket.name, upload_id), at)
+            .await?
+        {
             Some(record) => Ok(record),
             None => Err(self.missing_upload(bucket).await),
         }
     }
 
-    async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
-        self.require_bucket(bucket).await?;
-        let prefix = self.key("u", &keys::bucket_prefix(bucket));
-        let (kvs, _) = self.scan(prefix.clone()).await?;
+    async fn uploads(
+        &self,
+        bucket: BucketRef<'_>,
+    ) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+        let (_, at) = self.reach(bucket).await?;
+        let prefix = self.key("u", &keys::bucket_prefix(bucket.name));
+        let (kvs, _) = self.scan(prefix.clone(), at).await?;
         kvs.iter()
             .map(|kv| {
                 Ok((
@@ -517,22 +619,33 @@ impl MetaStore for ChainfireMeta {
 
     async fn put_part(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         number: u32,
         record: &PartRecord,
     ) -> Result<Option<PartRecord>, StoreError> {
-        let txn = Txn::new()
-            .when([exists(self.upload_key(bucket, upload_id))])
-            .and_then([TxnOp::put(
-                self.key("p", &keys::part(bucket, upload_id, number)),
-                encode(record),
-                Some(PutOptions::new().with_prev_key()),
-            )]);
-        let answer = self.txn(txn).await?;
-        if !answer.succeeded() {
-            return Err(self.missing_upload(bucket).await);
+        let upload_key = self.upload_key(bucket.name, upload_id);
+        let part_key = self.key("p", &keys::part(bucket.name, upload_id, number));
+        let mut answer = None;
+        for _ in 0..MAX_TRIES {
+            let guard = self.guard(bucket).await?;
+            let txn = Txn::new()
+                .when([guard, exists(upload_key.clone())])
+                .and_then([TxnOp::put(
+                    part_key.clone(),
+                    encode(record),
+                    Some(PutOptions::new().with_prev_key()),
+                )]);
+            let tried = self.txn(txn).await?;
+            if tried.succeeded() {
+                answer = Some(tried);
+                break;
+            }
+            // Gone (or now another's) is an answer; a bucket rewritten
+            // within reach is tried again.
+            self.upload(bucket, upload_id).await?;
         }
+        let answer = answer.ok_or_else(|| gave_up("writing a part"))?;
         match first(answer)? {
             TxnOpResponse::Put(put) => put.prev_key().map(decode).transpose(),
             _ => Err(StoreError::Unavailable(
@@ -543,11 +656,12 @@ impl MetaStore for ChainfireMeta {
 
     async fn parts(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
-        let prefix = self.key("p", &keys::upload_parts_prefix(bucket, upload_id));
-        let (kvs, _) = self.scan(prefix.clone()).await?;
+        let at = self.read_point(bucket).await?;
+        let prefix = self.key("p", &keys::upload_parts_prefix(bucket.name, upload_id));
+        let (kvs, _) = self.scan(prefix.clone(), at).await?;
         kvs.iter()
             .map(|kv| {
                 let number = keys::part_number(&kv.key()[prefix.len()..])
@@ -559,18 +673,18 @@ impl MetaStore for ChainfireMeta {
 
     async fn finish_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         object: Option<(&str, &ObjectRecord)>,
     ) -> Result<Vec<String>, StoreError> {
-        let upload_key = self.upload_key(bucket, upload_id);
-        let parts_prefix = self.key("p", &keys::upload_parts_prefix(bucket, upload_id));
+        let upload_key = self.upload_key(bucket.name, upload_id);
+        let parts_prefix = self.key("p", &keys::upload_parts_prefix(bucket.name, upload_id));
         let parts_end = prefix_end(&parts_prefix);
         for _ in 0..MAX_TRIES {
             let Some(upload) = self.get_kv(&upload_key).await? else {
                 return Err(self.missing_upload(bucket).await);
             };
-            let (parts, parts_read_at) = self.range(parts_prefix.clone(), &parts_end, 0).await?;
+            let (parts, parts_read_at) = self.range(parts_prefix.clone(), &parts_end, 0, 0).await?;
             let mut freed = Vec::new();
             for kv in &parts {
                 let part: PartRecord = decode(kv)?;
@@ -579,6 +693,7 @@ impl MetaStore for ChainfireMeta {
                 }
             }
             let mut when = vec![
+                self.guard(bucket).await?,
                 unchanged(upload_key.clone(), upload.mod_revision()),
                 // No part written since the parts were read.
                 Compare::mod_revision(parts_prefix.clone(), CompareOp::Less, parts_read_at + 1)
@@ -592,7 +707,7 @@ impl MetaStore for ChainfireMeta {
                 ),
             ];
             if let Some((key, record)) = object {
-                let index_key = self.object_key(bucket, key);
+                let index_key = self.object_key(bucket.name, key);
                 let old = self.get_kv(&index_key).await?;
                 if let Some(old) = &old {
                     let old: ObjectRecord = decode(old)?;
@@ -602,7 +717,6 @@ impl MetaStore for ChainfireMeta {
                             .map(str::to_owned),
                     );
                 }
-                when.push(exists(self.bucket_key(bucket)));
                 when.push(unchanged(
                     index_key.clone(),
                     old.as_ref().map_or(0, KeyValue::mod_revision),
@@ -688,7 +802,7 @@ impl MetaStore for ChainfireMeta {
     }
 
     async fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
-        self.require_bucket(bucket).await?;
+        self.reach(BucketRef::any(bucket)).await?;
         let (mut objects, mut bytes) = (0u64, 0u64);
         self.each_under(self.key("o", &keys::bucket_prefix(bucket)), |kv| {
             let record: ObjectRecord = decode(kv)?;

@@ -1,17 +1,19 @@
 //! The standalone backend: metadata in RocksDB on the node, one column
 //! family per kind of record, every write a synced batch. One mutex
 //! serialises the read-modify-write steps (what an overwrite replaced);
-//! reads never take it.
+//! reads never take it, and read through one snapshot when what they
+//! read must agree with the bucket's owner.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, Snapshot,
+    WriteBatch, WriteOptions,
 };
 
-use super::meta::{MetaStore, Update};
+use super::meta::{BucketRef, MetaStore, Update};
 use super::records::{self, AccessKeyRecord};
 use super::{BucketRecord, Listed, ObjectRecord, PartRecord, StoreError, UploadRecord, keys};
 
@@ -20,6 +22,18 @@ const OBJECTS: &str = "objects";
 const UPLOADS: &str = "uploads";
 const PARTS: &str = "parts";
 const ACCESS_KEYS: &str = "access_keys";
+
+/// What a read sees: the database as it is (`None`; writers, under the
+/// commit lock), or one snapshot of it.
+type At<'a> = Option<&'a Snapshot<'a>>;
+
+fn reading(at: At<'_>) -> ReadOptions {
+    let mut options = ReadOptions::default();
+    if let Some(snapshot) = at {
+        options.set_snapshot(snapshot);
+    }
+    options
+}
 
 /// Metadata in RocksDB at one path.
 #[derive(Debug)]
@@ -69,10 +83,11 @@ impl LocalMeta {
 
     fn get<T: serde::de::DeserializeOwned>(
         &self,
+        at: At<'_>,
         family: &str,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
-        match self.db.get_cf(self.cf(family), key)? {
+        match self.db.get_cf_opt(self.cf(family), key, &reading(at))? {
             Some(bytes) => Ok(Some(records::decode(&bytes)?)),
             None => Ok(None),
         }
@@ -82,22 +97,26 @@ impl LocalMeta {
         self.commit.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn require_bucket(&self, name: &str) -> Result<(), StoreError> {
-        match self.get::<BucketRecord>(BUCKETS, name.as_bytes())? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NoSuchBucket),
-        }
+    /// The bucket, if it is within reach (see [`BucketRef`]).
+    fn reach(&self, at: At<'_>, bucket: BucketRef<'_>) -> Result<BucketRecord, StoreError> {
+        let record = self
+            .get::<BucketRecord>(at, BUCKETS, bucket.name.as_bytes())?
+            .ok_or(StoreError::NoSuchBucket)?;
+        bucket.check(&record)?;
+        Ok(record)
     }
 
     /// Every `(key after prefix, value)` of `family` starting with `prefix`.
     fn scan<T: serde::de::DeserializeOwned>(
         &self,
+        at: At<'_>,
         family: &str,
         prefix: &[u8],
         mut each: impl FnMut(&[u8], T) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        for item in self.db.iterator_cf(
+        for item in self.db.iterator_cf_opt(
             self.cf(family),
+            reading(at),
             IteratorMode::From(prefix, Direction::Forward),
         ) {
             let (raw, value) = item?;
@@ -120,19 +139,26 @@ impl LocalMeta {
         }
     }
 
-    fn upload_now(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
-        self.require_bucket(bucket)?;
-        self.get(UPLOADS, &keys::upload(bucket, upload_id))?
+    fn upload_at(
+        &self,
+        at: At<'_>,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError> {
+        self.reach(at, bucket)?;
+        self.get(at, UPLOADS, &keys::upload(bucket.name, upload_id))?
             .ok_or(StoreError::NoSuchUpload)
     }
 
-    fn parts_now(
+    fn parts_at(
         &self,
+        at: At<'_>,
         bucket: &str,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
         let mut out = Vec::new();
         self.scan(
+            at,
             PARTS,
             &keys::upload_parts_prefix(bucket, upload_id),
             |rest, part| {
@@ -147,7 +173,7 @@ impl LocalMeta {
 
     fn access_keys_now(&self) -> Result<Vec<(String, AccessKeyRecord)>, StoreError> {
         let mut out = Vec::new();
-        self.scan(ACCESS_KEYS, b"", |id, record| {
+        self.scan(None, ACCESS_KEYS, b"", |id, record| {
             let id = String::from_utf8(id.to_vec())
                 .map_err(|_| StoreError::Corrupt("an access key id is not UTF-8".to_owned()))?;
             out.push((id, record));
@@ -170,7 +196,10 @@ impl MetaStore for LocalMeta {
 
     async fn create_bucket(&self, name: &str, record: &BucketRecord) -> Result<(), StoreError> {
         let _guard = self.lock();
-        if self.require_bucket(name).is_ok() {
+        if self
+            .get::<BucketRecord>(None, BUCKETS, name.as_bytes())?
+            .is_some()
+        {
             return Err(StoreError::BucketExists);
         }
         let mut batch = WriteBatch::default();
@@ -179,21 +208,22 @@ impl MetaStore for LocalMeta {
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
-        self.get(BUCKETS, name.as_bytes())
+        self.get(None, BUCKETS, name.as_bytes())
     }
 
     async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError> {
         let mut out = Vec::new();
-        self.scan(BUCKETS, b"", |name, record| {
+        self.scan(None, BUCKETS, b"", |name, record| {
             out.push((utf8(name, "a bucket name")?, record));
             Ok(())
         })?;
         Ok(out)
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+    async fn delete_bucket(&self, bucket: BucketRef<'_>) -> Result<(), StoreError> {
         let _guard = self.lock();
-        self.require_bucket(name)?;
+        self.reach(None, bucket)?;
+        let name = bucket.name;
         let prefix = keys::bucket_prefix(name);
         for family in [OBJECTS, UPLOADS] {
             if self.has_prefix(family, &prefix)? {
@@ -208,7 +238,7 @@ impl MetaStore for LocalMeta {
     async fn set_bucket_owner(&self, name: &str, owner: Option<&str>) -> Result<(), StoreError> {
         let _guard = self.lock();
         let mut record = self
-            .get::<BucketRecord>(BUCKETS, name.as_bytes())?
+            .get::<BucketRecord>(None, BUCKETS, name.as_bytes())?
             .ok_or(StoreError::NoSuchBucket)?;
         record.owner = owner.map(str::to_owned);
         let mut batch = WriteBatch::default();
@@ -216,20 +246,30 @@ impl MetaStore for LocalMeta {
         self.write(batch)
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.get(OBJECTS, &keys::object(bucket, key))
+    async fn object(
+        &self,
+        bucket: BucketRef<'_>,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let index_key = keys::object(bucket.name, key);
+        if bucket.tenant.is_none() {
+            return self.get(None, OBJECTS, &index_key);
+        }
+        let snapshot = self.db.snapshot();
+        self.reach(Some(&snapshot), bucket)?;
+        self.get(Some(&snapshot), OBJECTS, &index_key)
     }
 
     async fn put_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         record: &ObjectRecord,
     ) -> Result<Option<ObjectRecord>, StoreError> {
         let _guard = self.lock();
-        self.require_bucket(bucket)?;
-        let index_key = keys::object(bucket, key);
-        let old = self.get(OBJECTS, &index_key)?;
+        self.reach(None, bucket)?;
+        let index_key = keys::object(bucket.name, key);
+        let old = self.get(None, OBJECTS, &index_key)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(OBJECTS), index_key, records::encode(record));
         self.write(batch)?;
@@ -238,14 +278,14 @@ impl MetaStore for LocalMeta {
 
     async fn update_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         change: Update<'_>,
     ) -> Result<Option<ObjectRecord>, StoreError> {
         let _guard = self.lock();
-        self.require_bucket(bucket)?;
-        let index_key = keys::object(bucket, key);
-        let Some(mut record) = self.get::<ObjectRecord>(OBJECTS, &index_key)? else {
+        self.reach(None, bucket)?;
+        let index_key = keys::object(bucket.name, key);
+        let Some(mut record) = self.get::<ObjectRecord>(None, OBJECTS, &index_key)? else {
             return Ok(None);
         };
         change(&mut record);
@@ -257,13 +297,13 @@ impl MetaStore for LocalMeta {
 
     async fn delete_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
         let _guard = self.lock();
-        self.require_bucket(bucket)?;
-        let index_key = keys::object(bucket, key);
-        let Some(old) = self.get(OBJECTS, &index_key)? else {
+        self.reach(None, bucket)?;
+        let index_key = keys::object(bucket.name, key);
+        let Some(old) = self.get(None, OBJECTS, &index_key)? else {
             return Ok(None);
         };
         let mut batch = WriteBatch::default();
@@ -274,17 +314,22 @@ impl MetaStore for LocalMeta {
 
     async fn list_objects(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         prefix: &str,
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let bucket_prefix = keys::bucket_prefix(bucket);
-        let full_prefix = keys::object(bucket, prefix);
-        let start = keys::list_start(bucket, prefix, after);
+        let snapshot = self.db.snapshot();
+        if bucket.tenant.is_some() {
+            self.reach(Some(&snapshot), bucket)?;
+        }
+        let bucket_prefix = keys::bucket_prefix(bucket.name);
+        let full_prefix = keys::object(bucket.name, prefix);
+        let start = keys::list_start(bucket.name, prefix, after);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(
+        for item in self.db.iterator_cf_opt(
             self.cf(OBJECTS),
+            reading(Some(&snapshot)),
             IteratorMode::From(&start, Direction::Forward),
         ) {
             if out.len() >= limit {
@@ -304,46 +349,61 @@ impl MetaStore for LocalMeta {
 
     async fn create_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StoreError> {
         let _guard = self.lock();
-        self.require_bucket(bucket)?;
+        self.reach(None, bucket)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(UPLOADS),
-            keys::upload(bucket, upload_id),
+            keys::upload(bucket.name, upload_id),
             records::encode(record),
         );
         self.write(batch)
     }
 
-    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
-        self.upload_now(bucket, upload_id)
+    async fn upload(
+        &self,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError> {
+        let snapshot = self.db.snapshot();
+        self.upload_at(Some(&snapshot), bucket, upload_id)
     }
 
-    async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
-        self.require_bucket(bucket)?;
+    async fn uploads(
+        &self,
+        bucket: BucketRef<'_>,
+    ) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+        let snapshot = self.db.snapshot();
+        let at = Some(&snapshot);
+        self.reach(at, bucket)?;
         let mut out = Vec::new();
-        self.scan(UPLOADS, &keys::bucket_prefix(bucket), |id, record| {
-            out.push((utf8(id, "an upload id")?, record));
-            Ok(())
-        })?;
+        self.scan(
+            at,
+            UPLOADS,
+            &keys::bucket_prefix(bucket.name),
+            |id, record| {
+                out.push((utf8(id, "an upload id")?, record));
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
     async fn put_part(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         number: u32,
         record: &PartRecord,
     ) -> Result<Option<PartRecord>, StoreError> {
         let _guard = self.lock();
-        self.upload_now(bucket, upload_id)?;
-        let key = keys::part(bucket, upload_id, number);
-        let old = self.get(PARTS, &key)?;
+        self.upload_at(None, bucket, upload_id)?;
+        let key = keys::part(bucket.name, upload_id, number);
+        let old = self.get(None, PARTS, &key)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(PARTS), key, records::encode(record));
         self.write(batch)?;
@@ -352,24 +412,30 @@ impl MetaStore for LocalMeta {
 
     async fn parts(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
-        self.parts_now(bucket, upload_id)
+        let snapshot = self.db.snapshot();
+        let at = Some(&snapshot);
+        if bucket.tenant.is_some() {
+            self.reach(at, bucket)?;
+        }
+        self.parts_at(at, bucket.name, upload_id)
     }
 
     async fn finish_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         object: Option<(&str, &ObjectRecord)>,
     ) -> Result<Vec<String>, StoreError> {
         let _guard = self.lock();
-        self.upload_now(bucket, upload_id)?;
+        self.upload_at(None, bucket, upload_id)?;
+        let bucket = bucket.name;
         let mut freed = Vec::new();
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(UPLOADS), keys::upload(bucket, upload_id));
-        for (number, part) in self.parts_now(bucket, upload_id)? {
+        for (number, part) in self.parts_at(None, bucket, upload_id)? {
             batch.delete_cf(self.cf(PARTS), keys::part(bucket, upload_id, number));
             if !object.is_some_and(|(_, o)| o.uses(&part.blob)) {
                 freed.push(part.blob);
@@ -377,7 +443,7 @@ impl MetaStore for LocalMeta {
         }
         if let Some((key, record)) = object {
             let index_key = keys::object(bucket, key);
-            if let Some(old) = self.get::<ObjectRecord>(OBJECTS, &index_key)? {
+            if let Some(old) = self.get::<ObjectRecord>(None, OBJECTS, &index_key)? {
                 freed.extend(
                     old.blob_ids()
                         .filter(|id| !record.uses(id))
@@ -391,7 +457,7 @@ impl MetaStore for LocalMeta {
     }
 
     async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
-        self.get(ACCESS_KEYS, id.as_bytes())
+        self.get(None, ACCESS_KEYS, id.as_bytes())
     }
 
     async fn insert_access_key(
@@ -401,7 +467,7 @@ impl MetaStore for LocalMeta {
     ) -> Result<bool, StoreError> {
         let _guard = self.lock();
         if self
-            .get::<AccessKeyRecord>(ACCESS_KEYS, id.as_bytes())?
+            .get::<AccessKeyRecord>(None, ACCESS_KEYS, id.as_bytes())?
             .is_some()
         {
             return Ok(false);
@@ -415,7 +481,7 @@ impl MetaStore for LocalMeta {
     async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError> {
         let _guard = self.lock();
         let existed = self
-            .get::<AccessKeyRecord>(ACCESS_KEYS, id.as_bytes())?
+            .get::<AccessKeyRecord>(None, ACCESS_KEYS, id.as_bytes())?
             .is_some();
         let mut batch = WriteBatch::default();
         for (child, record) in self.access_keys_now()? {
@@ -450,11 +516,11 @@ impl MetaStore for LocalMeta {
 
     async fn blobs_in_use(&self) -> Result<HashSet<String>, StoreError> {
         let mut used = HashSet::new();
-        self.scan(OBJECTS, b"", |_, record: ObjectRecord| {
+        self.scan(None, OBJECTS, b"", |_, record: ObjectRecord| {
             used.extend(record.blob_ids().map(str::to_owned));
             Ok(())
         })?;
-        self.scan(PARTS, b"", |_, record: PartRecord| {
+        self.scan(None, PARTS, b"", |_, record: PartRecord| {
             used.insert(record.blob);
             Ok(())
         })?;
@@ -462,9 +528,10 @@ impl MetaStore for LocalMeta {
     }
 
     async fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
-        self.require_bucket(bucket)?;
+        self.reach(None, BucketRef::any(bucket))?;
         let (mut objects, mut bytes) = (0u64, 0u64);
         self.scan(
+            None,
             OBJECTS,
             &keys::bucket_prefix(bucket),
             |_, record: ObjectRecord| {

@@ -9,6 +9,43 @@ use super::{
     AccessKeyRecord, BucketRecord, Listed, ObjectRecord, PartRecord, StoreError, UploadRecord,
 };
 
+/// A bucket as one request reaches it: by name, and for a tenant's
+/// request only while that tenant owns it.
+///
+/// The owner is checked in the same atomic step as the read or write the
+/// reference scopes, not only when the request was let in: a bucket
+/// deleted and made again by another tenant between a request's access
+/// check and its write never takes that write, nor answers its read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketRef<'a> {
+    /// The bucket's name.
+    pub name: &'a str,
+    /// The tenant it must belong to; `None`: whoever owns it (the
+    /// operator's reach, and lightningstor's own housekeeping).
+    pub tenant: Option<&'a str>,
+}
+
+impl<'a> BucketRef<'a> {
+    /// Bucket `name`, whoever owns it.
+    pub fn any(name: &'a str) -> BucketRef<'a> {
+        BucketRef { name, tenant: None }
+    }
+
+    /// Bucket `name` while it belongs to `tenant` (`None`: whoever owns it).
+    pub fn of(name: &'a str, tenant: Option<&'a str>) -> BucketRef<'a> {
+        BucketRef { name, tenant }
+    }
+
+    /// Whether `record` (this bucket's) is within reach:
+    /// [`StoreError::NotYours`] if it belongs to another tenant.
+    pub fn check(&self, record: &BucketRecord) -> Result<(), StoreError> {
+        match self.tenant {
+            Some(tenant) if record.owner.as_deref() != Some(tenant) => Err(StoreError::NotYours),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A change made to an object's record in place, tried again if another
 /// writer changed the record first.
 pub type Update<'a> = &'a (dyn Fn(&mut ObjectRecord) + Send + Sync);
@@ -24,6 +61,11 @@ pub type Update<'a> = &'a (dyn Fn(&mut ObjectRecord) + Send + Sync);
 ///   later read, from any process using the same backend, sees it; when it
 ///   returns an error, either nothing changed or (a chainfire answer lost
 ///   in an election) the write is applied once, never twice or in part.
+/// - **A tenant reaches only its own buckets.** Every call taking a
+///   [`BucketRef`] with a tenant fails with [`StoreError::NotYours`], and
+///   reads and writes nothing, if the bucket belongs to someone else at
+///   the moment the call takes effect (its check and its effect are one
+///   atomic step); with [`StoreError::NoSuchBucket`] if there is none.
 /// - **A bucket holds only what it holds.** An object, upload or part is
 ///   only ever written while its bucket (upload) exists: a write racing
 ///   [`delete_bucket`](Self::delete_bucket) either lands first, and the
@@ -56,8 +98,8 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Every bucket, by name.
     async fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, StoreError>;
 
-    /// Deletes bucket `name` if it has no objects and no uploads.
-    async fn delete_bucket(&self, name: &str) -> Result<(), StoreError>;
+    /// Deletes the bucket if it has no objects and no uploads.
+    async fn delete_bucket(&self, bucket: BucketRef<'_>) -> Result<(), StoreError>;
 
     /// Gives bucket `name` to tenant `owner` (`None`: to the operator
     /// only), keeping the rest of its record; [`StoreError::NoSuchBucket`]
@@ -67,12 +109,16 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     // ---- objects ----
 
     /// The object `key` of `bucket`.
-    async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError>;
+    async fn object(
+        &self,
+        bucket: BucketRef<'_>,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
 
     /// Makes `record` the object `key` of `bucket`; the record it replaced.
     async fn put_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         record: &ObjectRecord,
     ) -> Result<Option<ObjectRecord>, StoreError>;
@@ -81,7 +127,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// the changed record, or `None` when there is no such object.
     async fn update_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
         change: Update<'_>,
     ) -> Result<Option<ObjectRecord>, StoreError>;
@@ -89,7 +135,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Removes the object; the record removed.
     async fn delete_object(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         key: &str,
     ) -> Result<Option<ObjectRecord>, StoreError>;
 
@@ -97,7 +143,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// the bytes `after` (when given), in key order, at most `limit`.
     async fn list_objects(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         prefix: &str,
         after: Option<&[u8]>,
         limit: usize,
@@ -108,22 +154,29 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Records a new upload in `bucket`.
     async fn create_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         record: &UploadRecord,
     ) -> Result<(), StoreError>;
 
     /// The upload, or [`StoreError::NoSuchBucket`] /
     /// [`StoreError::NoSuchUpload`].
-    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError>;
+    async fn upload(
+        &self,
+        bucket: BucketRef<'_>,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError>;
 
     /// Every upload of `bucket`, by id.
-    async fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError>;
+    async fn uploads(
+        &self,
+        bucket: BucketRef<'_>,
+    ) -> Result<Vec<(String, UploadRecord)>, StoreError>;
 
     /// Stores part `number` of the upload; the part it replaced.
     async fn put_part(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         number: u32,
         record: &PartRecord,
@@ -132,7 +185,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// The upload's parts, by number.
     async fn parts(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
     ) -> Result<Vec<(u32, PartRecord)>, StoreError>;
 
@@ -141,7 +194,7 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// uses afterwards (parts left out, the object replaced).
     async fn finish_upload(
         &self,
-        bucket: &str,
+        bucket: BucketRef<'_>,
         upload_id: &str,
         object: Option<(&str, &ObjectRecord)>,
     ) -> Result<Vec<String>, StoreError>;

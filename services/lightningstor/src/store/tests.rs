@@ -51,7 +51,10 @@ async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
         .await
         .unwrap();
     let kept = blob(&store, b"kept").await;
-    store.put_object("b", "kept", &record(&kept)).await.unwrap();
+    store
+        .put_object(BucketRef::any("b"), "kept", &record(&kept))
+        .await
+        .unwrap();
 
     // Crash 1: a write still in tmp/. Crash 2: renamed into blobs/ but the
     // index never heard of it.
@@ -66,7 +69,10 @@ async fn a_crash_before_commit_leaves_nothing_visible_and_no_garbage() {
     assert!(!store.blob_path(&orphan.id).exists(), "orphan collected");
     assert_eq!(files_under(&root.path().join("data/tmp")), 0);
     assert_eq!(files_under(&root.path().join("data/blobs")), 1);
-    let listed = store.list_objects("b", "", None, 10).await.unwrap();
+    let listed = store
+        .list_objects(BucketRef::any("b"), "", None, 10)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].key, "kept");
     assert_eq!(
@@ -84,24 +90,41 @@ async fn overwrites_free_the_old_blob_and_updates_keep_theirs() {
         .await
         .unwrap();
     let first = blob(&store, b"one").await;
-    store.put_object("b", "k", &record(&first)).await.unwrap();
+    store
+        .put_object(BucketRef::any("b"), "k", &record(&first))
+        .await
+        .unwrap();
     let second = blob(&store, b"two").await;
-    store.put_object("b", "k", &record(&second)).await.unwrap();
+    store
+        .put_object(BucketRef::any("b"), "k", &record(&second))
+        .await
+        .unwrap();
     assert!(!store.blob_path(&first.id).exists());
     store
-        .update_object("b", "k", &|r| r.tags = vec![("a".into(), "1".into())])
+        .update_object(BucketRef::any("b"), "k", &|r| {
+            r.tags = vec![("a".into(), "1".into())]
+        })
         .await
         .unwrap()
         .unwrap();
     assert!(store.blob_path(&second.id).exists());
-    assert_eq!(store.object("b", "k").await.unwrap().unwrap().tags.len(), 1);
+    assert_eq!(
+        store
+            .object(BucketRef::any("b"), "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .len(),
+        1
+    );
     assert!(matches!(
-        store.delete_bucket("b").await,
+        store.delete_bucket(BucketRef::any("b")).await,
         Err(StoreError::BucketNotEmpty)
     ));
-    assert!(store.delete_object("b", "k").await.unwrap());
+    assert!(store.delete_object(BucketRef::any("b"), "k").await.unwrap());
     assert!(!store.blob_path(&second.id).exists());
-    store.delete_bucket("b").await.unwrap();
+    store.delete_bucket(BucketRef::any("b")).await.unwrap();
 }
 
 #[tokio::test]
@@ -116,30 +139,51 @@ async fn listing_pages_by_raw_cursor_and_prefix() {
     }
     for key in ["x/1", "x/2", "y"] {
         let b = blob(&store, key.as_bytes()).await;
-        store.put_object("a", key, &record(&b)).await.unwrap();
+        store
+            .put_object(BucketRef::any("a"), key, &record(&b))
+            .await
+            .unwrap();
     }
     let b = blob(&store, b"other bucket").await;
-    store.put_object("ab", "x/3", &record(&b)).await.unwrap();
+    store
+        .put_object(BucketRef::any("ab"), "x/3", &record(&b))
+        .await
+        .unwrap();
     let keys = |listed: Vec<Listed>| listed.into_iter().map(|l| l.key).collect::<Vec<_>>();
     assert_eq!(
-        keys(store.list_objects("a", "x/", None, 10).await.unwrap()),
+        keys(
+            store
+                .list_objects(BucketRef::any("a"), "x/", None, 10)
+                .await
+                .unwrap()
+        ),
         ["x/1", "x/2"]
     );
     assert_eq!(
-        keys(store.list_objects("a", "", Some(b"x/1"), 10).await.unwrap()),
+        keys(
+            store
+                .list_objects(BucketRef::any("a"), "", Some(b"x/1"), 10)
+                .await
+                .unwrap()
+        ),
         ["x/2", "y"]
     );
     assert_eq!(
         keys(
             store
-                .list_objects("a", "", Some(b"x/\xff"), 10)
+                .list_objects(BucketRef::any("a"), "", Some(b"x/\xff"), 10)
                 .await
                 .unwrap()
         ),
         ["y"]
     );
     assert_eq!(
-        keys(store.list_objects("a", "", None, 2).await.unwrap()),
+        keys(
+            store
+                .list_objects(BucketRef::any("a"), "", None, 2)
+                .await
+                .unwrap()
+        ),
         ["x/1", "x/2"]
     );
 }
@@ -160,7 +204,10 @@ async fn blobs_are_never_collected_against_another_stores_metadata() {
         .await
         .unwrap();
     let kept = blob(&store, b"kept").await;
-    store.put_object("b", "kept", &record(&kept)).await.unwrap();
+    store
+        .put_object(BucketRef::any("b"), "kept", &record(&kept))
+        .await
+        .unwrap();
     drop(store);
 
     // Handed over to chainfire, the data directory refuses a RocksDB
