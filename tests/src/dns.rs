@@ -129,8 +129,11 @@ pub fn start_in(net: &crate::Loopback, dir: tempfile::TempDir) -> Server {
     }
 }
 
+/// A DNS client over tokio.
+pub type DnsClient = Client<TokioRuntimeProvider>;
+
 /// A UDP client (from an address the OS picks, or `bind`).
-pub fn udp(addr: SocketAddr, bind: Option<SocketAddr>) -> Client<TokioRuntimeProvider> {
+pub fn udp(addr: SocketAddr, bind: Option<SocketAddr>) -> DnsClient {
     let stream = UdpClientStream::builder(addr, TokioRuntimeProvider::default())
         .with_timeout(Some(Duration::from_secs(3)))
         .with_bind_addr(bind)

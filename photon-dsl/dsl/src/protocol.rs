@@ -146,6 +146,11 @@ marker! {
     /// depend on each other's crates.
     PhotonAuthApi, "photonauth", Tcp, false
 }
+marker! {
+    /// photonnet's gRPC API: tenants' VPCs, subnets and address
+    /// allocations (what `photonctl net` and the control plane call).
+    PhotonNetApi, "photonnet", Tcp, false
+}
 
 /// A protocol that is HTTP underneath: what an HTTP (L7) load balancer can
 /// route, rewrite headers of and keep sessions on.

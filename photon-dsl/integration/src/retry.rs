@@ -13,8 +13,14 @@ pub const RETRY_FOR: Duration = Duration::from_secs(10);
 /// an answer that timed out.
 pub fn transient(e: &etcd_client::Error) -> bool {
     match e {
-        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4).
-        etcd_client::Error::GRpcStatus(status) => matches!(i32::from(status.code()), 4 | 14),
+        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4); and UNKNOWN
+        // (2) carrying a cause, which is how tonic reports a connection
+        // lost mid-request (a member killed): a status a server sent has
+        // none.
+        etcd_client::Error::GRpcStatus(status) => {
+            matches!(i32::from(status.code()), 4 | 14)
+                || (i32::from(status.code()) == 2 && std::error::Error::source(status).is_some())
+        }
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         _ => false,
     }
@@ -61,7 +67,27 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_end;
+    use super::{prefix_end, transient};
+    use etcd_client::Error;
+
+    #[test]
+    fn a_connection_lost_mid_request_is_tried_again_and_a_refusal_is_not() {
+        use std::io::{Error as Io, ErrorKind};
+        let reset = Io::new(ErrorKind::ConnectionReset, "connection reset by peer");
+        let lost = Error::GRpcStatus(tonic::Status::from_error(Box::new(reset)));
+        assert!(transient(&lost), "{lost:?}");
+        for code in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded] {
+            assert!(transient(&Error::GRpcStatus(tonic::Status::new(code, "x"))));
+        }
+        for code in [
+            tonic::Code::Unknown,
+            tonic::Code::InvalidArgument,
+            tonic::Code::FailedPrecondition,
+        ] {
+            let refused = Error::GRpcStatus(tonic::Status::new(code, "no"));
+            assert!(!transient(&refused), "{refused:?}");
+        }
+    }
 
     #[test]
     fn a_prefix_ends_where_the_next_prefix_begins() {

@@ -6,6 +6,7 @@
 use subtle::ConstantTimeEq as _;
 use tonic::{Request, Response, Status};
 
+use crate::key_token;
 use crate::policy::{Decision, Policy};
 use crate::store::{AuthError, AuthStore};
 use crate::token::{Claims, MAX_TTL_SECONDS, Signer};
@@ -36,8 +37,9 @@ impl std::fmt::Debug for AuthApi {
     }
 }
 
-/// The bearer token a request carries.
-fn bearer<T>(request: &Request<T>) -> Option<&str> {
+/// The bearer token a request carries (`authorization: Bearer <token>`):
+/// how every PhotonCloud gRPC API is called.
+pub fn bearer<T>(request: &Request<T>) -> Option<&str> {
     request
         .metadata()
         .get("authorization")
@@ -45,11 +47,49 @@ fn bearer<T>(request: &Request<T>) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
-fn same(sent: &str, expected: &str) -> bool {
+/// Whether a sent token is the expected one, compared in constant time.
+pub fn same(sent: &str, expected: &str) -> bool {
     bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 impl AuthApi {
+    /// A token saying `subject` may call `audience` for `ttl_seconds`.
+    fn issue(
+        &self,
+        subject: String,
+        audience: String,
+        ttl_seconds: u32,
+    ) -> Result<IssueTokenResponse, Status> {
+        if subject.is_empty() || audience.is_empty() {
+            return Err(Status::invalid_argument(
+                "a token needs a subject and an audience",
+            ));
+        }
+        if ttl_seconds == 0 || ttl_seconds > MAX_TTL_SECONDS {
+            return Err(Status::invalid_argument(format!(
+                "ttl_seconds must be 1 to {MAX_TTL_SECONDS}: tokens are short-lived"
+            )));
+        }
+        let now = now_seconds();
+        let claims = Claims {
+            sub: subject,
+            aud: audience,
+            iat: now,
+            exp: now + i64::from(ttl_seconds),
+        };
+        tracing::info!(subject = %claims.sub, audience = %claims.aud, exp = claims.exp, "token issued");
+        Ok(IssueTokenResponse {
+            token: self.signer.sign(&claims),
+            expires_at: claims.exp,
+        })
+    }
+
     /// The tonic service.
     pub fn server(
         store: AuthStore,
@@ -114,30 +154,38 @@ impl PhotonAuth for AuthApi {
             audience,
             ttl_seconds,
         } = request.into_inner();
-        if subject.is_empty() || audience.is_empty() {
-            return Err(Status::invalid_argument(
-                "a token needs a subject and an audience",
-            ));
-        }
-        if ttl_seconds == 0 || ttl_seconds > MAX_TTL_SECONDS {
-            return Err(Status::invalid_argument(format!(
-                "ttl_seconds must be 1 to {MAX_TTL_SECONDS}: tokens are short-lived"
+        self.issue(subject, audience, ttl_seconds)
+            .map(Response::new)
+    }
+
+    async fn key_token(
+        &self,
+        request: Request<KeyTokenRequest>,
+    ) -> Result<Response<IssueTokenResponse>, Status> {
+        let request = request.into_inner();
+        // One answer for an unknown key and a bad signature: a prober
+        // learns nothing of which keys exist.
+        let refused = || Status::unauthenticated("the key or its signature is not valid");
+        if (request.timestamp - now_seconds()).abs() > key_token::MAX_SKEW_SECONDS {
+            return Err(Status::unauthenticated(format!(
+                "the request was signed at {}, more than {} s from photonauth's clock: sign it again",
+                request.timestamp,
+                key_token::MAX_SKEW_SECONDS
             )));
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let claims = Claims {
-            sub: subject,
-            aud: audience,
-            iat: now,
-            exp: now + i64::from(ttl_seconds),
-        };
-        tracing::info!(subject = %claims.sub, audience = %claims.aud, exp = claims.exp, "token issued");
-        Ok(Response::new(IssueTokenResponse {
-            token: self.signer.sign(&claims),
-            expires_at: claims.exp,
-        }))
+        let grant = self
+            .store
+            .lookup(&request.access_key_id)
+            .await
+            .map_err(status)?
+            .ok_or_else(refused)?;
+        if !key_token::signed_with(&request, &grant.key.secret) {
+            tracing::info!(key = %request.access_key_id, "key token refused: bad signature");
+            return Err(refused());
+        }
+        let subject = format!("{}/{}", grant.key.tenant, grant.key.user);
+        self.issue(subject, request.audience, request.ttl_seconds)
+            .map(Response::new)
     }
 
     async fn public_key(

@@ -63,6 +63,24 @@ pub enum AuthCommand {
         #[command(subcommand)]
         command: RoleCommand,
     },
+    /// A token for calling another service as a tenant's key (photonnet),
+    /// got from photonauth by signing with the key's secret (read from
+    /// `PHOTONAUTH_SECRET_KEY` or `--secret-file`; it never leaves this
+    /// machine). Needs no admin token; prints the token.
+    Token {
+        /// The access key id.
+        #[arg(long)]
+        key: String,
+        /// The service the token is for, such as `photonnet`.
+        #[arg(long)]
+        audience: String,
+        /// How long it is good for, in seconds (at most 3600).
+        #[arg(long, default_value_t = 900)]
+        ttl_seconds: u32,
+        /// A file holding the key's secret.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
     /// Whether a key may do an action on a resource, and why.
     Authorize {
         /// The access key id.
@@ -267,12 +285,67 @@ fn failed(status: tonic::Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
+/// A tenant's token for `audience`, signed for with the key's secret.
+async fn key_token(
+    client: &mut PhotonAuthClient<tonic::transport::Channel>,
+    key: &str,
+    audience: &str,
+    ttl_seconds: u32,
+    secret_file: Option<&std::path::Path>,
+) -> Result<String, String> {
+    let secret = match secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| t.trim_end().to_owned())
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => std::env::var("PHOTONAUTH_SECRET_KEY").map_err(|_| {
+            "give the key's secret in PHOTONAUTH_SECRET_KEY or --secret-file (never as a flag value)"
+                .to_owned()
+        })?,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("the clock: {e}"))?
+        .as_secs();
+    let now = i64::try_from(now).map_err(|_| "the clock is past 2^63 s".to_owned())?;
+    let request = photonauth::key_token::request(key, &secret, audience, ttl_seconds, now);
+    let answer = client
+        .key_token(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
+    Ok(format!(
+        "{}
+",
+        answer.token
+    ))
+}
+
 /// Runs `args`.
 pub async fn run(args: AuthArgs) -> Result<Report, String> {
-    let token = token(&args)?;
     let mut client = PhotonAuthClient::connect(args.endpoint.clone())
         .await
         .map_err(|e| format!("photonauth at {} cannot be reached: {e}", args.endpoint))?;
+    if let AuthCommand::Token {
+        key,
+        audience,
+        ttl_seconds,
+        secret_file,
+    } = &args.command
+    {
+        let text = key_token(
+            &mut client,
+            key,
+            audience,
+            *ttl_seconds,
+            secret_file.as_deref(),
+        )
+        .await?;
+        return Ok(Report {
+            text,
+            all_well: true,
+        });
+    }
+    let token = token(&args)?;
     let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
         .parse()
         .map_err(|_| "the admin token is not a valid header value".to_owned())?;
@@ -437,6 +510,7 @@ pub async fn run(args: AuthArgs) -> Result<Report, String> {
             format!("policy {policy} detached from {user} of {tenant}\n")
         }
         AuthCommand::Role { command } => role(&mut client, &bearer, command).await?,
+        AuthCommand::Token { .. } => unreachable!("answered above, without the admin token"),
         AuthCommand::Authorize {
             key,
             action,

@@ -5,6 +5,7 @@
 //! photonctl status --endpoint http://chainfire:2379             # every registered component, and its /health
 //! photonctl dns add --endpoint ... --cluster c1 --zone vpc.internal 'web-1 60 IN A 10.0.0.5'
 //! photonctl auth --endpoint http://auth:50051 tenant create acme   # admin token in PHOTONAUTH_ADMIN_TOKEN
+//! photonctl net --endpoint http://net:50052 vpc list --tenant acme  # token in PHOTONNET_TOKEN
 //! photonctl migrate --from standalone --to integrated --component lightningstor --config lightningstor.toml
 //! ```
 //!
@@ -17,6 +18,7 @@ use std::time::Duration;
 mod auth;
 mod dns;
 mod migrate;
+mod net;
 
 use clap::{Parser, Subcommand};
 use etcd_client::{Client, ConnectOptions, GetOptions};
@@ -71,6 +73,8 @@ enum Command {
     },
     /// photonauth's tenants, users, access keys and policies.
     Auth(auth::AuthArgs),
+    /// photonnet's VPCs, subnets and addresses.
+    Net(net::NetArgs),
     /// Moves a stopped component's state from standalone to integrated
     /// (copied, verified object by object, then handed over; safe to run
     /// again after an interruption).
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
             },
             Command::Migrate(args) => migrate::run(args).await,
             Command::Auth(args) => auth::run(args).await,
+            Command::Net(args) => net::run(args).await,
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.

@@ -138,6 +138,65 @@ impl ChainfireStore {
     }
 }
 
+impl ChainfireStore {
+    /// One try at [`ZoneStore::apply`] in a transaction that also needs
+    /// `when` to hold and also does `also`: how another component
+    /// (photonnet publishing an address's name) changes its own state and
+    /// the zone in one atomic step. `None`, and nothing written, when the
+    /// zone changed since it was read or a compare of `when` failed: read
+    /// and try again.
+    pub async fn apply_with(
+        &self,
+        origin: &Name,
+        changes: &[Change],
+        when: Vec<Compare>,
+        also: Vec<TxnOp>,
+    ) -> Result<Option<u32>, StoreError> {
+        let (records, soa_revision, _) = self.load(origin).await?;
+        if records.is_empty() {
+            return Err(StoreError::NoZone(origin.to_string()));
+        }
+        let (next, serial) = changed_records(origin, &records, changes)?;
+        // Each record a change touched ends present (put) or absent
+        // (delete); one operation per key, as a transaction requires.
+        let mut ops: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for change in changes {
+            let (Change::Add(record) | Change::Remove(record)) = change;
+            let id = identity(record);
+            let now = next.iter().find(|r| identity(r) == id);
+            ops.insert(self.record_key(origin, record), now.map(zone::record_text));
+        }
+        let soa = next
+            .iter()
+            .find(|r| r.record_type() == RecordType::SOA)
+            .map(zone::record_text)
+            .unwrap_or_default();
+        let soa_key = self.soa_key(origin);
+        let mut then: Vec<TxnOp> = ops
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => TxnOp::put(key, value, None),
+                None => TxnOp::delete(key, None),
+            })
+            .collect();
+        then.push(TxnOp::put(soa_key.clone(), soa, None));
+        then.extend(also);
+        let mut guards = vec![Compare::mod_revision(
+            soa_key,
+            CompareOp::Equal,
+            soa_revision,
+        )];
+        guards.extend(when);
+        let txn = etcd_client::Txn::new().when(guards).and_then(then);
+        let done = retried(|| {
+            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await?;
+        Ok(done.succeeded().then_some(serial))
+    }
+}
+
 #[async_trait::async_trait]
 impl ZoneStore for ChainfireStore {
     async fn create(&self, origin: &Name, records: &[Record]) -> Result<bool, StoreError> {
@@ -171,47 +230,10 @@ impl ZoneStore for ChainfireStore {
 
     async fn apply(&self, origin: &Name, changes: &[Change]) -> Result<u32, StoreError> {
         for _ in 0..MAX_TRIES {
-            let (records, soa_revision, _) = self.load(origin).await?;
-            if records.is_empty() {
-                return Err(StoreError::NoZone(origin.to_string()));
-            }
-            let (next, serial) = changed_records(origin, &records, changes)?;
-            // Each record a change touched ends present (put) or absent
-            // (delete); one operation per key, as a transaction requires.
-            let mut ops: BTreeMap<String, Option<String>> = BTreeMap::new();
-            for change in changes {
-                let (Change::Add(record) | Change::Remove(record)) = change;
-                let id = identity(record);
-                let now = next.iter().find(|r| identity(r) == id);
-                ops.insert(self.record_key(origin, record), now.map(zone::record_text));
-            }
-            let soa = next
-                .iter()
-                .find(|r| r.record_type() == RecordType::SOA)
-                .map(zone::record_text)
-                .unwrap_or_default();
-            let soa_key = self.soa_key(origin);
-            let mut then: Vec<TxnOp> = ops
-                .into_iter()
-                .map(|(key, value)| match value {
-                    Some(value) => TxnOp::put(key, value, None),
-                    None => TxnOp::delete(key, None),
-                })
-                .collect();
-            then.push(TxnOp::put(soa_key.clone(), soa, None));
-            let txn = etcd_client::Txn::new()
-                .when([Compare::mod_revision(
-                    soa_key,
-                    CompareOp::Equal,
-                    soa_revision,
-                )])
-                .and_then(then);
-            let done = retried(|| {
-                let (mut kv, txn) = (self.client.kv_client(), txn.clone());
-                async move { kv.txn(txn).await }
-            })
-            .await?;
-            if done.succeeded() {
+            if let Some(serial) = self
+                .apply_with(origin, changes, Vec::new(), Vec::new())
+                .await?
+            {
                 return Ok(serial);
             }
             // Another writer changed the zone meanwhile: again, from what

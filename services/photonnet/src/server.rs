@@ -1,0 +1,189 @@
+//! photonnet as a service of a deployment: always integrated (its state,
+//! and the VPC zone, are in chainfire), its gRPC API on its port, with
+//! `GET /health` and `/metrics` beside it on the same port.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use photon_dsl::Node;
+use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
+use photonauth::api::proto::PublicKeyRequest;
+use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
+
+use crate::api::NetApi;
+use crate::spec::{ApiListener, PhotonNet, VpcDns};
+use crate::store::NetStore;
+
+/// How often the state is read for `/health` and `/metrics`.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long photonauth is waited for at start (it may be starting too).
+const AUTH_WAIT: Duration = Duration::from_secs(60);
+
+/// The last look at the state: (tenants with VPCs, VPCs), or why it could
+/// not be read (`/health` does not wait on chainfire).
+struct Health {
+    zone: Option<String>,
+    last: Mutex<Result<(usize, usize), String>>,
+}
+
+impl Health {
+    async fn read(&self, store: &NetStore) {
+        let seen = store.census().await.map_err(|e| e.to_string());
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+    }
+
+    fn last(&self) -> Result<(usize, usize), String> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// [`Health`] as the runtime's admin surface reports it.
+struct Reported(Arc<Health>);
+
+impl Report for Reported {
+    fn health(&self, checks: &mut Checks) {
+        checks.check(
+            "state",
+            self.0.last().map(|(tenants, vpcs)| {
+                format!("ok: {vpcs} VPCs of {tenants} tenants in chainfire")
+            }),
+        );
+        checks.check(
+            "dns",
+            Ok::<_, String>(match &self.0.zone {
+                Some(zone) => format!("ok: names published into {zone}"),
+                None => "ok: VPC DNS off".to_owned(),
+            }),
+        );
+    }
+
+    fn metrics(&self, out: &mut Metrics) {
+        if let Ok((tenants, vpcs)) = self.0.last() {
+            out.gauge("photonnet_vpcs", "VPCs that exist.").value(vpcs);
+            out.gauge("photonnet_tenants", "Tenants with at least one VPC.")
+                .value(tenants);
+        }
+    }
+}
+
+/// photonauth's public key, asked of it at `endpoint` until it answers or
+/// [`AUTH_WAIT`] passes.
+async fn auth_key(endpoint: &str) -> Result<Vec<u8>, ServiceError> {
+    let deadline = tokio::time::Instant::now() + AUTH_WAIT;
+    loop {
+        let tried = async {
+            let mut client = PhotonAuthClient::connect(endpoint.to_owned())
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .public_key(PublicKeyRequest {})
+                .await
+                .map(|answer| answer.into_inner().ed25519)
+                .map_err(|e| e.message().to_owned())
+        }
+        .await;
+        match tried {
+            Ok(key) => return Ok(key),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "photonauth at {endpoint} gave no public key in {} s: {e}",
+                    AUTH_WAIT.as_secs()
+                )
+                .into());
+            }
+            Err(e) => {
+                tracing::debug!(%endpoint, error = %e, "photonauth not answering yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
+impl<N: Node> Service for PhotonNet<N> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            ctx.node.as_ref(),
+            &ctx.cluster,
+            &|node, port| ctx.reach(node, port),
+        )?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
+    fn uses_photonauth(&self) -> bool {
+        true
+    }
+
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let spec = *self;
+        Box::pin(async move {
+            let token = photon_runtime::read_secret(&spec.admin_token)?;
+            let Some(state) = ctx.state_store.clone() else {
+                return Err(
+                    "photonnet keeps its state in chainfire: it runs joined to its state store only"
+                        .into(),
+                );
+            };
+            let client = etcd_client::Client::connect(&state.endpoints, None)
+                .await
+                .map_err(|e| format!("photonnet's state in chainfire: {e}"))?;
+            let mut store = NetStore::new(client, &state.cluster);
+            if let VpcDns::Zone { zone, server } = spec.dns {
+                let server = ctx.address_of(server.node(), server.port()).await?;
+                store = store.with_dns(&state.cluster, zone, server.ip()).await?;
+            }
+            let auth = format!(
+                "http://{}",
+                ctx.address_of(spec.auth.node(), spec.auth.port()).await?
+            );
+            let key = auth_key(&auth).await?;
+            let listener = ctx.tcp(ApiListener, &spec)?;
+            tracing::info!(
+                grpc = %listener.local_addr()?,
+                admin_token = %spec.admin_token,
+                cluster = %state.cluster,
+                photonauth = %auth,
+                zone = store.zone().as_deref().unwrap_or("(off)"),
+                "photonnet listening"
+            );
+            let health = Arc::new(Health {
+                zone: store.zone(),
+                last: Mutex::new(Err("not read yet".into())),
+            });
+            health.read(&store).await;
+            {
+                let (health, store, stop) = (health.clone(), store.clone(), ctx.shutdown.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(PROBE_EVERY) => health.read(&store).await,
+                        }
+                    }
+                });
+            }
+            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
+            let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
+                .add_service(NetApi::server(store, token.expose_secret(), key));
+            let running: Running = Box::pin(async move {
+                tonic::transport::Server::builder()
+                    .accept_http1(true)
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(
+                        photon_runtime::grpc::incoming(listener),
+                        ctx.shutdown.clone().cancelled_owned(),
+                    )
+                    .await?;
+                tracing::info!("photonnet stopped");
+                Ok(())
+            });
+            Ok(running)
+        })
+    }
+}

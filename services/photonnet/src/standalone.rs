@@ -1,0 +1,244 @@
+//! photonnet from TOML: `photonnet-server --config photonnet.toml`. It
+//! exists only integrated (VPCs, subnets and allocations are in chainfire,
+//! tenants are photonauth's), so the document must say `mode =
+//! "integrated"` and name chainfire and photonauth.
+//!
+//! ```toml
+//! [photon]
+//! mode = "integrated"
+//! component_id = "net-1"
+//! cluster_id = "prod"
+//! [photon.integrated]
+//! chainfire_endpoints = ["http://chainfire-1:2379"]
+//! auth_service_endpoint = "http://photonauth:50051"
+//! [standalone.server]
+//! grpc_addr = "0.0.0.0:50052"     # the API, /health and /metrics
+//! [standalone.auth]
+//! admin_token_env = "PHOTONNET_ADMIN_TOKEN"   # or admin_token_file, or admin_token
+//! [standalone.dns]                # leave out for no VPC DNS
+//! zone = "vpc.internal"           # where addresses' names go
+//! server = "10.0.0.53:53"         # the flashdns serving it (its NS)
+//! ```
+
+use std::net::IpAddr;
+
+use photon_config::schema::LogLevel;
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr, OperationMode};
+use photon_dsl::{Auth, Integration, Mode, SecretSource};
+use photon_runtime::ExportError;
+use photon_runtime::standalone::{
+    Built, Local, Reach, SecretKeys, StandaloneServer, config_error, integration, listen_port,
+    secret_of, standalone_document, write_integration,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{ApiListener, PhotonNet, VpcDns};
+
+/// photonnet's TOML schema as a type.
+#[derive(Debug)]
+pub enum PhotonNetSchema {}
+
+impl Component for PhotonNetSchema {
+    const NAME: &'static str = "photonnet";
+    const SECRET_KEYS: &'static [&'static str] = &["standalone.auth.admin_token"];
+    type PhotonStandalone = PhotonStandalone;
+    type Standalone = Standalone;
+}
+
+/// `[photon.standalone]`: photonnet has no standalone backends.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotonStandalone {}
+
+/// `[standalone]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Standalone {
+    /// `[standalone.server]`.
+    #[serde(default)]
+    pub server: Server,
+    /// `[standalone.auth]`: required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AdminAuth>,
+    /// `[standalone.dns]`: VPC DNS, off when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Dns>,
+}
+
+/// `[standalone.server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// The gRPC API, `/health` and `/metrics`.
+    pub grpc_addr: ListenAddr,
+    /// Overrides `[photon.logging] level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            grpc_addr: ListenAddr::new(IpAddr::from([0, 0, 0, 0]), 50052),
+            log_level: None,
+        }
+    }
+}
+
+/// `[standalone.auth]`: the admin token, exactly one way.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminAuth {
+    /// The token, written here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// A file holding it (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<String>,
+    /// An environment variable holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_env: Option<String>,
+}
+
+/// `[standalone.dns]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// The zone addresses' names are published into (an integrated
+    /// flashdns of the cluster serves it as a stored zone).
+    pub zone: String,
+    /// That flashdns, `host:port`: the zone's name server.
+    pub server: String,
+}
+
+const TOKEN_KEYS: SecretKeys<'static> = SecretKeys {
+    section: "standalone.auth",
+    value: "admin_token",
+    file: "admin_token_file",
+    env: "admin_token_env",
+    what: "the admin token",
+};
+
+impl StandaloneServer for PhotonNetSchema {
+    type Spec = PhotonNet<Local>;
+
+    fn log_level(doc: &ComponentDocument<Self>) -> Option<LogLevel> {
+        doc.standalone.server.log_level
+    }
+
+    fn build(
+        doc: &ComponentDocument<Self>,
+        layers: &Layers,
+    ) -> Result<Built<PhotonNet<Local>>, ConfigError> {
+        if doc.photon.mode != Some(OperationMode::Integrated) {
+            return Err(config_error(
+                layers,
+                "photon.mode",
+                "photonnet keeps VPCs, subnets and addresses in chainfire: set mode = \"integrated\", [photon.integrated] chainfire_endpoints and auth_service_endpoint",
+            ));
+        }
+        if doc.photon.integrated.fallback_to_standalone {
+            return Err(config_error(
+                layers,
+                "photon.integrated.fallback_to_standalone",
+                "photonnet cannot fall back to standalone: all its state is in chainfire",
+            ));
+        }
+        let (mode, mut remotes) = integration::<PhotonNetSchema>(doc, layers)?;
+        let Mode::Integrated(Integration { state_store, auth }) = mode else {
+            unreachable!("an integrated document gives an integrated mode");
+        };
+        let Auth::PhotonAuth(auth) = auth else {
+            return Err(config_error(
+                layers,
+                "photon.integrated.auth_service_endpoint",
+                "required: photonnet's tenants are photonauth's, whose tokens it checks",
+            ));
+        };
+        let s = &doc.standalone;
+        let Some(admin) = &s.auth else {
+            return Err(config_error(
+                layers,
+                "standalone.auth",
+                "required: the admin token (`admin_token_env`, `admin_token_file` or `admin_token`)",
+            ));
+        };
+        let dns = match &s.dns {
+            None => VpcDns::Off,
+            Some(Dns { zone, .. }) if zone.trim().is_empty() => {
+                return Err(config_error(
+                    layers,
+                    "standalone.dns.zone",
+                    "empty: name the zone, or leave [standalone.dns] out for no VPC DNS",
+                ));
+            }
+            Some(Dns { zone, server }) => VpcDns::Zone {
+                zone: Box::leak(zone.clone().into_boxed_str()),
+                server: remotes
+                    .add::<photon_dsl::protocol::Dns>("standalone.dns.server", server)?,
+            },
+        };
+        let spec = PhotonNet {
+            node: Local,
+            port: listen_port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
+            state_store,
+            auth,
+            admin_token: secret_of(
+                layers,
+                TOKEN_KEYS,
+                admin.admin_token.as_deref(),
+                admin.admin_token_file.as_deref(),
+                admin.admin_token_env.as_deref(),
+            )?,
+            dns,
+        };
+        if let Some(reason) = spec.declare().rejected() {
+            return Err(config_error(layers, "standalone", reason));
+        }
+        Ok(Built::new(spec)
+            .listen(ApiListener, s.server.grpc_addr.ip)
+            .remotes(remotes))
+    }
+}
+
+/// The document that configures `spec` as a deployment does: integrated
+/// in `cluster`, its chainfire and photonauth where `reach` says.
+pub fn export<N: photon_dsl::Node>(
+    spec: &PhotonNet<N>,
+    bind_ip: IpAddr,
+    component_id: &str,
+    cluster: &str,
+    reach: Reach<'_>,
+) -> Result<ComponentDocument<PhotonNetSchema>, ExportError> {
+    let mut doc = standalone_document::<PhotonNetSchema>(component_id);
+    write_integration::<PhotonNetSchema>(
+        &mut doc,
+        Mode::Integrated(Integration {
+            state_store: spec.state_store,
+            auth: Auth::PhotonAuth(spec.auth),
+        }),
+        cluster,
+        reach,
+    )?;
+    let mut admin = AdminAuth::default();
+    match spec.admin_token.source() {
+        SecretSource::Env(name) => admin.admin_token_env = Some(name.to_owned()),
+        SecretSource::File(path) => admin.admin_token_file = Some(path.to_owned()),
+        SecretSource::Written(written) => admin.admin_token = Some(written.value.to_owned()),
+    }
+    doc.standalone = Standalone {
+        server: Server {
+            grpc_addr: ListenAddr::new(bind_ip, spec.port.get()),
+            log_level: None,
+        },
+        auth: Some(admin),
+        dns: match spec.dns {
+            VpcDns::Off => None,
+            VpcDns::Zone { zone, server } => Some(Dns {
+                zone: zone.to_owned(),
+                server: reach(server.node(), server.port())?,
+            }),
+        },
+    };
+    Ok(doc)
+}
