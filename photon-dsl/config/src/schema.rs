@@ -303,6 +303,96 @@ pub struct GenericStandalone {
     pub config_source: Option<ConfigSource>,
 }
 
+/// A component whose one port is its gRPC API, and that port's default.
+pub trait GrpcPort {
+    /// The port `[standalone.server] grpc_addr` has when left out.
+    const DEFAULT_GRPC_PORT: u16;
+}
+
+/// `[standalone.server]` of a component `C` whose one port is its gRPC API
+/// (with `/health` and `/metrics` beside it). One shape for each such
+/// component; only the default port is `C`'s own.
+#[derive(Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, bound = "")]
+pub struct GrpcServer<C: GrpcPort> {
+    /// The gRPC API, `/health` and `/metrics`.
+    pub grpc_addr: crate::ListenAddr,
+    /// Overrides `[photon.logging] level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+    #[serde(skip)]
+    of: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C: GrpcPort> GrpcServer<C> {
+    /// The API at `grpc_addr`, the log level left to `[photon.logging]`.
+    pub fn at(grpc_addr: crate::ListenAddr) -> Self {
+        GrpcServer {
+            grpc_addr,
+            log_level: None,
+            of: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C: GrpcPort> Default for GrpcServer<C> {
+    fn default() -> Self {
+        GrpcServer::at(crate::ListenAddr::new(
+            std::net::IpAddr::from([0, 0, 0, 0]),
+            C::DEFAULT_GRPC_PORT,
+        ))
+    }
+}
+
+impl<C: GrpcPort> Clone for GrpcServer<C> {
+    fn clone(&self) -> Self {
+        GrpcServer {
+            grpc_addr: self.grpc_addr,
+            log_level: self.log_level,
+            of: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C: GrpcPort> PartialEq for GrpcServer<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.grpc_addr == other.grpc_addr && self.log_level == other.log_level
+    }
+}
+
+impl<C: GrpcPort> Eq for GrpcServer<C> {}
+
+impl<C: GrpcPort> std::fmt::Debug for GrpcServer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("log_level", &self.log_level)
+            .finish()
+    }
+}
+
+/// `[photon.standalone]` of a component that exists only integrated
+/// (photonauth, photonnet): no standalone backends, so no keys.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoStandalone {}
+
+/// `[standalone.auth]` of a component run by an operator's token
+/// (photonauth, photonnet): the token, given exactly one way.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// The token, written here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// A file holding it (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<String>,
+    /// An environment variable holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_env: Option<String>,
+}
+
 /// A component that keeps its state under one data directory, and where
 /// that is when the configuration does not say.
 pub trait DataDir {

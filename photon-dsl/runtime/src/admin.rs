@@ -282,6 +282,49 @@ impl StatusCounters {
     }
 }
 
+/// The last result of a look at state kept elsewhere (a count read from
+/// chainfire), taken again every period in the background: `/health` and
+/// `/metrics` answer from it at once, never waiting on the store.
+#[derive(Debug)]
+pub struct LastLook<T> {
+    last: std::sync::Mutex<Result<T, String>>,
+}
+
+impl<T: Clone + Send + 'static> LastLook<T> {
+    /// Takes the first look now, then one every `period` until `stop`.
+    pub async fn every<F, Fut>(
+        period: std::time::Duration,
+        stop: tokio_util::sync::CancellationToken,
+        look: F,
+    ) -> Arc<LastLook<T>>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, String>> + Send,
+    {
+        let taken = Arc::new(LastLook {
+            last: std::sync::Mutex::new(look().await),
+        });
+        let kept = taken.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(period) => {
+                        let seen = look().await;
+                        *kept.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
+                    }
+                }
+            }
+        });
+        taken
+    }
+
+    /// What the last look found, or why it failed.
+    pub fn last(&self) -> Result<T, String> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Observations counted into fixed buckets (seconds, bytes, ...).
 #[derive(Debug)]
 pub struct Histogram {

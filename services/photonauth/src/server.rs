@@ -2,11 +2,11 @@
 //! is in chainfire), its gRPC API on its port, with `GET /health` and
 //! `/metrics` beside it on the same port.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use photon_dsl::Node;
-use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::admin::{Checks, LastLook, Metrics, Report};
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
 
 use crate::PhotonAuth;
@@ -18,28 +18,8 @@ use crate::store::AuthStore;
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// The last look at the state in chainfire: how many tenants, or why it
-/// could not be read (`/health` does not wait on chainfire).
-struct Health {
-    last: Mutex<Result<usize, String>>,
-}
-
-impl Health {
-    async fn read(&self, store: &AuthStore) {
-        let seen = store
-            .tenants()
-            .await
-            .map(|t| t.len())
-            .map_err(|e| e.to_string());
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
-    }
-
-    fn last(&self) -> Result<usize, String> {
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// [`Health`] as the runtime's admin surface reports it.
-struct Reported(Arc<Health>);
+/// could not be read, as the runtime's admin surface reports it.
+struct Reported(Arc<LastLook<usize>>);
 
 impl Report for Reported {
     fn health(&self, checks: &mut Checks) {
@@ -97,21 +77,20 @@ impl<N: Node> Service for PhotonAuth<N> {
             );
             let signer = crate::token::Signer::from_pkcs8(&store.signing_key().await?)?;
             let service_secret = store.service_secret().await?;
-            let health = Arc::new(Health {
-                last: Mutex::new(Err("not read yet".into())),
-            });
-            health.read(&store).await;
-            {
-                let (health, store, stop) = (health.clone(), store.clone(), ctx.shutdown.clone());
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            () = tokio::time::sleep(PROBE_EVERY) => health.read(&store).await,
-                        }
+            let look = {
+                let store = store.clone();
+                move || {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .tenants()
+                            .await
+                            .map(|t| t.len())
+                            .map_err(|e| e.to_string())
                     }
-                });
-            }
+                }
+            };
+            let health = LastLook::every(PROBE_EVERY, ctx.shutdown.clone(), look).await;
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
             let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
                 .add_service(AuthApi::server(

@@ -2,11 +2,11 @@
 //! and the VPC zone, are in chainfire), its gRPC API on its port, with
 //! `GET /health` and `/metrics` beside it on the same port.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use photon_dsl::Node;
-use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::admin::{Checks, LastLook, Metrics, Report};
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
 use photonauth::api::proto::PublicKeyRequest;
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
@@ -21,38 +21,25 @@ const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// How long photonauth is waited for at start (it may be starting too).
 const AUTH_WAIT: Duration = Duration::from_secs(60);
 
-/// The last look at the state: (tenants with VPCs, VPCs), or why it could
-/// not be read (`/health` does not wait on chainfire).
-struct Health {
+/// What `/health` and `/metrics` say: the last look at the state
+/// ((tenants with VPCs, VPCs), or why it could not be read), and where
+/// names are published.
+struct Reported {
+    census: Arc<LastLook<(usize, usize)>>,
     zone: Option<String>,
-    last: Mutex<Result<(usize, usize), String>>,
 }
-
-impl Health {
-    async fn read(&self, store: &NetStore) {
-        let seen = store.census().await.map_err(|e| e.to_string());
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = seen;
-    }
-
-    fn last(&self) -> Result<(usize, usize), String> {
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// [`Health`] as the runtime's admin surface reports it.
-struct Reported(Arc<Health>);
 
 impl Report for Reported {
     fn health(&self, checks: &mut Checks) {
         checks.check(
             "state",
-            self.0.last().map(|(tenants, vpcs)| {
+            self.census.last().map(|(tenants, vpcs)| {
                 format!("ok: {vpcs} VPCs of {tenants} tenants in chainfire")
             }),
         );
         checks.check(
             "dns",
-            Ok::<_, String>(match &self.0.zone {
+            Ok::<_, String>(match &self.zone {
                 Some(zone) => format!("ok: names published into {zone}"),
                 None => "ok: VPC DNS off".to_owned(),
             }),
@@ -60,7 +47,7 @@ impl Report for Reported {
     }
 
     fn metrics(&self, out: &mut Metrics) {
-        if let Ok((tenants, vpcs)) = self.0.last() {
+        if let Ok((tenants, vpcs)) = self.census.last() {
             out.gauge("photonnet_vpcs", "VPCs that exist.").value(vpcs);
             out.gauge("photonnet_tenants", "Tenants with at least one VPC.")
                 .value(tenants);
@@ -152,23 +139,18 @@ impl<N: Node> Service for PhotonNet<N> {
                 zone = store.zone().as_deref().unwrap_or("(off)"),
                 "photonnet listening"
             );
-            let health = Arc::new(Health {
+            let look = {
+                let store = store.clone();
+                move || {
+                    let store = store.clone();
+                    async move { store.census().await.map_err(|e| e.to_string()) }
+                }
+            };
+            let reported = Reported {
+                census: LastLook::every(PROBE_EVERY, ctx.shutdown.clone(), look).await,
                 zone: store.zone(),
-                last: Mutex::new(Err("not read yet".into())),
-            });
-            health.read(&store).await;
-            {
-                let (health, store, stop) = (health.clone(), store.clone(), ctx.shutdown.clone());
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            () = tokio::time::sleep(PROBE_EVERY) => health.read(&store).await,
-                        }
-                    }
-                });
-            }
-            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
+            };
+            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
             let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
                 .add_service(NetApi::server(store, token.expose_secret(), key));
             let running: Running = Box::pin(async move {

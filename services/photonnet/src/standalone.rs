@@ -22,13 +22,13 @@
 
 use std::net::IpAddr;
 
-use photon_config::schema::LogLevel;
+use photon_config::schema::{AdminToken, GrpcPort, GrpcServer, LogLevel, NoStandalone};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr, OperationMode};
-use photon_dsl::{Auth, Integration, Mode, SecretSource};
+use photon_dsl::{Auth, Integration, Mode};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
-    Built, Local, Reach, SecretKeys, StandaloneServer, config_error, integration, listen_port,
-    secret_of, standalone_document, write_integration,
+    Built, Local, Reach, StandaloneServer, admin_token, admin_token_section, config_error,
+    integration, listen_port, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,14 +41,9 @@ pub enum PhotonNetSchema {}
 impl Component for PhotonNetSchema {
     const NAME: &'static str = "photonnet";
     const SECRET_KEYS: &'static [&'static str] = &["standalone.auth.admin_token"];
-    type PhotonStandalone = PhotonStandalone;
+    type PhotonStandalone = NoStandalone;
     type Standalone = Standalone;
 }
-
-/// `[photon.standalone]`: photonnet has no standalone backends.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhotonStandalone {}
 
 /// `[standalone]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,48 +51,13 @@ pub struct PhotonStandalone {}
 pub struct Standalone {
     /// `[standalone.server]`.
     #[serde(default)]
-    pub server: Server,
+    pub server: GrpcServer<PhotonNetSchema>,
     /// `[standalone.auth]`: required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<AdminAuth>,
+    pub auth: Option<AdminToken>,
     /// `[standalone.dns]`: VPC DNS, off when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
-}
-
-/// `[standalone.server]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Server {
-    /// The gRPC API, `/health` and `/metrics`.
-    pub grpc_addr: ListenAddr,
-    /// Overrides `[photon.logging] level`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_level: Option<LogLevel>,
-}
-
-impl Default for Server {
-    fn default() -> Self {
-        Server {
-            grpc_addr: ListenAddr::new(IpAddr::from([0, 0, 0, 0]), 50052),
-            log_level: None,
-        }
-    }
-}
-
-/// `[standalone.auth]`: the admin token, exactly one way.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminAuth {
-    /// The token, written here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_token: Option<String>,
-    /// A file holding it (absolute path).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_token_file: Option<String>,
-    /// An environment variable holding it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_token_env: Option<String>,
 }
 
 /// `[standalone.dns]`.
@@ -111,13 +71,9 @@ pub struct Dns {
     pub server: String,
 }
 
-const TOKEN_KEYS: SecretKeys<'static> = SecretKeys {
-    section: "standalone.auth",
-    value: "admin_token",
-    file: "admin_token_file",
-    env: "admin_token_env",
-    what: "the admin token",
-};
+impl GrpcPort for PhotonNetSchema {
+    const DEFAULT_GRPC_PORT: u16 = 50052;
+}
 
 impl StandaloneServer for PhotonNetSchema {
     type Spec = PhotonNet<Local>;
@@ -156,13 +112,7 @@ impl StandaloneServer for PhotonNetSchema {
             ));
         };
         let s = &doc.standalone;
-        let Some(admin) = &s.auth else {
-            return Err(config_error(
-                layers,
-                "standalone.auth",
-                "required: the admin token (`admin_token_env`, `admin_token_file` or `admin_token`)",
-            ));
-        };
+        let admin_token = admin_token(layers, s.auth.as_ref())?;
         let dns = match &s.dns {
             None => VpcDns::Off,
             Some(Dns { zone, .. }) if zone.trim().is_empty() => {
@@ -183,13 +133,7 @@ impl StandaloneServer for PhotonNetSchema {
             port: listen_port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
             state_store,
             auth,
-            admin_token: secret_of(
-                layers,
-                TOKEN_KEYS,
-                admin.admin_token.as_deref(),
-                admin.admin_token_file.as_deref(),
-                admin.admin_token_env.as_deref(),
-            )?,
+            admin_token,
             dns,
         };
         if let Some(reason) = spec.declare().rejected() {
@@ -220,18 +164,9 @@ pub fn export<N: photon_dsl::Node>(
         cluster,
         reach,
     )?;
-    let mut admin = AdminAuth::default();
-    match spec.admin_token.source() {
-        SecretSource::Env(name) => admin.admin_token_env = Some(name.to_owned()),
-        SecretSource::File(path) => admin.admin_token_file = Some(path.to_owned()),
-        SecretSource::Written(written) => admin.admin_token = Some(written.value.to_owned()),
-    }
     doc.standalone = Standalone {
-        server: Server {
-            grpc_addr: ListenAddr::new(bind_ip, spec.port.get()),
-            log_level: None,
-        },
-        auth: Some(admin),
+        server: GrpcServer::at(ListenAddr::new(bind_ip, spec.port.get())),
+        auth: Some(admin_token_section(&spec.admin_token)),
         dns: match spec.dns {
             VpcDns::Off => None,
             VpcDns::Zone { zone, server } => Some(Dns {

@@ -300,6 +300,49 @@ pub struct SecretKeys<'a> {
     pub what: &'a str,
 }
 
+/// The admin token `[standalone.auth]` gives ([`AdminToken`]), or why not.
+///
+/// [`AdminToken`]: photon_config::schema::AdminToken
+pub fn admin_token(
+    layers: &Layers,
+    section: Option<&photon_config::schema::AdminToken>,
+) -> Result<photon_dsl::Secret, ConfigError> {
+    let Some(auth) = section else {
+        return Err(config_error(
+            layers,
+            "standalone.auth",
+            "required: the admin token (`admin_token_env`, `admin_token_file` or `admin_token`)",
+        ));
+    };
+    secret_of(
+        layers,
+        SecretKeys {
+            section: "standalone.auth",
+            value: "admin_token",
+            file: "admin_token_file",
+            env: "admin_token_env",
+            what: "the admin token",
+        },
+        auth.admin_token.as_deref(),
+        auth.admin_token_file.as_deref(),
+        auth.admin_token_env.as_deref(),
+    )
+}
+
+/// `[standalone.auth]` as it gives `token`: the inverse of [`admin_token`],
+/// for `export-config`.
+pub fn admin_token_section(token: &photon_dsl::Secret) -> photon_config::schema::AdminToken {
+    let mut auth = photon_config::schema::AdminToken::default();
+    match token.source() {
+        photon_dsl::SecretSource::Env(name) => auth.admin_token_env = Some(name.to_owned()),
+        photon_dsl::SecretSource::File(path) => auth.admin_token_file = Some(path.to_owned()),
+        photon_dsl::SecretSource::Written(written) => {
+            auth.admin_token = Some(written.value.to_owned());
+        }
+    }
+    auth
+}
+
 /// The [`Secret`](photon_dsl::Secret) a section gives one way of the three
 /// `keys` name (`value`, `file` and `env` are what the document holds at
 /// each); an error naming the keys when none or several are given.
