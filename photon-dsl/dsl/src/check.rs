@@ -62,6 +62,20 @@ pub enum Problem {
         /// The node named.
         target: NodeName,
     },
+    /// A service's settings say a node serves a protocol that nothing
+    /// placed there listens for ([`ServiceDecl::expects_served`]).
+    NotServedThere {
+        /// The service kind.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// The setting that names the node.
+        slot: &'static str,
+        /// The node named.
+        target: NodeName,
+        /// The protocol it should serve.
+        expected: &'static str,
+    },
     /// A spec rejected its own settings ([`ServiceDecl::reject`]).
     InvalidSettings {
         /// The service kind.
@@ -105,6 +119,20 @@ pub enum Problem {
         port: Port,
         /// The kind of service that endpoint came from, when known.
         provider: &'static str,
+    },
+    /// A service keeps its state in chainfire but lists only some of the
+    /// cluster's members in its `state_store`.
+    PartialStateStore {
+        /// The service.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// How many members it lists.
+        listed: usize,
+        /// How many the cluster has.
+        members: usize,
+        /// A member it does not list.
+        missing: NodeName,
     },
     /// A dependency points at a listener speaking another protocol.
     WrongProtocolThere {
@@ -241,6 +269,19 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
                     },
                     Some(s)
                 );
+            } else if let Some(expected) = named.serves
+                && !serves_on(t, named.node, expected)
+            {
+                found!(
+                    Problem::NotServedThere {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        slot: named.slot,
+                        target: named.node,
+                        expected,
+                    },
+                    Some(s)
+                );
             }
             n += 1;
         }
@@ -361,7 +402,107 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
         }
         s += 1;
     }
+
+    // State stores: a service that keeps its state in chainfire lists every
+    // member of the cluster, or it loses chainfire whenever the members it
+    // lists are down, though the cluster has its majority.
+    let members = state_store_members(t);
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        if let Some(integration) = svc.integration() {
+            let (mut listed, mut missing) = (0, None);
+            let mut m = 0;
+            while m < t.services.len() {
+                if let Some(port) = state_store_port(&t.services[m]) {
+                    let member = t.services[m].node();
+                    let mut found = false;
+                    let mut i = 0;
+                    while i < integration.state_store.len() {
+                        let dep = &integration.state_store[i];
+                        if same(dep.node().as_str(), member.as_str())
+                            && dep.port().get() == port.get()
+                        {
+                            found = true;
+                        }
+                        i += 1;
+                    }
+                    if found {
+                        listed += 1;
+                    } else if missing.is_none() {
+                        missing = Some(member);
+                    }
+                }
+                m += 1;
+            }
+            if let Some(missing) = missing
+                && listed > 0
+            {
+                found!(
+                    Problem::PartialStateStore {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        listed,
+                        members,
+                        missing,
+                    },
+                    Some(s)
+                );
+            }
+        }
+        s += 1;
+    }
     None
+}
+
+/// Whether a service on `node` listens speaking `protocol`.
+const fn serves_on(t: &TopologyDecl<'_>, node: NodeName, protocol: &str) -> bool {
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        if same(svc.node().as_str(), node.as_str()) {
+            let mut l = 0;
+            while l < svc.listener_count() {
+                if same(svc.listener(l).protocol, protocol) {
+                    return true;
+                }
+                l += 1;
+            }
+        }
+        s += 1;
+    }
+    false
+}
+
+/// The port a member of a clustered state store (a service in a cluster
+/// that speaks the etcd v3 API: chainfire) takes clients on, if `svc` is
+/// one.
+const fn state_store_port(svc: &ServiceDecl) -> Option<Port> {
+    if svc.cluster().is_none() {
+        return None;
+    }
+    let mut l = 0;
+    while l < svc.listener_count() {
+        let listener = svc.listener(l);
+        if same(listener.protocol, "etcd-v3") {
+            return Some(listener.port);
+        }
+        l += 1;
+    }
+    None
+}
+
+/// How many members the topology's state-store cluster has.
+const fn state_store_members(t: &TopologyDecl<'_>) -> usize {
+    let mut count = 0;
+    let mut s = 0;
+    while s < t.services.len() {
+        if state_store_port(&t.services[s]).is_some() {
+            count += 1;
+        }
+        s += 1;
+    }
+    count
 }
 
 /// The first problem, if any.
@@ -480,6 +621,22 @@ impl Problem {
                     .quoted(target.as_str()),
                 t,
             ),
+            Problem::NotServedThere {
+                service,
+                node,
+                slot,
+                target,
+                expected,
+            } => service_on(text, service, node)
+                .push(": ")
+                .quoted(slot)
+                .push(" names node ")
+                .quoted(target.as_str())
+                .push(", but nothing on it serves protocol ")
+                .quoted(expected)
+                .push(": place a ")
+                .quoted(expected)
+                .push(" server there (or a balancer in front of some), or name a node that has one"),
             Problem::InvalidSettings {
                 service,
                 node,
@@ -527,6 +684,20 @@ impl Problem {
                         .push(" that endpoint comes from is not in `services: [...]`")
                 }
             }
+            Problem::PartialStateStore {
+                service,
+                node,
+                listed,
+                members,
+                missing,
+            } => service_on(text, service, node)
+                .push(" lists ")
+                .number(listed as i128)
+                .push(" of the state store's ")
+                .number(members as i128)
+                .push(" members in its `state_store`, not the one on node ")
+                .quoted(missing.as_str())
+                .push(": list every member, or it loses its state whenever those it lists are down, though the cluster still has a majority"),
             Problem::WrongProtocolThere {
                 service,
                 node,

@@ -72,6 +72,9 @@ pub struct NodeRefDecl {
     pub slot: &'static str,
     /// The node.
     pub node: NodeName,
+    /// The protocol the setting says is served there (a zone's name
+    /// server must answer DNS), if it says one.
+    pub serves: Option<&'static str>,
 }
 
 /// Everything the topology checks need to know about one placed service.
@@ -276,12 +279,37 @@ impl ServiceDecl {
     /// Records that the setting `slot` names `node` (say, a DNS record
     /// holding its address), so the topology checks that the node is
     /// declared. Each node is kept once.
-    pub const fn refers_to(mut self, slot: &'static str, node: NodeName) -> Self {
+    pub const fn refers_to(self, slot: &'static str, node: NodeName) -> Self {
+        self.named(NodeRefDecl {
+            slot,
+            node,
+            serves: None,
+        })
+    }
+
+    /// Records that the setting `slot` names `node` as serving protocol
+    /// `P` (a zone's NS record naming a node as its name server), so the
+    /// topology checks that the node is declared and that something there
+    /// listens speaking `P`.
+    pub const fn expects_served<P: Protocol>(self, slot: &'static str, node: NodeName) -> Self {
+        self.named(NodeRefDecl {
+            slot,
+            node,
+            serves: Some(P::NAME),
+        })
+    }
+
+    /// Keeps `named`; a node named again keeps its first slot, and the
+    /// protocol expected there if either says one.
+    const fn named(mut self, named: NodeRefDecl) -> Self {
         let mut i = 0;
         while i < self.node_ref_count {
             if let Some(known) = self.node_refs[i]
-                && crate::text::same(known.node.as_str(), node.as_str())
+                && crate::text::same(known.node.as_str(), named.node.as_str())
             {
+                if known.serves.is_none() && named.serves.is_some() {
+                    self.node_refs[i] = Some(named);
+                }
                 return self;
             }
             i += 1;
@@ -289,7 +317,7 @@ impl ServiceDecl {
         if self.node_ref_count == MAX_NODE_REFS {
             return self.reject("its settings name more than 32 other nodes");
         }
-        self.node_refs[self.node_ref_count] = Some(NodeRefDecl { slot, node });
+        self.node_refs[self.node_ref_count] = Some(named);
         self.node_ref_count += 1;
         self
     }

@@ -546,15 +546,22 @@ const fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 }
 
 /// Declares every node a typed record takes its address from
-/// ([`Rec::node`]), so the topology rejects one it does not list.
+/// ([`Rec::node`]), so the topology rejects one it does not list; and,
+/// for a name server the zone's NS records name whose address is a node's,
+/// that the node runs flashdns, so resolvers sent there are answered.
 const fn named_nodes(mut decl: ServiceDecl, zones: &[Zone]) -> ServiceDecl {
     let mut z = 0;
     while z < zones.len() {
         if let ZoneSource::Records(data) = zones[z].source {
             let mut r = 0;
             while r < data.records.len() {
-                if let RecData::NodeAddress(node) = data.records[r].data {
-                    decl = decl.refers_to("zones", node);
+                let record = &data.records[r];
+                if let RecData::NodeAddress(node) = record.data {
+                    decl = if names_a_name_server(zones[z].origin, data.records, record.owner) {
+                        decl.expects_served::<Dns>("zones (NS)", node)
+                    } else {
+                        decl.refers_to("zones", node)
+                    };
                 }
                 r += 1;
             }
@@ -562,6 +569,69 @@ const fn named_nodes(mut decl: ServiceDecl, zones: &[Zone]) -> ServiceDecl {
         z += 1;
     }
     decl
+}
+
+/// Whether an NS record of the zone at `origin` names `owner` (relative,
+/// or absolute as `owner.origin.`).
+const fn names_a_name_server(origin: &str, records: &[Rec], owner: &str) -> bool {
+    let mut r = 0;
+    while r < records.len() {
+        if let RecData::Ns(target) = records[r].data
+            && same_name(target, owner, origin)
+        {
+            return true;
+        }
+        r += 1;
+    }
+    false
+}
+
+/// Whether `target` (as an NS record writes it) is the name `owner` of the
+/// zone at `origin`, ignoring case and a trailing dot.
+const fn same_name(target: &str, owner: &str, origin: &str) -> bool {
+    let (t, o, z) = (target.as_bytes(), owner.as_bytes(), origin.as_bytes());
+    let z_len = if !z.is_empty() && z[z.len() - 1] == b'.' {
+        z.len() - 1
+    } else {
+        z.len()
+    };
+    let t_len = if !t.is_empty() && t[t.len() - 1] == b'.' {
+        t.len() - 1
+    } else {
+        t.len()
+    };
+    // Relative: the owner itself.
+    if t_len == t.len() && t.len() == o.len() {
+        let mut i = 0;
+        while i < o.len() {
+            if !t[i].eq_ignore_ascii_case(&o[i]) {
+                break;
+            }
+            i += 1;
+        }
+        if i == o.len() {
+            return true;
+        }
+    }
+    // Absolute: `owner.origin`.
+    if t_len != o.len() + 1 + z_len {
+        return false;
+    }
+    let mut i = 0;
+    while i < t_len {
+        let expected = if i < o.len() {
+            o[i]
+        } else if i == o.len() {
+            b'.'
+        } else {
+            z[i - o.len() - 1]
+        };
+        if !t[i].eq_ignore_ascii_case(&expected) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 impl<N: Node> ServiceSpec for FlashDns<N> {
