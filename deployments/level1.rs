@@ -14,9 +14,7 @@
 //! dig @127.0.1.2 -p 5300 photos.s3.site.internal  # the same: any bucket's name
 //! ```
 
-use flashdns::{
-    AutoReload, FlashDns, RateLimit, Rec, RecData, Soa, Zone, ZoneData, ZoneFileLimits,
-};
+use flashdns::{FlashDns, Rec, RecData, Soa, Zone, ZoneData};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 
@@ -27,17 +25,14 @@ nodes! {
     pub Dns = "dns";
 }
 
+const KEY: AccessKey = AccessKey {
+    id: "PHOTONADMIN",
+    secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
+};
+
 const STORE: LightningStor<Storage> = LightningStor {
-    node: Storage,
-    s3_port: port!(9000),
-    admin_port: port!(9001),
-    access_key: AccessKey {
-        id: "PHOTONADMIN",
-        secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
-    },
     base_domain: Some(host!("s3.site.internal")),
-    storage: lightningstor::Storage::DEFAULT,
-    mode: Mode::Standalone,
+    ..LightningStor::new(Storage, KEY)
 };
 
 const SITE: ZoneData = ZoneData {
@@ -56,16 +51,8 @@ const SITE: ZoneData = ZoneData {
 };
 
 const DNS: FlashDns<Dns> = FlashDns {
-    node: Dns,
-    mode: Mode::Standalone,
     dns_port: port!(5300),
-    admin_port: port!(8053),
-    zones: &[Zone::records("site.internal", &SITE)],
-    axfr_allow: &[],
-    notify: &[],
-    auto_reload: AutoReload::Off,
-    file_limits: ZoneFileLimits::DEFAULT,
-    rate_limit: RateLimit::Off,
+    ..FlashDns::new(Dns, &[Zone::records("site.internal", &SITE)])
 };
 
 photon_runtime::deployment! {

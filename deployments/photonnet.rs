@@ -11,7 +11,7 @@
 //! ```
 
 use chainfire::{Chainfire, Limits};
-use flashdns::{AutoReload, FlashDns, RateLimit, Zone, ZoneFileLimits};
+use flashdns::{FlashDns, Zone};
 use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
 use photonnet::{PhotonNet, VpcDns};
@@ -63,19 +63,12 @@ const NET: PhotonNet<Net> = PhotonNet {
 };
 
 const DNS: FlashDns<Dns> = FlashDns {
-    node: Dns,
     mode: Mode::Integrated(Integration {
         state_store: STATE,
         auth: Auth::Local,
     }),
     dns_port: port!(5300),
-    admin_port: port!(8053),
-    zones: &[Zone::stored("vpc.internal")],
-    axfr_allow: &[],
-    notify: &[],
-    auto_reload: AutoReload::Off,
-    file_limits: ZoneFileLimits::DEFAULT,
-    rate_limit: RateLimit::Off,
+    ..FlashDns::new(Dns, &[Zone::stored("vpc.internal")])
 };
 
 photon_runtime::deployment! {

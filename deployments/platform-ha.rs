@@ -9,7 +9,7 @@
 //! `deploy-platform-ha run --node <name>` on each.
 
 use chainfire::{Chainfire, Limits};
-use flashdns::{AutoReload, FlashDns, RateLimit, Zone, ZoneFileLimits};
+use flashdns::{FlashDns, Zone};
 use lightningstor::{AccessKey, LightningStor};
 use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
@@ -53,33 +53,23 @@ const PLATFORM: Mode = Mode::Integrated(Integration {
     auth: Auth::PhotonAuth(AUTH.api().dep()),
 });
 
+const KEY: AccessKey = AccessKey {
+    id: "PHOTONADMIN",
+    secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
+};
+
 const STORE: LightningStor<Storage> = LightningStor {
-    node: Storage,
-    s3_port: port!(9000),
-    admin_port: port!(9001),
-    access_key: AccessKey {
-        id: "PHOTONADMIN",
-        secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
-    },
-    base_domain: None,
-    storage: lightningstor::Storage::DEFAULT,
     mode: PLATFORM,
+    ..LightningStor::new(Storage, KEY)
 };
 
 const DNS: FlashDns<Dns> = FlashDns {
-    node: Dns,
     mode: Mode::Integrated(Integration {
         state_store: STATE,
         auth: Auth::Local,
     }),
     dns_port: port!(5300),
-    admin_port: port!(8053),
-    zones: &[Zone::stored("vpc.internal")],
-    axfr_allow: &[],
-    notify: &[],
-    auto_reload: AutoReload::Off,
-    file_limits: ZoneFileLimits::DEFAULT,
-    rate_limit: RateLimit::Off,
+    ..FlashDns::new(Dns, &[Zone::stored("vpc.internal")])
 };
 
 photon_runtime::deployment! {

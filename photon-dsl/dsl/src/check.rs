@@ -15,6 +15,20 @@ pub struct TopologyDecl<'a> {
     pub nodes: &'a [NodeName],
     /// Placed services, in order.
     pub services: &'a [ServiceDecl],
+    /// What the topology says it does on purpose that the checks would
+    /// otherwise refuse (`allow: [...]`).
+    pub allowed: &'a [Allow],
+}
+
+/// Something a topology does on purpose that a check would otherwise
+/// refuse, said where the topology is declared (`allow: [...]` in
+/// `topology!` and `deployment!`), so a reviewer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allow {
+    /// The cluster of this name (`"chainfire"`) has an even number of
+    /// members, which tolerates no more failures than one member fewer:
+    /// on the way from one odd size to the next, say.
+    EvenCluster(&'static str),
 }
 
 /// One listener of one service, for messages.
@@ -119,6 +133,13 @@ pub enum Problem {
         port: Port,
         /// The kind of service that endpoint came from, when known.
         provider: &'static str,
+    },
+    /// A cluster of an even number of members, not allowed.
+    EvenCluster {
+        /// The cluster's name (`chainfire`).
+        cluster: &'static str,
+        /// Its members.
+        members: usize,
     },
     /// A service keeps its state in chainfire but lists only some of the
     /// cluster's members in its `state_store`.
@@ -403,6 +424,33 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
         s += 1;
     }
 
+    // Clusters: an even number of members gains no fault tolerance over
+    // one fewer (a majority of 2k is k+1, surviving k-1 down, as 2k-1
+    // members do), unless the topology says it means it.
+    let mut s = 0;
+    while s < t.services.len() {
+        if let Some(cluster) = t.services[s].cluster() {
+            let (mut members, mut first, mut last) = (0, usize::MAX, 0);
+            let mut m = 0;
+            while m < t.services.len() {
+                if let Some(other) = t.services[m].cluster()
+                    && same(other, cluster)
+                {
+                    members += 1;
+                    if first == usize::MAX {
+                        first = m;
+                    }
+                    last = m;
+                }
+                m += 1;
+            }
+            if first == s && members % 2 == 0 && !allows_even(t, cluster) {
+                found!(Problem::EvenCluster { cluster, members }, Some(last));
+            }
+        }
+        s += 1;
+    }
+
     // State stores: a service that keeps its state in chainfire lists every
     // member of the cluster, or it loses chainfire whenever the members it
     // lists are down, though the cluster has its majority.
@@ -453,6 +501,19 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
         s += 1;
     }
     None
+}
+
+/// Whether the topology allows cluster `cluster` an even size.
+const fn allows_even(t: &TopologyDecl<'_>, cluster: &str) -> bool {
+    let mut a = 0;
+    while a < t.allowed.len() {
+        let Allow::EvenCluster(allowed) = t.allowed[a];
+        if same(allowed, cluster) {
+            return true;
+        }
+        a += 1;
+    }
+    false
 }
 
 /// Whether a service on `node` listens speaking `protocol`.
@@ -684,6 +745,25 @@ impl Problem {
                         .push(" that endpoint comes from is not in `services: [...]`")
                 }
             }
+            Problem::EvenCluster { cluster, members } => text
+                .push("the ")
+                .quoted(cluster)
+                .push(" cluster has ")
+                .number(members as i128)
+                .push(" members: a majority of them is ")
+                .number((members / 2 + 1) as i128)
+                .push(", so it survives ")
+                .number((members / 2 - 1) as i128)
+                .push(" down, as ")
+                .number((members - 1) as i128)
+                .push(if members == 2 { " member would" } else { " members would" })
+                .push("; make it ")
+                .number((members - 1) as i128)
+                .push(" or ")
+                .number((members + 1) as i128)
+                .push(", or say it is meant with `allow: [Allow::EvenCluster(\"")
+                .push(cluster)
+                .push("\")]` in the topology"),
             Problem::PartialStateStore {
                 service,
                 node,

@@ -62,6 +62,7 @@ pub use version::ConfigVersion;
 
 /// What a deployment file needs in scope.
 pub mod prelude {
+    pub use crate::check::Allow;
     pub use crate::protocol::*;
     pub use crate::{
         AddressPlan, Auth, Dep, Endpoint, HostName, Hybrid, Integration, Kept, Lifetime, Mode,
@@ -126,6 +127,7 @@ macro_rules! __topology {
         branch: $branch:literal,
         nodes: [$($node:ty),+ $(,)?],
         $(addresses: $addresses:expr,)?
+        $(allow: [$($allow:expr),* $(,)?],)?
         services: [$($svc:expr),+ $(,)?] $(,)?
     ) => {
         /// What the compile-time checks read: node names and each service's
@@ -137,6 +139,7 @@ macro_rules! __topology {
                 // Spanned on each service, so a spec that rejects its own
                 // settings in `declare` points at its name in the list.
                 services: &[$($crate::__respan!([$svc] $svc.declare())),+],
+                allowed: &[$($($allow),*)?],
             };
         $crate::__respan! {
             [$name]
@@ -171,6 +174,7 @@ macro_rules! __topology {
             )
             $(.with_node(<$node as $crate::Node>::NAME))+
             $(.with_addresses($addresses))?
+            $($(.allowing($allow))*)?
             $(.with_service(::std::boxed::Box::new($svc) as ::std::boxed::Box<$dyn>))+
         }
     };

@@ -28,6 +28,7 @@ pub struct Topology<S: ?Sized + ServiceSpec = dyn ServiceSpec> {
     version: ConfigVersion,
     nodes: Vec<NodeName>,
     addresses: AddressPlan,
+    allowed: Vec<crate::check::Allow>,
     services: Vec<Placed<S>>,
 }
 
@@ -77,6 +78,7 @@ impl<S: ?Sized + ServiceSpec> Topology<S> {
             version,
             nodes: Vec::new(),
             addresses: AddressPlan::Loopback,
+            allowed: Vec::new(),
             services: Vec::new(),
         }
     }
@@ -90,6 +92,12 @@ impl<S: ?Sized + ServiceSpec> Topology<S> {
     /// Sets how nodes find each other.
     pub fn with_addresses(mut self, plan: AddressPlan) -> Self {
         self.addresses = plan;
+        self
+    }
+
+    /// Allows what a check would otherwise refuse ([`crate::check::Allow`]).
+    pub fn allowing(mut self, allow: crate::check::Allow) -> Self {
+        self.allowed.push(allow);
         self
     }
 
@@ -132,6 +140,7 @@ impl<S: ?Sized + ServiceSpec> Topology<S> {
         let t = TopologyDecl {
             nodes: &self.nodes,
             services: &decls,
+            allowed: &self.allowed,
         };
         let mut messages: Vec<String> = check::problems(&t)
             .iter()
@@ -249,6 +258,9 @@ impl<S: ?Sized + ServiceSpec> Topology<S> {
             let _ = writeln!(out, "node {node}");
         }
         let _ = writeln!(out, "addresses {:?}", self.addresses);
+        for allowed in &self.allowed {
+            let _ = writeln!(out, "allow {allowed:?}");
+        }
         for p in &self.services {
             let _ = writeln!(
                 out,

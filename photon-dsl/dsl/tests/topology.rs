@@ -295,6 +295,7 @@ fn each_problem_belongs_to_the_service_that_introduced_it() {
     let t = TopologyDecl {
         nodes: &nodes,
         services: &decls,
+        allowed: &[],
     };
     let culprits: Vec<Option<usize>> = (0..)
         .map_while(|n| nth_located(&t, n))

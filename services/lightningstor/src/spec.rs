@@ -83,6 +83,23 @@ impl Storage {
 }
 
 impl<N: Node> LightningStor<N> {
+    /// lightningstor on `node` taking the operator's `access_key`, every
+    /// other setting the usual one: standalone, S3 on port 9000, the admin
+    /// API on 9001, path-style addressing only, objects and metadata under
+    /// the state directory. Write only what differs:
+    /// `LightningStor { mode: PLATFORM, ..LightningStor::new(Storage, KEY) }`.
+    pub const fn new(node: N, access_key: AccessKey) -> LightningStor<N> {
+        LightningStor {
+            node,
+            s3_port: photon_dsl::port!(9000),
+            admin_port: photon_dsl::port!(9001),
+            access_key,
+            base_domain: None,
+            mode: Mode::Standalone,
+            storage: Storage::DEFAULT,
+        }
+    }
+
     /// Its listeners, secret and mode's dependencies, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>(KIND)

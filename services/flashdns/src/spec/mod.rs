@@ -451,6 +451,26 @@ impl Rec {
 }
 
 impl<N: Node> FlashDns<N> {
+    /// flashdns on `node` serving `zones`, every other setting the usual
+    /// one: standalone, DNS on port 53, the admin API on 8053, no zone
+    /// transfers and no NOTIFY, zone files read at start and on SIGHUP,
+    /// [`ZoneFileLimits::DEFAULT`], no rate limiting. Write only what
+    /// differs: `FlashDns { dns_port: port!(5300), ..FlashDns::new(Dns, ZONES) }`.
+    pub const fn new(node: N, zones: &'static [Zone]) -> FlashDns<N> {
+        FlashDns {
+            node,
+            dns_port: photon_dsl::port!(53),
+            admin_port: photon_dsl::port!(8053),
+            zones,
+            axfr_allow: &[],
+            notify: &[],
+            auto_reload: AutoReload::Off,
+            file_limits: ZoneFileLimits::DEFAULT,
+            rate_limit: RateLimit::Off,
+            mode: Mode::Standalone,
+        }
+    }
+
     /// Its listeners, for the topology checks; zone names and typed records
     /// are checked here, at compile time.
     pub const fn declare(&self) -> ServiceDecl {
