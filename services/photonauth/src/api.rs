@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::key_token;
 use crate::policy::{Decision, Policy};
 use crate::store::{AuthError, AuthStore};
-use crate::token::{Claims, MAX_TTL_SECONDS, Signer};
+use crate::token::{Claims, MAX_TTL_SECONDS, Signer, now_seconds};
 
 /// The generated messages, server and client.
 pub mod proto {
@@ -50,12 +50,6 @@ pub fn bearer<T>(request: &Request<T>) -> Option<&str> {
 /// Whether a sent token is the expected one, compared in constant time.
 pub fn same(sent: &str, expected: &str) -> bool {
     bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl AuthApi {

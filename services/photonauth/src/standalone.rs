@@ -19,12 +19,12 @@
 use std::net::IpAddr;
 
 use photon_config::schema::{AdminToken, GrpcPort, GrpcServer, LogLevel, NoStandalone};
-use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr, OperationMode};
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Auth, Integration, Mode};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Reach, StandaloneServer, admin_token, admin_token_section, config_error,
-    integration, listen_port, standalone_document, write_integration,
+    integrated_only, listen_port, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,24 +69,11 @@ impl StandaloneServer for PhotonAuthSchema {
         doc: &ComponentDocument<Self>,
         layers: &Layers,
     ) -> Result<Built<PhotonAuth<Local>>, ConfigError> {
-        if doc.photon.mode != Some(OperationMode::Integrated) {
-            return Err(config_error(
-                layers,
-                "photon.mode",
-                "photonauth keeps tenants, users and keys in chainfire: set mode = \"integrated\" and [photon.integrated] chainfire_endpoints",
-            ));
-        }
-        if doc.photon.integrated.fallback_to_standalone {
-            return Err(config_error(
-                layers,
-                "photon.integrated.fallback_to_standalone",
-                "photonauth cannot fall back to standalone: all its state is in chainfire",
-            ));
-        }
-        let (mode, remotes) = integration::<PhotonAuthSchema>(doc, layers)?;
-        let Mode::Integrated(Integration { state_store, .. }) = mode else {
-            unreachable!("an integrated document gives an integrated mode");
-        };
+        let (Integration { state_store, .. }, remotes) = integrated_only::<PhotonAuthSchema>(
+            doc,
+            layers,
+            "photonauth keeps tenants, users and keys in chainfire: set mode = \"integrated\" and [photon.integrated] chainfire_endpoints",
+        )?;
         let s = &doc.standalone;
         let admin_token = admin_token(layers, s.auth.as_ref())?;
         let spec = PhotonAuth {

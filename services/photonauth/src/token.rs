@@ -90,6 +90,14 @@ impl Signer {
     }
 }
 
+/// Seconds since the Unix epoch: the clock tokens are issued and checked
+/// by.
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The claims of `token` if `public_key` signed it, it is for `audience`
 /// and it has not expired at `now` (seconds since the Unix epoch).
 pub fn verify(

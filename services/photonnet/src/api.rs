@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use photonauth::api::{bearer, same};
+use photonauth::token::now_seconds;
 use tonic::{Request, Response, Status};
 
 use crate::store::{AllocationRecord, NetError, NetStore, SubnetRecord, VpcRecord};
@@ -50,12 +51,6 @@ enum Caller {
     Operator,
     /// A photonauth token: this tenant only.
     Tenant(String),
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn status(error: NetError) -> Status {

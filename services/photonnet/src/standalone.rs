@@ -23,12 +23,12 @@
 use std::net::IpAddr;
 
 use photon_config::schema::{AdminToken, GrpcPort, GrpcServer, LogLevel, NoStandalone};
-use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr, OperationMode};
+use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Auth, Integration, Mode};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Reach, StandaloneServer, admin_token, admin_token_section, config_error,
-    integration, listen_port, standalone_document, write_integration,
+    integrated_only, listen_port, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,24 +86,11 @@ impl StandaloneServer for PhotonNetSchema {
         doc: &ComponentDocument<Self>,
         layers: &Layers,
     ) -> Result<Built<PhotonNet<Local>>, ConfigError> {
-        if doc.photon.mode != Some(OperationMode::Integrated) {
-            return Err(config_error(
-                layers,
-                "photon.mode",
-                "photonnet keeps VPCs, subnets and addresses in chainfire: set mode = \"integrated\", [photon.integrated] chainfire_endpoints and auth_service_endpoint",
-            ));
-        }
-        if doc.photon.integrated.fallback_to_standalone {
-            return Err(config_error(
-                layers,
-                "photon.integrated.fallback_to_standalone",
-                "photonnet cannot fall back to standalone: all its state is in chainfire",
-            ));
-        }
-        let (mode, mut remotes) = integration::<PhotonNetSchema>(doc, layers)?;
-        let Mode::Integrated(Integration { state_store, auth }) = mode else {
-            unreachable!("an integrated document gives an integrated mode");
-        };
+        let (Integration { state_store, auth }, mut remotes) = integrated_only::<PhotonNetSchema>(
+            doc,
+            layers,
+            "photonnet keeps VPCs, subnets and addresses in chainfire: set mode = \"integrated\", [photon.integrated] chainfire_endpoints and auth_service_endpoint",
+        )?;
         let Auth::PhotonAuth(auth) = auth else {
             return Err(config_error(
                 layers,

@@ -454,14 +454,10 @@ impl NetStore {
             return Ok(None);
         };
         let fqdn = format!("{name}.{suffix}");
-        let owner = Name::from_ascii(&fqdn).map_err(|e| NetError::BadName {
+        let owner = Name::from_ascii(&fqdn).map_err(|_| NetError::BadName {
             what: "address",
             name: fqdn.clone(),
-            why: if e.to_string().contains("too long") {
-                "the DNS name it makes is too long"
-            } else {
-                "the DNS name it makes is not valid"
-            },
+            why: "the DNS name it makes is not one (at most 253 characters)",
         })?;
         Ok(Some(Record::from_rdata(
             owner,

@@ -459,6 +459,34 @@ pub fn integration<'l, C: photon_config::Component>(
     Ok((Mode::Integrated(Integration { state_store, auth }), remotes))
 }
 
+/// The integration of a component that exists only integrated (photonauth,
+/// photonnet: all their state is in chainfire): `mode = "integrated"` is
+/// required (`needs` says why, at `photon.mode`), and falling back to
+/// standalone is refused, having nothing local to fall back on.
+pub fn integrated_only<'l, C: photon_config::Component>(
+    doc: &ComponentDocument<C>,
+    layers: &'l Layers,
+    needs: &str,
+) -> Result<(Integration, Remotes<'l>), ConfigError> {
+    if doc.photon.mode != Some(OperationMode::Integrated) {
+        return Err(config_error(layers, "photon.mode", needs));
+    }
+    if doc.photon.integrated.fallback_to_standalone {
+        return Err(config_error(
+            layers,
+            "photon.integrated.fallback_to_standalone",
+            format!(
+                "{} cannot fall back to standalone: all its state is in chainfire",
+                C::NAME
+            ),
+        ));
+    }
+    match integration::<C>(doc, layers)? {
+        (Mode::Integrated(integration), remotes) => Ok((integration, remotes)),
+        _ => unreachable!("an integrated document gives an integrated mode"),
+    }
+}
+
 /// `[photon.hybrid]`'s backends: what it may integrate (auth), what it may
 /// not (metadata, which integrated mode moves; events, with no event bus
 /// yet), each refused naming its key.
