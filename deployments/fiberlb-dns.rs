@@ -80,11 +80,7 @@ const DNS: L4<Dns> = L4 {
     idle_timeout: Duration::from_secs(30),
 };
 
-const LB: FiberLb<Edge> = FiberLb {
-    node: Edge,
-    admin_port: port!(8404),
-    balancers: &[DNS.balancer()],
-};
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[DNS.balancer()]);
 
 photon_runtime::deployment! {
     name: "fiberlb-dns",

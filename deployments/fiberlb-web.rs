@@ -119,11 +119,7 @@ const OBJECTS: L7<S3> = L7 {
     request_timeout: Duration::from_secs(60),
 };
 
-const LB: FiberLb<Edge> = FiberLb {
-    node: Edge,
-    admin_port: port!(8404),
-    balancers: &[WEB.balancer(), OBJECTS.balancer()],
-};
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[WEB.balancer(), OBJECTS.balancer()]);
 
 const PROBE: EchoClient<App> = EchoClient {
     node: App,

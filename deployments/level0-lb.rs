@@ -48,11 +48,7 @@ const WEB: L7<Http> = L7 {
     request_timeout: Duration::from_secs(30),
 };
 
-const LB: FiberLb<Edge> = FiberLb {
-    node: Edge,
-    admin_port: port!(8404),
-    balancers: &[WEB.balancer()],
-};
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[WEB.balancer()]);
 
 photon_runtime::deployment! {
     name: "level0-lb",

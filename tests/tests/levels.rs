@@ -1,4 +1,4 @@
-//! The design's levels 0 and 1 (docs/design.md §4.2, §4.3), each brought
+//! The design's levels 0 to 2 (docs/design.md §4.2 to §4.4), each brought
 //! up with `up` and driven with the clients its users would use: the AWS
 //! SDK for storage, a DNS client for names, HTTP through the balancer.
 
@@ -161,4 +161,183 @@ async fn level1_names_the_store_from_the_topology_and_serves_files_under_them() 
         e2e::s3::get_bytes(&s3, "photos", "index.html").await,
         b"<h1>hello</h1>"
     );
+}
+
+/// `A` addresses of `name`, sorted, once they are `wanted`; fails the test
+/// with what was answered last if they are not within 10 s.
+async fn addresses_become(dns: &e2e::dns::DnsClient, name: &str, wanted: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut now = answers(dns, name, RecordType::A).await;
+        now.sort();
+        if now == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {now:?}, not {wanted:?}, after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `POST /balancers/web/backends/<backend>/<action>` on level 2's fiberlb.
+async fn level2_backend(net: &Loopback, backend: &str, action: &str) {
+    let url = format!(
+        "{}/balancers/web/backends/{backend}/{action}",
+        net.url(4, 8404)
+    );
+    let (status, body) = e2e::s3::raw(&url, "POST", &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn level2_names_the_web_tier_by_its_balancer_and_republishes_as_backends_change() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let _running = up("2", &net, state.path());
+    let dns = e2e::dns::udp(net.addr(3, 5300).parse().unwrap(), None);
+    let (edge, web1, web2) = (net.ip(4), net.ip(5), net.ip(6));
+
+    // The web tier's name is the balancer, its backends the web servers:
+    // both from the topology, published by fiberlb through chainfire.
+    addresses_become(&dns, "web.apps.internal.", std::slice::from_ref(&edge)).await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        &[web1.clone(), web2.clone()],
+    )
+    .await;
+    let (status, body) = e2e::http_get(&format!("http://{edge}:8080"), "/echo/hello").await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+
+    // A drained backend leaves the backends' name; with none left, the
+    // balancer's own name goes too, and comes back with a backend.
+    level2_backend(&net, &format!("{web1}:8080"), "drain").await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        std::slice::from_ref(&web2),
+    )
+    .await;
+    level2_backend(&net, &format!("{web2}:8080"), "drain").await;
+    addresses_become(&dns, "web.apps.internal.", &[]).await;
+    let gone = e2e::dns::ask(&dns, "web.apps.internal.", RecordType::A).await;
+    assert_eq!(
+        gone.response_code,
+        hickory_proto::op::ResponseCode::NXDomain
+    );
+    level2_backend(&net, &format!("{web2}:8080"), "enable").await;
+    addresses_become(&dns, "web.apps.internal.", std::slice::from_ref(&edge)).await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        std::slice::from_ref(&web2),
+    )
+    .await;
+
+    // The store keeps its names from the topology, as at level 1.
+    let store = answers(&dns, "s3.site.internal.", RecordType::A).await;
+    assert_eq!(store, [net.ip(2)]);
+    let s3 = e2e::s3::client_with(&format!("http://{}:9000", store[0]), "PHOTONADMIN", SECRET);
+    s3.create_bucket().bucket("site").send().await.unwrap();
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert_eq!(listed.buckets().len(), 1);
+
+    // Every service joined the registry.
+    let registry = etcd_client::Client::connect([net.addr(1, 2379)], None)
+        .await
+        .unwrap();
+    let mut kinds = registry
+        .kv_client()
+        .get(
+            "/photon/clusters/level2/components/",
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only(),
+            ),
+        )
+        .await
+        .unwrap()
+        .kvs()
+        .iter()
+        .map(|kv| kv.key_str().unwrap().split('/').nth(5).unwrap().to_owned())
+        .collect::<Vec<_>>();
+    kinds.sort();
+    assert_eq!(kinds, ["fiberlb", "flashdns", "lightningstor"]);
+}
+
+/// `deploy-level2 run --node <node>` on `net`.
+fn level2_node(net: &Loopback, node: &str, state: &str) -> Running {
+    let mut running = Running::start_with_env(
+        "level2",
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state,
+        ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
+    );
+    running.wait_for("all services started", Duration::from_secs(60));
+    running
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn level2_as_one_process_per_node_unpublishes_a_web_server_that_dies() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap().to_owned();
+    let _kv = level2_node(&net, "kv", &state);
+    let _dns_node = level2_node(&net, "dns", &state);
+    let mut web1 = level2_node(&net, "web-1", &state);
+    let mut web2 = level2_node(&net, "web-2", &state);
+    let mut edge = level2_node(&net, "edge", &state);
+    let dns = e2e::dns::udp(net.addr(3, 5300).parse().unwrap(), None);
+    let (front, ip1, ip2) = (net.ip(4), net.ip(5), net.ip(6));
+    addresses_become(&dns, "web.apps.internal.", std::slice::from_ref(&front)).await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        &[ip1.clone(), ip2.clone()],
+    )
+    .await;
+
+    // Killed, a web server fails its checks and leaves DNS; the last one
+    // gone takes the balancer's name with it.
+    web2.signal("KILL");
+    web2.wait(Duration::from_secs(5));
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        std::slice::from_ref(&ip1),
+    )
+    .await;
+    addresses_become(&dns, "web.apps.internal.", std::slice::from_ref(&front)).await;
+    web1.signal("KILL");
+    web1.wait(Duration::from_secs(5));
+    addresses_become(&dns, "web.apps.internal.", &[]).await;
+
+    // Back, it passes its checks and is published again.
+    let _web1 = level2_node(&net, "web-1", &state);
+    addresses_become(&dns, "web.apps.internal.", std::slice::from_ref(&front)).await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        std::slice::from_ref(&ip1),
+    )
+    .await;
+
+    // A balancer that stops takes its name out of DNS.
+    edge.signal("TERM");
+    assert!(
+        edge.wait(Duration::from_secs(30)).0.success(),
+        "{}",
+        edge.log()
+    );
+    addresses_become(&dns, "web.apps.internal.", &[]).await;
 }

@@ -5,7 +5,7 @@
 //! runtime calls [`problems`] on the same data at start-up (for topologies
 //! assembled at run time) and prints the same messages.
 
-use crate::text::{ConstText, same};
+use crate::text::{ConstText, same, same_domain};
 use crate::{NodeName, Port, ServiceDecl, ServiceKind, Transport};
 
 /// The facts a topology check reads.
@@ -154,6 +154,26 @@ pub enum Problem {
         members: usize,
         /// A member it does not list.
         missing: NodeName,
+    },
+    /// A setting writes into something (a stored zone) that the service it
+    /// names does not hold ([`ServiceDecl::writes_into`]).
+    NotHeldThere {
+        /// The writing service.
+        service: ServiceKind,
+        /// Its node.
+        node: NodeName,
+        /// The setting that says so.
+        slot: &'static str,
+        /// What it writes into (`stored zone`).
+        what: &'static str,
+        /// Its name.
+        name: &'static str,
+        /// The service named.
+        holder: ServiceKind,
+        /// Its node.
+        target: NodeName,
+        /// What makes the holder keep it.
+        remedy: &'static str,
     },
     /// A dependency points at a listener speaking another protocol.
     WrongProtocolThere {
@@ -424,6 +444,37 @@ pub const fn nth_located(t: &TopologyDecl<'_>, n: usize) -> Option<(Problem, Opt
         s += 1;
     }
 
+    // Writes into what another service holds: the service at the named
+    // endpoint (if any: a missing one is a dependency problem above) must
+    // hold it.
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        let mut w = 0;
+        while w < svc.write_count() {
+            let write = svc.write(w);
+            if let Some(holder) = serving(t, write.node, write.port)
+                && !holds(&t.services[holder], write.what, write.name)
+            {
+                found!(
+                    Problem::NotHeldThere {
+                        service: svc.kind(),
+                        node: svc.node(),
+                        slot: write.slot,
+                        what: write.what,
+                        name: write.name,
+                        holder: t.services[holder].kind(),
+                        target: write.node,
+                        remedy: write.remedy,
+                    },
+                    Some(s)
+                );
+            }
+            w += 1;
+        }
+        s += 1;
+    }
+
     // Clusters: an even number of members gains no fault tolerance over
     // one fewer (a majority of 2k is k+1, surviving k-1 down, as 2k-1
     // members do), unless the topology says it means it.
@@ -512,6 +563,38 @@ const fn allows_even(t: &TopologyDecl<'_>, cluster: &str) -> bool {
             return true;
         }
         a += 1;
+    }
+    false
+}
+
+/// The index of the service listening on `port` of `node`, if one does.
+const fn serving(t: &TopologyDecl<'_>, node: NodeName, port: Port) -> Option<usize> {
+    let mut s = 0;
+    while s < t.services.len() {
+        let svc = &t.services[s];
+        if same(svc.node().as_str(), node.as_str()) {
+            let mut l = 0;
+            while l < svc.listener_count() {
+                if svc.listener(l).port.get() == port.get() {
+                    return Some(s);
+                }
+                l += 1;
+            }
+        }
+        s += 1;
+    }
+    None
+}
+
+/// Whether `svc` holds `what` named `name`.
+const fn holds(svc: &ServiceDecl, what: &str, name: &str) -> bool {
+    let mut h = 0;
+    while h < svc.held_count() {
+        let held = svc.held(h);
+        if same(held.what, what) && same_domain(held.name, name) {
+            return true;
+        }
+        h += 1;
     }
     false
 }
@@ -698,6 +781,28 @@ impl Problem {
                 .push(": place a ")
                 .quoted(expected)
                 .push(" server there (or a balancer in front of some), or name a node that has one"),
+            Problem::NotHeldThere {
+                service,
+                node,
+                slot,
+                what,
+                name,
+                holder,
+                target,
+                remedy,
+            } => service_on(text, service, node)
+                .push(": ")
+                .quoted(slot)
+                .push(" writes into the ")
+                .push(what)
+                .push(" ")
+                .quoted(name)
+                .push(" of ")
+                .quoted(holder.as_str())
+                .push(" on node ")
+                .quoted(target.as_str())
+                .push(", which does not keep it: ")
+                .push(remedy),
             Problem::InvalidSettings {
                 service,
                 node,

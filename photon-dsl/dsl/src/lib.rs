@@ -54,8 +54,8 @@ pub use protocol::{Protocol, Transport};
 pub use resolver::{AddressPlan, DEFAULT_LOOPBACK_BASE, NodeAddress, ResolveError, Resolver};
 pub use secret::{Secret, SecretSource, WrittenSecret};
 pub use service::{
-    DepDecl, ListenerDecl, MAX_DEPS, MAX_LISTENERS, MAX_NODE_REFS, MAX_SECRETS, NodeRefDecl,
-    SecretDecl, ServiceDecl, ServiceSpec,
+    DepDecl, HeldDecl, ListenerDecl, MAX_DEPS, MAX_HELD, MAX_LISTENERS, MAX_NODE_REFS, MAX_SECRETS,
+    MAX_WRITES, NodeRefDecl, SecretDecl, ServiceDecl, ServiceSpec, WriteDecl,
 };
 pub use topology::{Fingerprint, Placed, Topology, TopologyError};
 pub use version::ConfigVersion;

@@ -21,6 +21,13 @@ pub const MAX_DEPS: usize = 32;
 pub const MAX_SECRETS: usize = 8;
 /// Distinct other nodes one service's settings may name.
 pub const MAX_NODE_REFS: usize = 32;
+/// What an integrated flashdns's zones in chainfire are, as
+/// [`HeldDecl::what`].
+const STORED_ZONE: &str = "stored zone";
+/// Named things (stored zones) one service may hold for others.
+pub const MAX_HELD: usize = 16;
+/// Named things of other services one service may write into.
+pub const MAX_WRITES: usize = 4;
 
 /// A port a service listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +84,35 @@ pub struct NodeRefDecl {
     pub serves: Option<&'static str>,
 }
 
+/// Something a service keeps that other services write into, by name: a
+/// stored zone of an integrated flashdns (`what` is `"stored zone"`,
+/// `name` its origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldDecl {
+    /// What kind of thing.
+    pub what: &'static str,
+    /// Its name (a DNS name: compared without case or the root dot).
+    pub name: &'static str,
+}
+
+/// A service's setting that writes into something another service holds
+/// ([`ServiceDecl::writes_into`]): photonnet's names into a stored zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteDecl {
+    /// The spec field that says so.
+    pub slot: &'static str,
+    /// What kind of thing ([`HeldDecl::what`]).
+    pub what: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// The node of the service holding it.
+    pub node: NodeName,
+    /// The port of that service the setting's endpoint names.
+    pub port: Port,
+    /// What to write so the holder keeps it, for the error.
+    pub remedy: &'static str,
+}
+
 /// Everything the topology checks need to know about one placed service.
 #[derive(Clone, Copy)]
 pub struct ServiceDecl {
@@ -90,6 +126,10 @@ pub struct ServiceDecl {
     secret_count: usize,
     node_refs: [Option<NodeRefDecl>; MAX_NODE_REFS],
     node_ref_count: usize,
+    held: [Option<HeldDecl>; MAX_HELD],
+    held_count: usize,
+    writes: [Option<WriteDecl>; MAX_WRITES],
+    write_count: usize,
     rejected: Option<crate::text::ConstText>,
     cluster: Option<&'static str>,
     integration: Option<Integration>,
@@ -120,6 +160,10 @@ impl ServiceDecl {
             secret_count: 0,
             node_refs: [None; MAX_NODE_REFS],
             node_ref_count: 0,
+            held: [None; MAX_HELD],
+            held_count: 0,
+            writes: [None; MAX_WRITES],
+            write_count: 0,
             rejected: None,
             waits_for_deps: true,
             cluster: None,
@@ -322,6 +366,97 @@ impl ServiceDecl {
         self
     }
 
+    /// Records that the service keeps `what` named `name` for others to
+    /// write into (an integrated flashdns's stored zone), so a
+    /// [`ServiceDecl::writes_into`] naming it checks.
+    pub const fn holds(mut self, what: &'static str, name: &'static str) -> Self {
+        if self.held_count == MAX_HELD {
+            return self.reject("it holds more than 16 named things for others to write into");
+        }
+        self.held[self.held_count] = Some(HeldDecl { what, name });
+        self.held_count += 1;
+        self
+    }
+
+    /// Records that the setting `slot` writes into `what` named `name`,
+    /// held by the service serving `dep` (photonnet's and fiberlb's names
+    /// into a flashdns's stored zone), so the topology checks that it
+    /// holds it; `remedy` says what makes it so. The endpoint itself is
+    /// declared with [`ServiceDecl::needs`].
+    pub const fn writes_into<P: Protocol>(
+        mut self,
+        slot: &'static str,
+        what: &'static str,
+        name: &'static str,
+        dep: &Dep<P>,
+        remedy: &'static str,
+    ) -> Self {
+        if self.write_count == MAX_WRITES {
+            return self.reject("it writes into more than 4 things other services hold");
+        }
+        self.writes[self.write_count] = Some(WriteDecl {
+            slot,
+            what,
+            name,
+            node: dep.node(),
+            port: dep.port(),
+            remedy,
+        });
+        self.write_count += 1;
+        self
+    }
+
+    /// Records that the service (an integrated flashdns) keeps zone
+    /// `origin` in chainfire, where others publish names into it
+    /// ([`ServiceDecl::publishes_into_zone`]).
+    pub const fn keeps_stored_zone(self, origin: &'static str) -> Self {
+        self.holds(STORED_ZONE, origin)
+    }
+
+    /// Declares that the setting `slot` publishes names into zone `zone`
+    /// kept by the flashdns at `server` (a dependency on it), so the
+    /// topology checks that flashdns keeps `zone` as a stored zone.
+    pub const fn publishes_into_zone(
+        self,
+        slot: &'static str,
+        zone: &'static str,
+        server: &Dep<crate::protocol::Dns>,
+    ) -> Self {
+        self.needs(slot, server).writes_into(
+            slot,
+            STORED_ZONE,
+            zone,
+            server,
+            "list it among that flashdns's zones as `Zone::stored(...)`, and run that flashdns `Mode::Integrated` on the same chainfire",
+        )
+    }
+
+    /// How many things the service holds for others.
+    pub const fn held_count(&self) -> usize {
+        self.held_count
+    }
+
+    /// Held thing `i` (`i < held_count()`).
+    pub const fn held(&self, i: usize) -> HeldDecl {
+        match self.held[i] {
+            Some(h) => h,
+            None => panic!("held index out of range"),
+        }
+    }
+
+    /// How many things of others the service writes into.
+    pub const fn write_count(&self) -> usize {
+        self.write_count
+    }
+
+    /// Write `i` (`i < write_count()`).
+    pub const fn write(&self, i: usize) -> WriteDecl {
+        match self.writes[i] {
+            Some(w) => w,
+            None => panic!("write index out of range"),
+        }
+    }
+
     /// How many nodes the settings name.
     pub const fn node_ref_count(&self) -> usize {
         self.node_ref_count
@@ -450,6 +585,8 @@ impl fmt::Debug for ServiceDecl {
                 "node_refs",
                 &self.node_refs.iter().flatten().collect::<Vec<_>>(),
             )
+            .field("held", &self.held.iter().flatten().collect::<Vec<_>>())
+            .field("writes", &self.writes.iter().flatten().collect::<Vec<_>>())
             .field("rejected", &self.rejected)
             .field("cluster", &self.cluster)
             .field("integration", &self.integration)

@@ -229,9 +229,42 @@ pub const fn same(a: &str, b: &str) -> bool {
     true
 }
 
+/// Whether DNS names `a` and `b` are the same name: ASCII case ignored,
+/// and a trailing dot (`example.com.`) too.
+pub const fn same_domain(a: &str, b: &str) -> bool {
+    const fn trimmed(name: &[u8]) -> usize {
+        if !name.is_empty() && name[name.len() - 1] == b'.' {
+            name.len() - 1
+        } else {
+            name.len()
+        }
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let len = trimmed(a);
+    if len != trimmed(b) {
+        return false;
+    }
+    let mut i = 0;
+    while i < len {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_names_compare_without_case_or_the_root_dot() {
+        assert!(same_domain("VPC.internal.", "vpc.INTERNAL"));
+        assert!(same_domain("a.", "a"));
+        assert!(!same_domain("vpc.internal", "vpc.internals"));
+        assert!(!same_domain("a..", "a"));
+    }
 
     #[test]
     fn addresses_render_quoted() {

@@ -181,6 +181,55 @@ fn a_node_named_in_settings_must_be_declared() {
 }
 
 #[test]
+fn a_write_into_a_zone_needs_the_named_server_to_hold_it() {
+    /// A DNS server holding the stored zones it lists.
+    #[derive(Debug)]
+    struct Holder(&'static [&'static str]);
+    impl ServiceSpec for Holder {
+        fn declare(&self) -> ServiceDecl {
+            let mut decl = ServiceDecl::new::<B>("dns").listens::<Dns>("dns", port!(53));
+            for zone in self.0 {
+                decl = decl.holds("stored zone", zone);
+            }
+            decl
+        }
+    }
+    /// A service publishing names into `zone` of that server.
+    #[derive(Debug)]
+    struct Writer(&'static str);
+    impl ServiceSpec for Writer {
+        fn declare(&self) -> ServiceDecl {
+            let server = Dep::on(DNS.endpoint());
+            ServiceDecl::new::<A>("writer")
+                .needs("dns", &server)
+                .writes_into("dns", "stored zone", self.0, &server, "hold it")
+        }
+    }
+    let with = |held: &'static [&'static str], zone| {
+        messages(
+            &base()
+                .with_service(Box::new(Holder(held)))
+                .with_service(Box::new(Writer(zone))),
+        )
+    };
+    assert_eq!(
+        with(&["apps.internal", "VPC.internal."], "vpc.internal"),
+        Vec::<String>::new(),
+        "names compare without case or the root dot"
+    );
+    assert_eq!(
+        with(&["apps.internal"], "vpc.internal"),
+        vec![
+            "service `writer` on node `node-a`: `dns` writes into the stored zone `vpc.internal` of `dns` on node `node-b`, which does not keep it: hold it"
+        ]
+    );
+    // Nothing at the endpoint is the dependency's problem, said once.
+    let alone = base().with_service(Box::new(Writer("vpc.internal")));
+    assert_eq!(messages(&alone).len(), 1, "{:?}", messages(&alone));
+    assert!(messages(&alone)[0].contains("no service of the topology listens there"));
+}
+
+#[test]
 fn dependency_pointing_at_another_protocol_says_what_is_there() {
     // A hand-made endpoint pretending kv speaks DNS: only possible for a spec
     // that declares it provides DNS, and the check still sees the lie.

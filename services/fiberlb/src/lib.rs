@@ -18,5 +18,5 @@ pub mod spec;
 pub mod standalone;
 pub use spec::{
     Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4, L4Stickiness, L7,
-    Method, Route, Target, TlsFront,
+    Method, Publish, Route, Target, TlsFront,
 };

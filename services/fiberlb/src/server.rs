@@ -12,6 +12,7 @@ mod health;
 mod l4;
 mod l7;
 mod probe;
+mod publish;
 mod splice;
 mod tls;
 mod udp;
@@ -30,7 +31,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::pool::{BackendState, Pool};
 use crate::spec::{
-    AdminListener, BackendDecl, Balancer, FiberLb, HttpStickiness, L4Stickiness, Layer, Target,
+    AdminListener, BackendDecl, Balancer, FiberLb, HttpStickiness, L4Stickiness, Layer, Publish,
+    Target,
 };
 use l4::L4Balancer;
 use l7::L7Balancer;
@@ -82,11 +84,18 @@ impl Front {
 /// The balancers, for `/health` and `/metrics`.
 struct Status {
     balancers: Vec<Front>,
+    /// How publishing the balancers' names last went, if they are.
+    published: Option<Arc<std::sync::Mutex<Result<String, String>>>>,
 }
 
 impl Report for Status {
-    /// Healthy while every balancer has a backend that may take traffic.
+    /// Healthy while every balancer has a backend that may take traffic
+    /// and, when their names are published, the last write went through.
     fn health(&self, checks: &mut Checks) {
+        if let Some(published) = &self.published {
+            let outcome = published.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            checks.check("publish", outcome);
+        }
         for balancer in &self.balancers {
             let backends = balancer.backends();
             let up = backends.iter().filter(|b| b.eligible()).count();
@@ -224,6 +233,58 @@ async fn backends_of(
         backends.push(BackendState::new(addr, u32::from(backend.weight)));
     }
     Ok(backends)
+}
+
+/// The address `balancer`'s name points at: where it listens, or, when it
+/// listens on every address, its node's.
+async fn published_ip(
+    ctx: &StartContext,
+    ready: &Ready,
+    balancer: &Balancer,
+) -> Result<std::net::IpAddr, ServiceError> {
+    let bound = match ready {
+        Ready::L4 { tcp: Some(tcp), .. } | Ready::L7 { tcp, .. } => tcp.local_addr()?,
+        Ready::L4 { udp: Some(udp), .. } => udp.local_addr()?,
+        Ready::L4 { .. } => {
+            return Err(format!("balancer `{}` has no socket", balancer.name).into());
+        }
+    };
+    if !bound.ip().is_unspecified() {
+        return Ok(bound.ip());
+    }
+    let node = ctx.address_of(ctx.node, balancer.port).await?.ip();
+    if node.is_unspecified() {
+        return Err(format!(
+            "balancer `{}` listens on every address ({bound}), so there is no one address to publish as its name: give it its own address (`vip`)",
+            balancer.name
+        )
+        .into());
+    }
+    Ok(node)
+}
+
+/// The publisher of the balancers' names into `zone`, its first
+/// publication done.
+async fn publisher(
+    ctx: &StartContext,
+    zone: &'static str,
+    server: photon_dsl::Dep<photon_dsl::protocol::Dns>,
+    balancers: Vec<(Front, std::net::IpAddr)>,
+) -> Result<publish::Publisher, ServiceError> {
+    let Some(state) = ctx.state_store.clone() else {
+        return Err(
+            "fiberlb publishes names through chainfire: it runs joined to its state store only"
+                .into(),
+        );
+    };
+    let client = etcd_client::Client::connect(&state.endpoints, None)
+        .await
+        .map_err(|e| format!("chainfire, to publish into zone {zone}: {e}"))?;
+    let name_server = ctx.address_of(server.node(), server.port()).await?.ip();
+    let publisher = publish::Publisher::new(client, &state.cluster, zone, name_server, balancers)?;
+    publisher.first().await?;
+    tracing::info!(zone = %publisher.zone(), cluster = %state.cluster, "balancers' names published");
+    Ok(publisher)
 }
 
 /// A balancer ready to serve, with its sockets.
@@ -377,7 +438,14 @@ impl<N: Node> Service for FiberLb<N> {
         ctx: &photon_runtime::ExportContext,
     ) -> Result<String, photon_runtime::ExportError> {
         let reach = |node| ctx.resolver.resolve(node);
-        let doc = crate::standalone::export(self, ctx.bind_ip, &ctx.component_id, &reach)?;
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            &ctx.component_id_in(self.mode),
+            &reach,
+            &ctx.cluster,
+            &|node, port| ctx.reach(node, port),
+        )?;
         Ok(photon_config::to_toml(&doc)?)
     }
 
@@ -427,10 +495,21 @@ impl<N: Node> Service for FiberLb<N> {
                 running.push((prepare(&ctx, balancer).await?, balancer));
             }
             let balancers: Arc<[Front]> = running.iter().map(|(ready, _)| ready.front()).collect();
+            let publisher = match spec.publish {
+                Publish::Off => None,
+                Publish::Dns { zone, server } => {
+                    let mut named = Vec::with_capacity(running.len());
+                    for (ready, balancer) in &running {
+                        named.push((ready.front(), published_ip(&ctx, ready, balancer).await?));
+                    }
+                    Some(publisher(&ctx, zone, server, named).await?)
+                }
+            };
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Status {
                     balancers: balancers.to_vec(),
+                    published: publisher.as_ref().map(publish::Publisher::status),
                 },
             );
             let served: Running = Box::pin(async move {
@@ -483,6 +562,9 @@ impl<N: Node> Service for FiberLb<N> {
                 }
                 if !reloads.is_empty() {
                     tasks.spawn(reload_on_hangup(reloads, stop.clone()));
+                }
+                if let Some(publisher) = publisher {
+                    tasks.spawn(publisher.run(stop.clone()));
                 }
                 let handler = move |request: hyper::Request<hyper::body::Incoming>| {
                     let answer = admin

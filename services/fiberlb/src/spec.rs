@@ -23,8 +23,8 @@ use photon_dsl::Listener as _;
 use photon_dsl::protocol::{Http, OverHttp};
 use photon_dsl::text::ConstText;
 use photon_dsl::{
-    Declares, Dep, DepDecl, Endpoint, HostName, ListenerDecl, Node, Port, Protocol, Provides,
-    Secret, ServiceDecl, ServiceSpec, Transport, UrlPathPrefix,
+    Auth, Declares, Dep, DepDecl, Endpoint, HostName, Integration, ListenerDecl, Mode, Node, Port,
+    Protocol, Provides, Secret, ServiceDecl, ServiceSpec, Transport, UrlPathPrefix,
 };
 
 /// The service kind, as `plan`, logs and errors name it.
@@ -618,19 +618,154 @@ impl<P: OverHttp> L7<P> {
     }
 }
 
+/// Where a fiberlb publishes its balancers' names.
+#[derive(Debug, Clone, Copy)]
+pub enum Publish {
+    /// Nowhere.
+    Off,
+    /// Into `zone`, kept in chainfire and served by the integrated
+    /// flashdns at `server` (which makes the zone if chainfire does not
+    /// hold it yet, with `server` as its name server). Balancer `web` is
+    /// `web.<zone>`, this fiberlb's address while the balancer has a
+    /// backend up (each fiberlb publishing `web` adds its own address, so
+    /// clients spread over them), and `backends.web.<zone>`, the address of
+    /// each backend up, changed as health checks and drains change them.
+    Dns {
+        /// The zone, such as `apps.internal`.
+        zone: &'static str,
+        /// The flashdns serving it.
+        server: Dep<photon_dsl::protocol::Dns>,
+    },
+}
+
 /// fiberlb on node `N`: its balancers, and where its admin API listens.
 #[derive(Debug, Clone, Copy)]
 pub struct FiberLb<N: Node> {
     /// Where it runs.
     pub node: N,
+    /// Standalone, or integrated: registered in chainfire, and able to
+    /// publish names through it.
+    pub mode: Mode,
     /// The admin REST API, `/health` and `/metrics`.
     pub admin_port: Port,
     /// Its balancers, each made by `.balancer()` of an [`L4`] or an
     /// [`L7`].
     pub balancers: &'static [Balancer],
+    /// Where its balancers' names are published (integrated only).
+    pub publish: Publish,
+}
+
+/// Whether `name` is one DNS label (`[a-z0-9-]`, 1 to 63 bytes, no hyphen
+/// at either end), ASCII capitals allowed when `any_case`.
+const fn is_dns_label(name: &[u8], any_case: bool) -> bool {
+    if name.is_empty() || name.len() > 63 || name[0] == b'-' || name[name.len() - 1] == b'-' {
+        return false;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if !(b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || b == b'-'
+            || (any_case && b.is_ascii_uppercase()))
+        {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `zone` is a DNS name of such labels (a trailing dot allowed).
+const fn is_zone_name(zone: &str) -> bool {
+    let bytes = zone.as_bytes();
+    let len = if !bytes.is_empty() && bytes[bytes.len() - 1] == b'.' {
+        bytes.len() - 1
+    } else {
+        bytes.len()
+    };
+    if len == 0 || len > 240 {
+        return false;
+    }
+    let (mut start, mut i) = (0, 0);
+    while i <= len {
+        if i == len || bytes[i] == b'.' {
+            let (label, _) = bytes.split_at(i);
+            let (_, label) = label.split_at(start);
+            if !is_dns_label(label, true) {
+                return false;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    true
 }
 
 impl<N: Node> FiberLb<N> {
+    /// fiberlb on `node` with `balancers`: standalone, its admin API on
+    /// port 8404 (HAProxy's customary stats port), publishing nothing.
+    /// Change a field with struct update (`FiberLb { admin_port: ...,
+    /// ..FiberLb::new(...) }`).
+    pub const fn new(node: N, balancers: &'static [Balancer]) -> FiberLb<N> {
+        FiberLb {
+            node,
+            mode: Mode::Standalone,
+            admin_port: photon_dsl::port!(8404),
+            balancers,
+            publish: Publish::Off,
+        }
+    }
+
+    /// What its mode and publishing settings get wrong, if anything.
+    const fn integration_problem(&self) -> Option<ConstText> {
+        match (&self.mode, &self.publish) {
+            (Mode::Hybrid(_), _) => Some(ConstText::new().push(
+                "fiberlb has nothing to run hybrid: it keeps no metadata and photonauth checks none of its requests; `Mode::Integrated` registers it in chainfire and lets it publish names",
+            )),
+            (
+                Mode::Integrated(Integration {
+                    auth: Auth::PhotonAuth(_),
+                    ..
+                }),
+                _,
+            ) => Some(ConstText::new().push(
+                "photonauth checks none of fiberlb's requests: integrate it with `auth: Auth::Local`",
+            )),
+            (Mode::Standalone, Publish::Dns { zone, .. }) => Some(
+                ConstText::new()
+                    .push("`publish` writes the balancers' names into zone ")
+                    .quoted(zone)
+                    .push(" through chainfire, which a standalone fiberlb has none of: run it `Mode::Integrated(Integration { state_store, auth: Auth::Local })`"),
+            ),
+            (_, Publish::Dns { zone, .. }) => {
+                if !is_zone_name(zone) {
+                    return Some(
+                        ConstText::new()
+                            .push("`publish`: zone ")
+                            .quoted(zone)
+                            .push(" is not a DNS name of letters, digits and hyphens"),
+                    );
+                }
+                let mut i = 0;
+                while i < self.balancers.len() {
+                    let name = self.balancers[i].name;
+                    if !is_dns_label(name.as_bytes(), false) {
+                        return Some(
+                            ConstText::new()
+                                .push("balancer ")
+                                .quoted(name)
+                                .push(" is published as a DNS name, so its name must be one DNS label: lowercase letters, digits and hyphens, at most 63"),
+                        );
+                    }
+                    i += 1;
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Its listeners (the admin API and one per balancer) and its
     /// backends, for the topology checks; a balancer found wrong fails the
     /// build with what is wrong.
@@ -644,6 +779,13 @@ impl<N: Node> FiberLb<N> {
             return decl.reject(
                 "fiberlb has no balancers: list at least one (`balancers: &[WEB.balancer()]`)",
             );
+        }
+        if let Some(problem) = self.integration_problem() {
+            return decl.reject_because(problem);
+        }
+        decl = self.mode.declare(decl);
+        if let Publish::Dns { zone, server } = &self.publish {
+            decl = decl.publishes_into_zone("publish", zone, server);
         }
         let mut i = 0;
         while i < self.balancers.len() {
@@ -828,11 +970,7 @@ mod tests {
             idle_timeout: Duration::from_secs(30),
         };
         let balancers: &'static [Balancer] = Box::leak(Box::new([dns.balancer()]));
-        let lb = FiberLb {
-            node: Edge,
-            admin_port: port!(8404),
-            balancers,
-        };
+        let lb = FiberLb::new(Edge, balancers);
         let decl = ServiceSpec::declare(&lb);
         assert!(decl.rejected().is_none(), "{:?}", decl.rejected());
         let listeners: Vec<_> = decl.listeners().map(|l| (l.name, l.transport)).collect();

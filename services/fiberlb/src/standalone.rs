@@ -55,13 +55,14 @@ use photon_dsl::{
 };
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
-    Built, Local, Remotes, StandaloneServer, config_error, leak, listen_port, standalone_document,
+    Built, Local, Remotes, StandaloneServer, config_error, integration, leak, listen_port,
+    standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{
     AdminListener, Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4,
-    L4Stickiness, L7, Layer, Method, Route, Target, TlsFront,
+    L4Stickiness, L7, Layer, Method, Publish, Route, Target, TlsFront,
 };
 
 /// fiberlb's standalone TOML schema as a type.
@@ -158,6 +159,21 @@ pub struct Standalone {
     /// `[[standalone.loadbalancers]]`.
     #[serde(default)]
     pub loadbalancers: Vec<LoadBalancer>,
+    /// `[standalone.publish]`: the balancers' names in a stored zone
+    /// (integrated only); off when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishSection>,
+}
+
+/// `[standalone.publish]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSection {
+    /// The zone (a stored zone of the cluster's flashdns).
+    pub zone: String,
+    /// That flashdns, `host:port`: the zone's name server if fiberlb
+    /// makes the zone.
+    pub server: String,
 }
 
 /// `[standalone.server]`.
@@ -839,7 +855,27 @@ impl StandaloneServer for FiberLbSchema {
                 "no balancers: add a `[[standalone.loadbalancers]]` with its `backends`",
             ));
         }
-        let mut remotes = Remotes::new(layers);
+        let (mode, mut remotes) = integration::<FiberLbSchema>(doc, layers)?;
+        let publish = match &s.publish {
+            None => Publish::Off,
+            Some(PublishSection { zone, server }) => {
+                if mode.is_integrated() {
+                    let server = remotes
+                        .add::<photon_dsl::protocol::Dns>("standalone.publish.server", server)?;
+                    remotes.keeps_stored_zone(&server, zone);
+                    Publish::Dns {
+                        zone: leak(zone),
+                        server,
+                    }
+                } else {
+                    return Err(config_error(
+                        layers,
+                        "standalone.publish",
+                        "names are published through chainfire: set `photon.mode = \"integrated\"` with `photon.integrated.chainfire_endpoints`, or leave [standalone.publish] out",
+                    ));
+                }
+            }
+        };
         let mut balancers = Vec::with_capacity(s.loadbalancers.len());
         let mut listen = Vec::new();
         for (i, lb) in s.loadbalancers.iter().enumerate() {
@@ -863,15 +899,22 @@ impl StandaloneServer for FiberLbSchema {
         }
         let spec = FiberLb {
             node: Local,
+            mode,
             admin_port: listen_port(
                 layers,
                 "standalone.server.admin_api_addr",
                 s.server.admin_api_addr,
             )?,
             balancers: Box::leak(balancers.into_boxed_slice()),
+            publish,
         };
         if let Some(reason) = spec.declare().rejected() {
-            return Err(config_error(layers, "standalone.loadbalancers", reason));
+            let key = match (mode, publish) {
+                (photon_dsl::Mode::Standalone, Publish::Off) => "standalone.loadbalancers",
+                (_, Publish::Off) => "photon.mode",
+                _ => "standalone.publish",
+            };
+            return Err(config_error(layers, key, reason));
         }
         let mut built = Built::new(spec)
             .listen(AdminListener, s.server.admin_api_addr.ip)
@@ -939,6 +982,8 @@ pub fn export<N: photon_dsl::Node>(
     bind_ip: IpAddr,
     component_id: &str,
     reach: Reach<'_>,
+    cluster: &str,
+    reach_port: photon_runtime::standalone::Reach<'_>,
 ) -> Result<ComponentDocument<FiberLbSchema>, ExportError> {
     let mut loadbalancers = Vec::with_capacity(spec.balancers.len());
     for balancer in spec.balancers {
@@ -1044,6 +1089,7 @@ pub fn export<N: photon_dsl::Node>(
         loadbalancers.push(lb);
     }
     let mut doc = standalone_document::<FiberLbSchema>(component_id);
+    write_integration::<FiberLbSchema>(&mut doc, spec.mode, cluster, reach_port)?;
     doc.photon.standalone.dataplane = Some(Dataplane::Userspace);
     doc.standalone = Standalone {
         server: Server {
@@ -1053,6 +1099,13 @@ pub fn export<N: photon_dsl::Node>(
         },
         dataplane: None,
         loadbalancers,
+        publish: match spec.publish {
+            Publish::Off => None,
+            Publish::Dns { zone, server } => Some(PublishSection {
+                zone: zone.to_owned(),
+                server: reach_port(server.node(), server.port())?,
+            }),
+        },
     };
     Ok(doc)
 }

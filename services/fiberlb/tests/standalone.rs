@@ -11,12 +11,15 @@ use std::time::Duration;
 use fiberlb::standalone::{Dataplane, DataplaneSection, FiberLbSchema};
 use fiberlb::{
     Backend, Balancer, Certificate, Check, FiberLb, Health, HttpStickiness, L4, L4Stickiness, L7,
-    Method, Route, TlsFront,
+    Method, Publish, Route, TlsFront,
 };
 use photon_config::{ComponentDocument, Layers, Sources, load};
 use photon_dsl::UrlPathPrefix;
 use photon_dsl::protocol::{Dns, Http, HttpGet, OverHttp, RawTcp, S3};
-use photon_dsl::{Dep, HostName, Node as _, NodeAddress, NodeName, Port, Protocol, Secret};
+use photon_dsl::{
+    Auth, Dep, HostName, Integration, Mode, Node as _, NodeAddress, NodeName, Port, Protocol,
+    Secret,
+};
 use photon_runtime::standalone::round_trip::{context, round_trip};
 use photon_runtime::standalone::{StandaloneServer as _, leak};
 use proptest::prelude::*;
@@ -248,6 +251,7 @@ const NODES: [&str; 4] = ["web-1", "web-2", "web-3", "web-4"];
 fn addresses() -> Vec<(NodeName, NodeAddress)> {
     NODES
         .iter()
+        .chain(&["kv-1", "kv-2", "kv-3", "dns"])
         .enumerate()
         .map(|(i, node)| {
             let address = if i % 2 == 0 {
@@ -425,20 +429,60 @@ fn any_balancer(i: usize) -> impl Strategy<Value = Balancer> {
     ]
 }
 
+/// An endpoint of `node` on some port.
+fn dep<P: Protocol>(node: &'static str) -> impl Strategy<Value = Dep<P>> {
+    (1u16..=65535).prop_map(move |port| {
+        Dep::from_text(
+            NodeName::parse(node).unwrap(),
+            Port::try_from(port).unwrap(),
+            None,
+        )
+    })
+}
+
+/// Standalone, or integrated with one to three chainfire members and
+/// perhaps publishing into a zone of the flashdns on `dns`.
+fn integration() -> impl Strategy<Value = (Mode, Publish)> {
+    prop_oneof![
+        Just((Mode::Standalone, Publish::Off)),
+        (
+            (dep("kv-1"), dep("kv-2"), dep("kv-3"), 1usize..=3),
+            proptest::option::of((dep::<Dns>("dns"), "[a-z]{1,8}\\.internal")),
+        )
+            .prop_map(|((a, b, c, n), publish)| {
+                (
+                    Mode::Integrated(Integration {
+                        state_store: Box::leak(vec![a, b, c][..n].to_vec().into_boxed_slice()),
+                        auth: Auth::Local,
+                    }),
+                    match publish {
+                        None => Publish::Off,
+                        Some((server, zone)) => Publish::Dns {
+                            zone: leak(&zone),
+                            server,
+                        },
+                    },
+                )
+            }),
+    ]
+}
+
 fn spec() -> impl Strategy<Value = FiberLb<Edge>> {
     (
         any_balancer(0),
         proptest::option::of(any_balancer(1)),
         proptest::option::of(any_balancer(2)),
         20000u16..=30000,
+        integration(),
     )
-        .prop_map(|(first, second, third, admin)| {
+        .prop_map(|(first, second, third, admin, (mode, publish))| {
             let balancers: Vec<Balancer> =
                 std::iter::once(first).chain(second).chain(third).collect();
             FiberLb {
-                node: Edge,
                 admin_port: Port::try_from(admin).unwrap(),
-                balancers: Box::leak(balancers.into_boxed_slice()),
+                mode,
+                publish,
+                ..FiberLb::new(Edge, Box::leak(balancers.into_boxed_slice()))
             }
         })
 }
@@ -456,6 +500,14 @@ fn an_exported_fiberlb_loads_back_as_the_same_balancers() {
                 let ctx = context(Edge::NAME, bind, addresses());
                 let back = round_trip::<FiberLbSchema>(&spec, &ctx).unwrap().spec;
                 prop_assert_eq!(back.admin_port, spec.admin_port);
+                prop_assert_eq!(back.mode.as_str(), spec.mode.as_str());
+                match (back.publish, spec.publish) {
+                    (Publish::Off, Publish::Off) => {}
+                    (Publish::Dns { zone: a, .. }, Publish::Dns { zone: b, .. }) => {
+                        prop_assert_eq!(a, b)
+                    }
+                    (a, b) => prop_assert!(false, "published {a:?}, exported {b:?}"),
+                }
                 prop_assert_eq!(
                     format!("{:?}", back.balancers),
                     format!("{:?}", spec.balancers)
@@ -499,5 +551,39 @@ fn the_binary_refuses_a_kernel_dataplane_with_the_key_and_its_line() {
             file.display()
         )),
         "{stderr}"
+    );
+}
+
+#[test]
+fn publishing_names_needs_integrated_mode_and_balancer_names_that_are_dns_labels() {
+    let lb = |name: &str| {
+        format!(
+            "[[standalone.loadbalancers]]\nname = \"{name}\"\nport = 8080\nprotocol = \"http\"\n[[standalone.loadbalancers.backends]]\naddress = \"10.0.0.1\"\nport = 80\n"
+        )
+    };
+    let publish = "[standalone.publish]\nzone = \"apps.internal\"\nserver = \"10.0.0.53:53\"\n";
+    let integrated = "[photon]\nmode = \"integrated\"\n[photon.integrated]\nchainfire_endpoints = [\"http://10.0.0.9:2379\"]\n[standalone.server]\nadmin_api_addr = \"127.0.0.1:8404\"\n";
+    assert_eq!(
+        build(&format!("{integrated}{}{publish}", lb("web"))),
+        Ok(())
+    );
+    let (key, problem) = build(&format!("{HEAD}{}{publish}", lb("web"))).unwrap_err();
+    assert_eq!(key, "standalone.publish");
+    assert!(problem.contains("mode = \"integrated\""), "{problem}");
+    let (key, problem) = build(&format!("{integrated}{}{publish}", lb("Web_1"))).unwrap_err();
+    assert_eq!(key, "standalone.publish");
+    assert!(
+        problem.contains("balancer `Web_1` is published as a DNS name"),
+        "{problem}"
+    );
+    let with_photonauth = integrated.replace(
+        "chainfire_endpoints",
+        "auth_service_endpoint = \"http://10.0.0.7:50051\"\nchainfire_endpoints",
+    );
+    let (key, problem) = build(&format!("{with_photonauth}{}", lb("web"))).unwrap_err();
+    assert_eq!(key, "photon.mode");
+    assert!(
+        problem.contains("photonauth checks none of fiberlb's requests"),
+        "{problem}"
     );
 }

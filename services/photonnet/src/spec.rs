@@ -59,8 +59,8 @@ impl<N: Node> PhotonNet<N> {
             .listens_on::<ApiListener>(self.port)
             .with_health()
             .secret("admin_token", &self.admin_token);
-        if let VpcDns::Zone { server, .. } = &self.dns {
-            decl = decl.needs("vpc_dns", server);
+        if let VpcDns::Zone { zone, server } = &self.dns {
+            decl = decl.publishes_into_zone("vpc_dns", zone, server);
         }
         Integration {
             state_store: self.state_store,

@@ -109,11 +109,15 @@ impl StandaloneServer for PhotonNetSchema {
                     "empty: name the zone, or leave [standalone.dns] out for no VPC DNS",
                 ));
             }
-            Some(Dns { zone, server }) => VpcDns::Zone {
-                zone: Box::leak(zone.clone().into_boxed_str()),
-                server: remotes
-                    .add::<photon_dsl::protocol::Dns>("standalone.dns.server", server)?,
-            },
+            Some(Dns { zone, server }) => {
+                let server =
+                    remotes.add::<photon_dsl::protocol::Dns>("standalone.dns.server", server)?;
+                remotes.keeps_stored_zone(&server, zone);
+                VpcDns::Zone {
+                    zone: photon_runtime::standalone::leak(zone),
+                    server,
+                }
+            }
         };
         let spec = PhotonNet {
             node: Local,

@@ -28,8 +28,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp};
+use flashdns::store::Change;
 use flashdns::store::chainfire::ChainfireStore;
-use flashdns::store::{Change, ZoneStore as _};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record};
 use ipnet::Ipv4Net;
@@ -333,22 +333,7 @@ impl NetStore {
             self.client.clone(),
             flashdns::store::chainfire::cluster_prefix(cluster),
         );
-        let glue = match server {
-            std::net::IpAddr::V4(ip) => format!("ns IN A {ip}"),
-            std::net::IpAddr::V6(ip) => format!("ns IN AAAA {ip}"),
-        };
-        let text = format!(
-            "$ORIGIN {origin}\n$TTL {NAME_TTL}\n@ IN SOA ns.{origin} hostmaster.{origin} 1 3600 600 86400 {NAME_TTL}\n@ IN NS ns.{origin}\n{glue}\n"
-        );
-        let zone =
-            flashdns::zone::file::parse(&text, "photonnet's VPC zone", &origin).map_err(|e| {
-                NetError::Dns(flashdns::store::StoreError::Invalid {
-                    origin: origin.to_string(),
-                    problem: e.to_string(),
-                })
-            })?;
-        let records: Vec<Record> = zone.records().cloned().collect();
-        if store.create(&origin, &records).await? {
+        if store.ensure_zone(&origin, server, NAME_TTL).await? {
             tracing::info!(zone = %origin, "VPC zone made in chainfire");
         }
         self.dns = Some(VpcZone { store, origin });

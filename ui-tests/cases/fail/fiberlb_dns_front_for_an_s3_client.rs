@@ -18,7 +18,7 @@ const DNS_POOL: L4<Dns> = L4 {
     stickiness: L4Stickiness::None,
     idle_timeout: Duration::from_secs(30),
 };
-const LB: FiberLb<Edge> = FiberLb { node: Edge, admin_port: port!(8404), balancers: &[DNS_POOL.balancer()] };
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[DNS_POOL.balancer()]);
 const UPLOADS: Uploads<App> = Uploads { node: App, s3: LB.l4(&DNS_POOL).dep() };
 
 fn main() {}

@@ -27,7 +27,7 @@ const S3_POOL: L4<S3> = L4 {
     stickiness: L4Stickiness::None,
     idle_timeout: Duration::from_secs(300),
 };
-const LB: FiberLb<Edge> = FiberLb { node: Edge, admin_port: port!(8404), balancers: &[S3_POOL.balancer()] };
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[S3_POOL.balancer()]);
 
 photon_dsl::topology! {
     name: "lb",

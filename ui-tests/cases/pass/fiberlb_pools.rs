@@ -67,7 +67,7 @@ const WEB: L7<HttpGet<String, String>> = L7 {
     }),
     request_timeout: Duration::from_secs(30),
 };
-const LB: FiberLb<Edge> = FiberLb { node: Edge, admin_port: port!(8404), balancers: &[S3_POOL.balancer(), WEB.balancer()] };
+const LB: FiberLb<Edge> = FiberLb::new(Edge, &[S3_POOL.balancer(), WEB.balancer()]);
 
 const UPLOADS: Uploads<App> = Uploads { node: App, s3: LB.l4(&S3_POOL).dep() };
 const PROBE: EchoClient<App> = EchoClient {

@@ -169,6 +169,16 @@ impl<'l> Remotes<'l> {
         self.add_named::<P>(key, url, Some(node))
     }
 
+    /// Says that the remote serving `server` keeps zone `zone` in
+    /// chainfire (as an integrated flashdns's stored zone), as the
+    /// configuration that publishes into it implies: a remote is not
+    /// checked here, so the topology takes the configuration's word.
+    pub fn keeps_stored_zone(&mut self, server: &Dep<photon_dsl::protocol::Dns>, zone: &str) {
+        if let Some(remote) = self.list.iter_mut().find(|r| r.node() == server.node()) {
+            remote.decl = remote.decl.keeps_stored_zone(leak(zone));
+        }
+    }
+
     fn add_named<P: Protocol>(
         &mut self,
         key: &str,

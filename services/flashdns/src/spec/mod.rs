@@ -479,13 +479,24 @@ impl<N: Node> FlashDns<N> {
                 "flashdns has nothing to run hybrid: photonauth checks none of its requests, and its zones are either local (`Mode::Standalone`) or stored in chainfire (`Mode::Integrated`)",
             );
         }
-        let decl = self.mode.declare(named_nodes(
+        let mut decl = self.mode.declare(named_nodes(
             ServiceDecl::new::<N>(KIND)
                 .listens_on::<DnsListener>(self.dns_port)
                 .listens_on::<AdminListener>(self.admin_port)
                 .with_health(),
             self.zones,
         ));
+        // Integrated, its stored zones are in chainfire, where photonnet
+        // and fiberlb write names into them.
+        if self.mode.is_integrated() {
+            let mut z = 0;
+            while z < self.zones.len() {
+                if let ZoneSource::Store = self.zones[z].source {
+                    decl = decl.keeps_stored_zone(self.zones[z].origin);
+                }
+                z += 1;
+            }
+        }
         let limits = self.file_limits;
         match check::zones_problem(self.zones) {
             Some(problem) => decl.reject_because(problem),

@@ -139,6 +139,34 @@ impl ChainfireStore {
 }
 
 impl ChainfireStore {
+    /// Makes zone `origin` if chainfire does not hold it yet, for a
+    /// component that publishes names into it (photonnet, fiberlb): an SOA
+    /// (`ttl` also its negative-caching time), and `ns.<origin>` at
+    /// `name_server` (the flashdns serving it) as its one name server.
+    /// Whether it was made now; a zone already there is left as it is.
+    pub async fn ensure_zone(
+        &self,
+        origin: &Name,
+        name_server: std::net::IpAddr,
+        ttl: u32,
+    ) -> Result<bool, StoreError> {
+        let glue = match name_server {
+            std::net::IpAddr::V4(ip) => format!("ns IN A {ip}"),
+            std::net::IpAddr::V6(ip) => format!("ns IN AAAA {ip}"),
+        };
+        let text = format!(
+            "$ORIGIN {origin}\n$TTL {ttl}\n@ IN SOA ns.{origin} hostmaster.{origin} 1 3600 600 86400 {ttl}\n@ IN NS ns.{origin}\n{glue}\n"
+        );
+        let zone = zone::file::parse(&text, "a published zone", origin).map_err(|e| {
+            StoreError::Invalid {
+                origin: origin.to_string(),
+                problem: e.to_string(),
+            }
+        })?;
+        let records: Vec<Record> = zone.records().cloned().collect();
+        self.create(origin, &records).await
+    }
+
     /// One try at [`ZoneStore::apply`] in a transaction that also needs
     /// `when` to hold and also does `also`: how another component
     /// (photonnet publishing an address's name) changes its own state and
