@@ -17,7 +17,7 @@
 //! dig @127.0.1.3 -p 5300 s3.site.internal             # the store
 //! ```
 
-use chainfire::{Chainfire, Limits};
+use chainfire::Chainfire;
 use echo::{EchoProtocol, EchoServer};
 use fiberlb::{Backend, Check, FiberLb, Health, HttpStickiness, L7, Method, Publish};
 use flashdns::{FlashDns, Rec, RecData, Soa, Zone, ZoneData};
@@ -39,12 +39,7 @@ nodes! {
     pub Web2 = "web-2";
 }
 
-const REGISTRY: Chainfire<Kv> = Chainfire {
-    node: Kv,
-    client_port: port!(2379),
-    peer_port: port!(2380),
-    limits: Limits::DEFAULT,
-};
+const REGISTRY: Chainfire<Kv> = Chainfire::new(Kv);
 
 /// What joining the platform takes: the registry's members.
 const JOINED: Integration = Integration {

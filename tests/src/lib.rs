@@ -7,6 +7,7 @@ pub mod etcd;
 pub mod fiberlb;
 pub mod grpc;
 pub mod http;
+pub mod net;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};

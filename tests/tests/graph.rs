@@ -55,6 +55,40 @@ fn dot_draws_every_service_and_dependency_of_the_platform_deployments() {
             &["storage/lightningstor", "dns/flashdns"][..],
             &[][..],
         ),
+        (
+            "level2",
+            &["kv/chainfire", "edge/fiberlb", "web-1/echo", "dns/flashdns"][..],
+            &[
+                ("edge/fiberlb", "web-2/echo"),
+                ("edge/fiberlb", "dns/flashdns"),
+                ("storage/lightningstor", "kv/chainfire"),
+            ][..],
+        ),
+        (
+            "level3",
+            &[
+                "kv-1/chainfire",
+                "kv-2/chainfire",
+                "kv-3/chainfire",
+                "auth/photonauth",
+                "net/photonnet",
+                "storage/lightningstor",
+                "dns/flashdns",
+                "edge/fiberlb",
+            ][..],
+            &[
+                ("edge/fiberlb", "storage/lightningstor"),
+                ("edge/fiberlb", "dns/flashdns"),
+                ("storage/lightningstor", "auth/photonauth"),
+                ("net/photonnet", "dns/flashdns"),
+                ("dns/flashdns", "kv-2/chainfire"),
+            ][..],
+        ),
+        (
+            "prod",
+            &["kv-1/chainfire", "edge/fiberlb", "net/photonnet"][..],
+            &[("net/photonnet", "auth/photonauth")][..],
+        ),
     ] {
         let graph = output(deployment, &["graph", "--format", "dot"]);
         assert!(graph.status.success(), "{graph:?}");

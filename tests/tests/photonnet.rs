@@ -12,15 +12,14 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use e2e::Loopback;
-use e2e::auth::{ALLOW_ALL, key_token, user_with_key, with_token};
+use e2e::auth::{ALLOW_ALL, key_token, user_with_key};
 use e2e::etcd::{leader_index, run_node_with_env};
+use e2e::net::Net;
 use hickory_proto::rr::RecordType;
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
 use photonnet::api::AUDIENCE;
-use photonnet::api::proto::photon_net_client::PhotonNetClient;
 use photonnet::api::proto::*;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const NAME: &str = "photonnet";
 const AUTH_TOKEN: &str = "photonnet-auth-admin-0123456789";
@@ -34,96 +33,6 @@ fn env() -> [(&'static str, &'static str); 2] {
         ("PHOTONAUTH_ADMIN_TOKEN", AUTH_TOKEN),
         ("PHOTONNET_ADMIN_TOKEN", NET_TOKEN),
     ]
-}
-
-/// A client of photonnet at `url` sending `token`.
-#[derive(Clone)]
-struct Net {
-    client: PhotonNetClient<Channel>,
-    token: String,
-}
-
-impl Net {
-    async fn connect(url: &str, token: &str) -> Net {
-        Net {
-            client: PhotonNetClient::connect(url.to_owned()).await.unwrap(),
-            token: token.to_owned(),
-        }
-    }
-
-    fn req<T>(&self, message: T) -> tonic::Request<T> {
-        with_token(message, &self.token)
-    }
-
-    async fn vpc(&mut self, name: &str, cidr: &str) -> Result<Vpc, tonic::Status> {
-        let request = self.req(CreateVpcRequest {
-            tenant: String::new(),
-            name: name.into(),
-            cidr: cidr.into(),
-        });
-        self.client
-            .create_vpc(request)
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn subnet(&mut self, vpc: &str, name: &str, cidr: &str) -> Result<Subnet, tonic::Status> {
-        let request = self.req(CreateSubnetRequest {
-            tenant: String::new(),
-            vpc: vpc.into(),
-            name: name.into(),
-            cidr: cidr.into(),
-        });
-        self.client
-            .create_subnet(request)
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    async fn allocate(
-        &mut self,
-        vpc: &str,
-        subnet: &str,
-        name: &str,
-    ) -> Result<Allocation, tonic::Status> {
-        let request = self.req(AllocateRequest {
-            tenant: String::new(),
-            vpc: vpc.into(),
-            subnet: subnet.into(),
-            name: name.into(),
-            address: String::new(),
-        });
-        self.client.allocate(request).await.map(|r| r.into_inner())
-    }
-
-    async fn release(
-        &mut self,
-        vpc: &str,
-        subnet: &str,
-        address: &str,
-    ) -> Result<(), tonic::Status> {
-        let request = self.req(ReleaseRequest {
-            tenant: String::new(),
-            vpc: vpc.into(),
-            subnet: subnet.into(),
-            address: address.into(),
-        });
-        self.client.release(request).await.map(|_| ())
-    }
-
-    async fn allocations(&mut self, vpc: &str, subnet: &str) -> Vec<Allocation> {
-        let request = self.req(ListAllocationsRequest {
-            tenant: String::new(),
-            vpc: vpc.into(),
-            subnet: subnet.into(),
-        });
-        self.client
-            .list_allocations(request)
-            .await
-            .unwrap()
-            .into_inner()
-            .allocations
-    }
 }
 
 /// The code and message of a refused call.

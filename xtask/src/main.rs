@@ -60,7 +60,7 @@ pub fn deployments(root: &Path, check: bool) -> io::Result<Vec<String>> {
             continue;
         };
         names.insert(name.to_owned());
-        let text = fs::read_to_string(&file)?;
+        let text = with_path_modules(&dir, fs::read_to_string(&file)?)?;
         let wanted = manifest(name, &used_crates(&text, &services));
         let path = dir.join(name).join("Cargo.toml");
         let current = fs::read_to_string(&path).ok();
@@ -151,6 +151,25 @@ fn service_crates(root: &Path) -> io::Result<Vec<ServiceCrate>> {
         }
     }
     Ok(crates)
+}
+
+/// `text` followed by the files of the modules it includes by path
+/// (`#[path = "level3/platform.rs"] mod platform;`, relative to `dir`), so
+/// the crates a shared module uses are its deployments' dependencies too.
+fn with_path_modules(dir: &Path, text: String) -> io::Result<String> {
+    let mut all = text.clone();
+    for line in text.lines() {
+        let Some(path) = line
+            .trim_start()
+            .strip_prefix("#[path = \"")
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        all.push('\n');
+        all.push_str(&fs::read_to_string(dir.join(path))?);
+    }
+    Ok(all)
 }
 
 /// The service crates `text` names in a `use` (`use chainfire::Chainfire;`,
@@ -246,5 +265,31 @@ mod tests {
             ),
             "{written}"
         );
+    }
+
+    #[test]
+    fn a_module_included_by_path_adds_the_crates_it_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("shared")).unwrap();
+        fs::write(
+            dir.path().join("shared/platform.rs"),
+            "use flashdns::Zone;\n",
+        )
+        .unwrap();
+        let text = "#[path = \"shared/platform.rs\"]\nmod platform;\nuse chainfire::Chainfire;\n";
+        let all = with_path_modules(dir.path(), text.to_owned()).unwrap();
+        let services = [
+            ServiceCrate {
+                name: "chainfire".to_owned(),
+                server: true,
+            },
+            ServiceCrate {
+                name: "flashdns".to_owned(),
+                server: true,
+            },
+        ];
+        let used = used_crates(&all, &services);
+        assert_eq!(used.len(), 2, "{all}");
+        assert!(with_path_modules(dir.path(), "#[path = \"gone.rs\"]\n".to_owned()).is_err());
     }
 }

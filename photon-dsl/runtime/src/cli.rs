@@ -76,7 +76,13 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .about("Run every node in this process, each on its own loopback address")
                 .arg(loopback.clone())
                 .arg(timeout_arg())
-                .arg(state_dir_arg()),
+                .arg(state_dir_arg())
+                .arg(
+                    Arg::new("local-secrets")
+                        .long("local-secrets")
+                        .action(ArgAction::SetTrue)
+                        .help("Make a random value, kept under the state directory, for each secret read from an environment variable that is not set: for trying a deployment on this machine only"),
+                ),
         )
         .subcommand(
             Command::new("run")
@@ -293,6 +299,11 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
             print(&text)
         }
         "up" => with_resolver(&topology, sub, true, |r| {
+            if sub.get_flag("local-secrets")
+                && let Err(code) = local_secrets(&topology, sub)
+            {
+                return code;
+            }
             run(&topology, topology.nodes().to_vec(), r, sub)
         }),
         "run" => with_resolver(&topology, sub, false, |r| {
@@ -491,6 +502,27 @@ fn run(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, e.exit_code()),
     }
+}
+
+/// `up --local-secrets`: values for the unset environment secrets, each
+/// announced loudly with the file that keeps it.
+fn local_secrets(topology: &Topology<dyn Service>, m: &ArgMatches) -> Result<(), ExitCode> {
+    let dir = state_root(m)
+        .join(topology.name().as_str())
+        .join("local-secrets");
+    let secrets = topology
+        .services()
+        .iter()
+        .flat_map(|s| s.decl.secrets().map(|d| d.secret).collect::<Vec<_>>());
+    let made = crate::local_secrets::provide(secrets, &dir).map_err(|e| fail(&e, 1))?;
+    for (variable, file) in &made {
+        tracing::warn!(
+            %variable,
+            file = %file.display(),
+            "LOCAL USE ONLY: not set, so a value made for this machine is used (the file keeps it; set the variable to choose one)"
+        );
+    }
+    Ok(())
 }
 
 fn check(topology: &Topology<dyn Service>, resolver: Arc<Resolver>, m: &ArgMatches) -> ExitCode {

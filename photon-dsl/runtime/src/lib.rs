@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod http;
 mod join;
 mod lifetime;
+pub mod local_secrets;
 mod mode;
 pub mod plan;
 pub mod secret;

@@ -67,9 +67,10 @@ pub fn read_secret(secret: &Secret) -> Result<SecretString, SecretError> {
         SecretSource::Written(written) => written.value.to_owned(),
         SecretSource::Env(name) => match std::env::var(name) {
             Ok(value) => value,
-            Err(std::env::VarError::NotPresent) => {
-                return Err(SecretError::EnvUnset { secret: *secret });
-            }
+            Err(std::env::VarError::NotPresent) => match crate::local_secrets::value_of(name) {
+                Some(made) => made.to_owned(),
+                None => return Err(SecretError::EnvUnset { secret: *secret }),
+            },
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(SecretError::EnvNotUnicode { secret: *secret });
             }

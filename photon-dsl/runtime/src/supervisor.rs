@@ -163,6 +163,31 @@ fn check_secrets(topology: &Topology<dyn Service>, order: &[usize]) -> Result<()
     }
 }
 
+/// Says how to reach what runs: each listener's address and protocol, and
+/// where each secret is read from (never its value).
+fn announce(topology: &Topology<dyn Service>, order: &[usize], resolver: &Resolver) {
+    for &i in order {
+        let decl = &topology.services()[i].decl;
+        let node = decl.node();
+        let Ok(address) = resolver.resolve(node) else {
+            continue;
+        };
+        for listener in decl.listeners() {
+            tracing::info!(
+                %node,
+                service = %decl.kind(),
+                listener = listener.name,
+                protocol = listener.protocol,
+                at = %address.with_port(listener.port.get()),
+                "reach"
+            );
+        }
+        for secret in decl.secrets() {
+            tracing::info!(%node, service = %decl.kind(), slot = secret.slot, from = %secret.secret, "secret");
+        }
+    }
+}
+
 /// Runs the selected nodes of `topology` until they have all stopped.
 pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Result<(), RunError> {
     topology.check()?;
@@ -177,6 +202,7 @@ pub async fn run(topology: &Topology<dyn Service>, options: RunOptions) -> Resul
         return Ok(());
     };
     tracing::info!(services = run.started.len(), "all services started");
+    announce(topology, &order, &options.resolver);
     let failed = run.until_stopped(deferred).await;
     if failed.is_empty() {
         tracing::info!("all services stopped");

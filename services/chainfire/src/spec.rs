@@ -67,7 +67,18 @@ impl Limits {
 }
 
 impl<N: Node> Chainfire<N> {
-    /// Its listeners, for the topology checks.
+    /// A member on `node` with etcd's ports (clients on 2379, peers on
+    /// 2380) and [`Limits::DEFAULT`]; change a field with struct update
+    /// (`Chainfire { client_port: port!(12379), ..Chainfire::new(Kv) }`).
+    pub const fn new(node: N) -> Chainfire<N> {
+        Chainfire {
+            node,
+            client_port: photon_dsl::port!(2379),
+            peer_port: photon_dsl::port!(2380),
+            limits: Limits::DEFAULT,
+        }
+    }
+
     /// The same member settings on node `node`: the other members of a
     /// cluster, written once (`const KV_2: Chainfire<Kv2> = KV_1.on(Kv2);`).
     pub const fn on<M: Node>(self, node: M) -> Chainfire<M> {
@@ -79,6 +90,7 @@ impl<N: Node> Chainfire<N> {
         }
     }
 
+    /// Its listeners, for the topology checks.
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<ClientListener>(self.client_port)
