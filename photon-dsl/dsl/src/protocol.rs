@@ -121,6 +121,12 @@ marker! {
     PromQuery, "prom-query", Tcp, false
 }
 marker! {
+    /// Alert notifications POSTed as Alertmanager's webhook JSON (`version`
+    /// 4: `status`, `alerts`, `groupLabels`, ...), as Alertmanager's own
+    /// receivers and webhook bridges take them, under a path.
+    AlertWebhook, "alert-webhook", Tcp, true
+}
+marker! {
     /// The NATS client protocol (the event bus).
     Nats, "nats", Tcp, false
 }
@@ -166,4 +172,5 @@ impl OverHttp for S3 {}
 impl OverHttp for Http {}
 impl OverHttp for PromQuery {}
 impl OverHttp for PromScrape {}
+impl OverHttp for AlertWebhook {}
 impl<Req: 'static, Resp: 'static> OverHttp for HttpGet<Req, Resp> {}

@@ -135,6 +135,7 @@ pub struct ServiceDecl {
     integration: Option<Integration>,
     hybrid: bool,
     waits_for_deps: bool,
+    scrapes_metrics: bool,
 }
 
 impl ServiceDecl {
@@ -169,6 +170,7 @@ impl ServiceDecl {
             cluster: None,
             integration: None,
             hybrid: false,
+            scrapes_metrics: false,
         }
     }
 
@@ -223,6 +225,20 @@ impl ServiceDecl {
             listener.health = true;
         }
         self
+    }
+
+    /// Says the service collects every `/metrics` the topology serves (each
+    /// listener [`with_health`](Self::with_health)), as nightlight does:
+    /// its targets are the topology's, never written by hand, and `plan`
+    /// lists them.
+    pub const fn scrapes_every_metrics_endpoint(mut self) -> Self {
+        self.scrapes_metrics = true;
+        self
+    }
+
+    /// Whether it collects every `/metrics` of the topology.
+    pub const fn scrapes_metrics(&self) -> bool {
+        self.scrapes_metrics
     }
 
     /// Says the service starts without waiting for its dependencies to

@@ -241,6 +241,21 @@ impl<S: ?Sized + ServiceSpec> Topology<S> {
         format!("{}/{}", d.node(), d.kind())
     }
 
+    /// Every `/metrics` the topology serves: each listener that answers
+    /// `/health` (the runtime's admin surface serves both), with the index
+    /// of its service. What a service that
+    /// [scrapes every metrics endpoint](ServiceDecl::scrapes_every_metrics_endpoint)
+    /// collects.
+    pub fn metrics_endpoints(&self) -> Vec<(usize, crate::ListenerDecl)> {
+        let mut found = Vec::new();
+        for (i, placed) in self.services.iter().enumerate() {
+            for listener in placed.decl.listeners().filter(|l| l.health) {
+                found.push((i, *listener));
+            }
+        }
+        found
+    }
+
     /// Services placed on `node`, by index.
     pub fn services_on(&self, node: NodeName) -> Vec<usize> {
         (0..self.services.len())

@@ -149,6 +149,21 @@ pub fn table<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> S
             let _ = writeln!(out, "  {name}: {}", members.join(", "));
         }
     }
+    for scraper in (0..t.services().len()).filter(|&i| t.services()[i].decl.scrapes_metrics()) {
+        let _ = writeln!(
+            out,
+            "\nscrape targets of {} (every /metrics of the topology, derived):",
+            t.label(scraper)
+        );
+        for (i, listener) in t.metrics_endpoints() {
+            let node = t.services()[i].decl.node();
+            let at = resolver
+                .resolve(node)
+                .map(|a| a.with_port(listener.port.get()))
+                .unwrap_or_else(|e| e.to_string());
+            let _ = writeln!(out, "  {at}/metrics  {} ({})", t.label(i), listener.name);
+        }
+    }
     let order = t
         .start_order()
         .map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>().join(", "))
@@ -277,4 +292,79 @@ pub fn dot<S: ?Sized + ServiceSpec>(t: &Topology<S>) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use photon_dsl::protocol::{Http, PromQuery};
+    use photon_dsl::{
+        ConfigVersion, DEFAULT_LOOPBACK_BASE, DeploymentName, NodeName, ServiceDecl, port,
+    };
+
+    use super::*;
+
+    /// A service on `node` with one listener answering `/health` (and so
+    /// `/metrics`), scraping every one of the topology when `scrapes`.
+    #[derive(Debug)]
+    struct Spec {
+        node: &'static str,
+        scrapes: bool,
+    }
+
+    impl ServiceSpec for Spec {
+        fn declare(&self) -> ServiceDecl {
+            let node = NodeName::parse(self.node).unwrap();
+            if self.scrapes {
+                ServiceDecl::on_node(node, "nightlight")
+                    .listens::<PromQuery>("http", port!(9090))
+                    .with_health()
+                    .scrapes_every_metrics_endpoint()
+            } else {
+                ServiceDecl::on_node(node, "web")
+                    .listens::<Http>("admin", port!(8080))
+                    .with_health()
+                    .listens::<Http>("data", port!(8081))
+            }
+        }
+    }
+
+    #[test]
+    fn the_plan_lists_every_metrics_endpoint_a_scraper_collects() {
+        let nodes: Vec<NodeName> = ["web", "obs"]
+            .iter()
+            .map(|n| NodeName::parse(n).unwrap())
+            .collect();
+        let topology = Topology::new(
+            DeploymentName::from_literal("observed"),
+            ConfigVersion::from_literal("1.0.0", "main"),
+        )
+        .with_node(nodes[0])
+        .with_node(nodes[1])
+        .with_service(Box::new(Spec {
+            node: "web",
+            scrapes: false,
+        }))
+        .with_service(Box::new(Spec {
+            node: "obs",
+            scrapes: true,
+        }));
+        let resolver = Resolver::new(nodes, AddressPlan::Loopback, DEFAULT_LOOPBACK_BASE).unwrap();
+        let text = table(&topology, &resolver);
+        let section = text
+            .split("scrape targets of obs/nightlight")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no scrape targets in\n{text}"));
+        assert!(
+            section.contains("127.0.1.1:8080/metrics  web/web (admin)"),
+            "{text}"
+        );
+        assert!(
+            section.contains("127.0.1.2:9090/metrics  obs/nightlight (http)"),
+            "{text}"
+        );
+        assert!(
+            !section.contains(":8081"),
+            "a listener without /health is no target:\n{text}"
+        );
+    }
 }

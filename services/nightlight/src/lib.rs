@@ -1,0 +1,11 @@
+//! nightlight: the platform's metrics (docs/design.md §1.1, §2.4).
+//!
+//! The [`spec`] half is what deployments and ui-tests compile against: a
+//! [`NightLight`] collects every `/metrics` the compiled topology serves,
+//! with no target written by hand, and serves the Prometheus query API
+//! (`PromQuery`) other services depend on by type. Alert rules are typed
+//! values, their expressions checked as far as a build can check them.
+//! The server is not written yet.
+
+pub mod spec;
+pub use spec::{AlertRule, Collection, NightLight, Outside, Retention, Webhook};
