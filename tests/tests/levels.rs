@@ -268,21 +268,11 @@ async fn level2_names_the_web_tier_by_its_balancer_and_republishes_as_backends_c
     assert_eq!(kinds, ["fiberlb", "flashdns", "lightningstor"]);
 }
 
-/// `deploy-level2 run --node <node>` on `net`.
+/// `deploy-level2 run --node <node>` on `net`, once it has started.
 fn level2_node(net: &Loopback, node: &str, state: &str) -> Running {
-    let mut running = Running::start_with_env(
-        "level2",
-        &[
-            "run",
-            "--node",
-            node,
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state,
-        ],
-        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
-    );
+    let env = [("LIGHTNINGSTOR_SECRET_KEY", SECRET)];
+    let mut running =
+        e2e::etcd::run_node_with_env("level2", node, &net.to_string(), state.as_ref(), &env);
     running.wait_for("all services started", Duration::from_secs(60));
     running
 }

@@ -12,36 +12,29 @@
 //! `$ETCD_BIN`. Set `BENCH_SCALE` (default 1.0) to run more or fewer
 //! operations.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chainfire::lone;
 use etcd_client::Client;
 
 const VALUE_SIZE: usize = 256;
 const KEYS: u64 = 10_000;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    // `cargo bench` passes `--bench`; the server child is started as
-    // `<exe> --serve-chainfire <dir> <client> <peer>`.
-    if let Some(i) = args.iter().position(|a| a == "--serve-chainfire") {
-        serve_chainfire(&args[i + 1], &args[i + 2], &args[i + 3]);
+    if lone::serve_if_asked() {
         return;
     }
     let scale: f64 = std::env::var("BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let etcd_bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into());
-    if !Path::new(&etcd_bin).exists() {
-        eprintln!(
-            "etcd not found at {etcd_bin}: run .ci/setup (Debian's etcd-server) or set ETCD_BIN"
-        );
+    let etcd_bin = lone::etcd_binary().unwrap_or_else(|why| {
+        eprintln!("{why}");
         std::process::exit(2);
-    }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +43,7 @@ fn main() {
     let mut rows = Vec::new();
     for system in [System::Etcd(etcd_bin.clone()), System::Chainfire] {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (client_port, peer_port) = (free_port(), free_port());
+        let (client_port, peer_port) = (lone::free_port(), lone::free_port());
         let mut child = system.start(dir.path(), client_port, peer_port);
         let endpoint = format!("127.0.0.1:{client_port}");
         let results = runtime.block_on(async {
@@ -86,67 +79,16 @@ impl System {
     }
 
     fn start(&self, dir: &Path, client: u16, peer: u16) -> Child {
-        let mut command = match self {
-            System::Etcd(bin) => {
-                let mut c = Command::new(bin);
-                c.args([
-                    "--name",
-                    "bench",
-                    "--data-dir",
-                    dir.to_str().expect("a UTF-8 path"),
-                    "--listen-client-urls",
-                    &format!("http://127.0.0.1:{client}"),
-                    "--advertise-client-urls",
-                    &format!("http://127.0.0.1:{client}"),
-                    "--listen-peer-urls",
-                    &format!("http://127.0.0.1:{peer}"),
-                    "--initial-advertise-peer-urls",
-                    &format!("http://127.0.0.1:{peer}"),
-                    "--initial-cluster",
-                    &format!("bench=http://127.0.0.1:{peer}"),
-                ]);
-                c
-            }
-            System::Chainfire => {
-                let mut c = Command::new(std::env::current_exe().expect("this binary"));
-                c.args([
-                    "--serve-chainfire",
-                    dir.to_str().expect("a UTF-8 path"),
-                    &client.to_string(),
-                    &peer.to_string(),
-                ]);
-                c
-            }
-        };
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts")
+        match self {
+            System::Etcd(bin) => lone::spawn_etcd(bin, dir, client, peer),
+            System::Chainfire => lone::spawn(
+                dir,
+                &format!("127.0.0.1:{client}"),
+                &format!("127.0.0.1:{peer}"),
+            ),
+        }
+        .expect("the server starts")
     }
-}
-
-/// The chainfire side: one member and its etcd services, in this process.
-fn serve_chainfire(dir: &str, client: &str, peer: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime
-        .block_on(chainfire::lone::serve(
-            "bench",
-            Path::new(dir),
-            &format!("127.0.0.1:{client}"),
-            &format!("127.0.0.1:{peer}"),
-        ))
-        .expect("chainfire serves");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn wait_ready(endpoint: &str) {

@@ -26,7 +26,6 @@
 //! `BENCH_SCALE` (default 1.0) scales the small-object operation counts.
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -36,6 +35,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
+use chainfire::lone::free_port;
 
 const KEY_ID: &str = "BENCHKEY";
 const SECRET: &str = "bench-secret-0123456789";
@@ -55,8 +55,7 @@ fn main() {
         );
         return;
     }
-    if let Some(i) = args.iter().position(|a| a == "--serve-chainfire") {
-        serve_chainfire(Path::new(&args[i + 1]), &args[i + 2], &args[i + 3]);
+    if chainfire::lone::serve_if_asked() {
         return;
     }
     let scale: f64 = std::env::var("BENCH_SCALE")
@@ -153,13 +152,12 @@ impl System {
             }
             System::Integrated => {
                 let (client, peer) = (free_port(), free_port());
-                let mut chainfire = this();
-                chainfire
-                    .arg("--serve-chainfire")
-                    .arg(dir.join("chainfire"))
-                    .arg(format!("127.0.0.1:{client}"))
-                    .arg(format!("127.0.0.1:{peer}"));
-                let chainfire = spawn(chainfire);
+                let chainfire = chainfire::lone::spawn(
+                    &dir.join("chainfire"),
+                    &format!("127.0.0.1:{client}"),
+                    &format!("127.0.0.1:{peer}"),
+                )
+                .expect("chainfire starts");
                 let mut c = this();
                 c.arg("--serve-lightningstor")
                     .arg(dir)
@@ -177,17 +175,6 @@ impl System {
         };
         vec![spawn(command)]
     }
-}
-
-/// A one-member chainfire for the integrated column.
-fn serve_chainfire(dir: &Path, client: &str, peer: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime
-        .block_on(chainfire::lone::serve("bench", dir, client, peer))
-        .expect("chainfire serves");
 }
 
 /// lightningstor on `port`, its metadata in RocksDB, or in the chainfire
@@ -239,14 +226,6 @@ fn serve_lightningstor(dir: &Path, port: u16, chainfire: Option<&str>) {
         )
         .await;
     });
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn client(port: u16) -> Client {
