@@ -5,7 +5,18 @@
 //! with no target written by hand, and serves the Prometheus query API
 //! (`PromQuery`) other services depend on by type. Alert rules are typed
 //! values, their expressions checked as far as a build can check them.
-//! The server is not written yet.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `server` (default) | scraping, the store ([`tsdb`]), PromQL ([`promql`]) and the Prometheus HTTP API |
 
+#[cfg(feature = "server")]
+pub mod exposition;
+#[cfg(feature = "server")]
+pub mod labels;
+#[cfg(feature = "server")]
+pub mod promql;
 pub mod spec;
+#[cfg(feature = "server")]
+pub mod tsdb;
 pub use spec::{AlertRule, Collection, NightLight, Outside, Retention, Webhook};
