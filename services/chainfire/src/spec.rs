@@ -94,6 +94,8 @@ impl<N: Node> Chainfire<N> {
     pub const fn declare(&self) -> ServiceDecl {
         let decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<ClientListener>(self.client_port)
+            // `/health` and `/metrics` over HTTP/1.1 beside gRPC
+            .with_health()
             .listens_on::<PeerListener>(self.peer_port)
             .in_cluster("chainfire");
         if self.limits.max_txn_ops == 0 {

@@ -11,11 +11,19 @@
 //! | `server` (default) | scraping, the store ([`tsdb`]), PromQL ([`promql`]) and the Prometheus HTTP API |
 
 #[cfg(feature = "server")]
+pub mod api;
+#[cfg(feature = "server")]
+mod dashboard;
+#[cfg(feature = "server")]
 pub mod exposition;
 #[cfg(feature = "server")]
 pub mod labels;
 #[cfg(feature = "server")]
 pub mod promql;
+#[cfg(feature = "server")]
+pub mod scrape;
+#[cfg(feature = "server")]
+mod server;
 pub mod spec;
 #[cfg(feature = "server")]
 pub mod tsdb;

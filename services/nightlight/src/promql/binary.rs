@@ -50,17 +50,12 @@ fn is_comparison(op: TokenId) -> bool {
     )
 }
 
-/// Arithmetic drops the metric name; comparisons (without `bool`) keep it.
+/// Arithmetic drops the metric name; comparisons (without `bool`) and,
+/// in Prometheus 2, `atan2` keep it.
 fn drops_name(op: TokenId) -> bool {
     matches!(
         op,
-        token::T_ADD
-            | token::T_SUB
-            | token::T_MUL
-            | token::T_DIV
-            | token::T_MOD
-            | token::T_POW
-            | token::T_ATAN2
+        token::T_ADD | token::T_SUB | token::T_MUL | token::T_DIV | token::T_MOD | token::T_POW
     )
 }
 

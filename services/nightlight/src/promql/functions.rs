@@ -80,21 +80,23 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
         | "count_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
         | "present_over_time" => {
             let (series, from, to) = ev.range_arg(arg(0)?, t)?;
-            over_range(name, series, from, to, t, |points, from, to| {
+            // Prometheus 2 keeps the name for `last_over_time` alone
+            let keep_name = name == "last_over_time";
+            over_range(keep_name, series, from, to, t, |points, from, to| {
                 range_function(name, points, from, to)
             })?
         }
         "quantile_over_time" => {
             let q = ev.scalar(arg(0)?, t)?;
             let (series, from, to) = ev.range_arg(arg(1)?, t)?;
-            over_range(name, series, from, to, t, |points, _, _| {
+            over_range(false, series, from, to, t, |points, _, _| {
                 Some(quantile(q, points.iter().map(|p| p.1).collect()))
             })?
         }
         "predict_linear" => {
             let (series, from, to) = ev.range_arg(arg(0)?, t)?;
             let seconds = ev.scalar(arg(1)?, t)?;
-            over_range(name, series, from, to, t, |points, _, _| {
+            over_range(false, series, from, to, t, |points, _, _| {
                 if points.len() < 2 {
                     return None;
                 }
@@ -221,9 +223,9 @@ fn map_samples(samples: Vec<Sample>, t: i64, f: impl Fn(&Sample) -> f64) -> Resu
 }
 
 /// A range function over each series; a series it has no value for is
-/// left out. Names are dropped.
+/// left out. Names are dropped unless `keep_name`.
 fn over_range(
-    _name: &str,
+    keep_name: bool,
     series: Vec<Series>,
     from: i64,
     to: i64,
@@ -235,7 +237,11 @@ fn over_range(
         .filter_map(|s| {
             let value = f(&s.points, from, to)?;
             Some(Sample {
-                labels: s.labels.without_name(),
+                labels: if keep_name {
+                    s.labels
+                } else {
+                    s.labels.without_name()
+                },
                 value,
                 t,
             })

@@ -1,0 +1,501 @@
+//! The Prometheus HTTP API (`/api/v1/...`) with its JSON shapes and error
+//! format, GET and POST, so Grafana, `promtool` and Prometheus's client
+//! libraries work against nightlight.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use promql_parser::parser::Expr;
+
+use crate::labels::Labels;
+use crate::promql::{self, Engine, QueryError, Value, format_value};
+use crate::scrape::Statuses;
+use crate::tsdb::Db;
+
+/// What the API answers from.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The store.
+    pub db: Arc<Db>,
+    /// The query engine.
+    pub engine: Engine,
+    /// The scrape targets' status.
+    pub targets: Statuses,
+}
+
+type Params = Vec<(String, String)>;
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Seconds with up to millisecond precision, as Prometheus writes times.
+fn json_time(ms: i64) -> String {
+    let (secs, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if frac == 0 {
+        secs.to_string()
+    } else {
+        format!("{secs}.{frac:03}").trim_end_matches('0').to_owned()
+    }
+}
+
+fn json_labels(labels: &Labels) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{}:{}", json_str(k), json_str(v));
+    }
+    out.push('}');
+    out
+}
+
+fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn success(data: &str) -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::OK,
+        format!("{{\"status\":\"success\",\"data\":{data}}}"),
+    )
+}
+
+fn failure(e: &QueryError) -> Response<Full<Bytes>> {
+    let (status, kind) = match e {
+        QueryError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+        QueryError::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
+        QueryError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+    };
+    respond(
+        status,
+        format!(
+            "{{\"status\":\"error\",\"errorType\":\"{kind}\",\"error\":{}}}",
+            json_str(&e.to_string())
+        ),
+    )
+}
+
+fn bad(message: String) -> QueryError {
+    QueryError::BadData(message)
+}
+
+/// A time parameter: RFC 3339 or Unix seconds, to ms.
+fn parse_time(name: &str, text: &str) -> Result<i64, QueryError> {
+    if let Ok(secs) = text.parse::<f64>()
+        && secs.is_finite()
+    {
+        return Ok((secs * 1000.0).round() as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| {
+            bad(format!(
+                "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid timestamp"
+            ))
+        })
+}
+
+/// A duration parameter: seconds, or a PromQL duration (`15s`, `1m`).
+fn parse_duration(name: &str, text: &str) -> Result<i64, QueryError> {
+    if let Ok(secs) = text.parse::<f64>()
+        && secs.is_finite()
+    {
+        return Ok((secs * 1000.0).round() as i64);
+    }
+    promql_parser::util::parse_duration(text)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| {
+            bad(format!(
+                "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid duration"
+            ))
+        })
+}
+
+impl Api {
+    /// Answers `request` if it is for the API; `None` otherwise.
+    pub async fn answer(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+        let path = request.uri().path().to_owned();
+        let Some(route) = path.strip_prefix("/api/v1/") else {
+            return Err(request);
+        };
+        if request.method() != Method::GET && request.method() != Method::POST {
+            return Ok(respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"the API answers GET and POST\"}".into(),
+            ));
+        }
+        let params = match read_params(request).await {
+            Ok(p) => p,
+            Err(e) => return Ok(failure(&e)),
+        };
+        let route = route.to_owned();
+        let result = match route.as_str() {
+            "query" => self.query(&params).await,
+            "query_range" => self.query_range(&params).await,
+            "series" => self.series(&params),
+            "labels" => self.labels(&params),
+            "metadata" => Ok(self.metadata(&params)),
+            "targets" => Ok(self.targets()),
+            "rules" => Ok("{\"groups\":[]}".into()),
+            "alerts" => Ok("{\"alerts\":[]}".into()),
+            "status/buildinfo" => Ok(format!(
+                "{{\"version\":{},\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\"}}",
+                json_str(env!("CARGO_PKG_VERSION"))
+            )),
+            "status/flags" => Ok("{\"query.lookback-delta\":\"5m\"}".into()),
+            other => match other
+                .strip_prefix("label/")
+                .and_then(|r| r.strip_suffix("/values"))
+            {
+                Some(name) => self.label_values(name, &params),
+                None => {
+                    return Ok(respond(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "{{\"status\":\"error\",\"errorType\":\"not_found\",\"error\":{}}}",
+                            json_str(&format!("no API endpoint /api/v1/{other}"))
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(match result {
+            Ok(data) => success(&data),
+            Err(e) => failure(&e),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Engine) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<T, QueryError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || work(engine))
+            .await
+            .map_err(|e| QueryError::Execution(format!("the query failed: {e}")))?
+    }
+
+    async fn query(&self, params: &Params) -> Result<String, QueryError> {
+        let query = param(params, "query")
+            .ok_or_else(|| bad("invalid parameter \"query\": the query is missing".into()))?
+            .to_owned();
+        let t = match param(params, "time") {
+            Some(text) => parse_time("time", text)?,
+            None => now_ms(),
+        };
+        let value = self
+            .run(move |engine| {
+                let expr: Expr = promql::parse(&query)?;
+                engine.instant_expr(&expr, t)
+            })
+            .await?;
+        let (kind, result) = match value {
+            Value::Scalar(v) => (
+                "scalar",
+                format!("[{},{}]", json_time(t), json_str(&format_value(v))),
+            ),
+            Value::String(s) => ("string", format!("[{},{}]", json_time(t), json_str(&s))),
+            Value::Vector(samples) => {
+                let mut out = String::from("[");
+                for (i, s) in samples.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(
+                        out,
+                        "{{\"metric\":{},\"value\":[{},{}]}}",
+                        json_labels(&s.labels),
+                        json_time(t),
+                        json_str(&format_value(s.value))
+                    );
+                }
+                out.push(']');
+                ("vector", out)
+            }
+            Value::Matrix(series) => (
+                "matrix",
+                json_matrix(series.iter().map(|s| (&s.labels, &s.points))),
+            ),
+        };
+        Ok(format!("{{\"resultType\":\"{kind}\",\"result\":{result}}}"))
+    }
+
+    async fn query_range(&self, params: &Params) -> Result<String, QueryError> {
+        let query = param(params, "query")
+            .ok_or_else(|| bad("invalid parameter \"query\": the query is missing".into()))?
+            .to_owned();
+        let start = parse_time(
+            "start",
+            param(params, "start")
+                .ok_or_else(|| bad("invalid parameter \"start\": it is missing".into()))?,
+        )?;
+        let end = parse_time(
+            "end",
+            param(params, "end")
+                .ok_or_else(|| bad("invalid parameter \"end\": it is missing".into()))?,
+        )?;
+        let step = parse_duration(
+            "step",
+            param(params, "step")
+                .ok_or_else(|| bad("invalid parameter \"step\": it is missing".into()))?,
+        )?;
+        let series = self
+            .run(move |engine| engine.range(&query, start, end, step))
+            .await?;
+        Ok(format!(
+            "{{\"resultType\":\"matrix\",\"result\":{}}}",
+            json_matrix(series.iter().map(|s| (&s.labels, &s.points)))
+        ))
+    }
+
+    fn matchers(params: &Params) -> Result<Vec<promql_parser::parser::VectorSelector>, QueryError> {
+        params
+            .iter()
+            .filter(|(k, _)| k == "match[]")
+            .map(|(_, v)| match promql::parse(v) {
+                Ok(Expr::VectorSelector(vs)) => Ok(vs),
+                _ => Err(bad(format!(
+                    "invalid parameter \"match[]\": {v:?} is not a series selector"
+                ))),
+            })
+            .collect()
+    }
+
+    fn selected(&self, params: &Params) -> Result<Option<Vec<Labels>>, QueryError> {
+        let selectors = Self::matchers(params)?;
+        if selectors.is_empty() {
+            return Ok(None);
+        }
+        let since = match param(params, "start") {
+            Some(t) => parse_time("start", t)?,
+            None => i64::MIN,
+        };
+        let mut all = std::collections::BTreeSet::new();
+        for vs in &selectors {
+            let mut matchers: Vec<&promql_parser::label::Matcher> =
+                vs.matchers.matchers.iter().collect();
+            let name;
+            if let Some(n) = &vs.name {
+                name = promql_parser::label::Matcher::new(
+                    promql_parser::label::MatchOp::Equal,
+                    crate::labels::NAME,
+                    n,
+                );
+                matchers.push(&name);
+            }
+            all.extend(self.db.series(&matchers, since));
+        }
+        Ok(Some(all.into_iter().collect()))
+    }
+
+    fn series(&self, params: &Params) -> Result<String, QueryError> {
+        let Some(series) = self.selected(params)? else {
+            return Err(bad("no match[] parameter provided".into()));
+        };
+        let items: Vec<String> = series.iter().map(json_labels).collect();
+        Ok(format!("[{}]", items.join(",")))
+    }
+
+    fn labels(&self, params: &Params) -> Result<String, QueryError> {
+        let names: Vec<String> = match self.selected(params)? {
+            Some(series) => {
+                let set: std::collections::BTreeSet<String> = series
+                    .iter()
+                    .flat_map(|l| l.iter().map(|(k, _)| k.to_owned()))
+                    .collect();
+                set.into_iter().collect()
+            }
+            None => self.db.label_names(),
+        };
+        Ok(json_list(&names))
+    }
+
+    fn label_values(&self, name: &str, params: &Params) -> Result<String, QueryError> {
+        if !crate::exposition::is_label_name(name) {
+            return Err(bad(format!("invalid label name: {name:?}")));
+        }
+        let values: Vec<String> = match self.selected(params)? {
+            Some(series) => {
+                let set: std::collections::BTreeSet<String> = series
+                    .iter()
+                    .filter_map(|l| l.get(name).map(str::to_owned))
+                    .collect();
+                set.into_iter().collect()
+            }
+            None => self.db.label_values(name),
+        };
+        Ok(json_list(&values))
+    }
+
+    fn metadata(&self, params: &Params) -> String {
+        let only = param(params, "metric");
+        let statuses = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut families: std::collections::BTreeMap<&str, Vec<&crate::exposition::Metadata>> =
+            std::collections::BTreeMap::new();
+        for status in statuses.iter() {
+            for (name, meta) in &status.metadata {
+                if only.is_some_and(|m| m != name) {
+                    continue;
+                }
+                let seen = families.entry(name).or_default();
+                if !seen.contains(&meta) {
+                    seen.push(meta);
+                }
+            }
+        }
+        let mut out = String::from("{");
+        for (i, (name, metas)) in families.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let items: Vec<String> = metas
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{{\"type\":{},\"help\":{},\"unit\":{}}}",
+                        json_str(if m.kind.is_empty() {
+                            "unknown"
+                        } else {
+                            &m.kind
+                        }),
+                        json_str(&m.help),
+                        json_str(&m.unit)
+                    )
+                })
+                .collect();
+            let _ = write!(out, "{}:[{}]", json_str(name), items.join(","));
+        }
+        out.push('}');
+        out
+    }
+
+    fn targets(&self) -> String {
+        let statuses = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        let items: Vec<String> = statuses
+            .iter()
+            .map(|s| {
+                let labels = Labels::from_pairs([("job", s.target.job.as_str()), ("instance", s.target.instance.as_str())]);
+                let last = s
+                    .last_scrape
+                    .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+                format!(
+                    "{{\"discoveredLabels\":{},\"labels\":{},\"scrapePool\":{},\"scrapeUrl\":{},\"globalUrl\":{},\"lastError\":{},\"lastScrape\":{},\"lastScrapeDuration\":{},\"health\":\"{}\"}}",
+                    json_labels(&labels),
+                    json_labels(&labels),
+                    json_str(&s.target.job),
+                    json_str(&s.url),
+                    json_str(&s.url),
+                    json_str(&s.last_error),
+                    json_str(&last),
+                    s.last_duration.as_secs_f64(),
+                    s.health
+                )
+            })
+            .collect();
+        format!(
+            "{{\"activeTargets\":[{}],\"droppedTargets\":[]}}",
+            items.join(",")
+        )
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| json_str(s)).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+fn json_matrix<'a>(series: impl Iterator<Item = (&'a Labels, &'a Vec<(i64, f64)>)>) -> String {
+    let mut out = String::from("[");
+    for (i, (labels, points)) in series.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"metric\":{},\"values\":[", json_labels(labels));
+        for (j, &(t, v)) in points.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{},{}]", json_time(t), json_str(&format_value(v)));
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    out
+}
+
+/// The query string's parameters, and a form body's.
+async fn read_params(request: Request<Incoming>) -> Result<Params, QueryError> {
+    let mut params: Params = match request.uri().query() {
+        Some(q) => {
+            serde_urlencoded::from_str(q).map_err(|e| bad(format!("invalid query string: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if request.method() == Method::POST && is_form {
+        let body = Limited::new(request.into_body(), 1 << 20)
+            .collect()
+            .await
+            .map_err(|e| bad(format!("reading the form: {e}")))?
+            .to_bytes();
+        let form: Params =
+            serde_urlencoded::from_bytes(&body).map_err(|e| bad(format!("invalid form: {e}")))?;
+        params.extend(form);
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_prometheus_writes_them() {
+        assert_eq!(json_time(1_700_000_000_000), "1700000000");
+        assert_eq!(json_time(1_700_000_000_500), "1700000000.5");
+        assert_eq!(json_time(1_700_000_000_012), "1700000000.012");
+        assert_eq!(parse_time("time", "1700000000.5"), Ok(1_700_000_000_500));
+        assert_eq!(
+            parse_time("time", "2023-11-14T22:13:20Z"),
+            Ok(1_700_000_000_000)
+        );
+        assert!(parse_time("time", "yesterday").is_err());
+        assert_eq!(parse_duration("step", "1m30s"), Ok(90_000));
+        assert_eq!(parse_duration("step", "15"), Ok(15_000));
+    }
+}

@@ -1,0 +1,210 @@
+//! nightlight in a deployment (`deploy-observed`): it scrapes every
+//! `/metrics` of the topology with no target written, answers the
+//! Prometheus HTTP API (and `promtool`), and keeps what it stored across
+//! a kill -9.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::{Loopback, Running};
+
+const SECRET: &str = "observed-secret-key-0123456789abcdef";
+
+fn up(net: &Loopback, state: &std::path::Path) -> Running {
+    let mut running = Running::start_with_env(
+        "observed",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
+    );
+    running.wait_for("all services started", Duration::from_secs(60));
+    running
+}
+
+async fn api(base: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = e2e::http_get(base, path).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+    )
+}
+
+/// The `up` series once every target has been scraped up.
+async fn all_up(base: &str, running: &Running) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = api(base, "/api/v1/query?query=up").await;
+        let result = body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if result.len() == 4 && result.iter().all(|s| s["value"][1] == "1") {
+            return result;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every target up: {body}\n{}",
+            running.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metrics_endpoint_is_scraped_queried_and_kept() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut running = up(&net, state.path());
+    let base = net.url(4, 9090);
+
+    // one `up` per /metrics of the topology, labelled by service and node
+    let ups = all_up(&base, &running).await;
+    let mut instances: Vec<(String, String)> = ups
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["job"].as_str().unwrap().to_owned(),
+                s["metric"]["instance"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    instances.sort();
+    assert_eq!(
+        instances,
+        [
+            ("chainfire".to_owned(), "kv:2379".to_owned()),
+            ("flashdns".to_owned(), "dns:8053".to_owned()),
+            ("lightningstor".to_owned(), "storage:9000".to_owned()),
+            ("nightlight".to_owned(), "obs:9090".to_owned()),
+        ]
+    );
+
+    // the services' own series, and the scrape series Prometheus adds
+    let (_, body) = api(
+        &base,
+        "/api/v1/query?query=count%20by%20(job)%20(%7Bjob%3D~%22.%2B%22%7D)",
+    )
+    .await;
+    let counts = body["data"]["result"].as_array().unwrap();
+    assert_eq!(counts.len(), 4, "{body}");
+    for c in counts {
+        let n: f64 = c["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(n > 5.0, "{c}: only the scrape series");
+    }
+    let (_, body) = api(&base, "/api/v1/label/job/values").await;
+    assert_eq!(
+        body["data"],
+        serde_json::json!(["chainfire", "flashdns", "lightningstor", "nightlight"])
+    );
+    let (_, body) = api(&base, "/api/v1/series?match[]=scrape_duration_seconds").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 4, "{body}");
+    let (_, body) = api(&base, "/api/v1/targets").await;
+    for target in body["data"]["activeTargets"].as_array().unwrap() {
+        assert_eq!(target["health"], "up", "{target}");
+        assert_eq!(target["lastError"], "", "{target}");
+    }
+    let (_, body) = api(&base, "/api/v1/metadata?metric=nightlight_series").await;
+    assert_eq!(
+        body["data"]["nightlight_series"][0]["type"], "gauge",
+        "{body}"
+    );
+
+    // errors in Prometheus's shape
+    let (status, body) = api(&base, "/api/v1/query?query=sum(").await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["errorType"].as_str()),
+        (400, Some("error"), Some("bad_data"))
+    );
+    let (status, body) = api(
+        &base,
+        "/api/v1/query_range?query=up&start=100&end=50&step=1",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // promtool, Prometheus's own client
+    let base_for_promtool = base.clone();
+    let out = Command::new("promtool")
+        .args(["query", "instant", &base_for_promtool, "sum by (job) (up)"])
+        .output()
+        .expect("promtool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("=> 1 @")).count(),
+        4,
+        "{text}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = Command::new("promtool")
+        .args([
+            "query",
+            "range",
+            &format!("--start={}", now - 30),
+            &format!("--end={now}"),
+            "--step=5s",
+            &base,
+            "up{job=\"chainfire\"}",
+        ])
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 @["),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // kill -9 while scraping: what was stored is there after the restart
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let (_, before) = api(
+        &base,
+        &format!("/api/v1/query?query=count_over_time(up%5B1h%5D)&time={now}"),
+    )
+    .await;
+    let before_counts: Vec<f64> = before["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
+        .collect();
+    running.signal("KILL");
+    running.wait(Duration::from_secs(10));
+    let running = up(&net, state.path());
+    all_up(&base, &running).await;
+    let (_, after) = api(
+        &base,
+        &format!("/api/v1/query?query=count_over_time(up%5B1h%5D)&time={now}"),
+    )
+    .await;
+    let after_counts: Vec<f64> = after["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(before_counts.len(), 4, "{before}");
+    assert_eq!(
+        after_counts, before_counts,
+        "samples before the kill were lost"
+    );
+}
