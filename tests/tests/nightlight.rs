@@ -127,6 +127,29 @@ async fn every_metrics_endpoint_is_scraped_queried_and_kept() {
     .await;
     assert_eq!(status, 400, "{body}");
 
+    // every /metrics of the topology is what Prometheus's linter accepts
+    let (_, targets) = api(&base, "/api/v1/targets").await;
+    for target in targets["data"]["activeTargets"].as_array().unwrap() {
+        let url = target["scrapeUrl"].as_str().unwrap();
+        let (base_url, path) = url.split_at(url.rfind('/').unwrap());
+        let (_, text) = e2e::http_get(base_url, path).await;
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool");
+        std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics refuses {url}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     // promtool, Prometheus's own client
     let base_for_promtool = base.clone();
     let out = Command::new("promtool")
@@ -169,6 +192,54 @@ async fn every_metrics_endpoint_is_scraped_queried_and_kept() {
         String::from_utf8_lossy(&out.stdout).contains("1 @["),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+
+    // the dashboard, in a real headless browser: the page loads, runs the
+    // query, draws a line per series; the screenshot is kept
+    let page = format!("{base}/?q=up&range=300");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            &page,
+        ])
+        .output()
+        .expect("chromium (Debian's; .ci/setup installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("data-drawn=\"4\""),
+        "the chart was not drawn:\n{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dom.contains("drawn 4 series"), "{dom}");
+    assert!(
+        dom.contains("storage:9000") && dom.contains(">up<"),
+        "the targets table: {dom}"
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("nightlight-dashboard.png");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--window-size=1200,900",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&page)
+        .output()
+        .expect("chromium");
+    assert!(
+        out.status.success()
+            && std::fs::metadata(&shot)
+                .map(|m| m.len() > 10_000)
+                .unwrap_or(false),
+        "no screenshot at {}: {}",
+        shot.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
 
     // kill -9 while scraping: what was stored is there after the restart

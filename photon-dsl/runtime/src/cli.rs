@@ -364,6 +364,23 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             Ok(peers) => peers,
             Err(e) => return fail(&e, 2),
         },
+        metrics_endpoints: match topology
+            .metrics_endpoints()
+            .into_iter()
+            .map(|(i, listener)| {
+                let decl = &topology.services()[i].decl;
+                r.resolve(decl.node()).map(|a| {
+                    (
+                        decl.kind().as_str().to_owned(),
+                        a.with_port(listener.port.get()),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(endpoints) => endpoints,
+            Err(e) => return fail(&e, 2),
+        },
     };
     match placed.spec.export_config(&ctx) {
         Ok(text) => print(&text),

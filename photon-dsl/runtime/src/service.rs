@@ -410,6 +410,10 @@ pub struct ExportContext {
     /// When the node's [`Lifetime`](photon_dsl::Lifetime) stops it, if it
     /// has one.
     pub stops_node_after: Option<Duration>,
+    /// Every `/metrics` the topology serves, as (service kind, `host:port`
+    /// where it is reached): what a service that scrapes them all
+    /// (nightlight) writes as its targets.
+    pub metrics_endpoints: Vec<(String, String)>,
 }
 
 impl ExportContext {

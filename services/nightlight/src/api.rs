@@ -26,7 +26,16 @@ pub struct Api {
     pub engine: Engine,
     /// The scrape targets' status.
     pub targets: Statuses,
+    /// The alert rules' status.
+    pub rules: crate::rules::Rules,
+    /// How often rules are evaluated.
+    pub rule_interval: std::time::Duration,
+    /// How long queries took, by kind (`query`, `query_range`).
+    pub query_seconds: Arc<[(&'static str, photon_runtime::admin::Histogram); 2]>,
 }
+
+/// Bounds of the query duration histogram, in seconds.
+pub const QUERY_BOUNDS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 type Params = Vec<(String, String)>;
 
@@ -148,6 +157,9 @@ impl Api {
         let Some(route) = path.strip_prefix("/api/v1/") else {
             return Err(request);
         };
+        if route == "write" {
+            return Ok(self.remote_write(request).await);
+        }
         if request.method() != Method::GET && request.method() != Method::POST {
             return Ok(respond(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -159,6 +171,7 @@ impl Api {
             Err(e) => return Ok(failure(&e)),
         };
         let route = route.to_owned();
+        let started = std::time::Instant::now();
         let result = match route.as_str() {
             "query" => self.query(&params).await,
             "query_range" => self.query_range(&params).await,
@@ -166,8 +179,11 @@ impl Api {
             "labels" => self.labels(&params),
             "metadata" => Ok(self.metadata(&params)),
             "targets" => Ok(self.targets()),
-            "rules" => Ok("{\"groups\":[]}".into()),
-            "alerts" => Ok("{\"alerts\":[]}".into()),
+            "rules" => Ok(self.rules_json()),
+            "alerts" => Ok(format!(
+                "{{\"alerts\":[{}]}}",
+                self.alerts_json(None).join(",")
+            )),
             "status/buildinfo" => Ok(format!(
                 "{{\"version\":{},\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\"}}",
                 json_str(env!("CARGO_PKG_VERSION"))
@@ -189,10 +205,41 @@ impl Api {
                 }
             },
         };
+        if let Some((_, h)) = self.query_seconds.iter().find(|(name, _)| *name == route) {
+            h.observe(started.elapsed().as_secs_f64());
+        }
         Ok(match result {
             Ok(data) => success(&data),
             Err(e) => failure(&e),
         })
+    }
+
+    /// `POST /api/v1/write`: 204 once stored, 400 with the reason.
+    async fn remote_write(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let plain = |status: StatusCode, text: String| {
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            *r.status_mut() = status;
+            r
+        };
+        if request.method() != Method::POST {
+            return plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "remote write is POST\n".into(),
+            );
+        }
+        let body = match Limited::new(request.into_body(), crate::remote_write::MAX_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return plain(StatusCode::BAD_REQUEST, format!("reading the body: {e}\n")),
+        };
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || crate::remote_write::write(&db, &body)).await {
+            Ok(Ok(_)) => plain(StatusCode::NO_CONTENT, String::new()),
+            Ok(Err(e)) => plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+            Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -399,6 +446,74 @@ impl Api {
         out
     }
 
+    /// Each alert as `/api/v1/alerts` lists it (of rule `only` if given).
+    fn alerts_json(&self, only: Option<usize>) -> Vec<String> {
+        let rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o == *i))
+            .flat_map(|(_, r)| r.alerts.iter())
+            .map(|a| {
+                let annotations: Labels = Labels::from_pairs(a.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+                format!(
+                    "{{\"labels\":{},\"annotations\":{},\"state\":\"{}\",\"activeAt\":{},\"value\":{}}}",
+                    json_labels(&a.labels),
+                    json_labels(&annotations),
+                    if a.state == crate::rules::State::Firing { "firing" } else { "pending" },
+                    json_str(&rfc3339(a.active_at)),
+                    json_str(&format_value(a.value))
+                )
+            })
+            .collect()
+    }
+
+    fn rules_json(&self) -> String {
+        let statuses: Vec<crate::rules::RuleStatus> =
+            self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if statuses.is_empty() {
+            return "{\"groups\":[]}".into();
+        }
+        let mut items = Vec::new();
+        for (i, r) in statuses.iter().enumerate() {
+            let state = if r
+                .alerts
+                .iter()
+                .any(|a| a.state == crate::rules::State::Firing)
+            {
+                "firing"
+            } else if r.alerts.is_empty() {
+                "inactive"
+            } else {
+                "pending"
+            };
+            let labels = Labels::from_pairs(r.rule.labels.iter().copied());
+            let annotations = Labels::from_pairs(r.rule.annotations.iter().copied());
+            items.push(format!(
+                "{{\"state\":\"{state}\",\"name\":{},\"query\":{},\"duration\":{},\"labels\":{},\"annotations\":{},\"alerts\":[{}],\"health\":\"{}\",\"lastError\":{},\"evaluationTime\":{},\"lastEvaluation\":{},\"type\":\"alerting\"}}",
+                json_str(r.rule.name),
+                json_str(r.rule.expr),
+                r.rule.hold.as_secs_f64(),
+                json_labels(&labels),
+                json_labels(&annotations),
+                self.alerts_json(Some(i)).join(","),
+                match (&r.last_evaluation, r.last_error.is_empty()) {
+                    (None, _) => "unknown",
+                    (Some(_), true) => "ok",
+                    (Some(_), false) => "err",
+                },
+                json_str(&r.last_error),
+                r.evaluation_time.as_secs_f64(),
+                json_str(&r.last_evaluation.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())),
+            ));
+        }
+        format!(
+            "{{\"groups\":[{{\"name\":\"nightlight\",\"file\":\"\",\"rules\":[{}],\"interval\":{},\"limit\":0}}]}}",
+            items.join(","),
+            self.rule_interval.as_secs_f64()
+        )
+    }
+
     fn targets(&self) -> String {
         let statuses = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         let items: Vec<String> = statuses
@@ -428,6 +543,12 @@ impl Api {
             items.join(",")
         )
     }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 fn json_list(items: &[String]) -> String {

@@ -8,7 +8,8 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `server` (default) | scraping, the store ([`tsdb`]), PromQL ([`promql`]) and the Prometheus HTTP API |
+//! | `server` (default) | scraping ([`scrape`], [`exposition`]), the store ([`tsdb`]), PromQL ([`promql`]), the Prometheus HTTP API ([`api`]), alerting ([`rules`]), the dashboard, the TOML schema ([`standalone`]) |
+//! | `standalone` (default) | the `nightlight-server` binary |
 
 #[cfg(feature = "server")]
 pub mod api;
@@ -21,10 +22,16 @@ pub mod labels;
 #[cfg(feature = "server")]
 pub mod promql;
 #[cfg(feature = "server")]
+pub mod remote_write;
+#[cfg(feature = "server")]
+pub mod rules;
+#[cfg(feature = "server")]
 pub mod scrape;
 #[cfg(feature = "server")]
 mod server;
 pub mod spec;
+#[cfg(feature = "server")]
+pub mod standalone;
 #[cfg(feature = "server")]
 pub mod tsdb;
 pub use spec::{AlertRule, Collection, NightLight, Outside, Retention, Webhook};

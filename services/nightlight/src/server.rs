@@ -12,14 +12,15 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use photon_dsl::Node;
-use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::admin::{Checks, Histogram, Metrics, Report};
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
 
 use crate::api::Api;
 use crate::exposition::Limits;
 use crate::promql::{self, Engine};
+use crate::rules::Receiver;
 use crate::scrape::{self, Address, Statuses, Target};
-use crate::spec::{HttpListener, NightLight};
+use crate::spec::{HttpListener, NightLight, Webhook};
 use crate::tsdb::Db;
 
 /// How long open connections get after a stop.
@@ -31,6 +32,8 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 struct Status {
     db: Arc<Db>,
     targets: Statuses,
+    sent: Arc<crate::rules::Sent>,
+    query_seconds: Arc<[(&'static str, Histogram); 2]>,
 }
 
 impl Report for Status {
@@ -63,6 +66,24 @@ impl Report for Status {
             .value(self.db.wal_bytes());
         out.gauge("nightlight_disk_bytes", "Bytes the store takes on disk.")
             .value(self.db.disk_bytes());
+        out.counter(
+            "nightlight_notifications_total",
+            "Alert notifications POSTed to the webhook, by outcome.",
+        )
+        .labelled(&[("outcome", "ok")], self.sent.ok.load(Ordering::Relaxed))
+        .labelled(
+            &[("outcome", "failed")],
+            self.sent.failed.load(Ordering::Relaxed),
+        );
+        {
+            let mut family = out.histogram(
+                "nightlight_query_duration_seconds",
+                "How long queries of the HTTP API took, by endpoint.",
+            );
+            for (endpoint, h) in self.query_seconds.iter() {
+                family.histogram(&[("endpoint", endpoint)], h);
+            }
+        }
         let statuses = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         let mut family = out.gauge("nightlight_targets", "Scrape targets, by health.");
         for health in ["up", "down", "unknown"] {
@@ -117,6 +138,14 @@ impl<N: Node> NightLight<N> {
 }
 
 impl<N: Node> Service for NightLight<N> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(self, ctx)?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         Box::pin(async move {
             for rule in self.rules {
@@ -124,12 +153,17 @@ impl<N: Node> Service for NightLight<N> {
                     format!("alert rule `{}`: `expr` does not parse: {e}", rule.name)
                 })?;
             }
-            if !self.rules.is_empty() {
-                return Err(
-                    "alert rules are not evaluated by this nightlight yet: leave `rules` empty"
-                        .into(),
-                );
-            }
+            let receiver = match self.webhook {
+                Webhook::Off => Receiver::Off,
+                Webhook::OutsideTopology(url) => Receiver::from_url(url)?,
+                Webhook::To(dep) => Receiver::Node(
+                    dep.node(),
+                    dep.port(),
+                    dep.path()
+                        .map_or("/".to_owned(), |p| format!("/{}", p.trimmed())),
+                    ctx.resolver.clone(),
+                ),
+            };
             let dir = match self.data_dir {
                 Some(dir) => PathBuf::from(dir),
                 None => ctx.state_dir.join("data"),
@@ -166,13 +200,33 @@ impl<N: Node> Service for NightLight<N> {
                 db.clone(),
                 promql::Settings {
                     default_step_ms: self.collection.scrape_interval.as_millis() as i64,
+                    // 160 MB of samples at most per query
+                    max_samples: 10_000_000,
                     ..promql::Settings::default()
                 },
             );
+            let listener = ctx.tcp(HttpListener, self)?;
+            let local = listener.local_addr()?;
+            let (rules, sent, evaluator) = crate::rules::spawn(
+                self.rules,
+                engine.clone(),
+                db.clone(),
+                receiver,
+                self.collection.scrape_interval,
+                format!("http://{local}"),
+                ctx.shutdown.clone(),
+            );
+            let query_seconds = Arc::new([
+                ("query", Histogram::new(crate::api::QUERY_BOUNDS)),
+                ("query_range", Histogram::new(crate::api::QUERY_BOUNDS)),
+            ]);
             let api = Arc::new(Api {
                 db: db.clone(),
                 engine,
                 targets: statuses.clone(),
+                rules,
+                rule_interval: self.collection.scrape_interval,
+                query_seconds: query_seconds.clone(),
             });
             let retention = {
                 let db = db.clone();
@@ -201,13 +255,14 @@ impl<N: Node> Service for NightLight<N> {
                     }
                 })
             };
-            let listener = ctx.tcp(HttpListener, self)?;
-            tracing::info!(addr = %listener.local_addr()?, "Prometheus API listening");
+            tracing::info!(addr = %local, rules = self.rules.len(), "Prometheus API listening");
             let admin = Arc::new(ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Status {
                     db: db.clone(),
                     targets: statuses,
+                    sent,
+                    query_seconds,
                 },
             ));
             let shutdown = ctx.shutdown.clone();
@@ -236,6 +291,7 @@ impl<N: Node> Service for NightLight<N> {
                 let mut scrapers = scrapers;
                 while scrapers.join_next().await.is_some() {}
                 retention.abort();
+                evaluator.abort();
                 drop(db);
                 tracing::info!("nightlight stopped");
                 Ok(())
