@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,6 +20,7 @@ use photon_dsl::{NodeName, Port, Resolver};
 use promql_parser::parser::Expr;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{json_str, now_ms, rfc3339};
 use crate::labels::{Labels, NAME};
 use crate::promql::{Engine, Value, format_value};
 use crate::spec::AlertRule;
@@ -136,18 +137,6 @@ pub struct Sent {
     pub ok: std::sync::atomic::AtomicU64,
     /// Webhook POSTs that failed.
     pub failed: std::sync::atomic::AtomicU64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// `{{ $labels.name }}` and `{{ $value }}` filled, as the common
@@ -328,10 +317,6 @@ pub fn spawn(
         })
     };
     (status, sent, task)
-}
-
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 fn json_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Limited};
@@ -16,6 +16,7 @@ use photon_dsl::Resolver;
 use photon_dsl::{NodeName, Port};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::now_ms;
 use crate::exposition::{self, Format, Limits, Metadata};
 use crate::labels::{Labels, NAME};
 use crate::tsdb::{Db, STALE_NAN};
@@ -152,12 +153,6 @@ struct Lane {
     /// The series the last scrape stored (without own timestamps), to
     /// mark stale the ones that are gone.
     previous: HashSet<Labels>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Lane {
