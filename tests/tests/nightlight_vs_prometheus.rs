@@ -566,7 +566,10 @@ async fn promql_answers_as_prometheus_does() {
     let samples: Vec<(Labels, i64, f64)> = parsed
         .samples
         .into_iter()
-        .map(|s| (s.labels, s.timestamp.expect("timestamped"), s.value))
+        .map(|s| {
+            let labels = s.labels.expect("parse gives every label set");
+            (labels, s.timestamp.expect("timestamped"), s.value)
+        })
         .collect();
     let stored = db.append_labelled(&samples, false).unwrap();
     assert_eq!(stored.stored, samples.len());

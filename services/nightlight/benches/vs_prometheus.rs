@@ -167,10 +167,15 @@ fn run() {
     let began = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
     let wall = began.elapsed().as_secs_f64();
+    // both read at the end of the same window, before any query
+    let end: Vec<(f64, f64)> = [&ours, &theirs]
+        .iter()
+        .map(|s| (count(s.1, s.3), cpu_seconds(s.2)))
+        .collect();
     let mut rows = Vec::new();
     for (i, s) in [&ours, &theirs].iter().enumerate() {
-        let samples = count(s.1, s.3) - start[i].0;
-        let cpu = cpu_seconds(s.2) - start[i].1;
+        let samples = end[i].0 - start[i].0;
+        let cpu = end[i].1 - start[i].1;
         let query = "rate(bench_counter{instance=%22127.0.131.10:9100%22}[10s])";
         let mut latencies: Vec<f64> = (0..9)
             .map(|_| {

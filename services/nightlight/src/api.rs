@@ -60,12 +60,37 @@ pub(crate) fn json_str(s: &str) -> String {
 
 /// Seconds with up to millisecond precision, as Prometheus writes times.
 fn json_time(ms: i64) -> String {
-    let (secs, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    if frac == 0 {
-        secs.to_string()
-    } else {
-        format!("{secs}.{frac:03}").trim_end_matches('0').to_owned()
+    let mut out = String::new();
+    push_time(&mut out, ms);
+    out
+}
+
+/// Appends `ms` as seconds, as [`json_time`] writes it (without a
+/// string of its own: a matrix has one per point).
+fn push_time(out: &mut String, ms: i64) {
+    if ms < 0 {
+        out.push('-');
     }
+    let (secs, frac) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
+    let _ = write!(out, "{secs}");
+    if frac != 0 {
+        let digits = format!("{frac:03}");
+        let _ = write!(out, ".{}", digits.trim_end_matches('0'));
+    }
+}
+
+/// Appends `[time,"value"]`, a point of a matrix.
+fn push_point(out: &mut String, ms: i64, v: f64) {
+    out.push('[');
+    push_time(out, ms);
+    out.push_str(",\"");
+    // a number's text never needs escaping
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
+    }
+    out.push_str("\"]");
 }
 
 fn json_labels(labels: &Labels) -> String {
@@ -569,7 +594,7 @@ fn json_matrix<'a>(series: impl Iterator<Item = (&'a Labels, &'a Vec<(i64, f64)>
             if j > 0 {
                 out.push(',');
             }
-            let _ = write!(out, "[{},{}]", json_time(t), json_str(&format_value(v)));
+            push_point(&mut out, t, v);
         }
         out.push_str("]}");
     }
@@ -612,6 +637,11 @@ mod tests {
         assert_eq!(json_time(1_700_000_000_000), "1700000000");
         assert_eq!(json_time(1_700_000_000_500), "1700000000.5");
         assert_eq!(json_time(1_700_000_000_012), "1700000000.012");
+        let mut points = String::new();
+        push_point(&mut points, 1_700_000_000_500, 1.5);
+        push_point(&mut points, 0, f64::NAN);
+        push_point(&mut points, -1_250, f64::NEG_INFINITY);
+        assert_eq!(points, r#"[1700000000.5,"1.5"][0,"NaN"][-1.25,"-Inf"]"#);
         assert_eq!(parse_time("time", "1700000000.5"), Ok(1_700_000_000_500));
         assert_eq!(
             parse_time("time", "2023-11-14T22:13:20Z"),

@@ -29,9 +29,12 @@ impl Format {
 
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Name and labels.
-    pub labels: Labels,
+pub struct Sample<'a> {
+    /// The line's name and labels as written: the same text is the same
+    /// series, which lets a scraper skip parsing labels it has seen.
+    pub series: &'a str,
+    /// Name and labels, parsed unless the caller knew `series` already.
+    pub labels: Option<Labels>,
     /// The value.
     pub value: f64,
     /// Its own timestamp in ms, if the line gave one.
@@ -61,9 +64,9 @@ pub struct ParseError {
 
 /// What a body holds.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub struct Parsed<'a> {
     /// The samples, in order.
-    pub samples: Vec<Sample>,
+    pub samples: Vec<Sample<'a>>,
     /// Each family's metadata, by family name.
     pub metadata: BTreeMap<String, Metadata>,
 }
@@ -80,7 +83,19 @@ pub struct Limits {
 }
 
 /// Parses `body` in `format`.
-pub fn parse(body: &str, format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+pub fn parse(body: &str, format: Format, limits: Limits) -> Result<Parsed<'_>, ParseError> {
+    parse_with(body, format, limits, |_| false)
+}
+
+/// Parses `body` in `format`, leaving the labels of a line unparsed
+/// (`None`) when `known` says its series text was seen before (it was
+/// valid then, and the same text parses to the same labels).
+pub fn parse_with<'a>(
+    body: &'a str,
+    format: Format,
+    limits: Limits,
+    mut known: impl FnMut(&str) -> bool,
+) -> Result<Parsed<'a>, ParseError> {
     let mut parsed = Parsed::default();
     let mut saw_eof = false;
     for (i, raw) in body.split('\n').enumerate() {
@@ -107,7 +122,7 @@ pub fn parse(body: &str, format: Format, limits: Limits) -> Result<Parsed, Parse
             comment_line(comment, format, &mut parsed.metadata).map_err(fail)?;
             continue;
         }
-        let sample = sample_line(line, format, limits).map_err(fail)?;
+        let sample = sample_line(line, format, limits, &mut known).map_err(fail)?;
         if limits.samples > 0 && parsed.samples.len() >= limits.samples {
             return Err(fail(format!(
                 "sample limit exceeded: more than {} samples",
@@ -250,88 +265,29 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn sample_line(line: &str, format: Format, limits: Limits) -> Result<Sample, String> {
-    let mut c = Cursor { text: line, pos: 0 };
-    let name = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
-    if name.is_empty() {
-        return Err(format!("expected a metric name, found {}", c.found()));
-    }
-    if !is_metric_name(name) {
-        return Err(format!("`{name}` is not a metric name"));
-    }
-    let mut labels = Labels::from_pairs([(NAME, name)]);
-    let after_name = c.pos;
-    c.skip_blanks();
-    let mut spaced = c.pos > after_name;
-    if c.peek() == Some(b'{') {
-        c.pos += 1;
-        let mut count = 0;
-        loop {
-            c.skip_blanks();
-            if c.peek() == Some(b'}') {
-                c.pos += 1;
-                break;
-            }
-            let label = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !is_label_name(label) {
-                return Err(format!(
-                    "expected a label name or `}}`, found {}",
-                    c.found()
-                ));
-            }
-            c.skip_blanks();
-            if c.peek() != Some(b'=') {
-                return Err(format!(
-                    "expected `=` after label `{label}`, found {}",
-                    c.found()
-                ));
-            }
-            c.pos += 1;
-            c.skip_blanks();
-            if c.peek() != Some(b'"') {
-                return Err(format!(
-                    "expected `\"` to start the value of label `{label}`, found {}",
-                    c.found()
-                ));
-            }
-            c.pos += 1;
-            let value = quoted(&mut c)
-                .ok_or_else(|| format!("the value of label `{label}` is not closed"))?;
-            if limits.label_value_length > 0 && value.len() > limits.label_value_length {
-                return Err(format!(
-                    "the value of label `{label}` is {} bytes, over the limit of {}",
-                    value.len(),
-                    limits.label_value_length
-                ));
-            }
-            if labels.get(label).is_some() || (label == NAME) {
-                return Err(format!("label `{label}` is given twice"));
-            }
-            labels.set(label.to_owned(), value);
-            count += 1;
-            if limits.labels > 0 && count > limits.labels {
-                return Err(format!("more than {} labels on one sample", limits.labels));
-            }
-            c.skip_blanks();
-            match c.peek() {
-                Some(b',') => c.pos += 1,
-                Some(b'}') => {
-                    c.pos += 1;
-                    break;
-                }
-                _ => {
-                    return Err(format!(
-                        "expected `,` or `}}` after label `{label}`, found {}",
-                        c.found()
-                    ));
-                }
-            }
+fn sample_line<'a>(
+    line: &'a str,
+    format: Format,
+    limits: Limits,
+    known: &mut impl FnMut(&str) -> bool,
+) -> Result<Sample<'a>, String> {
+    let (name, series, mut c, labels) = match series_end(line) {
+        Some((name_end, end)) if known(&line[..end]) => {
+            let c = Cursor {
+                text: line,
+                pos: end,
+            };
+            (&line[..name_end], &line[..end], c, None)
         }
-        let after_labels = c.pos;
-        c.skip_blanks();
-        spaced = c.pos > after_labels;
-    }
-    if !spaced {
+        _ => {
+            let mut c = Cursor { text: line, pos: 0 };
+            let (name, labels) = series_labels(&mut c, limits)?;
+            (name, &line[..c.pos], c, Some(labels))
+        }
+    };
+    let before_value = c.pos;
+    c.skip_blanks();
+    if c.pos == before_value {
         return Err(format!(
             "expected a space and the value after `{name}`, found {}",
             c.found()
@@ -363,10 +319,123 @@ fn sample_line(line: &str, format: Format, limits: Limits) -> Result<Sample, Str
         Some(_) => return Err(format!("unexpected {} after the value", c.found())),
     }
     Ok(Sample {
+        series,
         labels,
         value,
         timestamp,
     })
+}
+
+/// Where a line's name ends and where its series text (name, blanks and
+/// `{...}`) ends, found without checking it: a quick look for the cache.
+fn series_end(line: &str) -> Option<(usize, usize)> {
+    let b = line.as_bytes();
+    let name_end = b
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b':'))
+        .unwrap_or(b.len());
+    let mut i = name_end;
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    if b.get(i) != Some(&b'{') {
+        return Some((name_end, name_end));
+    }
+    let mut quoted = false;
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'}' if !quoted => return Some((name_end, i + 1)),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The name and labels at the start of a line, checked; the cursor is
+/// left after them.
+fn series_labels<'a>(c: &mut Cursor<'a>, limits: Limits) -> Result<(&'a str, Labels), String> {
+    let name = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
+    if name.is_empty() {
+        return Err(format!("expected a metric name, found {}", c.found()));
+    }
+    if !is_metric_name(name) {
+        return Err(format!("`{name}` is not a metric name"));
+    }
+    let mut labels = Labels::from_pairs([(NAME, name)]);
+    let after_name = c.pos;
+    c.skip_blanks();
+    if c.peek() != Some(b'{') {
+        c.pos = after_name;
+        return Ok((name, labels));
+    }
+    c.pos += 1;
+    let mut count = 0;
+    loop {
+        c.skip_blanks();
+        if c.peek() == Some(b'}') {
+            c.pos += 1;
+            break;
+        }
+        let label = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !is_label_name(label) {
+            return Err(format!(
+                "expected a label name or `}}`, found {}",
+                c.found()
+            ));
+        }
+        c.skip_blanks();
+        if c.peek() != Some(b'=') {
+            return Err(format!(
+                "expected `=` after label `{label}`, found {}",
+                c.found()
+            ));
+        }
+        c.pos += 1;
+        c.skip_blanks();
+        if c.peek() != Some(b'"') {
+            return Err(format!(
+                "expected `\"` to start the value of label `{label}`, found {}",
+                c.found()
+            ));
+        }
+        c.pos += 1;
+        let value =
+            quoted(c).ok_or_else(|| format!("the value of label `{label}` is not closed"))?;
+        if limits.label_value_length > 0 && value.len() > limits.label_value_length {
+            return Err(format!(
+                "the value of label `{label}` is {} bytes, over the limit of {}",
+                value.len(),
+                limits.label_value_length
+            ));
+        }
+        if labels.get(label).is_some() || (label == NAME) {
+            return Err(format!("label `{label}` is given twice"));
+        }
+        labels.set(label.to_owned(), value);
+        count += 1;
+        if limits.labels > 0 && count > limits.labels {
+            return Err(format!("more than {} labels on one sample", limits.labels));
+        }
+        c.skip_blanks();
+        match c.peek() {
+            Some(b',') => c.pos += 1,
+            Some(b'}') => {
+                c.pos += 1;
+                break;
+            }
+            _ => {
+                return Err(format!(
+                    "expected `,` or `}}` after label `{label}`, found {}",
+                    c.found()
+                ));
+            }
+        }
+    }
+    Ok((name, labels))
 }
 
 /// A label value up to its closing quote, unescaped.
@@ -435,7 +504,7 @@ mod tests {
         assert_eq!(parsed.samples.len(), 6);
         let first = &parsed.samples[0];
         assert_eq!(
-            first.labels.to_string(),
+            first.labels.as_ref().expect("parsed").to_string(),
             "http_requests_total{code=\"200\", method=\"post\"}"
         );
         assert_eq!(
@@ -445,11 +514,17 @@ mod tests {
         assert_eq!(parsed.samples[3].value, f64::INFINITY);
         assert_eq!(parsed.samples[3].timestamp, Some(-3_982_045));
         assert_eq!(
-            parsed.samples[4].labels.get("error"),
+            parsed.samples[4]
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("error")),
             Some("Cannot find file:\n\"FILE.TXT\"")
         );
         assert_eq!(
-            parsed.samples[4].labels.get("path"),
+            parsed.samples[4]
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("path")),
             Some("C:\\DIR\\FILE.TXT")
         );
         assert!(parsed.samples[5].value.is_nan());
@@ -522,5 +597,27 @@ mod tests {
         )
         .expect_err("too long");
         assert!(e.message.contains("over the limit of 50"), "{e}");
+    }
+
+    #[test]
+    fn a_known_series_text_skips_its_labels_but_not_its_checks() {
+        let body = "a{x=\"}\\\" y\"} 1 5\nb 2\nc {z=\"1\"}  3\n";
+        let fresh = parse(body, Format::Prometheus, NONE).expect("parses");
+        let series: Vec<&str> = fresh.samples.iter().map(|s| s.series).collect();
+        assert_eq!(series, ["a{x=\"}\\\" y\"}", "b", "c {z=\"1\"}"]);
+        let known =
+            parse_with(body, Format::Prometheus, NONE, |s| series.contains(&s)).expect("parses");
+        for (k, f) in known.samples.iter().zip(&fresh.samples) {
+            assert_eq!(k.labels, None);
+            assert_eq!(
+                (k.series, k.value, k.timestamp),
+                (f.series, f.value, f.timestamp)
+            );
+        }
+        // the value and what follows it are still checked
+        let err = parse_with("b x\n", Format::Prometheus, NONE, |_| true).expect_err("bad value");
+        assert_eq!(err.to_string(), "line 1: `x` is not a number");
+        let err = parse_with("b{}1\n", Format::Prometheus, NONE, |_| true).expect_err("no space");
+        assert!(err.message.starts_with("expected a space"), "{err}");
     }
 }

@@ -1,31 +1,62 @@
 //! A series' identity: its label set, sorted by name, `__name__` included.
 
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The metric name's label.
 pub const NAME: &str = "__name__";
 
 /// A label set: pairs sorted by name, names unique, no empty values (an
 /// empty value is the same as no label, as in Prometheus).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+///
+/// Shared, not copied: a query hands the same set to every step's result,
+/// so a clone is a reference count, and dropping the metric name (which
+/// most functions and operators do at every step) only sets a flag.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    pairs: Arc<[Pair]>,
+    /// Whether `__name__` in `pairs` is to be taken as absent.
+    nameless: bool,
+}
+
+type Pair = (Arc<str>, Arc<str>);
+
+/// A map keyed by label sets, with a fast hash (queries build these for
+/// every step).
+pub type LabelMap<V> = HashMap<Labels, V, foldhash::fast::RandomState>;
+
+/// A set of label sets, with the same fast hash.
+pub type LabelSet = HashSet<Labels, foldhash::fast::RandomState>;
 
 impl Labels {
+    fn of(list: Vec<Pair>) -> Labels {
+        Labels {
+            pairs: list.into(),
+            nameless: false,
+        }
+    }
+
     /// The set of `pairs`; a later pair wins over an earlier one of the
     /// same name, empty values are dropped.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Labels {
-        let mut labels = Labels::default();
+        let mut list: Vec<Pair> = Vec::new();
         for (k, v) in pairs {
-            labels.set(k.into(), v.into());
+            set_in(&mut list, &k.into(), v.into());
         }
-        labels
+        Labels::of(list)
     }
 
     /// The value of `name`, if the set has it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.position(name).ok().map(|i| self.0[i].1.as_str())
+        if self.nameless && name == NAME {
+            return None;
+        }
+        position(&self.pairs, name).ok().map(|i| &*self.pairs[i].1)
     }
 
     /// The metric name.
@@ -33,26 +64,36 @@ impl Labels {
         self.get(NAME)
     }
 
-    fn position(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    /// The pairs as a list of their own.
+    fn list(&self) -> Vec<Pair> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| !(self.nameless && &**k == NAME))
+            .cloned()
+            .collect()
     }
 
     /// Sets `name` to `value`; an empty value removes it.
     pub fn set(&mut self, name: String, value: String) {
-        match self.position(&name) {
-            Ok(i) if value.is_empty() => {
-                self.0.remove(i);
-            }
-            Ok(i) => self.0[i].1 = value,
-            Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name, value)),
+        if self.get(&name).unwrap_or("") == value {
+            return;
         }
+        let mut list = self.list();
+        set_in(&mut list, &name, value);
+        *self = Labels::of(list);
     }
 
     /// Removes `name`.
     pub fn remove(&mut self, name: &str) {
-        if let Ok(i) = self.position(name) {
-            self.0.remove(i);
+        if self.get(name).is_none() {
+            return;
+        }
+        if name == NAME {
+            self.nameless = true;
+        } else {
+            let mut list = self.list();
+            list.retain(|(k, _)| &**k != name);
+            *self = Labels::of(list);
         }
     }
 
@@ -64,45 +105,40 @@ impl Labels {
 
     /// Only the labels named in `names`.
     pub fn keep(&self, names: &[String]) -> Labels {
-        Labels(
-            self.0
-                .iter()
-                .filter(|(k, _)| names.iter().any(|n| n == k))
-                .cloned()
-                .collect(),
-        )
+        let mut list = self.list();
+        list.retain(|(k, _)| names.iter().any(|n| **n == **k));
+        Labels::of(list)
     }
 
     /// Every label but those named in `names`.
     pub fn drop_names(&self, names: &[String]) -> Labels {
-        Labels(
-            self.0
-                .iter()
-                .filter(|(k, _)| !names.iter().any(|n| n == k))
-                .cloned()
-                .collect(),
-        )
+        let mut list = self.list();
+        list.retain(|(k, _)| !names.iter().any(|n| **n == **k));
+        Labels::of(list)
     }
 
     /// The pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs
+            .iter()
+            .map(|(k, v)| (&**k, &**v))
+            .filter(|(k, _)| !(self.nameless && *k == NAME))
     }
 
     /// How many labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs.len() - usize::from(self.nameless && position(&self.pairs, NAME).is_ok())
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The stored form: `name\0value\0` for each pair.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-        for (k, v) in &self.0 {
+        let mut out = Vec::with_capacity(self.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+        for (k, v) in self.iter() {
             out.extend_from_slice(k.as_bytes());
             out.push(0);
             out.extend_from_slice(v.as_bytes());
@@ -124,6 +160,52 @@ impl Labels {
             pairs.push((k.to_owned(), v.to_owned()));
         }
         Some(Labels::from_pairs(pairs))
+    }
+}
+
+// equality, hash and order are of the pairs as seen, whatever the form
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        (Arc::ptr_eq(&self.pairs, &other.pairs) && self.nameless == other.nameless)
+            || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Labels {}
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for (k, v) in self.iter() {
+            k.hash(state);
+            v.hash(state);
+        }
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+fn position(list: &[Pair], name: &str) -> Result<usize, usize> {
+    list.binary_search_by(|(k, _)| (**k).cmp(name))
+}
+
+fn set_in(list: &mut Vec<Pair>, name: &str, value: String) {
+    match position(list, name) {
+        Ok(i) if value.is_empty() => {
+            list.remove(i);
+        }
+        Ok(i) => list[i].1 = value.into(),
+        Err(_) if value.is_empty() => {}
+        Err(i) => list.insert(i, (name.into(), value.into())),
     }
 }
 
@@ -162,5 +244,26 @@ mod tests {
         let named = Labels::from_pairs([(NAME, "up"), ("job", "x")]);
         assert_eq!(named.to_string(), "up{job=\"x\"}");
         assert_eq!(named.without_name().to_string(), "{job=\"x\"}");
+    }
+
+    #[test]
+    fn a_set_without_its_name_is_the_same_set_in_every_respect() {
+        use std::hash::BuildHasher as _;
+        let named = Labels::from_pairs([("Z", "1"), (NAME, "up"), ("job", "x")]);
+        let dropped = named.clone().without_name();
+        let built = Labels::from_pairs([("Z", "1"), ("job", "x")]);
+        assert_eq!(dropped, built);
+        let hasher = foldhash::fast::FixedState::default();
+        assert_eq!(hasher.hash_one(&dropped), hasher.hash_one(&built));
+        assert_eq!(dropped.cmp(&built), Ordering::Equal);
+        assert_eq!((dropped.len(), dropped.name()), (2, None));
+        assert_eq!(Labels::decode(&dropped.encode()), Some(built.clone()));
+        // changing it afterwards does not bring the name back
+        let mut changed = dropped.clone();
+        changed.set("job".into(), "y".into());
+        assert_eq!(changed, Labels::from_pairs([("Z", "1"), ("job", "y")]));
+        // pair by pair: `__name__` sorts before `job`
+        assert!(named < dropped, "{named} against {dropped}");
+        assert_ne!(named, dropped);
     }
 }

@@ -2,8 +2,12 @@
 //! labelled with its `job` and `instance`, stored with the `up` and
 //! `scrape_*` series Prometheus adds, and the series that went away
 //! marked stale (a scrape that fails marks every series of the target).
+//!
+//! Each target keeps, as Prometheus does, its lines' series text mapped
+//! to the stored series: a line seen in the last scrape costs a hash
+//! lookup, not a label parse and an index search.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -19,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::now_ms;
 use crate::exposition::{self, Format, Limits, Metadata};
 use crate::labels::{Labels, NAME};
-use crate::tsdb::{Db, STALE_NAN};
+use crate::tsdb::{Db, STALE_NAN, SeriesRef};
 
 /// Where a target is reached.
 #[derive(Debug, Clone)]
@@ -134,7 +138,9 @@ pub fn spawn(
             resolver: resolver.clone(),
             statuses: statuses.clone(),
             index: i,
-            previous: HashSet::new(),
+            cache: HashMap::default(),
+            scrapes: 0,
+            reports: None,
         };
         let offset = settings.interval / count * i as u32;
         tasks.spawn(lane.run(offset, shutdown.clone()));
@@ -150,10 +156,31 @@ struct Lane {
     resolver: Arc<Resolver>,
     statuses: Statuses,
     index: usize,
-    /// The series the last scrape stored (without own timestamps), to
-    /// mark stale the ones that are gone.
-    previous: HashSet<Labels>,
+    /// The series of the last scrape's lines, by their text.
+    cache: HashMap<Box<str>, Cached, foldhash::fast::RandomState>,
+    /// Scrapes so far.
+    scrapes: u64,
+    /// The `up` and `scrape_*` series, once made.
+    reports: Option<[SeriesRef; 5]>,
 }
+
+/// A line's series, and the scrape that last had it.
+struct Cached {
+    id: SeriesRef,
+    seen: u64,
+    /// Whether it is marked stale when it goes (not when its lines carry
+    /// their own timestamps, as in Prometheus).
+    stales: bool,
+}
+
+/// The series Prometheus adds for each scrape, in [`Lane::reports`]'s order.
+const REPORTS: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 impl Lane {
     async fn run(mut self, offset: Duration, shutdown: CancellationToken) {
@@ -187,57 +214,96 @@ impl Lane {
                 )),
             ),
         };
-        let parsed = body.and_then(|(content_type, text)| {
-            exposition::parse(
-                &text,
-                Format::from_content_type(content_type.as_deref()),
-                self.settings.limits,
-            )
-            .map_err(|e| e.to_string())
-        });
+        self.scrapes += 1;
+        let this = self.scrapes;
+        let cache = &self.cache;
+        let parsed = body
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|(content_type, body)| {
+                let text =
+                    std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+                exposition::parse_with(
+                    text,
+                    Format::from_content_type(content_type.as_deref()),
+                    self.settings.limits,
+                    |series| cache.contains_key(series),
+                )
+                .map_err(|e| e.to_string())
+            });
         let duration = started.elapsed();
         let target_labels = [
             ("job", self.target.job.as_str()),
             ("instance", self.target.instance.as_str()),
         ];
-        let mut batch: Vec<(Labels, i64, f64)> = Vec::new();
-        let mut current = HashSet::new();
-        let (up, scraped, error, metadata) = match parsed {
+        let mut batch: Vec<(SeriesRef, i64, f64)> = Vec::new();
+        let mut fresh: Vec<(Box<str>, Labels, Option<i64>, f64)> = Vec::new();
+        let (up, scraped, mut error, metadata) = match parsed {
             Ok(parsed) => {
                 let scraped = parsed.samples.len();
+                batch.reserve(scraped + REPORTS.len());
                 for s in parsed.samples {
-                    let labels = self.with_target_labels(s.labels, &target_labels);
-                    if s.timestamp.is_none() {
-                        current.insert(labels.clone());
+                    match s.labels {
+                        None => {
+                            let cached = self
+                                .cache
+                                .get_mut(s.series)
+                                .expect("parse_with asked the cache");
+                            cached.seen = this;
+                            cached.stales = s.timestamp.is_none();
+                            batch.push((cached.id, s.timestamp.unwrap_or(t), s.value));
+                        }
+                        Some(labels) => fresh.push((
+                            s.series.into(),
+                            self.with_target_labels(labels, &target_labels),
+                            s.timestamp,
+                            s.value,
+                        )),
                     }
-                    batch.push((labels, s.timestamp.unwrap_or(t), s.value));
                 }
                 (1.0, scraped, String::new(), Some(parsed.metadata))
             }
             Err(e) => (0.0, 0, e, None),
         };
+        let added = fresh.iter().filter(|f| f.2.is_none()).count();
+        let stored_before = batch.len() + fresh.len();
+        let reports = match self.resolve(&mut fresh) {
+            Ok(reports) => Some(reports),
+            Err(e) => {
+                error = format!("storing the scrape failed: {e}");
+                None
+            }
+        };
+        for (series, _, timestamp, value) in fresh {
+            if let Some(cached) = self.cache.get(&series) {
+                batch.push((cached.id, timestamp.unwrap_or(t), value));
+            }
+        }
         // every series of the last scrape not in this one ends here
         let stale = f64::from_bits(STALE_NAN);
-        for gone in self.previous.difference(&current) {
-            batch.push((gone.clone(), t, stale));
+        for cached in self.cache.values() {
+            if cached.stales && cached.seen + 1 == this {
+                batch.push((cached.id, t, stale));
+            }
         }
-        let added = current.difference(&self.previous).count();
-        let stored_before = batch.len();
-        let report = |name: &str, value: f64| {
-            let mut labels = Labels::from_pairs(target_labels);
-            labels.set(NAME.into(), name.into());
-            (labels, t, value)
-        };
-        batch.push(report("up", up));
-        batch.push(report("scrape_duration_seconds", duration.as_secs_f64()));
-        batch.push(report("scrape_samples_scraped", scraped as f64));
-        batch.push(report(
-            "scrape_samples_post_metric_relabeling",
-            scraped as f64,
-        ));
-        batch.push(report("scrape_series_added", added as f64));
-        let mut error = error;
-        match self.db.append_labelled(&batch, false) {
+        self.cache.retain(|_, c| c.seen == this);
+        if let Some(reports) = reports {
+            let values = [
+                up,
+                duration.as_secs_f64(),
+                scraped as f64,
+                scraped as f64,
+                added as f64,
+            ];
+            batch.extend(reports.into_iter().zip(values).map(|(id, v)| (id, t, v)));
+        }
+        match self.db.append(&batch, false) {
+            Ok(done) if done.unknown > 0 => {
+                // retention dropped series this target still had: find
+                // them again next time
+                self.cache.clear();
+                self.reports = None;
+            }
             Ok(done) if done.duplicate + done.out_of_order > 0 => {
                 tracing::debug!(
                     job = %self.target.job,
@@ -253,7 +319,6 @@ impl Lane {
                 error = format!("storing the scrape failed: {e}");
             }
         }
-        self.previous = current;
         let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         let status = &mut statuses[self.index];
         status.url = url;
@@ -269,6 +334,43 @@ impl Lane {
         if let Some(metadata) = metadata {
             status.metadata = metadata;
         }
+    }
+
+    /// Finds or makes the series of `fresh` lines (entering them in the
+    /// cache as seen now) and of the reports.
+    fn resolve(
+        &mut self,
+        fresh: &mut [(Box<str>, Labels, Option<i64>, f64)],
+    ) -> Result<[SeriesRef; 5], crate::tsdb::DbError> {
+        let mut wanted: Vec<Labels> = fresh.iter_mut().map(|f| std::mem::take(&mut f.1)).collect();
+        if self.reports.is_none() {
+            wanted.extend(REPORTS.iter().map(|name| {
+                let mut labels = Labels::from_pairs([
+                    ("job", self.target.job.as_str()),
+                    ("instance", self.target.instance.as_str()),
+                ]);
+                labels.set(NAME.into(), (*name).into());
+                labels
+            }));
+        }
+        let ids = self.db.refs(&wanted)?;
+        for (f, &id) in fresh.iter().zip(&ids) {
+            self.cache.insert(
+                f.0.clone(),
+                Cached {
+                    id,
+                    seen: self.scrapes,
+                    stales: f.2.is_none(),
+                },
+            );
+        }
+        if self.reports.is_none() {
+            let made: [SeriesRef; 5] = ids[fresh.len()..]
+                .try_into()
+                .expect("one series per report");
+            self.reports = Some(made);
+        }
+        Ok(self.reports.expect("set above"))
     }
 
     /// The target's labels on a scraped sample: `job` and `instance` set,
@@ -311,8 +413,8 @@ impl Lane {
     }
 
     /// GETs the target's metrics: the URL, and the body's content type
-    /// and text.
-    async fn fetch(&self) -> Result<(String, (Option<String>, String)), (String, String)> {
+    /// and bytes.
+    async fn fetch(&self) -> Result<(String, (Option<String>, Bytes)), (String, String)> {
         let addr = self.address().await.map_err(|e| (self.url_hint(), e))?;
         let url = format!("http://{addr}{}", self.target.path);
         let fail = |e: String| (url.clone(), e);
@@ -359,8 +461,6 @@ impl Lane {
             })?
             .to_bytes();
         driver.abort();
-        let text =
-            String::from_utf8(body.to_vec()).map_err(|_| fail("the body is not UTF-8".into()))?;
-        Ok((url, (content_type, text)))
+        Ok((url, (content_type, body)))
     }
 }

@@ -1,14 +1,12 @@
 //! Aggregations: `sum avg min max count group stddev stdvar topk bottomk
 //! quantile count_values`, grouped `by` or `without` labels.
 
-use std::collections::HashMap;
-
 use promql_parser::parser::token;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::{Evaluator, Result, Sample, Value, exec, format_value};
 use crate::exposition::is_label_name;
-use crate::labels::Labels;
+use crate::labels::{LabelMap, Labels};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value> {
     let op = a.op.id();
@@ -28,7 +26,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     };
     // groups in the order their first sample came
     let mut order: Vec<Labels> = Vec::new();
-    let mut groups: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut groups: LabelMap<Vec<Sample>> = LabelMap::default();
     for s in input {
         let g = group_of(&s.labels);
         match groups.get_mut(&g) {

@@ -2,13 +2,11 @@
 //! the set operators, with Prometheus's vector matching (`on`,
 //! `ignoring`, `group_left`, `group_right`).
 
-use std::collections::{HashMap, HashSet};
-
 use promql_parser::parser::token::{self, TokenId};
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::{Evaluator, Result, Sample, Value, exec, no_duplicate_labelsets};
-use crate::labels::{Labels, NAME};
+use crate::labels::{LabelMap, LabelSet, Labels, NAME};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value> {
     let lhs = ev.eval(&b.lhs, t)?;
@@ -143,14 +141,14 @@ fn and_unless(
     modifier: Option<&BinModifier>,
     and: bool,
 ) -> Vec<Sample> {
-    let right: HashSet<Labels> = r.iter().map(|s| signature(&s.labels, modifier)).collect();
+    let right: LabelSet = r.iter().map(|s| signature(&s.labels, modifier)).collect();
     l.into_iter()
         .filter(|s| right.contains(&signature(&s.labels, modifier)) == and)
         .collect()
 }
 
 fn or(l: Vec<Sample>, r: Vec<Sample>, modifier: Option<&BinModifier>) -> Vec<Sample> {
-    let left: HashSet<Labels> = l.iter().map(|s| signature(&s.labels, modifier)).collect();
+    let left: LabelSet = l.iter().map(|s| signature(&s.labels, modifier)).collect();
     let mut out = l;
     out.extend(
         r.into_iter()
@@ -171,7 +169,8 @@ fn vector_vector(
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     // iterate the "many" side; the other is looked up by signature
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut by_sig: HashMap<Labels, &Sample> = HashMap::with_capacity(one.len());
+    let mut by_sig: LabelMap<&Sample> =
+        LabelMap::with_capacity_and_hasher(one.len(), Default::default());
     for s in &one {
         let sig = signature(&s.labels, modifier);
         if let Some(first) = by_sig.insert(sig.clone(), s) {
@@ -182,7 +181,7 @@ fn vector_vector(
             )));
         }
     }
-    let mut matched: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+    let mut matched: LabelMap<LabelSet> = LabelMap::default();
     let mut out = Vec::new();
     for s in &many {
         let sig = signature(&s.labels, modifier);
@@ -206,7 +205,7 @@ fn vector_vector(
         }
         match card {
             VectorMatchCardinality::OneToOne => {
-                if matched.insert(sig, HashSet::new()).is_some() {
+                if matched.insert(sig, LabelSet::default()).is_some() {
                     return Err(exec(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                     ));

@@ -21,7 +21,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use promql_parser::label::Matcher;
 use promql_parser::parser::{self, AtModifier, Expr, Offset, VectorSelector};
 
-use crate::labels::{Labels, NAME};
+use crate::labels::{LabelMap, Labels, NAME};
 use crate::tsdb::{Db, DbError, is_stale};
 
 /// A sample of an instant vector: its labels, value, and time (the
@@ -193,7 +193,7 @@ impl Engine {
             )));
         }
         let mut ev = self.evaluator(&expr, start, end, step)?;
-        let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut out: LabelMap<Vec<(i64, f64)>> = LabelMap::default();
         let mut points = 0usize;
         let mut t = start;
         while t <= end {
@@ -498,7 +498,7 @@ impl Evaluator<'_> {
         if s < from {
             s += step;
         }
-        let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        let mut out: LabelMap<Vec<(i64, f64)>> = LabelMap::default();
         let mut order: Vec<Labels> = Vec::new();
         while s <= ts {
             self.check_deadline()?;
@@ -556,7 +556,7 @@ impl Evaluator<'_> {
 }
 
 fn push_point(
-    out: &mut HashMap<Labels, Vec<(i64, f64)>>,
+    out: &mut LabelMap<Vec<(i64, f64)>>,
     order: &mut Vec<Labels>,
     labels: Labels,
     t: i64,
@@ -575,7 +575,10 @@ fn push_point(
 /// after names were dropped).
 fn no_duplicate_labelsets(v: Vec<Sample>) -> Result<Vec<Sample>> {
     if v.len() > 1 {
-        let mut seen = std::collections::HashSet::with_capacity(v.len());
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+            v.len(),
+            foldhash::fast::RandomState::default(),
+        );
         for s in &v {
             if !seen.insert(&s.labels) {
                 return Err(exec("vector cannot contain metrics with the same labelset"));

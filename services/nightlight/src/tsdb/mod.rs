@@ -4,18 +4,21 @@
 //! RocksDB is the write-ahead log (each append is one write batch in its
 //! log before it is acknowledged, so a kill -9 loses nothing appended),
 //! the compaction and the checksums; what it does not do, nightlight
-//! does: samples are kept per series in memory and in the `head` family
-//! until 120 of them (or a day's end) make a chunk, which is encoded as
-//! Gorilla does ([`chunk`]) and written under its day, so retention
-//! deletes whole days with one range delete.
+//! does: an append's samples are one [`record`] in the `wal` family and
+//! are kept per series in memory until 120 of them (or a day's end, or an
+//! hour without a new sample) make a chunk, which is encoded as Gorilla
+//! does ([`chunk`]) and written under its day, so retention deletes whole
+//! days with one range delete. A record is deleted once every sample in
+//! it is in a chunk; at open, the records left are replayed.
 //!
-//! Families: `series` (id → labels), `head` (id, time → value), `chunks`
+//! Families: `series` (id → labels), `wal` (sequence → record), `chunks`
 //! (day, id, first time → last time, encoded samples), `last` (id → the
 //! last flushed chunk's last time, so order is kept across restarts).
 
 pub mod chunk;
+pub mod record;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +40,12 @@ pub fn is_stale(v: f64) -> bool {
 /// How many samples make a chunk.
 const CHUNK_SAMPLES: usize = 120;
 const DAY_MS: i64 = 86_400_000;
-const FAMILIES: [&str; 4] = ["series", "head", "chunks", "last"];
+const FAMILIES: [&str; 4] = ["series", "wal", "chunks", "last"];
+/// A series with no new sample for this long has its samples written as
+/// a chunk, so its records can go.
+const IDLE_MS: i64 = 3_600_000;
+/// How often (in the samples' time) records are considered for deletion.
+const TRUNCATE_EVERY_MS: i64 = 60_000;
 
 /// Samples as `(ms, value)`, ascending.
 pub type Samples = Vec<(i64, f64)>;
@@ -94,12 +102,38 @@ struct Series {
     head: Vec<(i64, f64)>,
     /// The newest sample's time (`i64::MIN` before the first).
     last_t: i64,
+    /// The newest chunked sample's time (`i64::MIN` before the first).
+    flushed_t: i64,
+}
+
+impl Series {
+    fn new(labels: Labels) -> Series {
+        Series {
+            labels,
+            head: Vec::new(),
+            last_t: i64::MIN,
+            flushed_t: i64::MIN,
+        }
+    }
+}
+
+/// The records not yet deleted, and when to look again.
+#[derive(Debug, Default)]
+struct Wal {
+    /// Each record's sequence number and newest sample time, in order.
+    records: VecDeque<(u64, i64)>,
+    next_seq: u64,
+    /// The newest sample time appended: the store's clock.
+    newest_t: i64,
+    /// When (in that clock) records were last considered for deletion.
+    checked_t: i64,
 }
 
 #[derive(Debug, Default)]
 struct Index {
     series: Vec<Option<Series>>,
-    by_labels: HashMap<Labels, SeriesRef>,
+    wal: Wal,
+    by_labels: crate::labels::LabelMap<SeriesRef>,
     /// label name → value → series, ascending.
     postings: HashMap<String, BTreeMap<String, Vec<SeriesRef>>>,
 }
@@ -223,13 +257,6 @@ fn day_of(t: i64) -> u32 {
     t.div_euclid(DAY_MS).clamp(0, i64::from(u32::MAX)) as u32
 }
 
-fn head_key(id: SeriesRef, t: i64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..4].copy_from_slice(&id.to_be_bytes());
-    k[4..].copy_from_slice(&flip(t));
-    k
-}
-
 fn chunk_key(day: u32, id: SeriesRef, mint: i64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..4].copy_from_slice(&day.to_be_bytes());
@@ -250,6 +277,9 @@ impl Db {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // the families written rarely (series, last) would otherwise keep
+        // old log files alive until the busy ones fill their memtables
+        options.set_max_total_wal_size(128 << 20);
         let families = FAMILIES.iter().map(|name| {
             let mut o = Options::default();
             if *name == "chunks" {
@@ -302,14 +332,7 @@ impl Db {
                     .map_err(|_| self.damaged("series key"))?,
             );
             let labels = Labels::decode(&v).ok_or_else(|| self.damaged(format!("series {id}")))?;
-            index.insert(
-                id,
-                Series {
-                    labels,
-                    head: Vec::new(),
-                    last_t: i64::MIN,
-                },
-            );
+            index.insert(id, Series::new(labels));
         }
         for item in self.rocks.iterator_cf(self.cf("last"), IteratorMode::Start) {
             let (k, v) = item.map_err(|e| self.rocks_error(e))?;
@@ -321,21 +344,35 @@ impl Db {
             let t = unflip(&v).ok_or_else(|| self.damaged("last time"))?;
             if let Some(Some(s)) = index.series.get_mut(id as usize) {
                 s.last_t = s.last_t.max(t);
+                s.flushed_t = s.last_t;
             }
         }
-        for item in self.rocks.iterator_cf(self.cf("head"), IteratorMode::Start) {
+        // the records left hold every sample not in a chunk, and maybe
+        // some that are (older than their series' last chunk's end)
+        for item in self.rocks.iterator_cf(self.cf("wal"), IteratorMode::Start) {
             let (k, v) = item.map_err(|e| self.rocks_error(e))?;
-            if k.len() != 12 || v.len() != 8 {
-                return Err(self.damaged("head sample"));
+            let seq = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| self.damaged("record key"))?,
+            );
+            let samples =
+                record::decode(&v).ok_or_else(|| self.damaged(format!("record {seq}")))?;
+            let mut max_t = i64::MIN;
+            for (id, t, value) in samples {
+                max_t = max_t.max(t);
+                if let Some(Some(s)) = index.series.get_mut(id as usize)
+                    && t > s.last_t
+                {
+                    s.head.push((t, value));
+                    s.last_t = t;
+                }
             }
-            let id = SeriesRef::from_be_bytes(k[..4].try_into().expect("4 bytes"));
-            let t = unflip(&k[4..]).expect("8 bytes");
-            let value = f64::from_bits(u64::from_be_bytes(v.as_ref().try_into().expect("8 bytes")));
-            if let Some(Some(s)) = index.series.get_mut(id as usize) {
-                s.head.push((t, value));
-                s.last_t = s.last_t.max(t);
-            }
+            index.wal.records.push_back((seq, max_t));
+            index.wal.next_seq = seq + 1;
+            index.wal.newest_t = index.wal.newest_t.max(max_t);
         }
+        index.wal.checked_t = index.wal.newest_t;
         Ok(())
     }
 
@@ -362,14 +399,7 @@ impl Db {
             }
             let id = index.series.len() as SeriesRef;
             batch.put_cf(self.cf("series"), id.to_be_bytes(), l.encode());
-            index.insert(
-                id,
-                Series {
-                    labels: l.clone(),
-                    head: Vec::new(),
-                    last_t: i64::MIN,
-                },
-            );
+            index.insert(id, Series::new(l.clone()));
             refs.push(id);
         }
         if !batch.is_empty() {
@@ -389,7 +419,7 @@ impl Db {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut batch = WriteBatch::default();
         let mut outcome = Appended::default();
-        let (head_cf, chunks_cf, last_cf) = (self.cf("head"), self.cf("chunks"), self.cf("last"));
+        let mut stored = Vec::with_capacity(samples.len());
         let mut chunks = 0;
         for &(id, t, v) in samples {
             let Some(Some(series)) = index.series.get_mut(id as usize) else {
@@ -416,23 +446,23 @@ impl Db {
                 .first()
                 .is_some_and(|&(first, _)| day_of(first) != day_of(t));
             if full || new_day {
-                let (mint, maxt) = (series.head[0].0, series.head[series.head.len() - 1].0);
-                let mut value = flip(maxt).to_vec();
-                value.extend_from_slice(&chunk::encode(&series.head));
-                batch.put_cf(chunks_cf, chunk_key(day_of(mint), id, mint), value);
-                batch.delete_range_cf(
-                    head_cf,
-                    head_key(id, i64::MIN),
-                    head_key(id, maxt.saturating_add(1)),
-                );
-                batch.put_cf(last_cf, id.to_be_bytes(), flip(maxt));
-                series.head.clear();
+                self.cut(id, series, &mut batch);
                 chunks += 1;
             }
-            batch.put_cf(head_cf, head_key(id, t), v.to_bits().to_be_bytes());
             series.head.push((t, v));
             series.last_t = t;
-            outcome.stored += 1;
+            stored.push((id, t, v));
+        }
+        outcome.stored = stored.len();
+        if let Some(max_t) = stored.iter().map(|&(_, t, _)| t).max() {
+            let seq = index.wal.next_seq;
+            batch.put_cf(self.cf("wal"), seq.to_be_bytes(), record::encode(&stored));
+            index.wal.records.push_back((seq, max_t));
+            index.wal.next_seq += 1;
+            index.wal.newest_t = index.wal.newest_t.max(max_t);
+        }
+        if index.wal.newest_t - index.wal.checked_t >= TRUNCATE_EVERY_MS {
+            chunks += self.truncate(&mut index, &mut batch);
         }
         let mut options = WriteOptions::default();
         options.set_sync(sync);
@@ -450,6 +480,53 @@ impl Db {
             .chunks_written
             .fetch_add(chunks, Ordering::Relaxed);
         Ok(outcome)
+    }
+
+    /// Writes `series`' head as a chunk into `batch`.
+    fn cut(&self, id: SeriesRef, series: &mut Series, batch: &mut WriteBatch) {
+        let (mint, maxt) = (series.head[0].0, series.head[series.head.len() - 1].0);
+        let mut value = flip(maxt).to_vec();
+        value.extend_from_slice(&chunk::encode(&series.head));
+        batch.put_cf(self.cf("chunks"), chunk_key(day_of(mint), id, mint), value);
+        batch.put_cf(self.cf("last"), id.to_be_bytes(), flip(maxt));
+        series.head.clear();
+        series.flushed_t = maxt;
+    }
+
+    /// Chunks the heads of series silent for [`IDLE_MS`] and deletes the
+    /// records whose samples are all in chunks (every record up to the
+    /// first holding a sample newer than some head's oldest); returns how
+    /// many chunks it wrote.
+    fn truncate(&self, index: &mut Index, batch: &mut WriteBatch) -> u64 {
+        let now = index.wal.newest_t;
+        index.wal.checked_t = now;
+        let mut chunks = 0;
+        let mut oldest_head = i64::MAX;
+        for (id, slot) in index.series.iter_mut().enumerate() {
+            let Some(series) = slot else { continue };
+            let Some(&(first, _)) = series.head.first() else {
+                continue;
+            };
+            if series.last_t < now.saturating_sub(IDLE_MS) {
+                self.cut(id as SeriesRef, series, batch);
+                chunks += 1;
+            } else {
+                oldest_head = oldest_head.min(first);
+            }
+        }
+        let records = &mut index.wal.records;
+        let mut until = None;
+        while let Some(&(seq, max_t)) = records.front() {
+            if max_t >= oldest_head {
+                break;
+            }
+            until = Some(seq);
+            records.pop_front();
+        }
+        if let Some(last) = until {
+            batch.delete_range_cf(self.cf("wal"), 0u64.to_be_bytes(), (last + 1).to_be_bytes());
+        }
+        chunks
     }
 
     /// Appends by labels: [`refs`](Self::refs) then [`append`](Self::append).
@@ -493,18 +570,18 @@ impl Db {
                         .copied()
                         .filter(|&(t, _)| t >= mint && t <= maxt)
                         .collect();
-                    Some((id, s.labels.clone(), s.last_t, head))
+                    Some((id, s.labels.clone(), s.flushed_t, head))
                 })
                 .collect()
         };
         let chunks_cf = self.cf("chunks");
         let mut out = Vec::with_capacity(picked.len());
-        for (id, labels, last_t, head) in picked {
+        for (id, labels, flushed_t, head) in picked {
             let mut samples = Vec::new();
-            // only the days the store and the series have
+            // only the days the store and the series' chunks have
             let first_day = day_of(mint).max(oldest_day.unwrap_or(u32::MAX));
-            let last_day = day_of(maxt.min(last_t));
-            if mint <= maxt {
+            let last_day = day_of(maxt.min(flushed_t));
+            if mint <= maxt && mint <= flushed_t {
                 for day in first_day..=last_day {
                     let from = chunk_key(day, id, i64::MIN);
                     let iter = self.rocks.iterator_cf(
@@ -625,11 +702,6 @@ impl Db {
         for &id in &gone {
             batch.delete_cf(self.cf("series"), id.to_be_bytes());
             batch.delete_cf(self.cf("last"), id.to_be_bytes());
-            batch.delete_range_cf(
-                self.cf("head"),
-                head_key(id, i64::MIN),
-                head_key(id + 1, i64::MIN),
-            );
             index.remove(id);
         }
         self.rocks.write(batch).map_err(|e| self.rocks_error(e))?;
@@ -656,11 +728,23 @@ impl Db {
                     .flatten()
             })
             .sum();
-        sst + self.wal_bytes()
+        sst + self.log_bytes()
     }
 
-    /// Bytes of the write-ahead log.
+    /// Bytes of the write-ahead log: RocksDB's log and the records it
+    /// has written out to files.
     pub fn wal_bytes(&self) -> u64 {
+        let records = self
+            .rocks
+            .property_int_value_cf(self.cf("wal"), "rocksdb.total-sst-files-size")
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        self.log_bytes() + records
+    }
+
+    /// Bytes of RocksDB's log files.
+    fn log_bytes(&self) -> u64 {
         std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()

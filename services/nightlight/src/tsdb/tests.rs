@@ -150,3 +150,33 @@ fn a_query_over_its_budget_is_refused() {
         Err(DbError::TooManySamples { limit: 50 })
     ));
 }
+
+#[test]
+fn records_go_once_chunked_and_a_silent_series_does_not_keep_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (labels("a", "x"), labels("b", "x"));
+    {
+        let db = Db::open(dir.path()).expect("open");
+        // b stops after ten samples; a goes on for three hours
+        for i in 0..720i64 {
+            let mut batch = vec![(a.clone(), i * 15_000, i as f64)];
+            if i < 10 {
+                batch.push((b.clone(), i * 15_000, 0.5));
+            }
+            db.append_labelled(&batch, false).expect("append");
+        }
+        let index = db.index.read().expect("index");
+        let records = index.wal.records.len();
+        // a's head holds at most 120 samples, one record each; b's went
+        // into a chunk an hour after its last sample
+        assert!(records <= 125, "{records} records kept");
+        let b_id = index.by_labels[&b] as usize;
+        assert!(index.series[b_id].as_ref().expect("b").head.is_empty());
+    }
+    let db = Db::open(dir.path()).expect("reopen");
+    let got = all(&db, &[], 0, i64::MAX);
+    let count = |l: &Labels| got.iter().find(|(x, _)| x == l).map(|(_, s)| s.len());
+    assert_eq!(count(&a), Some(720));
+    assert_eq!(count(&b), Some(10));
+    assert!(db.index.read().expect("index").wal.records.len() <= 125);
+}
