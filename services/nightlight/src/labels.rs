@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The metric name's label.
 pub const NAME: &str = "__name__";
@@ -15,14 +15,43 @@ pub const NAME: &str = "__name__";
 /// Shared, not copied: a query hands the same set to every step's result,
 /// so a clone is a reference count, and dropping the metric name (which
 /// most functions and operators do at every step) only sets a flag.
-#[derive(Debug, Clone, Default)]
+/// Its hash is computed once, when it is made: queries hash the same
+/// sets at every step.
+#[derive(Debug, Clone)]
 pub struct Labels {
-    pairs: Arc<[Pair]>,
-    /// Whether `__name__` in `pairs` is to be taken as absent.
+    shared: Arc<Shared>,
+    /// Whether `__name__` in the pairs is to be taken as absent.
     nameless: bool,
 }
 
 type Pair = (Arc<str>, Arc<str>);
+
+#[derive(Debug)]
+struct Shared {
+    pairs: Vec<Pair>,
+    /// The pairs' hash ...
+    hash: u64,
+    /// ... and without `__name__`.
+    nameless_hash: u64,
+}
+
+impl Default for Labels {
+    fn default() -> Labels {
+        Labels::of(Vec::new())
+    }
+}
+
+/// A hash of `pairs`, the same for the same pairs within this process.
+fn content_hash<'a>(pairs: impl Iterator<Item = &'a Pair>) -> u64 {
+    use std::hash::BuildHasher as _;
+    static SEED: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+    let mut hasher = SEED.build_hasher();
+    for (k, v) in pairs {
+        k.hash(&mut hasher);
+        v.hash(&mut hasher);
+    }
+    hasher.finish()
+}
 
 /// A map keyed by label sets, with a fast hash (queries build these for
 /// every step).
@@ -32,9 +61,15 @@ pub type LabelMap<V> = HashMap<Labels, V, foldhash::fast::RandomState>;
 pub type LabelSet = HashSet<Labels, foldhash::fast::RandomState>;
 
 impl Labels {
-    fn of(list: Vec<Pair>) -> Labels {
+    fn of(pairs: Vec<Pair>) -> Labels {
+        let hash = content_hash(pairs.iter());
+        let nameless_hash = content_hash(pairs.iter().filter(|(k, _)| &**k != NAME));
         Labels {
-            pairs: list.into(),
+            shared: Arc::new(Shared {
+                pairs,
+                hash,
+                nameless_hash,
+            }),
             nameless: false,
         }
     }
@@ -56,7 +91,9 @@ impl Labels {
         if self.nameless && name == NAME {
             return None;
         }
-        position(&self.pairs, name).ok().map(|i| &*self.pairs[i].1)
+        position(&self.shared.pairs, name)
+            .ok()
+            .map(|i| &*self.shared.pairs[i].1)
     }
 
     /// The metric name.
@@ -66,7 +103,8 @@ impl Labels {
 
     /// The pairs as a list of their own.
     fn list(&self) -> Vec<Pair> {
-        self.pairs
+        self.shared
+            .pairs
             .iter()
             .filter(|(k, _)| !(self.nameless && &**k == NAME))
             .cloned()
@@ -119,7 +157,8 @@ impl Labels {
 
     /// The pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs
+        self.shared
+            .pairs
             .iter()
             .map(|(k, v)| (&**k, &**v))
             .filter(|(k, _)| !(self.nameless && *k == NAME))
@@ -127,7 +166,8 @@ impl Labels {
 
     /// How many labels.
     pub fn len(&self) -> usize {
-        self.pairs.len() - usize::from(self.nameless && position(&self.pairs, NAME).is_ok())
+        self.shared.pairs.len()
+            - usize::from(self.nameless && position(&self.shared.pairs, NAME).is_ok())
     }
 
     /// Whether there are none.
@@ -166,7 +206,7 @@ impl Labels {
 // equality, hash and order are of the pairs as seen, whatever the form
 impl PartialEq for Labels {
     fn eq(&self, other: &Labels) -> bool {
-        (Arc::ptr_eq(&self.pairs, &other.pairs) && self.nameless == other.nameless)
+        (Arc::ptr_eq(&self.shared, &other.shared) && self.nameless == other.nameless)
             || self.iter().eq(other.iter())
     }
 }
@@ -175,10 +215,11 @@ impl Eq for Labels {}
 
 impl Hash for Labels {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for (k, v) in self.iter() {
-            k.hash(state);
-            v.hash(state);
-        }
+        state.write_u64(if self.nameless {
+            self.shared.nameless_hash
+        } else {
+            self.shared.hash
+        });
     }
 }
 

@@ -8,7 +8,7 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
 
 use super::aggregate::{mean, quantile, variance};
-use super::{Evaluator, Result, Sample, Series, Value, exec, no_duplicate_labelsets};
+use super::{Evaluator, Result, Sample, Series, Value, duration_ms, exec, no_duplicate_labelsets};
 use crate::exposition::{is_label_name, parse_value};
 use crate::labels::{Labels, NAME};
 
@@ -79,12 +79,36 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
         | "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time"
         | "count_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
         | "present_over_time" => {
-            let (series, from, to) = ev.range_arg(arg(0)?, t)?;
             // Prometheus 2 keeps the name for `last_over_time` alone
             let keep_name = name == "last_over_time";
-            over_range(keep_name, series, from, to, t, |points, from, to| {
-                range_function(name, points, from, to)
-            })?
+            match unparen(arg(0)?) {
+                // the common case, read in place
+                Expr::MatrixSelector(ms) => {
+                    let mut out = Vec::new();
+                    let range = duration_ms(&ms.range);
+                    ev.for_each_window(&ms.vs, range, t, |labels, points, from, to| {
+                        if let Some(value) = range_function(name, points, from, to) {
+                            let labels = labels.clone();
+                            out.push(Sample {
+                                labels: if keep_name {
+                                    labels
+                                } else {
+                                    labels.without_name()
+                                },
+                                value,
+                                t,
+                            });
+                        }
+                    });
+                    Value::Vector(no_duplicate_labelsets(out)?)
+                }
+                other => {
+                    let (series, from, to) = ev.range_arg(other, t)?;
+                    over_range(keep_name, series, from, to, t, |points, from, to| {
+                        range_function(name, points, from, to)
+                    })?
+                }
+            }
         }
         "quantile_over_time" => {
             let q = ev.scalar(arg(0)?, t)?;

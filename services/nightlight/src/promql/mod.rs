@@ -456,30 +456,44 @@ impl Evaluator<'_> {
     /// A range selector at `t`: each series' samples in `[ts - range, ts]`
     /// (stale markers left out), and that window.
     fn range_selector(&self, vs: &VectorSelector, range: i64, t: i64) -> (Vec<Series>, i64, i64) {
+        let mut series = Vec::new();
+        let (from, ts) = self.for_each_window(vs, range, t, |labels, points, _, _| {
+            series.push(Series {
+                labels: labels.clone(),
+                points: points.to_vec(),
+            });
+        });
+        (series, from, ts)
+    }
+
+    /// [`range_selector`](Self::range_selector)'s windows, each lent to
+    /// `f` in turn with the window's bounds rather than copied (range
+    /// functions read them once); series with no sample in theirs are
+    /// skipped. Returns the bounds.
+    fn for_each_window(
+        &self,
+        vs: &VectorSelector,
+        range: i64,
+        t: i64,
+        mut f: impl FnMut(&Labels, &[(i64, f64)], i64, i64),
+    ) -> (i64, i64) {
         let ts = self.at_ms(&vs.at).unwrap_or(t) - offset_ms(&vs.offset);
         let from = ts - range;
-        let series = self
-            .data
-            .get(&key(vs))
-            .map(|data| {
-                data.iter()
-                    .filter_map(|(labels, points)| {
-                        let a = points.partition_point(|p| p.0 < from);
-                        let b = points.partition_point(|p| p.0 <= ts);
-                        let window: Vec<(i64, f64)> = points[a..b]
-                            .iter()
-                            .copied()
-                            .filter(|p| !is_stale(p.1))
-                            .collect();
-                        (!window.is_empty()).then(|| Series {
-                            labels: labels.clone(),
-                            points: window,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        (series, from, ts)
+        let mut without_stale = Vec::new();
+        for (labels, points) in self.data.get(&key(vs)).into_iter().flatten() {
+            let a = points.partition_point(|p| p.0 < from);
+            let b = points.partition_point(|p| p.0 <= ts);
+            let mut window = &points[a..b];
+            if window.iter().any(|p| is_stale(p.1)) {
+                without_stale.clear();
+                without_stale.extend(window.iter().copied().filter(|p| !is_stale(p.1)));
+                window = &without_stale;
+            }
+            if !window.is_empty() {
+                f(labels, window, from, ts);
+            }
+        }
+        (from, ts)
     }
 
     /// A subquery at `t`: its expression at every multiple of its step in
