@@ -8,6 +8,7 @@ pub mod fiberlb;
 pub mod grpc;
 pub mod http;
 pub mod net;
+pub mod prometheus;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};

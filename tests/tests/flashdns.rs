@@ -624,7 +624,7 @@ async fn bad_packets_and_a_flood_from_one_address_do_not_stop_the_others() {
     );
     let formerr = http_get(&server.admin, "/metrics").await.1;
     assert!(server.running.is_running(), "the server is still running");
-    assert!(formerr.contains("flashdns_responses_total{rcode=\"NOERROR\"}"));
+    assert!(formerr.contains("flashdns_responses_total{qtype=\"A\",rcode=\"NOERROR\"}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

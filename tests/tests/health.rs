@@ -181,6 +181,7 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
     };
     assert!(count("2xx") >= 1, "the client's echoes: {metrics}");
     assert_eq!(count("4xx"), 1, "{metrics}");
+    e2e::prometheus::check_metrics(&format!("{base}/metrics"), &metrics);
 }
 
 /// `check`'s default probe asks `/health` where a listener serves it, and

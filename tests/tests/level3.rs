@@ -168,6 +168,67 @@ async fn first_visit(net: &Loopback) -> Made {
     }
 }
 
+/// After the first visit: every `/metrics` of the platform passes
+/// `promtool check metrics`, and each front end counted what the visit
+/// asked of it by operation, failures apart.
+async fn metrics_break_down_by_operation(net: &Loopback) {
+    let mut all = String::new();
+    let urls = e2e::prometheus::metrics_urls("level3", net);
+    assert!(urls.len() >= 8, "every service serves /metrics: {urls:?}");
+    for url in &urls {
+        let (base, path) = url.split_at(url.rfind('/').unwrap());
+        let (status, text) = e2e::http_get(base, path).await;
+        assert_eq!(status, 200, "{url}");
+        e2e::prometheus::check_metrics(url, &text);
+        all.push_str(&text);
+    }
+    let counted = |prefix: &str| {
+        all.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    for (series, why) in [
+        (
+            "lightningstor_requests_total{operation=\"PutObject\",class=\"2xx\"}",
+            "objects stored",
+        ),
+        (
+            "lightningstor_requests_total{operation=\"GetObject\",class=\"2xx\"}",
+            "objects read",
+        ),
+        (
+            "flashdns_responses_total{qtype=\"A\",rcode=\"NOERROR\"}",
+            "names resolved",
+        ),
+        (
+            "photonnet_requests_total{operation=\"photonnet.v1.PhotonNet/Allocate\",code=\"OK\"}",
+            "addresses allocated",
+        ),
+        (
+            "photonauth_requests_total{operation=\"photonauth.v1.PhotonAuth/",
+            "tenants, users and keys made",
+        ),
+        (
+            "chainfire_requests_total{operation=\"etcdserverpb.KV/",
+            "state kept in chainfire",
+        ),
+        (
+            "chainfire_request_duration_seconds_count{operation=\"etcdserverpb.KV/Txn\"}",
+            "transactions timed",
+        ),
+    ] {
+        assert!(counted(series) > 0, "no {series} ({why}) in:\n{all}");
+    }
+    // the rival's refused allocation is counted as what it was
+    assert!(
+        all.lines().any(|l| l
+            .starts_with("photonnet_requests_total{operation=\"photonnet.v1.PhotonNet/Allocate\"")
+            && !l.contains("code=\"OK\"")),
+        "no refused allocation in:\n{all}"
+    );
+}
+
 /// After a restart: the object, the allocations and their names are all
 /// there.
 async fn after_restart(net: &Loopback, made: &Made) {
@@ -216,6 +277,7 @@ async fn level3_serves_tenants_through_every_component_and_keeps_it_all_across_a
     let state = tempfile::tempdir().unwrap();
     let mut running = up(&net, state.path());
     let made = first_visit(&net).await;
+    metrics_break_down_by_operation(&net).await;
     running.signal("TERM");
     assert!(
         running.wait(Duration::from_secs(60)).0.success(),

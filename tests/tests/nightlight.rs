@@ -133,21 +133,7 @@ async fn every_metrics_endpoint_is_scraped_queried_and_kept() {
         let url = target["scrapeUrl"].as_str().unwrap();
         let (base_url, path) = url.split_at(url.rfind('/').unwrap());
         let (_, text) = e2e::http_get(base_url, path).await;
-        let mut check = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool");
-        std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-        let out = check.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics refuses {url}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        e2e::prometheus::check_metrics(url, &text);
     }
 
     // promtool, Prometheus's own client

@@ -449,15 +449,6 @@ fn the_observed_deployment_exports_its_targets_and_loads_back() {
 }
 
 /// Prometheus, killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_remote_writes_into_nightlight() {
     let net = Loopback::block();
@@ -489,19 +480,13 @@ async fn prometheus_remote_writes_into_nightlight() {
         ),
     )
     .unwrap();
-    let _prometheus = Child(
-        std::process::Command::new("prometheus")
-            .arg(format!("--config.file={}", prometheus_yml.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prometheus").display()
-            ))
-            .arg(format!("--web.listen-address={}", net.addr(2, 9090)))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian's; .ci/setup installs it)"),
-    );
+    let _prometheus = e2e::prometheus::Prometheus::start(
+        &net.addr(2, 9090),
+        &prometheus_yml,
+        &dir.path().join("prometheus"),
+        &[],
+    )
+    .await;
     let base = net.url(1, 9090);
     let body = until(
         &base,

@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use e2e::Loopback;
+use e2e::prometheus::Prometheus;
 use nightlight::exposition::{self, Format, Limits};
 use nightlight::labels::Labels;
 use nightlight::promql::{Engine, QueryError, Settings, Value};
@@ -479,18 +480,6 @@ fn encode(text: &str) -> String {
 }
 
 /// Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn ask(base: &str, path: &str) -> serde_json::Value {
     let (_, body) = e2e::http_get(base, path).await;
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
@@ -525,31 +514,13 @@ async fn promql_answers_as_prometheus_does() {
     std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
     let net = Loopback::block();
     let listen = net.addr(1, 9090);
-    let prometheus = Prometheus {
-        child: Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", blocks.display()))
-            .arg(format!("--web.listen-address={listen}"))
-            .arg("--storage.tsdb.retention.time=30d")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
-        base: format!("http://{listen}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if std::net::TcpStream::connect(&listen).is_ok()
-            && e2e::s3::raw(&format!("{}/-/ready", prometheus.base), "GET", &[])
-                .await
-                .0
-                == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Prometheus did not become ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let prometheus = Prometheus::start(
+        &listen,
+        &config,
+        &blocks,
+        &["--storage.tsdb.retention.time=30d"],
+    )
+    .await;
 
     // nightlight: the same text into its store
     let db = Db::open(&dir.path().join("nightlight")).unwrap();

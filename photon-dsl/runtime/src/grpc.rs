@@ -36,3 +36,164 @@ pub fn admin_routes(admin: crate::Admin) -> axum::Router {
         .route("/health", axum::routing::get(answer.clone()))
         .route("/metrics", axum::routing::get(answer))
 }
+
+/// A layer counting every gRPC call into `Operations` (made with
+/// [`Operations::grpc`](crate::operations::Operations::grpc)) by method and
+/// status code, timed until its response ends: add it with
+/// `Server::builder().layer(...)`. Calls to methods the server does not
+/// have are counted as `unknown`, so made-up names cannot grow `/metrics`;
+/// HTTP/1.1 requests beside the API (`/health`) are not counted.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug, Clone)]
+pub struct MetricsLayer(pub std::sync::Arc<crate::operations::Operations>);
+
+#[cfg(feature = "grpc-admin")]
+impl<S> tower_layer::Layer<S> for MetricsLayer {
+    type Service = Metered<S>;
+
+    fn layer(&self, inner: S) -> Metered<S> {
+        Metered {
+            inner,
+            operations: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`MetricsLayer`] makes.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug, Clone)]
+pub struct Metered<S> {
+    inner: S,
+    operations: std::sync::Arc<crate::operations::Operations>,
+}
+
+#[cfg(feature = "grpc-admin")]
+impl<S, B, R> tower_service::Service<hyper::Request<B>> for Metered<S>
+where
+    S: tower_service::Service<hyper::Request<B>, Response = hyper::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = hyper::Response<MeteredBody<R>>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: hyper::Request<B>) -> Self::Future {
+        let grpc = request
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let method = grpc.then(|| request.uri().path().trim_start_matches('/').to_owned());
+        let operations = self.operations.clone();
+        let started = std::time::Instant::now();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            let call = method.map(|method| Call {
+                operations,
+                method,
+                started,
+                // an error answered at once is in the headers
+                code: grpc_status(response.headers()),
+            });
+            Ok(response.map(|inner| MeteredBody { inner, call }))
+        })
+    }
+}
+
+#[cfg(feature = "grpc-admin")]
+fn grpc_status(headers: &hyper::HeaderMap) -> Option<usize> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
+}
+
+/// One call being counted; counted when its body ends or is dropped.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug)]
+struct Call {
+    operations: std::sync::Arc<crate::operations::Operations>,
+    method: String,
+    started: std::time::Instant,
+    code: Option<usize>,
+}
+
+#[cfg(feature = "grpc-admin")]
+impl Call {
+    /// Counts it: with its status, or as canceled when the body was
+    /// dropped before it ended (`ended` false), or unknown without one.
+    fn finish(self, ended: bool) {
+        const CANCELED: usize = 1;
+        const UNKNOWN: usize = 2;
+        const UNIMPLEMENTED: usize = 12;
+        let code = self.code.unwrap_or(if ended { UNKNOWN } else { CANCELED });
+        let method = if code == UNIMPLEMENTED {
+            "unknown"
+        } else {
+            &self.method
+        };
+        self.operations.record(method, code, self.started.elapsed());
+    }
+}
+
+/// A response body that counts its call when it ends.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug)]
+pub struct MeteredBody<B> {
+    inner: B,
+    call: Option<Call>,
+}
+
+#[cfg(feature = "grpc-admin")]
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for MeteredBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(trailers), Some(call)) = (frame.trailers_ref(), self.call.as_mut())
+                    && let Some(code) = grpc_status(trailers)
+                {
+                    call.code = Some(code);
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                if let Some(call) = self.call.take() {
+                    call.finish(true);
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(feature = "grpc-admin")]
+impl<B> Drop for MeteredBody<B> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            // hyper may stop polling once it saw the end of the stream
+            let ended = call.code.is_some();
+            call.finish(ended);
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod join;
 mod lifetime;
 pub mod local_secrets;
 mod mode;
+pub mod operations;
 pub mod plan;
 pub mod secret;
 mod service;

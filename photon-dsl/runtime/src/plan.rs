@@ -186,6 +186,8 @@ pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Va
                     "port": l.port.get(),
                     "transport": l.transport.as_str(),
                     "protocol": l.protocol,
+                    // serves `/health` and `/metrics`
+                    "health": l.health,
                 })).collect::<Vec<_>>(),
                 "needs": decl.deps().enumerate().map(|(d, dep)| json!({
                     "slot": dep.slot,

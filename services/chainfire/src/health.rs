@@ -9,6 +9,8 @@ use crate::member::Member;
 /// chainfire's checks and numbers.
 pub(crate) struct Health {
     pub(crate) member: Member,
+    /// The etcd calls answered on the client port.
+    pub(crate) operations: std::sync::Arc<photon_runtime::operations::Operations>,
 }
 
 impl Report for Health {
@@ -36,6 +38,17 @@ impl Report for Health {
     }
 
     fn metrics(&self, out: &mut Metrics) {
+        self.operations.write(
+            out,
+            (
+                "chainfire_requests_total",
+                "etcd gRPC calls answered, by method and code.",
+            ),
+            (
+                "chainfire_request_duration_seconds",
+                "How long etcd gRPC calls took, by method (a watch until it ends).",
+            ),
+        );
         let (term, leader) = self.member.term_and_leader();
         out.gauge("chainfire_raft_term", "The Raft term this member is in.")
             .value(term);

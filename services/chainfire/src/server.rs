@@ -135,10 +135,12 @@ impl<N: Node> Service for Chainfire<N> {
                 cluster = ?member.members().values().map(|(name, _)| name).collect::<Vec<_>>(),
                 "chainfire member started"
             );
+            let operations = std::sync::Arc::new(photon_runtime::operations::Operations::grpc());
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 crate::health::Health {
                     member: member.clone(),
+                    operations: operations.clone(),
                 },
             );
             let running: Running = Box::pin(async move {
@@ -165,6 +167,7 @@ impl<N: Node> Service for Chainfire<N> {
                 let clients = Server::builder()
                     .accept_http1(true)
                     .layer(crate::api::wire::EtcdWireLayer)
+                    .layer(photon_runtime::grpc::MetricsLayer(operations))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         incoming(client_listener),

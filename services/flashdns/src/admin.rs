@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode, header};
 
 use photon_runtime::admin::{Checks, Metrics, Report};
 
-use crate::dns::{Counters, RCODE_LABELS};
+use crate::dns::{Counters, QTYPE_LABELS, RCODE_LABELS};
 use crate::zones::Zones;
 
 /// What the admin handler reads.
@@ -156,10 +156,15 @@ impl Report for Health {
         let c = &self.counters;
         let mut responses = out.counter(
             "flashdns_responses_total",
-            "DNS responses sent, by response code.",
+            "DNS responses sent, by the question's type and the response code (those sent).",
         );
-        for (label, counter) in RCODE_LABELS.iter().zip(&c.by_rcode) {
-            responses.labelled(&[("rcode", label)], counter.load(Ordering::Relaxed));
+        for (qtype, by_rcode) in QTYPE_LABELS.iter().zip(&c.by_qtype_rcode) {
+            for (rcode, counter) in RCODE_LABELS.iter().zip(by_rcode) {
+                let count = counter.load(Ordering::Relaxed);
+                if count > 0 {
+                    responses.labelled(&[("qtype", qtype), ("rcode", rcode)], count);
+                }
+            }
         }
         for (name, help, value) in [
             (

@@ -32,9 +32,9 @@ const XFR_MESSAGE_BYTES: usize = 16 * 1024;
 /// Counts for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Responses by code: NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP,
-    /// REFUSED, other.
-    pub by_rcode: [AtomicU64; 7],
+    /// Responses by the question's type ([`QTYPE_LABELS`]) and response
+    /// code ([`RCODE_LABELS`]): the per-operation breakdown.
+    pub by_qtype_rcode: [[AtomicU64; 7]; QTYPE_LABELS.len()],
     /// Responses sent truncated over UDP.
     pub truncated: AtomicU64,
     /// Zone transfers sent.
@@ -47,13 +47,38 @@ pub struct Counters {
     pub rate_limited_slipped: AtomicU64,
 }
 
-/// The labels of [`Counters::by_rcode`].
+/// The question types counted apart (others are `other`; a message
+/// without a question is `none`).
+pub const QTYPE_LABELS: [&str; 15] = [
+    "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA", "ANY", "AXFR", "IXFR",
+    "other", "none",
+];
+
+/// The response codes counted apart, as [`Counters::by_qtype_rcode`]'s
+/// second index.
 pub const RCODE_LABELS: [&str; 7] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 ];
 
 impl Counters {
-    fn count(&self, rcode: ResponseCode) {
+    fn count(&self, qtype: Option<RecordType>, rcode: ResponseCode) {
+        let q = match qtype {
+            Some(RecordType::A) => 0,
+            Some(RecordType::AAAA) => 1,
+            Some(RecordType::CNAME) => 2,
+            Some(RecordType::MX) => 3,
+            Some(RecordType::NS) => 4,
+            Some(RecordType::PTR) => 5,
+            Some(RecordType::SOA) => 6,
+            Some(RecordType::SRV) => 7,
+            Some(RecordType::TXT) => 8,
+            Some(RecordType::CAA) => 9,
+            Some(RecordType::ANY) => 10,
+            Some(RecordType::AXFR) => 11,
+            Some(RecordType::IXFR) => 12,
+            Some(_) => 13,
+            None => 14,
+        };
         let i = match rcode {
             ResponseCode::NoError => 0,
             ResponseCode::FormErr => 1,
@@ -63,7 +88,7 @@ impl Counters {
             ResponseCode::Refused => 5,
             _ => 6,
         };
-        self.by_rcode[i].fetch_add(1, Ordering::Relaxed);
+        self.by_qtype_rcode[q][i].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -196,7 +221,8 @@ impl DnsHandler {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
             empty
         };
-        self.counters.count(metadata.response_code);
+        self.counters
+            .count(first_qtype(request), metadata.response_code);
         let mut builder = MessageResponseBuilder::new(&request.queries, None);
         if let Some(edns) = &edns {
             builder.edns(edns);
@@ -302,9 +328,19 @@ impl DnsHandler {
             }
             start = end;
         }
-        self.counters.count(ResponseCode::NoError);
+        self.counters
+            .count(first_qtype(request), ResponseCode::NoError);
         info
     }
+}
+
+/// The type of the request's (first) question.
+fn first_qtype(request: &Request) -> Option<RecordType> {
+    request
+        .queries
+        .queries()
+        .first()
+        .map(|q| q.original().query_type())
 }
 
 fn header_info(metadata: Metadata) -> ResponseInfo {

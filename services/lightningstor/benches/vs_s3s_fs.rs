@@ -221,7 +221,7 @@ fn serve_lightningstor(dir: &Path, port: u16, chainfire: Option<&str>) {
                 photon_runtime::ModeReport::standalone(),
                 photon_runtime::admin::NoChecks,
             ),
-            Default::default(),
+            std::sync::Arc::new(photon_runtime::operations::Operations::http()),
             never,
         )
         .await;

@@ -15,6 +15,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 pub mod migrate;
 #[cfg(feature = "server")]
+pub mod operation;
+#[cfg(feature = "server")]
 pub mod s3;
 #[cfg(feature = "server")]
 pub mod server;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use photon_dsl::{HostName, Hybrid, Integration, Mode, Node};
-use photon_runtime::admin::{Checks, Metrics, Report, StatusCounters};
+use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::operations::Operations;
 use photon_runtime::{
     Admin, BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext,
 };
@@ -21,6 +22,7 @@ use crate::admin::AdminService;
 use crate::auth::KeyRing;
 use crate::auth::mismatch::{self, RequestHead};
 use crate::auth::sts::StsRoute;
+use crate::operation;
 pub use crate::s3::RESERVED_BUCKETS;
 use crate::s3::{LightningS3, VirtualHosts};
 use crate::spec::{AdminListener, S3Listener};
@@ -33,7 +35,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 struct Shared {
     s3: S3Service,
     virtual_hosts: Option<VirtualHosts>,
-    counters: Arc<StatusCounters>,
+    counters: Arc<Operations>,
     admin: Admin,
 }
 
@@ -51,7 +53,7 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 struct Health {
     meta: Arc<MetaProbe>,
     data_dir: PathBuf,
-    counters: Arc<StatusCounters>,
+    counters: Arc<Operations>,
 }
 
 /// How often the metadata store is read for `/health` and `/metrics`.
@@ -122,8 +124,14 @@ impl Report for Health {
     fn metrics(&self, out: &mut Metrics) {
         self.counters.write(
             out,
-            "lightningstor_requests_total",
-            "S3 requests answered, by status class.",
+            (
+                "lightningstor_requests_total",
+                "S3 requests answered, by operation and status class.",
+            ),
+            (
+                "lightningstor_request_duration_seconds",
+                "How long S3 requests took until their answer's headers, by operation.",
+            ),
         );
         if let Ok(buckets) = self.meta.last() {
             out.gauge("lightningstor_buckets", "Buckets that exist.")
@@ -154,6 +162,13 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
     {
         return answer;
     }
+    let started = std::time::Instant::now();
+    let operation = operation::name(
+        request.method(),
+        operation::Target::of(request.uri().path(), virtual_hosted(&shared, &request)),
+        request.uri().query(),
+        request.headers(),
+    );
     let head = RequestHead::of(&request);
     // A URI clone shares its bytes: no copy on the hot path.
     let (method, uri) = (request.method().clone(), request.uri().clone());
@@ -185,7 +200,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Bod
     } else if status.is_client_error() {
         tracing::debug!(%method, path = uri.path(), %status, "S3 request refused");
     }
-    shared.counters.count(status);
+    shared
+        .counters
+        .record_http(operation, status, started.elapsed());
     response
 }
 
@@ -198,7 +215,7 @@ pub async fn serve(
     auth: KeyRing,
     base_domain: Option<HostName>,
     admin: Admin,
-    counters: Arc<StatusCounters>,
+    counters: Arc<Operations>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let virtual_hosts = base_domain.map(|domain| VirtualHosts::new(domain.as_str()));
@@ -350,7 +367,7 @@ impl<N: Node> Service for LightningStor<N> {
                 keys_checked_by = auth.photonauth().map_or("lightningstor", |t| t.endpoint()),
                 "lightningstor listening"
             );
-            let counters = Arc::new(StatusCounters::default());
+            let counters = Arc::new(Operations::http());
             let admin = ctx.admin(
                 env!("CARGO_PKG_VERSION"),
                 Health {

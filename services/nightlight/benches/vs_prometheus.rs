@@ -172,69 +172,93 @@ fn run() {
         .iter()
         .map(|s| (count(s.1, s.3), cpu_seconds(s.2)))
         .collect();
+    let first = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        - seconds;
     let mut rows = Vec::new();
+    let mut answers = Vec::new();
     for (i, s) in [&ours, &theirs].iter().enumerate() {
         let samples = end[i].0 - start[i].0;
         let cpu = end[i].1 - start[i].1;
-        let query = "rate(bench_counter{instance=%22127.0.131.10:9100%22}[10s])";
-        let mut latencies: Vec<f64> = (0..9)
-            .map(|_| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .expect("time")
-                    .as_secs();
-                let t = Instant::now();
-                let body = get(
-                    s.1,
-                    &format!(
-                        "/api/v1/query_range?query={query}&start={}&end={now}&step=1",
-                        now - 20
-                    ),
-                );
-                assert!(body.contains("\"success\""), "{}: {body}", s.0);
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        latencies.sort_by(f64::total_cmp);
+        let selector = "bench_counter{instance=%22127.0.131.10:9100%22}";
+        let (recent, series) = median_query(s.1, s.0, |now| {
+            format!(
+                "/api/v1/query_range?query=rate({selector}[10s])&start={}&end={now}&step=1",
+                now - 20
+            )
+        });
+        let (whole, _) = median_query(s.1, s.0, |now| {
+            format!(
+                "/api/v1/query_range?query=rate({selector}[30s])&start={first}&end={now}&step=5"
+            )
+        });
+        answers.push(series);
         let total = count(s.1, s.3);
         rows.push((
             s.0,
             samples / wall,
             samples / cpu.max(1e-9),
-            latencies[4],
+            recent,
+            whole,
             dir_bytes(s.4) as f64 / total.max(1.0),
         ));
     }
     drop(nightlight);
     drop(prometheus);
+    assert_eq!(answers[0], answers[1], "both answer for as many series");
     print_table(&rows, wall);
 }
 
+/// The median of 9 runs of the query `path(now)` makes (ms), and how
+/// many series it answered with.
+fn median_query(addr: &str, who: &str, path: impl Fn(u64) -> String) -> (f64, usize) {
+    let mut series = 0;
+    let mut latencies: Vec<f64> = (0..9)
+        .map(|_| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time")
+                .as_secs();
+            let t = Instant::now();
+            let body = get(addr, &path(now));
+            let took = t.elapsed().as_secs_f64() * 1000.0;
+            assert!(body.contains("\"success\""), "{who}: {body}");
+            series = body.matches("\"metric\":").count();
+            took
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    (latencies[4], series)
+}
+
 /// A row: who, samples/s, samples per CPU second, median range query
-/// (ms), bytes per sample.
-type Row = (&'static str, f64, f64, f64, f64);
+/// over the last 20 s and over the whole run (ms), bytes per sample.
+type Row = (&'static str, f64, f64, f64, f64, f64);
 
 #[allow(clippy::print_stdout)] // the report is the point of a bench binary
 fn print_table(rows: &[Row], wall: f64) {
     println!("\n{TARGETS} targets x {SERIES} series, scraped every second for {wall:.0} s\n");
     println!(
-        "{:<12} {:>16} {:>18} {:>20} {:>16}",
-        "", "samples/s", "samples/CPU s", "range query (ms)", "bytes/sample"
+        "{:<12} {:>12} {:>15} {:>17} {:>17} {:>14}",
+        "", "samples/s", "samples/CPU s", "query 20 s (ms)", "query run (ms)", "bytes/sample"
     );
     for r in rows {
         println!(
-            "{:<12} {:>16.0} {:>18.0} {:>20.1} {:>16.2}",
-            r.0, r.1, r.2, r.3, r.4
+            "{:<12} {:>12.0} {:>15.0} {:>17.1} {:>17.1} {:>14.2}",
+            r.0, r.1, r.2, r.3, r.4, r.5
         );
     }
     let (a, b) = (&rows[0], &rows[1]);
     println!(
-        "{:<12} {:>15.2}x {:>17.2}x {:>19.2}x {:>15.2}x",
+        "{:<12} {:>11.2}x {:>14.2}x {:>16.2}x {:>16.2}x {:>13.2}x",
         "ratio",
         a.1 / b.1,
         a.2 / b.2,
         a.3 / b.3,
-        a.4 / b.4
+        a.4 / b.4,
+        a.5 / b.5
     );
     println!("\n(goal: ingestion at least 1.0x Prometheus's, query latency at most 1.0x)");
 }

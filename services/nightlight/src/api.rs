@@ -583,8 +583,13 @@ fn json_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(","))
 }
 
-fn json_matrix<'a>(series: impl Iterator<Item = (&'a Labels, &'a Vec<(i64, f64)>)>) -> String {
-    let mut out = String::from("[");
+fn json_matrix<'a>(
+    series: impl Iterator<Item = (&'a Labels, &'a Vec<(i64, f64)>)> + Clone,
+) -> String {
+    // sized once: a matrix can be tens of megabytes
+    let points: usize = series.clone().map(|(_, p)| p.len()).sum();
+    let mut out = String::with_capacity(points * 24 + 2);
+    out.push('[');
     for (i, (labels, points)) in series.enumerate() {
         if i > 0 {
             out.push(',');

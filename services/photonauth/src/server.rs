@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use photon_dsl::Node;
 use photon_runtime::admin::{Checks, LastLook, Metrics, Report};
+use photon_runtime::operations::Operations;
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
 
 use crate::PhotonAuth;
@@ -18,8 +19,9 @@ use crate::store::AuthStore;
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// The last look at the state in chainfire: how many tenants, or why it
-/// could not be read, as the runtime's admin surface reports it.
-struct Reported(Arc<LastLook<usize>>);
+/// could not be read, as the runtime's admin surface reports it; and the
+/// gRPC calls answered.
+struct Reported(Arc<LastLook<usize>>, Arc<Operations>);
 
 impl Report for Reported {
     fn health(&self, checks: &mut Checks) {
@@ -36,6 +38,17 @@ impl Report for Reported {
             out.gauge("photonauth_tenants", "Tenants that exist.")
                 .value(tenants);
         }
+        self.1.write(
+            out,
+            (
+                "photonauth_requests_total",
+                "gRPC calls answered, by method and code.",
+            ),
+            (
+                "photonauth_request_duration_seconds",
+                "How long gRPC calls took, by method.",
+            ),
+        );
     }
 }
 
@@ -91,7 +104,11 @@ impl<N: Node> Service for PhotonAuth<N> {
                 }
             };
             let health = LastLook::every(PROBE_EVERY, ctx.shutdown.clone(), look).await;
-            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Reported(health));
+            let operations = Arc::new(Operations::grpc());
+            let admin = ctx.admin(
+                env!("CARGO_PKG_VERSION"),
+                Reported(health, operations.clone()),
+            );
             let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
                 .add_service(AuthApi::server(
                     store,
@@ -102,6 +119,7 @@ impl<N: Node> Service for PhotonAuth<N> {
             let running: Running = Box::pin(async move {
                 tonic::transport::Server::builder()
                     .accept_http1(true)
+                    .layer(photon_runtime::grpc::MetricsLayer(operations))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(listener),

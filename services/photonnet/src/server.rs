@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use photon_dsl::Node;
 use photon_runtime::admin::{Checks, LastLook, Metrics, Report};
+use photon_runtime::operations::Operations;
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
 use photonauth::api::proto::PublicKeyRequest;
 use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
@@ -27,6 +28,8 @@ const AUTH_WAIT: Duration = Duration::from_secs(60);
 struct Reported {
     census: Arc<LastLook<(usize, usize)>>,
     zone: Option<String>,
+    /// The gRPC calls answered.
+    operations: Arc<Operations>,
 }
 
 impl Report for Reported {
@@ -47,6 +50,17 @@ impl Report for Reported {
     }
 
     fn metrics(&self, out: &mut Metrics) {
+        self.operations.write(
+            out,
+            (
+                "photonnet_requests_total",
+                "gRPC calls answered, by method and code.",
+            ),
+            (
+                "photonnet_request_duration_seconds",
+                "How long gRPC calls took, by method.",
+            ),
+        );
         if let Ok((tenants, vpcs)) = self.census.last() {
             out.gauge("photonnet_vpcs", "VPCs that exist.").value(vpcs);
             out.gauge("photonnet_tenants", "Tenants with at least one VPC.")
@@ -149,13 +163,16 @@ impl<N: Node> Service for PhotonNet<N> {
             let reported = Reported {
                 census: LastLook::every(PROBE_EVERY, ctx.shutdown.clone(), look).await,
                 zone: store.zone(),
+                operations: Arc::new(Operations::grpc()),
             };
+            let operations = reported.operations.clone();
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
             let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
                 .add_service(NetApi::server(store, token.expose_secret(), key));
             let running: Running = Box::pin(async move {
                 tonic::transport::Server::builder()
                     .accept_http1(true)
+                    .layer(photon_runtime::grpc::MetricsLayer(operations))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(listener),

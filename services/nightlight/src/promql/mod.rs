@@ -193,6 +193,10 @@ impl Engine {
             )));
         }
         let mut ev = self.evaluator(&expr, start, end, step)?;
+        if end > start {
+            let steps: Vec<i64> = (start..=end).step_by(step as usize).collect();
+            ev.precompute(&expr, &steps);
+        }
         let mut out: LabelMap<Vec<(i64, f64)>> = LabelMap::default();
         let mut points = 0usize;
         let mut t = start;
@@ -240,6 +244,7 @@ impl Engine {
             end,
             step,
             data: HashMap::new(),
+            precomputed: HashMap::new(),
             deadline: Instant::now() + self.settings.timeout,
         };
         let mut budget = self.settings.max_samples;
@@ -290,10 +295,14 @@ struct Evaluator<'a> {
     /// The query's own start and end (`@ start()`, `@ end()`).
     start: i64,
     end: i64,
-    #[allow(dead_code)]
+    /// A range query's step (0 for an instant query).
     step: i64,
     /// Each selector's samples, by the selector's address in the tree.
     data: HashMap<usize, Loaded>,
+    /// Calls whose every step a range query computed at once (see
+    /// [`functions::by_series`]), by the call's address: each step's
+    /// vector, taken when that step is evaluated.
+    precomputed: HashMap<usize, Vec<Option<Vec<Sample>>>>,
     deadline: Instant,
 }
 
@@ -302,6 +311,67 @@ fn key(vs: &VectorSelector) -> usize {
 }
 
 impl Evaluator<'_> {
+    /// Computes ahead, for the steps of a range query, the calls of
+    /// `expr` that are faster a series at a time (not inside subqueries,
+    /// which have steps of their own), as long as what they hold at once
+    /// stays within the query's sample limit.
+    fn precompute(&mut self, expr: &Expr, steps: &[i64]) {
+        match expr {
+            Expr::Call(call) => {
+                let fits = |ev: &Self| {
+                    call.args.args.iter().all(|arg| match &**arg {
+                        Expr::MatrixSelector(ms) => {
+                            ev.loaded(&ms.vs).len().saturating_mul(steps.len())
+                                <= ev.engine.settings.max_samples
+                        }
+                        _ => true,
+                    })
+                };
+                if fits(self)
+                    && let Some(values) = functions::by_series(self, call, steps)
+                {
+                    let values = values.into_iter().map(Some).collect();
+                    self.precomputed.insert(call as *const _ as usize, values);
+                    return;
+                }
+                for arg in &call.args.args {
+                    self.precompute(arg, steps);
+                }
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.precompute(p, steps);
+                }
+                self.precompute(&a.expr, steps);
+            }
+            Expr::Binary(b) => {
+                self.precompute(&b.lhs, steps);
+                self.precompute(&b.rhs, steps);
+            }
+            Expr::Paren(p) => self.precompute(&p.expr, steps),
+            Expr::Unary(u) => self.precompute(&u.expr, steps),
+            _ => {}
+        }
+    }
+
+    /// `call`'s precomputed value at `t`, if it has one (once: a second
+    /// evaluation at the same step computes it again).
+    fn precomputed(&mut self, call: &parser::Call, t: i64) -> Option<Vec<Sample>> {
+        let values = self.precomputed.get_mut(&(call as *const _ as usize))?;
+        let offset = t.checked_sub(self.start)?;
+        if self.step <= 0 || offset % self.step != 0 {
+            return None;
+        }
+        values
+            .get_mut(usize::try_from(offset / self.step).ok()?)?
+            .take()
+    }
+
+    /// A selector's samples, as loaded.
+    fn loaded(&self, vs: &VectorSelector) -> &[(Labels, Vec<(i64, f64)>)] {
+        self.data.get(&key(vs)).map_or(&[], Vec::as_slice)
+    }
+
     fn check_deadline(&self) -> Result<()> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout("query execution"));

@@ -574,7 +574,9 @@ impl Db {
                 })
                 .collect()
         };
-        let chunks_cf = self.cf("chunks");
+        // one iterator for every series: making one costs more than
+        // reading a series' chunks
+        let mut chunks = self.rocks.raw_iterator_cf(self.cf("chunks"));
         let mut out = Vec::with_capacity(picked.len());
         for (id, labels, flushed_t, head) in picked {
             let mut samples = Vec::new();
@@ -583,30 +585,7 @@ impl Db {
             let last_day = day_of(maxt.min(flushed_t));
             if mint <= maxt && mint <= flushed_t {
                 for day in first_day..=last_day {
-                    let from = chunk_key(day, id, i64::MIN);
-                    let iter = self.rocks.iterator_cf(
-                        chunks_cf,
-                        IteratorMode::From(&from, rocksdb::Direction::Forward),
-                    );
-                    for item in iter {
-                        let (k, v) = item.map_err(|e| self.rocks_error(e))?;
-                        if k.len() != 16 || k[..8] != from[..8] {
-                            break;
-                        }
-                        let chunk_min = unflip(&k[8..]).expect("8 bytes");
-                        if chunk_min > maxt {
-                            break;
-                        }
-                        let chunk_max = v
-                            .get(..8)
-                            .and_then(unflip)
-                            .ok_or_else(|| self.damaged("chunk"))?;
-                        if chunk_max < mint {
-                            continue;
-                        }
-                        chunk::decode_into(&v[8..], mint, maxt, &mut samples)
-                            .ok_or_else(|| self.damaged(format!("chunk of series {id}")))?;
-                    }
+                    self.read_chunks(&mut chunks, day, id, mint, maxt, &mut samples)?;
                 }
             }
             // a chunk written since the head was copied holds some of it
@@ -621,6 +600,44 @@ impl Db {
             out.push((labels, samples));
         }
         Ok(out)
+    }
+
+    /// Appends the samples in `[mint, maxt]` of series `id`'s chunks of
+    /// `day`. A series' chunks do not overlap, so the first that can hold
+    /// `mint` is the last one starting at or before it.
+    fn read_chunks(
+        &self,
+        chunks: &mut rocksdb::DBRawIterator<'_>,
+        day: u32,
+        id: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        samples: &mut Samples,
+    ) -> Result<(), DbError> {
+        let series = chunk_key(day, id, i64::MIN);
+        chunks.seek_for_prev(chunk_key(day, id, mint));
+        if !chunks.key().is_some_and(|k| k.starts_with(&series[..8])) {
+            chunks.seek(series);
+        }
+        while let (Some(k), Some(v)) = (chunks.key(), chunks.value()) {
+            if k.len() != 16 || k[..8] != series[..8] {
+                break;
+            }
+            let chunk_min = unflip(&k[8..]).expect("8 bytes");
+            if chunk_min > maxt {
+                break;
+            }
+            let chunk_max = v
+                .get(..8)
+                .and_then(unflip)
+                .ok_or_else(|| self.damaged("chunk"))?;
+            if chunk_max >= mint {
+                chunk::decode_into(&v[8..], mint, maxt, samples)
+                    .ok_or_else(|| self.damaged(format!("chunk of series {id}")))?;
+            }
+            chunks.next();
+        }
+        chunks.status().map_err(|e| self.rocks_error(e))
     }
 
     /// The day of the oldest chunk, if there is one.
