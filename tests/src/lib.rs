@@ -157,6 +157,31 @@ impl Running {
         Running::start_in(name, args, env, None)
     }
 
+    /// `deploy-<name> up` on `net` with its state under `state` and extra
+    /// environment variables, once every service started (within
+    /// `timeout`).
+    pub fn up(
+        name: &str,
+        net: &Loopback,
+        state: &std::path::Path,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Running {
+        let mut running = Running::start_with_env(
+            name,
+            &[
+                "up",
+                "--loopback-base",
+                &net.base(),
+                "--state-dir",
+                state.to_str().expect("a UTF-8 path"),
+            ],
+            env,
+        );
+        running.wait_for("all services started", timeout);
+        running
+    }
+
     /// Starts `deploy-<name> <args>` with extra environment variables, in
     /// `dir` if given (for deployments that read files relative to it).
     pub fn start_in(

@@ -256,19 +256,7 @@ async fn after_restart(net: &Loopback, made: &Made) {
 
 /// `deploy-level3 up` on `net`, its state under `state`.
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
-    let mut running = Running::start_with_env(
-        "level3",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &env(),
-    );
-    running.wait_for("all services started", Duration::from_secs(90));
-    running
+    Running::up("level3", net, state, &env(), Duration::from_secs(90))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,19 +14,14 @@ const SECRET: &str = "levels-secret-key-0123456789abcdef";
 
 /// Deployment `name` up on `net`, its state in `state`.
 fn up(name: &str, net: &Loopback, state: &std::path::Path) -> Running {
-    let mut running = Running::start_with_env(
+    let env = [("LIGHTNINGSTOR_SECRET_KEY", SECRET)];
+    Running::up(
         &format!("level{name}"),
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
-    );
-    running.wait_for("all services started", Duration::from_secs(60));
-    running
+        net,
+        state,
+        &env,
+        Duration::from_secs(60),
+    )
 }
 
 /// The answers' data (`A` addresses, `CNAME` targets, ...), sorted.

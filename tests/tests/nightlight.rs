@@ -1,7 +1,7 @@
 //! nightlight in a deployment (`deploy-observed`): it scrapes every
 //! `/metrics` of the topology with no target written, answers the
 //! Prometheus HTTP API (and `promtool`), and keeps what it stored across
-//! a kill -9.
+//! a kill -9, the gap behaving as Prometheus's.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,19 +11,8 @@ use e2e::{Loopback, Running};
 const SECRET: &str = "observed-secret-key-0123456789abcdef";
 
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
-    let mut running = Running::start_with_env(
-        "observed",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
-    );
-    running.wait_for("all services started", Duration::from_secs(60));
-    running
+    let env = [("LIGHTNINGSTOR_SECRET_KEY", SECRET)];
+    Running::up("observed", net, state, &env, Duration::from_secs(60))
 }
 
 async fn api(base: &str, path: &str) -> (u16, serde_json::Value) {
@@ -233,35 +222,67 @@ async fn every_metrics_endpoint_is_scraped_queried_and_kept() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let (_, before) = api(
-        &base,
-        &format!("/api/v1/query?query=count_over_time(up%5B1h%5D)&time={now}"),
-    )
-    .await;
-    let before_counts: Vec<f64> = before["data"]["result"]
-        .as_array()
+    // how many samples of `up` each target has up to `now`
+    let counts = |base: String| async move {
+        let path = format!("/api/v1/query?query=count_over_time(up%5B1h%5D)&time={now}");
+        let (_, answer) = api(&base, &path).await;
+        let counts: Vec<f64> = answer["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
+            .collect();
+        counts
+    };
+    let before_counts = counts(base.clone()).await;
+    let killed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .iter()
-        .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
-        .collect();
+        .as_secs_f64();
     running.signal("KILL");
     running.wait(Duration::from_secs(10));
     let running = up(&net, state.path());
     all_up(&base, &running).await;
-    let (_, after) = api(
-        &base,
-        &format!("/api/v1/query?query=count_over_time(up%5B1h%5D)&time={now}"),
-    )
-    .await;
-    let after_counts: Vec<f64> = after["data"]["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["value"][1].as_str().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(before_counts.len(), 4, "{before}");
+    let after_counts = counts(base.clone()).await;
+    assert_eq!(before_counts.len(), 4, "{before_counts:?}");
     assert_eq!(
         after_counts, before_counts,
         "samples before the kill were lost"
     );
+
+    // the restart gap is as Prometheus leaves one: no stale marker at the
+    // kill (Prometheus writes none when it stops either), so within the
+    // 5-minute lookback every target stays `up` across the gap, and a
+    // range query has a point at every step of it
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, at_kill) = api(&base, &format!("/api/v1/query?query=up&time={killed}")).await;
+    let values: Vec<&str> = at_kill["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"][1].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["1"; 4], "{at_kill}");
+    // whole seconds, so the steps are easy to count
+    let start = killed.ceil() as u64;
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (_, across) = api(
+        &base,
+        &format!("/api/v1/query_range?query=up&start={start}&end={end}&step=1"),
+    )
+    .await;
+    let steps = (end - start + 1) as usize;
+    let series = across["data"]["result"].as_array().unwrap();
+    assert_eq!(series.len(), 4, "{across}");
+    for s in series {
+        assert_eq!(
+            s["values"].as_array().unwrap().len(),
+            steps,
+            "a hole in {} across the restart: {across}",
+            s["metric"]
+        );
+    }
 }

@@ -104,6 +104,23 @@ async fn api(base: &str, path: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
 
+/// What `look` finds, once it finds something; fails the test naming
+/// `what` (with the server's log) if that takes over 20 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    server: &Running,
+    mut look: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = look().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until `check` holds of `path`'s answer.
 async fn until(
     base: &str,
@@ -112,19 +129,11 @@ async fn until(
     server: &Running,
     check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(what, server, || async {
         let body = api(base, path).await;
-        if check(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {body}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        check(&body).then_some(body)
+    })
+    .await
 }
 
 fn app_target(body: &serde_json::Value) -> serde_json::Value {
@@ -246,26 +255,11 @@ annotations = {{ summary = "{{{{ $labels.instance }}}} is down" }}
     );
 
     // the rule fires after its second, is POSTed and listed
-    let firing = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let found = alerts
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|a| a["status"] == "firing")
-                .cloned();
-            if let Some(found) = found {
-                break found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no firing alert sent\n{}",
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let firing = eventually("no firing alert sent", &server, || async {
+        let sent = alerts.lock().unwrap();
+        sent.iter().find(|a| a["status"] == "firing").cloned()
+    })
+    .await;
     assert_eq!(firing["version"], "4");
     assert_eq!(firing["groupLabels"]["alertname"], "AppDown");
     let alert = &firing["alerts"][0];
@@ -348,21 +342,15 @@ annotations = {{ summary = "{{{{ $labels.instance }}}} is down" }}
 
     // back up: the alert resolves, and that is sent too
     *app.lock().unwrap() = Answer::Text("demo_requests_total 9\n".into());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let resolved = alerts.lock().unwrap().iter().any(|a| {
-            a["status"] == "resolved" && a["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
-        });
-        if resolved {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no resolved alert sent\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("no resolved alert sent", &server, || async {
+        let sent = alerts.lock().unwrap();
+        sent.iter()
+            .any(|a| {
+                a["status"] == "resolved" && a["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+            })
+            .then_some(())
+    })
+    .await;
     let metrics = e2e::http_get(&base, "/metrics").await.1;
     assert!(
         metrics.contains("nightlight_notifications_total{outcome=\"ok\"}"),

@@ -480,6 +480,15 @@ fn encode(text: &str) -> String {
 }
 
 /// Prometheus, killed when dropped.
+/// The API path of `query` at `t` (ms).
+fn instant(query: &str, t: i64) -> String {
+    format!(
+        "/api/v1/query?query={}&time={}",
+        encode(query),
+        t as f64 / 1000.0
+    )
+}
+
 async fn ask(base: &str, path: &str) -> serde_json::Value {
     let (_, body) = e2e::http_get(base, path).await;
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
@@ -564,17 +573,7 @@ async fn promql_answers_as_prometheus_does() {
     let mut compared = 0;
     for query in QUERIES {
         for &t in &instants {
-            let theirs = from_prometheus(
-                &ask(
-                    &prometheus.base,
-                    &format!(
-                        "/api/v1/query?query={}&time={}",
-                        encode(query),
-                        t as f64 / 1000.0
-                    ),
-                )
-                .await,
-            );
+            let theirs = from_prometheus(&ask(&prometheus.base, &instant(query, t)).await);
             let ours = from_nightlight(engine.instant(query, t), t);
             if let Some(d) = difference(query, &ours, &theirs) {
                 failures.push(format!("instant `{query}` at {t}: {d}"));
@@ -615,17 +614,7 @@ async fn promql_answers_as_prometheus_does() {
     }
     for query in INVALID {
         let t = instants[0];
-        let theirs = from_prometheus(
-            &ask(
-                &prometheus.base,
-                &format!(
-                    "/api/v1/query?query={}&time={}",
-                    encode(query),
-                    t as f64 / 1000.0
-                ),
-            )
-            .await,
-        );
+        let theirs = from_prometheus(&ask(&prometheus.base, &instant(query, t)).await);
         assert!(
             matches!(theirs, Answer::Error(_)),
             "Prometheus accepted `{query}`: {theirs:?}"
