@@ -205,3 +205,61 @@ fn functions_on_instant_vectors() {
     let got = vector(&e, "timestamp(http_requests_total)", t + 5_000);
     assert_eq!(got[0].1, 60.0);
 }
+
+#[test]
+fn a_range_query_computed_a_series_at_a_time_answers_as_step_by_step() {
+    let (_dir, e) = engine();
+    // `rate(x[1m])` alone is computed across all steps at once; `+ 0`
+    // keeps the same call but inside a binary operation, and
+    // `rate(x[1m] offset 0s)` the same window: every form must agree with
+    // the instant answers at each step
+    for q in [
+        "rate(http_requests_total[1m])",
+        "sum by (instance) (rate(http_requests_total[1m])) + 0",
+        "max_over_time(latency_bucket[2m] offset 30s)",
+    ] {
+        let ranged = e.range(q, 300_000, 900_000, 45_000).expect("range");
+        assert!(!ranged.is_empty(), "{q}");
+        for series in &ranged {
+            for &(t, v) in &series.points {
+                let Value::Vector(at) = e.instant(q, t).expect("instant") else {
+                    panic!("{q}: not a vector");
+                };
+                let same = at
+                    .iter()
+                    .find(|s| s.labels == series.labels)
+                    .map(|s| s.value);
+                assert_eq!(same, Some(v), "{q} at {t}: {}", series.labels);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_query_loading_more_samples_than_allowed_is_refused() {
+    let (dir, e) = engine();
+    drop(e);
+    let db = Arc::new(Db::open(dir.path()).expect("reopen"));
+    let small = Settings {
+        max_samples: 100,
+        ..Settings::default()
+    };
+    let e = Engine::new(db, small);
+    for q in [
+        "rate(http_requests_total[10m])",
+        "http_requests_total",
+        "sum(rate(latency_bucket[1h]))",
+    ] {
+        let err = e.range(q, 0, 3_600_000, 15_000).expect_err(q);
+        assert!(
+            matches!(err, QueryError::Execution(_)) && err.to_string().contains("too many samples"),
+            "{q}: {err}"
+        );
+    }
+    // few samples loaded, but an answer of 2 series x 601 steps: too big
+    // to compute ahead, and refused as it grows step by step
+    let err = e
+        .range("rate(http_requests_total[1m])", 0, 60_000, 100)
+        .expect_err("too many points in the answer");
+    assert!(err.to_string().contains("too many samples"), "{err}");
+}
