@@ -22,19 +22,26 @@ async fn echo(net: &Loopback, message: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The sample `series` (name and labels) in the `/metrics` of `addr`.
-async fn sample(addr: &str, series: &str) -> u64 {
+/// The sum of the samples at `addr`'s `/metrics` whose line starts with
+/// `series` and holds `containing`: 0 if none (a count appears in
+/// `/metrics` once it is not zero).
+async fn counted(addr: &str, series: &str, containing: &str) -> u64 {
     let (_, metrics) = e2e::http_get(&format!("http://{addr}"), "/metrics").await;
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `{series}` in:\n{metrics}"))
+        .filter(|l| l.starts_with(series) && l.contains(containing))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Echo requests the server on `host` answered with 2xx so far.
 async fn answered(net: &Loopback, host: u8) -> u64 {
-    sample(&net.addr(host, 8080), "echo_requests_total{class=\"2xx\"}").await
+    counted(
+        &net.addr(host, 8080),
+        "echo_requests_total{operation=\"echo\",class=\"2xx\"}",
+        "",
+    )
+    .await
 }
 
 /// `deploy-<name> up` on `net`, once every service started.
@@ -318,12 +325,12 @@ async fn a_backend_drained_through_the_admin_api_takes_no_new_connections_until_
 /// NOERROR answers the flashdns server on `host` sent so far, to
 /// questions of any type (0 before the first).
 async fn dns_answers(net: &Loopback, host: u8) -> u64 {
-    let (_, metrics) = e2e::http_get(&format!("http://{}", net.addr(host, 8053)), "/metrics").await;
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("flashdns_responses_total{") && l.contains("rcode=\"NOERROR\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    counted(
+        &net.addr(host, 8053),
+        "flashdns_responses_total{",
+        "rcode=\"NOERROR\"",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

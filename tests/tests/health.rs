@@ -170,8 +170,8 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
     assert_eq!(status, 404);
     let (status, metrics) = http_get(base, "/metrics").await;
     assert_eq!(status, 200);
-    let count = |class: &str| -> u64 {
-        let prefix = format!("echo_requests_total{{class=\"{class}\"}} ");
+    let count = |operation: &str, class: &str| -> u64 {
+        let prefix = format!("echo_requests_total{{operation=\"{operation}\",class=\"{class}\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))
@@ -179,8 +179,12 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
             .parse()
             .unwrap()
     };
-    assert!(count("2xx") >= 1, "the client's echoes: {metrics}");
-    assert_eq!(count("4xx"), 1, "{metrics}");
+    assert!(count("echo", "2xx") >= 1, "the client's echoes: {metrics}");
+    assert_eq!(count("other", "4xx"), 1, "{metrics}");
+    assert!(
+        metrics.contains("echo_request_duration_seconds_count{operation=\"echo\"}"),
+        "{metrics}"
+    );
     e2e::prometheus::check_metrics(&format!("{base}/metrics"), &metrics);
 }
 

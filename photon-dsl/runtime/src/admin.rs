@@ -254,34 +254,6 @@ impl SampleValue for f64 {
     }
 }
 
-/// Responses counted by status class (`1xx` to `5xx`): what every HTTP
-/// front end reports.
-#[derive(Debug, Default)]
-pub struct StatusCounters {
-    by_class: [AtomicU64; 6],
-}
-
-impl StatusCounters {
-    /// Counts one response.
-    pub fn count(&self, status: StatusCode) {
-        let class = usize::from(status.as_u16() / 100);
-        if let Some(counter) = self.by_class.get(class) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Writes the counter family `name`, labelled `class="2xx"` and so on.
-    pub fn write(&self, out: &mut Metrics, name: &'static str, help: &str) {
-        let mut family = out.counter(name, help);
-        for (class, counter) in self.by_class.iter().enumerate().skip(1) {
-            family.labelled(
-                &[("class", &format!("{class}xx"))],
-                counter.load(Ordering::Relaxed),
-            );
-        }
-    }
-}
-
 /// The last result of a look at state kept elsewhere (a count read from
 /// chainfire), taken again every period in the background: `/health` and
 /// `/metrics` answer from it at once, never waiting on the store.

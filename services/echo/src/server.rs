@@ -9,7 +9,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use percent_encoding::percent_decode_str;
 use photon_dsl::Node;
-use photon_runtime::admin::{Checks, Report, StatusCounters};
+use photon_runtime::admin::{Checks, Report};
+use photon_runtime::operations::Operations;
 use photon_runtime::{
     BoxFuture, ExposeSecret, ProbeTarget, Running, SecretString, Service, ServiceError,
     StartContext,
@@ -38,6 +39,17 @@ fn authorized(token: Option<&SecretString>, request: &Request<Incoming>) -> bool
 }
 
 /// Answers one request: the echo, or a plain-text error saying what is expected.
+/// Whether `request` is a `GET` of a message under `prefix` (the one
+/// operation the server has), whatever its answer.
+fn asks_echo(prefix: &str, request: &Request<Incoming>) -> bool {
+    let path = request.uri().path().trim_start_matches('/');
+    request.method() == Method::GET
+        && (prefix.is_empty()
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
 fn respond(
     prefix: &str,
     token: Option<&SecretString>,
@@ -100,10 +112,11 @@ fn respond(
     }
 }
 
-/// What `/metrics` reports: requests answered, by status class. The echo
+/// What `/metrics` reports: requests answered, by operation (`echo` for a
+/// message, `other` for anything else asked) and status class. The echo
 /// server holds no state, so `/health` has no check of its own that
 /// could fail.
-struct Metrics(Arc<StatusCounters>);
+struct Metrics(Arc<Operations>);
 
 impl Report for Metrics {
     fn health(&self, _: &mut Checks) {}
@@ -111,8 +124,14 @@ impl Report for Metrics {
     fn metrics(&self, out: &mut photon_runtime::admin::Metrics) {
         self.0.write(
             out,
-            "echo_requests_total",
-            "Echo requests answered, by status class.",
+            (
+                "echo_requests_total",
+                "Echo requests answered, by operation and status class.",
+            ),
+            (
+                "echo_request_duration_seconds",
+                "How long echo requests took, by operation.",
+            ),
         );
     }
 }
@@ -138,15 +157,21 @@ impl<N: Node> Service for EchoServer<N> {
             let listener = ctx.tcp(EchoListener, self)?;
             let local = listener.local_addr()?;
             tracing::info!(addr = %local, prefix, token = ?token_ref, "echo server listening");
-            let counters = Arc::new(StatusCounters::default());
+            let counters = Arc::new(Operations::http());
             // `/health` and `/metrics` first: with an empty prefix, they are
             // where the messages `health` and `metrics` would echo.
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Metrics(counters.clone()));
             let running: Running = Box::pin(async move {
                 let handler = move |req: Request<Incoming>| {
                     let reply = admin.answer(&req).unwrap_or_else(|| {
+                        let started = std::time::Instant::now();
                         let reply = respond(prefix, token.as_deref(), &req);
-                        counters.count(reply.status());
+                        let operation = if asks_echo(prefix, &req) {
+                            "echo"
+                        } else {
+                            "other"
+                        };
+                        counters.record_http(operation, reply.status(), started.elapsed());
                         reply
                     });
                     async move { reply }
