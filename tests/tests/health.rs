@@ -158,6 +158,9 @@ async fn flashdns_serving_no_zone_answers_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_serves_health_and_counts_requests_in_metrics() {
     let net = Loopback::block();
+    // asked first: the deployment ends itself 10.5 s after it starts
+    let plan = e2e::output("echo-single", &["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let mut up = Running::start(
         "echo-single",
         &["up", "--loopback-base", &format!("{net}.0")],
@@ -166,6 +169,10 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
     let base = &format!("http://{net}.1:8088");
     let health = health_until(base, 200, &up).await;
     assert_eq!(health["component"], "echo", "{health}");
+    // the configuration it runs, as `plan` names it
+    for key in ["deployment", "version", "fingerprint"] {
+        assert_eq!(health["config"][key], plan[key], "{key}: {health}");
+    }
     let (status, _) = http_get(base, "/no/such/path").await;
     assert_eq!(status, 404);
     let (status, metrics) = http_get(base, "/metrics").await;
@@ -186,6 +193,13 @@ async fn echo_serves_health_and_counts_requests_in_metrics() {
         "{metrics}"
     );
     e2e::prometheus::check_metrics(&format!("{base}/metrics"), &metrics);
+    assert!(
+        metrics.contains(&format!(
+            "photon_config_info{{deployment=\"echo-single\",version={},fingerprint={}}} 1\n",
+            plan["version"], plan["fingerprint"]
+        )),
+        "{metrics}"
+    );
 }
 
 /// `check`'s default probe asks `/health` where a listener serves it, and

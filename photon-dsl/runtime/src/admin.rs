@@ -337,12 +337,27 @@ impl Histogram {
     }
 }
 
+/// Which configuration a node runs: its deployment, the configuration's
+/// version and the topology's fingerprint, reported on `/health` and as
+/// `photon_config_info` so that nodes running different configurations
+/// can be told apart from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIdentity {
+    /// The deployment's name (`standalone` for a standalone server).
+    pub deployment: String,
+    /// Its `ConfigVersion`.
+    pub version: String,
+    /// The topology's fingerprint, in full hex.
+    pub fingerprint: String,
+}
+
 /// A component's `/health` and `/metrics`.
 #[derive(Clone)]
 pub struct Admin {
     component: Arc<str>,
     version: &'static str,
     mode: ModeReport,
+    config: Option<ConfigIdentity>,
     report: Arc<dyn Report>,
 }
 
@@ -369,8 +384,15 @@ impl Admin {
             component: component.into(),
             version,
             mode,
+            config: None,
             report: Arc::new(report),
         }
+    }
+
+    /// The same surface, also reporting the configuration it runs.
+    pub fn with_config(mut self, config: ConfigIdentity) -> Admin {
+        self.config = Some(config);
+        self
     }
 
     /// The mode it reports.
@@ -379,9 +401,10 @@ impl Admin {
     }
 
     /// The design's `/health` answer: 200 when every check passes, else
-    /// 503; the body is JSON with `status`, `mode`, `component`, `version`
-    /// and `checks` (`mode` first, then `chainfire` when integrated, then
-    /// the component's own).
+    /// 503; the body is JSON with `status`, `mode`, `component`, `version`,
+    /// `config` (deployment, version, fingerprint) when known, and `checks`
+    /// (`mode` first, then `chainfire` when integrated, then the
+    /// component's own).
     pub fn health(&self) -> (StatusCode, String) {
         let mut checks = Checks::default();
         checks.ok("mode", self.mode.check());
@@ -394,13 +417,20 @@ impl Admin {
         for (name, value, _) in checks.entries {
             all.insert(name.to_owned(), value);
         }
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "status": if healthy { "healthy" } else { "unhealthy" },
             "mode": self.mode.mode(),
             "component": &*self.component,
             "version": self.version,
             "checks": all,
         });
+        if let Some(config) = &self.config {
+            body["config"] = serde_json::json!({
+                "deployment": config.deployment,
+                "version": config.version,
+                "fingerprint": config.fingerprint,
+            });
+        }
         let status = if healthy {
             StatusCode::OK
         } else {
@@ -412,6 +442,20 @@ impl Admin {
     /// `/metrics`: the component's families in the Prometheus text format.
     pub fn metrics(&self) -> String {
         let mut out = Metrics::default();
+        if let Some(config) = &self.config {
+            out.gauge(
+                "photon_config_info",
+                "The configuration this node runs: its deployment, version and fingerprint.",
+            )
+            .labelled(
+                &[
+                    ("deployment", &config.deployment),
+                    ("version", &config.version),
+                    ("fingerprint", &config.fingerprint),
+                ],
+                1,
+            );
+        }
         self.report.metrics(&mut out);
         out.into_text()
     }
@@ -504,6 +548,30 @@ mod tests {
                 "version": "1.2.3",
                 "checks": {"mode": "ok", "storage": "/var/lib/demo: permission denied"},
             })
+        );
+    }
+
+    #[test]
+    fn the_configuration_run_is_on_health_and_metrics() {
+        let admin = Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
+            ConfigIdentity {
+                deployment: "prod".into(),
+                version: "2.0.0".into(),
+                fingerprint: "ab12".into(),
+            },
+        );
+        let (_, _, body) = get(&admin, "/health").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            json["config"],
+            serde_json::json!({"deployment": "prod", "version": "2.0.0", "fingerprint": "ab12"})
+        );
+        let (_, _, text) = get(&admin, "/metrics").unwrap();
+        assert!(
+            text.contains(
+                "photon_config_info{deployment=\"prod\",version=\"2.0.0\",fingerprint=\"ab12\"} 1\n"
+            ),
+            "{text}"
         );
     }
 

@@ -146,6 +146,8 @@ pub struct StartContext {
     /// Where the service keeps its state when it runs integrated (joined
     /// to chainfire); `None` when it keeps it locally.
     pub state_store: Option<StateStore>,
+    /// The configuration this node runs, for `/health` and `/metrics`.
+    pub config: crate::admin::ConfigIdentity,
 }
 
 /// The sockets bound for a service's listeners, until its server takes
@@ -294,6 +296,7 @@ impl StartContext {
     /// mode and what `report` says (`version` is the component crate's).
     pub fn admin(&self, version: &'static str, report: impl crate::admin::Report) -> crate::Admin {
         crate::Admin::new(&self.service, version, self.mode.clone(), report)
+            .with_config(self.config.clone())
     }
 
     /// Where to connect to reach `port` on `node`.

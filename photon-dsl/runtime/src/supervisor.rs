@@ -461,6 +461,11 @@ async fn start_one(
                 )
             }),
         placements: placements.clone(),
+        config: crate::admin::ConfigIdentity {
+            deployment: topology.name().to_string(),
+            version: topology.version().to_string(),
+            fingerprint: topology.fingerprint().full_hex(),
+        },
     };
     ctx.bind_declared().await?;
     let mut joined = None;
