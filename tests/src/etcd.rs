@@ -27,18 +27,8 @@ pub async fn deployment_up_in(
     members: u8,
     state: &Path,
 ) -> (crate::Running, Vec<String>) {
-    let mut running = crate::Running::start(
-        name,
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().expect("a UTF-8 path"),
-        ],
-    );
+    let running = crate::Running::up(name, net, state, &[], Duration::from_secs(30));
     let endpoints: Vec<String> = (1..=members).map(|i| net.addr(i, 2379)).collect();
-    running.wait_for("all services started", Duration::from_secs(30));
     for endpoint in &endpoints {
         if let Err(problem) = leader(endpoint, Duration::from_secs(20)).await {
             panic!("{problem}; log:\n{}", running.log());

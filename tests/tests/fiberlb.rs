@@ -47,18 +47,8 @@ async fn answered(net: &Loopback, host: u8) -> u64 {
 /// `deploy-<name> up` on `net`, once every service started.
 fn up(name: &str, net: &Loopback) -> (Running, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
-    let mut running = Running::start_with_env(
-        name,
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[("LIGHTNINGSTOR_SECRET_KEY", e2e::s3::SECRET)],
-    );
-    running.wait_for("all services started", Duration::from_secs(30));
+    let env = [("LIGHTNINGSTOR_SECRET_KEY", e2e::s3::SECRET)];
+    let running = Running::up(name, net, state.path(), &env, Duration::from_secs(30));
     (running, state)
 }
 
