@@ -13,7 +13,8 @@ use crate::exposition::{is_label_name, parse_value};
 use crate::labels::{Labels, NAME};
 use crate::tsdb::is_stale;
 
-/// The range functions [`by_series`] evaluates for a whole range query.
+/// The functions of one range vector that [`range_function`] computes
+/// (and [`by_series`] evaluates for a whole range query).
 const RANGE_FUNCTIONS: &[&str] = &[
     "rate",
     "increase",
@@ -161,10 +162,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value>
                 Value::Vector(Vec::new())
             }
         }
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "resets" | "changes"
-        | "avg_over_time" | "min_over_time" | "max_over_time" | "sum_over_time"
-        | "count_over_time" | "stddev_over_time" | "stdvar_over_time" | "last_over_time"
-        | "present_over_time" => {
+        _ if RANGE_FUNCTIONS.contains(&name) => {
             // Prometheus 2 keeps the name for `last_over_time` alone
             let keep_name = name == "last_over_time";
             if let Some(samples) = ev.precomputed(call, t) {
