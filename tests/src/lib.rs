@@ -34,6 +34,26 @@ pub fn server(component: &str) -> PathBuf {
     }
 }
 
+/// A tool `.ci/setup` installs outside the clone (`s3s-e2e`,
+/// `check-jsonschema`): under `$PHOTON_TOOLS/bin`, by default
+/// `~/.cache/photoncloud/tools/bin`. Fails the test, naming the fix, when
+/// it is missing.
+pub fn installed_tool(name: &str) -> PathBuf {
+    let tools = std::env::var("PHOTON_TOOLS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/photoncloud/tools",
+            std::env::var("HOME").expect("HOME is set")
+        )
+    });
+    let path = PathBuf::from(tools).join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run .ci/setup, which installs it",
+        path.display()
+    );
+    path
+}
+
 /// Runs the operator tool `name` (a package whose binary has its name,
 /// `photonctl`) with `args` to completion.
 pub fn tool_output(name: &str, args: &[&str]) -> Output {

@@ -210,17 +210,7 @@ async fn assume_role_credentials_work_with_their_token_only_and_survive_a_restar
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3s_e2e_suite_passes_in_full() {
     let net = Loopback::block();
-    let tools = std::env::var("PHOTON_TOOLS").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/photoncloud/tools",
-            std::env::var("HOME").unwrap()
-        )
-    });
-    let suite = format!("{tools}/bin/s3s-e2e");
-    assert!(
-        std::path::Path::new(&suite).exists(),
-        "{suite} is missing: run .ci/setup, which installs s3s-e2e 0.14.1"
-    );
+    let suite = e2e::installed_tool("s3s-e2e");
     let listed = tokio::process::Command::new(&suite)
         .arg("--list")
         .output()

@@ -11,11 +11,14 @@
 
 pub mod retry;
 
+/// chainfire's client, as [`connect`] returns it.
+pub use etcd_client::{Client, Error as ConnectError};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
+use etcd_client::{ConnectOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions};
 use tokio_util::sync::CancellationToken;
 
 /// chainfire could not be reached before the deadline.
@@ -41,12 +44,68 @@ pub struct RegisterError {
     pub source: etcd_client::Error,
 }
 
+/// Connects to chainfire as `Client::connect` does, adding `presented` (a
+/// header name and value: the node's configuration, `photon-config`) to
+/// every call, so that chainfire can tell a node of another configuration
+/// from its own.
+pub async fn connect(
+    endpoints: &[String],
+    options: Option<ConnectOptions>,
+    presented: Option<(&'static str, http::HeaderValue)>,
+) -> Result<Client, etcd_client::Error> {
+    match presented {
+        None => Client::connect(endpoints, options).await,
+        Some((name, value)) => {
+            Client::connect_with_balanced_channel(endpoints, options, Presenting { name, value })
+                .await
+        }
+    }
+}
+
+/// tonic's balanced channel, with a header added to every request.
+struct Presenting {
+    name: &'static str,
+    value: http::HeaderValue,
+}
+
+impl etcd_client::BalancedChannelBuilder for Presenting {
+    type Error = tonic::transport::Error;
+
+    fn balanced_channel(
+        self,
+        buffer_size: usize,
+    ) -> Result<
+        (
+            etcd_client::Channel,
+            tokio::sync::mpsc::Sender<
+                tonic::transport::channel::Change<http::Uri, tonic::transport::Endpoint>,
+            >,
+        ),
+        Self::Error,
+    > {
+        use tower::ServiceExt as _;
+        let (channel, updates) = tonic::transport::Channel::balance_channel(buffer_size);
+        let Presenting { name, value } = self;
+        let presenting = channel
+            .map_request(move |mut request: http::Request<tonic::body::Body>| {
+                request.headers_mut().insert(name, value.clone());
+                request
+            })
+            .map_err(tower::BoxError::from);
+        Ok((
+            etcd_client::Channel::Custom(tower::util::BoxCloneSyncService::new(presenting)),
+            updates,
+        ))
+    }
+}
+
 /// Connects to chainfire, retrying until `deadline`. Reached means a
 /// member answered `Status` and knows a leader: only then can a
 /// registration be written.
 pub async fn reach_chainfire(
     endpoints: &[String],
     deadline: Instant,
+    presented: Option<(&'static str, http::HeaderValue)>,
 ) -> Result<Client, Unreachable> {
     let started = Instant::now();
     let attempt_timeout = Duration::from_secs(2);
@@ -55,7 +114,7 @@ pub async fn reach_chainfire(
         let options = ConnectOptions::new()
             .with_connect_timeout(attempt_timeout.min(left.max(Duration::from_millis(100))))
             .with_timeout(attempt_timeout);
-        let last = match Client::connect(endpoints, Some(options)).await {
+        let last = match connect(endpoints, Some(options), presented.clone()).await {
             Ok(mut client) => match client.status().await {
                 Ok(status) if status.leader() != 0 => return Ok(client),
                 Ok(_) => "a member answered, but the cluster has no leader".to_owned(),

@@ -357,7 +357,7 @@ pub struct Admin {
     component: Arc<str>,
     version: &'static str,
     mode: ModeReport,
-    config: Option<ConfigIdentity>,
+    config: Option<Arc<crate::skew::ConfigCheck>>,
     report: Arc<dyn Report>,
 }
 
@@ -389,8 +389,9 @@ impl Admin {
         }
     }
 
-    /// The same surface, also reporting the configuration it runs.
-    pub fn with_config(mut self, config: ConfigIdentity) -> Admin {
+    /// The same surface, also reporting the configuration it runs and the
+    /// other configurations its callers ran.
+    pub fn with_config(mut self, config: Arc<crate::skew::ConfigCheck>) -> Admin {
         self.config = Some(config);
         self
     }
@@ -424,11 +425,13 @@ impl Admin {
             "version": self.version,
             "checks": all,
         });
-        if let Some(config) = &self.config {
+        if let Some(check) = &self.config {
+            let config = check.own();
             body["config"] = serde_json::json!({
                 "deployment": config.deployment,
                 "version": config.version,
                 "fingerprint": config.fingerprint,
+                "skew": check.health_json(),
             });
         }
         let status = if healthy {
@@ -442,7 +445,8 @@ impl Admin {
     /// `/metrics`: the component's families in the Prometheus text format.
     pub fn metrics(&self) -> String {
         let mut out = Metrics::default();
-        if let Some(config) = &self.config {
+        if let Some(check) = &self.config {
+            let config = check.own();
             out.gauge(
                 "photon_config_info",
                 "The configuration this node runs: its deployment, version and fingerprint.",
@@ -455,6 +459,7 @@ impl Admin {
                 ],
                 1,
             );
+            check.write_metrics(&mut out);
         }
         self.report.metrics(&mut out);
         out.into_text()
@@ -554,17 +559,25 @@ mod tests {
     #[test]
     fn the_configuration_run_is_on_health_and_metrics() {
         let admin = Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
-            ConfigIdentity {
-                deployment: "prod".into(),
-                version: "2.0.0".into(),
-                fingerprint: "ab12".into(),
-            },
+            crate::skew::ConfigCheck::new(
+                ConfigIdentity {
+                    deployment: "prod".into(),
+                    version: "2.0.0".into(),
+                    fingerprint: "ab12".into(),
+                },
+                crate::skew::SkewPolicy::Report,
+            ),
         );
         let (_, _, body) = get(&admin, "/health").unwrap();
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             json["config"],
-            serde_json::json!({"deployment": "prod", "version": "2.0.0", "fingerprint": "ab12"})
+            serde_json::json!({
+                "deployment": "prod",
+                "version": "2.0.0",
+                "fingerprint": "ab12",
+                "skew": {"policy": "report", "rolling": false, "callers": []},
+            })
         );
         let (_, _, text) = get(&admin, "/metrics").unwrap();
         assert!(

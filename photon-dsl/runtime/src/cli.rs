@@ -56,8 +56,17 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(
                     Arg::new("format")
                         .long("format")
-                        .value_parser(["table", "json"])
-                        .default_value("table"),
+                        .value_parser(["table", "json", "json-schema"])
+                        .default_value("table")
+                        .help("json: the plan as data (its shape: json-schema, the versioned JSON Schema it follows)"),
+                )
+                .arg(
+                    Arg::new("diff")
+                        .long("diff")
+                        .value_name("OTHER")
+                        .value_parser(value_parser!(std::path::PathBuf))
+                        .conflicts_with("format")
+                        .help("What changes when this binary replaces OTHER: another deployment binary, or a plan saved with `plan --format json`. Exit code 0: no change; 2: changes; 1: OTHER could not be read"),
                 )
                 .arg(loopback.clone()),
         )
@@ -77,6 +86,7 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(loopback.clone())
                 .arg(timeout_arg())
                 .arg(state_dir_arg())
+                .arg(skew_arg())
                 .arg(
                     Arg::new("local-secrets")
                         .long("local-secrets")
@@ -90,7 +100,8 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(node_arg(&nodes))
                 .arg(loopback.clone())
                 .arg(timeout_arg())
-                .arg(state_dir_arg()),
+                .arg(state_dir_arg())
+                .arg(skew_arg()),
         )
         .subcommand(
             Command::new("export-config")
@@ -151,6 +162,18 @@ fn service_arg() -> Arg {
         .required(true)
         .value_name("KIND")
         .help("The service's kind, as `plan` lists it (flashdns, chainfire, ...)")
+}
+
+/// `--config-skew report|refuse`: what to do with calls from nodes running
+/// another configuration of the deployment.
+fn skew_arg() -> Arg {
+    Arg::new("config-skew")
+        .long("config-skew")
+        .value_name("POLICY")
+        .value_parser(["report", "refuse"])
+        .default_value("report")
+        .env("PHOTON_CONFIG_SKEW")
+        .help("Calls from nodes built from another configuration (a drifted node, a rollout half done): `report` serves them and logs, counts and shows them on /health and /metrics; `refuse` also refuses them, except during a roll")
 }
 
 fn timeout_arg() -> Arg {
@@ -281,12 +304,16 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
     let (name, sub) = matches.subcommand().expect("a subcommand is required");
     match name {
         "plan" => with_resolver(&topology, sub, false, |r| {
+            if let Some(other) = sub.get_one::<std::path::PathBuf>("diff") {
+                return plan_diff(&topology, &r, other, sub);
+            }
             let text = match sub.get_one::<String>("format").map(String::as_str) {
                 Some("json") => {
-                    serde_json::to_string_pretty(&crate::plan::json(&topology, &r))
+                    serde_json::to_string_pretty(&crate::plan::Plan::of(&topology, &r))
                         .unwrap_or_default()
                         + "\n"
                 }
+                Some("json-schema") => crate::plan::document::SCHEMA.to_owned(),
                 _ => crate::plan::table(&topology, &r),
             };
             print(&text)
@@ -320,6 +347,73 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
         "restore" => restore(&topology, sub),
         _ => unreachable!("clap rejects unknown subcommands"),
     }
+}
+
+/// `plan --diff OTHER`: exit 0 when OTHER runs the same configuration, 2
+/// when this binary would change it (the report says what), 1 when OTHER
+/// cannot be read.
+fn plan_diff(
+    topology: &Topology<dyn Service>,
+    r: &Resolver,
+    other: &std::path::Path,
+    m: &ArgMatches,
+) -> ExitCode {
+    let after = crate::plan::Plan::of(topology, r);
+    let base = m
+        .get_one::<Ipv4Addr>("loopback-base")
+        .copied()
+        .unwrap_or(DEFAULT_LOOPBACK_BASE);
+    let (before, described) = match other_plan(other, base) {
+        Ok(found) => found,
+        Err(problem) => {
+            eprintln!("error: cannot compare with {}: {problem}", other.display());
+            return ExitCode::from(1);
+        }
+    };
+    let diff = crate::plan::diff::diff(&before, &after);
+    let printed = print(&diff.render(&before, &after, &described));
+    if diff.is_empty() {
+        printed
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// The plan of `other`: a saved plan document, or the one a deployment
+/// binary prints (asked with the same loopback block as this one's).
+fn other_plan(
+    other: &std::path::Path,
+    loopback_base: Ipv4Addr,
+) -> Result<(crate::plan::Plan, String), String> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    std::fs::File::open(other)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|e| e.to_string())?;
+    let is_json = head
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    if is_json {
+        let text = std::fs::read_to_string(other).map_err(|e| e.to_string())?;
+        let plan = crate::plan::Plan::from_json(&text).map_err(|e| e.to_string())?;
+        return Ok((plan, format!("plan file {}", other.display())));
+    }
+    let output = std::process::Command::new(other)
+        .args(["plan", "--format", "json", "--loopback-base"])
+        .arg(loopback_base.to_string())
+        .output()
+        .map_err(|e| format!("neither a plan document nor a binary that runs ({e})"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`plan --format json` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let plan = crate::plan::Plan::from_json(&String::from_utf8_lossy(&output.stdout))
+        .map_err(|e| e.to_string())?;
+    Ok((plan, format!("binary {}", other.display())))
 }
 
 /// `export-config --node n --service kind`: the service's standalone TOML,
@@ -514,6 +608,10 @@ fn run(
         stop_timeout: Duration::from_secs(10),
         state_root: state_root(m),
         standalone: None,
+        skew: match m.get_one::<String>("config-skew").map(String::as_str) {
+            Some("refuse") => crate::skew::SkewPolicy::Refuse,
+            _ => crate::skew::SkewPolicy::Report,
+        },
     };
     match rt.block_on(supervisor::run(topology, options)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -590,6 +688,7 @@ fn check(topology: &Topology<dyn Service>, resolver: Arc<Resolver>, m: &ArgMatch
         }
         rows
     });
+    let configs = rt.block_on(reported_configs(topology, &resolver, &only, timeout));
     let mut out = String::new();
     let mut unhealthy = 0;
     for (node, kind, listener, outcome, took) in &rows {
@@ -614,12 +713,100 @@ fn check(topology: &Topology<dyn Service>, resolver: Arc<Resolver>, m: &ArgMatch
         rows.len() - unhealthy,
         unhealthy
     ));
+    let skewed = skew_report(topology, &configs, &mut out);
     let printed = print(&out);
-    if unhealthy > 0 {
+    if unhealthy > 0 || skewed > 0 {
         ExitCode::from(1)
     } else {
         printed
     }
+}
+
+/// Each service's `/health` `config` (the first listener serving it), by
+/// `node/service`; services that did not answer are left out (the probe
+/// rows already say why).
+async fn reported_configs(
+    topology: &Topology<dyn Service>,
+    resolver: &Resolver,
+    only: &[String],
+    timeout: Duration,
+) -> Vec<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for (i, placed) in topology.services().iter().enumerate() {
+        let node = placed.decl.node();
+        if !only.is_empty() && !only.iter().any(|n| n == node.as_str()) {
+            continue;
+        }
+        let Some(listener) = placed.decl.listeners().find(|l| l.health) else {
+            continue;
+        };
+        let Ok(addr) = crate::service::resolve_socket(resolver, node, listener.port).await else {
+            continue;
+        };
+        let Ok(answer) = crate::http::get(addr, "/health", timeout).await else {
+            continue;
+        };
+        if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&answer.body) {
+            found.push((topology.label(i), body["config"].take()));
+        }
+    }
+    found
+}
+
+/// Appends the configuration section of `check`'s report: which services
+/// run another configuration than this binary's, and which served or
+/// refused callers running another. Returns how many such findings.
+fn skew_report(
+    topology: &Topology<dyn Service>,
+    configs: &[(String, serde_json::Value)],
+    out: &mut String,
+) -> usize {
+    use std::fmt::Write as _;
+    let describe = |c: &serde_json::Value| {
+        let fingerprint = c["fingerprint"].as_str().unwrap_or("?");
+        format!(
+            "{} {} (fingerprint {})",
+            c["deployment"].as_str().unwrap_or("?"),
+            c["version"].as_str().unwrap_or("?"),
+            fingerprint.get(..16).unwrap_or(fingerprint)
+        )
+    };
+    let ours = topology.fingerprint().full_hex();
+    let _ = writeln!(
+        out,
+        "\nconfiguration: this binary is {} {} (fingerprint {})",
+        topology.name(),
+        topology.version(),
+        topology.fingerprint()
+    );
+    let (mut other, mut called) = (0, 0);
+    for (label, config) in configs {
+        if config["fingerprint"].as_str() != Some(ours.as_str()) {
+            other += 1;
+            let _ = writeln!(
+                out,
+                "SKEW  {label} runs {}, another configuration",
+                describe(config)
+            );
+        }
+        for caller in config["skew"]["callers"].as_array().into_iter().flatten() {
+            called += 1;
+            let _ = writeln!(
+                out,
+                "SKEW  {label} was called by {}: {} served, {} refused",
+                describe(caller),
+                caller["served"],
+                caller["refused"]
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} service(s) report their configuration: {} run this one, {other} another",
+        configs.len(),
+        configs.len() - other
+    );
+    other + called
 }
 
 #[cfg(test)]

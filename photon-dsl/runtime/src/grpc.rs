@@ -197,3 +197,98 @@ impl<B> Drop for MeteredBody<B> {
         }
     }
 }
+
+/// A layer judging every gRPC call by the configuration its caller
+/// presents (`photon-config` metadata, see [`crate::skew`]): a call from
+/// another configuration is counted and, under `refuse`, answered at once
+/// with `FAILED_PRECONDITION` and the reason. Add it inside
+/// [`MetricsLayer`] so refused calls are counted by method too.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug, Clone)]
+pub struct SkewLayer(pub std::sync::Arc<crate::skew::ConfigCheck>);
+
+#[cfg(feature = "grpc-admin")]
+impl<S> tower_layer::Layer<S> for SkewLayer {
+    type Service = Judged<S>;
+
+    fn layer(&self, inner: S) -> Judged<S> {
+        Judged {
+            inner,
+            check: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`SkewLayer`] makes.
+#[cfg(feature = "grpc-admin")]
+#[derive(Debug, Clone)]
+pub struct Judged<S> {
+    inner: S,
+    check: std::sync::Arc<crate::skew::ConfigCheck>,
+}
+
+#[cfg(feature = "grpc-admin")]
+impl<S, B, R> tower_service::Service<hyper::Request<B>> for Judged<S>
+where
+    S: tower_service::Service<hyper::Request<B>, Response = hyper::Response<R>>,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = hyper::Response<R>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: hyper::Request<B>) -> Self::Future {
+        // `/health` and `/metrics` beside the API are observation, not calls.
+        let grpc = request
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        if !grpc {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.check.admit(request.headers()) {
+            Ok(()) => Box::pin(self.inner.call(request)),
+            Err(refused) => {
+                let answer = refused_call(&refused);
+                Box::pin(std::future::ready(Ok(answer)))
+            }
+        }
+    }
+}
+
+/// A trailers-only gRPC answer: `FAILED_PRECONDITION` (9) and the reason,
+/// percent-encoded as the gRPC spec wants `grpc-message`.
+#[cfg(feature = "grpc-admin")]
+fn refused_call<R: Default>(refused: &crate::skew::Refused) -> hyper::Response<R> {
+    use hyper::header::HeaderValue;
+    let mut message = String::new();
+    for b in refused.to_string().bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            message.push(b as char);
+        } else {
+            message.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut answer = hyper::Response::new(R::default());
+    let headers = answer.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", HeaderValue::from_static("9"));
+    if let Ok(value) = HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", value);
+    }
+    answer
+}

@@ -187,12 +187,13 @@ async fn reach_control_plane(
 pub(crate) async fn join(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
+    presented: Option<hyper::header::HeaderValue>,
 ) -> Result<Joined, JoinError> {
     let deadline = Instant::now() + plan.timeout;
     if let Some(plane) = &plan.control_plane {
         reach_control_plane(plane, deadline, plan.timeout).await?;
     }
-    register(plan, listeners, deadline).await
+    register(plan, listeners, deadline, presented).await
 }
 
 /// chainfire's part of [`join`].
@@ -201,9 +202,11 @@ async fn register(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
     deadline: Instant,
+    presented: Option<hyper::header::HeaderValue>,
 ) -> Result<Joined, JoinError> {
     use std::sync::Arc;
-    let client = photon_integration::reach_chainfire(&plan.chainfire, deadline)
+    let presented = presented.map(|value| (crate::skew::HEADER, value));
+    let client = photon_integration::reach_chainfire(&plan.chainfire, deadline, presented)
         .await
         .map_err(|e| JoinError::Chainfire(e.to_string()))?;
     let (registered, status) = match plan.registration {
@@ -247,6 +250,7 @@ async fn register(
     _plan: JoinPlan,
     _listeners: BTreeMap<String, String>,
     _deadline: Instant,
+    _presented: Option<hyper::header::HeaderValue>,
 ) -> Result<Joined, JoinError> {
     Err(JoinError::NoIntegrationFeature)
 }
@@ -267,7 +271,10 @@ mod tests {
             note: None,
             hybrid: false,
         };
-        let error = join(plan, BTreeMap::new()).await.unwrap_err().to_string();
+        let error = join(plan, BTreeMap::new(), None)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with(
                 "this binary was built without photon-runtime's `integration` feature"

@@ -21,6 +21,7 @@ pub mod operations;
 pub mod plan;
 pub mod secret;
 mod service;
+pub mod skew;
 pub mod standalone;
 mod supervisor;
 

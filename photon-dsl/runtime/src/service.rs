@@ -146,8 +146,10 @@ pub struct StartContext {
     /// Where the service keeps its state when it runs integrated (joined
     /// to chainfire); `None` when it keeps it locally.
     pub state_store: Option<StateStore>,
-    /// The configuration this node runs, for `/health` and `/metrics`.
-    pub config: crate::admin::ConfigIdentity,
+    /// The configuration this node runs (for `/health` and `/metrics`),
+    /// what it presents on calls to other services, and how it judges
+    /// theirs.
+    pub config: Arc<crate::skew::ConfigCheck>,
 }
 
 /// The sockets bound for a service's listeners, until its server takes
@@ -297,6 +299,25 @@ impl StartContext {
     pub fn admin(&self, version: &'static str, report: impl crate::admin::Report) -> crate::Admin {
         crate::Admin::new(&self.service, version, self.mode.clone(), report)
             .with_config(self.config.clone())
+    }
+
+    /// A client of the state store (chainfire) when the service joined
+    /// the platform, presenting this node's configuration on every call;
+    /// `None` when it keeps its state locally.
+    #[cfg(feature = "integration")]
+    pub async fn state_store_client(
+        &self,
+    ) -> Result<Option<photon_integration::Client>, photon_integration::ConnectError> {
+        let Some(state) = &self.state_store else {
+            return Ok(None);
+        };
+        let presented = self
+            .config
+            .presented()
+            .map(|value| (crate::skew::HEADER, value.clone()));
+        photon_integration::connect(&state.endpoints, None, presented)
+            .await
+            .map(Some)
     }
 
     /// Where to connect to reach `port` on `node`.

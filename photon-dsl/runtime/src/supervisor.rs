@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub state_root: std::path::PathBuf,
     /// Set when a `<component>-server` runs its one service from text.
     pub standalone: Option<StandaloneRun>,
+    /// What a service does with calls from nodes running another
+    /// configuration.
+    pub skew: crate::skew::SkewPolicy,
 }
 
 /// What a standalone server's configuration says that a topology does not:
@@ -461,10 +464,16 @@ async fn start_one(
                 )
             }),
         placements: placements.clone(),
-        config: crate::admin::ConfigIdentity {
-            deployment: topology.name().to_string(),
-            version: topology.version().to_string(),
-            fingerprint: topology.fingerprint().full_hex(),
+        config: {
+            let own = crate::admin::ConfigIdentity {
+                deployment: topology.name().to_string(),
+                version: topology.version().to_string(),
+                fingerprint: topology.fingerprint().full_hex(),
+            };
+            match standalone {
+                Some(_) => crate::skew::ConfigCheck::standalone(own),
+                None => crate::skew::ConfigCheck::new(own, options.skew),
+            }
         },
     };
     ctx.bind_declared().await?;
@@ -486,7 +495,12 @@ async fn start_one(
                 endpoints: plan.chainfire.clone(),
                 cluster: ctx.cluster.clone(),
             });
-            let done = crate::join::join(plan, ctx.listen_addresses()).await?;
+            let done = crate::join::join(
+                plan,
+                ctx.listen_addresses(),
+                ctx.config.presented().cloned(),
+            )
+            .await?;
             let report = done.report.clone();
             joined = Some(done);
             report

@@ -141,6 +141,7 @@ fn options(t: &Topology<dyn Service>, base: [u8; 3], nodes: &[&str], wait: Durat
         stop_timeout: Duration::from_secs(5),
         state_root: std::env::temp_dir().join("photon-lifecycle-tests"),
         standalone: None,
+        skew: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ pub async fn serve(
         )]
         .into(),
         snapshot_count: crate::Limits::DEFAULT.snapshot_count.into(),
+        presenting: Default::default(),
     })
     .await?;
     let services = Services::new(&member, crate::Limits::DEFAULT);

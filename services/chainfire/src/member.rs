@@ -14,14 +14,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::mvcc::{MvccError, MvccStore, open_db};
 use crate::proto::raftpb::Frame;
-use crate::proto::raftpb::raft_peer_client::RaftPeerClient;
 use crate::raft::log_store::{LogStore, RAFT_LOG, RAFT_STATE};
 use crate::raft::network::{
-    ForwardedWrite, LeaseAnswer, LeaseQuestion, Network, ReadIndex, peer_client,
+    ForwardedWrite, LeaseAnswer, LeaseQuestion, Network, PeerClient, Presenting, ReadIndex,
+    peer_client,
 };
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{Command, CommandResult, Raft, decode, encode};
@@ -184,6 +183,9 @@ pub struct MemberConfig {
     pub members: BTreeMap<String, MemberAddrs>,
     /// Log entries between two Raft snapshots ([`crate::Limits`]).
     pub snapshot_count: u64,
+    /// What this member presents on calls to its peers: its node's
+    /// configuration (`None` outside a deployment).
+    pub presenting: Presenting,
 }
 
 /// A running member.
@@ -195,7 +197,8 @@ pub struct Member {
     raft: Raft,
     state: StateMachine,
     members: BTreeMap<u64, (String, MemberAddrs)>,
-    peers: Arc<Mutex<HashMap<u64, RaftPeerClient<Channel>>>>,
+    peers: Arc<Mutex<HashMap<u64, PeerClient>>>,
+    presenting: Presenting,
     leases: Arc<LeaseClock>,
     reads: Arc<ReadRounds>,
     proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
@@ -351,9 +354,15 @@ impl Member {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(raft_config), Network, log, state.clone())
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(raft_config),
+            Network(config.presenting.clone()),
+            log,
+            state.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
         let members: BTreeMap<u64, (String, MemberAddrs)> = config
             .members
             .iter()
@@ -384,6 +393,7 @@ impl Member {
             state,
             members,
             peers: Arc::default(),
+            presenting: config.presenting.clone(),
             leases: Arc::default(),
             reads: Arc::default(),
             proposals,
@@ -448,7 +458,7 @@ impl Member {
         (metrics.current_term, metrics.current_leader)
     }
 
-    fn peer(&self, id: u64) -> Result<RaftPeerClient<Channel>, MemberError> {
+    fn peer(&self, id: u64) -> Result<PeerClient, MemberError> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = peers.get(&id) {
             return Ok(client.clone());
@@ -457,7 +467,8 @@ impl Member {
             .members
             .get(&id)
             .ok_or_else(|| MemberError::Raft(format!("leader {id:x} is not a known member")))?;
-        let client = peer_client(&addrs.peer).map_err(|e| MemberError::Raft(e.to_string()))?;
+        let client = peer_client(&addrs.peer, &self.presenting)
+            .map_err(|e| MemberError::Raft(e.to_string()))?;
         peers.insert(id, client.clone());
         Ok(client)
     }

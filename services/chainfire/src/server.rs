@@ -125,6 +125,11 @@ impl<N: Node> Service for Chainfire<N> {
                 data_dir: ctx.state_dir.clone(),
                 members,
                 snapshot_count: spec.limits.snapshot_count.into(),
+                presenting: crate::raft::network::Presenting(
+                    ctx.config
+                        .presented()
+                        .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()),
+                ),
             })
             .await?;
             tracing::info!(
@@ -146,6 +151,7 @@ impl<N: Node> Service for Chainfire<N> {
             let running: Running = Box::pin(async move {
                 let services = Services::new(&member, spec.limits);
                 let peers = Server::builder()
+                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
                     .add_service(
                         RaftPeerServer::new(member.peer_service())
                             .max_decoding_message_size(MAX_PEER_MESSAGE)
@@ -168,6 +174,7 @@ impl<N: Node> Service for Chainfire<N> {
                     .accept_http1(true)
                     .layer(crate::api::wire::EtcdWireLayer)
                     .layer(photon_runtime::grpc::MetricsLayer(operations))
+                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         incoming(client_listener),

@@ -32,6 +32,7 @@ async fn start(
         data_dir: root.join(name),
         members: members.clone(),
         snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
+        presenting: Default::default(),
     })
     .await
     .unwrap();

@@ -39,6 +39,7 @@ async fn quiet_watchers_that_asked_get_progress_notifications() {
             },
         )]),
         snapshot_count: chainfire::Limits::DEFAULT.snapshot_count.into(),
+        presenting: Default::default(),
     })
     .await
     .unwrap();

@@ -29,7 +29,7 @@ impl<N: Node> Service for EchoClient<N> {
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
-            let http = EchoHttp::new();
+            let http = EchoHttp::new().presenting(&ctx.config);
             let token = spec
                 .token
                 .as_ref()

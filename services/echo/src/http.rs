@@ -39,6 +39,15 @@ pub enum EchoError {
         /// The URL.
         url: String,
     },
+    /// The server refused a caller running another configuration of the
+    /// deployment (`--config-skew refuse`).
+    #[error("{url} refused the call: {reason}")]
+    Skew {
+        /// The URL.
+        url: String,
+        /// The server's explanation.
+        reason: String,
+    },
     /// The server answered with an error status.
     #[error("{url} answered {status}")]
     Status {
@@ -69,6 +78,8 @@ pub enum EchoError {
 #[derive(Debug, Clone)]
 pub struct EchoHttp {
     client: Client<HttpConnector, Empty<Bytes>>,
+    /// This node's configuration, sent on every request (`photon-config`).
+    presented: Option<HeaderValue>,
 }
 
 impl EchoHttp {
@@ -78,7 +89,15 @@ impl EchoHttp {
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         EchoHttp {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            presented: None,
         }
+    }
+
+    /// The same client, presenting `config` (this node's configuration)
+    /// on every request.
+    pub fn presenting(mut self, config: &photon_runtime::skew::ConfigCheck) -> Self {
+        self.presented = config.presented().cloned();
+        self
     }
 
     /// `GET http://addr/<prefix>/<message>`: the reply body as text.
@@ -108,6 +127,9 @@ impl EchoHttp {
         };
         let request = async {
             let mut request = hyper::Request::get(uri);
+            if let Some(config) = &self.presented {
+                request = request.header(photon_runtime::skew::HEADER, config.clone());
+            }
             if let Some(token) = token {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
                     .map_err(|_| EchoError::Body {
@@ -132,6 +154,17 @@ impl EchoHttp {
                     })?;
             if response.status() == hyper::StatusCode::UNAUTHORIZED {
                 return Err(EchoError::Unauthorized { url: url.clone() });
+            }
+            if response.status() == photon_runtime::skew::REFUSED_STATUS {
+                let body = Limited::new(response.into_body(), MAX_REPLY)
+                    .collect()
+                    .await;
+                return Err(EchoError::Skew {
+                    url: url.clone(),
+                    reason: body
+                        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
+                        .unwrap_or_default(),
+                });
             }
             if !response.status().is_success() {
                 return Err(EchoError::Status {

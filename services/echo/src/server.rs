@@ -162,10 +162,14 @@ impl<N: Node> Service for EchoServer<N> {
             // where the messages `health` and `metrics` would echo.
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), Metrics(counters.clone()));
             let running: Running = Box::pin(async move {
+                let config = ctx.config.clone();
                 let handler = move |req: Request<Incoming>| {
                     let reply = admin.answer(&req).unwrap_or_else(|| {
                         let started = std::time::Instant::now();
-                        let reply = respond(prefix, token.as_deref(), &req);
+                        let reply = match config.admit(req.headers()) {
+                            Ok(()) => respond(prefix, token.as_deref(), &req),
+                            Err(refused) => photon_runtime::skew::refusal(&refused),
+                        };
                         let operation = if asks_echo(prefix, &req) {
                             "echo"
                         } else {

@@ -277,9 +277,11 @@ async fn publisher(
                 .into(),
         );
     };
-    let client = etcd_client::Client::connect(&state.endpoints, None)
+    let client = ctx
+        .state_store_client()
         .await
-        .map_err(|e| format!("chainfire, to publish into zone {zone}: {e}"))?;
+        .map_err(|e| format!("chainfire, to publish into zone {zone}: {e}"))?
+        .ok_or("no state store to connect to")?;
     let name_server = ctx.address_of(server.node(), server.port()).await?.ip();
     let publisher = publish::Publisher::new(client, &state.cluster, zone, name_server, balancers)?;
     publisher.first().await?;

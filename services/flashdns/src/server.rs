@@ -29,17 +29,16 @@ use crate::zones::Zones;
 /// The zone store stored zones are kept in: chainfire when the service
 /// joined the platform, else zone files under its state directory.
 async fn open_store(ctx: &StartContext) -> Result<Arc<dyn ZoneStore>, ServiceError> {
-    match &ctx.state_store {
-        None => Ok(Arc::new(FileStore::new(ctx.state_dir.join("zones")))),
-        Some(state) => {
-            let client = etcd_client::Client::connect(&state.endpoints, None)
-                .await
-                .map_err(|e| format!("the zone store in chainfire: {e}"))?;
-            Ok(Arc::new(crate::store::chainfire::ChainfireStore::new(
-                client,
-                crate::store::chainfire::cluster_prefix(&state.cluster),
-            )))
-        }
+    let client = ctx
+        .state_store_client()
+        .await
+        .map_err(|e| format!("the zone store in chainfire: {e}"))?;
+    match (client, &ctx.state_store) {
+        (Some(client), Some(state)) => Ok(Arc::new(crate::store::chainfire::ChainfireStore::new(
+            client,
+            crate::store::chainfire::cluster_prefix(&state.cluster),
+        ))),
+        _ => Ok(Arc::new(FileStore::new(ctx.state_dir.join("zones")))),
     }
 }
 

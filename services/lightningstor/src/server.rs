@@ -238,13 +238,10 @@ pub async fn serve(
 
 /// chainfire, when the service joined the platform.
 async fn chainfire(ctx: &StartContext) -> Result<Option<etcd_client::Client>, ServiceError> {
-    let Some(state) = &ctx.state_store else {
-        return Ok(None);
-    };
-    let client = etcd_client::Client::connect(&state.endpoints, None)
+    Ok(ctx
+        .state_store_client()
         .await
-        .map_err(|e| format!("lightningstor's metadata in chainfire: {e}"))?;
-    Ok(Some(client))
+        .map_err(|e| format!("lightningstor's metadata in chainfire: {e}"))?)
 }
 
 /// Opens the store: metadata in chainfire, under this instance's prefix,
@@ -298,7 +295,8 @@ async fn key_ring<N: Node>(
     let service_secret = photonauth::store::AuthStore::new(client.clone(), &state.cluster)
         .service_secret()
         .await?;
-    let tenants = crate::auth::tenants::Tenants::new(&endpoint, &service_secret)?;
+    let tenants =
+        crate::auth::tenants::Tenants::new(&endpoint, &service_secret, ctx.config.presented())?;
     Ok(KeyRing::with_photonauth(
         operator,
         operator_secret,

@@ -77,9 +77,11 @@ impl<N: Node> Service for PhotonAuth<N> {
                         .into(),
                 );
             };
-            let client = etcd_client::Client::connect(&state.endpoints, None)
+            let client = ctx
+                .state_store_client()
                 .await
-                .map_err(|e| format!("photonauth's state in chainfire: {e}"))?;
+                .map_err(|e| format!("photonauth's state in chainfire: {e}"))?
+                .ok_or("no state store to connect to")?;
             let store = AuthStore::new(client, &state.cluster);
             let listener = ctx.tcp(ApiListener, &spec)?;
             tracing::info!(
@@ -120,6 +122,7 @@ impl<N: Node> Service for PhotonAuth<N> {
                 tonic::transport::Server::builder()
                     .accept_http1(true)
                     .layer(photon_runtime::grpc::MetricsLayer(operations))
+                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(listener),

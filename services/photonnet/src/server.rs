@@ -71,15 +71,27 @@ impl Report for Reported {
 
 /// photonauth's public key, asked of it at `endpoint` until it answers or
 /// [`AUTH_WAIT`] passes.
-async fn auth_key(endpoint: &str) -> Result<Vec<u8>, ServiceError> {
+async fn auth_key(
+    endpoint: &str,
+    config: &photon_runtime::skew::ConfigCheck,
+) -> Result<Vec<u8>, ServiceError> {
     let deadline = tokio::time::Instant::now() + AUTH_WAIT;
     loop {
         let tried = async {
             let mut client = PhotonAuthClient::connect(endpoint.to_owned())
                 .await
                 .map_err(|e| e.to_string())?;
+            let mut request = tonic::Request::new(PublicKeyRequest {});
+            if let Some(value) = config
+                .presented()
+                .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok())
+            {
+                request
+                    .metadata_mut()
+                    .insert(photon_runtime::skew::HEADER, value);
+            }
             client
-                .public_key(PublicKeyRequest {})
+                .public_key(request)
                 .await
                 .map(|answer| answer.into_inner().ed25519)
                 .map_err(|e| e.message().to_owned())
@@ -131,9 +143,11 @@ impl<N: Node> Service for PhotonNet<N> {
                         .into(),
                 );
             };
-            let client = etcd_client::Client::connect(&state.endpoints, None)
+            let client = ctx
+                .state_store_client()
                 .await
-                .map_err(|e| format!("photonnet's state in chainfire: {e}"))?;
+                .map_err(|e| format!("photonnet's state in chainfire: {e}"))?
+                .ok_or("no state store to connect to")?;
             let mut store = NetStore::new(client, &state.cluster);
             if let VpcDns::Zone { zone, server } = spec.dns {
                 let server = ctx.address_of(server.node(), server.port()).await?;
@@ -143,7 +157,7 @@ impl<N: Node> Service for PhotonNet<N> {
                 "http://{}",
                 ctx.address_of(spec.auth.node(), spec.auth.port()).await?
             );
-            let key = auth_key(&auth).await?;
+            let key = auth_key(&auth, &ctx.config).await?;
             let listener = ctx.tcp(ApiListener, &spec)?;
             tracing::info!(
                 grpc = %listener.local_addr()?,
@@ -173,6 +187,7 @@ impl<N: Node> Service for PhotonNet<N> {
                 tonic::transport::Server::builder()
                     .accept_http1(true)
                     .layer(photon_runtime::grpc::MetricsLayer(operations))
+                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(
                         photon_runtime::grpc::incoming(listener),

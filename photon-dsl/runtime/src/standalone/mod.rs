@@ -233,7 +233,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
     let joined = rt.block_on(async {
         match (detected.mode, joining) {
             (wanted @ (OperationMode::Integrated | OperationMode::Hybrid), Some(plan)) => {
-                match crate::join::join(plan, listeners).await {
+                match crate::join::join(plan, listeners, None).await {
                     Ok(joined) => Ok((joined.report.clone(), Some(joined))),
                     Err(reason) => {
                         fall_back(fallback, wanted, reason.to_string(), 1).map(|r| (r, None))
@@ -269,6 +269,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             // Fallen back to standalone, it keeps its state locally.
             state_store: joined.as_ref().and(state_store),
         }),
+        skew: crate::skew::SkewPolicy::Report,
     };
     let ran = rt.block_on(async {
         let ran = crate::run(&topology, options).await;

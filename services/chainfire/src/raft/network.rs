@@ -17,6 +17,8 @@ use openraft::raft::{
 use openraft::{BasicNode, LogId};
 use serde::{Deserialize, Serialize};
 use tonic::Request;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{CommandResult, TypeConfig, decode, encode};
@@ -85,8 +87,29 @@ pub struct PeerAddressError {
     source: tonic::codegen::http::uri::InvalidUri,
 }
 
+/// The configuration a member presents on every call to a peer
+/// (`photon-config` metadata), so that members built from different
+/// topologies notice each other (see `photon_runtime::skew`).
+#[derive(Debug, Clone, Default)]
+pub struct Presenting(pub Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Presenting {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        if let Some(config) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(photon_runtime::skew::HEADER, config.clone());
+        }
+        Ok(request)
+    }
+}
+
 /// A gRPC client to one member's peer listener.
-pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, PeerAddressError> {
+pub type PeerClient = RaftPeerClient<InterceptedService<Channel, Presenting>>;
+
+/// A client of the member whose peer listener is at `addr`, presenting
+/// `presenting`.
+pub fn peer_client(addr: &str, presenting: &Presenting) -> Result<PeerClient, PeerAddressError> {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .map_err(|source| PeerAddressError {
             addr: addr.to_owned(),
@@ -95,14 +118,16 @@ pub fn peer_client(addr: &str) -> Result<RaftPeerClient<Channel>, PeerAddressErr
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .connect_lazy();
-    Ok(RaftPeerClient::new(channel)
-        .max_decoding_message_size(MAX_PEER_MESSAGE)
-        .max_encoding_message_size(MAX_PEER_MESSAGE))
+    Ok(
+        RaftPeerClient::with_interceptor(channel, presenting.clone())
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE),
+    )
 }
 
 /// openraft's view of the other members.
 #[derive(Debug, Clone, Default)]
-pub struct Network;
+pub struct Network(pub Presenting);
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
@@ -110,7 +135,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
         Peer {
             target,
-            client: peer_client(&node.addr),
+            client: peer_client(&node.addr, &self.0),
         }
     }
 }
@@ -119,7 +144,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 #[derive(Debug)]
 pub struct Peer {
     target: u64,
-    client: Result<RaftPeerClient<Channel>, PeerAddressError>,
+    client: Result<PeerClient, PeerAddressError>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;

@@ -84,6 +84,8 @@ pub struct Tenants {
     client: PhotonAuthClient<Channel>,
     endpoint: String,
     bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    /// This node's configuration, presented on every call (`photon-config`).
+    presented: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     remembered: Mutex<Remembered>,
 }
 
@@ -100,9 +102,14 @@ pub enum TenantsError {
 
 impl Tenants {
     /// photonauth at `endpoint` (`http://host:port`), asked with the
-    /// cluster's `service_secret`. Connects when first asked, so
+    /// cluster's `service_secret`, presenting `presented` (this node's
+    /// configuration) on every call. Connects when first asked, so
     /// lightningstor may start before photonauth does.
-    pub fn new(endpoint: &str, service_secret: &str) -> Result<Tenants, TenantsError> {
+    pub fn new(
+        endpoint: &str,
+        service_secret: &str,
+        presented: Option<&hyper::header::HeaderValue>,
+    ) -> Result<Tenants, TenantsError> {
         let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| TenantsError::Endpoint(endpoint.to_owned(), e.to_string()))?
             .connect_timeout(Duration::from_secs(2))
@@ -115,6 +122,8 @@ impl Tenants {
             client: PhotonAuthClient::new(channel),
             endpoint: endpoint.to_owned(),
             bearer,
+            presented: presented
+                .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()),
             remembered: Mutex::new(HashMap::new()),
         })
     }
@@ -154,6 +163,11 @@ impl Tenants {
         request
             .metadata_mut()
             .insert("authorization", self.bearer.clone());
+        if let Some(config) = &self.presented {
+            request
+                .metadata_mut()
+                .insert(photon_runtime::skew::HEADER, config.clone());
+        }
         let answer = match self.client.clone().resolve_key(request).await {
             Ok(answer) => answer.into_inner(),
             Err(status) => {

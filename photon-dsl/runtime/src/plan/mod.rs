@@ -1,9 +1,14 @@
-//! `plan` and `graph`: the topology as a table, JSON, Mermaid or Graphviz.
+//! `plan` and `graph`: the topology as a table, JSON ([`Plan`]), Mermaid or
+//! Graphviz; and `plan --diff` ([`diff`]).
+
+pub mod diff;
+pub mod document;
 
 use std::fmt::Write as _;
 
-use photon_dsl::{AddressPlan, Resolver, SecretSource, ServiceSpec, Topology};
-use serde_json::{Value, json};
+use photon_dsl::{AddressPlan, Resolver, ServiceSpec, Topology};
+
+pub use document::Plan;
 
 fn plan_addresses(plan: &AddressPlan) -> String {
     match plan {
@@ -171,56 +176,6 @@ pub fn table<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> S
     let _ = writeln!(out, "\nstart order: {order}");
     let _ = writeln!(out, "stop order:  reverse of start order");
     out
-}
-
-/// The plan as JSON (stable keys, for tools).
-pub fn json<S: ?Sized + ServiceSpec>(t: &Topology<S>, resolver: &Resolver) -> Value {
-    let services: Vec<Value> = (0..t.services().len())
-        .map(|i| {
-            let decl = &t.services()[i].decl;
-            json!({
-                "node": decl.node().as_str(),
-                "service": decl.kind().as_str(),
-                "listens": decl.listeners().map(|l| json!({
-                    "name": l.name,
-                    "port": l.port.get(),
-                    "transport": l.transport.as_str(),
-                    "protocol": l.protocol,
-                    // serves `/health` and `/metrics`
-                    "health": l.health,
-                })).collect::<Vec<_>>(),
-                "needs": decl.deps().enumerate().map(|(d, dep)| json!({
-                    "slot": dep.slot,
-                    "protocol": dep.protocol,
-                    "node": dep.node.as_str(),
-                    "port": dep.port.get(),
-                    "provider": t.provider(i, d).map(|p| t.services()[p].decl.kind().as_str()),
-                })).collect::<Vec<_>>(),
-                "secrets": decl.secrets().map(|s| match s.secret.source() {
-                    SecretSource::Env(name) => json!({ "slot": s.slot, "env": name }),
-                    SecretSource::File(path) => json!({ "slot": s.slot, "file": path }),
-                    SecretSource::Written(written) => {
-                        json!({ "slot": s.slot, "written_in": written.origin })
-                    }
-                }).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "deployment": t.name().as_str(),
-        "version": t.version().to_string(),
-        "fingerprint": t.fingerprint().full_hex(),
-        "nodes": t.nodes().iter().map(|&n| json!({
-            "name": n.as_str(),
-            "address": address_of(resolver, n),
-        })).collect::<Vec<_>>(),
-        "services": services,
-        "clusters": clusters(t).into_iter().map(|(name, members)| json!({
-            "name": name,
-            "members": members,
-        })).collect::<Vec<_>>(),
-        "start_order": t.start_order().map(|o| o.iter().map(|&i| t.label(i)).collect::<Vec<_>>()).ok(),
-    })
 }
 
 /// `kind :port :port`, the box label in both diagram formats.
