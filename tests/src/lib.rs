@@ -7,7 +7,9 @@ pub mod etcd;
 pub mod fiberlb;
 pub mod grpc;
 pub mod http;
+pub mod linearizability;
 pub mod net;
+pub mod netns;
 pub mod prometheus;
 pub mod s3;
 
@@ -222,6 +224,16 @@ impl Running {
         dir: Option<&std::path::Path>,
     ) -> Running {
         Running::spawn(server(component), args, env, dir)
+    }
+
+    /// Starts `program args` (a path, or a name found on `PATH`) with
+    /// `env` added.
+    pub fn start_program(
+        program: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Running {
+        Running::spawn(program.to_owned(), args, env, None)
     }
 
     /// Starts the operator tool `name` (`photonctl`) with `args`, for a

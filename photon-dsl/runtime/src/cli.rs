@@ -99,6 +99,7 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .about("Run this machine's node")
                 .arg(node_arg(&nodes))
                 .arg(loopback.clone())
+                .arg(host_names_arg())
                 .arg(timeout_arg())
                 .arg(state_dir_arg())
                 .arg(skew_arg()),
@@ -110,6 +111,47 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 .arg(service_arg())
                 .arg(loopback.clone())
                 .arg(state_dir_arg()),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("Write what an orchestrator needs to run every node of this deployment, each with this binary's `run --node <node> --host-names`")
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .required(true)
+                        .value_parser(["compose", "systemd", "kubernetes", "nomad"])
+                        .help("compose: compose.yaml and a Dockerfile; systemd: a unit per node; kubernetes: a ConfigMap, a headless Service and a StatefulSet per node, a Dockerfile; nomad: a job (JSON) with a group per node, a Dockerfile"),
+                )
+                .arg(
+                    Arg::new("out")
+                        .long("out")
+                        .required(true)
+                        .value_name("DIR")
+                        .value_parser(value_parser!(std::path::PathBuf)),
+                )
+                .arg(
+                    Arg::new("image")
+                        .long("image")
+                        .value_name("IMAGE")
+                        .help("The container image with this binary [default: photoncloud/<binary>:<config version>]"),
+                )
+                .arg(
+                    Arg::new("binary-path")
+                        .long("binary-path")
+                        .value_name("PATH")
+                        .help("Where this binary is on each host (systemd) [default: /usr/local/bin/<binary>]"),
+                )
+                .arg(
+                    Arg::new("domain")
+                        .long("domain")
+                        .value_name("DOMAIN")
+                        .value_parser(|text: &str| {
+                            photon_dsl::HostName::parse(text)
+                                .map(|_| text.to_owned())
+                                .map_err(|e| e.to_string())
+                        })
+                        .help("Appended to node names to reach them (`kv-1.DOMAIN`) [default: none; service.consul for nomad]"),
+                ),
         )
         .subcommand(
             Command::new("restore")
@@ -136,7 +178,8 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                         .value_parser(PossibleValuesParser::new(nodes))
                         .help("Only these nodes (default: all)"),
                 )
-                .arg(loopback)
+                .arg(loopback.clone())
+                .arg(host_names_arg())
                 .arg(
                     Arg::new("timeout")
                         .long("timeout")
@@ -162,6 +205,27 @@ fn service_arg() -> Arg {
         .required(true)
         .value_name("KIND")
         .help("The service's kind, as `plan` lists it (flashdns, chainfire, ...)")
+}
+
+/// `--host-names[=DOMAIN]`: reach nodes by their names as host names (what
+/// an orchestrator calls them), whatever the compiled address plan says.
+fn host_names_arg() -> Arg {
+    Arg::new("host-names")
+        .long("host-names")
+        .value_name("DOMAIN")
+        .num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("")
+        .value_parser(|text: &str| {
+            if text.is_empty() {
+                Ok(String::new())
+            } else {
+                photon_dsl::HostName::parse(text)
+                    .map(|_| text.to_owned())
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .help("Reach every node by its name as a host name (`kv-1`, or `kv-1.DOMAIN`), as an orchestrator names them, instead of the compiled address plan; binds every interface")
 }
 
 /// `--config-skew report|refuse`: what to do with calls from nodes running
@@ -219,8 +283,19 @@ fn resolver(
         .get_one::<Ipv4Addr>("loopback-base")
         .copied()
         .unwrap_or(DEFAULT_LOOPBACK_BASE);
+    let host_names = m
+        .try_get_one::<String>("host-names")
+        .ok()
+        .flatten()
+        .map(|domain| AddressPlan::HostNames {
+            domain: (!domain.is_empty())
+                .then(|| photon_dsl::HostName::parse(domain).ok())
+                .flatten(),
+        });
     let plan = if force_loopback {
         AddressPlan::Loopback
+    } else if let Some(host_names) = host_names {
+        host_names
     } else {
         topology.addresses().clone()
     };
@@ -345,6 +420,7 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
             with_resolver(&topology, sub, false, |r| export_config(&topology, &r, sub))
         }
         "restore" => restore(&topology, sub),
+        "export" => export(info, &topology, sub),
         _ => unreachable!("clap rejects unknown subcommands"),
     }
 }
@@ -482,6 +558,37 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             eprintln!("error: cannot export `{kind}` on node `{node}`: {problem}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `export --format F --out DIR`: the files written, one per line.
+fn export(info: BinaryInfo, topology: &Topology<dyn Service>, m: &ArgMatches) -> ExitCode {
+    let format = m
+        .get_one::<String>("format")
+        .and_then(|f| crate::export::Format::parse(f))
+        .expect("clap checks the format");
+    let out = m.get_one::<std::path::PathBuf>("out").expect("required");
+    let tag = topology.version().to_string().replace('+', "-");
+    let options = crate::export::ExportOptions {
+        binary_name: info.package.to_owned(),
+        binary_path: m
+            .get_one::<String>("binary-path")
+            .cloned()
+            .unwrap_or_else(|| format!("/usr/local/bin/{}", info.package)),
+        image: m
+            .get_one::<String>("image")
+            .cloned()
+            .unwrap_or_else(|| format!("photoncloud/{}:{tag}", info.package)),
+        domain: m.get_one::<String>("domain").cloned().or_else(|| {
+            (format == crate::export::Format::Nomad).then(|| "service.consul".to_owned())
+        }),
+    };
+    match crate::export::export(topology, format, &options, out) {
+        Ok(files) => {
+            let listed: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+            print(&listed)
+        }
+        Err(e) => fail(&e, 2),
     }
 }
 

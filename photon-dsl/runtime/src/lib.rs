@@ -11,6 +11,7 @@
 pub mod accept;
 pub mod admin;
 mod cli;
+pub mod export;
 pub mod grpc;
 pub mod http;
 mod join;

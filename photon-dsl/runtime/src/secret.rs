@@ -57,53 +57,86 @@ pub enum SecretError {
     },
 }
 
+/// The name under which a service manager hands the secret over as a
+/// credential (systemd's `LoadCredential=<name>:<path>`, which puts it in
+/// `$CREDENTIALS_DIRECTORY/<name>`): an environment secret's variable, a
+/// file secret's file name. `None` for a value written in the deployment.
+pub fn credential_name(secret: &Secret) -> Option<&'static str> {
+    match secret.source() {
+        SecretSource::Written(_) => None,
+        SecretSource::Env(name) => Some(name),
+        SecretSource::File(path) => Some(path.rsplit('/').next().unwrap_or(path)),
+    }
+}
+
+/// The credential systemd handed this process for `secret`, if any.
+fn credential(secret: &Secret) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let path = std::path::Path::new(&dir).join(credential_name(secret)?);
+    path.is_file().then_some(path)
+}
+
 /// Reads the value `secret` refers to.
 ///
 /// A file may end with one newline (`echo token > file`), which is not part
 /// of the value. A file other users can read is allowed but logged as a
-/// warning.
+/// warning. Under systemd, a credential of the secret's
+/// [`credential_name`] (what `export --format systemd` loads) is read
+/// instead of the file, or when the variable is not set.
 pub fn read_secret(secret: &Secret) -> Result<SecretString, SecretError> {
     let value = match secret.source() {
         SecretSource::Written(written) => written.value.to_owned(),
         SecretSource::Env(name) => match std::env::var(name) {
             Ok(value) => value,
-            Err(std::env::VarError::NotPresent) => match crate::local_secrets::value_of(name) {
-                Some(made) => made.to_owned(),
-                None => return Err(SecretError::EnvUnset { secret: *secret }),
-            },
+            Err(std::env::VarError::NotPresent) => {
+                if let Some(path) = credential(secret) {
+                    read_file(secret, &path)?
+                } else {
+                    match crate::local_secrets::value_of(name) {
+                        Some(made) => made.to_owned(),
+                        None => return Err(SecretError::EnvUnset { secret: *secret }),
+                    }
+                }
+            }
             Err(std::env::VarError::NotUnicode(_)) => {
                 return Err(SecretError::EnvNotUnicode { secret: *secret });
             }
         },
-        SecretSource::File(path) => {
-            let file_error = |source| SecretError::File {
-                secret: *secret,
-                source,
-            };
-            let file = std::fs::File::open(path).map_err(file_error)?;
-            warn_if_world_readable(secret, &file);
-            let mut bytes = Vec::new();
-            file.take(MAX_SECRET_FILE + 1)
-                .read_to_end(&mut bytes)
-                .map_err(file_error)?;
-            if bytes.len() as u64 > MAX_SECRET_FILE {
-                return Err(SecretError::TooLarge { secret: *secret });
-            }
-            let mut text = String::from_utf8(bytes)
-                .map_err(|_| SecretError::FileNotUtf8 { secret: *secret })?;
-            if text.ends_with('\n') {
-                text.pop();
-                if text.ends_with('\r') {
-                    text.pop();
-                }
-            }
-            text
-        }
+        SecretSource::File(path) => match credential(secret) {
+            Some(handed) => read_file(secret, &handed)?,
+            None => read_file(secret, std::path::Path::new(path))?,
+        },
     };
     if value.is_empty() {
         return Err(SecretError::Empty { secret: *secret });
     }
     Ok(SecretString::from(value))
+}
+
+/// A secret file's text, without one trailing newline.
+fn read_file(secret: &Secret, path: &std::path::Path) -> Result<String, SecretError> {
+    let file_error = |source| SecretError::File {
+        secret: *secret,
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(file_error)?;
+    warn_if_world_readable(secret, &file);
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(file_error)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(SecretError::TooLarge { secret: *secret });
+    }
+    let mut text =
+        String::from_utf8(bytes).map_err(|_| SecretError::FileNotUtf8 { secret: *secret })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 fn warn_if_world_readable(secret: &Secret, file: &std::fs::File) {
