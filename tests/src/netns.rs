@@ -9,7 +9,7 @@
 //! bucket), its process killed with SIGKILL and started again.
 //!
 //! Namespaces need root (CI runs as root). Where they cannot be made,
-//! [`Hosts::create_or_skip`] fails the test under CI (`PHOTON_CI` set, as
+//! [`Hosts::create_or_skip`] fails the test under CI (`CI` set, as
 //! `.ci/run` sets it) and skips it, saying why, anywhere else.
 
 use std::net::Ipv4Addr;
@@ -102,7 +102,7 @@ impl Hosts {
     pub fn create_or_skip(nodes: &[&str]) -> Option<Hosts> {
         match Hosts::try_create(nodes) {
             Ok(hosts) => Some(hosts),
-            Err(why) if std::env::var_os("PHOTON_CI").is_some() => {
+            Err(why) if std::env::var_os("CI").is_some() => {
                 panic!("network namespaces are needed here (CI runs as root): {why}")
             }
             Err(why) => {

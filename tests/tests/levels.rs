@@ -326,3 +326,74 @@ async fn level2_as_one_process_per_node_unpublishes_a_web_server_that_dies() {
     );
     addresses_become(&dns, "web.apps.internal.", &[]).await;
 }
+
+/// Level 2 on six hosts: each node in a network namespace of its own, with
+/// its own address, finding the others by name (`run --node <node>
+/// --host-names`, `e2e::netns`). Names, pages and objects are served
+/// across real interfaces; a web server whose link is cut leaves the
+/// backends' name, and comes back when the link does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn level2_across_hosts_serves_names_pages_and_objects_and_unpublishes_a_cut_web_server() {
+    let nodes = ["kv", "storage", "dns", "edge", "web-1", "web-2"];
+    let Some(hosts) = e2e::netns::Hosts::create_or_skip(&nodes) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let mut running = Vec::new();
+    for node in nodes {
+        let program = e2e::deployment("level2");
+        let args = [
+            "run",
+            "--node",
+            node,
+            "--host-names",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ];
+        let mut started = hosts.start(
+            node,
+            &program,
+            &args,
+            &[("LIGHTNINGSTOR_SECRET_KEY", SECRET)],
+        );
+        started.wait_for("all services started", Duration::from_secs(60));
+        running.push(started);
+    }
+    let ip = |node: &str| hosts.ip(node).to_string();
+    let dns = e2e::dns::udp(hosts.addr("dns", 5300).parse().unwrap(), None);
+    addresses_become(&dns, "web.apps.internal.", &[ip("edge")]).await;
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        &[ip("web-1"), ip("web-2")],
+    )
+    .await;
+    let (status, body) = e2e::http_get(
+        &format!("http://{}", hosts.addr("edge", 8080)),
+        "/echo/hello",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "hello"));
+    let store = answers(&dns, "s3.site.internal.", RecordType::A).await;
+    assert_eq!(store, [ip("storage")]);
+    let s3 = e2e::s3::client_with(&format!("http://{}:9000", store[0]), "PHOTONADMIN", SECRET);
+    s3.create_bucket().bucket("site").send().await.unwrap();
+
+    hosts.cut("web-2");
+    addresses_become(&dns, "backends.web.apps.internal.", &[ip("web-1")]).await;
+    for i in 0..5 {
+        let (status, body) = e2e::http_get(
+            &format!("http://{}", hosts.addr("edge", 8080)),
+            &format!("/echo/cut-{i}"),
+        )
+        .await;
+        assert_eq!((status, body), (200, format!("cut-{i}")));
+    }
+    hosts.heal("web-2");
+    addresses_become(
+        &dns,
+        "backends.web.apps.internal.",
+        &[ip("web-1"), ip("web-2")],
+    )
+    .await;
+}

@@ -469,6 +469,9 @@ impl Admin {
     /// caller's body type; `None` for any other request, which is the
     /// component's own.
     pub fn answer<R, B: From<Bytes>>(&self, request: &Request<R>) -> Option<Response<B>> {
+        if request.method() == Method::POST && request.uri().path() == ROLL_PATH {
+            return Some(self.open_roll_window(request.uri().query()));
+        }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return None;
         }
@@ -487,6 +490,55 @@ impl Admin {
             header::HeaderValue::from_static(content_type),
         );
         Some(response)
+    }
+}
+
+/// Where `roll` opens a window for calls between configurations: `POST
+/// /_photon/roll?seconds=N` (0 closes it). The `_` keeps it clear of any
+/// S3 bucket and of an echo message's usual path.
+pub const ROLL_PATH: &str = "/_photon/roll";
+
+impl Admin {
+    /// `POST /_photon/roll?seconds=N`: calls from other configurations are
+    /// served for N seconds even under `--config-skew refuse`, while a
+    /// roll changes nodes over.
+    fn open_roll_window<B: From<Bytes>>(&self, query: Option<&str>) -> Response<B> {
+        let seconds = query
+            .unwrap_or("")
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("seconds="))
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|&s| s <= 86_400);
+        let (status, body) = match (seconds, &self.config) {
+            (None, _) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": "give `seconds=N` (0 to 86400)" }),
+            ),
+            (Some(_), None) => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": "this server runs no deployment's configuration" }),
+            ),
+            (Some(seconds), Some(check)) => {
+                check.open_roll_window(
+                    std::time::Instant::now() + std::time::Duration::from_secs(seconds),
+                );
+                tracing::info!(
+                    seconds,
+                    "roll window opened: calls from other configurations are served"
+                );
+                (
+                    StatusCode::OK,
+                    serde_json::json!({ "rolling_for_seconds": seconds }),
+                )
+            }
+        };
+        let mut response = Response::new(B::from(Bytes::from(format!("{body}\n"))));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        response
     }
 }
 
@@ -521,6 +573,35 @@ mod tests {
         let status = response.status();
         let body = response.into_body();
         Some((status, content_type, text_of(body)))
+    }
+
+    #[test]
+    fn a_roll_window_is_opened_by_post_and_shown_on_health() {
+        let admin = Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
+            crate::skew::ConfigCheck::new(
+                ConfigIdentity {
+                    deployment: "prod".into(),
+                    version: "2.0.0".into(),
+                    fingerprint: "ab12".into(),
+                },
+                crate::skew::SkewPolicy::Refuse,
+            ),
+        );
+        let post = |uri: &str| {
+            let request = Request::post(uri).body(()).unwrap();
+            let response: Response<Full<Bytes>> = admin.answer(&request).unwrap();
+            response.status()
+        };
+        assert_eq!(post("/_photon/roll"), StatusCode::BAD_REQUEST);
+        assert_eq!(post("/_photon/roll?seconds=soon"), StatusCode::BAD_REQUEST);
+        let (_, _, health) = get(&admin, "/health").unwrap();
+        assert!(health.contains("\"rolling\":false"), "{health}");
+        assert_eq!(post("/_photon/roll?seconds=60"), StatusCode::OK);
+        let (_, _, health) = get(&admin, "/health").unwrap();
+        assert!(health.contains("\"rolling\":true"), "{health}");
+        assert_eq!(post("/_photon/roll?seconds=0"), StatusCode::OK);
+        let (_, _, health) = get(&admin, "/health").unwrap();
+        assert!(health.contains("\"rolling\":false"), "{health}");
     }
 
     fn text_of(body: Full<Bytes>) -> String {

@@ -154,6 +154,34 @@ fn command(info: BinaryInfo, topology: &Topology<dyn Service>) -> Command {
                 ),
         )
         .subcommand(
+            Command::new("roll")
+                .about("Restart a running deployment's nodes one at a time, in dependency order: each drained from the load balancers, restarted by your command, back healthy on this binary's configuration, then given traffic again")
+                .arg(
+                    Arg::new("restart")
+                        .long("restart")
+                        .required(true)
+                        .value_name("COMMAND")
+                        .help("How to restart one node, run with `sh -c`; `{node}` and `{deployment}` are replaced (e.g. `ssh {node} systemctl restart photoncloud-{deployment}-{node}`)"),
+                )
+                .arg(
+                    Arg::new("node")
+                        .long("node")
+                        .action(ArgAction::Append)
+                        .value_parser(PossibleValuesParser::new(nodes.clone()))
+                        .help("Only these nodes (default: all), still in dependency order"),
+                )
+                .arg(
+                    Arg::new("timeout")
+                        .long("timeout")
+                        .value_name("SECONDS")
+                        .value_parser(value_parser!(f64))
+                        .default_value("60")
+                        .help("How long a node may take to come back healthy (and a balancer to drain it)"),
+                )
+                .arg(loopback.clone())
+                .arg(host_names_arg()),
+        )
+        .subcommand(
             Command::new("restore")
                 .about("Fill one service's new state directory on a node from a backup (chainfire: `etcdctl snapshot save`'s file); run it on every node of the service, before `run`/`up`")
                 .arg(node_arg(&nodes))
@@ -421,6 +449,17 @@ pub fn main(info: BinaryInfo, topology: Topology<dyn Service>) -> ExitCode {
         }
         "restore" => restore(&topology, sub),
         "export" => export(info, &topology, sub),
+        "roll" => with_resolver(&topology, sub, false, |r| {
+            let options = crate::roll::RollOptions {
+                restart: sub.get_one::<String>("restart").cloned().expect("required"),
+                only: sub
+                    .get_many::<String>("node")
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default(),
+                timeout: seconds(sub, "timeout"),
+            };
+            crate::roll::main(&topology, &r, &options)
+        }),
         _ => unreachable!("clap rejects unknown subcommands"),
     }
 }

@@ -34,7 +34,8 @@ pub fn admin_routes(admin: crate::Admin) -> axum::Router {
     };
     axum::Router::new()
         .route("/health", axum::routing::get(answer.clone()))
-        .route("/metrics", axum::routing::get(answer))
+        .route("/metrics", axum::routing::get(answer.clone()))
+        .route(crate::admin::ROLL_PATH, axum::routing::post(answer))
 }
 
 /// A layer counting every gRPC call into `Operations` (made with

@@ -72,13 +72,28 @@ pub async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<Answer, crate::ServiceError> {
+    request(addr, hyper::Method::GET, path, timeout).await
+}
+
+/// `method path` (no body) to the HTTP/1.1 server at `addr`, within
+/// `timeout`: for admin calls such as `roll`'s. Bodies over 64 KiB are
+/// refused.
+pub async fn request(
+    addr: std::net::SocketAddr,
+    method: hyper::Method,
+    path: &str,
+    timeout: Duration,
+) -> Result<Answer, crate::ServiceError> {
     use http_body_util::{BodyExt as _, Empty, Limited};
+    let shown = format!("{method} {path}");
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(connection);
-        let request = Request::get(path)
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
             .header(hyper::header::HOST, addr.to_string())
             .body(Empty::<bytes::Bytes>::new())?;
         let response = sender.send_request(request).await?;
@@ -95,5 +110,5 @@ pub async fn get(
     };
     tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| format!("GET {path} from {addr}: no answer within {timeout:?}"))?
+        .map_err(|_| format!("{shown} to {addr}: no answer within {timeout:?}"))?
 }

@@ -591,4 +591,20 @@ pub trait Service: ServiceSpec {
     fn stops_node_after(&self) -> Option<Duration> {
         None
     }
+
+    /// For `roll`: before `node` restarts (`drain` true), stop sending it
+    /// new traffic and wait for what it has in flight to finish; once it is
+    /// back (`drain` false), send it traffic again and wait until it takes
+    /// some. Returns how many backends changed. The default: this service
+    /// routes no one's traffic (a load balancer does).
+    fn roll_traffic<'a>(
+        &'a self,
+        resolver: &'a Resolver,
+        node: NodeName,
+        drain: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<usize, ServiceError>> {
+        let _ = (resolver, node, drain, timeout);
+        Box::pin(async { Ok(0) })
+    }
 }

@@ -435,6 +435,92 @@ async fn reload_on_hangup(
 }
 
 impl<N: Node> Service for FiberLb<N> {
+    /// Drains (or enables) every backend of its balancers on `node`
+    /// through its own admin API, then waits until the drained ones have
+    /// no connection left, or the enabled ones are healthy and take new
+    /// traffic.
+    fn roll_traffic<'a>(
+        &'a self,
+        resolver: &'a photon_dsl::Resolver,
+        node: photon_dsl::NodeName,
+        drain: bool,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<usize, ServiceError>> {
+        Box::pin(async move {
+            let mut targets = Vec::new();
+            for balancer in self.balancers {
+                for i in 0..balancer.backend_count() {
+                    if let crate::spec::Target::Topology(dep) = balancer.backend(i).target
+                        && dep.node == node
+                    {
+                        let addr = photon_runtime::resolve_socket(resolver, node, dep.port).await?;
+                        targets.push((balancer.name, addr.to_string()));
+                    }
+                }
+            }
+            targets.sort();
+            targets.dedup();
+            if targets.is_empty() {
+                return Ok(0);
+            }
+            let admin = photon_runtime::resolve_socket(resolver, N::NAME, self.admin_port).await?;
+            let action = if drain { "drain" } else { "enable" };
+            for (balancer, backend) in &targets {
+                let path = format!("/balancers/{balancer}/backends/{backend}/{action}");
+                let answer = photon_runtime::http::request(
+                    admin,
+                    hyper::Method::POST,
+                    &path,
+                    Duration::from_secs(2),
+                )
+                .await?;
+                if !answer.status.is_success() {
+                    return Err(format!(
+                        "fiberlb at {admin}: POST {path}: {} {}",
+                        answer.status,
+                        answer.body.trim()
+                    )
+                    .into());
+                }
+            }
+            let deadline = std::time::Instant::now() + timeout;
+            loop {
+                let answer =
+                    photon_runtime::http::get(admin, "/balancers", Duration::from_secs(2)).await?;
+                let listed: serde_json::Value = serde_json::from_str(&answer.body)
+                    .map_err(|e| format!("fiberlb at {admin}: GET /balancers: {e}"))?;
+                let settled = targets.iter().all(|(balancer, backend)| {
+                    listed
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|b| b["name"] == *balancer)
+                        .flat_map(|b| b["backends"].as_array().into_iter().flatten())
+                        .filter(|b| b["backend"] == backend.as_str())
+                        .all(|b| {
+                            if drain {
+                                b["active_connections"] == 0
+                            } else {
+                                b["healthy"] == true && b["takes_new_traffic"] == true
+                            }
+                        })
+                });
+                if settled {
+                    return Ok(targets.len());
+                }
+                if std::time::Instant::now() >= deadline {
+                    let wanted = if drain {
+                        "finish its connections"
+                    } else {
+                        "be healthy again"
+                    };
+                    return Err(format!("fiberlb at {admin}: a backend on `{node}` did not {wanted} within {timeout:?}").into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+
     fn export_config(
         &self,
         ctx: &photon_runtime::ExportContext,

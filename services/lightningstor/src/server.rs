@@ -154,9 +154,11 @@ fn virtual_hosted(shared: &Shared, request: &Request<Incoming>) -> bool {
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
-    // Under a bucket's host name, or with a query, `/health` is S3's.
-    if request.method() == Method::GET
-        && request.uri().query().is_none()
+    // Under a bucket's host name, or with a query, `/health` is S3's;
+    // `roll`'s window (`/_photon/...`) is no bucket's (`_` is not allowed).
+    let admin_call = (request.method() == Method::GET && request.uri().query().is_none())
+        || request.uri().path() == photon_runtime::admin::ROLL_PATH;
+    if admin_call
         && !virtual_hosted(&shared, &request)
         && let Some(answer) = shared.admin.answer::<_, Body>(&request)
     {
