@@ -43,6 +43,23 @@ fn named<'a>(files: &'a [PathBuf], name: &str) -> &'a PathBuf {
         .unwrap_or_else(|| panic!("no {name} in {files:?}"))
 }
 
+/// `tool args file`, run.
+fn judge(tool: &Path, args: &[&str], file: &Path) -> Output {
+    Command::new(tool).args(args).arg(file).output().unwrap()
+}
+
+/// The validator does judge: `broken` written to a file is refused.
+fn refuses(tool: &Path, args: &[&str], dir: &Path, broken: &str) {
+    let file = dir.join("broken");
+    std::fs::write(&file, broken).unwrap();
+    let caught = judge(tool, args, &file);
+    assert!(
+        !caught.status.success(),
+        "accepted:\n{broken}\n{}",
+        said(&caught)
+    );
+}
+
 fn said(out: &Output) -> String {
     format!(
         "{}{}",
@@ -58,11 +75,11 @@ fn the_compose_file_follows_the_compose_specification() {
     for deployment in DEPLOYMENTS {
         let files = export(deployment, "compose", dir.path(), &[]);
         let compose = named(&files, "compose.yaml");
-        let checked = Command::new(&validator)
-            .args(["--builtin-schema", "vendor.compose-spec"])
-            .arg(compose)
-            .output()
-            .unwrap();
+        let checked = judge(
+            &validator,
+            &["--builtin-schema", "vendor.compose-spec"],
+            compose,
+        );
         assert!(checked.status.success(), "{deployment}: {}", said(&checked));
         let text = std::fs::read_to_string(compose).unwrap();
         assert!(named(&files, "Dockerfile").is_file());
@@ -87,18 +104,12 @@ fn the_compose_file_follows_the_compose_specification() {
 
     // The validator does judge: an unknown key and a healthcheck that is
     // not a map are caught.
-    let broken = dir.path().join("broken.yaml");
-    std::fs::write(
-        &broken,
+    refuses(
+        &validator,
+        &["--builtin-schema", "vendor.compose-spec"],
+        dir.path(),
         "services:\n  a:\n    image: x\n    surprise: 1\n    healthcheck: often\n",
-    )
-    .unwrap();
-    let caught = Command::new(&validator)
-        .args(["--builtin-schema", "vendor.compose-spec"])
-        .arg(&broken)
-        .output()
-        .unwrap();
-    assert!(!caught.status.success(), "{}", said(&caught));
+    );
 }
 
 #[test]
@@ -113,11 +124,7 @@ fn the_kubernetes_manifests_follow_the_api_schemas() {
             &["--image", "registry.example/photon:1"],
         );
         let manifests = named(&files, "kubernetes.yaml");
-        let checked = Command::new(&validator)
-            .arg("--strict")
-            .arg(manifests)
-            .output()
-            .unwrap();
+        let checked = judge(&validator, &["--strict"], manifests);
         assert!(checked.status.success(), "{deployment}: {}", said(&checked));
         let text = std::fs::read_to_string(manifests).unwrap();
         let plan: serde_json::Value =
@@ -149,18 +156,12 @@ fn the_kubernetes_manifests_follow_the_api_schemas() {
         }
     }
     // The validator does judge: an unknown field is refused under --strict.
-    let broken = dir.path().join("broken.yaml");
-    std::fs::write(
-        &broken,
+    refuses(
+        &validator,
+        &["--strict"],
+        dir.path(),
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  clusterIP: None\n  surprise: 1\n",
-    )
-    .unwrap();
-    let caught = Command::new(&validator)
-        .arg("--strict")
-        .arg(&broken)
-        .output()
-        .unwrap();
-    assert!(!caught.status.success(), "{}", said(&caught));
+    );
 }
 
 #[test]
@@ -229,13 +230,10 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
         "{all}"
     );
     // The verifier does judge: a unit whose program is missing fails.
+    let systemd_analyze = Path::new("systemd-analyze");
     let broken = dir.path().join("broken.service");
     std::fs::write(&broken, "[Service]\nExecStart=/nonexistent/deploy-x run\n").unwrap();
-    let caught = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&broken)
-        .output()
-        .unwrap();
+    let caught = judge(systemd_analyze, &["verify"], &broken);
     assert!(!caught.status.success(), "{}", said(&caught));
 }
 

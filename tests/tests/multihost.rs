@@ -38,11 +38,15 @@ fn states(dir: &tempfile::TempDir) -> Vec<PathBuf> {
     MEMBERS.iter().map(|n| dir.path().join(n)).collect()
 }
 
+/// Short timeouts: a member cut off must not hold a client for long.
+fn options() -> etcd_client::ConnectOptions {
+    etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_timeout(Duration::from_secs(2))
+}
+
 async fn client(endpoints: &[String]) -> etcd_client::Client {
-    let options = etcd_client::ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(3));
-    etcd_client::Client::connect(endpoints, Some(options))
+    etcd_client::Client::connect(endpoints, Some(options()))
         .await
         .expect("the cluster answers")
 }
@@ -126,18 +130,13 @@ async fn clients_loop(
     while !stop.load(Ordering::Relaxed) {
         let client = match &mut kv {
             Some(c) => c,
-            None => {
-                let options = etcd_client::ConnectOptions::new()
-                    .with_connect_timeout(Duration::from_secs(1))
-                    .with_timeout(Duration::from_secs(2));
-                match etcd_client::Client::connect(&endpoints, Some(options)).await {
-                    Ok(c) => kv.insert(c),
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
+            None => match etcd_client::Client::connect(&endpoints, Some(options())).await {
+                Ok(c) => kv.insert(c),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-            }
+            },
         };
         n += 1;
         let key = format!("reg/{}", n % 3);

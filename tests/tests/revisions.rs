@@ -200,6 +200,18 @@ async fn caller_with(base: &str, server: &Running, key: &str) -> serde_json::Val
     health["config"]["skew"]["callers"][0].clone()
 }
 
+/// `check --node server` from `deployment`'s binary: its report, which
+/// must fail the check.
+fn check_fails(deployment: &str, net: &Loopback) -> String {
+    let checked = output(
+        deployment,
+        &["check", "--node", "server", "--loopback-base", &net.base()],
+    );
+    let report = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(1), "{report}");
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_report_a_node_serves_another_revision_and_says_so_everywhere() {
     let net = Loopback::block();
@@ -236,12 +248,7 @@ async fn under_report_a_node_serves_another_revision_and_says_so_everywhere() {
     e2e::prometheus::check_metrics(&format!("{base}/metrics"), &metrics);
 
     // `check` from either revision lists the skew, and fails on it.
-    let from_new = output(
-        NEW,
-        &["check", "--node", "server", "--loopback-base", &net.base()],
-    );
-    let report = stdout(&from_new);
-    assert_eq!(from_new.status.code(), Some(1), "{report}");
+    let report = check_fails(NEW, &net);
     assert!(
         report.contains("SKEW  server/echo runs echo-canary 1.0.0+main"),
         "{report}"
@@ -254,12 +261,7 @@ async fn under_report_a_node_serves_another_revision_and_says_so_everywhere() {
         report.contains("1 service(s) report their configuration: 0 run this one, 1 another"),
         "{report}"
     );
-    let from_old = output(
-        OLD,
-        &["check", "--node", "server", "--loopback-base", &net.base()],
-    );
-    let report = stdout(&from_old);
-    assert_eq!(from_old.status.code(), Some(1), "{report}");
+    let report = check_fails(OLD, &net);
     assert!(
         report.contains("1 service(s) report their configuration: 1 run this one, 0 another"),
         "{report}"
@@ -322,9 +324,10 @@ async fn chainfire_judges_the_configuration_presented_in_grpc_metadata() {
         let mut node = run_node("chainfire-single", "kv", &net, policy);
         node.wait_for("all services started", Duration::from_secs(60));
         let endpoints = [format!("http://{}", net.addr(1, 2379))];
-        let presented = Some((
+        let value = http::HeaderValue::from_str(&stranger).unwrap();
+        let presented: Option<photon_integration::Presenter> = Some((
             "photon-config",
-            http::HeaderValue::from_str(&stranger).unwrap(),
+            std::sync::Arc::new(move || Some(value.clone())),
         ));
         let mut marked = photon_integration::connect(&endpoints, None, presented)
             .await

@@ -45,8 +45,10 @@ impl Drop for Nodes {
     }
 }
 
-/// `restart.sh <node>`: stops the node's process if it runs (SIGTERM, then
-/// waits for it to exit) and starts it again in the background.
+/// `restart.sh <node> [binary]`: stops the node's process if it runs
+/// (SIGTERM, then waits for it to exit) and starts it again in the
+/// background, with `binary` if given (a new revision), refusing calls
+/// from other configurations outside a roll.
 fn restart_script(dir: &Path, binary: &Path, net: &Loopback, state: &Path) -> PathBuf {
     let script = dir.join("restart.sh");
     std::fs::write(
@@ -63,7 +65,8 @@ if [ -f "$pidfile" ]; then
         sleep 0.05
     done
 fi
-"{binary}" run --node "$node" --loopback-base {base} --state-dir "{state}" >> "{dir}/$node.log" 2>&1 &
+binary="${{2:-{binary}}}"
+"$binary" run --node "$node" --loopback-base {base} --state-dir "{state}" --config-skew refuse >> "{dir}/$node.log" 2>&1 &
 echo $! > "$pidfile"
 "#,
             dir = dir.display(),
@@ -210,4 +213,79 @@ async fn rolling_the_web_tier_behind_fiberlb_fails_no_request() {
         failed, 0,
         "{failed} of {asked} requests failed during the roll"
     );
+}
+
+/// `echo-canary` 1.0.0 rolled to 1.1.0 with the new binary's `roll`, every
+/// node refusing calls from other configurations: while old and new run
+/// side by side the roll's window lets their calls through, so none is
+/// refused; afterwards all run the new configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_to_the_next_revision_lets_old_and_new_talk_under_refuse() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (
+        e2e::deployment("echo-canary"),
+        e2e::deployment("echo-canary-next"),
+    );
+    let script = restart_script(dir.path(), &old, &net, &dir.path().join("state"));
+    let nodes = Nodes {
+        dir: dir.path().to_owned(),
+    };
+    for node in ["server", "client", "canary"] {
+        let started = std::process::Command::new("sh")
+            .arg(&script)
+            .arg(node)
+            .status()
+            .unwrap();
+        assert!(started.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !nodes.log("client").contains("echo reply") {
+        assert!(
+            Instant::now() < deadline,
+            "client:\n{}",
+            nodes.log("client")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let restart = format!("sh {} {{node}} {}", script.display(), new.display());
+    let rolled = e2e::output(
+        "echo-canary-next",
+        &[
+            "roll",
+            "--restart",
+            &restart,
+            "--loopback-base",
+            &net.base(),
+            "--timeout",
+            "30",
+        ],
+    );
+    let report = String::from_utf8_lossy(&rolled.stdout);
+    assert!(
+        rolled.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&rolled.stderr)
+    );
+    assert!(report.contains("3 node(s) rolled"), "{report}");
+    // the new server was called by the old client inside the window: served
+    let logs = nodes.log("server") + &nodes.log("client");
+    assert!(
+        logs.contains("a caller runs another configuration"),
+        "the revisions never met:\n{logs}"
+    );
+    assert!(!logs.contains("refused the call"), "{logs}");
+    // afterwards every node runs 1.1.0, with the window closed
+    for url in [net.url(1, 8080), net.url(3, 8091)] {
+        let (status, body) = e2e::http_get(&url, "/health").await;
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(health["config"]["version"], "1.1.0+main", "{body}");
+        assert_eq!(health["config"]["skew"]["rolling"], false, "{body}");
+    }
+    // and the client keeps being answered
+    let replies = nodes.log("client").matches("echo reply").count();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(nodes.log("client").matches("echo reply").count() > replies);
 }

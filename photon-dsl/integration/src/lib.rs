@@ -44,14 +44,21 @@ pub struct RegisterError {
     pub source: etcd_client::Error,
 }
 
-/// Connects to chainfire as `Client::connect` does, adding `presented` (a
-/// header name and value: the node's configuration, `photon-config`) to
-/// every call, so that chainfire can tell a node of another configuration
-/// from its own.
+/// What a node presents on its calls: a header's name, and its value at
+/// the moment of each call (the node's configuration, `photon-config`,
+/// which says when a roll is under way).
+pub type Presenter = (
+    &'static str,
+    Arc<dyn Fn() -> Option<http::HeaderValue> + Send + Sync>,
+);
+
+/// Connects to chainfire as `Client::connect` does, adding what
+/// `presented` gives to every call, so that chainfire can tell a node of
+/// another configuration from its own.
 pub async fn connect(
     endpoints: &[String],
     options: Option<ConnectOptions>,
-    presented: Option<(&'static str, http::HeaderValue)>,
+    presented: Option<Presenter>,
 ) -> Result<Client, etcd_client::Error> {
     match presented {
         None => Client::connect(endpoints, options).await,
@@ -65,7 +72,7 @@ pub async fn connect(
 /// tonic's balanced channel, with a header added to every request.
 struct Presenting {
     name: &'static str,
-    value: http::HeaderValue,
+    value: Arc<dyn Fn() -> Option<http::HeaderValue> + Send + Sync>,
 }
 
 impl etcd_client::BalancedChannelBuilder for Presenting {
@@ -88,7 +95,9 @@ impl etcd_client::BalancedChannelBuilder for Presenting {
         let Presenting { name, value } = self;
         let presenting = channel
             .map_request(move |mut request: http::Request<tonic::body::Body>| {
-                request.headers_mut().insert(name, value.clone());
+                if let Some(value) = value() {
+                    request.headers_mut().insert(name, value);
+                }
                 request
             })
             .map_err(tower::BoxError::from);
@@ -105,7 +114,7 @@ impl etcd_client::BalancedChannelBuilder for Presenting {
 pub async fn reach_chainfire(
     endpoints: &[String],
     deadline: Instant,
-    presented: Option<(&'static str, http::HeaderValue)>,
+    presented: Option<Presenter>,
 ) -> Result<Client, Unreachable> {
     let started = Instant::now();
     let attempt_timeout = Duration::from_secs(2);

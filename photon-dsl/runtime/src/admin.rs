@@ -577,16 +577,7 @@ mod tests {
 
     #[test]
     fn a_roll_window_is_opened_by_post_and_shown_on_health() {
-        let admin = Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
-            crate::skew::ConfigCheck::new(
-                ConfigIdentity {
-                    deployment: "prod".into(),
-                    version: "2.0.0".into(),
-                    fingerprint: "ab12".into(),
-                },
-                crate::skew::SkewPolicy::Refuse,
-            ),
-        );
+        let admin = running_prod(crate::skew::SkewPolicy::Refuse);
         let post = |uri: &str| {
             let request = Request::post(uri).body(()).unwrap();
             let response: Response<Full<Bytes>> = admin.answer(&request).unwrap();
@@ -602,6 +593,20 @@ mod tests {
         assert_eq!(post("/_photon/roll?seconds=0"), StatusCode::OK);
         let (_, _, health) = get(&admin, "/health").unwrap();
         assert!(health.contains("\"rolling\":false"), "{health}");
+    }
+
+    /// An admin surface of a node running `prod` 2.0.0 under `policy`.
+    fn running_prod(policy: crate::skew::SkewPolicy) -> Admin {
+        Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
+            crate::skew::ConfigCheck::new(
+                ConfigIdentity {
+                    deployment: "prod".into(),
+                    version: "2.0.0".into(),
+                    fingerprint: "ab12".into(),
+                },
+                policy,
+            ),
+        )
     }
 
     fn text_of(body: Full<Bytes>) -> String {
@@ -639,16 +644,7 @@ mod tests {
 
     #[test]
     fn the_configuration_run_is_on_health_and_metrics() {
-        let admin = Admin::new("demo", "1.2.3", ModeReport::standalone(), NoChecks).with_config(
-            crate::skew::ConfigCheck::new(
-                ConfigIdentity {
-                    deployment: "prod".into(),
-                    version: "2.0.0".into(),
-                    fingerprint: "ab12".into(),
-                },
-                crate::skew::SkewPolicy::Report,
-            ),
-        );
+        let admin = running_prod(crate::skew::SkewPolicy::Report);
         let (_, _, body) = get(&admin, "/health").unwrap();
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(

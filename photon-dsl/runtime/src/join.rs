@@ -187,7 +187,7 @@ async fn reach_control_plane(
 pub(crate) async fn join(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
-    presented: Option<hyper::header::HeaderValue>,
+    presented: Option<crate::skew::Presenter>,
 ) -> Result<Joined, JoinError> {
     let deadline = Instant::now() + plan.timeout;
     if let Some(plane) = &plan.control_plane {
@@ -202,10 +202,9 @@ async fn register(
     plan: JoinPlan,
     listeners: BTreeMap<String, String>,
     deadline: Instant,
-    presented: Option<hyper::header::HeaderValue>,
+    presented: Option<crate::skew::Presenter>,
 ) -> Result<Joined, JoinError> {
     use std::sync::Arc;
-    let presented = presented.map(|value| (crate::skew::HEADER, value));
     let client = photon_integration::reach_chainfire(&plan.chainfire, deadline, presented)
         .await
         .map_err(|e| JoinError::Chainfire(e.to_string()))?;
@@ -250,7 +249,7 @@ async fn register(
     _plan: JoinPlan,
     _listeners: BTreeMap<String, String>,
     _deadline: Instant,
-    _presented: Option<hyper::header::HeaderValue>,
+    _presented: Option<crate::skew::Presenter>,
 ) -> Result<Joined, JoinError> {
     Err(JoinError::NoIntegrationFeature)
 }

@@ -218,7 +218,10 @@ pub async fn roll(
             let drained = traffic(topology, resolver, node, true, options.timeout).await?;
             let restarted = async {
                 restart(&options.restart, topology, node).await?;
-                back(topology, resolver, node, &fingerprint, options.timeout).await
+                back(topology, resolver, node, &fingerprint, options.timeout).await?;
+                // the restarted node starts with its window closed
+                windows(topology, resolver, window.max(1)).await;
+                Ok::<_, ServiceError>(())
             }
             .await;
             // traffic back either way: if the node is not healthy, the

@@ -311,11 +311,7 @@ impl StartContext {
         let Some(state) = &self.state_store else {
             return Ok(None);
         };
-        let presented = self
-            .config
-            .presented()
-            .map(|value| (crate::skew::HEADER, value.clone()));
-        photon_integration::connect(&state.endpoints, None, presented)
+        photon_integration::connect(&state.endpoints, None, self.config.presenter())
             .await
             .map(Some)
     }

@@ -7,11 +7,16 @@
 //! logged the first time it is seen, counted by the configuration it
 //! runs, and shown on `/health` and in `/metrics`; under
 //! [`SkewPolicy::Refuse`] its calls are refused, except while a roll has
-//! opened a window for them. Callers without the header (users, `etcdctl`,
+//! opened a window for them: on the receiver, or on the caller (whose
+//! header then says `rolling`), so that a node restarted mid-roll, whose
+//! own window is not open yet, still serves the nodes the roll has not
+//! reached. A window is kept in a file under the node's state directory
+//! too, so a node restarted by the roll comes back with it open. Callers without the header (users, `etcdctl`,
 //! Prometheus) are not PhotonCloud nodes and are let through unmarked.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderValue};
@@ -21,6 +26,13 @@ use crate::admin::ConfigIdentity;
 
 /// The HTTP header and gRPC metadata key a node presents its configuration in.
 pub const HEADER: &str = "photon-config";
+
+/// The header's name and a way to get its value at each call: what a
+/// long-lived client (chainfire's) is given.
+pub type Presenter = (
+    &'static str,
+    Arc<dyn Fn() -> Option<HeaderValue> + Send + Sync>,
+);
 
 /// The status of an HTTP call refused for skew.
 pub const REFUSED_STATUS: StatusCode = StatusCode::CONFLICT;
@@ -122,6 +134,8 @@ pub struct ConfigCheck {
     policy: SkewPolicy,
     seen: Mutex<Vec<Seen>>,
     roll_until: Mutex<Option<Instant>>,
+    /// Where an open window is kept across restarts (a deployment node's).
+    window_file: Option<PathBuf>,
 }
 
 fn describe(identity: &ConfigIdentity) -> String {
@@ -137,15 +151,38 @@ fn describe(identity: &ConfigIdentity) -> String {
 }
 
 impl ConfigCheck {
-    /// A deployment node running `own`, under `policy`.
+    /// A node running `own`, under `policy`.
     pub fn new(own: ConfigIdentity, policy: SkewPolicy) -> Arc<ConfigCheck> {
+        ConfigCheck::keeping_windows(own, policy, None)
+    }
+
+    /// A node running `own`, under `policy`, keeping an open roll window
+    /// in `window_file` (and opening it again from there at start, if it
+    /// has not ended).
+    pub fn keeping_windows(
+        own: ConfigIdentity,
+        policy: SkewPolicy,
+        window_file: Option<PathBuf>,
+    ) -> Arc<ConfigCheck> {
         let presented = HeaderValue::from_str(&own.header_value()).ok();
+        let kept = window_file.as_deref().and_then(|file| {
+            let until: u64 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+            let left = (UNIX_EPOCH + Duration::from_secs(until))
+                .duration_since(SystemTime::now())
+                .ok()?;
+            tracing::info!(
+                seconds = left.as_secs(),
+                "a roll's window is still open: calls from other configurations are served"
+            );
+            Some(Instant::now() + left)
+        });
         Arc::new(ConfigCheck {
             own,
             presented,
             policy,
             seen: Mutex::new(Vec::new()),
-            roll_until: Mutex::new(None),
+            roll_until: Mutex::new(kept),
+            window_file,
         })
     }
 
@@ -158,6 +195,7 @@ impl ConfigCheck {
             policy: SkewPolicy::Report,
             seen: Mutex::new(Vec::new()),
             roll_until: Mutex::new(None),
+            window_file: None,
         })
     }
 
@@ -171,16 +209,32 @@ impl ConfigCheck {
         self.policy
     }
 
-    /// What to send on calls to other services (`None` for a standalone
-    /// server).
-    pub fn presented(&self) -> Option<&HeaderValue> {
-        self.presented.as_ref()
+    /// What to send on calls to other services now (`None` for a
+    /// standalone server): this node's configuration, marked `rolling`
+    /// while a roll's window is open here.
+    pub fn presented(&self) -> Option<HeaderValue> {
+        let value = self.presented.as_ref()?;
+        if self.rolling() {
+            let mut marked = value.as_bytes().to_vec();
+            marked.extend_from_slice(b"; rolling");
+            HeaderValue::from_bytes(&marked).ok()
+        } else {
+            Some(value.clone())
+        }
+    }
+
+    /// [`presented`](Self::presented) at each call, for a client that
+    /// lives long; `None` for a standalone server.
+    pub fn presenter(self: &Arc<Self>) -> Option<Presenter> {
+        self.presented.as_ref()?;
+        let check = self.clone();
+        Some((HEADER, Arc::new(move || check.presented())))
     }
 
     /// Adds this node's configuration to an outgoing call's headers.
     pub fn present(&self, headers: &mut HeaderMap) {
-        if let Some(value) = &self.presented {
-            headers.insert(HEADER, value.clone());
+        if let Some(value) = self.presented() {
+            headers.insert(HEADER, value);
         }
     }
 
@@ -188,6 +242,29 @@ impl ConfigCheck {
     /// under `refuse` (what a roll does while nodes change over).
     pub fn open_roll_window(&self, until: Instant) {
         *lock(&self.roll_until) = Some(until);
+        if let Some(file) = &self.window_file {
+            let left = until.saturating_duration_since(Instant::now());
+            let kept = if left.is_zero() {
+                match std::fs::remove_file(file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            } else {
+                let deadline = (SystemTime::now() + left)
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                // whole, then renamed: a restart never reads half of it
+                let partial = file.with_extension("partial");
+                file.parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&partial, deadline.to_string()))
+                    .and_then(|()| std::fs::rename(&partial, file))
+            };
+            if let Err(e) = kept {
+                tracing::warn!(file = %file.display(), error = %e, "the roll window is not kept across a restart");
+            }
+        }
     }
 
     fn rolling(&self) -> bool {
@@ -212,7 +289,10 @@ impl ConfigCheck {
         {
             return Ok(());
         }
-        let refuse = self.policy == SkewPolicy::Refuse && !self.rolling();
+        let caller_rolling = value
+            .to_str()
+            .is_ok_and(|v| v.split(';').any(|part| part.trim() == "rolling"));
+        let refuse = self.policy == SkewPolicy::Refuse && !self.rolling() && !caller_rolling;
         let first = self.record(theirs.as_ref(), refuse);
         let shown = theirs.as_ref().map(describe).unwrap_or_else(|| {
             format!("unreadable `{}`", String::from_utf8_lossy(value.as_bytes()))
@@ -409,6 +489,56 @@ mod tests {
         let health = check.health_json();
         assert_eq!(health["callers"][0]["served"], 1);
         assert_eq!(health["callers"][0]["refused"], 2);
+    }
+
+    #[test]
+    fn a_caller_inside_a_roll_window_is_served_under_refuse() {
+        let check = ConfigCheck::new(identity('a', "1.1.0+main"), SkewPolicy::Refuse);
+        let caller = ConfigCheck::new(identity('b', "1.0.0+main"), SkewPolicy::Refuse);
+        let mut h = HeaderMap::new();
+        caller.present(&mut h);
+        assert!(check.admit(&h).is_err(), "no window anywhere: refused");
+        caller.open_roll_window(Instant::now() + std::time::Duration::from_secs(60));
+        let mut h = HeaderMap::new();
+        caller.present(&mut h);
+        assert!(h[HEADER].to_str().unwrap().ends_with("; rolling"));
+        // the header still reads as the caller's configuration
+        assert_eq!(
+            ConfigIdentity::from_header_value(h[HEADER].to_str().unwrap())
+                .unwrap()
+                .version,
+            "1.0.0+main"
+        );
+        assert!(
+            check.admit(&h).is_ok(),
+            "the caller's window lets it through"
+        );
+    }
+
+    #[test]
+    fn an_open_window_outlives_a_restart_and_a_closed_one_does_not() {
+        let dir = std::env::temp_dir().join(format!("photon-skew-{}", std::process::id()));
+        let file = dir.join("roll-window");
+        let other = headers(&identity('b', "1.1.0+main"));
+        let node = || {
+            ConfigCheck::keeping_windows(
+                identity('a', "1.0.0+main"),
+                SkewPolicy::Refuse,
+                Some(file.clone()),
+            )
+        };
+        let first = node();
+        assert!(first.admit(&other).is_err());
+        first.open_roll_window(Instant::now() + Duration::from_secs(60));
+        let restarted = node();
+        assert!(restarted.admit(&other).is_ok(), "the window came back");
+        restarted.open_roll_window(Instant::now());
+        assert!(!file.exists());
+        assert!(
+            node().admit(&other).is_err(),
+            "a closed window stays closed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -472,7 +472,18 @@ async fn start_one(
             };
             match standalone {
                 Some(_) => crate::skew::ConfigCheck::standalone(own),
-                None => crate::skew::ConfigCheck::new(own, options.skew),
+                // beside the node's services' directories
+                None => crate::skew::ConfigCheck::keeping_windows(
+                    own,
+                    options.skew,
+                    Some(
+                        options
+                            .state_root
+                            .join(topology.name().as_str())
+                            .join(node.as_str())
+                            .join(format!(".roll-window-{}", placed.decl.kind())),
+                    ),
+                ),
             }
         },
     };
@@ -495,12 +506,8 @@ async fn start_one(
                 endpoints: plan.chainfire.clone(),
                 cluster: ctx.cluster.clone(),
             });
-            let done = crate::join::join(
-                plan,
-                ctx.listen_addresses(),
-                ctx.config.presented().cloned(),
-            )
-            .await?;
+            let done =
+                crate::join::join(plan, ctx.listen_addresses(), ctx.config.presenter()).await?;
             let report = done.report.clone();
             joined = Some(done);
             report

@@ -125,11 +125,7 @@ impl<N: Node> Service for Chainfire<N> {
                 data_dir: ctx.state_dir.clone(),
                 members,
                 snapshot_count: spec.limits.snapshot_count.into(),
-                presenting: crate::raft::network::Presenting(
-                    ctx.config
-                        .presented()
-                        .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()),
-                ),
+                presenting: crate::raft::network::Presenting(Some(ctx.config.clone())),
             })
             .await?;
             tracing::info!(

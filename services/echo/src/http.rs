@@ -79,7 +79,7 @@ pub enum EchoError {
 pub struct EchoHttp {
     client: Client<HttpConnector, Empty<Bytes>>,
     /// This node's configuration, sent on every request (`photon-config`).
-    presented: Option<HeaderValue>,
+    presented: Option<std::sync::Arc<photon_runtime::skew::ConfigCheck>>,
 }
 
 impl EchoHttp {
@@ -95,8 +95,11 @@ impl EchoHttp {
 
     /// The same client, presenting `config` (this node's configuration)
     /// on every request.
-    pub fn presenting(mut self, config: &photon_runtime::skew::ConfigCheck) -> Self {
-        self.presented = config.presented().cloned();
+    pub fn presenting(
+        mut self,
+        config: &std::sync::Arc<photon_runtime::skew::ConfigCheck>,
+    ) -> Self {
+        self.presented = Some(config.clone());
         self
     }
 
@@ -127,8 +130,8 @@ impl EchoHttp {
         };
         let request = async {
             let mut request = hyper::Request::get(uri);
-            if let Some(config) = &self.presented {
-                request = request.header(photon_runtime::skew::HEADER, config.clone());
+            if let Some(value) = self.presented.as_ref().and_then(|c| c.presented()) {
+                request = request.header(photon_runtime::skew::HEADER, value);
             }
             if let Some(token) = token {
                 let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))

@@ -298,7 +298,7 @@ async fn key_ring<N: Node>(
         .service_secret()
         .await?;
     let tenants =
-        crate::auth::tenants::Tenants::new(&endpoint, &service_secret, ctx.config.presented())?;
+        crate::auth::tenants::Tenants::new(&endpoint, &service_secret, ctx.config.clone())?;
     Ok(KeyRing::with_photonauth(
         operator,
         operator_secret,

@@ -91,14 +91,19 @@ pub struct PeerAddressError {
 /// (`photon-config` metadata), so that members built from different
 /// topologies notice each other (see `photon_runtime::skew`).
 #[derive(Debug, Clone, Default)]
-pub struct Presenting(pub Option<MetadataValue<Ascii>>);
+pub struct Presenting(pub Option<std::sync::Arc<photon_runtime::skew::ConfigCheck>>);
 
 impl tonic::service::Interceptor for Presenting {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
-        if let Some(config) = &self.0 {
+        if let Some(config) = self
+            .0
+            .as_ref()
+            .and_then(|c| c.presented())
+            .and_then(|v| MetadataValue::<Ascii>::try_from(v.as_bytes()).ok())
+        {
             request
                 .metadata_mut()
-                .insert(photon_runtime::skew::HEADER, config.clone());
+                .insert(photon_runtime::skew::HEADER, config);
         }
         Ok(request)
     }

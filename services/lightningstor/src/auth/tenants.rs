@@ -85,7 +85,7 @@ pub struct Tenants {
     endpoint: String,
     bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     /// This node's configuration, presented on every call (`photon-config`).
-    presented: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    presented: std::sync::Arc<photon_runtime::skew::ConfigCheck>,
     remembered: Mutex<Remembered>,
 }
 
@@ -108,7 +108,7 @@ impl Tenants {
     pub fn new(
         endpoint: &str,
         service_secret: &str,
-        presented: Option<&hyper::header::HeaderValue>,
+        presented: std::sync::Arc<photon_runtime::skew::ConfigCheck>,
     ) -> Result<Tenants, TenantsError> {
         let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| TenantsError::Endpoint(endpoint.to_owned(), e.to_string()))?
@@ -122,8 +122,7 @@ impl Tenants {
             client: PhotonAuthClient::new(channel),
             endpoint: endpoint.to_owned(),
             bearer,
-            presented: presented
-                .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok()),
+            presented,
             remembered: Mutex::new(HashMap::new()),
         })
     }
@@ -163,10 +162,14 @@ impl Tenants {
         request
             .metadata_mut()
             .insert("authorization", self.bearer.clone());
-        if let Some(config) = &self.presented {
+        if let Some(config) = self
+            .presented
+            .presented()
+            .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok())
+        {
             request
                 .metadata_mut()
-                .insert(photon_runtime::skew::HEADER, config.clone());
+                .insert(photon_runtime::skew::HEADER, config);
         }
         let answer = match self.client.clone().resolve_key(request).await {
             Ok(answer) => answer.into_inner(),
