@@ -18,6 +18,22 @@ struct Nodes {
 }
 
 impl Nodes {
+    /// Starts `nodes` through `script`, each its own process.
+    fn start(dir: &Path, script: &Path, nodes: &[&str]) -> Nodes {
+        let started = Nodes {
+            dir: dir.to_owned(),
+        };
+        for node in nodes {
+            let status = std::process::Command::new("sh")
+                .arg(script)
+                .arg(node)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{node} did not start");
+        }
+        started
+    }
+
     fn pid(&self, node: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{node}.pid")))
             .unwrap_or_default()
@@ -104,17 +120,7 @@ async fn rolling_the_web_tier_behind_fiberlb_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let binary = e2e::deployment("fiberlb-web");
     let script = restart_script(dir.path(), &binary, &net, &dir.path().join("state"));
-    let nodes = Nodes {
-        dir: dir.path().to_owned(),
-    };
-    for node in ["web-1", "web-2", "edge"] {
-        let started = std::process::Command::new("sh")
-            .arg(&script)
-            .arg(node)
-            .status()
-            .unwrap();
-        assert!(started.success());
-    }
+    let nodes = Nodes::start(dir.path(), &script, &["web-1", "web-2", "edge"]);
     let front = net.addr(1, 8080);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ask(&front, 0).await {
@@ -228,17 +234,7 @@ async fn a_roll_to_the_next_revision_lets_old_and_new_talk_under_refuse() {
         e2e::deployment("echo-canary-next"),
     );
     let script = restart_script(dir.path(), &old, &net, &dir.path().join("state"));
-    let nodes = Nodes {
-        dir: dir.path().to_owned(),
-    };
-    for node in ["server", "client", "canary"] {
-        let started = std::process::Command::new("sh")
-            .arg(&script)
-            .arg(node)
-            .status()
-            .unwrap();
-        assert!(started.success());
-    }
+    let nodes = Nodes::start(dir.path(), &script, &["server", "client", "canary"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !nodes.log("client").contains("echo reply") {
         assert!(

@@ -877,23 +877,20 @@ async fn reported_configs(
     only: &[String],
     timeout: Duration,
 ) -> Vec<(String, serde_json::Value)> {
-    let mut found = Vec::new();
-    for (i, placed) in topology.services().iter().enumerate() {
-        let node = placed.decl.node();
-        if !only.is_empty() && !only.iter().any(|n| n == node.as_str()) {
+    let mut found: Vec<(String, serde_json::Value)> = Vec::new();
+    for (label, addr) in crate::service::health_listeners(topology, resolver, None).await {
+        let node = label.split('/').next().unwrap_or_default();
+        if (!only.is_empty() && !only.iter().any(|n| n == node))
+            || found.iter().any(|(seen, _)| *seen == label)
+        {
             continue;
         }
-        let Some(listener) = placed.decl.listeners().find(|l| l.health) else {
-            continue;
-        };
-        let Ok(addr) = crate::service::resolve_socket(resolver, node, listener.port).await else {
-            continue;
-        };
+        let Ok(addr) = addr else { continue };
         let Ok(answer) = crate::http::get(addr, "/health", timeout).await else {
             continue;
         };
         if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&answer.body) {
-            found.push((topology.label(i), body["config"].take()));
+            found.push((label, body["config"].take()));
         }
     }
     found

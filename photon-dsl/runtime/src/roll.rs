@@ -55,33 +55,11 @@ fn node_order(topology: &Topology<dyn Service>) -> Vec<NodeName> {
     order
 }
 
-/// Every listener serving `/health`, with its service's label, on `node`
-/// (or everywhere when `None`).
-async fn health_listeners(
-    topology: &Topology<dyn Service>,
-    resolver: &Resolver,
-    node: Option<NodeName>,
-) -> Vec<(String, Result<std::net::SocketAddr, String>)> {
-    let mut found = Vec::new();
-    for (i, placed) in topology.services().iter().enumerate() {
-        if node.is_some_and(|n| n != placed.decl.node()) {
-            continue;
-        }
-        for listener in placed.decl.listeners().filter(|l| l.health) {
-            let addr = crate::service::resolve_socket(resolver, placed.decl.node(), listener.port)
-                .await
-                .map_err(|e| e.to_string());
-            found.push((topology.label(i), addr));
-        }
-    }
-    found
-}
-
 /// Opens (or, with 0, closes) the window on every node; a node that does
 /// not answer is named, not fatal: it is the one restarting, or it judges
 /// no caller.
 async fn windows(topology: &Topology<dyn Service>, resolver: &Resolver, seconds: u64) {
-    for (label, addr) in health_listeners(topology, resolver, None).await {
+    for (label, addr) in crate::service::health_listeners(topology, resolver, None).await {
         let path = format!("{}?seconds={seconds}", crate::admin::ROLL_PATH);
         let outcome = match addr {
             Ok(addr) => {
@@ -114,7 +92,7 @@ async fn back(
     timeout: Duration,
 ) -> Result<(), ServiceError> {
     let deadline = Instant::now() + timeout;
-    for (label, addr) in health_listeners(topology, resolver, Some(node)).await {
+    for (label, addr) in crate::service::health_listeners(topology, resolver, Some(node)).await {
         let addr = addr?;
         loop {
             let last = match crate::http::get(addr, "/health", Duration::from_secs(2)).await {

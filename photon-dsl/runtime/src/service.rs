@@ -329,6 +329,28 @@ impl StartContext {
     }
 }
 
+/// Every listener serving `/health`, with its service's label, on `node`
+/// (or everywhere when `None`).
+pub(crate) async fn health_listeners(
+    topology: &photon_dsl::Topology<dyn Service>,
+    resolver: &Resolver,
+    node: Option<NodeName>,
+) -> Vec<(String, Result<std::net::SocketAddr, String>)> {
+    let mut found = Vec::new();
+    for (i, placed) in topology.services().iter().enumerate() {
+        if node.is_some_and(|n| n != placed.decl.node()) {
+            continue;
+        }
+        for listener in placed.decl.listeners().filter(|l| l.health) {
+            let addr = resolve_socket(resolver, placed.decl.node(), listener.port)
+                .await
+                .map_err(|e| e.to_string());
+            found.push((topology.label(i), addr));
+        }
+    }
+    found
+}
+
 /// Resolves `node:port` through the resolver (and DNS for host-name plans).
 pub async fn resolve_socket(
     resolver: &Resolver,
