@@ -5,6 +5,7 @@
 //! section, CNAME chains followed within the zone.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::ResponseCode;
@@ -18,23 +19,43 @@ const MAX_CNAME_CHAIN: usize = 16;
 /// The zones being served; replaced whole on reload, so a query sees
 /// either the old zone or the new one, never a mix.
 #[derive(Debug, Clone, Default)]
-pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
+pub struct SharedCatalog {
+    current: Arc<RwLock<Arc<Catalog>>>,
+    /// Bumped after every replacement: the answer cache
+    /// ([`crate::front::cache`]) forgets what it holds when it sees a new
+    /// value.
+    generation: Arc<AtomicU64>,
+}
 
 impl SharedCatalog {
     /// A catalog to serve.
     pub fn new(catalog: Catalog) -> Self {
-        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
+        SharedCatalog {
+            current: Arc::new(RwLock::new(Arc::new(catalog))),
+            generation: Arc::default(),
+        }
     }
 
     /// The current zones.
     pub fn load(&self) -> Arc<Catalog> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Serves `zone` from now on, in place of the zone at its apex.
     pub fn replace(&self, zone: Arc<Zone>) {
-        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         *current = Arc::new(current.with(zone));
+        // Bumped after the swap: an answer computed from the old zones is
+        // stored under the old generation, and dropped on the next lookup.
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many replacements there have been.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 

@@ -1,7 +1,8 @@
-//! The DNS front end: hickory-server owns the sockets (UDP and TCP on one
-//! port); this handler turns each request into an authoritative response,
-//! fits it to the client's UDP size (truncating as Knot does: TC with empty
-//! sections, so the client retries over TCP) and streams zone transfers.
+//! The DNS request handler: turns each parsed request into an
+//! authoritative response, fits it to the client's UDP size (truncating as
+//! Knot does: TC with empty sections, so the client retries over TCP) and
+//! streams zone transfers. The sockets, the answer cache and rate limiting
+//! are the front end's ([`crate::front`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,14 +12,11 @@ use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode, emit_
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::answer::{self, Answer, SharedCatalog};
-use crate::rrl::{Admit, RateLimiter};
-use crate::spec::RateLimit;
 use crate::zone::Zone;
 
 /// The UDP payload we offer and send at most (the DNS flag day 2020 value,
@@ -61,7 +59,7 @@ pub const RCODE_LABELS: [&str; 7] = [
 ];
 
 impl Counters {
-    fn count(&self, qtype: Option<RecordType>, rcode: ResponseCode) {
+    pub(crate) fn count(&self, qtype: Option<RecordType>, rcode: ResponseCode) {
         let q = match qtype {
             Some(RecordType::A) => 0,
             Some(RecordType::AAAA) => 1,
@@ -98,7 +96,6 @@ pub struct DnsHandler {
     catalog: SharedCatalog,
     axfr_allow: Vec<IpAddr>,
     counters: Arc<Counters>,
-    rate_limiter: Option<RateLimiter>,
 }
 
 impl DnsHandler {
@@ -108,14 +105,17 @@ impl DnsHandler {
             catalog,
             axfr_allow,
             counters,
-            rate_limiter: None,
         }
     }
 
-    /// The same handler, limiting UDP responses by `limit`.
-    pub fn rate_limited(mut self, limit: RateLimit) -> Self {
-        self.rate_limiter = RateLimiter::new(limit);
-        self
+    /// The zones answered from.
+    pub fn catalog(&self) -> &SharedCatalog {
+        &self.catalog
+    }
+
+    /// The counts `/metrics` reports.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 }
 
@@ -173,30 +173,12 @@ impl DnsHandler {
         mut response: R,
         metadata: Metadata,
         answer: &Answer,
+        slipped: Slipped,
     ) -> ResponseInfo {
         let edns = response_edns(request);
         let limit = size_limit(request);
         let mut metadata = metadata;
-        let mut slipped = false;
-        if request.protocol() == Protocol::Udp
-            && let Some(limiter) = &self.rate_limiter
-        {
-            match limiter.admit(request.src().ip(), std::time::Instant::now()) {
-                Admit::Send => {}
-                Admit::Slip => {
-                    self.counters
-                        .rate_limited_slipped
-                        .fetch_add(1, Ordering::Relaxed);
-                    slipped = true;
-                }
-                Admit::Drop => {
-                    self.counters
-                        .rate_limited_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                    return header_info(metadata);
-                }
-            }
-        }
+        let slipped = slipped == Slipped::Yes;
         let all = [
             &answer.answers[..],
             &answer.authorities,
@@ -250,10 +232,11 @@ impl DnsHandler {
         request: &Request,
         response: R,
         rcode: ResponseCode,
+        slipped: Slipped,
     ) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = rcode;
-        self.send(request, response, metadata, &Answer::empty(rcode))
+        self.send(request, response, metadata, &Answer::empty(rcode), slipped)
             .await
     }
 
@@ -266,13 +249,16 @@ impl DnsHandler {
         mut response: R,
         zone: &Zone,
         qtype: RecordType,
+        slipped: Slipped,
     ) -> ResponseInfo {
         if !self.axfr_allow.contains(&request.src().ip()) {
             self.counters
                 .transfers_refused
                 .fetch_add(1, Ordering::Relaxed);
             tracing::info!(src = %request.src(), zone = %zone.origin(), "zone transfer refused: not in axfr_allow");
-            return self.error(request, response, ResponseCode::Refused).await;
+            return self
+                .error(request, response, ResponseCode::Refused, slipped)
+                .await;
         }
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.authoritative = true;
@@ -281,7 +267,9 @@ impl DnsHandler {
                 answers: vec![zone.soa().clone()],
                 ..Answer::empty(ResponseCode::NoError)
             };
-            return self.send(request, response, metadata, &current).await;
+            return self
+                .send(request, response, metadata, &current, slipped)
+                .await;
         }
         if request.protocol() == Protocol::Udp {
             // A full transfer needs TCP: TC tells the client to retry there.
@@ -292,6 +280,7 @@ impl DnsHandler {
                     response,
                     metadata,
                     &Answer::empty(ResponseCode::NoError),
+                    slipped,
                 )
                 .await;
         }
@@ -372,30 +361,52 @@ fn client_is_current(request: &Request, ours: u32) -> bool {
     })
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for DnsHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+/// Whether rate limiting let this UDP response out only truncated and
+/// empty (slipped it), in place of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slipped {
+    /// The answer goes out.
+    No,
+    /// TC with empty sections goes out.
+    Yes,
+}
+
+impl DnsHandler {
+    /// Answers one parsed request through `response` (one message, or a
+    /// transfer's several).
+    pub async fn handle<R: ResponseHandler>(
         &self,
         request: &Request,
         response: R,
+        slipped: Slipped,
     ) -> ResponseInfo {
         if request.metadata.message_type != MessageType::Query {
-            return self.error(request, response, ResponseCode::FormErr).await;
+            return self
+                .error(request, response, ResponseCode::FormErr, slipped)
+                .await;
         }
         if request.metadata.op_code != OpCode::Query {
-            return self.error(request, response, ResponseCode::NotImp).await;
+            return self
+                .error(request, response, ResponseCode::NotImp, slipped)
+                .await;
         }
         let queries = request.queries.queries();
         let [query] = queries else {
-            return self.error(request, response, ResponseCode::FormErr).await;
+            return self
+                .error(request, response, ResponseCode::FormErr, slipped)
+                .await;
         };
         if let Some(edns) = &request.edns
             && edns.version() > 0
         {
-            return self.error(request, response, ResponseCode::BADVERS).await;
+            return self
+                .error(request, response, ResponseCode::BADVERS, slipped)
+                .await;
         }
         if query.query_class() != DNSClass::IN {
-            return self.error(request, response, ResponseCode::Refused).await;
+            return self
+                .error(request, response, ResponseCode::Refused, slipped)
+                .await;
         }
         let catalog = self.catalog.load();
         let qname: &LowerName = query.name();
@@ -404,13 +415,19 @@ impl RequestHandler for DnsHandler {
             return match catalog.get(qname) {
                 Some(zone) => {
                     let zone = zone.clone();
-                    self.transfer(request, response, &zone, qtype).await
+                    self.transfer(request, response, &zone, qtype, slipped)
+                        .await
                 }
-                None => self.error(request, response, ResponseCode::NotAuth).await,
+                None => {
+                    self.error(request, response, ResponseCode::NotAuth, slipped)
+                        .await
+                }
             };
         }
         let Some(zone) = catalog.find(qname) else {
-            return self.error(request, response, ResponseCode::Refused).await;
+            return self
+                .error(request, response, ResponseCode::Refused, slipped)
+                .await;
         };
         let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
         let question = query.original().name();
@@ -418,6 +435,7 @@ impl RequestHandler for DnsHandler {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.authoritative = answer.authoritative;
         metadata.response_code = answer.rcode;
-        self.send(request, response, metadata, &answer).await
+        self.send(request, response, metadata, &answer, slipped)
+            .await
     }
 }

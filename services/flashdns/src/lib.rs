@@ -4,7 +4,8 @@
 //! The [`spec`] half is what deployments and ui-tests compile against; the
 //! `server` feature adds the running server: [`zone`] (loading and checking
 //! zones), [`answer`] (the authoritative answer for one question), [`dns`]
-//! (hickory-server's UDP/TCP front end, truncation, transfers), [`zones`]
+//! (the request handler: truncation, transfers), [`front`] (the UDP and TCP
+//! sockets, the answer cache, rate limiting), [`zones`]
 //! (reloading and DNSSEC signing, with [`keys`]) and [`admin`] (the
 //! read-only HTTP API).
 
@@ -20,6 +21,8 @@ pub mod admin;
 pub mod answer;
 #[cfg(feature = "server")]
 pub mod dns;
+#[cfg(feature = "server")]
+pub mod front;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]

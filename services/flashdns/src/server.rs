@@ -1,5 +1,5 @@
 //! flashdns as a PhotonCloud service: DNS over UDP and TCP on one port
-//! (hickory-server's front end), the admin API beside it, zone files
+//! ([`crate::front`]), the admin API beside it, zone files
 //! re-read on SIGHUP and, when configured, on an interval.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -18,7 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::FlashDns;
 use crate::admin::{Admin, Health};
 use crate::dns::{Counters, DnsHandler};
+use crate::front::Front;
 use crate::notify::Notifier;
+use crate::rrl::RateLimiter;
 use crate::spec::{AdminListener, DnsListener};
 use crate::spec::{AutoReload, ZoneSource};
 use crate::store::ZoneStore;
@@ -41,12 +43,6 @@ async fn open_store(ctx: &StartContext) -> Result<Arc<dyn ZoneStore>, ServiceErr
         _ => Ok(Arc::new(FileStore::new(ctx.state_dir.join("zones")))),
     }
 }
-
-/// A TCP client that sends nothing for this long is disconnected.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-
-/// Responses queued per TCP connection (a transfer's messages).
-const TCP_RESPONSE_QUEUE: usize = 32;
 
 /// How long admin connections get to finish after a stop request.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -170,17 +166,14 @@ impl<N: Node> Service for FlashDns<N> {
                 zones.catalog().clone(),
                 spec.axfr_allow.to_vec(),
                 counters.clone(),
-            )
-            .rate_limited(spec.rate_limit);
+            );
+            let front = Front::new(handler, RateLimiter::new(spec.rate_limit));
             tracing::info!(
                 dns = %udp.local_addr()?,
                 admin = %admin_listener.local_addr()?,
                 zones = spec.zones.len(),
                 "flashdns listening (UDP and TCP)"
             );
-            let mut server = hickory_server::Server::new(handler);
-            server.register_socket(udp);
-            server.register_listener(tcp, TCP_IDLE, TCP_RESPONSE_QUEUE);
             let admin = Arc::new(Admin {
                 zones: zones.clone(),
                 surface: ctx.admin(
@@ -194,8 +187,11 @@ impl<N: Node> Service for FlashDns<N> {
             let running: Running = Box::pin(async move {
                 let shutdown = ctx.shutdown.clone();
                 let dns = async {
-                    shutdown.cancelled().await;
-                    server.shutdown_gracefully().await
+                    let (udp, ()) = tokio::join!(
+                        crate::front::udp::serve(udp, front.clone(), shutdown.clone()),
+                        crate::front::tcp::serve(tcp, front, shutdown.clone()),
+                    );
+                    udp
                 };
                 let admin = photon_runtime::http::serve_http1(
                     admin_listener,
@@ -211,7 +207,7 @@ impl<N: Node> Service for FlashDns<N> {
                 for follow in following {
                     let _ = follow.await;
                 }
-                dns?;
+                dns.map_err(|e| format!("the DNS UDP socket failed: {e}"))?;
                 reload?;
                 tracing::info!("flashdns stopped");
                 Ok(())
@@ -227,11 +223,6 @@ impl<N: Node> Service for FlashDns<N> {
             .iter()
             .any(|z| !matches!(z.source, ZoneSource::Store))
             .then_some("zone files and typed zones are read locally; only stored zones are kept in chainfire")
-    }
-
-    /// hickory-server narrates every query at info.
-    fn noisy_log_targets(&self) -> &'static [&'static str] {
-        &["hickory_server"]
     }
 
     fn export_config(&self, ctx: &ExportContext) -> Result<String, ExportError> {
