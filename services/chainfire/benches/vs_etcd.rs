@@ -1,23 +1,31 @@
 //! chainfire against etcd on this machine, in the same run:
 //! `cargo bench -p chainfire`.
 //!
-//! Both run as single-member clusters in their own process with their data
-//! in a temporary directory, and both fsync every commit (etcd's default;
-//! chainfire's Raft log). The same client (the `etcd-client` crate) drives
-//! both with 256-byte values over 10 000 keys:
-//! - put with 1 client, then with 64 concurrent clients;
-//! - linearizable single-key range with 64 concurrent clients.
+//! Each system runs first as a one-member cluster, then as a three-member
+//! cluster (three processes on loopback, as etcd's own benchmarks run a
+//! local cluster), each member with its data in a temporary directory, and
+//! both fsync every commit (etcd's default; chainfire's Raft log, on every
+//! member before it acknowledges). The same client (the `etcd-client`
+//! crate, given every member's endpoint) drives both with 256-byte values
+//! over 10 000 keys:
+//! - one member: put with 1 and 64 concurrent clients, linearizable
+//!   single-key range with 64;
+//! - three members: put with 1, 16 and 64 clients, linearizable range with
+//!   64; then `etcdctl check perf --load=l` (etcd's own verdict: 60 s of
+//!   puts from 500 clients at 8 000/s) against the three.
+//!
+//! Throughput, p50 and p99 latency per workload, and the peak resident
+//! memory of the members (VmHWM, summed over a cluster's members).
 //!
 //! The etcd binary is Debian's `etcd-server` (installed by `.ci/setup`), or
 //! `$ETCD_BIN`. Set `BENCH_SCALE` (default 1.0) to run more or fewer
 //! operations.
 
-use std::path::Path;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chainfire::lone;
+use chainfire::lone::{self, Seat};
 use etcd_client::Client;
 
 const VALUE_SIZE: usize = 256;
@@ -39,30 +47,146 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let ops = |n: f64| ((n * scale) as usize).max(64);
 
-    let mut rows = Vec::new();
+    let mut single = Vec::new();
+    let mut cluster = Vec::new();
     for system in [System::Etcd(etcd_bin.clone()), System::Chainfire] {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (client_port, peer_port) = (lone::free_port(), lone::free_port());
-        let mut child = system.start(dir.path(), client_port, peer_port);
-        let endpoint = format!("127.0.0.1:{client_port}");
+        let members = Members::start(&system, 1);
         let results = runtime.block_on(async {
-            wait_ready(&endpoint).await;
-            let ops = |n: f64| ((n * scale) as usize).max(64);
+            let endpoints = members.endpoints();
+            wait_ready(&endpoints).await;
             vec![
-                ("put, 1 client", put(&endpoint, 1, ops(2_000.0)).await),
-                ("put, 64 clients", put(&endpoint, 64, ops(20_000.0)).await),
+                ("put, 1 client", put(&endpoints, 1, ops(2_000.0)).await),
+                ("put, 64 clients", put(&endpoints, 64, ops(20_000.0)).await),
                 (
                     "range, 64 clients",
-                    range(&endpoint, 64, ops(40_000.0)).await,
+                    range(&endpoints, 64, ops(40_000.0)).await,
                 ),
             ]
         });
-        let _ = child.kill();
-        let _ = child.wait();
-        rows.push((system.name(), results));
+        single.push((system.name(), results, members.peak_rss_kib()));
+        drop(members);
+
+        let members = Members::start(&system, 3);
+        let results = runtime.block_on(async {
+            let endpoints = members.endpoints();
+            wait_ready(&endpoints).await;
+            vec![
+                ("put, 1 client", put(&endpoints, 1, ops(1_000.0)).await),
+                ("put, 16 clients", put(&endpoints, 16, ops(8_000.0)).await),
+                ("put, 64 clients", put(&endpoints, 64, ops(20_000.0)).await),
+                (
+                    "range, 64 clients",
+                    range(&endpoints, 64, ops(40_000.0)).await,
+                ),
+            ]
+        });
+        let verdict = check_perf(&members.endpoints());
+        cluster.push((system.name(), results, members.peak_rss_kib(), verdict));
+        drop(members);
     }
-    print_table(&rows);
+    print_table(
+        "one member",
+        &single
+            .iter()
+            .map(|(n, r, m)| (*n, r, *m))
+            .collect::<Vec<_>>(),
+    );
+    print_table(
+        "three members",
+        &cluster
+            .iter()
+            .map(|(n, r, m, _)| (*n, r, *m))
+            .collect::<Vec<_>>(),
+    );
+    print_check_perf(
+        &cluster
+            .iter()
+            .map(|(n, _, _, v)| (*n, v))
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// A cluster's member processes, killed when dropped (with their data).
+struct Members {
+    seats: Vec<Seat>,
+    children: Vec<Child>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Members {
+    fn start(system: &System, count: usize) -> Members {
+        let seats: Vec<Seat> = (1..=count)
+            .map(|i| Seat::on_loopback(&format!("m{i}")))
+            .collect();
+        let mut children = Vec::new();
+        let mut dirs = Vec::new();
+        for seat in &seats {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let child = match system {
+                System::Etcd(bin) => lone::spawn_etcd_member(bin, dir.path(), &seat.name, &seats),
+                System::Chainfire => lone::spawn_member(dir.path(), &seat.name, &seats),
+            }
+            .expect("the member starts");
+            children.push(child);
+            dirs.push(dir);
+        }
+        Members {
+            seats,
+            children,
+            _dirs: dirs,
+        }
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        self.seats.iter().map(|s| s.client.clone()).collect()
+    }
+
+    /// The members' peak resident memory, summed, KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        self.children.iter().map(|c| peak_rss_kib(c.id())).sum()
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A process's peak resident set (VmHWM in /proc), KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .expect("VmHWM in /proc status")
+}
+
+/// `etcdctl check perf --load=l` against `endpoints`: its PASS/FAIL lines.
+fn check_perf(endpoints: &[String]) -> Vec<String> {
+    let out = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .args(["check", "perf", "--load=l"])
+        .output();
+    match out {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+            .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.contains("Error"))
+            .map(str::to_owned)
+            .collect(),
+        Err(error) => vec![format!("etcdctl did not run: {error}")],
+    }
 }
 
 enum System {
@@ -77,32 +201,26 @@ impl System {
             System::Chainfire => "chainfire",
         }
     }
-
-    fn start(&self, dir: &Path, client: u16, peer: u16) -> Child {
-        match self {
-            System::Etcd(bin) => lone::spawn_etcd(bin, dir, client, peer),
-            System::Chainfire => lone::spawn(
-                dir,
-                &format!("127.0.0.1:{client}"),
-                &format!("127.0.0.1:{peer}"),
-            ),
-        }
-        .expect("the server starts")
-    }
 }
 
-async fn wait_ready(endpoint: &str) {
+async fn wait_ready(endpoints: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(mut client) = Client::connect([endpoint], None).await
+        if let Ok(mut client) = Client::connect(endpoints, None).await
             && client.put("bench/ready", "1", None).await.is_ok()
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{endpoint} never became ready");
+        assert!(
+            Instant::now() < deadline,
+            "{endpoints:?} never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One system's figures: name, workloads, peak RSS (KiB).
+type Row<'a> = (&'a str, &'a Vec<(&'a str, Measured)>, u64);
 
 /// Throughput (ops/s) and latencies of one workload.
 struct Measured {
@@ -115,7 +233,7 @@ fn key(i: u64) -> String {
     format!("bench/{:05}", i.wrapping_mul(2_654_435_761) % KEYS)
 }
 
-async fn run_clients<F, Fut>(endpoint: &str, clients: usize, total: usize, op: F) -> Measured
+async fn run_clients<F, Fut>(endpoints: &[String], clients: usize, total: usize, op: F) -> Measured
 where
     F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -124,7 +242,7 @@ where
     let per_client = total / clients;
     let mut connections = Vec::new();
     for _ in 0..clients {
-        connections.push(Client::connect([endpoint], None).await.expect("connect"));
+        connections.push(Client::connect(endpoints, None).await.expect("connect"));
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -154,9 +272,9 @@ where
     }
 }
 
-async fn put(endpoint: &str, clients: usize, total: usize) -> Measured {
+async fn put(endpoints: &[String], clients: usize, total: usize) -> Measured {
     let value = vec![b'v'; VALUE_SIZE];
-    run_clients(endpoint, clients, total, move |mut client, i| {
+    run_clients(endpoints, clients, total, move |mut client, i| {
         let value = value.clone();
         async move {
             client.put(key(i), value, None).await.expect("put");
@@ -165,18 +283,18 @@ async fn put(endpoint: &str, clients: usize, total: usize) -> Measured {
     .await
 }
 
-async fn range(endpoint: &str, clients: usize, total: usize) -> Measured {
-    run_clients(endpoint, clients, total, |mut client, i| async move {
+async fn range(endpoints: &[String], clients: usize, total: usize) -> Measured {
+    run_clients(endpoints, clients, total, |mut client, i| async move {
         client.get(key(i), None).await.expect("get");
     })
     .await
 }
 
 #[allow(clippy::print_stdout)] // the report is the point of a bench binary
-fn print_table(rows: &[(&str, Vec<(&str, Measured)>)]) {
-    let (etcd, chainfire) = (&rows[0].1, &rows[1].1);
+fn print_table(title: &str, rows: &[Row<'_>]) {
+    let (etcd, chainfire) = (rows[0].1, rows[1].1);
     println!(
-        "\n{:<18} {:>12} {:>12} {:>8}   {:>17} {:>17}",
+        "\n{title}\n{:<18} {:>12} {:>12} {:>8}   {:>17} {:>17}",
         "workload", "etcd ops/s", "chainfire", "ratio", "etcd p50/p99 ms", "chainfire p50/p99"
     );
     for ((name, e), (_, c)) in etcd.iter().zip(chainfire) {
@@ -193,5 +311,23 @@ fn print_table(rows: &[(&str, Vec<(&str, Measured)>)]) {
             ms(c.p99)
         );
     }
-    println!("(ratio = chainfire / etcd throughput; both fsync every commit)");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "{:<18} {:>12.1} {:>12.1} {:>7.2}x",
+        "peak RSS, MiB",
+        mib(rows[0].2),
+        mib(rows[1].2),
+        mib(rows[1].2) / mib(rows[0].2)
+    );
+    println!("(ratio = chainfire / etcd; both fsync every commit)");
+}
+
+#[allow(clippy::print_stdout)] // the report is the point of a bench binary
+fn print_check_perf(verdicts: &[(&str, &Vec<String>)]) {
+    println!("\netcdctl check perf --load=l, three members");
+    for (name, lines) in verdicts {
+        for line in *lines {
+            println!("{name:<10} {line}");
+        }
+    }
 }

@@ -1,9 +1,10 @@
-//! One chainfire member on its own, served in the calling process, with no
+//! chainfire members on their own, each served in a process with no
 //! runtime around it: what a benchmark measures against (chainfire's own
 //! against etcd, lightningstor's with its metadata in chainfire,
-//! photonnet's on each). A bench runs it in a child process of its own
-//! binary ([`spawn`], answered by [`serve_if_asked`] in the bench's
-//! `main`), and etcd beside it the same way ([`spawn_etcd`]).
+//! photonnet's on each). A bench runs a member in a child process of its
+//! own binary ([`spawn`] for a one-member cluster, [`spawn_member`] for one
+//! of several, answered by [`serve_if_asked`] in the bench's `main`), and
+//! etcd beside it the same way ([`spawn_etcd`], [`spawn_etcd_member`]).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -13,26 +14,70 @@ use crate::api::{Services, incoming};
 use crate::member::{Member, MemberAddrs, MemberConfig};
 use crate::proto::raftpb::raft_peer_server::RaftPeerServer;
 
-/// Serves a one-member cluster named `name` with its data in `dir`, the
-/// etcd v3 API on `client` and the Raft peer API on `peer` (`host:port`
-/// each), until the process ends.
+/// One member of a cluster: its name and where it listens (`host:port`
+/// each).
+#[derive(Debug, Clone)]
+pub struct Seat {
+    /// The member's name.
+    pub name: String,
+    /// The etcd v3 API.
+    pub client: String,
+    /// The Raft peer API.
+    pub peer: String,
+}
+
+impl Seat {
+    /// A member on 127.0.0.1 with two free ports.
+    pub fn on_loopback(name: &str) -> Seat {
+        Seat {
+            name: name.to_owned(),
+            client: format!("127.0.0.1:{}", free_port()),
+            peer: format!("127.0.0.1:{}", free_port()),
+        }
+    }
+
+    /// `name=client=peer`, as [`spawn_member`] passes it.
+    fn to_arg(&self) -> String {
+        format!("{}={}={}", self.name, self.client, self.peer)
+    }
+
+    fn from_arg(arg: &str) -> Option<Seat> {
+        let mut parts = arg.splitn(3, '=');
+        Some(Seat {
+            name: parts.next()?.to_owned(),
+            client: parts.next()?.to_owned(),
+            peer: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// Serves the member `name` of the cluster `seats` with its data in `dir`,
+/// the etcd v3 API and the Raft peer API where its seat says, until the
+/// process ends.
 pub async fn serve(
     name: &str,
     dir: &Path,
-    client: &str,
-    peer: &str,
+    seats: &[Seat],
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let own = seats
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("{name} is not one of the members"))?;
     let member = Member::start(MemberConfig {
         name: name.into(),
         data_dir: dir.into(),
-        members: [(
-            name.to_owned(),
-            MemberAddrs {
-                peer: peer.to_owned(),
-                client: client.to_owned(),
-            },
-        )]
-        .into(),
+        members: seats
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    MemberAddrs {
+                        peer: s.peer.clone(),
+                        client: s.client.clone(),
+                    },
+                )
+            })
+            .collect(),
         snapshot_count: crate::Limits::DEFAULT.snapshot_count.into(),
         presenting: Default::default(),
     })
@@ -40,14 +85,14 @@ pub async fn serve(
     let services = Services::new(&member, crate::Limits::DEFAULT);
     let peers = tonic::transport::Server::builder()
         .add_service(RaftPeerServer::new(member.peer_service()))
-        .serve_with_incoming(incoming(tokio::net::TcpListener::bind(peer).await?));
+        .serve_with_incoming(incoming(tokio::net::TcpListener::bind(&own.peer).await?));
     let clients = tonic::transport::Server::builder()
         .add_service(services.kv)
         .add_service(services.watch)
         .add_service(services.lease)
         .add_service(services.cluster)
         .add_service(services.maintenance)
-        .serve_with_incoming(incoming(tokio::net::TcpListener::bind(client).await?));
+        .serve_with_incoming(incoming(tokio::net::TcpListener::bind(&own.client).await?));
     let (peers, clients) = tokio::join!(peers, clients);
     peers?;
     clients?;
@@ -57,32 +102,49 @@ pub async fn serve(
 /// The flag a bench binary is started with to serve a member.
 const SERVE: &str = "--serve-chainfire";
 
-/// If this process was started by [`spawn`] (`<exe> --serve-chainfire <dir>
-/// <client> <peer>`), serves that member until it is killed and returns
-/// `true`; a bench's `main` calls it first and returns when it is `true`.
+/// If this process was started by [`spawn`] or [`spawn_member`] (`<exe>
+/// --serve-chainfire <dir> <name> <seat>...`), serves that member until it
+/// is killed and returns `true`; a bench's `main` calls it first and
+/// returns when it is `true`.
 pub fn serve_if_asked() -> bool {
     let args: Vec<String> = std::env::args().collect();
     let Some(i) = args.iter().position(|a| a == SERVE) else {
         return false;
     };
-    let [dir, client, peer] = [&args[i + 1], &args[i + 2], &args[i + 3]];
+    let (dir, name) = (&args[i + 1], &args[i + 2]);
+    let seats: Vec<Seat> = args[i + 3..]
+        .iter()
+        .map(|a| Seat::from_arg(a).expect("name=client=peer"))
+        .collect();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(serve("bench", Path::new(dir), client, peer))
+        .block_on(serve(name, Path::new(dir), &seats))
         .expect("chainfire serves");
     true
 }
 
-/// A member in a child process of this binary (whose `main` calls
-/// [`serve_if_asked`]), its data in `dir`, clients on `client` and peers on
-/// `peer` (`host:port` each), its output discarded.
+/// A one-member cluster in a child process of this binary (whose `main`
+/// calls [`serve_if_asked`]), its data in `dir`, clients on `client` and
+/// peers on `peer` (`host:port` each), its output discarded.
 pub fn spawn(dir: &Path, client: &str, peer: &str) -> std::io::Result<Child> {
+    let seat = Seat {
+        name: "bench".to_owned(),
+        client: client.to_owned(),
+        peer: peer.to_owned(),
+    };
+    spawn_member(dir, "bench", &[seat])
+}
+
+/// The member `name` of the cluster `seats` in a child process of this
+/// binary, as [`spawn`].
+pub fn spawn_member(dir: &Path, name: &str, seats: &[Seat]) -> std::io::Result<Child> {
     Command::new(std::env::current_exe()?)
         .arg(SERVE)
         .arg(dir)
-        .args([client, peer])
+        .arg(name)
+        .args(seats.iter().map(Seat::to_arg))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -104,18 +166,43 @@ pub fn etcd_binary() -> Result<String, String> {
 /// A one-member etcd as [`spawn`] runs chainfire, on 127.0.0.1 (`client`
 /// and `peer` ports), with etcd's defaults (it fsyncs every commit).
 pub fn spawn_etcd(bin: &str, dir: &Path, client: u16, peer: u16) -> std::io::Result<Child> {
+    let seat = Seat {
+        name: "bench".to_owned(),
+        client: format!("127.0.0.1:{client}"),
+        peer: format!("127.0.0.1:{peer}"),
+    };
+    spawn_etcd_member(bin, dir, "bench", &[seat])
+}
+
+/// The member `name` of the etcd cluster `seats`, as [`spawn_member`]
+/// runs chainfire's.
+pub fn spawn_etcd_member(
+    bin: &str,
+    dir: &Path,
+    name: &str,
+    seats: &[Seat],
+) -> std::io::Result<Child> {
+    let own = seats
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| std::io::Error::other(format!("{name} is not one of the members")))?;
     let (client, peer) = (
-        format!("http://127.0.0.1:{client}"),
-        format!("http://127.0.0.1:{peer}"),
+        format!("http://{}", own.client),
+        format!("http://{}", own.peer),
     );
+    let cluster: Vec<String> = seats
+        .iter()
+        .map(|s| format!("{}=http://{}", s.name, s.peer))
+        .collect();
     Command::new(bin)
-        .args(["--name", "bench", "--data-dir"])
+        .args(["--name", name, "--data-dir"])
         .arg(dir)
         .args(["--listen-client-urls", &client])
         .args(["--advertise-client-urls", &client])
         .args(["--listen-peer-urls", &peer])
         .args(["--initial-advertise-peer-urls", &peer])
-        .args(["--initial-cluster", &format!("bench={peer}")])
+        .args(["--initial-cluster", &cluster.join(",")])
+        .args(["--initial-cluster-state", "new"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
