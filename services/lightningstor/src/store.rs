@@ -30,7 +30,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use blobs::{BlobWriter, Digests, WrittenBlob};
+pub use blobs::{BlobWriter, Digests, Md5, WrittenBlob};
 pub use meta::{BucketRef, MetaStore};
 pub use records::{
     AccessKeyRecord, BucketRecord, Checksums, ContentHeaders, ObjectRecord, PartRecord, Segment,

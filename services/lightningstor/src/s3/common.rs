@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use s3s::dto::{self, ETag, ETagCondition, StreamingBlob, Timestamp};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+use tokio::io::AsyncSeekExt as _;
 
 use crate::store::{
     BlobWriter, Checksums, ContentHeaders, Digests, MAX_KEY_BYTES, ObjectRecord, Store, StoreError,
@@ -280,12 +280,52 @@ pub async fn read_range(
                 .await
                 .map_err(io_error)?;
         }
-        readers.push(tokio_util::io::ReaderStream::with_capacity(
-            file.take(to - from),
-            256 * 1024,
-        ));
+        let file = file.into_std().await;
+        readers.push(read_ahead(file, to - from));
     }
     Ok(futures::stream::iter(readers).flatten())
+}
+
+/// Bytes read from a blob file per chunk of a response body.
+const READ_CHUNK: usize = 1 << 20;
+
+/// `len` bytes of `file` from where it stands, in [`READ_CHUNK`]s read on
+/// a blocking thread straight into the buffers the response sends (no
+/// copy between), the next chunk read while this one is sent.
+fn read_ahead(
+    file: std::fs::File,
+    len: u64,
+) -> std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>> {
+    type Read = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Bytes)>>;
+    fn read(mut file: std::fs::File, want: u64) -> Read {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut chunk = Vec::with_capacity(want as usize);
+            (&mut file).take(want).read_to_end(&mut chunk)?;
+            if (chunk.len() as u64) < want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "a blob file is shorter than its record",
+                ));
+            }
+            Ok((file, Bytes::from(chunk)))
+        })
+    }
+    let first = (len > 0).then(|| read(file, len.min(READ_CHUNK as u64)));
+    Box::pin(futures::stream::unfold(
+        (first, len),
+        |(pending, left)| async move {
+            let chunk = match pending?.await {
+                Ok(Ok(chunk)) => chunk,
+                Ok(Err(error)) => return Some((Err(error), (None, 0))),
+                Err(joined) => return Some((Err(std::io::Error::other(joined)), (None, 0))),
+            };
+            let (file, bytes) = chunk;
+            let left = left - bytes.len() as u64;
+            let next = (left > 0).then(|| read(file, left.min(READ_CHUNK as u64)));
+            Some((Ok(bytes), (next, left)))
+        },
+    ))
 }
 
 pub fn blob_body(
@@ -449,4 +489,52 @@ fn part_range(record: &ObjectRecord, number: i32) -> S3Result<std::ops::Range<u6
     }
     let start: u64 = record.segments[..index].iter().map(|s| s.size).sum();
     Ok(start..start + record.segments[index].size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek as _, Write as _};
+
+    fn file_with(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        file
+    }
+
+    async fn collect(
+        mut stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+    ) -> Result<Vec<u8>, std::io::Error> {
+        let mut all = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            all.extend_from_slice(&chunk?);
+        }
+        Ok(all)
+    }
+
+    #[tokio::test]
+    async fn a_range_is_read_ahead_in_chunks_from_where_the_file_stands() {
+        let data: Vec<u8> = (0..(3 * READ_CHUNK + 77))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        for (from, len) in [
+            (0, data.len()),
+            (5, READ_CHUNK),
+            (READ_CHUNK - 1, READ_CHUNK + 2),
+            (100, 0),
+        ] {
+            let mut file = file_with(&data);
+            file.seek(std::io::SeekFrom::Start(from as u64)).unwrap();
+            let read = collect(read_ahead(file, len as u64)).await.unwrap();
+            assert_eq!(read, &data[from..from + len], "from {from}, {len} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_record_is_an_error_not_a_short_body() {
+        let mut file = file_with(&[1; 10]);
+        file.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let error = collect(read_ahead(file, 20)).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
 }

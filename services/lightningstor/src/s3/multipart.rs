@@ -247,10 +247,7 @@ impl LightningS3 {
                 size: record.size,
             });
         }
-        let etag_value = {
-            use md5::Digest as _;
-            format!("{}-{count}", hex::encode(md5::Md5::digest(&md5s)))
-        };
+        let etag_value = { format!("{}-{count}", hex::encode(crate::store::Md5::digest(&md5s))) };
         let record = ObjectRecord {
             segments,
             size,

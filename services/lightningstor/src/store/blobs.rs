@@ -3,13 +3,26 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use md5::{Digest as _, Md5};
-use s3s::checksum::ChecksumHasher;
-use tokio::io::AsyncWriteExt as _;
+use std::io::Write as _;
 
-/// Writes are gathered into this much before each file write (each one is a
-/// trip to a blocking thread).
-const WRITE_BUFFER: usize = 1 << 20;
+use bytes::{Bytes, BytesMut};
+use s3s::checksum::ChecksumHasher;
+
+/// A blob up to this size is gathered in memory, then hashed, written,
+/// fsynced and renamed in one trip to a blocking thread.
+const GATHER: usize = 1 << 20;
+
+/// Past [`GATHER`], bytes go to the hashing and writing threads in batches
+/// of this size.
+const BATCH: usize = 1 << 20;
+
+/// Batches queued for each thread: the receive loop runs ahead of the
+/// slower thread by this much.
+const QUEUE: usize = 8;
+
+/// The writing thread fdatasyncs after this many bytes, so that the disk
+/// writes while the rest arrives instead of all at the final fsync.
+const SYNC_EVERY: u64 = 32 << 20;
 
 #[derive(Debug)]
 pub(super) struct BlobDir {
@@ -32,18 +45,151 @@ impl std::fmt::Debug for Digests {
     }
 }
 
-/// A blob being written. Dropped without [`BlobWriter::finish`], its
-/// temporary file is removed.
+/// A blob being written. Dropped without [`BlobWriter::finish`], nothing
+/// is left: a gathered blob was never on disk, a streamed one's writing
+/// thread sees its channel close without the end and removes the file.
+///
+/// Small blobs are gathered and written at the end. A large one is
+/// streamed: the MD5 (the ETag, which no CPU computes faster than about
+/// 600 MiB/s) and the requested checksums on one blocking thread, the file
+/// writes and periodic fdatasyncs on another, while the request task keeps
+/// receiving (and verifying the payload signature). The slowest of the
+/// three sets the pace rather than their sum.
 #[derive(Debug)]
 pub struct BlobWriter {
     id: String,
     tmp: PathBuf,
     target: PathBuf,
-    file: Option<tokio::fs::File>,
-    buffer: Vec<u8>,
     size: u64,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Gathering {
+        buffer: Vec<u8>,
+        hashes: Box<Hashes>,
+    },
+    Streaming {
+        batch: BytesMut,
+        hashing: Pipe<Hashes>,
+        writing: Pipe<()>,
+    },
+    Done,
+}
+
+/// MD5, the ETag of a single-part object, by OpenSSL (its assembly is
+/// the fastest MD5 here: MD5 cannot be parallelised and sets the pace of a
+/// large PUT).
+pub struct Md5(openssl::hash::Hasher);
+
+impl Md5 {
+    /// An MD5 of nothing yet.
+    pub fn new() -> Md5 {
+        Md5(
+            openssl::hash::Hasher::new(openssl::hash::MessageDigest::md5())
+                .expect("OpenSSL provides MD5"),
+        )
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes).expect("MD5 of bytes in memory");
+    }
+
+    /// The digest.
+    pub fn finalize(mut self) -> [u8; 16] {
+        let digest = self.0.finish().expect("MD5 of bytes in memory");
+        let mut md5 = [0; 16];
+        md5.copy_from_slice(&digest);
+        md5
+    }
+
+    /// The MD5 of `bytes`.
+    pub fn digest(bytes: &[u8]) -> [u8; 16] {
+        let mut md5 = Md5::new();
+        md5.update(bytes);
+        md5.finalize()
+    }
+}
+
+impl Default for Md5 {
+    fn default() -> Self {
+        Md5::new()
+    }
+}
+
+impl std::fmt::Debug for Md5 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Md5")
+    }
+}
+
+/// The digests of what was written so far.
+#[derive(Debug)]
+struct Hashes {
     md5: Md5,
     digests: Digests,
+}
+
+impl Hashes {
+    fn update(&mut self, bytes: &[u8]) {
+        self.md5.update(bytes);
+        self.digests.checksums.update(bytes);
+    }
+}
+
+/// What a streaming thread is sent: the next batch, or the end of the
+/// blob (a closed channel without it means the upload was abandoned).
+enum Message {
+    Bytes(Bytes),
+    End,
+}
+
+/// A blocking thread fed batches.
+#[derive(Debug)]
+struct Pipe<T> {
+    sender: tokio::sync::mpsc::Sender<Message>,
+    thread: tokio::task::JoinHandle<Result<T, std::io::Error>>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Message::End => f.write_str("End"),
+        }
+    }
+}
+
+impl<T: Send + 'static> Pipe<T> {
+    fn spawn(
+        work: impl FnOnce(&mut dyn FnMut() -> Option<Message>) -> Result<T, std::io::Error>
+        + Send
+        + 'static,
+    ) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(QUEUE);
+        let thread = tokio::task::spawn_blocking(move || work(&mut || receiver.blocking_recv()));
+        Pipe { sender, thread }
+    }
+
+    /// Hands `message` over; if the thread stopped early, its error.
+    async fn send(&mut self, message: Message) -> Result<(), std::io::Error> {
+        if self.sender.send(message).await.is_ok() {
+            return Ok(());
+        }
+        match (&mut self.thread).await {
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(_)) => Err(std::io::Error::other("a blob thread stopped early")),
+            Err(joined) => Err(std::io::Error::other(joined)),
+        }
+    }
+
+    /// Tells the thread the blob is complete; its result.
+    async fn end(mut self) -> Result<T, std::io::Error> {
+        self.send(Message::End).await?;
+        self.thread.await.map_err(std::io::Error::other)?
+    }
 }
 
 /// A blob that is durable under its final name.
@@ -145,17 +291,18 @@ impl BlobDir {
 
     pub(super) async fn create(&self, digests: Digests) -> Result<BlobWriter, std::io::Error> {
         let id = new_id();
-        let tmp = self.tmp.join(&id);
-        let file = tokio::fs::File::create(&tmp).await?;
         Ok(BlobWriter {
+            tmp: self.tmp.join(&id),
             target: self.path(&id),
             id,
-            tmp,
-            file: Some(file),
-            buffer: Vec::with_capacity(WRITE_BUFFER),
             size: 0,
-            md5: Md5::new(),
-            digests,
+            state: State::Gathering {
+                buffer: Vec::new(),
+                hashes: Box::new(Hashes {
+                    md5: Md5::new(),
+                    digests,
+                }),
+            },
         })
     }
 
@@ -183,14 +330,19 @@ impl BlobDir {
 impl BlobWriter {
     /// Appends `bytes`.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), std::io::Error> {
-        self.md5.update(bytes);
-        self.digests.checksums.update(bytes);
         self.size += bytes.len() as u64;
-        self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= WRITE_BUFFER {
-            self.flush_buffer().await?;
+        match &mut self.state {
+            State::Gathering { buffer, .. } if buffer.len() + bytes.len() <= GATHER => {
+                buffer.extend_from_slice(bytes);
+                Ok(())
+            }
+            State::Gathering { .. } => {
+                self.start_streaming()?;
+                self.push(bytes).await
+            }
+            State::Streaming { .. } => self.push(bytes).await,
+            State::Done => Err(std::io::Error::other("the blob is finished")),
         }
-        Ok(())
     }
 
     /// Bytes written so far.
@@ -198,46 +350,187 @@ impl BlobWriter {
         self.size
     }
 
-    async fn flush_buffer(&mut self) -> Result<(), std::io::Error> {
-        let file = self.file.as_mut().expect("open until finished");
-        file.write_all(&self.buffer).await?;
-        self.buffer.clear();
+    /// Hands what was gathered to a hashing and a writing thread.
+    fn start_streaming(&mut self) -> Result<(), std::io::Error> {
+        let State::Gathering { buffer, hashes } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Ok(());
+        };
+        let hashing = Pipe::spawn(move |next| {
+            let mut hashes = *hashes;
+            loop {
+                match next() {
+                    Some(Message::Bytes(bytes)) => hashes.update(&bytes),
+                    Some(Message::End) => return Ok(hashes),
+                    None => return Err(std::io::Error::other("abandoned")),
+                }
+            }
+        });
+        let (tmp, target) = (self.tmp.clone(), self.target.clone());
+        let writing = Pipe::spawn(move |next| write_streamed(&tmp, &target, next));
+        let mut batch = BytesMut::with_capacity(BATCH.max(buffer.len()));
+        batch.extend_from_slice(&buffer);
+        self.state = State::Streaming {
+            batch,
+            hashing,
+            writing,
+        };
         Ok(())
     }
 
-    /// Makes the blob durable under its final name: flush, fsync, rename,
-    /// fsync the directory.
+    /// Adds `bytes` to the batch, sending it to both threads when full.
+    async fn push(&mut self, mut bytes: &[u8]) -> Result<(), std::io::Error> {
+        let State::Streaming {
+            batch,
+            hashing,
+            writing,
+        } = &mut self.state
+        else {
+            return Err(std::io::Error::other("not streaming"));
+        };
+        while !bytes.is_empty() {
+            let room = BATCH.saturating_sub(batch.len()).max(1);
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            batch.extend_from_slice(now);
+            bytes = later;
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(batch, BytesMut::with_capacity(BATCH)).freeze();
+                hashing.send(Message::Bytes(full.clone())).await?;
+                writing.send(Message::Bytes(full)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the blob durable under its final name: written, fsynced,
+    /// renamed, the directory fsynced.
     pub async fn finish(mut self) -> Result<WrittenBlob, std::io::Error> {
-        self.flush_buffer().await?;
-        let file = self.file.take().expect("open until finished");
-        let file = file.into_std().await;
-        let (tmp, target) = (self.tmp.clone(), self.target.clone());
-        tokio::task::spawn_blocking(move || {
-            file.sync_all()?;
-            drop(file);
-            let dir = target.parent().expect("blobs/<shard>/<id>");
-            std::fs::create_dir_all(dir)?;
-            std::fs::rename(&tmp, &target)?;
-            std::fs::File::open(dir)?.sync_all()
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        let md5 = std::mem::take(&mut self.md5).finalize().into();
-        let checksums = std::mem::take(&mut self.digests.checksums).finalize();
+        let hashes = match std::mem::replace(&mut self.state, State::Done) {
+            State::Gathering { buffer, mut hashes } => {
+                let (tmp, target) = (self.tmp.clone(), self.target.clone());
+                let written = tokio::task::spawn_blocking(move || {
+                    hashes.update(&buffer);
+                    let mut file = std::fs::File::create(&tmp)?;
+                    file.write_all(&buffer)?;
+                    file.sync_all()?;
+                    drop(file);
+                    publish(&tmp, &target)?;
+                    Ok::<_, std::io::Error>(*hashes)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+                match written {
+                    Ok(hashes) => hashes,
+                    Err(error) => {
+                        let _ = std::fs::remove_file(&self.tmp);
+                        return Err(error);
+                    }
+                }
+            }
+            State::Streaming {
+                batch,
+                mut hashing,
+                mut writing,
+            } => {
+                if !batch.is_empty() {
+                    let last = batch.freeze();
+                    hashing.send(Message::Bytes(last.clone())).await?;
+                    writing.send(Message::Bytes(last)).await?;
+                }
+                // The writer publishes the file once told the blob is
+                // complete (the tmp file is its to remove on failure).
+                let (hashes, written) = tokio::join!(hashing.end(), writing.end());
+                written?;
+                hashes?
+            }
+            State::Done => return Err(std::io::Error::other("the blob is finished")),
+        };
+        let Hashes { md5, digests } = hashes;
         Ok(WrittenBlob {
             id: std::mem::take(&mut self.id),
             size: self.size,
-            md5,
-            checksums,
+            md5: md5.finalize(),
+            checksums: digests.checksums.finalize(),
         })
     }
 }
 
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            // Never finished: the temporary file is not anybody's.
-            let _ = std::fs::remove_file(&self.tmp);
+/// The writing thread of a streamed blob: each batch written, and every
+/// [`SYNC_EVERY`] bytes a flush to disk started on a third thread (so that
+/// the disk works while the rest arrives, without holding up the writes);
+/// at the end fsync and publish. Abandoned (the channel closed before the
+/// end), the file is removed.
+fn write_streamed(
+    tmp: &Path,
+    target: &Path,
+    next: &mut dyn FnMut() -> Option<Message>,
+) -> Result<(), std::io::Error> {
+    let result = (|| {
+        let mut file = std::fs::File::create(tmp)?;
+        let flusher = Flusher::start(file.try_clone()?);
+        let mut unsynced = 0u64;
+        loop {
+            match next() {
+                Some(Message::Bytes(bytes)) => {
+                    file.write_all(&bytes)?;
+                    unsynced += bytes.len() as u64;
+                    if unsynced >= SYNC_EVERY {
+                        flusher.nudge();
+                        unsynced = 0;
+                    }
+                }
+                Some(Message::End) => break,
+                None => return Err(std::io::Error::other("abandoned")),
+            }
         }
+        flusher.stop()?;
+        file.sync_all()?;
+        drop(file);
+        publish(tmp, target)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
     }
+    result
+}
+
+/// fdatasyncs a file being written whenever nudged, on a thread of its own
+/// (nudges while it is busy coalesce).
+struct Flusher {
+    nudges: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Flusher {
+    fn start(file: std::fs::File) -> Flusher {
+        let (nudges, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            while nudged.recv().is_ok() {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Flusher { nudges, thread }
+    }
+
+    fn nudge(&self) {
+        // Full: a flush is already due, which covers these bytes too.
+        let _ = self.nudges.try_send(());
+    }
+
+    /// Waits for the flush under way; its error, if any.
+    fn stop(self) -> Result<(), std::io::Error> {
+        drop(self.nudges);
+        self.thread
+            .join()
+            .map_err(|_| std::io::Error::other("the flushing thread panicked"))?
+    }
+}
+
+/// Renames the fsynced `tmp` to `target` and fsyncs the directory.
+fn publish(tmp: &Path, target: &Path) -> Result<(), std::io::Error> {
+    let dir = target.parent().expect("blobs/<shard>/<id>");
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(tmp, target)?;
+    std::fs::File::open(dir)?.sync_all()
 }

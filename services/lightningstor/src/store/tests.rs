@@ -229,3 +229,49 @@ async fn blobs_are_never_collected_against_another_stores_metadata() {
         .is_ok()
     );
 }
+
+/// Bytes that differ at every offset (a misplaced chunk shows).
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn a_large_blob_streams_through_the_hashing_and_writing_threads_intact() {
+    use md5::Digest as _;
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path()).await;
+    // Past the in-memory limit, in pieces that straddle every batch.
+    let data = pattern((5 << 20) + 123);
+    let mut writer = store.new_blob(Digests::default()).await.unwrap();
+    for piece in data.chunks(100_003) {
+        writer.write(piece).await.unwrap();
+    }
+    let written = writer.finish().await.unwrap();
+    assert_eq!(written.size, data.len() as u64);
+    assert_eq!(written.md5, <[u8; 16]>::from(md5::Md5::digest(&data)));
+    assert_eq!(std::fs::read(store.blob_path(&written.id)).unwrap(), data);
+    assert_eq!(files_under(&root.path().join("data/tmp")), 0);
+    // A small one is gathered and written whole, hashed the same way.
+    let small = blob(&store, b"small").await;
+    assert_eq!(small.md5, <[u8; 16]>::from(md5::Md5::digest(b"small")));
+    assert_eq!(std::fs::read(store.blob_path(&small.id)).unwrap(), b"small");
+}
+
+#[tokio::test]
+async fn a_large_blob_abandoned_mid_stream_leaves_no_file() {
+    let root = tempfile::tempdir().unwrap();
+    let store = open(root.path()).await;
+    let mut writer = store.new_blob(Digests::default()).await.unwrap();
+    for piece in pattern(3 << 20).chunks(65_536) {
+        writer.write(piece).await.unwrap();
+    }
+    // The client went away: the upload is dropped unfinished.
+    drop(writer);
+    let tmp = root.path().join("data/tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while files_under(&tmp) != 0 {
+        assert!(std::time::Instant::now() < deadline, "tmp file left behind");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(files_under(&root.path().join("data/blobs")), 0);
+}
