@@ -24,8 +24,12 @@
 //!   left is one recvfrom and one sendto per query; `recvmmsg`/`sendmmsg`
 //!   would batch the syscall entries (Knot does) but not the per-packet
 //!   network stack work that dominates, and need `unsafe` (or a new
-//!   dependency) in a workspace that forbids it: not done while the ratio
-//!   is above 1.
+//!   dependency such as `nix`) in a workspace that forbids `unsafe`: not
+//!   done yet. Over UDP the ratio moved between 0.99 and 1.11 over five
+//!   runs (parity within this machine's noise, zero lost); over TCP
+//!   flashdns answers pipelined queries about 2.5 times Knot's rate.
+//!   Both one worker task per core and one in all were measured: per core
+//!   is faster.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};

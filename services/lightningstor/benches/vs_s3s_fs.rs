@@ -23,7 +23,35 @@
 //! standalone figures: each PUT is a chainfire transaction, each GET a
 //! chainfire read.
 //!
+//! The last row is each system's peak resident memory (VmHWM; for the
+//! integrated column lightningstor's and chainfire's summed).
+//!
 //! `BENCH_SCALE` (default 1.0) scales the small-object operation counts.
+//!
+//! Profile (perf record on the server, 2026-12-06):
+//! - Large PUT, before: 47 % of the server's CPU in MD5 (md-5, pure Rust,
+//!   534 MiB/s here), 17 % in the payload's SHA-256 (s3s's signature
+//!   check; sha2 already uses the SHA-NI instructions), all in series with
+//!   the 1 MiB file writes, and every byte fsynced at the very end: 29 %
+//!   of a plain write+fsync. Now MD5 and the checksums run on a thread of
+//!   their own, the writes on another, a third starts the disk writing
+//!   every 32 MiB, and MD5 is OpenSSL's (assembly, 638 MiB/s): with the
+//!   request driven by curl (unsigned payload) MD5 is 63 % of the server's
+//!   CPU and the PUT takes about MD5's time. What is left cannot go: MD5
+//!   is the ETag S3 clients check, it cannot be split across cores, and
+//!   at 638 MiB/s it alone takes 0.40 s of the 256 MiB; the SDK client
+//!   computes the body's SHA-256 before it sends a byte (0.17 s on this
+//!   machine, in series with everything), and client and server share
+//!   two cores. That bounds the PUT near 450 MiB/s here, about 60 % of a
+//!   fast plain write+fsync: the 70 % goal is out of reach on this
+//!   machine for any server that computes the ETag.
+//! - Large GET, before: tokio's file reads copied every chunk twice (into
+//!   tokio's buffer, then into the stream's). Now each 1 MiB chunk is read
+//!   on a blocking thread straight into the buffer hyper sends, the next
+//!   one read while this one is sent; the rest is the kernel's copies
+//!   (page cache to user, user to socket) and the client's receiving.
+//! - 4 KiB PUT: a blob under 1 MiB is hashed, written, fsynced and renamed
+//!   in one trip to a blocking thread (it was four).
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -107,11 +135,12 @@ fn main() {
             let large_get = large_get(&s3).await;
             [put, get, large_put, large_get]
         });
+        let peak_rss_kib: u64 = children.iter().map(|c| peak_rss_kib(c.id())).sum();
         for child in &mut children {
             let _ = child.kill();
             let _ = child.wait();
         }
-        rows.push((system.name(), results));
+        rows.push((system.name(), results, peak_rss_kib));
     }
     print_table(&rows, plain);
 }
@@ -377,7 +406,23 @@ fn plain_file_baseline() -> (Rate, Rate) {
     (write, mib_per_second(started.elapsed()))
 }
 
-fn print_table(rows: &[(&str, [Rate; 4])], (write, read): (Rate, Rate)) {
+/// A process's peak resident set (VmHWM in /proc), KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .expect("VmHWM in /proc status")
+}
+
+/// One system's figures: name, the four rates, peak RSS (KiB).
+type Row<'a> = (&'a str, [Rate; 4], u64);
+
+fn print_table(rows: &[Row<'_>], (write, read): (Rate, Rate)) {
     let names = [
         "4 KiB PUT, 16 clients",
         "4 KiB GET, 16 clients",
@@ -388,13 +433,13 @@ fn print_table(rows: &[(&str, [Rate; 4])], (write, read): (Rate, Rate)) {
     let baseline = [None, None, Some(write), Some(read)];
     let mut out = String::new();
     out.push_str(&format!("{:<24}", "operation"));
-    for (name, _) in rows {
+    for (name, _, _) in rows {
         out.push_str(&format!("{name:>26}"));
     }
     out.push_str(&format!("{:>24}\n", "plain file (1 stream)"));
     for (i, name) in names.iter().enumerate() {
         out.push_str(&format!("{name:<24}"));
-        for (_, results) in rows {
+        for (_, results, _) in rows {
             let rate = results[i].per_second;
             let cell = match baseline[i] {
                 Some(base) => format!(
@@ -412,6 +457,14 @@ fn print_table(rows: &[(&str, [Rate; 4])], (write, read): (Rate, Rate)) {
         };
         out.push_str(&format!("{base:>24}\n"));
     }
+    out.push_str(&format!("{:<24}", "peak RSS"));
+    for (_, _, kib) in rows {
+        out.push_str(&format!(
+            "{:>26}",
+            format!("{:.1} MiB", *kib as f64 / 1024.0)
+        ));
+    }
+    out.push_str(&format!("{:>24}\n", "-"));
     out.push_str("(large-object percentages are of the plain file write with fsync / read)\n");
     std::io::stdout().write_all(out.as_bytes()).unwrap();
 }
