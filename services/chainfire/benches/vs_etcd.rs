@@ -28,7 +28,12 @@
 //! machine's noise of etcd's either way (the one-client cluster put moved
 //! between 0.72x and 1.16x over three runs; `check perf` between 0.93x and
 //! 0.95x of etcd's throughput, with a lower slowest request); an in-memory
-//! key index is what is left to take. The members' peak RSS after
+//! key index is what is left to take. Tried and reverted: appending
+//! entries without waiting for the disk and reporting them durable from a
+//! flushing thread (openraft's asynchronous `append`, one fsync for every
+//! append that arrived meanwhile): single-client puts fell to 0.64-0.85x
+//! and the cluster's to 0.68x, 16 clients to 0.84x; RocksDB's own group
+//! commit of synchronous writes in the Raft core's call is faster here. The members' peak RSS after
 //! `check perf` (about 800 MiB on the two busiest, against etcd's 700) is
 //! not yet broken down.
 //!
