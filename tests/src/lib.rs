@@ -368,12 +368,7 @@ impl Drop for Running {
 /// A process's memory from `/proc/<pid>/status`, in KiB: `VmRSS` (now)
 /// or `VmHWM` (its peak so far).
 pub fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("process {pid}: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    photon_runtime::process::memory_kib(pid, field)
         .unwrap_or_else(|| panic!("no {field} in kB in /proc/{pid}/status"))
 }
 

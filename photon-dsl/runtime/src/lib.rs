@@ -20,6 +20,7 @@ pub mod local_secrets;
 mod mode;
 pub mod operations;
 pub mod plan;
+pub mod process;
 pub mod roll;
 pub mod secret;
 mod service;

@@ -180,15 +180,7 @@ impl Drop for Members {
 
 /// A process's peak resident set (VmHWM in /proc), KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .expect("VmHWM in /proc status")
+    photon_runtime::process::peak_rss_kib(pid).expect("VmHWM in /proc status")
 }
 
 /// `etcdctl check perf --load=l` against `endpoints`: its PASS/FAIL lines.

@@ -168,12 +168,7 @@ fn measure(server: &Server, ip: &str, queries: &Path, seconds: u64) -> Run {
 
 /// A process's peak resident set (VmHWM in /proc), KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc status")
+    photon_runtime::process::peak_rss_kib(pid).expect("VmHWM in /proc status")
 }
 
 /// Kills its process when dropped.

@@ -408,15 +408,7 @@ fn plain_file_baseline() -> (Rate, Rate) {
 
 /// A process's peak resident set (VmHWM in /proc), KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .expect("VmHWM in /proc status")
+    photon_runtime::process::peak_rss_kib(pid).expect("VmHWM in /proc status")
 }
 
 /// One system's figures: name, the four rates, peak RSS (KiB).
