@@ -84,27 +84,12 @@ impl Front {
             counted.add_to(self.handler.counters());
             return true;
         }
-        let sink = Sink::collect(Transport::Udp);
         out.clear();
         let Some(request) = self.parse(query, src, Protocol::Udp, out) else {
             return !out.is_empty();
         };
-        let generation = self.cache.generation();
-        self.handler.handle(&request, sink.clone(), slipped).await;
-        let Some((response, info)) = sink.take_first() else {
-            return false;
-        };
-        if slipped == Slipped::No && cacheable(&request) {
-            self.cache.insert(
-                Transport::Udp,
-                generation,
-                query,
-                &response,
-                counted(&request, &info),
-            );
-        }
-        *out = response;
-        true
+        self.answer_parsed(&request, query, Transport::Udp, slipped, out)
+            .await
     }
 
     /// The response to one message received over TCP from `src`: written
@@ -134,25 +119,45 @@ impl Front {
         if is_transfer(&request) {
             return StreamReply::Transfer(Box::new(request));
         }
+        if self
+            .answer_parsed(&request, query, Transport::Tcp, Slipped::No, out)
+            .await
+        {
+            StreamReply::Send
+        } else {
+            StreamReply::Nothing
+        }
+    }
+
+    /// Answers a parsed request (one message) through the handler into
+    /// `out`, keeping the response when it may be reused; `false` when the
+    /// handler sent nothing.
+    async fn answer_parsed(
+        &self,
+        request: &Request,
+        query: &[u8],
+        transport: Transport,
+        slipped: Slipped,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        // Taken before the answer: one computed across a reload is not kept.
         let generation = self.cache.generation();
-        let sink = Sink::collect(Transport::Tcp);
-        self.handler
-            .handle(&request, sink.clone(), Slipped::No)
-            .await;
+        let sink = Sink::collect(transport);
+        self.handler.handle(request, sink.clone(), slipped).await;
         let Some((response, info)) = sink.take_first() else {
-            return StreamReply::Nothing;
+            return false;
         };
-        if cacheable(&request) {
+        if slipped == Slipped::No && cacheable(request) {
             self.cache.insert(
-                Transport::Tcp,
+                transport,
                 generation,
                 query,
                 &response,
-                counted(&request, &info),
+                counted(request, &info),
             );
         }
         *out = response;
-        StreamReply::Send
+        true
     }
 
     /// Answers a transfer request, each message into `messages` as it is
