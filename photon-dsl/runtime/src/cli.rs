@@ -368,8 +368,9 @@ pub(crate) fn default_filter<'a>(
 }
 
 /// Logs to stderr through `filter` (a `tracing` filter; `info` if it is
-/// not one), for deployment and standalone binaries alike.
-pub(crate) fn install_logging(filter: &str) {
+/// not one), for deployment and standalone binaries alike (and the
+/// servers a bench starts, when asked to log).
+pub fn install_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("warning: log filter `{filter}` is not valid ({e}); using `info`");
         tracing_subscriber::EnvFilter::new("info")

@@ -29,7 +29,7 @@ pub mod standalone;
 mod supervisor;
 
 pub use admin::Admin;
-pub use cli::{BinaryInfo, main};
+pub use cli::{BinaryInfo, install_logging, main};
 pub use mode::{LiveCheck, ModeReport};
 pub use photon_config;
 pub use photon_dsl;

@@ -5,6 +5,11 @@
 //! own binary ([`spawn`] for a one-member cluster, [`spawn_member`] for one
 //! of several, answered by [`serve_if_asked`] in the bench's `main`), and
 //! etcd beside it the same way ([`spawn_etcd`], [`spawn_etcd_member`]).
+//!
+//! A member's output is discarded unless [`LOG_ENV`] names a log filter
+//! (`CHAINFIRE_BENCH_LOG=info,openraft=debug`): then each member logs
+//! through it to `<its data dir>.log`, for finding out after a run why a
+//! request was slow.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -99,6 +104,10 @@ pub async fn serve(
     Ok(())
 }
 
+/// The environment variable that makes spawned members log (a `tracing`
+/// filter), each to `<data dir>.log`.
+pub const LOG_ENV: &str = "CHAINFIRE_BENCH_LOG";
+
 /// The flag a bench binary is started with to serve a member.
 const SERVE: &str = "--serve-chainfire";
 
@@ -116,6 +125,9 @@ pub fn serve_if_asked() -> bool {
         .iter()
         .map(|a| Seat::from_arg(a).expect("name=client=peer"))
         .collect();
+    if let Ok(filter) = std::env::var(LOG_ENV) {
+        photon_runtime::install_logging(&filter);
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,13 +152,21 @@ pub fn spawn(dir: &Path, client: &str, peer: &str) -> std::io::Result<Child> {
 /// The member `name` of the cluster `seats` in a child process of this
 /// binary, as [`spawn`].
 pub fn spawn_member(dir: &Path, name: &str, seats: &[Seat]) -> std::io::Result<Child> {
+    let log = match std::env::var_os(LOG_ENV) {
+        Some(_) => {
+            let mut path = dir.as_os_str().to_owned();
+            path.push(".log");
+            Stdio::from(std::fs::File::create(path)?)
+        }
+        None => Stdio::null(),
+    };
     Command::new(std::env::current_exe()?)
         .arg(SERVE)
         .arg(dir)
         .arg(name)
         .args(seats.iter().map(Seat::to_arg))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
 }
 

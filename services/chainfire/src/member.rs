@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
@@ -432,19 +432,19 @@ impl Member {
     }
 
     /// The local store (reads).
-    pub fn store(&self) -> &Arc<RwLock<MvccStore>> {
+    pub fn store(&self) -> &Arc<tokio::sync::RwLock<MvccStore>> {
         self.state.store()
     }
 
-    /// The local store, locked for reading (a panic elsewhere while it was
-    /// held does not poison reads: every write is one RocksDB batch).
-    pub fn read_store(&self) -> std::sync::RwLockReadGuard<'_, MvccStore> {
-        self.store().read().unwrap_or_else(|e| e.into_inner())
+    /// The local store, locked for reading; waits (without holding a
+    /// worker) while an apply writes.
+    pub async fn read_store(&self) -> tokio::sync::RwLockReadGuard<'_, MvccStore> {
+        self.store().read().await
     }
 
-    /// The local store's revision.
+    /// The local store's revision after the last applied batch.
     pub fn revision(&self) -> i64 {
-        self.read_store().revision()
+        self.state.revision()
     }
 
     /// The store's revision after every applied batch.
@@ -671,7 +671,7 @@ impl Member {
                 *self.leases.led_in.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 continue;
             }
-            let leases = match self.read_store().leases() {
+            let leases = match self.read_store().await.leases() {
                 Ok(leases) => leases,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read leases");
@@ -730,13 +730,16 @@ impl Member {
     }
 
     /// Answers a lease question with this member's clock (if it leads).
-    pub fn answer_lease_question(&self, question: LeaseQuestion) -> LeaseAnswer {
+    pub async fn answer_lease_question(&self, question: LeaseQuestion) -> LeaseAnswer {
         if !self.is_leader() {
             return LeaseAnswer::NotLeader;
         }
-        let granted = |id: i64| self.read_store().lease_ttl(id);
+        let id = match question {
+            LeaseQuestion::Renew(id) | LeaseQuestion::Remaining(id) => id,
+        };
+        let granted = self.read_store().await.lease_ttl(id);
         match question {
-            LeaseQuestion::Renew(id) => match granted(id) {
+            LeaseQuestion::Renew(id) => match granted {
                 Ok(Some(ttl)) => {
                     self.leases
                         .deadlines
@@ -748,7 +751,7 @@ impl Member {
                 Ok(None) => LeaseAnswer::Renewed(None),
                 Err(e) => LeaseAnswer::Failed(e.to_string()),
             },
-            LeaseQuestion::Remaining(id) => match granted(id) {
+            LeaseQuestion::Remaining(id) => match granted {
                 Ok(Some(ttl)) => {
                     let deadline = self
                         .leases
@@ -779,7 +782,7 @@ impl Member {
         loop {
             let leader = self.leader().await?;
             let answer = if leader == self.id {
-                self.answer_lease_question(question)
+                self.answer_lease_question(question).await
             } else {
                 let mut client = self.peer(leader)?;
                 match client
@@ -956,6 +959,9 @@ async fn propose_batches(
     }
 }
 
+/// A write slower than this to commit and apply is logged.
+const SLOW_WRITE: Duration = Duration::from_secs(1);
+
 async fn propose_group(raft: &Raft, group: Vec<Proposal>) {
     let (commands, replies): (Vec<Command>, Vec<_>) = group.into_iter().unzip();
     let single = commands.len() == 1;
@@ -964,7 +970,19 @@ async fn propose_group(raft: &Raft, group: Vec<Proposal>) {
     } else {
         Command::Batch(commands)
     };
-    match raft.client_write(command).await {
+    let started = std::time::Instant::now();
+    let written = raft.client_write(command).await;
+    let took = started.elapsed();
+    if took > SLOW_WRITE {
+        // As etcd's "apply request took too long": a sign of an
+        // overloaded disk or machine, or of a request too large.
+        tracing::warn!(
+            took_ms = took.as_millis() as u64,
+            requests = replies.len(),
+            "a write took long to commit and apply"
+        );
+    }
+    match written {
         Ok(written) => match (single, written.data) {
             (true, result) => {
                 for reply in replies {

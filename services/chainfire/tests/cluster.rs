@@ -66,8 +66,9 @@ fn put(key: &str, value: &str) -> Command {
     }))
 }
 
-fn value(member: &Member, key: &str) -> Option<Vec<u8>> {
-    let store = member.store().read().unwrap();
+/// `key`'s value on `member` now.
+async fn value(member: &Member, key: &str) -> Option<Vec<u8>> {
+    let store = member.store().read().await;
     store
         .get(key.as_bytes(), store.revision())
         .unwrap()
@@ -172,15 +173,19 @@ async fn a_member_behind_the_purged_log_is_sent_a_snapshot_and_matches() {
     .await;
     for i in 250..400 {
         assert_eq!(
-            value(&back.member, &format!("k{}", i % 150)),
+            value(&back.member, &format!("k{}", i % 150)).await,
             Some(value_of(i).into_bytes())
         );
     }
-    assert_eq!(value(&back.member, "before").as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        value(&back.member, "before").await.as_deref(),
+        Some(&b"1"[..])
+    );
     // Past revisions travelled too: the first value of k0 is still readable.
     let first = back
         .member
         .read_store()
+        .await
         .get(b"k0", 3)
         .unwrap()
         .map(|kv| kv.value);
@@ -212,7 +217,7 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
     // A linearizable read on each member sees the last one.
     for node in &nodes {
         node.member.linearize().await.unwrap();
-        assert_eq!(value(&node.member, "k").as_deref(), Some(&b"v2"[..]));
+        assert_eq!(value(&node.member, "k").await.as_deref(), Some(&b"v2"[..]));
     }
 
     // The leader dies.
@@ -229,19 +234,27 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
         "{result:?}"
     );
     nodes[1].member.linearize().await.unwrap();
-    assert_eq!(value(&nodes[1].member, "k").as_deref(), Some(&b"after"[..]));
+    assert_eq!(
+        value(&nodes[1].member, "k").await.as_deref(),
+        Some(&b"after"[..])
+    );
 
     // The dead member restarts from its data directory and catches up.
     let listener = TcpListener::bind(&members[&dead_name].peer).await.unwrap();
     let back = start(&dead_name, listener, &members, root.path()).await;
+    let target = nodes[0].member.revision();
     wait_for("the restarted member catches up", || {
-        value(&back.member, "k").as_deref() == Some(&b"after"[..])
+        back.member.revision() >= target
     })
     .await;
+    assert_eq!(
+        value(&back.member, "k").await.as_deref(),
+        Some(&b"after"[..])
+    );
     let revisions: Vec<i64> = nodes
         .iter()
         .chain([&back])
-        .map(|n| n.member.store().read().unwrap().revision())
+        .map(|n| n.member.revision())
         .collect();
     assert!(revisions.windows(2).all(|w| w[0] == w[1]), "{revisions:?}");
 

@@ -73,7 +73,7 @@ impl Kv for KvService {
                 .await
                 .map_err(|e| member_status(&e))?;
         }
-        let store = self.member.read_store();
+        let store = self.member.read_store().await;
         let mut response = store.range(&request).map_err(|e| status_of(&e))?;
         response.header = header(&self.member, store.revision());
         Ok(Response::new(response))

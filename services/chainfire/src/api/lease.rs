@@ -186,6 +186,7 @@ impl Lease for LeaseService {
             (Some(_), true) => self
                 .member
                 .read_store()
+                .await
                 .lease_keys(request.id)
                 .map_err(|e| status_of(&e))?,
             _ => Vec::new(),
@@ -212,6 +213,7 @@ impl Lease for LeaseService {
         let leases = self
             .member
             .read_store()
+            .await
             .leases()
             .map_err(|e| status_of(&e))?;
         Ok(Response::new(LeaseLeasesResponse {

@@ -97,7 +97,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        let store = self.member.read_store();
+        let store = self.member.read_store().await;
         let (hash, _) = store.hash_kv(0).map_err(|e| super::status_of(&e))?;
         Ok(Response::new(HashResponse {
             header: header(&self.member, store.revision()),
@@ -109,7 +109,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
-        let store = self.member.read_store();
+        let store = self.member.read_store().await;
         let (hash, compact_revision) = store
             .hash_kv(request.into_inner().revision)
             .map_err(|e| super::status_of(&e))?;
@@ -127,7 +127,7 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let db = self.member.read_store().db().clone();
+        let db = self.member.read_store().await.db().clone();
         let dir = self.member.data_dir().to_owned();
         let mut header = header(&self.member, self.member.revision());
         let (chunks, stream) = tokio::sync::mpsc::channel(4);

@@ -168,7 +168,7 @@ impl StreamState {
 
     async fn create(&mut self, create: WatchCreateRequest) -> Result<(), ()> {
         let (current, compacted) = {
-            let store = self.member.read_store();
+            let store = self.member.read_store().await;
             (store.revision(), store.compacted_revision())
         };
         let id = if create.watch_id != 0 {
@@ -242,7 +242,7 @@ impl StreamState {
             return Ok(());
         };
         let (current, events) = {
-            let store = self.member.read_store();
+            let store = self.member.read_store().await;
             let current = store.revision();
             if watcher.next > current {
                 return Ok(());

@@ -77,7 +77,7 @@ impl RaftPeer for PeerService {
 
     async fn lease(&self, request: Request<Frame>) -> Result<Response<Frame>, Status> {
         let question: LeaseQuestion = body(request)?;
-        frame(&self.member.answer_lease_question(question))
+        frame(&self.member.answer_lease_question(question).await)
     }
 
     async fn timeout_now(&self, _request: Request<Frame>) -> Result<Response<Frame>, Status> {

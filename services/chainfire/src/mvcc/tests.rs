@@ -3,6 +3,7 @@
 use super::*;
 use crate::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
+use std::collections::BTreeMap;
 
 fn open() -> (tempfile::TempDir, MvccStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -193,6 +194,81 @@ fn past_revisions_are_readable_until_compacted() {
         store.compact(r1),
         Err(MvccError::Compacted { .. })
     ));
+}
+
+/// A scan steps over a key's older versions (or seeks past a long
+/// history, or into it for a read of the past): every key, every revision,
+/// with and without values, against a model of the history.
+#[test]
+fn a_scan_finds_each_keys_version_at_every_revision_however_long_its_history() {
+    let (_dir, mut store) = open();
+    // key -> (revision, value or None if deleted), oldest first
+    let mut model: BTreeMap<String, Vec<(i64, Option<String>)>> = BTreeMap::new();
+    // Histories of 1 to 9 versions (a step covers up to four), some ending
+    // in a delete, one deleted and put again, interleaved in time.
+    for round in 0..9 {
+        for k in 0..12 {
+            if round > k % 9 {
+                continue;
+            }
+            let key = format!("k{k:02}");
+            let value = format!("{key}-v{round}");
+            let at = put(&mut store, &key, &value);
+            model.entry(key).or_default().push((at, Some(value)));
+        }
+    }
+    for key in ["k03", "k07", "k08"] {
+        let (at, _) = store
+            .delete_range(&DeleteRangeRequest {
+                key: key.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        model.get_mut(key).unwrap().push((at, None));
+    }
+    let revision = put(&mut store, "k07", "again");
+    model
+        .get_mut("k07")
+        .unwrap()
+        .push((revision, Some("again".into())));
+    for at in 1..=revision {
+        let expected: Vec<(String, String)> = model
+            .iter()
+            .filter_map(|(key, history)| {
+                let (_, value) = history.iter().rev().find(|(r, _)| *r <= at)?;
+                Some((key.clone(), value.clone()?))
+            })
+            .collect();
+        let all = range(&store, "\0", b"\0", at);
+        let found: Vec<(String, String)> = all
+            .kvs
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8(kv.key.clone()).unwrap(),
+                    String::from_utf8(kv.value.clone()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(found, expected, "at revision {at}");
+        let heads = store
+            .range(&RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                revision: at,
+                keys_only: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(keys(&heads), keys(&all), "keys only, at revision {at}");
+        for (head, full) in heads.kvs.iter().zip(&all.kvs) {
+            assert!(head.value.is_empty());
+            assert_eq!(
+                (head.create_revision, head.mod_revision, head.version),
+                (full.create_revision, full.mod_revision, full.version)
+            );
+        }
+    }
 }
 
 #[test]

@@ -9,14 +9,14 @@
 
 use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageIOError, StoredMembership,
 };
 use serde::Deserialize;
-use tokio::sync::watch;
+use tokio::sync::{RwLock, RwLockReadGuard, watch};
 
 use super::snapshot_file::{self, Meta};
 use super::{
@@ -41,6 +41,10 @@ const INCOMING_FILE: &str = "snapshot.bin.incoming";
 
 type Membership = StoredMembership<u64, openraft::BasicNode>;
 
+/// Applying a batch of entries slower than this is logged (a delete of
+/// very many keys, a compaction, an overloaded machine).
+const SLOW_APPLY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The store as every member's Raft sees it.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
@@ -62,9 +66,16 @@ impl StateMachine {
         })
     }
 
-    /// The store, for reads.
+    /// The store, for reads. An async lock, so a long apply (a delete
+    /// of many keys, a compaction) makes readers wait without holding the
+    /// runtime's workers, which go on answering peers and heartbeats.
     pub fn store(&self) -> &Arc<RwLock<MvccStore>> {
         &self.store
+    }
+
+    /// The store's revision after the last applied batch.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
     }
 
     /// The store's revision after each applied batch of entries (watchers
@@ -73,12 +84,8 @@ impl StateMachine {
         self.revision.subscribe()
     }
 
-    fn read_store(&self) -> std::sync::RwLockReadGuard<'_, MvccStore> {
-        self.store.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write_store(&self) -> std::sync::RwLockWriteGuard<'_, MvccStore> {
-        self.store.write().unwrap_or_else(|e| e.into_inner())
+    async fn read_store(&self) -> RwLockReadGuard<'_, MvccStore> {
+        self.store.read().await
     }
 
     fn apply_one(
@@ -283,7 +290,7 @@ async fn blocking<T: Send + 'static>(
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let db = self.read_store().db().clone();
+        let db = self.read_store().await.db().clone();
         let dir = self.dir.clone();
         let (meta, file) = blocking(move || build_file(&db, &dir)).await?;
         Ok(Snapshot {
@@ -297,7 +304,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId<u64>>, Membership), StorageError> {
-        let store = self.read_store();
+        let store = self.read_store().await;
         let read = |key: &[u8]| {
             store
                 .meta(key)
@@ -319,14 +326,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut results = Vec::new();
-        let revision = {
-            let mut store = self.write_store();
-            for entry in entries {
-                results.push(Self::apply_one(&mut store, &entry)?);
+        // Off the async workers: one entry may take seconds (deleting a
+        // hundred thousand keys), and heartbeats must go on meanwhile.
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let store = self.store.clone();
+        let (results, revision) = blocking(move || {
+            let mut store = store.blocking_write();
+            let started = std::time::Instant::now();
+            let results = entries
+                .iter()
+                .map(|entry| Self::apply_one(&mut store, entry))
+                .collect::<Result<Vec<_>, _>>()?;
+            let took = started.elapsed();
+            if took > SLOW_APPLY {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    entries = entries.len(),
+                    "applying entries took long (reads waited meanwhile)"
+                );
             }
-            store.revision()
-        };
+            Ok((results, store.revision()))
+        })
+        .await?;
         self.revision.send_replace(revision);
         Ok(results)
     }
@@ -377,7 +398,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // Found again by a restart that finds the install cut short.
             sync_dir(&dir).map_err(|e| failed(&e))?;
             let revision = {
-                let mut store = store.write().unwrap_or_else(|e| e.into_inner());
+                let mut store = store.blocking_write();
                 install_from(&store.db().clone(), &mut file).map_err(|e| failed(&e))?;
                 store.reload().map_err(|e| failed(&e))?;
                 store.revision()
@@ -526,11 +547,77 @@ mod tests {
     }
 
     fn value(sm: &StateMachine, key: &str) -> Option<Vec<u8>> {
-        let store = sm.read_store();
+        let store = sm.store.try_read().expect("no apply is running");
         store
             .get(key.as_bytes(), store.revision())
             .unwrap()
             .map(|kv| kv.value)
+    }
+
+    /// An entry that takes long to apply (here a delete of many keys)
+    /// runs off the async workers: on a one-thread runtime another task
+    /// (heartbeats, peers' calls) still runs while it is applied.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_apply_leaves_the_runtime_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = machine(dir.path());
+        let keys = 20_000;
+        let puts: Vec<WriteRequest> = (0..keys)
+            .map(|i| {
+                WriteRequest::Put(PutRequest {
+                    key: format!("many/{i:05}").into(),
+                    value: vec![b'v'; 100],
+                    ..Default::default()
+                })
+            })
+            .collect();
+        sm.apply([Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+            payload: EntryPayload::Normal(Command::Batch(
+                puts.iter().map(Command::write).collect(),
+            )),
+        }])
+        .await
+        .unwrap();
+        let delete = WriteRequest::DeleteRange(crate::proto::etcdserverpb::DeleteRangeRequest {
+            key: b"many/".to_vec(),
+            range_end: b"many0".to_vec(),
+            ..Default::default()
+        });
+        let ticks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    ticks.lock().unwrap().push(std::time::Instant::now());
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let started = std::time::Instant::now();
+        let results = sm
+            .apply([Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 1), 2),
+                payload: EntryPayload::Normal(Command::write(&delete)),
+            }])
+            .await
+            .unwrap();
+        let ended = std::time::Instant::now();
+        ticker.abort();
+        assert!(matches!(results[..], [CommandResult::Written { .. }]));
+        let during = ticks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| **t > started && **t < ended)
+            .count();
+        assert!(
+            during > 0,
+            "no other task ran during an apply of {:?}",
+            ended - started
+        );
+        assert_eq!(value(&sm, "many/00000"), None);
     }
 
     #[tokio::test]
@@ -554,7 +641,7 @@ mod tests {
         let (applied, _) = a.applied_state().await.unwrap();
         assert_eq!(applied.map(|id| id.index), Some(3));
         assert_eq!(value(&a, "x").as_deref(), Some(&b"3"[..]));
-        assert_eq!(a.read_store().revision(), 4);
+        assert_eq!(a.read_store().await.revision(), 4);
         let kept = a
             .get_current_snapshot()
             .await
@@ -571,7 +658,7 @@ mod tests {
         assert_eq!(value(&b, "x").as_deref(), Some(&b"3"[..]));
         assert_eq!(value(&b, "y").as_deref(), Some(&b"2"[..]));
         assert_eq!(value(&b, "stale"), None, "installing replaces, not merges");
-        assert_eq!(b.read_store().revision(), 4);
+        assert_eq!(b.read_store().await.revision(), 4);
         assert_eq!(*b.revisions().borrow(), 4);
         let (applied, _) = b.applied_state().await.unwrap();
         assert_eq!(applied.map(|id| id.index), Some(3));
@@ -596,8 +683,8 @@ mod tests {
         b.install_snapshot(&meta, file).await.unwrap();
         assert_eq!(value(&b, "key/200").map(|v| v.len()), Some(big.len()));
         assert_eq!(value(&b, "stale"), None);
-        assert_eq!(b.read_store().revision(), 201);
-        assert!(b.read_store().meta(INSTALLING).unwrap().is_none());
+        assert_eq!(b.read_store().await.revision(), 201);
+        assert!(b.read_store().await.meta(INSTALLING).unwrap().is_none());
         drop(b);
 
         // A crash after the store was cleared and marked, before the
@@ -608,13 +695,14 @@ mod tests {
         let mut incoming = std::fs::File::create(c_dir.path().join(INCOMING_FILE)).unwrap();
         std::io::copy(&mut kept.snapshot.into_std().await, &mut incoming).unwrap();
         c.read_store()
+            .await
             .write_meta(&[(INSTALLING, b"1".to_vec())])
             .unwrap();
         drop(c);
         let c = machine(c_dir.path());
         assert_eq!(value(&c, "key/001").map(|v| v.len()), Some(big.len()));
-        assert_eq!(c.read_store().revision(), 201);
-        assert!(c.read_store().meta(INSTALLING).unwrap().is_none());
+        assert_eq!(c.read_store().await.revision(), 201);
+        assert!(c.read_store().await.meta(INSTALLING).unwrap().is_none());
     }
 
     #[tokio::test]
