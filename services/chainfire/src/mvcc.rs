@@ -128,6 +128,13 @@ pub struct MvccStore {
     current: i64,
     compacted: i64,
     sync: bool,
+    /// Every live key's newest version without its value, as etcd keeps
+    /// its key index in memory: a put learns the version it replaces, and
+    /// a delete or keys-only range finds its keys, without reading
+    /// RocksDB. Rebuilt from the history on open and after a snapshot is
+    /// installed ([`reload`](Self::reload)); changed only after the batch
+    /// that changes the keys is written.
+    live: BTreeMap<Vec<u8>, Head>,
 }
 
 /// A write request: what a Raft entry carries.
@@ -151,6 +158,9 @@ pub enum WriteResponse {
     /// For a transaction.
     Txn(TxnResponse),
 }
+
+/// A range of keys as a map's bounds (the start included).
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
 
 /// The keys a request covers: etcd's `key` / `range_end` convention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +203,17 @@ impl KeyRange {
     fn past_end(&self, key: &[u8]) -> bool {
         matches!(&self.end, Bound::Excluded(end) if key >= end.as_slice())
     }
+
+    /// The range as map bounds; `None` if it is empty (an end at or
+    /// before the start).
+    fn bounds(&self) -> Option<KeyBounds<'_>> {
+        let end = match &self.end {
+            Bound::Excluded(end) if end.as_slice() <= self.start.as_slice() => return None,
+            Bound::Excluded(end) => Bound::Excluded(end.as_slice()),
+            _ => Bound::Unbounded,
+        };
+        Some((Bound::Included(self.start.as_slice()), end))
+    }
 }
 
 impl MvccStore {
@@ -210,6 +231,7 @@ impl MvccStore {
             current: 1,
             compacted: 0,
             sync,
+            live: BTreeMap::new(),
         };
         store.reload()?;
         Ok(store)
@@ -233,7 +255,27 @@ impl MvccStore {
         let compacted = read(COMPACTED_REVISION)?.unwrap_or(0);
         self.current = current;
         self.compacted = compacted;
+        self.live = self.read_live()?;
         Ok(())
+    }
+
+    /// The live keys' newest versions, read from the history (each key's
+    /// group starts with its newest version).
+    fn read_live(&self) -> Result<BTreeMap<Vec<u8>, Head>, MvccError> {
+        let mut live = BTreeMap::new();
+        let mut it = self.db.raw_iterator_cf(self.cf(HISTORY));
+        it.seek_to_first();
+        while let (Some(raw), Some(value)) = (it.key(), it.value()) {
+            let group = keys::group_of(raw).to_vec();
+            let head =
+                Head::decode(value).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))?;
+            if head.version > 0 {
+                live.insert(head.key.clone(), head);
+            }
+            next_group(&mut it, &group);
+        }
+        it.status()?;
+        Ok(live)
     }
 
     /// A `meta` entry.
@@ -307,6 +349,27 @@ impl MvccStore {
         }
     }
 
+    /// The live version of `key` now, found through the index of live
+    /// keys (one point read for its value, none if it is not live).
+    pub fn latest(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        let Some(head) = self.live.get(key) else {
+            return Ok(None);
+        };
+        let raw = keys::history_key(key, head.mod_revision);
+        match self.db.get_pinned_cf(self.cf(HISTORY), raw)? {
+            Some(value) => Ok(Some(decode(&value)?)),
+            None => Err(MvccError::Corrupt(format!(
+                "the live version of a key (revision {}) is missing from the history",
+                head.mod_revision
+            ))),
+        }
+    }
+
+    /// The live version of `key` now without its value, from memory.
+    pub(crate) fn latest_head(&self, key: &[u8]) -> Option<KeyValue> {
+        self.live.get(key).map(|head| head.clone().into_key_value())
+    }
+
     /// The live version of `key` at `revision`: `None` if absent or deleted.
     pub fn get(&self, key: &[u8], revision: i64) -> Result<Option<KeyValue>, MvccError> {
         Ok(self.version_at(key, revision)?.filter(is_live))
@@ -322,6 +385,16 @@ impl MvccStore {
         revision: i64,
         values: bool,
     ) -> Result<Vec<KeyValue>, MvccError> {
+        if revision == self.current && !values {
+            let Some(bounds) = range.bounds() else {
+                return Ok(Vec::new());
+            };
+            return Ok(self
+                .live
+                .range::<[u8], _>(bounds)
+                .map(|(_, head)| head.clone().into_key_value())
+                .collect());
+        }
         let mut out = Vec::new();
         let mut it = self.db.raw_iterator_cf(self.cf(HISTORY));
         it.seek(keys::escape(&range.start));
@@ -455,7 +528,7 @@ impl MvccStore {
                 Err(e) => results.push(Err(e)),
             }
         }
-        self.commit_ops(ops, meta, current)?;
+        self.commit_ops(ops, meta, current, &overlay)?;
         Ok(results)
     }
 
@@ -657,7 +730,7 @@ impl MvccStore {
             (id as u64).to_be_bytes().to_vec(),
             ttl.to_be_bytes().to_vec(),
         );
-        self.commit_ops(vec![grant], meta, self.current)
+        self.commit_ops(vec![grant], meta, self.current, &BTreeMap::new())
     }
 
     /// Revokes lease `id`: its keys are deleted at one new revision (if it
@@ -692,14 +765,23 @@ impl MvccStore {
         } else {
             self.current
         };
-        let ops = txn.ops;
-        self.commit_ops(ops, meta, revision)?;
+        let (ops, newest) = (txn.ops, txn.pending);
+        self.commit_ops(ops, meta, revision, &newest)?;
         Ok(revision)
     }
 
     /// Writes `ops` and `meta` in one batch, with the store's revision moved
     /// to `revision` if it changed.
-    fn commit_ops(&mut self, ops: Vec<Op>, meta: Meta<'_>, revision: i64) -> Result<(), MvccError> {
+    /// Writes `ops` and `meta` in one batch at `revision`; then `newest`
+    /// (each changed key's newest version, a tombstone if deleted) goes
+    /// into the index of live keys.
+    fn commit_ops(
+        &mut self,
+        ops: Vec<Op>,
+        meta: Meta<'_>,
+        revision: i64,
+        newest: &BTreeMap<Vec<u8>, KeyValue>,
+    ) -> Result<(), MvccError> {
         let mut batch = WriteBatch::default();
         for op in ops {
             op.into_batch(self, &mut batch);
@@ -712,6 +794,13 @@ impl MvccStore {
         }
         self.write(batch)?;
         self.current = revision;
+        for (key, kv) in newest {
+            if is_live(kv) {
+                self.live.insert(key.clone(), Head::of(kv));
+            } else {
+                self.live.remove(key);
+            }
+        }
         Ok(())
     }
 
@@ -785,7 +874,7 @@ fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
 /// decoding it skips the value's bytes instead of copying them, which is
 /// most of the work of a keys-only scan or a delete of many large values.
 #[derive(Clone, PartialEq, prost::Message)]
-struct Head {
+pub(crate) struct Head {
     #[prost(bytes = "vec", tag = "1")]
     key: Vec<u8>,
     #[prost(int64, tag = "2")]
@@ -798,17 +887,35 @@ struct Head {
     lease: i64,
 }
 
+impl Head {
+    fn of(kv: &KeyValue) -> Head {
+        Head {
+            key: kv.key.clone(),
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            lease: kv.lease,
+        }
+    }
+
+    /// The version with an empty value.
+    fn into_key_value(self) -> KeyValue {
+        KeyValue {
+            key: self.key,
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            value: Vec::new(),
+            lease: self.lease,
+        }
+    }
+}
+
 /// A stored version with an empty value.
 fn decode_head(bytes: &[u8]) -> Result<KeyValue, MvccError> {
-    let head = Head::decode(bytes).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))?;
-    Ok(KeyValue {
-        key: head.key,
-        create_revision: head.create_revision,
-        mod_revision: head.mod_revision,
-        version: head.version,
-        value: Vec::new(),
-        lease: head.lease,
-    })
+    Head::decode(bytes)
+        .map(Head::into_key_value)
+        .map_err(|e| MvccError::Corrupt(format!("key version: {e}")))
 }
 
 #[cfg(test)]

@@ -231,6 +231,24 @@ fn a_scan_finds_each_keys_version_at_every_revision_however_long_its_history() {
         .get_mut("k07")
         .unwrap()
         .push((revision, Some("again".into())));
+    // Each put learnt the version it replaced (from the index of live keys
+    // now): versions count the puts since the key's last delete.
+    for (key, history) in &model {
+        let generation = history
+            .iter()
+            .rev()
+            .take_while(|(_, value)| value.is_some())
+            .collect::<Vec<_>>();
+        let kv = store.get(key.as_bytes(), revision).unwrap();
+        match generation.last() {
+            None => assert!(kv.is_none(), "{key} is deleted"),
+            Some((created, _)) => {
+                let kv = kv.unwrap();
+                assert_eq!(kv.version, generation.len() as i64, "{key}");
+                assert_eq!(kv.create_revision, *created, "{key}");
+            }
+        }
+    }
     for at in 1..=revision {
         let expected: Vec<(String, String)> = model
             .iter()
@@ -552,10 +570,22 @@ fn everything_survives_reopening() {
         store.compact(rev - 1).unwrap();
         rev
     };
-    let store = MvccStore::open(dir.path()).unwrap();
+    let mut store = MvccStore::open(dir.path()).unwrap();
     assert_eq!(store.revision(), rev);
     assert_eq!(store.compacted_revision(), rev - 1);
     assert_eq!(value_of(&store, "a").as_deref(), Some("2"));
+    // The index of live keys is rebuilt: a put continues the key's history.
+    let (_, response) = store
+        .put(&PutRequest {
+            key: "a".into(),
+            value: "3".into(),
+            prev_kv: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(response.prev_kv.map(|kv| kv.value), Some(b"2".to_vec()));
+    let a = store.get(b"a", store.revision()).unwrap().unwrap();
+    assert_eq!((a.create_revision, a.version), (rev - 1, 3));
 }
 
 #[test]

@@ -45,7 +45,16 @@ impl StoreTxn<'_> {
     pub(super) fn before(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
         match self.base.get(key) {
             Some(kv) => Ok(Some(kv.clone()).filter(is_live)),
-            None => self.store.get(key, self.store.current),
+            None => self.store.latest(key),
+        }
+    }
+
+    /// [`current`](Self::current) without the value when it comes from
+    /// the store (what a put needs unless it returns or keeps the value).
+    fn current_head(&self, key: &[u8]) -> Option<KeyValue> {
+        match self.pending.get(key).or_else(|| self.base.get(key)) {
+            Some(kv) => Some(kv.clone()).filter(is_live),
+            None => self.store.latest_head(key),
         }
     }
 
@@ -119,7 +128,11 @@ impl StoreTxn<'_> {
         if request.key.is_empty() {
             return Err(MvccError::EmptyKey);
         }
-        let previous = self.current(&request.key)?;
+        let previous = if request.prev_kv || request.ignore_value {
+            self.current(&request.key)?
+        } else {
+            self.current_head(&request.key)
+        };
         if (request.ignore_value || request.ignore_lease) && previous.is_none() {
             return Err(MvccError::KeyNotFound);
         }
