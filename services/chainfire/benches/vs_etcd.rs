@@ -20,25 +20,44 @@
 //! Profile (perf record on the leader under `check perf --load=l`,
 //! 2026-12-06): 29 % kernel (TCP, fsync), 22 % RocksDB, 20 % libc
 //! (malloc/free 8 %, memmove), 24 % chainfire. The largest single cost
-//! is reading before writing: `MvccStore::version_at` seeks a RocksDB
+//! was reading before writing: `MvccStore::version_at` sought a RocksDB
 //! iterator to the key's latest revision on every put (10 % of the
-//! leader's time; 15 % in iterator seeks with block decompression), where
-//! etcd keeps its key index in memory; then RocksDB's WAL write (10 %)
-//! and the peers' gRPC writes (10 %). Rows from one run are within this
-//! machine's noise of etcd's either way (the one-client cluster put moved
-//! between 0.72x and 1.16x over three runs; `check perf` between 0.93x and
-//! 0.95x of etcd's throughput, with a lower slowest request); an in-memory
-//! key index is what is left to take. In one run of four, `check perf`
-//! against chainfire failed with "etcdserver: request timed out" (a write
-//! not committed within 6 s under that load, while etcd's slowest took
-//! 0.28 s): not yet explained. Tried and reverted: appending
+//! leader's time; 15 % in seeks with block decompression), where etcd
+//! keeps its key index in memory. Now the store keeps every live key's
+//! newest version (without its value) in memory too: a put reads nothing
+//! from RocksDB unless it returns or keeps the old value, and a delete or
+//! keys-only range finds its keys in memory (one store, 180 000 puts of
+//! 1.8 KiB values: 7.9 s before, 2.7 s after; deleting them all in one
+//! request: 2.6 s before, 1.3 s with scans stepping over old versions
+//! instead of seeking, 0.74 s from the index).
+//!
+//! `check perf` answering "etcdserver: request timed out" is its last
+//! step: one request deleting the ~180 000 keys it wrote. The members'
+//! logs (`CHAINFIRE_BENCH_LOG=info`) showed the leader silent for 15 s
+//! from that moment and the followers electing: the delete was applied on
+//! an async worker holding the store's lock, the reads queued behind it
+//! held the other worker, and heartbeats stopped. Now an entry that may
+//! take long (a delete, a transaction, a compaction, a lease's revoke) is
+//! applied on a blocking thread and readers wait on an async lock without
+//! holding a worker (puts stay in place: a hop per apply measured
+//! 0.78-0.83x of etcd's one-member puts); no election was seen since. The
+//! delete itself still takes 5-9 s on each member here (three members
+//! apply it at once on two cores; a third of the leader's time then is
+//! the kernel zeroing fresh pages for the request's transient buffers, an
+//! eighth copying its 26 MB batch into the WAL), against a 6.5 s request
+//! timeout: that step passed 5 of 6 runs with the changes above but
+//! before the key index, and 0 of 5 since, the delete then taking 8-9 s
+//! (why the index makes it slower under load, while it is faster alone,
+//! is not yet known). Applying a large delete with less transient memory
+//! (tombstones written straight into the batch, no intermediate maps and
+//! copies) is what is left. Tried and reverted: appending
 //! entries without waiting for the disk and reporting them durable from a
 //! flushing thread (openraft's asynchronous `append`, one fsync for every
 //! append that arrived meanwhile): single-client puts fell to 0.64-0.85x
 //! and the cluster's to 0.68x, 16 clients to 0.84x; RocksDB's own group
-//! commit of synchronous writes in the Raft core's call is faster here. The members' peak RSS after
-//! `check perf` (about 800 MiB on the two busiest, against etcd's 700) is
-//! not yet broken down.
+//! commit of synchronous writes in the Raft core's call is faster here.
+//! The members' peak RSS after `check perf` (about 1.1 GiB each, against
+//! etcd's 0.7) is not yet broken down.
 //!
 //! The etcd binary is Debian's `etcd-server` (installed by `.ci/setup`), or
 //! `$ETCD_BIN`. Set `BENCH_SCALE` (default 1.0) to run more or fewer
