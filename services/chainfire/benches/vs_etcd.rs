@@ -36,19 +36,18 @@
 //! logs (`CHAINFIRE_BENCH_LOG=info`) showed the leader silent for 15 s
 //! from that moment and the followers electing: the delete was applied on
 //! an async worker holding the store's lock, the reads queued behind it
-//! held the other worker, and heartbeats stopped. Now an entry that may
-//! take long (a delete, a transaction, a compaction, a lease's revoke) is
+//! held the other worker, and heartbeats stopped. Now every entry is
 //! applied on a blocking thread and readers wait on an async lock without
-//! holding a worker (puts stay in place: a hop per apply measured
-//! 0.78-0.83x of etcd's one-member puts); no election was seen since. The
-//! delete itself still takes 5-9 s on each member here (three members
-//! apply it at once on two cores; a third of the leader's time then is
-//! the kernel zeroing fresh pages for the request's transient buffers, an
-//! eighth copying its 26 MB batch into the WAL), against a 6.5 s request
-//! timeout: that step passed 5 of 6 runs with the changes above but
-//! before the key index, and 0 of 5 since, the delete then taking 8-9 s
-//! (why the index makes it slower under load, while it is faster alone,
-//! is not yet known). Applying a large delete with less transient memory
+//! holding a worker; no election was seen since. The delete itself takes
+//! 4.4-6.4 s on each member here (three members apply it at once on two
+//! cores; a third of the leader's time then is the kernel zeroing fresh
+//! pages for the request's transient buffers, an eighth copying its 26 MB
+//! batch into the WAL), near the 6.5 s request timeout. Applying puts in
+//! place instead (one thread hop fewer) made it 7-9 s and failed every
+//! run (0 of 6), and took the workers from the clients' calls; off the
+//! workers, `check perf` passed in both runs: 3,544 and 3,380 writes/s
+//! against etcd's 2,888-2,932 the same day, slowest request 0.13-0.15 s
+//! against 0.28. Applying a large delete with less transient memory
 //! (tombstones written straight into the batch, no intermediate maps and
 //! copies) is what is left. Tried and reverted: appending
 //! entries without waiting for the disk and reporting them durable from a
