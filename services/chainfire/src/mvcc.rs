@@ -267,8 +267,7 @@ impl MvccStore {
         it.seek_to_first();
         while let (Some(raw), Some(value)) = (it.key(), it.value()) {
             let group = keys::group_of(raw).to_vec();
-            let head =
-                Head::decode(value).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))?;
+            let head = Head::read(value)?;
             if head.version > 0 {
                 live.insert(head.key.clone(), head);
             }
@@ -874,7 +873,7 @@ fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
 /// decoding it skips the value's bytes instead of copying them, which is
 /// most of the work of a keys-only scan or a delete of many large values.
 #[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct Head {
+struct Head {
     #[prost(bytes = "vec", tag = "1")]
     key: Vec<u8>,
     #[prost(int64, tag = "2")]
@@ -888,6 +887,11 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    /// A stored version's head; its value's bytes skipped.
+    fn read(bytes: &[u8]) -> Result<Head, MvccError> {
+        Head::decode(bytes).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))
+    }
+
     fn of(kv: &KeyValue) -> Head {
         Head {
             key: kv.key.clone(),
@@ -913,9 +917,7 @@ impl Head {
 
 /// A stored version with an empty value.
 fn decode_head(bytes: &[u8]) -> Result<KeyValue, MvccError> {
-    Head::decode(bytes)
-        .map(Head::into_key_value)
-        .map_err(|e| MvccError::Corrupt(format!("key version: {e}")))
+    Head::read(bytes).map(Head::into_key_value)
 }
 
 #[cfg(test)]
