@@ -21,13 +21,19 @@
 //!   query, the answer cache): 84 % of the server's CPU is the kernel's
 //!   UDP send and receive path (loopback transmit, routing lookup, socket
 //!   locks), 10 % libc's syscall wrappers, 6 % flashdns itself. What is
-//!   left is one recvfrom and one sendto per query; `recvmmsg`/`sendmmsg`
-//!   would batch the syscall entries (Knot does) but not the per-packet
-//!   network stack work that dominates, and need `unsafe` (or a new
-//!   dependency such as `nix`) in a workspace that forbids `unsafe`: not
-//!   done yet. Over UDP the ratio moved between 0.99 and 1.11 over five
-//!   runs (parity within this machine's noise, zero lost); over TCP
-//!   flashdns answers pipelined queries about 2.5 times Knot's rate.
+//!   left was one recvfrom and one sendto per query: over UDP the ratio
+//!   moved between 0.94 and 1.11 over six runs (parity within this
+//!   machine's noise).
+//! - Then (`front::udp`): each receiving task takes up to 32 datagrams
+//!   with one `recvmmsg` and sends their responses with one `sendmmsg`, as
+//!   Knot does (nix's and rustix's safe wrappers; the workspace forbids
+//!   `unsafe`). The per-packet network stack work is unchanged (92 % of
+//!   the server's CPU is still the kernel's, most of it waking the socket's
+//!   readers and the loopback's softirq), but a system call is entered
+//!   once per batch rather than twice per query, which leaves more of the
+//!   two cores to dnsperf, which runs beside the server: 1.17, 1.28 and
+//!   1.18 over three runs, none lost (Knot lost 13 and 1 in two of them).
+//!   Over TCP flashdns answers pipelined queries 2 to 3 times Knot's rate.
 //!   Both one worker task per core and one in all were measured: per core
 //!   is faster.
 

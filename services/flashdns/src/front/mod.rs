@@ -570,4 +570,88 @@ mod tests {
                 .await
         );
     }
+
+    /// The UDP front end takes datagrams in batches and sends the batch's
+    /// responses together: under a burst from several clients, over IPv4
+    /// and IPv6, every query gets exactly its own response, byte for byte
+    /// what the handler builds, and the datagrams that get none (responses
+    /// sent to us) leave no gap or shift in the batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_datagrams_gets_one_response_per_query() {
+        const CLIENTS: usize = 3;
+        let catalog = SharedCatalog::new(Catalog::new([zone(ZONE)]));
+        let reference = front(&catalog);
+        let queries: Vec<Vec<u8>> = queries()
+            .iter()
+            .enumerate()
+            .map(|(id, query)| with_id(query, u16::try_from(id).unwrap()))
+            .collect();
+        let mut expected = Vec::new();
+        for query in &queries {
+            expected.push(ask_udp(&reference, query).await);
+        }
+        for loopback in ["127.0.0.1", "::1"] {
+            let any_port = SocketAddr::new(loopback.parse().unwrap(), 0);
+            let socket = tokio::net::UdpSocket::bind(any_port).await.unwrap();
+            let server = socket.local_addr().unwrap();
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let serving = tokio::spawn(udp::serve(socket, front(&catalog), shutdown.clone()));
+            let mut clients = Vec::new();
+            for _ in 0..CLIENTS {
+                clients.push(Arc::new(
+                    tokio::net::UdpSocket::bind(any_port).await.unwrap(),
+                ));
+            }
+            // Each client reads its responses while all of them send.
+            let readers: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(c, client)| {
+                    let client = client.clone();
+                    let wanted = (c..queries.len()).step_by(CLIENTS).count();
+                    tokio::spawn(async move {
+                        let mut got = Vec::new();
+                        let mut buffer = vec![0; 65_535];
+                        while got.len() < wanted {
+                            let len = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                client.recv(&mut buffer),
+                            )
+                            .await
+                            .expect("a response within 10 s")
+                            .unwrap();
+                            got.push(buffer[..len].to_vec());
+                        }
+                        // Nothing more comes: the responses sent to the
+                        // server were not answered.
+                        let extra = tokio::time::timeout(
+                            std::time::Duration::from_millis(300),
+                            client.recv(&mut buffer),
+                        )
+                        .await;
+                        assert!(extra.is_err(), "an unexpected datagram: {extra:?}");
+                        got
+                    })
+                })
+                .collect();
+            for (id, query) in queries.iter().enumerate() {
+                let client = &clients[id % CLIENTS];
+                client.send_to(query, server).await.unwrap();
+                let mut response = query.clone();
+                response[2] |= 0x80;
+                client.send_to(&response, server).await.unwrap();
+            }
+            for (c, reader) in readers.into_iter().enumerate() {
+                let mut got = reader.await.unwrap();
+                got.sort_by_key(|response| u16::from_be_bytes([response[0], response[1]]));
+                let wanted: Vec<&Vec<u8>> = expected.iter().skip(c).step_by(CLIENTS).collect();
+                assert_eq!(got.len(), wanted.len(), "client {c} over {loopback}");
+                for (got, wanted) in got.iter().zip(wanted) {
+                    assert_eq!(got, wanted, "client {c} over {loopback}");
+                }
+            }
+            shutdown.cancel();
+            serving.await.unwrap().unwrap();
+        }
+    }
 }
