@@ -33,7 +33,7 @@ use crate::proto::etcdserverpb::{
     range_request, request_op, response_op,
 };
 use crate::proto::mvccpb::{Event, KeyValue, event};
-use txn::{Op, StoreTxn, check_no_duplicate_puts, shape_range};
+use txn::{StoreTxn, check_no_duplicate_puts, shape_range};
 
 const HISTORY: &str = "history";
 const EVENTS: &str = "events";
@@ -267,9 +267,9 @@ impl MvccStore {
         it.seek_to_first();
         while let (Some(raw), Some(value)) = (it.key(), it.value()) {
             let group = keys::group_of(raw).to_vec();
-            let head = Head::read(value)?;
+            let mut head = Head::read(value)?;
             if head.version > 0 {
-                live.insert(head.key.clone(), head);
+                live.insert(std::mem::take(&mut head.key), head);
             }
             next_group(&mut it, &group);
         }
@@ -339,7 +339,12 @@ impl MvccStore {
         it.seek(keys::history_key(key, revision));
         match (it.key(), it.value()) {
             (Some(raw), Some(value)) if keys::group_of(raw) == escaped.as_slice() => {
-                Ok(Some(decode(value)?))
+                let mut kv = decode(value)?;
+                if kv.key.is_empty() {
+                    // A tombstone: its key is the history key's.
+                    kv.key = key.to_vec();
+                }
+                Ok(Some(kv))
             }
             _ => {
                 it.status()?;
@@ -366,7 +371,7 @@ impl MvccStore {
 
     /// The live version of `key` now without its value, from memory.
     pub(crate) fn latest_head(&self, key: &[u8]) -> Option<KeyValue> {
-        self.live.get(key).map(|head| head.clone().into_key_value())
+        self.live.get(key).map(|head| head.key_value(key))
     }
 
     /// The live version of `key` at `revision`: `None` if absent or deleted.
@@ -391,7 +396,7 @@ impl MvccStore {
             return Ok(self
                 .live
                 .range::<[u8], _>(bounds)
-                .map(|(_, head)| head.clone().into_key_value())
+                .map(|(key, head)| head.key_value(key))
                 .collect());
         }
         let mut out = Vec::new();
@@ -489,7 +494,7 @@ impl MvccStore {
         meta: Meta<'_>,
     ) -> Result<Vec<Result<(i64, WriteResponse), MvccError>>, MvccError> {
         let mut overlay: BTreeMap<Vec<u8>, KeyValue> = BTreeMap::new();
-        let mut ops: Vec<Op> = Vec::new();
+        let mut batch = WriteBatch::default();
         let mut current = self.current;
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
@@ -499,14 +504,13 @@ impl MvccStore {
                 results.push(Err(e));
                 continue;
             }
-            let mut txn = StoreTxn {
-                store: &*self,
-                base: &overlay,
-                revision: current + 1,
-                ops: Vec::new(),
-                pending: BTreeMap::new(),
-                changes: 0,
-            };
+            // A put or a delete refuses before it writes anything, so it
+            // writes into the batch at once; a transaction's writes wait
+            // for its last operation.
+            let direct = !matches!(request, WriteRequest::Txn(_));
+            let written_before = batch.len();
+            let mut txn =
+                StoreTxn::new(&*self, &overlay, current + 1, direct.then_some(&mut batch));
             let outcome = match request {
                 WriteRequest::Put(r) => txn.put(r).map(WriteResponse::Put),
                 WriteRequest::DeleteRange(r) => txn.delete_range(r).map(WriteResponse::DeleteRange),
@@ -515,8 +519,10 @@ impl MvccStore {
             match outcome {
                 Ok(response) => {
                     let changed = txn.changes > 0;
-                    let (txn_ops, pending) = (txn.ops, txn.pending);
-                    ops.extend(txn_ops);
+                    let (held, pending) = (txn.ops, txn.pending);
+                    for op in held {
+                        op.into_batch(self, &mut batch);
+                    }
                     overlay.extend(pending);
                     if changed {
                         current += 1;
@@ -524,10 +530,18 @@ impl MvccStore {
                     results.push(Ok((current, response)));
                 }
                 Err(e @ (MvccError::Storage(_) | MvccError::Corrupt(_))) => return Err(e),
-                Err(e) => results.push(Err(e)),
+                Err(e) => {
+                    drop(txn);
+                    if batch.len() != written_before {
+                        return Err(MvccError::Corrupt(format!(
+                            "a request refused after writing into the batch: {e}"
+                        )));
+                    }
+                    results.push(Err(e));
+                }
             }
         }
-        self.commit_ops(ops, meta, current, &overlay)?;
+        self.commit(batch, meta, current, &overlay)?;
         Ok(results)
     }
 
@@ -724,12 +738,13 @@ impl MvccStore {
             self.write_meta(meta)?;
             return Err(MvccError::LeaseExists);
         }
-        let grant = Op::Put(
-            LEASES,
-            (id as u64).to_be_bytes().to_vec(),
-            ttl.to_be_bytes().to_vec(),
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(LEASES),
+            (id as u64).to_be_bytes(),
+            ttl.to_be_bytes(),
         );
-        self.commit_ops(vec![grant], meta, self.current, &BTreeMap::new())
+        self.commit(batch, meta, self.current, &BTreeMap::new())
     }
 
     /// Revokes lease `id`: its keys are deleted at one new revision (if it
@@ -741,50 +756,38 @@ impl MvccStore {
         }
         let attached = self.lease_keys(id)?;
         let empty = BTreeMap::new();
-        let mut txn = StoreTxn {
-            store: &*self,
-            base: &empty,
-            revision: self.current + 1,
-            ops: Vec::new(),
-            pending: BTreeMap::new(),
-            changes: 0,
-        };
+        let mut batch = WriteBatch::default();
+        let mut txn = StoreTxn::new(&*self, &empty, self.current + 1, Some(&mut batch));
         for key in &attached {
             if let Some(kv) = txn.current(key)?
                 && kv.lease == id
             {
-                txn.record(tombstone(key, txn.revision));
+                txn.delete_one(key, id);
+            } else {
+                txn.write_delete(LEASE_KEYS, &lease_key(id, key));
             }
-            txn.ops.push(Op::Delete(LEASE_KEYS, lease_key(id, key)));
         }
-        txn.ops
-            .push(Op::Delete(LEASES, (id as u64).to_be_bytes().to_vec()));
+        txn.write_delete(LEASES, &(id as u64).to_be_bytes());
         let revision = if txn.changes > 0 {
             txn.revision
         } else {
             self.current
         };
-        let (ops, newest) = (txn.ops, txn.pending);
-        self.commit_ops(ops, meta, revision, &newest)?;
+        let newest = txn.pending;
+        self.commit(batch, meta, revision, &newest)?;
         Ok(revision)
     }
 
-    /// Writes `ops` and `meta` in one batch, with the store's revision moved
-    /// to `revision` if it changed.
-    /// Writes `ops` and `meta` in one batch at `revision`; then `newest`
-    /// (each changed key's newest version, a tombstone if deleted) goes
-    /// into the index of live keys.
-    fn commit_ops(
+    /// Writes `batch` and `meta` at `revision`; then `newest` (each
+    /// changed key's newest version, a tombstone if deleted) goes into the
+    /// index of live keys.
+    fn commit(
         &mut self,
-        ops: Vec<Op>,
+        mut batch: WriteBatch,
         meta: Meta<'_>,
         revision: i64,
         newest: &BTreeMap<Vec<u8>, KeyValue>,
     ) -> Result<(), MvccError> {
-        let mut batch = WriteBatch::default();
-        for op in ops {
-            op.into_batch(self, &mut batch);
-        }
         for (key, value) in meta {
             batch.put_cf(self.cf(META), key, value);
         }
@@ -836,14 +839,13 @@ fn lease_key(id: i64, key: &[u8]) -> Vec<u8> {
     out
 }
 
-fn tombstone(key: &[u8], revision: i64) -> KeyValue {
+/// A deletion at `revision`. Stored without its key, which its history
+/// key holds (a delete of many long keys writes each key once less);
+/// [`MvccStore::version_at`] gives it back.
+fn tombstone(revision: i64) -> KeyValue {
     KeyValue {
-        key: key.to_vec(),
-        create_revision: 0,
         mod_revision: revision,
-        version: 0,
-        value: Vec::new(),
-        lease: 0,
+        ..KeyValue::default()
     }
 }
 
@@ -892,9 +894,11 @@ impl Head {
         Head::decode(bytes).map_err(|e| MvccError::Corrupt(format!("key version: {e}")))
     }
 
+    /// `kv`'s head without its key, as the index keeps it (the index's
+    /// own key is the key).
     fn of(kv: &KeyValue) -> Head {
         Head {
-            key: kv.key.clone(),
+            key: Vec::new(),
             create_revision: kv.create_revision,
             mod_revision: kv.mod_revision,
             version: kv.version,
@@ -902,10 +906,10 @@ impl Head {
         }
     }
 
-    /// The version with an empty value.
-    fn into_key_value(self) -> KeyValue {
+    /// The version of `key` this head describes, with an empty value.
+    fn key_value(&self, key: &[u8]) -> KeyValue {
         KeyValue {
-            key: self.key,
+            key: key.to_vec(),
             create_revision: self.create_revision,
             mod_revision: self.mod_revision,
             version: self.version,
@@ -917,7 +921,15 @@ impl Head {
 
 /// A stored version with an empty value.
 fn decode_head(bytes: &[u8]) -> Result<KeyValue, MvccError> {
-    Head::read(bytes).map(Head::into_key_value)
+    let head = Head::read(bytes)?;
+    Ok(KeyValue {
+        key: head.key,
+        create_revision: head.create_revision,
+        mod_revision: head.mod_revision,
+        version: head.version,
+        value: Vec::new(),
+        lease: head.lease,
+    })
 }
 
 #[cfg(test)]

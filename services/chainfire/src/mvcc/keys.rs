@@ -11,7 +11,21 @@ const TERMINATOR: [u8; 2] = [0x00, 0x01];
 
 /// `key` escaped so that escaped keys sort like the originals.
 pub fn escape(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 2);
+    let mut out = history_key(key, 0);
+    out.truncate(out.len() - 8);
+    out
+}
+
+/// The history key of `key` at `revision`.
+pub fn history_key(key: &[u8], revision: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + TERMINATOR.len() + 8);
+    push_history_key(&mut out, key, revision);
+    out
+}
+
+/// Appends the history key of `key` at `revision` to `out` (a buffer
+/// reused across many keys).
+pub fn push_history_key(out: &mut Vec<u8>, key: &[u8], revision: i64) {
     for &b in key {
         out.push(b);
         if b == 0x00 {
@@ -19,12 +33,7 @@ pub fn escape(key: &[u8]) -> Vec<u8> {
         }
     }
     out.extend_from_slice(&TERMINATOR);
-    out
-}
-
-/// The history key of `key` at `revision`.
-pub fn history_key(key: &[u8], revision: i64) -> Vec<u8> {
-    in_group(&escape(key), revision)
+    out.extend_from_slice(&inverted(revision));
 }
 
 /// The history key at `revision` within an already escaped key's group:

@@ -522,6 +522,8 @@ fn events_replay_in_revision_order_with_previous_versions() {
             (event::EventType::Delete as i32, r3 + 1, Some(b"2".to_vec())),
         ]
     );
+    // A tombstone is stored without its key; its event still names it.
+    assert_eq!(events[2].kv.as_ref().unwrap().key, b"w/a");
     assert_eq!(store.events_since(&watched, r3).unwrap().len(), 2);
     store.compact(r3).unwrap();
     assert!(matches!(
@@ -757,4 +759,102 @@ fn the_history_hash_is_the_same_for_the_same_history_and_fixed_for_a_past_revisi
     put(&mut a, "k", "3");
     assert_ne!(a.hash_kv(0).unwrap().0, b.hash_kv(0).unwrap().0);
     assert_eq!(a.hash_kv(at).unwrap(), b.hash_kv(at).unwrap());
+}
+
+fn delete_prefix(prefix: &str) -> DeleteRangeRequest {
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    DeleteRangeRequest {
+        key: prefix.into(),
+        range_end: end,
+        ..Default::default()
+    }
+}
+
+/// A delete sees what earlier requests of its batch and earlier operations
+/// of its transaction wrote; a transaction refused by a later operation
+/// leaves nothing of its earlier ones; tombstones are stored without their
+/// keys but read back with them.
+#[test]
+fn deletes_see_their_batch_and_a_refused_transaction_writes_nothing() {
+    let (_dir, mut store) = open();
+    put(&mut store, "p/a", "1");
+    put(&mut store, "p/b", "2");
+    put(&mut store, "t/y", "3");
+    let start = store.revision();
+    let put_request = |key: &str| {
+        WriteRequest::Put(PutRequest {
+            key: key.into(),
+            value: "v".into(),
+            ..Default::default()
+        })
+    };
+    let refused = RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: "ghost".into(),
+            ignore_value: true,
+            ..Default::default()
+        })),
+    };
+    let delete_op = RequestOp {
+        request: Some(request_op::Request::RequestDeleteRange(delete_prefix("t/"))),
+    };
+    let requests = vec![
+        put_request("p/c"),
+        WriteRequest::DeleteRange(delete_prefix("p/")),
+        WriteRequest::Txn(TxnRequest {
+            compare: vec![],
+            success: vec![put_op("d", "4"), refused],
+            failure: vec![],
+        }),
+        WriteRequest::Txn(TxnRequest {
+            compare: vec![],
+            success: vec![put_op("t/x", "5"), delete_op],
+            failure: vec![],
+        }),
+        WriteRequest::DeleteRange(delete_prefix("nothing/")),
+    ];
+    let results = store.apply_many(&requests, &[]).unwrap();
+    let deleted = |result: &Result<(i64, WriteResponse), MvccError>| match result {
+        Ok((_, WriteResponse::DeleteRange(response))) => response.deleted,
+        Ok((_, WriteResponse::Txn(txn))) => match &txn.responses[1].response {
+            Some(response_op::Response::ResponseDeleteRange(response)) => response.deleted,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(deleted(&results[1]), 3, "p/a, p/b and the batch's p/c");
+    assert!(matches!(results[2], Err(MvccError::KeyNotFound)));
+    assert_eq!(deleted(&results[3]), 2, "t/y and the transaction's own t/x");
+    assert_eq!(deleted(&results[4]), 0);
+    assert_eq!(store.revision(), start + 3);
+    for key in ["p/a", "p/b", "p/c", "d", "ghost", "t/x", "t/y"] {
+        assert_eq!(value_of(&store, key), None, "{key}");
+    }
+    assert!(range(&store, "\0", b"\0", 0).kvs.is_empty());
+    // The refused transaction wrote no version of d.
+    assert_eq!(store.version_at(b"d", store.revision()).unwrap(), None);
+    // p/a's tombstone: stored without the key, read back with it.
+    let raw = store
+        .db()
+        .get_cf(store.cf(HISTORY), keys::history_key(b"p/a", start + 2))
+        .unwrap()
+        .unwrap();
+    assert!(decode(&raw).unwrap().key.is_empty());
+    let tombstone = store.version_at(b"p/a", start + 2).unwrap().unwrap();
+    assert_eq!(
+        (tombstone.key.as_slice(), tombstone.version),
+        (&b"p/a"[..], 0)
+    );
+    // (t/x, put then deleted in one transaction, has two events at one
+    // revision, both read from its one history entry there.)
+    let mut deleted_keys: Vec<Vec<u8>> = store
+        .events_since(&KeyRange::new(b"\0", b"\0"), start + 1)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.r#type == event::EventType::Delete as i32)
+        .map(|e| e.kv.unwrap().key)
+        .collect();
+    deleted_keys.dedup();
+    assert_eq!(deleted_keys, [&b"p/a"[..], b"p/b", b"p/c", b"t/x", b"t/y"]);
 }

@@ -24,22 +24,75 @@ impl Op {
     }
 }
 
-/// A write request being applied. Its changes are collected in `ops` and
-/// only written if the whole request succeeds; its own reads see them
+/// A write request being applied. Its own reads see its changes
 /// (`pending`) on top of what earlier requests of the same batch changed
-/// (`base`) and the committed store.
+/// (`base`) and the committed store. Its writes go straight into the
+/// batch when the request cannot fail once it has started writing (a put,
+/// a delete: every refusal comes before the first write), so a delete of
+/// many keys is not held twice; a transaction's, which a later operation
+/// can still refuse, are held in `ops` until it succeeds.
 pub(super) struct StoreTxn<'a> {
     pub(super) store: &'a MvccStore,
     /// Newest versions written by earlier requests of the same batch.
     pub(super) base: &'a BTreeMap<Vec<u8>, KeyValue>,
     pub(super) revision: i64,
+    /// Where writes go at once; `None`: they are held in `ops`.
+    pub(super) batch: Option<&'a mut WriteBatch>,
     pub(super) ops: Vec<Op>,
-    /// Key -> its newest version in this request (a tombstone if deleted).
+    /// Key -> its newest version in this request (a tombstone if deleted,
+    /// without its key: the map has it).
     pub(super) pending: BTreeMap<Vec<u8>, KeyValue>,
     pub(super) changes: u32,
+    /// Reused while encoding a history key and a version.
+    scratch_key: Vec<u8>,
+    scratch_value: Vec<u8>,
 }
 
-impl StoreTxn<'_> {
+impl<'a> StoreTxn<'a> {
+    pub(super) fn new(
+        store: &'a MvccStore,
+        base: &'a BTreeMap<Vec<u8>, KeyValue>,
+        revision: i64,
+        batch: Option<&'a mut WriteBatch>,
+    ) -> Self {
+        StoreTxn {
+            store,
+            base,
+            revision,
+            batch,
+            ops: Vec::new(),
+            pending: BTreeMap::new(),
+            changes: 0,
+            scratch_key: Vec::new(),
+            scratch_value: Vec::new(),
+        }
+    }
+
+    fn write_put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        match &mut self.batch {
+            Some(batch) => batch.put_cf(self.store.cf(cf), key, value),
+            None => self.ops.push(Op::Put(cf, key.to_vec(), value.to_vec())),
+        }
+    }
+
+    pub(super) fn write_delete(&mut self, cf: &'static str, key: &[u8]) {
+        match &mut self.batch {
+            Some(batch) => batch.delete_cf(self.store.cf(cf), key),
+            None => self.ops.push(Op::Delete(cf, key.to_vec())),
+        }
+    }
+
+    /// Whether this request or an earlier one of the batch changed a key
+    /// of `range`: if not, the committed store alone answers for it.
+    fn layers_touch(&self, range: &KeyRange) -> bool {
+        let Some(bounds) = range.bounds() else {
+            return false;
+        };
+        [self.base, &self.pending]
+            .iter()
+            .any(|layer| layer.range::<[u8], _>(bounds).next().is_some())
+    }
+
     /// The state before this request: earlier requests of the batch on
     /// top of the committed store.
     pub(super) fn before(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
@@ -71,17 +124,17 @@ impl StoreTxn<'_> {
         with_pending: bool,
         values: bool,
     ) -> Result<Vec<KeyValue>, MvccError> {
-        let mut merged: BTreeMap<Vec<u8>, KeyValue> = self
-            .store
-            .scan(range, self.store.current, values)?
-            .into_iter()
-            .map(|kv| (kv.key.clone(), kv))
-            .collect();
         let layers: &[&BTreeMap<Vec<u8>, KeyValue>] = if with_pending {
             &[self.base, &self.pending]
         } else {
             &[self.base]
         };
+        let stored = self.store.scan(range, self.store.current, values)?;
+        if !self.layers_touch(range) {
+            return Ok(stored);
+        }
+        let mut merged: BTreeMap<Vec<u8>, KeyValue> =
+            stored.into_iter().map(|kv| (kv.key.clone(), kv)).collect();
         for layer in layers {
             for (key, kv) in layer.iter() {
                 if range.contains(key) {
@@ -96,19 +149,21 @@ impl StoreTxn<'_> {
         self.scan_layers(range, true, values)
     }
 
-    pub(super) fn record(&mut self, kv: KeyValue) {
-        self.ops.push(Op::Put(
-            HISTORY,
-            keys::history_key(&kv.key, self.revision),
-            kv.encode_to_vec(),
-        ));
-        self.ops.push(Op::Put(
-            EVENTS,
-            keys::event_key(self.revision, self.changes).to_vec(),
-            kv.key.clone(),
-        ));
+    /// Writes `kv`, the version of `key` at this request's revision (a
+    /// tombstone has no key of its own: the history key holds it).
+    pub(super) fn record(&mut self, key: &[u8], kv: KeyValue) {
+        let mut history_key = std::mem::take(&mut self.scratch_key);
+        let mut value = std::mem::take(&mut self.scratch_value);
+        history_key.clear();
+        keys::push_history_key(&mut history_key, key, self.revision);
+        value.clear();
+        kv.encode(&mut value).expect("a Vec grows");
+        self.write_put(HISTORY, &history_key, &value);
+        self.write_put(EVENTS, &keys::event_key(self.revision, self.changes), key);
+        self.scratch_key = history_key;
+        self.scratch_value = value;
         self.changes += 1;
-        self.pending.insert(kv.key.clone(), kv);
+        self.pending.insert(key.to_vec(), kv);
     }
 
     pub(super) fn range(&self, request: &RangeRequest) -> Result<RangeResponse, MvccError> {
@@ -153,24 +208,22 @@ impl StoreTxn<'_> {
         }
         let old_lease = previous.as_ref().map_or(0, |prev| prev.lease);
         if old_lease != 0 && old_lease != lease {
-            self.ops
-                .push(Op::Delete(LEASE_KEYS, lease_key(old_lease, &request.key)));
+            self.write_delete(LEASE_KEYS, &lease_key(old_lease, &request.key));
         }
         if lease != 0 {
-            self.ops.push(Op::Put(
-                LEASE_KEYS,
-                lease_key(lease, &request.key),
-                Vec::new(),
-            ));
+            self.write_put(LEASE_KEYS, &lease_key(lease, &request.key), &[]);
         }
-        self.record(KeyValue {
-            key: request.key.clone(),
-            create_revision,
-            mod_revision: self.revision,
-            version,
-            value,
-            lease,
-        });
+        self.record(
+            &request.key,
+            KeyValue {
+                key: request.key.clone(),
+                create_revision,
+                mod_revision: self.revision,
+                version,
+                value,
+                lease,
+            },
+        );
         Ok(PutResponse {
             header: None,
             prev_kv: previous.filter(|_| request.prev_kv),
@@ -185,19 +238,40 @@ impl StoreTxn<'_> {
             return Err(MvccError::EmptyKey);
         }
         let range = KeyRange::new(&request.key, &request.range_end);
+        if !request.prev_kv && !self.layers_touch(&range) {
+            // The common delete: its keys straight from the index of live
+            // keys, nothing collected (a prefix can hold millions).
+            let store = self.store;
+            let mut deleted = 0;
+            if let Some(bounds) = range.bounds() {
+                for (key, head) in store.live.range::<[u8], _>(bounds) {
+                    self.delete_one(key, head.lease);
+                    deleted += 1;
+                }
+            }
+            return Ok(DeleteRangeResponse {
+                header: None,
+                deleted,
+                prev_kvs: Vec::new(),
+            });
+        }
         let doomed = self.scan(&range, request.prev_kv)?;
         for kv in &doomed {
-            if kv.lease != 0 {
-                self.ops
-                    .push(Op::Delete(LEASE_KEYS, lease_key(kv.lease, &kv.key)));
-            }
-            self.record(tombstone(&kv.key, self.revision));
+            self.delete_one(&kv.key, kv.lease);
         }
         Ok(DeleteRangeResponse {
             header: None,
             deleted: doomed.len() as i64,
             prev_kvs: if request.prev_kv { doomed } else { Vec::new() },
         })
+    }
+
+    /// Deletes live `key`, attached to `lease` (0: none).
+    pub(super) fn delete_one(&mut self, key: &[u8], lease: i64) {
+        if lease != 0 {
+            self.write_delete(LEASE_KEYS, &lease_key(lease, key));
+        }
+        self.record(key, tombstone(self.revision));
     }
 
     pub(super) fn txn(&mut self, request: &TxnRequest) -> Result<TxnResponse, MvccError> {
