@@ -75,13 +75,17 @@
 //! (p50 1.97 against 1.42 ms), 16 clients 0.93x, 64 clients 1.08x; one
 //! member, one client 0.95x; ranges 1.21-1.50x; peak RSS 0.48-0.72x.
 //! Earlier single-pass runs that day put three-member one-client puts at
-//! 0.65-0.99x. openraft 0.9 runs the log append inside its
-//! core task and sends the entries to the followers only after it returns,
-//! so the leader's fsync and the followers' come one after the other, where
-//! etcd's leader writes its WAL while the followers write theirs; the one
-//! way openraft 0.9 offers around it is the asynchronous append above,
-//! which measured slower here (not explained; the three members' fsyncs
-//! share one virtual disk, which may not overlap them).
+//! 0.65-0.99x. Replication costs chainfire about 1.2 ms per one-client put
+//! (p50 0.74 ms on one member, 1.97 on three) against etcd's 0.7 (0.69,
+//! 1.42). Not the order of the fsyncs: openraft 0.9 runs the leader's
+//! log append inside its core task and sends the entries to the followers
+//! only after it returns, so the leader's fsync and a follower's come one
+//! after the other, but with the append reported durable from a syncing
+//! thread instead (the followers then write while the leader does) the
+//! same two-pass run gave 0.73x and p50 2.00 ms, unchanged, and one-member
+//! puts lost a thread hop (0.85x); reverted. What is left is in the
+//! replication path itself (openraft's replication tasks and channels, the
+//! peer transport, the follower's handling), not yet broken down.
 //!
 //! The etcd binary is Debian's `etcd-server` (installed by `.ci/setup`), or
 //! `$ETCD_BIN`. Set `BENCH_SCALE` (default 1.0) to run more or fewer
