@@ -47,8 +47,9 @@
 //! `CHAINFIRE_BENCH_LOG=info`). Now an entry that may take long (a delete,
 //! a transaction, a revoke, a compaction) is applied on a blocking thread
 //! while readers wait on an async lock without holding a worker; puts are
-//! applied in place, since a thread hop on every write's path cost a
-//! three-member one-client put 0.81x against 0.99x in place. Second cause:
+//! applied in place, since a thread hop on every write's path cost
+//! one-member one-client puts 0.78-0.83x etcd's against 1.04-1.18x in
+//! place. Second cause:
 //! the delete itself took 4.4-7.4 s on each member, near or past the 6.5 s
 //! request timeout. Its RocksDB batch is 226 MB (per key: the history key,
 //! a tombstone that repeated the key, the event), and it was built from a
@@ -61,7 +62,7 @@
 //! collecting them, and neither a tombstone nor the index repeats the key:
 //! that store's delete 2.47 s -> 1.52 s and 380 MB, puts 5.1 -> 4.2 s; in the
 //! cluster the delete takes 2.3-2.9 s per member and `check perf` passed
-//! in all seven runs since (latency and stddev; throughput fails for both
+//! in all eight runs since (latency and stddev; throughput fails for both
 //! systems on this machine), and the members' RSS after it is 0.5 GiB each
 //! (1.05 before). Tried and reverted: appending entries without waiting for
 //! the disk and reporting them durable from a flushing thread (openraft's

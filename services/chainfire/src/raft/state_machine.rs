@@ -377,10 +377,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             blocking(move || Self::apply_all(&mut store.blocking_write(), &entries)).await?
         } else {
             // Puts: a short apply, in place. A hop to a blocking thread
-            // is a thread wake-up on every write's path: three members,
-            // one client, 0.81x etcd's puts/s with it and 0.99x in place
-            // (2026-12-06, same day); `check perf` passed both ways once
-            // large deletes stopped holding gigabytes.
+            // is a thread wake-up on every write's path (one member, one
+            // client: 0.78-0.83x etcd's puts/s with it, 1.04-1.18x in
+            // place); `check perf` passes both ways since large deletes
+            // stopped holding gigabytes.
             Self::apply_all(&mut *self.store.write().await, &entries)?
         };
         self.revision.send_replace(revision);
