@@ -13,13 +13,15 @@ pub const RETRY_FOR: Duration = Duration::from_secs(10);
 /// an answer that timed out.
 pub fn transient(e: &etcd_client::Error) -> bool {
     match e {
-        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4); and UNKNOWN
-        // (2) carrying a cause, which is how tonic reports a connection
-        // lost mid-request (a member killed): a status a server sent has
-        // none.
+        // gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4); and CANCELLED
+        // (1) or UNKNOWN (2) carrying a cause, which is how tonic reports a
+        // connection lost mid-request (a member killed: hyper's "connection
+        // closed" comes as CANCELLED, a reset as UNKNOWN); a status a
+        // server sent has no cause.
         etcd_client::Error::GRpcStatus(status) => {
             matches!(i32::from(status.code()), 4 | 14)
-                || (i32::from(status.code()) == 2 && std::error::Error::source(status).is_some())
+                || (matches!(i32::from(status.code()), 1 | 2)
+                    && std::error::Error::source(status).is_some())
         }
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
         _ => false,
@@ -76,10 +78,18 @@ mod tests {
         let reset = Io::new(ErrorKind::ConnectionReset, "connection reset by peer");
         let lost = Error::GRpcStatus(tonic::Status::from_error(Box::new(reset)));
         assert!(transient(&lost), "{lost:?}");
+        // A connection closed under a request in flight: tonic's CANCELLED
+        // with the transport's error as its cause.
+        let closed = Io::new(ErrorKind::BrokenPipe, "connection closed");
+        let mut cancelled = tonic::Status::new(tonic::Code::Cancelled, "operation was canceled");
+        cancelled.set_source(std::sync::Arc::new(closed));
+        let cancelled = Error::GRpcStatus(cancelled);
+        assert!(transient(&cancelled), "{cancelled:?}");
         for code in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded] {
             assert!(transient(&Error::GRpcStatus(tonic::Status::new(code, "x"))));
         }
         for code in [
+            tonic::Code::Cancelled,
             tonic::Code::Unknown,
             tonic::Code::InvalidArgument,
             tonic::Code::FailedPrecondition,
