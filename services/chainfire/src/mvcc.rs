@@ -921,14 +921,11 @@ impl Head {
 
 /// A stored version with an empty value.
 fn decode_head(bytes: &[u8]) -> Result<KeyValue, MvccError> {
-    let head = Head::read(bytes)?;
+    let mut head = Head::read(bytes)?;
+    let key = std::mem::take(&mut head.key);
     Ok(KeyValue {
-        key: head.key,
-        create_revision: head.create_revision,
-        mod_revision: head.mod_revision,
-        version: head.version,
-        value: Vec::new(),
-        lease: head.lease,
+        key,
+        ..head.key_value(&[])
     })
 }
 
