@@ -78,15 +78,38 @@
 //! Earlier single-pass runs that day put three-member one-client puts at
 //! 0.65-0.99x. Replication costs chainfire about 1.2 ms per one-client put
 //! (p50 0.74 ms on one member, 1.97 on three) against etcd's 0.7 (0.69,
-//! 1.42). Not the order of the fsyncs: openraft 0.9 runs the leader's
-//! log append inside its core task and sends the entries to the followers
-//! only after it returns, so the leader's fsync and a follower's come one
-//! after the other, but with the append reported durable from a syncing
-//! thread instead (the followers then write while the leader does) the
-//! same two-pass run gave 0.73x and p50 2.00 ms, unchanged, and one-member
-//! puts lost a thread hop (0.85x); reverted. What is left is in the
-//! replication path itself (openraft's replication tasks and channels, the
-//! peer transport, the follower's handling), not yet broken down.
+//! 1.42). Where it goes, from syscall tracepoints (`perf record -e
+//! 'syscalls:sys_*_{fdatasync,writev,write,recvfrom,read}'` on all three
+//! members, 40 one-client puts sent to the leader, medians in µs from the
+//! request's arrival, 2026-12-06; tracing slows both):
+//!
+//! | | log write | leader's fsync done | sent to followers | first follower's fsync done | reply |
+//! |---|---|---|---|---|---|
+//! | chainfire | 238-267 | 647-719 | 902-1006 | 1627-1955 | 2126-2598 |
+//! | etcd | 290-295 | 1191-1314 (overlapped) | 426-466 | 1458-1537 | 2078-2332 |
+//!
+//! etcd sends the entries before its own fsync and overlaps the two;
+//! chainfire sends them after. openraft 0.9's core awaits the log's flush
+//! callback inside its append (`RaftCore::append_to_log`) before it runs
+//! the next command, replication, so an `append` that returns early and
+//! reports the flush later (tried twice, last in the trace above: the
+//! entries still left 180 µs after the flush) cannot overlap them; lifting
+//! that needs openraft's pipelined log I/O (0.10, not a stable release) or
+//! a leader that counts itself before its fsync, which loses acknowledged
+//! writes when it crashes and a follower without the entry wins the next
+//! election. On this disk overlapping buys less than the table suggests:
+//! three members' fdatasyncs at once slow each other (etcd's leader's
+//! takes ~1 ms overlapped, chainfire's ~0.45 ms alone), and under the
+//! trace the two systems' replies are 2-11 % apart. Each fdatasync here is three
+//! device requests in series (the data block, the inode, a cache flush;
+//! `block:block_rq_issue`; ext4 without a journal): the Raft log moved out
+//! of RocksDB into segment files allocated up front (as etcd's WAL) did not
+//! shorten it (median 455 µs either way) and was not kept. Forwarding is
+//! not the cost: through a follower's endpoint, one-client puts ran 1.64x
+//! etcd's in the same run (etcd forwards slower) and 0.77x through the
+//! leader's. Whatever is left is in the task hops from quorum to reply
+//! (replication task, core, state-machine worker, core, request task:
+//! 450 µs against etcd's 210 µs from the follower's answer to the reply).
 //!
 //! The etcd binary is Debian's `etcd-server` (installed by `.ci/setup`), or
 //! `$ETCD_BIN`. Set `BENCH_SCALE` (default 1.0) to run more or fewer

@@ -202,6 +202,9 @@ pub struct Member {
     leases: Arc<LeaseClock>,
     reads: Arc<ReadRounds>,
     proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// Log entries proposed and not yet applied ([`PROPOSALS_IN_FLIGHT`]
+    /// permits), shared by [`Member::propose`] and the batching task.
+    slots: Arc<tokio::sync::Semaphore>,
     /// True while leadership is being handed over: proposals wait, so the
     /// target stays caught up and the followers' leases can run out.
     handing_over: watch::Sender<bool>,
@@ -380,9 +383,11 @@ impl Member {
         }
         let (proposals, queue) = tokio::sync::mpsc::unbounded_channel();
         let (handing_over, _) = watch::channel(false);
+        let slots = Arc::new(tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT));
         tokio::spawn(propose_batches(
             raft.clone(),
             queue,
+            slots.clone(),
             handing_over.subscribe(),
         ));
         let member = Member {
@@ -397,6 +402,7 @@ impl Member {
             leases: Arc::default(),
             reads: Arc::default(),
             proposals,
+            slots,
             handing_over,
             hand_over_turn: Arc::default(),
             election_hold: Arc::default(),
@@ -541,15 +547,33 @@ impl Member {
     /// clients' writes; `None` if this member is not the leader.
     pub async fn propose(&self, command: Command) -> Result<Option<CommandResult>, MemberError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.proposals
-            .send((command, tx))
-            .map_err(|_| MemberError::Raft("the member is shutting down".into()))?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(answer) => {
-                answer.map_err(|_| MemberError::Raft("the member is shutting down".into()))?
+        let answered = async {
+            rx.await
+                .map_err(|_| MemberError::Raft("the member is shutting down".into()))?
+        };
+        // With nothing in flight there is nothing to batch with: proposed
+        // from this task, without the two hops through the batching task
+        // and back (a lone client's every write).
+        let idle =
+            !*self.handing_over.borrow() && self.slots.available_permits() == PROPOSALS_IN_FLIGHT;
+        let outcome = match idle.then(|| self.slots.clone().try_acquire_owned().ok()) {
+            Some(Some(slot)) => {
+                let raft = self.raft.clone();
+                let written = async move {
+                    propose_group(&raft, vec![(command, tx)]).await;
+                    drop(slot);
+                    answered.await
+                };
+                tokio::time::timeout(REQUEST_TIMEOUT, written).await
             }
-            Err(_) => Err(MemberError::TimedOut),
-        }
+            _ => {
+                self.proposals
+                    .send((command, tx))
+                    .map_err(|_| MemberError::Raft("the member is shutting down".into()))?;
+                tokio::time::timeout(REQUEST_TIMEOUT, answered).await
+            }
+        };
+        outcome.unwrap_or(Err(MemberError::TimedOut))
     }
 
     /// Returns once this member's store reflects every write committed
@@ -917,9 +941,9 @@ impl Member {
 async fn propose_batches(
     raft: Raft,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+    slots: Arc<tokio::sync::Semaphore>,
     mut handing_over: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
         // Held while leadership is handed over (then proposed here, which
         // answers "not leader", and forwarded to the new leader).

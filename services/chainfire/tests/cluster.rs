@@ -262,3 +262,49 @@ async fn three_members_agree_survive_a_dead_leader_and_catch_up_after_restart() 
         stop(node).await;
     }
 }
+
+/// A lone write is proposed straight from its caller, one log entry each;
+/// writes that arrive while others are in flight still share entries
+/// (one fsync for many), and every one of them is applied at its own
+/// revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lone_writes_take_an_entry_each_and_concurrent_ones_share_entries() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut listeners, members) = listeners(&["solo"]).await;
+    let node = start("solo", listeners.remove(0), &members, root.path()).await;
+    let member = node.member.clone();
+    wait_for("a leader", || {
+        member.term_and_leader().1 == Some(member.id())
+    })
+    .await;
+    let last_index = || member.raft().metrics().borrow().last_log_index.unwrap_or(0);
+
+    let before = last_index();
+    for i in 0..20 {
+        member.write(put(&format!("lone/{i}"), "v")).await.unwrap();
+    }
+    assert_eq!(last_index() - before, 20, "one entry per lone write");
+
+    let before = last_index();
+    let writes: Vec<_> = (0..400)
+        .map(|i| {
+            let member = member.clone();
+            tokio::spawn(async move { member.write(put(&format!("many/{i}"), "v")).await })
+        })
+        .collect();
+    let mut revisions = std::collections::BTreeSet::new();
+    for write in writes {
+        match write.await.unwrap().unwrap() {
+            CommandResult::Written { revision, .. } => assert!(revisions.insert(revision)),
+            other => panic!("a put answered {other:?}"),
+        }
+    }
+    assert_eq!(revisions.len(), 400);
+    let entries = last_index() - before;
+    assert!(
+        entries < 200,
+        "400 concurrent writes took {entries} entries"
+    );
+    assert_eq!(value(&member, "many/399").await.as_deref(), Some(&b"v"[..]));
+    stop(node).await;
+}
