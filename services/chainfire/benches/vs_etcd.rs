@@ -71,14 +71,15 @@
 //! 0.68x, 16 clients to 0.84x; RocksDB's own group commit of synchronous
 //! writes in the Raft core's call is faster here.
 //!
-//! What is left: puts with few clients. In the first run of this bench's
-//! two-pass form (2026-12-06): three members, one client 0.72x etcd's
-//! (p50 1.97 against 1.42 ms), 16 clients 0.93x, 64 clients 1.08x; one
-//! member, one client 0.95x; ranges 1.21-1.50x; peak RSS 0.48-0.72x.
-//! Earlier single-pass runs that day put three-member one-client puts at
-//! 0.65-0.99x. Replication costs chainfire about 1.2 ms per one-client put
-//! (p50 0.74 ms on one member, 1.97 on three) against etcd's 0.7 (0.69,
-//! 1.42). Where it goes, from syscall tracepoints (`perf record -e
+//! What is left: puts on three members with few clients. In the last run
+//! (2026-12-06, the README's table): three members, one client 0.74x
+//! etcd's (p50 2.25 against 1.63 ms), 16 clients 0.89x, 64 clients 1.26x;
+//! one member, one client 1.45x, 64 clients 1.26x; ranges 1.27-1.56x;
+//! peak RSS 0.47-0.78x; `check perf` 1.13x, slowest request 0.17 against
+//! 0.58 s. The run before it gave three-member one-client puts 0.72x, and
+//! single-pass runs that day 0.65-0.99x. Replication costs chainfire
+//! 1.2-1.5 ms per one-client put (p50 0.76 ms on one member, 2.25 on three
+//! in the last run) against etcd's 0.7-0.8 (0.82, 1.63). Where it goes, from syscall tracepoints (`perf record -e
 //! 'syscalls:sys_*_{fdatasync,writev,write,recvfrom,read}'` on all three
 //! members, 40 one-client puts sent to the leader, medians in µs from the
 //! request's arrival, 2026-12-06; tracing slows both):
