@@ -10,6 +10,7 @@
 //! once. The control plane, and `etcdctl get --prefix`, read that prefix.
 
 pub mod retry;
+pub mod state;
 
 /// chainfire's client, as [`connect`] returns it.
 pub use etcd_client::{Client, Error as ConnectError};

@@ -52,6 +52,101 @@ pub fn same(sent: &str, expected: &str) -> bool {
     bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// Who called a service that serves its operator and its tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The service's admin token: every tenant.
+    Operator,
+    /// A photonauth token: this tenant only.
+    Tenant(String),
+}
+
+/// The door of a service that serves its operator (who sends the
+/// service's admin token) and tenants (who send photonauth tokens for the
+/// service's audience, checked here offline with photonauth's public key).
+#[derive(Clone)]
+pub struct TenantGate {
+    admin_token: std::sync::Arc<str>,
+    auth_key: std::sync::Arc<[u8]>,
+    audience: &'static str,
+}
+
+impl std::fmt::Debug for TenantGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantGate")
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantGate {
+    /// The gate of the service `audience` (the audience its tenants'
+    /// tokens name), with its `admin_token` and photonauth's `auth_key`.
+    pub fn new(admin_token: &str, auth_key: Vec<u8>, audience: &'static str) -> TenantGate {
+        TenantGate {
+            admin_token: admin_token.into(),
+            auth_key: auth_key.into(),
+            audience,
+        }
+    }
+
+    /// Who sent `request`.
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let audience = self.audience;
+        let Some(token) = bearer(request) else {
+            return Err(Status::unauthenticated(format!(
+                "send `authorization: Bearer <token>`: the admin token, or a photonauth token for {audience} (`photonctl auth token`)"
+            )));
+        };
+        if same(token, &self.admin_token) {
+            return Ok(Caller::Operator);
+        }
+        let claims = crate::token::verify(&self.auth_key, token, audience, now_seconds())
+            .map_err(|e| Status::unauthenticated(format!("the token is refused: {e}")))?;
+        match claims.sub.split_once('/') {
+            Some((tenant, _user)) if !tenant.is_empty() => Ok(Caller::Tenant(tenant.to_owned())),
+            _ => Err(Status::permission_denied(format!(
+                "the token is not a tenant's: {audience} serves tenants and the operator"
+            ))),
+        }
+    }
+
+    /// The tenant `request` acts for: the one it names, which a tenant's
+    /// token must be (or leave empty). `what` names what the call reaches
+    /// (`VPCs`), for the refusals.
+    pub fn tenant<T>(
+        &self,
+        request: &Request<T>,
+        named: &str,
+        what: &str,
+    ) -> Result<String, Status> {
+        match self.caller(request)? {
+            Caller::Operator if named.is_empty() => Err(Status::invalid_argument(format!(
+                "name the tenant: the admin token reaches every tenant's {what}"
+            ))),
+            Caller::Operator => Ok(named.to_owned()),
+            Caller::Tenant(tenant) if named.is_empty() || named == tenant => Ok(tenant),
+            Caller::Tenant(tenant) => {
+                tracing::info!(%tenant, named, audience = self.audience, "a tenant's request for another tenant refused");
+                Err(Status::permission_denied(format!(
+                    "a token of tenant `{tenant}` reaches only that tenant's {what}"
+                )))
+            }
+        }
+    }
+
+    /// Nothing unless `request` is the operator's; `what` names the call
+    /// for the refusal.
+    pub fn operator<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
+        match self.caller(request)? {
+            Caller::Operator => Ok(()),
+            Caller::Tenant(tenant) => Err(Status::permission_denied(format!(
+                "{what} takes the admin token; a token of tenant `{tenant}` cannot"
+            ))),
+        }
+    }
+}
+
 impl AuthApi {
     /// A token saying `subject` may call `audience` for `ttl_seconds`.
     fn issue(

@@ -8,10 +8,8 @@
 //! keys, so one tenant cannot even name another's VPC.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use photonauth::api::{bearer, same};
-use photonauth::token::now_seconds;
+use photonauth::api::TenantGate;
 use tonic::{Request, Response, Status};
 
 use crate::store::{AllocationRecord, NetError, NetStore, SubnetRecord, VpcRecord};
@@ -31,9 +29,9 @@ pub const AUDIENCE: &str = "photonnet";
 #[derive(Clone)]
 pub struct NetApi {
     store: NetStore,
-    admin_token: Arc<str>,
-    /// photonauth's Ed25519 public key, which signs tenants' tokens.
-    auth_key: Arc<[u8]>,
+    /// The operator's admin token, and photonauth's Ed25519 public key,
+    /// which signs tenants' tokens.
+    gate: TenantGate,
 }
 
 impl std::fmt::Debug for NetApi {
@@ -42,15 +40,6 @@ impl std::fmt::Debug for NetApi {
             .field("store", &self.store)
             .finish_non_exhaustive()
     }
-}
-
-/// Who a request is from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Caller {
-    /// The admin token: every tenant.
-    Operator,
-    /// A photonauth token: this tenant only.
-    Tenant(String),
 }
 
 fn status(error: NetError) -> Status {
@@ -94,46 +83,14 @@ impl NetApi {
     ) -> PhotonNetServer<NetApi> {
         PhotonNetServer::new(NetApi {
             store,
-            admin_token: admin_token.into(),
-            auth_key: auth_key.into(),
+            gate: TenantGate::new(admin_token, auth_key, AUDIENCE),
         })
-    }
-
-    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        let Some(token) = bearer(request) else {
-            return Err(Status::unauthenticated(
-                "send `authorization: Bearer <token>`: the admin token, or a photonauth token for photonnet (`photonctl auth token`)",
-            ));
-        };
-        if same(token, &self.admin_token) {
-            return Ok(Caller::Operator);
-        }
-        let claims = photonauth::token::verify(&self.auth_key, token, AUDIENCE, now_seconds())
-            .map_err(|e| Status::unauthenticated(format!("the token is refused: {e}")))?;
-        match claims.sub.split_once('/') {
-            Some((tenant, _user)) if !tenant.is_empty() => Ok(Caller::Tenant(tenant.to_owned())),
-            _ => Err(Status::permission_denied(
-                "the token is not a tenant's: photonnet serves tenants and the operator",
-            )),
-        }
     }
 
     /// The tenant a request acts for: the one it names, which a tenant's
     /// token must be (or leave empty).
     fn tenant<T>(&self, request: &Request<T>, named: &str) -> Result<String, Status> {
-        match self.caller(request)? {
-            Caller::Operator if named.is_empty() => Err(Status::invalid_argument(
-                "name the tenant: the admin token reaches every tenant's VPCs",
-            )),
-            Caller::Operator => Ok(named.to_owned()),
-            Caller::Tenant(tenant) if named.is_empty() || named == tenant => Ok(tenant),
-            Caller::Tenant(tenant) => {
-                tracing::info!(%tenant, named, "a tenant's request for another tenant refused");
-                Err(Status::permission_denied(format!(
-                    "a token of tenant `{tenant}` reaches only that tenant's VPCs"
-                )))
-            }
-        }
+        self.gate.tenant(request, named, "VPCs")
     }
 
     fn vpc(&self, tenant: &str, name: &str, record: VpcRecord) -> Vpc {

@@ -27,13 +27,14 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, KeyValue, TxnOp};
 use flashdns::store::Change;
 use flashdns::store::chainfire::ChainfireStore;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record};
 use ipnet::Ipv4Net;
 use photon_integration::retry::prefix_end;
+use photon_integration::state::{StateKv, absent, empty, exists, unchanged};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -179,24 +180,14 @@ struct NameRecord {
 /// Checks a DNS label used as a name: 1 to 63 of `a-z 0-9 -`, not
 /// starting or ending with `-`.
 pub fn check_label(what: &'static str, name: &str) -> Result<(), NetError> {
-    let bad = |why| NetError::BadName {
-        what,
-        name: name.to_owned(),
-        why,
-    };
-    if name.is_empty() || name.len() > 63 {
-        return Err(bad("1 to 63 characters"));
+    match photon_integration::state::label_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(NetError::BadName {
+            what,
+            name: name.to_owned(),
+            why,
+        }),
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(bad("only lower-case letters, digits and `-` (a DNS label)"));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err(bad("must not start or end with `-`"));
-    }
-    Ok(())
 }
 
 /// An IPv4 network with a prefix length in `lengths`, given as its
@@ -255,23 +246,6 @@ fn below(n: usize) -> usize {
     (u64::from_le_bytes(bytes) % n as u64) as usize
 }
 
-fn exists(key: &str) -> Compare {
-    Compare::create_revision(key, CompareOp::Greater, 0)
-}
-
-fn absent(key: &str) -> Compare {
-    Compare::create_revision(key, CompareOp::Equal, 0)
-}
-
-fn unchanged(key: &str, revision: i64) -> Compare {
-    Compare::mod_revision(key, CompareOp::Equal, revision)
-}
-
-/// Nothing under `prefix` at all.
-fn empty(prefix: &str) -> Compare {
-    absent(prefix).with_range(prefix_end(prefix.as_bytes()))
-}
-
 fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, NetError> {
     serde_json::from_slice(kv.value())
         .map_err(|e| NetError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(kv.key()))))
@@ -291,7 +265,7 @@ struct VpcZone {
 /// photonnet's state under one cluster's prefix.
 #[derive(Clone)]
 pub struct NetStore {
-    client: Client,
+    kv: StateKv,
     prefix: String,
     dns: Option<VpcZone>,
 }
@@ -309,7 +283,7 @@ impl NetStore {
     /// The state of cluster `cluster`, through `client`, with VPC DNS off.
     pub fn new(client: Client, cluster: &str) -> NetStore {
         NetStore {
-            client,
+            kv: StateKv::new(client),
             prefix: format!("/photon/clusters/{cluster}/photonnet/"),
             dns: None,
         }
@@ -330,7 +304,7 @@ impl NetStore {
         })?;
         origin.set_fqdn(true);
         let store = ChainfireStore::new(
-            self.client.clone(),
+            self.kv.client().clone(),
             flashdns::store::chainfire::cluster_prefix(cluster),
         );
         if store.ensure_zone(&origin, server, NAME_TTL).await? {
@@ -363,25 +337,12 @@ impl NetStore {
     }
 
     async fn get_kv(&self, key: &str) -> Result<Option<KeyValue>, NetError> {
-        let answer = photon_integration::retry::retried(|| {
-            let mut kv = self.client.kv_client();
-            async move { kv.get(key, None).await }
-        })
-        .await
-        .map_err(unavailable)?;
-        Ok(answer.kvs().first().cloned())
+        self.kv.get(key).await.map_err(unavailable)
     }
 
     /// Every key-value under `prefix`, at one revision; that revision.
     async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64), NetError> {
-        let answer = photon_integration::retry::retried(|| {
-            let mut kv = self.client.kv_client();
-            async move { kv.get(prefix, Some(GetOptions::new().with_prefix())).await }
-        })
-        .await
-        .map_err(unavailable)?;
-        let revision = answer.header().map_or(0, |h| h.revision());
-        Ok((answer.kvs().to_vec(), revision))
+        self.kv.range(prefix).await.map_err(unavailable)
     }
 
     /// Each `(name after prefix, record)` under `prefix`.
@@ -399,14 +360,7 @@ impl NetStore {
     }
 
     async fn txn(&self, when: Vec<Compare>, then: Vec<TxnOp>) -> Result<bool, NetError> {
-        let txn = Txn::new().when(when).and_then(then);
-        let answer = photon_integration::retry::retried(|| {
-            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
-            async move { kv.txn(txn).await }
-        })
-        .await
-        .map_err(unavailable)?;
-        Ok(answer.succeeded())
+        self.kv.txn(when, then).await.map_err(unavailable)
     }
 
     /// The transaction of `when` and `then`, with `dns` applied to the VPC
