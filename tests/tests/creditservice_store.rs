@@ -397,3 +397,76 @@ async fn the_api_serves_the_operator_everything_and_a_tenant_its_own_account() {
         .into_inner();
     assert_eq!(after.balance, 50);
 }
+
+/// `creditservice-server` reads the TOML of its module doc; a document it
+/// cannot honour is refused with the key named, before anything starts.
+#[test]
+fn the_server_reads_its_toml_and_names_the_key_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credits.toml");
+    let document = |limits: &str| {
+        format!(
+            r#"
+[photon]
+mode = "integrated"
+component_id = "credits-1"
+cluster_id = "prod"
+[photon.integrated]
+chainfire_endpoints = ["http://127.0.0.1:2379"]
+auth_service_endpoint = "http://127.0.0.1:50051"
+[standalone.server]
+grpc_addr = "127.0.0.1:50053"
+[standalone.auth]
+admin_token = "t0ken"
+{limits}
+"#
+        )
+    };
+    let run = |limits: &str, extra: &[&str]| {
+        std::fs::write(&file, document(limits)).unwrap();
+        let path = file.to_str().unwrap().to_owned();
+        let args: Vec<&str> = [&["--config", path.as_str()][..], extra].concat();
+        e2e::server_output("creditservice", &args, &[])
+    };
+
+    let out = run(
+        "[standalone.limits]\ndefault = 100\n[standalone.limits.kinds]\nbucket = 10\nload-balancer = 2",
+        &["--print-config"],
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("load-balancer = 2"), "{printed}");
+    assert!(printed.contains("default = 100"), "{printed}");
+    assert!(
+        !printed.contains("t0ken"),
+        "secrets are not printed: {printed}"
+    );
+
+    let refused = |limits: &str, extra: &[&str]| {
+        let out = run(limits, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_ne!(out.status.code(), Some(0), "{stderr}");
+        stderr
+    };
+    let bad_kind = refused(
+        "[standalone.limits.kinds]\nBuckets = 10",
+        &["--print-config"],
+    );
+    assert!(
+        bad_kind.contains("standalone.limits")
+            && bad_kind.contains("`Buckets` is not a resource kind"),
+        "{bad_kind}"
+    );
+    let typo = refused("[standalone.limits]\ndefualt = 5", &["--print-config"]);
+    assert!(typo.contains("defualt"), "{typo}");
+    let alone = refused("", &["--print-config", "--set", "photon.mode=standalone"]);
+    assert!(
+        alone.contains("creditservice keeps accounts and reservations in chainfire"),
+        "{alone}"
+    );
+}

@@ -157,6 +157,12 @@ marker! {
     /// allocations (what `photonctl net` and the control plane call).
     PhotonNetApi, "photonnet", Tcp, false
 }
+marker! {
+    /// creditservice's gRPC API: tenants' quotas and credits, reserved,
+    /// committed and released (what the API gateway calls before it makes
+    /// a resource).
+    CreditApi, "creditservice", Tcp, false
+}
 
 /// A protocol that is HTTP underneath: what an HTTP (L7) load balancer can
 /// route, rewrite headers of and keep sessions on.

@@ -125,6 +125,22 @@ impl StateKv {
         Ok((answer.kvs().to_vec(), revision))
     }
 
+    /// How many keys there are under `prefix`.
+    pub async fn count(&self, prefix: &str) -> Result<i64, etcd_client::Error> {
+        let answer = retried(|| {
+            let mut kv = self.client.kv_client();
+            async move {
+                kv.get(
+                    prefix,
+                    Some(GetOptions::new().with_prefix().with_count_only()),
+                )
+                .await
+            }
+        })
+        .await?;
+        Ok(answer.count())
+    }
+
     /// `then` if every compare in `when` holds, in one transaction;
     /// whether it did. A transaction tried again after its answer was
     /// lost may have taken effect the first time: `when` must then be

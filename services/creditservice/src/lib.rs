@@ -12,8 +12,19 @@
 //! gateways reserving at once never spend a unit or a credit twice;
 //! [`api`] is the gRPC API over it (the operator's admin token for every
 //! call, a tenant's photonauth token for its own account).
+//!
+//! The [`spec`] half is what deployments and ui-tests compile against; the
+//! `server` feature adds the state half, the runtime's `Service` and
+//! [`standalone`] (`creditservice-server` from TOML).
+
+pub mod spec;
+pub use spec::{CreditService, DefaultLimits};
 
 #[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+pub mod standalone;
 #[cfg(feature = "server")]
 pub mod store;

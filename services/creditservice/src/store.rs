@@ -552,6 +552,21 @@ impl CreditStore {
         Ok((account.balance, usage))
     }
 
+    /// How many accounts and reservations there are.
+    pub async fn census(&self) -> Result<(i64, i64), CreditError> {
+        let accounts = self
+            .kv
+            .count(&format!("{}a/", self.prefix))
+            .await
+            .map_err(unavailable)?;
+        let reservations = self
+            .kv
+            .count(&format!("{}r/", self.prefix))
+            .await
+            .map_err(unavailable)?;
+        Ok((accounts, reservations))
+    }
+
     /// `tenant`'s reservations, by id.
     pub async fn reservations(
         &self,

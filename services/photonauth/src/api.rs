@@ -52,6 +52,55 @@ pub fn same(sent: &str, expected: &str) -> bool {
     bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// How long photonauth is waited for by a service starting beside it.
+const AUTH_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// photonauth's public key (which signs tenants' tokens), asked of it at
+/// `endpoint` (presenting `config`) until it answers or a minute passes:
+/// what a service that takes tenants' tokens does as it starts.
+pub async fn public_key(
+    endpoint: &str,
+    config: &photon_runtime::skew::ConfigCheck,
+) -> Result<Vec<u8>, String> {
+    use proto::photon_auth_client::PhotonAuthClient;
+    let deadline = tokio::time::Instant::now() + AUTH_WAIT;
+    loop {
+        let tried = async {
+            let mut client = PhotonAuthClient::connect(endpoint.to_owned())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut request = Request::new(PublicKeyRequest {});
+            if let Some(value) = config
+                .presented()
+                .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok())
+            {
+                request
+                    .metadata_mut()
+                    .insert(photon_runtime::skew::HEADER, value);
+            }
+            client
+                .public_key(request)
+                .await
+                .map(|answer| answer.into_inner().ed25519)
+                .map_err(|e| e.message().to_owned())
+        }
+        .await;
+        match tried {
+            Ok(key) => return Ok(key),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "photonauth at {endpoint} gave no public key in {} s: {e}",
+                    AUTH_WAIT.as_secs()
+                ));
+            }
+            Err(e) => {
+                tracing::debug!(%endpoint, error = %e, "photonauth not answering yet");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
 /// Who called a service that serves its operator and its tenants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {

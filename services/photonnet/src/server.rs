@@ -9,8 +9,6 @@ use photon_dsl::Node;
 use photon_runtime::admin::{Checks, LastLook, Metrics, Report};
 use photon_runtime::operations::Operations;
 use photon_runtime::{BoxFuture, ExposeSecret, Running, Service, ServiceError, StartContext};
-use photonauth::api::proto::PublicKeyRequest;
-use photonauth::api::proto::photon_auth_client::PhotonAuthClient;
 
 use crate::api::NetApi;
 use crate::spec::{ApiListener, PhotonNet, VpcDns};
@@ -18,9 +16,6 @@ use crate::store::NetStore;
 
 /// How often the state is read for `/health` and `/metrics`.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
-
-/// How long photonauth is waited for at start (it may be starting too).
-const AUTH_WAIT: Duration = Duration::from_secs(60);
 
 /// What `/health` and `/metrics` say: the last look at the state
 /// ((tenants with VPCs, VPCs), or why it could not be read), and where
@@ -69,51 +64,6 @@ impl Report for Reported {
     }
 }
 
-/// photonauth's public key, asked of it at `endpoint` until it answers or
-/// [`AUTH_WAIT`] passes.
-async fn auth_key(
-    endpoint: &str,
-    config: &photon_runtime::skew::ConfigCheck,
-) -> Result<Vec<u8>, ServiceError> {
-    let deadline = tokio::time::Instant::now() + AUTH_WAIT;
-    loop {
-        let tried = async {
-            let mut client = PhotonAuthClient::connect(endpoint.to_owned())
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut request = tonic::Request::new(PublicKeyRequest {});
-            if let Some(value) = config
-                .presented()
-                .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok())
-            {
-                request
-                    .metadata_mut()
-                    .insert(photon_runtime::skew::HEADER, value);
-            }
-            client
-                .public_key(request)
-                .await
-                .map(|answer| answer.into_inner().ed25519)
-                .map_err(|e| e.message().to_owned())
-        }
-        .await;
-        match tried {
-            Ok(key) => return Ok(key),
-            Err(e) if tokio::time::Instant::now() >= deadline => {
-                return Err(format!(
-                    "photonauth at {endpoint} gave no public key in {} s: {e}",
-                    AUTH_WAIT.as_secs()
-                )
-                .into());
-            }
-            Err(e) => {
-                tracing::debug!(%endpoint, error = %e, "photonauth not answering yet");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-}
-
 impl<N: Node> Service for PhotonNet<N> {
     fn export_config(
         &self,
@@ -157,7 +107,7 @@ impl<N: Node> Service for PhotonNet<N> {
                 "http://{}",
                 ctx.address_of(spec.auth.node(), spec.auth.port()).await?
             );
-            let key = auth_key(&auth, &ctx.config).await?;
+            let key = photonauth::api::public_key(&auth, &ctx.config).await?;
             let listener = ctx.tcp(ApiListener, &spec)?;
             tracing::info!(
                 grpc = %listener.local_addr()?,
