@@ -38,6 +38,36 @@ pub fn admin_routes(admin: crate::Admin) -> axum::Router {
         .route(crate::admin::ROLL_PATH, axum::routing::post(answer))
 }
 
+/// Serves a component's gRPC API as every one here is served: on
+/// `listener`, with `admin`'s `GET /health` and `/metrics` beside it
+/// (HTTP/1.1 accepted too), each call counted into `operations` (which
+/// `admin`'s report writes out), callers built from another configuration
+/// noticed, until `ctx` shuts down. `api` adds the component's services;
+/// `component` names it in the last log line.
+#[cfg(feature = "grpc-admin")]
+pub fn serve_api(
+    ctx: &crate::StartContext,
+    listener: tokio::net::TcpListener,
+    admin: crate::Admin,
+    operations: std::sync::Arc<crate::operations::Operations>,
+    api: impl FnOnce(tonic::service::Routes) -> tonic::service::Routes,
+    component: &'static str,
+) -> crate::Running {
+    let routes = api(tonic::service::Routes::from(admin_routes(admin)));
+    let (config, shutdown) = (ctx.config.clone(), ctx.shutdown.clone());
+    Box::pin(async move {
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(MetricsLayer(operations))
+            .layer(SkewLayer(config))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
+            .await?;
+        tracing::info!("{component} stopped");
+        Ok(())
+    })
+}
+
 /// A layer counting every gRPC call into `Operations` (made with
 /// [`Operations::grpc`](crate::operations::Operations::grpc)) by method and
 /// status code, timed until its response ends: add it with

@@ -316,6 +316,28 @@ impl StartContext {
             .map(Some)
     }
 
+    /// For a service that keeps its state in chainfire only: a client of
+    /// the state store and the cluster its keys are under, or an error
+    /// saying `component` runs joined to its state store only.
+    #[cfg(feature = "integration")]
+    pub async fn state_store_only(
+        &self,
+        component: &str,
+    ) -> Result<(photon_integration::Client, String), ServiceError> {
+        let Some(state) = &self.state_store else {
+            return Err(format!(
+                "{component} keeps its state in chainfire: it runs joined to its state store only"
+            )
+            .into());
+        };
+        let client = self
+            .state_store_client()
+            .await
+            .map_err(|e| format!("{component}'s state in chainfire: {e}"))?
+            .ok_or("no state store to connect to")?;
+        Ok((client, state.cluster.clone()))
+    }
+
     /// Where to connect to reach `port` on `node`.
     pub async fn address_of(&self, node: NodeName, port: Port) -> Result<SocketAddr, ConnectError> {
         resolve_socket(&self.resolver, node, port).await

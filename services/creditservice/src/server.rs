@@ -94,18 +94,8 @@ impl<N: Node> Service for CreditService<N> {
         let spec = *self;
         Box::pin(async move {
             let token = photon_runtime::read_secret(&spec.admin_token)?;
-            let Some(state) = ctx.state_store.clone() else {
-                return Err(
-                    "creditservice keeps its state in chainfire: it runs joined to its state store only"
-                        .into(),
-                );
-            };
-            let client = ctx
-                .state_store_client()
-                .await
-                .map_err(|e| format!("creditservice's state in chainfire: {e}"))?
-                .ok_or("no state store to connect to")?;
-            let store = CreditStore::new(client, &state.cluster, defaults(&spec.limits));
+            let (client, cluster) = ctx.state_store_only("creditservice").await?;
+            let store = CreditStore::new(client, &cluster, defaults(&spec.limits));
             let auth = format!(
                 "http://{}",
                 ctx.address_of(spec.auth.node(), spec.auth.port()).await?
@@ -115,7 +105,7 @@ impl<N: Node> Service for CreditService<N> {
             tracing::info!(
                 grpc = %listener.local_addr()?,
                 admin_token = %spec.admin_token,
-                cluster = %state.cluster,
+                %cluster,
                 photonauth = %auth,
                 "creditservice listening"
             );
@@ -132,23 +122,14 @@ impl<N: Node> Service for CreditService<N> {
             };
             let operations = reported.operations.clone();
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
-            let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
-                .add_service(CreditApi::server(store, token.expose_secret(), key));
-            let running: Running = Box::pin(async move {
-                tonic::transport::Server::builder()
-                    .accept_http1(true)
-                    .layer(photon_runtime::grpc::MetricsLayer(operations))
-                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(
-                        photon_runtime::grpc::incoming(listener),
-                        ctx.shutdown.clone().cancelled_owned(),
-                    )
-                    .await?;
-                tracing::info!("creditservice stopped");
-                Ok(())
-            });
-            Ok(running)
+            Ok(photon_runtime::grpc::serve_api(
+                &ctx,
+                listener,
+                admin,
+                operations,
+                |routes| routes.add_service(CreditApi::server(store, token.expose_secret(), key)),
+                "creditservice",
+            ))
         })
     }
 }

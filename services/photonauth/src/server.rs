@@ -71,23 +71,13 @@ impl<N: Node> Service for PhotonAuth<N> {
         let spec = *self;
         Box::pin(async move {
             let token = photon_runtime::read_secret(&spec.admin_token)?;
-            let Some(state) = ctx.state_store.clone() else {
-                return Err(
-                    "photonauth keeps its state in chainfire: it runs joined to its state store only"
-                        .into(),
-                );
-            };
-            let client = ctx
-                .state_store_client()
-                .await
-                .map_err(|e| format!("photonauth's state in chainfire: {e}"))?
-                .ok_or("no state store to connect to")?;
-            let store = AuthStore::new(client, &state.cluster);
+            let (client, cluster) = ctx.state_store_only("photonauth").await?;
+            let store = AuthStore::new(client, &cluster);
             let listener = ctx.tcp(ApiListener, &spec)?;
             tracing::info!(
                 grpc = %listener.local_addr()?,
                 admin_token = %spec.admin_token,
-                cluster = %state.cluster,
+                %cluster,
                 "photonauth listening"
             );
             let signer = crate::token::Signer::from_pkcs8(&store.signing_key().await?)?;
@@ -111,28 +101,15 @@ impl<N: Node> Service for PhotonAuth<N> {
                 env!("CARGO_PKG_VERSION"),
                 Reported(health, operations.clone()),
             );
-            let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
-                .add_service(AuthApi::server(
-                    store,
-                    token.expose_secret(),
-                    &service_secret,
-                    signer,
-                ));
-            let running: Running = Box::pin(async move {
-                tonic::transport::Server::builder()
-                    .accept_http1(true)
-                    .layer(photon_runtime::grpc::MetricsLayer(operations))
-                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(
-                        photon_runtime::grpc::incoming(listener),
-                        ctx.shutdown.clone().cancelled_owned(),
-                    )
-                    .await?;
-                tracing::info!("photonauth stopped");
-                Ok(())
-            });
-            Ok(running)
+            let api = AuthApi::server(store, token.expose_secret(), &service_secret, signer);
+            Ok(photon_runtime::grpc::serve_api(
+                &ctx,
+                listener,
+                admin,
+                operations,
+                |routes| routes.add_service(api),
+                "photonauth",
+            ))
         })
     }
 }

@@ -87,21 +87,11 @@ impl<N: Node> Service for PhotonNet<N> {
         let spec = *self;
         Box::pin(async move {
             let token = photon_runtime::read_secret(&spec.admin_token)?;
-            let Some(state) = ctx.state_store.clone() else {
-                return Err(
-                    "photonnet keeps its state in chainfire: it runs joined to its state store only"
-                        .into(),
-                );
-            };
-            let client = ctx
-                .state_store_client()
-                .await
-                .map_err(|e| format!("photonnet's state in chainfire: {e}"))?
-                .ok_or("no state store to connect to")?;
-            let mut store = NetStore::new(client, &state.cluster);
+            let (client, cluster) = ctx.state_store_only("photonnet").await?;
+            let mut store = NetStore::new(client, &cluster);
             if let VpcDns::Zone { zone, server } = spec.dns {
                 let server = ctx.address_of(server.node(), server.port()).await?;
-                store = store.with_dns(&state.cluster, zone, server.ip()).await?;
+                store = store.with_dns(&cluster, zone, server.ip()).await?;
             }
             let auth = format!(
                 "http://{}",
@@ -112,7 +102,7 @@ impl<N: Node> Service for PhotonNet<N> {
             tracing::info!(
                 grpc = %listener.local_addr()?,
                 admin_token = %spec.admin_token,
-                cluster = %state.cluster,
+                %cluster,
                 photonauth = %auth,
                 zone = store.zone().as_deref().unwrap_or("(off)"),
                 "photonnet listening"
@@ -131,23 +121,14 @@ impl<N: Node> Service for PhotonNet<N> {
             };
             let operations = reported.operations.clone();
             let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
-            let routes = tonic::service::Routes::from(photon_runtime::grpc::admin_routes(admin))
-                .add_service(NetApi::server(store, token.expose_secret(), key));
-            let running: Running = Box::pin(async move {
-                tonic::transport::Server::builder()
-                    .accept_http1(true)
-                    .layer(photon_runtime::grpc::MetricsLayer(operations))
-                    .layer(photon_runtime::grpc::SkewLayer(ctx.config.clone()))
-                    .add_routes(routes)
-                    .serve_with_incoming_shutdown(
-                        photon_runtime::grpc::incoming(listener),
-                        ctx.shutdown.clone().cancelled_owned(),
-                    )
-                    .await?;
-                tracing::info!("photonnet stopped");
-                Ok(())
-            });
-            Ok(running)
+            Ok(photon_runtime::grpc::serve_api(
+                &ctx,
+                listener,
+                admin,
+                operations,
+                |routes| routes.add_service(NetApi::server(store, token.expose_secret(), key)),
+                "photonnet",
+            ))
         })
     }
 }
