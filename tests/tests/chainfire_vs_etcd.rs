@@ -9,7 +9,7 @@
 use e2e::Loopback;
 use e2e::etcd::{Etcd, deployment_up};
 use e2e::grpc::{RawAnswer, call, frame};
-use etcd_client::{Client, GetOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Client, DeleteOptions, GetOptions, Txn, TxnOp, TxnOpResponse};
 
 /// Both servers, fresh, and a client of each (chainfire's first).
 struct Side {
@@ -192,6 +192,60 @@ async fn a_txn_over_128_operations_is_refused_as_etcd_refuses_it() {
         ))
     );
     assert_eq!(applied, 128, "nothing of a refused transaction is applied");
+}
+
+/// What one transaction may write, as etcd rules it: a key put twice, or
+/// put inside a range the transaction deletes, is a duplicate (nested
+/// transactions included); the two branches of a nested transaction may
+/// put one key, and deletes may overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_txn_writing_one_key_twice_is_refused_as_etcd_refuses_it() {
+    let net = Loopback::block();
+    let side = Side::start(&net).await;
+    let put = |key: &str| TxnOp::put(key, "v", None);
+    let delete = |key: &str, prefix: bool| {
+        TxnOp::delete(key, prefix.then(|| DeleteOptions::new().with_prefix()))
+    };
+    let cases = || {
+        vec![
+            Txn::new().and_then([put("d/1"), put("d/1")]),
+            Txn::new().and_then([put("d/1"), delete("d/1", false)]),
+            Txn::new().and_then([delete("d/", true), put("d/1")]),
+            Txn::new().and_then([
+                delete("d/", true),
+                TxnOp::txn(Txn::new().and_then([put("d/1")])),
+            ]),
+            Txn::new().and_then([
+                TxnOp::txn(Txn::new().or_else([delete("d/1", false)])),
+                put("d/1"),
+            ]),
+            Txn::new().and_then([TxnOp::txn(
+                Txn::new().and_then([put("d/2")]).or_else([put("d/2")]),
+            )]),
+            Txn::new().and_then([delete("d/", true), delete("d/2", false)]),
+            Txn::new()
+                .and_then([put("d/3")])
+                .or_else([delete("d/3", false)]),
+        ]
+    };
+    let mut answers = Vec::new();
+    for mut client in side.clients().await {
+        let mut outcomes = Vec::new();
+        for txn in cases() {
+            outcomes.push(client.txn(txn).await.map(|_| ()).map_err(status));
+        }
+        answers.push(outcomes);
+    }
+    let outcomes = agree(
+        "transactions writing one key twice",
+        answers.try_into().unwrap(),
+    );
+    let duplicate = Err((
+        tonic::Code::InvalidArgument,
+        "etcdserver: duplicate key given in txn request".to_owned(),
+    ));
+    assert_eq!(outcomes[..5], vec![duplicate; 5][..]);
+    assert_eq!(outcomes[5..], [Ok(()), Ok(()), Ok(())]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -245,7 +245,14 @@ async fn a_roll_to_the_next_revision_lets_old_and_new_talk_under_refuse() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let restart = format!("sh {} {{node}} {}", script.display(), new.display());
+    // Each restart waits a second first: the old client polls every
+    // 200 ms, and must get to call the new server before its own restart
+    // (roll moves on as soon as a node is healthy, within milliseconds).
+    let restart = format!(
+        "sleep 1; sh {} {{node}} {}",
+        script.display(),
+        new.display()
+    );
     let rolled = e2e::output(
         "echo-canary-next",
         &[

@@ -33,7 +33,7 @@ use crate::proto::etcdserverpb::{
     range_request, request_op, response_op,
 };
 use crate::proto::mvccpb::{Event, KeyValue, event};
-use txn::{StoreTxn, check_no_duplicate_puts, shape_range};
+use txn::{StoreTxn, check_txn_writes, shape_range};
 
 const HISTORY: &str = "history";
 const EVENTS: &str = "events";
@@ -499,7 +499,7 @@ impl MvccStore {
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
             if let WriteRequest::Txn(txn) = request
-                && let Err(e) = check_no_duplicate_puts(txn)
+                && let Err(e) = check_txn_writes(txn)
             {
                 results.push(Err(e));
                 continue;

@@ -408,20 +408,58 @@ pub(super) fn compare_one(compare: &Compare, kv: Option<&KeyValue>) -> bool {
     }
 }
 
-/// etcd refuses a transaction that puts or deletes one key twice in one
-/// branch; checking up front keeps the rule out of the apply path.
-pub(super) fn check_no_duplicate_puts(request: &TxnRequest) -> Result<(), MvccError> {
-    for ops in [&request.success, &request.failure] {
-        let mut seen = std::collections::BTreeSet::new();
-        for op in ops {
-            if let Some(request_op::Request::RequestPut(put)) = &op.request
-                && !seen.insert(put.key.clone())
-            {
+/// etcd's rule for what one transaction may write: no key put twice, and
+/// no key put inside a range it deletes, where both can run (either branch
+/// of a nested transaction runs, never both, so the two may put one key);
+/// "etcdserver: duplicate key given in txn request" otherwise. Checking up
+/// front keeps the rule out of the apply path, and every change at a
+/// revision then has a key of its own, as its event needs.
+pub(super) fn check_txn_writes(request: &TxnRequest) -> Result<(), MvccError> {
+    branch_writes(&request.success)?;
+    branch_writes(&request.failure)?;
+    Ok(())
+}
+
+/// The keys `ops` (one branch) put and the ranges they delete, nested
+/// transactions' included; an error if two of them collide.
+fn branch_writes(
+    ops: &[RequestOp],
+) -> Result<(std::collections::BTreeSet<Vec<u8>>, Vec<KeyRange>), MvccError> {
+    let mut deleted: Vec<KeyRange> = ops
+        .iter()
+        .filter_map(|op| match &op.request {
+            Some(request_op::Request::RequestDeleteRange(d)) => {
+                Some(KeyRange::new(&d.key, &d.range_end))
+            }
+            _ => None,
+        })
+        .collect();
+    let covered = |deleted: &[KeyRange], key: &[u8]| deleted.iter().any(|r| r.contains(key));
+    let mut put = std::collections::BTreeSet::new();
+    for op in ops {
+        let Some(request_op::Request::RequestTxn(nested)) = &op.request else {
+            continue;
+        };
+        let (then_put, then_deleted) = branch_writes(&nested.success)?;
+        let (else_put, else_deleted) = branch_writes(&nested.failure)?;
+        for key in then_put.iter().chain(&else_put) {
+            if put.contains(key) || covered(&deleted, key) {
                 return Err(MvccError::DuplicateKey);
             }
         }
+        put.extend(then_put);
+        put.extend(else_put);
+        deleted.extend(then_deleted);
+        deleted.extend(else_deleted);
     }
-    Ok(())
+    for op in ops {
+        if let Some(request_op::Request::RequestPut(p)) = &op.request
+            && (!put.insert(p.key.clone()) || covered(&deleted, &p.key))
+        {
+            return Err(MvccError::DuplicateKey);
+        }
+    }
+    Ok((put, deleted))
 }
 
 /// Applies count, revision filters, sort, limit, keys-only and count-only.
