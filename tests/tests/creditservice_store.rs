@@ -464,6 +464,19 @@ admin_token = "t0ken"
     );
     let typo = refused("[standalone.limits]\ndefualt = 5", &["--print-config"]);
     assert!(typo.contains("defualt"), "{typo}");
+    std::fs::write(
+        &file,
+        document("").replace("auth_service_endpoint = \"http://127.0.0.1:50051\"\n", ""),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let out = e2e::server_output("creditservice", &["--config", &path, "--print-config"], &[]);
+    let no_auth = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        no_auth.contains("photon.integrated.auth_service_endpoint")
+            && no_auth.contains("required: creditservice's tenants are photonauth's"),
+        "{no_auth}"
+    );
     let alone = refused("", &["--print-config", "--set", "photon.mode=standalone"]);
     assert!(
         alone.contains("creditservice keeps accounts and reservations in chainfire"),

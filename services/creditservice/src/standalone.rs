@@ -31,7 +31,7 @@ use photon_dsl::{Auth, Integration, Mode};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
     Built, Local, Reach, StandaloneServer, admin_token, admin_token_section, config_error,
-    integrated_only, leak, listen_port, standalone_document, write_integration,
+    integrated_only, leak, listen_port, photonauth_of, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,13 +95,7 @@ impl StandaloneServer for CreditServiceSchema {
             layers,
             "creditservice keeps accounts and reservations in chainfire: set mode = \"integrated\", [photon.integrated] chainfire_endpoints and auth_service_endpoint",
         )?;
-        let Auth::PhotonAuth(auth) = auth else {
-            return Err(config_error(
-                layers,
-                "photon.integrated.auth_service_endpoint",
-                "required: creditservice's tenants are photonauth's, whose tokens it checks",
-            ));
-        };
+        let auth = photonauth_of(layers, auth, "creditservice")?;
         let s = &doc.standalone;
         let admin_token = admin_token(layers, s.auth.as_ref())?;
         let limits = match &s.limits {

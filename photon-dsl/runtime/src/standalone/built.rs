@@ -469,6 +469,24 @@ pub fn integration<'l, C: photon_config::Component>(
     Ok((Mode::Integrated(Integration { state_store, auth }), remotes))
 }
 
+/// The photonauth that `[photon.integrated] auth_service_endpoint` names,
+/// for `component`, whose tenants are photonauth's (it checks their
+/// tokens); an error on that key when the document names none.
+pub fn photonauth_of(
+    layers: &Layers,
+    auth: Auth,
+    component: &str,
+) -> Result<Dep<PhotonAuthApi>, ConfigError> {
+    match auth {
+        Auth::PhotonAuth(auth) => Ok(auth),
+        _ => Err(config_error(
+            layers,
+            "photon.integrated.auth_service_endpoint",
+            format!("required: {component}'s tenants are photonauth's, whose tokens it checks"),
+        )),
+    }
+}
+
 /// The integration of a component that exists only integrated (photonauth,
 /// photonnet: all their state is in chainfire): `mode = "integrated"` is
 /// required (`needs` says why, at `photon.mode`), and falling back to

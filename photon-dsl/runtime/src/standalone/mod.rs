@@ -27,7 +27,7 @@ use crate::{RunOptions, Service, error_chain};
 use args::{command, sources};
 pub use built::{
     Built, Reach, Remote, Remotes, SecretKeys, admin_token, admin_token_section, config_error,
-    integrated_only, integration, leak, listen_port, secret_of, standalone_document,
+    integrated_only, integration, leak, listen_port, photonauth_of, secret_of, standalone_document,
     write_integration,
 };
 use integrated::{fall_back, integration_plan, listen_addresses};
