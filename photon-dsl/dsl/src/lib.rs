@@ -26,6 +26,7 @@
 
 pub mod check;
 mod endpoint;
+pub mod events;
 mod integration;
 mod lifetime;
 mod listener;
