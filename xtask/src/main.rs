@@ -173,7 +173,8 @@ fn with_path_modules(dir: &Path, text: String) -> io::Result<String> {
 }
 
 /// The service crates `text` names in a `use` (`use chainfire::Chainfire;`,
-/// `use flashdns::{...}`), in name order.
+/// `use flashdns::{...}`; `use resource_manager::...` for the package
+/// `resource-manager`), in name order.
 fn used_crates<'a>(text: &str, services: &'a [ServiceCrate]) -> Vec<&'a ServiceCrate> {
     let used: BTreeSet<&str> = text
         .lines()
@@ -183,7 +184,7 @@ fn used_crates<'a>(text: &str, services: &'a [ServiceCrate]) -> Vec<&'a ServiceC
         .collect();
     services
         .iter()
-        .filter(|s| used.contains(s.name.as_str()))
+        .filter(|s| used.contains(s.name.replace('-', "_").as_str()))
         .collect()
 }
 

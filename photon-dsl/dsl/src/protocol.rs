@@ -163,6 +163,12 @@ marker! {
     /// a resource).
     CreditApi, "creditservice", Tcp, false
 }
+marker! {
+    /// The resource manager's gRPC API: tenants' desired resources
+    /// (buckets, DNS records, load balancers, addresses), applied, read
+    /// and deleted (what the API gateway forwards to).
+    ResourceApi, "resource-manager", Tcp, false
+}
 
 /// A protocol that is HTTP underneath: what an HTTP (L7) load balancer can
 /// route, rewrite headers of and keep sessions on.

@@ -114,6 +114,34 @@ impl StateKv {
             .collect())
     }
 
+    /// Every key-value under each of `prefixes`, all read at one revision
+    /// (one transaction): records and the records about them (a resource
+    /// and its status) seen as they were together.
+    pub async fn get_all_prefixes(
+        &self,
+        prefixes: &[&str],
+    ) -> Result<Vec<Vec<KeyValue>>, etcd_client::Error> {
+        let txn = Txn::new().and_then(
+            prefixes
+                .iter()
+                .map(|prefix| TxnOp::get(*prefix, Some(GetOptions::new().with_prefix())))
+                .collect::<Vec<_>>(),
+        );
+        let answer = retried(|| {
+            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await?;
+        Ok(answer
+            .op_responses()
+            .into_iter()
+            .map(|response| match response {
+                TxnOpResponse::Get(got) => got.kvs().to_vec(),
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
     /// Every key-value under `prefix`, at one revision; that revision.
     pub async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64), etcd_client::Error> {
         let answer = retried(|| {

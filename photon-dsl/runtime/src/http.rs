@@ -56,6 +56,29 @@ pub async fn serve_http1<H, F, B>(
     }
 }
 
+/// Serves `admin`'s `/health` and `/metrics` (and nothing else: 404) on
+/// `listener` until `shutdown`: the whole HTTP surface of a service whose
+/// own protocol is not HTTP (the event bus, an agent).
+pub async fn serve_admin(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    admin: std::sync::Arc<crate::Admin>,
+) {
+    serve_http1(listener, shutdown, Duration::from_secs(2), move |request| {
+        let admin = admin.clone();
+        async move {
+            admin.answer(&request).unwrap_or_else(|| {
+                let mut response = hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(b"not found: this port has /health and /metrics\n"),
+                ));
+                *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+                response
+            })
+        }
+    })
+    .await
+}
+
 /// The answer to a probe's `GET`.
 #[derive(Debug, Clone)]
 pub struct Answer {

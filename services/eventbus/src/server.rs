@@ -255,15 +255,6 @@ impl Nats {
     }
 }
 
-/// The admin port's answer to anything but `/health` and `/metrics`.
-fn not_found() -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
-    let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
-        b"not found: the event bus's admin port has /health and /metrics\n",
-    )));
-    *response.status_mut() = hyper::StatusCode::NOT_FOUND;
-    response
-}
-
 /// What nats-server's monitoring said at the last look.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Seen {
@@ -527,15 +518,8 @@ impl<N: Node> Service for EventBus<N> {
             let admin = Arc::new(ctx.admin(env!("CARGO_PKG_VERSION"), reported));
             let running: Running = Box::pin(async move {
                 let shutdown = ctx.shutdown.clone();
-                let serving = photon_runtime::http::serve_http1(
-                    admin_listener,
-                    shutdown.clone(),
-                    Duration::from_secs(2),
-                    move |request| {
-                        let admin = admin.clone();
-                        async move { admin.answer(&request).unwrap_or_else(not_found) }
-                    },
-                );
+                let serving =
+                    photon_runtime::http::serve_admin(admin_listener, shutdown.clone(), admin);
                 tokio::pin!(serving);
                 let mut backoff = RESTART_FIRST;
                 loop {

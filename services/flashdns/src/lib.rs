@@ -11,12 +11,14 @@
 
 pub mod spec;
 pub use spec::{
-    AdminApi, AutoReload, Dnssec, FlashDns, RateLimit, Rec, RecData, Signing, SigningAlgorithm,
-    SigningKey, Soa, Zone, ZoneData, ZoneFileLimits, ZoneSource,
+    AdminApi, AutoReload, DnsAgent, Dnssec, FlashDns, RateLimit, Rec, RecData, Signing,
+    SigningAlgorithm, SigningKey, Soa, Zone, ZoneData, ZoneFileLimits, ZoneSource,
 };
 
 #[cfg(feature = "server")]
 pub mod admin;
+#[cfg(feature = "server")]
+pub mod agent;
 #[cfg(feature = "server")]
 pub mod answer;
 #[cfg(feature = "server")]

@@ -5,7 +5,10 @@
 //! the node, not its address: the server asks the resolver, so an address is
 //! never written twice.
 
+mod agent;
 mod check;
+
+pub use agent::{AgentAdminListener, DnsAgent};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

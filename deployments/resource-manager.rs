@@ -1,0 +1,113 @@
+//! The resource manager on the platform: tenants' desired resources kept
+//! in chainfire, each change published on the event bus, and the DNS
+//! agent making `dns-record` resources records of the tenants' zone,
+//! which flashdns serves (level 4's control loop, with one agent).
+//!
+//! ```text
+//! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... cargo run -p deploy-resource-manager -- up
+//! ```
+//!
+//! The API (`services/resource-manager/proto`) is then on
+//! `127.0.1.4:50054`; a record `www` of tenant `acme` answers as
+//! `www.acme.tenants.photon.test` on `127.0.1.5:5300`.
+
+use chainfire::{Chainfire, Limits};
+use eventbus::{BusLimits, EventBus};
+use flashdns::{AutoReload, DnsAgent, FlashDns, RateLimit, Zone, ZoneFileLimits};
+use photon_dsl::events::{Stream, Subject};
+use photon_dsl::prelude::*;
+use photonauth::PhotonAuth;
+use resource_manager::ResourceManager;
+
+nodes! {
+    /// The state store.
+    pub Kv = "kv";
+    /// The auth service.
+    pub Auth1 = "auth";
+    /// The event bus.
+    pub Bus = "bus";
+    /// The resource manager.
+    pub Manager = "manager";
+    /// flashdns.
+    pub Dns = "dns";
+    /// The DNS agent (beside flashdns in spirit: it works through
+    /// chainfire, so it may run anywhere).
+    pub Agent = "dns-agent";
+}
+
+const KV: Chainfire<Kv> = Chainfire {
+    node: Kv,
+    client_port: port!(2379),
+    peer_port: port!(2380),
+    limits: Limits::DEFAULT,
+};
+
+const STATE: &[Dep<EtcdV3>] = &[KV.kv().dep()];
+
+const AUTH: PhotonAuth<Auth1> = PhotonAuth {
+    node: Auth1,
+    port: port!(50051),
+    state_store: STATE,
+    admin_token: Secret::env("PHOTONAUTH_ADMIN_TOKEN"),
+};
+
+/// Changes to tenants' resources, kept a week.
+const RESOURCES: Stream = Stream {
+    name: "RESOURCES",
+    subjects: "photon.resources",
+    max_age_seconds: 7 * 24 * 3600,
+    max_mib: 256,
+};
+
+const BUS: EventBus<Bus> = EventBus {
+    node: Bus,
+    client_port: port!(4222),
+    admin_port: port!(8222),
+    streams: &[RESOURCES],
+    limits: BusLimits::DEFAULT,
+};
+
+const MANAGER: ResourceManager<Manager> = ResourceManager {
+    node: Manager,
+    port: port!(50054),
+    state_store: STATE,
+    auth: AUTH.api().dep(),
+    admin_token: Secret::env("RESOURCES_ADMIN_TOKEN"),
+    events: Subject::kept(BUS.client().dep(), RESOURCES, "photon.resources.changed"),
+};
+
+const TENANTS_ZONE: &str = "tenants.photon.test";
+
+const DNS: FlashDns<Dns> = FlashDns {
+    node: Dns,
+    mode: Mode::Integrated(Integration {
+        state_store: STATE,
+        auth: Auth::Local,
+    }),
+    dns_port: port!(5300),
+    admin_port: port!(8053),
+    zones: &[Zone::stored(TENANTS_ZONE)],
+    axfr_allow: &[],
+    notify: &[],
+    auto_reload: AutoReload::Off,
+    file_limits: ZoneFileLimits::DEFAULT,
+    rate_limit: RateLimit::Off,
+};
+
+const DNS_AGENT: DnsAgent<Agent> = DnsAgent {
+    node: Agent,
+    admin_port: port!(8054),
+    state_store: STATE,
+    server: DNS.dns().dep(),
+    zone: TENANTS_ZONE,
+    changes: MANAGER.changes(),
+    resync_seconds: 10,
+};
+
+photon_runtime::deployment! {
+    name: "resource-manager",
+    version: "1.0.0",
+    branch: "main",
+    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent],
+    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT],
+}

@@ -1,0 +1,408 @@
+//! `deploy-resource-manager`: tenants' desired resources through the
+//! resource manager's gRPC API, made real by the DNS agent (records of
+//! the tenants' zone, answered by flashdns), driven as the API gateway
+//! will; then every node as its own process, with the agent, the resource
+//! manager and the event bus each killed while a change is under way:
+//! the desired state is reached once they are back, and no record is made
+//! twice.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use e2e::{Loopback, Running};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+use resource_manager::api::proto::resources_client::ResourcesClient;
+use resource_manager::api::proto::*;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const AUTH_TOKEN: &str = "auth-admin-0123456789abcdef";
+const TOKEN: &str = "resources-admin-0123456789abcdef";
+const ENV: [(&str, &str); 2] = [
+    ("PHOTONAUTH_ADMIN_TOKEN", AUTH_TOKEN),
+    ("RESOURCES_ADMIN_TOKEN", TOKEN),
+];
+const NODES: [&str; 6] = ["kv", "auth", "bus", "manager", "dns", "dns-agent"];
+
+fn op<T>(message: T) -> tonic::Request<T> {
+    e2e::auth::with_token(message, TOKEN)
+}
+
+fn record(name: &str, spec: serde_json::Value) -> ApplyRequest {
+    ApplyRequest {
+        tenant: "acme".into(),
+        kind: "dns-record".into(),
+        name: name.into(),
+        spec_json: spec.to_string(),
+    }
+}
+
+fn of(name: &str) -> ResourceRef {
+    ResourceRef {
+        tenant: "acme".into(),
+        kind: "dns-record".into(),
+        name: name.into(),
+    }
+}
+
+async fn client(net: &Loopback) -> ResourcesClient<Channel> {
+    ResourcesClient::connect(net.url(4, 50054)).await.unwrap()
+}
+
+/// Waits until `name`'s agent reports its current generation ready.
+async fn ready(resources: &mut ResourcesClient<Channel>, name: &str, within: Duration) -> Resource {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = resources.get(op(of(name))).await;
+        if let Ok(got) = &got
+            && got.get_ref().status.as_ref().is_some_and(|s| s.ready)
+        {
+            return got.get_ref().clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} not ready within {within:?}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `name` is gone.
+async fn gone(resources: &mut ResourcesClient<Channel>, name: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match resources.get(op(of(name))).await {
+            Err(status) if status.code() == Code::NotFound => return,
+            got => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} not gone within {within:?}: {got:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The A records flashdns answers for `name` (sorted), or the code.
+async fn a_records(dns: SocketAddr, name: &str) -> Result<Vec<String>, ResponseCode> {
+    let client = e2e::dns::udp(dns, None);
+    let response = e2e::dns::ask(&client, name, RecordType::A).await;
+    if response.metadata.response_code != ResponseCode::NoError {
+        return Err(response.metadata.response_code);
+    }
+    let mut addresses: Vec<String> = response
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    addresses.sort();
+    Ok(addresses)
+}
+
+/// Waits until `name` answers exactly `want`.
+async fn answers(dns: SocketAddr, name: &str, want: Result<Vec<&str>, ResponseCode>) {
+    let want = want.map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = a_records(dns, name).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_resource_is_made_served_changed_and_deleted_by_its_agent() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "resource-manager",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    deployment.wait_for("all services started", Duration::from_secs(90));
+    let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
+    let mut resources = client(&net).await;
+
+    let applied = resources
+        .apply(op(record(
+            "www",
+            serde_json::json!({"type": "A", "values": ["192.0.2.10"]}),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(applied.applied, "created");
+    let created = applied.resource.unwrap();
+    assert_eq!(created.generation, 1);
+    assert_eq!(created.finalizers, ["flashdns"]);
+    // Defaults filled in: what is stored is the kind's whole spec.
+    let spec: serde_json::Value = serde_json::from_str(&created.spec_json).unwrap();
+    assert_eq!(spec["ttl"], 300);
+
+    let made = ready(&mut resources, "www", Duration::from_secs(20)).await;
+    let status = made.status.unwrap();
+    assert_eq!(status.agent, "flashdns");
+    assert_eq!(status.observed_generation, 1);
+    let outputs: serde_json::Value = serde_json::from_str(&status.outputs_json).unwrap();
+    assert_eq!(outputs["fqdn"], "www.acme.tenants.photon.test.");
+    answers(dns, "www.acme.tenants.photon.test.", Ok(vec!["192.0.2.10"])).await;
+
+    // The same spec again: nothing changes.
+    let again = resources
+        .apply(op(record(
+            "www",
+            serde_json::json!({"type": "A", "values": ["192.0.2.10"]}),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.applied, "unchanged");
+    assert_eq!(again.resource.unwrap().generation, 1);
+
+    // A new spec: the old address goes, the new ones come.
+    let changed = resources
+        .apply(op(record(
+            "www",
+            serde_json::json!({"type": "A", "values": ["192.0.2.11", "192.0.2.12"], "ttl": 60}),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.applied, "updated");
+    assert_eq!(changed.resource.unwrap().generation, 2);
+    let made = ready(&mut resources, "www", Duration::from_secs(20)).await;
+    assert_eq!(made.status.unwrap().observed_generation, 2);
+    answers(
+        dns,
+        "www.acme.tenants.photon.test.",
+        Ok(vec!["192.0.2.11", "192.0.2.12"]),
+    )
+    .await;
+
+    // Refusals name what is wrong.
+    let refused = resources
+        .apply(op(record(
+            "www",
+            serde_json::json!({"type": "A", "values": ["not-an-ip"]}),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .contains("`not-an-ip` is not a value of a A record"),
+        "{refused:?}"
+    );
+    let refused = resources
+        .apply(op(ApplyRequest {
+            kind: "volume".into(),
+            ..record("v", serde_json::json!({}))
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .contains("`volume` is not a resource kind"),
+        "{refused:?}"
+    );
+    let refused = resources
+        .apply(e2e::auth::with_token(
+            record(
+                "x",
+                serde_json::json!({"type": "A", "values": ["192.0.2.1"]}),
+            ),
+            "wrong-token",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+
+    // The operator lists every tenant's.
+    let listed = resources
+        .list(op(ListRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.resources.len(), 1);
+
+    // Deleted: the agent removes the records, then its finalizer, and the
+    // resource is gone.
+    let deleting = resources.delete(op(of("www"))).await.unwrap().into_inner();
+    assert!(deleting.deleting);
+    gone(&mut resources, "www", Duration::from_secs(20)).await;
+    answers(
+        dns,
+        "www.acme.tenants.photon.test.",
+        Err(ResponseCode::NXDomain),
+    )
+    .await;
+    let missing = resources.delete(op(of("www"))).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    let (code, health) = e2e::http_get(&net.url(4, 50054), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("ok: 0 resources in chainfire"), "{health}");
+    let (code, metrics) = e2e::http_get(&net.url(4, 50054), "/metrics").await;
+    assert_eq!(code, 200);
+    // created, updated, deleting
+    assert!(
+        metrics.contains("resource_manager_events_published_total 3"),
+        "{metrics}"
+    );
+    let (code, health) = e2e::http_get(&net.url(6, 8054), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"events\":\"ok: subscribed\""), "{health}");
+    assert!(!deployment.log().contains(TOKEN));
+}
+
+/// Each node as its own process, as on six machines.
+fn run_node(net: &Loopback, state: &std::path::Path, node: &str) -> Running {
+    let mut running = Running::start_with_env(
+        "resource-manager",
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    running.wait_for("all services started", Duration::from_secs(90));
+    running
+}
+
+fn kill(node: &mut Running) {
+    node.signal("KILL");
+    node.wait(Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached_once_each_is_back()
+{
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut nodes: std::collections::HashMap<&str, Running> = NODES
+        .iter()
+        .map(|node| (*node, run_node(&net, state.path(), node)))
+        .collect();
+    let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
+    let mut resources = client(&net).await;
+
+    // The agent is away while a record is applied: the change waits in
+    // the bus (and in chainfire) until it is back.
+    kill(nodes.get_mut("dns-agent").unwrap());
+    resources
+        .apply(op(record(
+            "a",
+            serde_json::json!({"type": "A", "values": ["192.0.2.1"]}),
+        )))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = resources.get(op(of("a"))).await.unwrap().into_inner();
+    assert!(waiting.status.is_none(), "{waiting:?}");
+    nodes.insert("dns-agent", run_node(&net, state.path(), "dns-agent"));
+    ready(&mut resources, "a", Duration::from_secs(20)).await;
+    answers(dns, "a.acme.tenants.photon.test.", Ok(vec!["192.0.2.1"])).await;
+
+    // The resource manager is killed the moment it has answered (its
+    // event may or may not have left): the agent reaches the change
+    // anyway.
+    resources
+        .apply(op(record(
+            "b",
+            serde_json::json!({"type": "A", "values": ["192.0.2.2"]}),
+        )))
+        .await
+        .unwrap();
+    kill(nodes.get_mut("manager").unwrap());
+    answers(dns, "b.acme.tenants.photon.test.", Ok(vec!["192.0.2.2"])).await;
+    nodes.insert("manager", run_node(&net, state.path(), "manager"));
+    let mut resources = client(&net).await;
+    ready(&mut resources, "b", Duration::from_secs(20)).await;
+
+    // The bus is down while records change and one is deleted: the agent
+    // finds the changes on its next pass, and hears of the events once
+    // the bus is back.
+    kill(nodes.get_mut("bus").unwrap());
+    // nats-server is told to stop when its runtime dies; its port is free
+    // once it has.
+    let bus_port: SocketAddr = net.addr(3, 4222).parse().unwrap();
+    while std::net::TcpStream::connect(bus_port).is_ok() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    resources
+        .apply(op(record(
+            "a",
+            serde_json::json!({"type": "A", "values": ["192.0.2.3"]}),
+        )))
+        .await
+        .unwrap();
+    resources
+        .apply(op(record(
+            "c",
+            serde_json::json!({"type": "A", "values": ["192.0.2.4"]}),
+        )))
+        .await
+        .unwrap();
+    resources.delete(op(of("b"))).await.unwrap();
+    answers(dns, "a.acme.tenants.photon.test.", Ok(vec!["192.0.2.3"])).await;
+    answers(dns, "c.acme.tenants.photon.test.", Ok(vec!["192.0.2.4"])).await;
+    answers(
+        dns,
+        "b.acme.tenants.photon.test.",
+        Err(ResponseCode::NXDomain),
+    )
+    .await;
+    gone(&mut resources, "b", Duration::from_secs(20)).await;
+    nodes.insert("bus", run_node(&net, state.path(), "bus"));
+
+    // Once more through the bus, and then: nothing made twice.
+    resources
+        .apply(op(record(
+            "d",
+            serde_json::json!({"type": "A", "values": ["192.0.2.5"]}),
+        )))
+        .await
+        .unwrap();
+    ready(&mut resources, "d", Duration::from_secs(20)).await;
+    for (name, want) in [("a", "192.0.2.3"), ("c", "192.0.2.4"), ("d", "192.0.2.5")] {
+        assert_eq!(
+            a_records(dns, &format!("{name}.acme.tenants.photon.test.")).await,
+            Ok(vec![want.to_owned()]),
+            "{name}"
+        );
+        ready(&mut resources, name, Duration::from_secs(20)).await;
+    }
+    let listed = resources
+        .list(op(ListRequest {
+            tenant: "acme".into(),
+            kind: "dns-record".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = listed.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "c", "d"]);
+}
