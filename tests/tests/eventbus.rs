@@ -93,6 +93,23 @@ async fn health(net: &Loopback) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Waits until the metric line starting with `name` says `want` (the bus
+/// reads nats-server's monitoring every two seconds).
+async fn metric_becomes(net: &Loopback, name: &str, want: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = metric(net, name).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {got}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The value of the metric line starting with `name`.
 async fn metric(net: &Loopback, name: &str) -> f64 {
     let (code, body) = e2e::http_get(&net.url(1, 8222), "/metrics").await;
@@ -227,14 +244,8 @@ async fn kept_events_survive_the_bus_stopping_and_reach_a_subscriber_until_it_ac
             .contains("follows `photon.resources.changed`")
     );
 
-    assert_eq!(
-        metric(&net, "eventbus_stream_messages{stream=\"RESOURCES\"}").await,
-        5.0
-    );
-    assert_eq!(
-        metric(&net, "eventbus_stream_consumers{stream=\"RESOURCES\"}").await,
-        2.0
-    );
+    metric_becomes(&net, "eventbus_stream_messages{stream=\"RESOURCES\"}", 5.0).await;
+    metric_becomes(&net, "eventbus_stream_consumers{stream=\"RESOURCES\"}", 2.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +298,7 @@ async fn a_killed_nats_server_is_started_again_and_clients_carry_on() {
     }
     assert_eq!(versions, [1, 2]);
     assert_eq!(health(&net).await["status"], "healthy");
-    assert_eq!(metric(&net, "eventbus_server_restarts_total").await, 1.0);
+    metric_becomes(&net, "eventbus_server_restarts_total", 1.0).await;
 
     // The runtime killed outright: nats-server does not outlive it (it
     // would hold the port and the store the next start needs).
@@ -335,5 +346,26 @@ fn a_missing_nats_server_is_named() {
     assert!(
         stderr.contains("PHOTON_NATS_SERVER is /nonexistent/nats-server, which is not a file"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn an_exported_image_installs_nats_server() {
+    let out = tempfile::tempdir().unwrap();
+    let output = e2e::output(
+        "eventbus",
+        &[
+            "export",
+            "--format",
+            "compose",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let dockerfile = std::fs::read_to_string(out.path().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("--no-install-recommends librocksdb7.8 ca-certificates nats-server"),
+        "{dockerfile}"
     );
 }

@@ -260,13 +260,17 @@ async fn a_record_resource_is_made_served_changed_and_deleted_by_its_agent() {
     let (code, health) = e2e::http_get(&net.url(4, 50054), "/health").await;
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("ok: 0 resources in chainfire"), "{health}");
-    let (code, metrics) = e2e::http_get(&net.url(4, 50054), "/metrics").await;
-    assert_eq!(code, 200);
-    // created, updated, deleting
-    assert!(
-        metrics.contains("resource_manager_events_published_total 3"),
-        "{metrics}"
-    );
+    // created, updated, deleting (published in the background)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, metrics) = e2e::http_get(&net.url(4, 50054), "/metrics").await;
+        assert_eq!(code, 200);
+        if metrics.contains("resource_manager_events_published_total 3") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (code, health) = e2e::http_get(&net.url(6, 8054), "/health").await;
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("\"events\":\"ok: subscribed\""), "{health}");

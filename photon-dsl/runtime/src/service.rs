@@ -601,6 +601,12 @@ pub trait Service: ServiceSpec {
         false
     }
 
+    /// The Debian packages the service runs besides the binary (the event
+    /// bus runs `nats-server`): an exported image installs them.
+    fn system_packages(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The service's configuration as the standalone TOML its
     /// `<component>-server` reads, which loads back as the same spec.
     fn export_config(&self, ctx: &ExportContext) -> Result<String, ExportError> {

@@ -461,6 +461,10 @@ async fn stop(mut child: Child) {
 }
 
 impl<N: Node> Service for EventBus<N> {
+    fn system_packages(&self) -> &'static [&'static str] {
+        &["nats-server"]
+    }
+
     fn noisy_log_targets(&self) -> &'static [&'static str] {
         // NATS's client says "connected" at info for each connection
         &["async_nats"]
@@ -522,6 +526,9 @@ impl<N: Node> Service for EventBus<N> {
                     photon_runtime::http::serve_admin(admin_listener, shutdown.clone(), admin);
                 tokio::pin!(serving);
                 let mut backoff = RESTART_FIRST;
+                // Whether the admin listener has finished (only after
+                // shutdown): a finished future is not polled again.
+                let mut served = false;
                 loop {
                     // The admin listener serves until shutdown; nats-server
                     // exiting before it is restarted, as systemd would.
@@ -558,10 +565,12 @@ impl<N: Node> Service for EventBus<N> {
                             stop(child).await;
                             break;
                         }
-                        () = &mut serving => {}
+                        () = &mut serving, if !served => served = true,
                     }
                 }
-                serving.await;
+                if !served {
+                    serving.await;
+                }
                 tracing::info!("eventbus stopped");
                 Ok(())
             });

@@ -115,7 +115,10 @@ pub(super) fn files(
             "compose.yaml".to_owned(),
             super::provenance(topology, "#") + &super::yaml::to_yaml(&doc),
         ),
-        ("Dockerfile".to_owned(), super::dockerfile(options)),
+        (
+            "Dockerfile".to_owned(),
+            super::dockerfile(options, topology),
+        ),
     ];
     if !secrets.is_empty() {
         let mut readme = String::from(

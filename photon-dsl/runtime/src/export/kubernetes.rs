@@ -200,6 +200,9 @@ pub(super) fn files(
     }
     Ok(vec![
         ("kubernetes.yaml".to_owned(), text),
-        ("Dockerfile".to_owned(), super::dockerfile(options)),
+        (
+            "Dockerfile".to_owned(),
+            super::dockerfile(options, topology),
+        ),
     ])
 }

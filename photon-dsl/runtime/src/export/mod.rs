@@ -244,17 +244,27 @@ pub fn export(
 }
 
 /// The image's recipe: Debian with the shared libraries the binary links
-/// (RocksDB), and the binary as the entry point.
-pub(crate) fn dockerfile(options: &ExportOptions) -> String {
+/// (RocksDB) and the programs its services run (nats-server), and the
+/// binary as the entry point.
+pub(crate) fn dockerfile(options: &ExportOptions, topology: &Topology<dyn Service>) -> String {
+    let mut packages: Vec<&str> = vec!["librocksdb7.8", "ca-certificates"];
+    for service in topology.services() {
+        for package in service.spec.system_packages() {
+            if !packages.contains(package) {
+                packages.push(package);
+            }
+        }
+    }
     format!(
         "# Builds {image}: put `{bin}` (from `cargo build --release -p {bin}`) beside\n\
          # this file, then `docker build -t {image} .`\n\
          FROM debian:bookworm-slim\n\
-         RUN apt-get update \\\n    && apt-get install -y --no-install-recommends librocksdb7.8 ca-certificates \\\n    && rm -rf /var/lib/apt/lists/*\n\
+         RUN apt-get update \\\n    && apt-get install -y --no-install-recommends {packages} \\\n    && rm -rf /var/lib/apt/lists/*\n\
          COPY {bin} /usr/local/bin/{bin}\n\
          ENTRYPOINT [\"/usr/local/bin/{bin}\"]\n",
         image = options.image,
         bin = options.binary_name,
+        packages = packages.join(" "),
     )
 }
 

@@ -133,6 +133,9 @@ pub(super) fn files(
             format!("{deployment}.nomad.json"),
             serde_json::to_string_pretty(&job).unwrap_or_default() + "\n",
         ),
-        ("Dockerfile".to_owned(), super::dockerfile(options)),
+        (
+            "Dockerfile".to_owned(),
+            super::dockerfile(options, topology),
+        ),
     ])
 }
