@@ -1,15 +1,19 @@
 //! The resource manager on the platform: tenants' desired resources kept
-//! in chainfire, each change published on the event bus, and the DNS
-//! agent making `dns-record` resources records of the tenants' zone,
-//! which flashdns serves (level 4's control loop, with one agent).
+//! in chainfire, each change published on the event bus, and the agents
+//! that make them real: the DNS agent makes `dns-record` resources
+//! records of the tenants' zone, which flashdns serves; the network agent
+//! makes `vpc`, `subnet` and `address` resources photonnet's, their
+//! names in the VPC zone (level 4's control loop).
 //!
 //! ```text
-//! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... cargo run -p deploy-resource-manager -- up
+//! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... PHOTONNET_ADMIN_TOKEN=... \
+//!     cargo run -p deploy-resource-manager -- up
 //! ```
 //!
 //! The API (`services/resource-manager/proto`) is then on
 //! `127.0.1.4:50054`; a record `www` of tenant `acme` answers as
-//! `www.acme.tenants.photon.test` on `127.0.1.5:5300`.
+//! `www.acme.tenants.photon.test` on `127.0.1.5:5300`; an address `web`
+//! of VPC `prod` is `web.prod.acme.vpc.photon.test` there.
 
 use chainfire::{Chainfire, Limits};
 use eventbus::{BusLimits, EventBus};
@@ -17,6 +21,7 @@ use flashdns::{AutoReload, DnsAgent, FlashDns, RateLimit, Zone, ZoneFileLimits};
 use photon_dsl::events::{Stream, Subject};
 use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
+use photonnet::{NetAgent, PhotonNet, VpcDns};
 use resource_manager::ResourceManager;
 
 nodes! {
@@ -33,6 +38,8 @@ nodes! {
     /// The DNS agent (beside flashdns in spirit: it works through
     /// chainfire, so it may run anywhere).
     pub Agent = "dns-agent";
+    /// photonnet and its agent.
+    pub Net = "net";
 }
 
 const KV: Chainfire<Kv> = Chainfire {
@@ -77,6 +84,7 @@ const MANAGER: ResourceManager<Manager> = ResourceManager {
 };
 
 const TENANTS_ZONE: &str = "tenants.photon.test";
+const VPC_ZONE: &str = "vpc.photon.test";
 
 const DNS: FlashDns<Dns> = FlashDns {
     node: Dns,
@@ -86,7 +94,7 @@ const DNS: FlashDns<Dns> = FlashDns {
     }),
     dns_port: port!(5300),
     admin_port: port!(8053),
-    zones: &[Zone::stored(TENANTS_ZONE)],
+    zones: &[Zone::stored(TENANTS_ZONE), Zone::stored(VPC_ZONE)],
     axfr_allow: &[],
     notify: &[],
     auto_reload: AutoReload::Off,
@@ -104,10 +112,33 @@ const DNS_AGENT: DnsAgent<Agent> = DnsAgent {
     resync_seconds: 10,
 };
 
+const VPC_DNS: VpcDns = VpcDns::Zone {
+    zone: VPC_ZONE,
+    server: DNS.dns().dep(),
+};
+
+const NET: PhotonNet<Net> = PhotonNet {
+    node: Net,
+    port: port!(50052),
+    state_store: STATE,
+    auth: AUTH.api().dep(),
+    admin_token: Secret::env("PHOTONNET_ADMIN_TOKEN"),
+    dns: VPC_DNS,
+};
+
+const NET_AGENT: NetAgent<Net> = NetAgent {
+    node: Net,
+    admin_port: port!(8055),
+    state_store: STATE,
+    dns: VPC_DNS,
+    changes: MANAGER.changes(),
+    resync_seconds: 10,
+};
+
 photon_runtime::deployment! {
     name: "resource-manager",
     version: "1.0.0",
     branch: "main",
-    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent],
-    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT],
+    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net],
+    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT],
 }

@@ -26,12 +26,15 @@ pub fn deployment(name: &str) -> PathBuf {
     binary(&package, &package)
 }
 
-/// The path of a component's standalone server, `<component>-server`; a
-/// second service of a crate has a binary of its own name (`echo-client`,
-/// in package `echo`).
+/// The path of a component's standalone server, `<component>-server`
+/// (`resource-manager-server` of package `resource-manager`); a second
+/// service of a crate has a binary of its own name (`echo-client`, in
+/// package `echo`).
 pub fn server(component: &str) -> PathBuf {
-    match component.split_once('-') {
-        Some((package, _)) => binary(package, component),
+    /// Second services' binaries, by package.
+    const SECOND: [(&str, &str); 1] = [("echo-client", "echo")];
+    match SECOND.iter().find(|(bin, _)| *bin == component) {
+        Some((bin, package)) => binary(package, bin),
         None => binary(component, &format!("{component}-server")),
     }
 }

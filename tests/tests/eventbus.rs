@@ -369,3 +369,80 @@ fn an_exported_image_installs_nats_server() {
         "{dockerfile}"
     );
 }
+
+/// `eventbus-server` runs from the TOML `deploy-eventbus` exports for its
+/// bus (the same streams and limits), and keeps what is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventbus_server_runs_from_the_toml_a_deployment_exports() {
+    let net = Loopback::block();
+    let dir = tempfile::tempdir().unwrap();
+    let text = e2e::export_config(
+        "eventbus",
+        "bus",
+        "eventbus",
+        &net.base(),
+        dir.path().join("exported").to_str().unwrap(),
+    );
+    assert!(text.contains("[[standalone.streams]]"), "{text}");
+    assert!(text.contains("subjects = \"photon.resources\""), "{text}");
+    let config = dir.path().join("eventbus.toml");
+    std::fs::write(&config, &text).unwrap();
+    let state = dir.path().join("state");
+    let mut server = Running::start_server(
+        "eventbus",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(60));
+    assert_eq!(
+        health(&net).await["checks"]["jetstream"],
+        "ok: 1 streams, 0 messages kept"
+    );
+    let bus = Bus::connect(&net.addr(1, 4222), "test").await.unwrap();
+    let stored = bus.publish(&CHANGED, "s1", &changed("x", 1)).await.unwrap();
+    assert_eq!(stored.sequence, Some(1));
+}
+
+#[test]
+fn eventbus_server_names_what_is_wrong_in_its_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        let out = e2e::server_output(
+            "eventbus",
+            &["--config", config.to_str().unwrap(), "--print-config"],
+            &[],
+        );
+        assert!(!out.status.success(), "{text} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let typo = check(
+        "[photon]\nmode = \"standalone\"\n[standalone.server]\nclient_adr = \"127.0.0.1:4222\"\n",
+    );
+    assert!(typo.contains("client_adr"), "{typo}");
+    let overlap = check(
+        "[photon]\nmode = \"standalone\"\n\
+         [[standalone.streams]]\nname = \"A\"\nsubjects = \"photon\"\nmax_age_seconds = 60\nmax_mib = 1\n\
+         [[standalone.streams]]\nname = \"B\"\nsubjects = \"photon.b\"\nmax_age_seconds = 60\nmax_mib = 1\n",
+    );
+    assert!(
+        overlap.contains("standalone.streams")
+            && overlap.contains("`B` and `A` would both keep subjects under `photon.b`"),
+        "{overlap}"
+    );
+    let too_big = check(
+        "[photon]\nmode = \"standalone\"\n[standalone.limits]\nstore_mib = 10\n\
+         [[standalone.streams]]\nname = \"A\"\nsubjects = \"photon\"\nmax_age_seconds = 60\nmax_mib = 64\n",
+    );
+    assert!(
+        too_big.contains("more than `limits.store_mib` (10 MiB)"),
+        "{too_big}"
+    );
+}

@@ -170,7 +170,7 @@ async fn registers_in_chainfire_keeps_the_lease_alive_and_leaves_when_stopped() 
     );
     assert_eq!(
         health["checks"]["mode"],
-        "zone files and typed zones are read locally; only stored zones are kept in chainfire; photonauth at http://photonauth:50051 is not used: its client is not built yet; the event bus at http://events:4222 is not used: its client is not built yet"
+        "zone files and typed zones are read locally; only stored zones are kept in chainfire; photonauth at http://photonauth:50051 is not used: its client is not built yet; the event bus at http://events:4222 is not used: this component publishes and subscribes to nothing"
     );
     let dns = udp(format!("{net}.2:5300").parse().unwrap(), None);
     assert_eq!(

@@ -19,9 +19,10 @@ use tonic::transport::Channel;
 
 const AUTH_TOKEN: &str = "auth-admin-0123456789abcdef";
 const TOKEN: &str = "resources-admin-0123456789abcdef";
-const ENV: [(&str, &str); 2] = [
+const ENV: [(&str, &str); 3] = [
     ("PHOTONAUTH_ADMIN_TOKEN", AUTH_TOKEN),
     ("RESOURCES_ADMIN_TOKEN", TOKEN),
+    ("PHOTONNET_ADMIN_TOKEN", "net-admin-0123456789abcdef"),
 ];
 const NODES: [&str; 6] = ["kv", "auth", "bus", "manager", "dns", "dns-agent"];
 
@@ -409,4 +410,234 @@ async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached
         .into_inner();
     let names: Vec<_> = listed.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["a", "c", "d"]);
+}
+
+/// `resource-manager-server` runs from the TOML the deployment exports for
+/// its manager node, in that node's place: records applied through it
+/// are made by the deployment's agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_manager_server_runs_from_the_toml_a_deployment_exports() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let text = e2e::export_config(
+        "resource-manager",
+        "manager",
+        "resource-manager",
+        &net.base(),
+        state.path().join("exported").to_str().unwrap(),
+    );
+    assert!(
+        text.contains(&format!(
+            "event_bus_endpoint = \"nats://{}\"",
+            net.addr(3, 4222)
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("subject = \"photon.resources.changed\""),
+        "{text}"
+    );
+    let _nodes: Vec<Running> = ["kv", "auth", "bus", "dns", "dns-agent"]
+        .iter()
+        .map(|node| run_node(&net, state.path(), node))
+        .collect();
+    let config = state.path().join("resources.toml");
+    std::fs::write(&config, &text).unwrap();
+    let mut server = Running::start_server(
+        "resource-manager",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.path().join("server").to_str().unwrap(),
+        ],
+        &ENV,
+        None,
+    );
+    server.wait_for("all services started", Duration::from_secs(60));
+    let mut resources = client(&net).await;
+    resources
+        .apply(op(record(
+            "s",
+            serde_json::json!({"type": "A", "values": ["192.0.2.9"]}),
+        )))
+        .await
+        .unwrap();
+    ready(&mut resources, "s", Duration::from_secs(20)).await;
+    let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
+    answers(dns, "s.acme.tenants.photon.test.", Ok(vec!["192.0.2.9"])).await;
+    let (code, health) = e2e::http_get(&net.url(4, 50054), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(!health.contains("not used"), "{health}");
+}
+
+#[test]
+fn resource_manager_server_needs_the_event_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("resources.toml");
+    std::fs::write(
+        &config,
+        "[photon]\nmode = \"integrated\"\ncluster_id = \"c\"\n\
+         [photon.integrated]\nchainfire_endpoints = [\"http://127.0.0.1:2379\"]\n\
+         auth_service_endpoint = \"http://127.0.0.1:50051\"\n\
+         [standalone.auth]\nadmin_token = \"0123456789abcdef0123\"\n",
+    )
+    .unwrap();
+    let out = e2e::server_output(
+        "resource-manager",
+        &["--config", config.to_str().unwrap(), "--print-config"],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("photon.integrated.event_bus_endpoint")
+            && stderr.contains("publishes every change on the event bus"),
+        "{stderr}"
+    );
+}
+
+fn resource(kind: &str, name: &str, spec: serde_json::Value) -> ApplyRequest {
+    ApplyRequest {
+        tenant: "acme".into(),
+        kind: kind.into(),
+        name: name.into(),
+        spec_json: spec.to_string(),
+    }
+}
+
+fn of_kind(kind: &str, name: &str) -> ResourceRef {
+    ResourceRef {
+        tenant: "acme".into(),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// Waits until the `kind` resource `name` is ready; its outputs.
+async fn outputs(
+    resources: &mut ResourcesClient<Channel>,
+    kind: &str,
+    name: &str,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = resources
+            .get(op(of_kind(kind, name)))
+            .await
+            .unwrap()
+            .into_inner();
+        if let Some(status) = got.status.as_ref().filter(|s| s.ready) {
+            return serde_json::from_str(&status.outputs_json).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kind} {name}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_resources_become_photonnet_vpcs_subnets_and_named_addresses() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "resource-manager",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    deployment.wait_for("all services started", Duration::from_secs(90));
+    let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
+    let mut resources = client(&net).await;
+
+    // Applied in any order: the subnet and the address wait (failed, and
+    // tried again) until what they are in exists.
+    resources
+        .apply(op(resource(
+            "address",
+            "web",
+            serde_json::json!({"vpc": "prod", "subnet": "front"}),
+        )))
+        .await
+        .unwrap();
+    resources
+        .apply(op(resource(
+            "subnet",
+            "front",
+            serde_json::json!({"vpc": "prod", "cidr": "10.1.1.0/24"}),
+        )))
+        .await
+        .unwrap();
+    resources
+        .apply(op(resource(
+            "vpc",
+            "prod",
+            serde_json::json!({"cidr": "10.1.0.0/16"}),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        outputs(&mut resources, "vpc", "prod").await["cidr"],
+        "10.1.0.0/16"
+    );
+    assert_eq!(
+        outputs(&mut resources, "subnet", "front").await["gateway"],
+        "10.1.1.1"
+    );
+    let web = outputs(&mut resources, "address", "web").await;
+    let address = web["address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with("10.1.1."), "{web}");
+    assert_eq!(web["fqdn"], "web.prod.acme.vpc.photon.test.");
+    answers(
+        dns,
+        "web.prod.acme.vpc.photon.test.",
+        Ok(vec![address.as_str()]),
+    )
+    .await;
+
+    // Passes over every resource come and go: the address is the one
+    // allocation it was, never a second.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(
+        outputs(&mut resources, "address", "web").await["address"],
+        address.as_str()
+    );
+    let (code, health) = e2e::http_get(&net.url(7, 8055), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"events\":\"ok: subscribed\""), "{health}");
+
+    // Deleted, address first: released, its name gone from DNS; then the
+    // subnet and the VPC.
+    resources
+        .delete(op(of_kind("address", "web")))
+        .await
+        .unwrap();
+    resources
+        .delete(op(of_kind("subnet", "front")))
+        .await
+        .unwrap();
+    resources.delete(op(of_kind("vpc", "prod"))).await.unwrap();
+    for (kind, name) in [("address", "web"), ("subnet", "front"), ("vpc", "prod")] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while resources.get(op(of_kind(kind, name))).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{kind} {name} not gone"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    answers(
+        dns,
+        "web.prod.acme.vpc.photon.test.",
+        Err(ResponseCode::NXDomain),
+    )
+    .await;
 }

@@ -601,6 +601,13 @@ pub trait Service: ServiceSpec {
         false
     }
 
+    /// Whether this service publishes or subscribes on the event bus
+    /// (else a standalone server's `/health` says the
+    /// `event_bus_endpoint` it was given is not used).
+    fn uses_event_bus(&self) -> bool {
+        false
+    }
+
     /// The Debian packages the service runs besides the binary (the event
     /// bus runs `nats-server`): an exported image installs them.
     fn system_packages(&self) -> &'static [&'static str] {

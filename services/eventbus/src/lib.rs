@@ -9,10 +9,13 @@
 //! client that speaks it.
 //!
 //! The [`spec`] half is what deployments and ui-tests compile against; the
-//! `server` feature adds running nats-server.
+//! `server` feature adds running nats-server, and [`standalone`]
+//! (`eventbus-server` from TOML).
 
 pub mod spec;
 pub use spec::{BusLimits, EventBus};
 
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod standalone;

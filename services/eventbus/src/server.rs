@@ -465,6 +465,14 @@ impl<N: Node> Service for EventBus<N> {
         &["nats-server"]
     }
 
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(self, ctx)?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn noisy_log_targets(&self) -> &'static [&'static str] {
         // NATS's client says "connected" at info for each connection
         &["async_nats"]

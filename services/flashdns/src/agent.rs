@@ -150,6 +150,10 @@ impl<N: Node> Service for DnsAgent<N> {
         &["async_nats"]
     }
 
+    fn uses_event_bus(&self) -> bool {
+        true
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {

@@ -9,8 +9,10 @@
 //! [`standalone`] (`photonnet-server` from TOML).
 
 pub mod spec;
-pub use spec::{PhotonNet, VpcDns};
+pub use spec::{NetAgent, PhotonNet, VpcDns};
 
+#[cfg(feature = "server")]
+pub mod agent;
 #[cfg(feature = "server")]
 pub mod api;
 #[cfg(feature = "server")]

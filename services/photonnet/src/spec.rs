@@ -87,3 +87,57 @@ impl<N: Node> Provides<PhotonNetApi> for PhotonNet<N> {
     type OnNode = N;
     const KIND: &'static str = KIND;
 }
+
+photon_dsl::listener! {
+    /// The network agent's `/health` and `/metrics`.
+    pub AgentAdminListener: photon_dsl::protocol::Http = "admin";
+}
+
+/// The network agent, placed on node `N`: it makes tenants' `vpc`,
+/// `subnet` and `address` resources VPCs, subnets and allocations of
+/// photonnet (working in photonnet's state in chainfire, as photonnet's
+/// API does).
+#[derive(Debug, Clone, Copy)]
+pub struct NetAgent<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// `/health` and `/metrics`.
+    pub admin_port: Port,
+    /// The chainfire members holding the resources and photonnet's state.
+    pub state_store: &'static [Dep<EtcdV3>],
+    /// Where addresses' names are published: the photonnet's own setting.
+    pub dns: VpcDns,
+    /// The resource manager's changes.
+    pub changes: photon_dsl::events::Subject<resource_manager::ResourceChanged>,
+    /// How often every network resource is looked at again, events or not.
+    pub resync_seconds: u32,
+}
+
+impl<N: Node> NetAgent<N> {
+    /// Its listener, zone and subscription, for the topology checks.
+    pub const fn declare(&self) -> ServiceDecl {
+        let mut decl = ServiceDecl::new::<N>("net-agent")
+            .listens_on::<AgentAdminListener>(self.admin_port)
+            .with_health()
+            .subscribes("changes", &self.changes);
+        if let VpcDns::Zone { zone, server } = &self.dns {
+            decl = decl.publishes_into_zone("dns", zone, server);
+        }
+        if self.resync_seconds == 0 {
+            decl = decl.reject("`resync_seconds` must be at least 1");
+        }
+        Integration {
+            state_store: self.state_store,
+            auth: Auth::Local,
+        }
+        .declare(decl)
+    }
+}
+
+impl<N: Node> ServiceSpec for NetAgent<N> {
+    fn declare(&self) -> ServiceDecl {
+        NetAgent::declare(self)
+    }
+}
+
+impl<N: Node> Declares<AgentAdminListener> for NetAgent<N> {}

@@ -5,7 +5,8 @@
 //!
 //! The [`spec`] half is what deployments and ui-tests compile against
 //! (with the [`spec::ResourceChanged`] event); the `server` feature adds
-//! the store, the gRPC API, the agent loop and the runtime's `Service`.
+//! the store, the gRPC API, the agent loop, the runtime's `Service` and
+//! [`standalone`] (`resource-manager-server` from TOML).
 
 pub mod spec;
 pub use spec::{ResourceChanged, ResourceManager};
@@ -20,5 +21,7 @@ pub mod model;
 mod server;
 #[cfg(feature = "server")]
 pub use server::bus_address;
+#[cfg(feature = "server")]
+pub mod standalone;
 #[cfg(feature = "server")]
 pub mod store;

@@ -82,6 +82,24 @@ impl<N: Node> Service for ResourceManager<N> {
         true
     }
 
+    fn uses_event_bus(&self) -> bool {
+        true
+    }
+
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(
+            self,
+            ctx.bind_ip,
+            ctx.node.as_ref(),
+            &ctx.cluster,
+            &|node, port| ctx.reach(node, port),
+        )?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn noisy_log_targets(&self) -> &'static [&'static str] {
         &["async_nats"]
     }

@@ -64,11 +64,16 @@ impl<N: Node> ResourceManager<N> {
     /// Its listener, state store, photonauth and bus, for the topology
     /// checks.
     pub const fn declare(&self) -> ServiceDecl {
-        let decl = ServiceDecl::new::<N>(KIND)
+        let mut decl = ServiceDecl::new::<N>(KIND)
             .listens_on::<ApiListener>(self.port)
             .with_health()
             .secret("admin_token", &self.admin_token)
             .publishes("events", &self.events);
+        if self.events.stream().is_none() {
+            decl = decl.reject(
+                "`events` must be kept in one of the bus's streams (`Subject::kept`): an agent that is away when a change is published must hear of it when it is back",
+            );
+        }
         Integration {
             state_store: self.state_store,
             auth: Auth::PhotonAuth(self.auth),

@@ -179,6 +179,15 @@ impl<'l> Remotes<'l> {
         }
     }
 
+    /// Says that the remote bus serving `bus` keeps JetStream stream
+    /// `stream`, as the configuration naming a subject kept in it
+    /// implies (a remote is not checked here).
+    pub fn keeps_stream(&mut self, bus: &Dep<photon_dsl::protocol::Nats>, stream: &str) {
+        if let Some(remote) = self.list.iter_mut().find(|r| r.node() == bus.node()) {
+            remote.decl = remote.decl.holds(photon_dsl::events::STREAM, leak(stream));
+        }
+    }
+
     fn add_named<P: Protocol>(
         &mut self,
         key: &str,
@@ -189,6 +198,7 @@ impl<'l> Remotes<'l> {
         let rest = url
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"))
+            .or_else(|| url.strip_prefix("nats://"))
             .unwrap_or(url);
         let (authority, path) = match rest.split_once('/') {
             Some((authority, path)) => (authority, Some(path.trim_end_matches('/'))),

@@ -43,6 +43,7 @@ pub(super) fn integration_plan<C: StandaloneServer>(
     component_id: &str,
     local: Option<&'static str>,
     uses_photonauth: bool,
+    uses_event_bus: bool,
 ) -> Result<JoinPlan, ConfigError> {
     let integrated = &doc.photon.integrated;
     super::built::require_chainfire_endpoints(&integrated.chainfire_endpoints, layers)?;
@@ -89,9 +90,11 @@ pub(super) fn integration_plan<C: StandaloneServer>(
             "photonauth at {auth} is not used: its client is not built yet"
         ));
     }
-    if let Some(bus) = &integrated.event_bus_endpoint {
+    if let Some(bus) = &integrated.event_bus_endpoint
+        && !uses_event_bus
+    {
         note.push(format!(
-            "the event bus at {bus} is not used: its client is not built yet"
+            "the event bus at {bus} is not used: this component publishes and subscribes to nothing"
         ));
     }
     Ok(JoinPlan {

@@ -177,6 +177,7 @@ pub fn main<C: StandaloneServer>(binary: &'static str) -> ExitCode {
             &component_id,
             built.spec.local_when_integrated(),
             built.spec.uses_photonauth(),
+            built.spec.uses_event_bus(),
         ) {
             Ok(plan) => Some(plan),
             Err(e) => return config_failure(binary, &e),
