@@ -3,11 +3,12 @@
 //! that make them real: the DNS agent makes `dns-record` resources
 //! records of the tenants' zone, which flashdns serves; the network agent
 //! makes `vpc`, `subnet` and `address` resources photonnet's, their
-//! names in the VPC zone (level 4's control loop).
+//! names in the VPC zone; the storage agent makes `bucket` resources
+//! lightningstor buckets owned by their tenant (level 4's control loop).
 //!
 //! ```text
 //! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... PHOTONNET_ADMIN_TOKEN=... \
-//!     cargo run -p deploy-resource-manager -- up
+//!     LIGHTNINGSTOR_SECRET_KEY=... cargo run -p deploy-resource-manager -- up
 //! ```
 //!
 //! The API (`services/resource-manager/proto`) is then on
@@ -18,6 +19,7 @@
 use chainfire::{Chainfire, Limits};
 use eventbus::{BusLimits, EventBus};
 use flashdns::{AutoReload, DnsAgent, FlashDns, RateLimit, Zone, ZoneFileLimits};
+use lightningstor::{AccessKey, LightningStor, StorageAgent};
 use photon_dsl::events::{Stream, Subject};
 use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
@@ -40,6 +42,8 @@ nodes! {
     pub Agent = "dns-agent";
     /// photonnet and its agent.
     pub Net = "net";
+    /// lightningstor and its agent.
+    pub Storage = "storage";
 }
 
 const KV: Chainfire<Kv> = Chainfire {
@@ -135,10 +139,35 @@ const NET_AGENT: NetAgent<Net> = NetAgent {
     resync_seconds: 10,
 };
 
+const STORE: LightningStor<Storage> = LightningStor {
+    node: Storage,
+    s3_port: port!(9000),
+    admin_port: port!(9001),
+    access_key: AccessKey {
+        id: "PHOTONADMIN",
+        secret: Secret::env("LIGHTNINGSTOR_SECRET_KEY"),
+    },
+    base_domain: None,
+    storage: lightningstor::Storage::DEFAULT,
+    mode: Mode::Integrated(Integration {
+        state_store: STATE,
+        auth: Auth::PhotonAuth(AUTH.api().dep()),
+    }),
+};
+
+const STORAGE_AGENT: StorageAgent<Storage> = StorageAgent {
+    node: Storage,
+    admin_port: port!(8056),
+    state_store: STATE,
+    storage: STORE.s3().dep(),
+    changes: MANAGER.changes(),
+    resync_seconds: 10,
+};
+
 photon_runtime::deployment! {
     name: "resource-manager",
     version: "1.0.0",
     branch: "main",
-    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net],
-    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT],
+    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net, Storage],
+    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT, STORE, STORAGE_AGENT],
 }

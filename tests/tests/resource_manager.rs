@@ -19,10 +19,14 @@ use tonic::transport::Channel;
 
 const AUTH_TOKEN: &str = "auth-admin-0123456789abcdef";
 const TOKEN: &str = "resources-admin-0123456789abcdef";
-const ENV: [(&str, &str); 3] = [
+const ENV: [(&str, &str); 4] = [
     ("PHOTONAUTH_ADMIN_TOKEN", AUTH_TOKEN),
     ("RESOURCES_ADMIN_TOKEN", TOKEN),
     ("PHOTONNET_ADMIN_TOKEN", "net-admin-0123456789abcdef"),
+    (
+        "LIGHTNINGSTOR_SECRET_KEY",
+        "storage-secret-0123456789abcdef0123",
+    ),
 ];
 const NODES: [&str; 6] = ["kv", "auth", "bus", "manager", "dns", "dns-agent"];
 
@@ -640,4 +644,109 @@ async fn network_resources_become_photonnet_vpcs_subnets_and_named_addresses() {
         Err(ResponseCode::NXDomain),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_resource_is_its_tenants_bucket_which_its_keys_alone_reach() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = Running::start_with_env(
+        "resource-manager",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    deployment.wait_for("all services started", Duration::from_secs(90));
+    let mut resources = client(&net).await;
+    resources
+        .apply(op(resource("bucket", "photos", serde_json::json!({}))))
+        .await
+        .unwrap();
+    let made = outputs(&mut resources, "bucket", "photos").await;
+    assert_eq!(made["bucket"], "acme-photos");
+    assert_eq!(made["endpoint"], net.url(8, 9000));
+
+    // The tenant's own key, from photonauth, reaches it with the AWS SDK;
+    // another tenant's does not.
+    let mut auth =
+        photonauth::api::proto::photon_auth_client::PhotonAuthClient::connect(net.url(2, 50051))
+            .await
+            .unwrap();
+    let acme =
+        e2e::auth::user_with_key(&mut auth, AUTH_TOKEN, "acme", "alice", e2e::auth::ALLOW_ALL)
+            .await;
+    let rival =
+        e2e::auth::user_with_key(&mut auth, AUTH_TOKEN, "rival", "bob", e2e::auth::ALLOW_ALL).await;
+    let s3 = e2e::s3::client_with(&net.url(8, 9000), &acme.0, &acme.1);
+    let body = e2e::s3::pattern(100_000, 3);
+    s3.put_object()
+        .bucket("acme-photos")
+        .key("cat.jpg")
+        .body(body.clone().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        e2e::s3::get_bytes(&s3, "acme-photos", "cat.jpg").await,
+        body
+    );
+    let other = e2e::s3::client_with(&net.url(8, 9000), &rival.0, &rival.1);
+    let refused = other
+        .get_object()
+        .bucket("acme-photos")
+        .key("cat.jpg")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e2e::s3::code(&refused), "AccessDenied", "{refused:?}");
+
+    // Deleting a bucket that holds objects waits, failed and saying why,
+    // until it is emptied; then it is gone.
+    resources
+        .delete(op(of_kind("bucket", "photos")))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = resources
+            .get(op(of_kind("bucket", "photos")))
+            .await
+            .unwrap()
+            .into_inner();
+        if got.finalizers == ["lightningstor"] && deployment.log().contains("still holds objects") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s3.delete_object()
+        .bucket("acme-photos")
+        .key("cat.jpg")
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while resources.get(op(of_kind("bucket", "photos"))).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bucket resource stays"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gone = s3
+        .head_bucket()
+        .bucket("acme-photos")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        gone.raw_response().map(|r| r.status().as_u16()),
+        Some(404),
+        "{gone:?}"
+    );
 }

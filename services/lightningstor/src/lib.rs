@@ -6,10 +6,12 @@
 //! hyper).
 
 pub mod spec;
-pub use spec::{AccessKey, AdminApi, LightningStor, Storage};
+pub use spec::{AccessKey, AdminApi, LightningStor, Storage, StorageAgent};
 
 #[cfg(feature = "server")]
 pub mod admin;
+#[cfg(feature = "server")]
+pub mod agent;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]

@@ -175,6 +175,60 @@ impl<N: Node> Provides<AdminApi> for LightningStor<N> {
     const KIND: &'static str = KIND;
 }
 
+photon_dsl::listener! {
+    /// The storage agent's `/health` and `/metrics`.
+    pub AgentAdminListener: photon_dsl::protocol::Http = "admin";
+}
+
+/// The storage agent, placed on node `N`: it makes tenants' `bucket`
+/// resources buckets of the integrated lightningstor at `storage`, owned
+/// by their tenant (bucket `photos` of tenant `acme` is `acme-photos`), in
+/// that lightningstor's metadata in chainfire.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageAgent<N: Node> {
+    /// Where it runs.
+    pub node: N,
+    /// `/health` and `/metrics`.
+    pub admin_port: Port,
+    /// The chainfire members holding the resources and lightningstor's
+    /// metadata.
+    pub state_store: &'static [photon_dsl::Dep<photon_dsl::protocol::EtcdV3>],
+    /// The lightningstor whose buckets these are (integrated on the same
+    /// chainfire, photonauth checking its requests).
+    pub storage: photon_dsl::Dep<S3>,
+    /// The resource manager's changes.
+    pub changes: photon_dsl::events::Subject<resource_manager::ResourceChanged>,
+    /// How often every bucket resource is looked at again, events or not.
+    pub resync_seconds: u32,
+}
+
+impl<N: Node> StorageAgent<N> {
+    /// Its listener, storage and subscription, for the topology checks.
+    pub const fn declare(&self) -> ServiceDecl {
+        let mut decl = ServiceDecl::new::<N>("storage-agent")
+            .listens_on::<AgentAdminListener>(self.admin_port)
+            .with_health()
+            .needs("storage", &self.storage)
+            .subscribes("changes", &self.changes);
+        if self.resync_seconds == 0 {
+            decl = decl.reject("`resync_seconds` must be at least 1");
+        }
+        photon_dsl::Integration {
+            state_store: self.state_store,
+            auth: photon_dsl::Auth::Local,
+        }
+        .declare(decl)
+    }
+}
+
+impl<N: Node> ServiceSpec for StorageAgent<N> {
+    fn declare(&self) -> ServiceDecl {
+        StorageAgent::declare(self)
+    }
+}
+
+impl<N: Node> Declares<AgentAdminListener> for StorageAgent<N> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

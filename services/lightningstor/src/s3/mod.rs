@@ -3,7 +3,7 @@
 //! documents); these functions are what each operation means here.
 
 mod buckets;
-mod common;
+pub(crate) mod common;
 mod host;
 mod list;
 mod multipart;
