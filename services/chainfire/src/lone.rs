@@ -235,3 +235,98 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// The single-member store a store-path bench runs its workload on:
+/// etcd, the peer, or chainfire; each in its own process with its data in
+/// a temporary directory, each fsyncing every commit (photonnet's and
+/// creditservice's benches).
+#[derive(Debug, Clone)]
+pub enum OnStore {
+    /// etcd, this binary.
+    Etcd(String),
+    /// A chainfire member ([`spawn`]).
+    Chainfire,
+}
+
+impl OnStore {
+    /// etcd, then chainfire; why not, when etcd is not installed.
+    pub fn both() -> Result<[OnStore; 2], String> {
+        Ok([OnStore::Etcd(etcd_binary()?), OnStore::Chainfire])
+    }
+
+    /// Its name in tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OnStore::Etcd(_) => "etcd",
+            OnStore::Chainfire => "chainfire",
+        }
+    }
+
+    /// Starts it with its data in `dir`; the child and its client
+    /// endpoint (`127.0.0.1:port`).
+    pub fn start(&self, dir: &Path) -> std::io::Result<(Child, String)> {
+        let (client, peer) = (free_port(), free_port());
+        let child = match self {
+            OnStore::Etcd(bin) => spawn_etcd(bin, dir, client, peer),
+            OnStore::Chainfire => spawn(
+                dir,
+                &format!("127.0.0.1:{client}"),
+                &format!("127.0.0.1:{peer}"),
+            ),
+        }?;
+        Ok((child, format!("127.0.0.1:{client}")))
+    }
+}
+
+/// Throughput (operations a second) and latencies of one workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Operations a second, over the workload's wall time.
+    pub ops_per_sec: f64,
+    /// The median latency.
+    pub p50: std::time::Duration,
+    /// The 99th percentile.
+    pub p99: std::time::Duration,
+}
+
+impl Measured {
+    /// From every operation's latency and the workload's wall time.
+    pub fn of(mut latencies: Vec<std::time::Duration>, elapsed: std::time::Duration) -> Measured {
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        Measured {
+            ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// The table comparing workloads on etcd (`rows[0]`) and on chainfire
+/// (`rows[1]`), with the ratio and latencies of each: what a store-path
+/// bench prints.
+pub fn side_by_side(title: &str, rows: &[(&str, Vec<(&str, Measured)>)]) -> String {
+    use std::fmt::Write as _;
+    let (etcd, chainfire) = (&rows[0].1, &rows[1].1);
+    let mut out = format!(
+        "\n{:<22} {:>11} {:>11} {:>8}   {:>17} {:>17}\n",
+        title, "on etcd/s", "chainfire", "ratio", "etcd p50/p99 ms", "chainfire p50/p99"
+    );
+    for ((name, e), (_, c)) in etcd.iter().zip(chainfire) {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let _ = writeln!(
+            out,
+            "{:<22} {:>11.0} {:>11.0} {:>7.2}x   {:>8.2}/{:<8.2} {:>8.2}/{:<8.2}",
+            name,
+            e.ops_per_sec,
+            c.ops_per_sec,
+            c.ops_per_sec / e.ops_per_sec,
+            ms(e.p50),
+            ms(e.p99),
+            ms(c.p50),
+            ms(c.p99)
+        );
+    }
+    out.push_str("(ratio = on chainfire / on etcd; both single members fsyncing every commit)\n");
+    out
+}

@@ -9,14 +9,12 @@
 //! adds a record twice.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{Name, RData, Record};
 use photon_dsl::Node;
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
-use resource_manager::agent::{Agent, AgentReport, Outputs, Reconciler};
+use resource_manager::agent::{Outputs, Reconciler};
 use resource_manager::model::{DnsRecordSpec, Kind, RecordType};
 use resource_manager::store::{Resource, ResourceStore};
 
@@ -167,43 +165,20 @@ impl<N: Node> Service for DnsAgent<N> {
             if zones.ensure_zone(&origin, server.ip(), ZONE_TTL).await? {
                 tracing::info!(zone = %origin, "tenants' zone made in chainfire");
             }
-            let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
-            let bus =
-                photon_bus::Bus::connect(&bus_at, &format!("dns-agent-{}", ctx.instance)).await?;
-            let agent = Agent::new(
+            let admin = ctx.tcp(AgentAdminListener, &spec)?;
+            tracing::info!(zone = %origin, "records of dns-record resources go into the zone");
+            resource_manager::agent::serve(
+                ctx,
                 Records {
                     store: zones,
-                    origin: origin.clone(),
+                    origin,
                 },
                 ResourceStore::new(client, &cluster),
-                bus,
                 spec.changes,
-                Duration::from_secs(u64::from(spec.resync_seconds)),
-            );
-            let admin_listener = ctx.tcp(AgentAdminListener, &spec)?;
-            tracing::info!(
-                admin = %admin_listener.local_addr()?,
-                zone = %origin,
-                bus = %bus_at,
-                "DNS agent reconciling dns-record resources"
-            );
-            let admin = Arc::new(ctx.admin(
-                env!("CARGO_PKG_VERSION"),
-                AgentReport {
-                    agent: Kind::DnsRecord.agent(),
-                    counts: agent.counts(),
-                },
-            ));
-            let running: Running = Box::pin(async move {
-                let shutdown = ctx.shutdown.clone();
-                tokio::join!(
-                    agent.run(shutdown.clone()),
-                    photon_runtime::http::serve_admin(admin_listener, shutdown, admin),
-                );
-                tracing::info!("DNS agent stopped");
-                Ok(())
-            });
-            Ok(running)
+                spec.resync_seconds,
+                admin,
+            )
+            .await
         })
     }
 }

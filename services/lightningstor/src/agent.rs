@@ -9,12 +9,9 @@
 //! is reported, never taken over); removing refuses a bucket that still
 //! holds objects, as S3 does, and is tried again until it is emptied.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use photon_dsl::Node;
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
-use resource_manager::agent::{Agent, AgentReport, Outputs, Reconciler};
+use resource_manager::agent::{Outputs, Reconciler};
 use resource_manager::model::Kind;
 use resource_manager::store::{Resource, ResourceStore};
 
@@ -127,44 +124,17 @@ impl<N: Node> Service for StorageAgent<N> {
                 ctx.address_of(spec.storage.node(), spec.storage.port())
                     .await?
             );
-            let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
-            let bus = photon_bus::Bus::connect(&bus_at, &format!("storage-agent-{}", ctx.instance))
-                .await?;
-            let agent = Agent::new(
-                Buckets {
-                    meta,
-                    endpoint: endpoint.clone(),
-                },
+            let admin = ctx.tcp(AgentAdminListener, &spec)?;
+            tracing::info!(storage = %endpoint, %instance, "bucket resources become buckets there");
+            resource_manager::agent::serve(
+                ctx,
+                Buckets { meta, endpoint },
                 ResourceStore::new(client, &cluster),
-                bus,
                 spec.changes,
-                Duration::from_secs(u64::from(spec.resync_seconds)),
-            );
-            let admin_listener = ctx.tcp(AgentAdminListener, &spec)?;
-            tracing::info!(
-                admin = %admin_listener.local_addr()?,
-                storage = %endpoint,
-                %instance,
-                bus = %bus_at,
-                "storage agent reconciling bucket resources"
-            );
-            let admin = Arc::new(ctx.admin(
-                env!("CARGO_PKG_VERSION"),
-                AgentReport {
-                    agent: Kind::Bucket.agent(),
-                    counts: agent.counts(),
-                },
-            ));
-            let running: Running = Box::pin(async move {
-                let shutdown = ctx.shutdown.clone();
-                tokio::join!(
-                    agent.run(shutdown.clone()),
-                    photon_runtime::http::serve_admin(admin_listener, shutdown, admin),
-                );
-                tracing::info!("storage agent stopped");
-                Ok(())
-            });
-            Ok(running)
+                spec.resync_seconds,
+                admin,
+            )
+            .await
         })
     }
 }

@@ -35,12 +35,10 @@
 //! `BENCH_SCALE` (default 1.0) scales the operations.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chainfire::lone;
+use chainfire::lone::{self, Measured};
 use photonnet::store::NetStore;
 
 fn main() {
@@ -51,7 +49,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
-    let etcd_bin = lone::etcd_binary().unwrap_or_else(|why| {
+    let stores = lone::OnStore::both().unwrap_or_else(|why| {
         eprintln!("{why}");
         std::process::exit(2);
     });
@@ -61,11 +59,9 @@ fn main() {
         .expect("a tokio runtime");
     let ops = |n: f64| ((n * scale) as usize).max(16);
     let mut rows = Vec::new();
-    for system in [System::Etcd(etcd_bin.clone()), System::Chainfire] {
+    for system in stores {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (client_port, peer_port) = (lone::free_port(), lone::free_port());
-        let mut child = system.start(dir.path(), client_port, peer_port);
-        let endpoint = format!("127.0.0.1:{client_port}");
+        let (mut child, endpoint) = system.start(dir.path()).expect("the server starts");
         let results = runtime.block_on(async {
             let plain = connect(&endpoint, false).await;
             let named = connect(&endpoint, true).await;
@@ -96,32 +92,6 @@ fn main() {
     print_table(&rows);
 }
 
-enum System {
-    Etcd(String),
-    Chainfire,
-}
-
-impl System {
-    fn name(&self) -> &'static str {
-        match self {
-            System::Etcd(_) => "etcd",
-            System::Chainfire => "chainfire",
-        }
-    }
-
-    fn start(&self, dir: &Path, client: u16, peer: u16) -> Child {
-        match self {
-            System::Etcd(bin) => lone::spawn_etcd(bin, dir, client, peer),
-            System::Chainfire => lone::spawn(
-                dir,
-                &format!("127.0.0.1:{client}"),
-                &format!("127.0.0.1:{peer}"),
-            ),
-        }
-        .expect("the server starts")
-    }
-}
-
 /// photonnet's store on the server at `endpoint` once it answers; with
 /// VPC DNS into `vpc.internal` when `named`.
 async fn connect(endpoint: &str, named: bool) -> NetStore {
@@ -143,23 +113,6 @@ async fn connect(endpoint: &str, named: bool) -> NetStore {
             .expect("the VPC zone")
     } else {
         store
-    }
-}
-
-/// Throughput (ops/s) and latencies of one workload.
-struct Measured {
-    ops_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn measured(mut latencies: Vec<Duration>, elapsed: Duration) -> Measured {
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    Measured {
-        ops_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
     }
 }
 
@@ -209,7 +162,7 @@ async fn allocate(
     while let Some(done) = tasks.join_next().await {
         latencies.extend(done.expect("an allocating client"));
     }
-    measured(latencies, started.elapsed())
+    Measured::of(latencies, started.elapsed())
 }
 
 /// Every allocation of `subnet` released by `clients` at once.
@@ -244,34 +197,10 @@ async fn release(store: &NetStore, subnet: &'static str, clients: usize) -> Meas
     while let Some(done) = tasks.join_next().await {
         latencies.extend(done.expect("a releasing client"));
     }
-    measured(latencies, started.elapsed())
+    Measured::of(latencies, started.elapsed())
 }
 
 #[allow(clippy::print_stdout)] // the report is the point of a bench binary
 fn print_table(rows: &[(&str, Vec<(&str, Measured)>)]) {
-    let (etcd, chainfire) = (&rows[0].1, &rows[1].1);
-    println!(
-        "\n{:<22} {:>11} {:>11} {:>8}   {:>17} {:>17}",
-        "photonnet workload",
-        "on etcd/s",
-        "chainfire",
-        "ratio",
-        "etcd p50/p99 ms",
-        "chainfire p50/p99"
-    );
-    for ((name, e), (_, c)) in etcd.iter().zip(chainfire) {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "{:<22} {:>11.0} {:>11.0} {:>7.2}x   {:>8.2}/{:<8.2} {:>8.2}/{:<8.2}",
-            name,
-            e.ops_per_sec,
-            c.ops_per_sec,
-            c.ops_per_sec / e.ops_per_sec,
-            ms(e.p50),
-            ms(e.p99),
-            ms(c.p50),
-            ms(c.p99)
-        );
-    }
-    println!("(ratio = on chainfire / on etcd; both single members fsyncing every commit)");
+    print!("{}", lone::side_by_side("photonnet workload", rows));
 }

@@ -9,12 +9,9 @@
 //! carries the resource's name (unique in its VPC), so an allocation made
 //! before a crash is found by it rather than a second one taken.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use photon_dsl::Node;
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
-use resource_manager::agent::{Agent, AgentReport, Outputs, Reconciler};
+use resource_manager::agent::{Outputs, Reconciler};
 use resource_manager::model::{AddressSpec, Kind, SubnetSpec, VpcSpec};
 use resource_manager::store::{Resource, ResourceStore};
 
@@ -247,39 +244,16 @@ impl<N: Node> Service for NetAgent<N> {
                 let server = ctx.address_of(server.node(), server.port()).await?;
                 store = store.with_dns(&cluster, zone, server.ip()).await?;
             }
-            let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
-            let bus =
-                photon_bus::Bus::connect(&bus_at, &format!("net-agent-{}", ctx.instance)).await?;
-            let agent = Agent::new(
+            let admin = ctx.tcp(AgentAdminListener, &spec)?;
+            resource_manager::agent::serve(
+                ctx,
                 Network { store },
                 ResourceStore::new(client, &cluster),
-                bus,
                 spec.changes,
-                Duration::from_secs(u64::from(spec.resync_seconds)),
-            );
-            let admin_listener = ctx.tcp(AgentAdminListener, &spec)?;
-            tracing::info!(
-                admin = %admin_listener.local_addr()?,
-                bus = %bus_at,
-                "network agent reconciling vpc, subnet and address resources"
-            );
-            let admin = Arc::new(ctx.admin(
-                env!("CARGO_PKG_VERSION"),
-                AgentReport {
-                    agent: Kind::Vpc.agent(),
-                    counts: agent.counts(),
-                },
-            ));
-            let running: Running = Box::pin(async move {
-                let shutdown = ctx.shutdown.clone();
-                tokio::join!(
-                    agent.run(shutdown.clone()),
-                    photon_runtime::http::serve_admin(admin_listener, shutdown, admin),
-                );
-                tracing::info!("network agent stopped");
-                Ok(())
-            });
-            Ok(running)
+                spec.resync_seconds,
+                admin,
+            )
+            .await
         })
     }
 }

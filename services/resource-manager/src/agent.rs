@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use photon_bus::{Bus, Subscription};
 use photon_dsl::events::Subject;
-use photon_runtime::BoxFuture;
 use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::{BoxFuture, Running, ServiceError, StartContext};
 use tokio_util::sync::CancellationToken;
 
 use crate::model::Kind;
@@ -315,4 +315,51 @@ impl Report for AgentReport {
         out.gauge("agent_subscribed", "Whether the bus subscription is up.")
             .labelled(&labels, c.subscribed.load(Ordering::Relaxed));
     }
+}
+
+/// What every agent service does once its component's reconciler is
+/// made: connects to the bus `changes` is on, runs the loop over `store`
+/// with a pass every `resync_seconds`, and serves `/health` and
+/// `/metrics` on `admin` until the service is told to stop.
+pub async fn serve<R: Reconciler>(
+    ctx: StartContext,
+    reconciler: R,
+    store: ResourceStore,
+    changes: Subject<ResourceChanged>,
+    resync_seconds: u32,
+    admin: tokio::net::TcpListener,
+) -> Result<Running, ServiceError> {
+    let name = reconciler.agent();
+    let bus_at = crate::bus_address(&ctx, &changes).await?;
+    let bus = Bus::connect(&bus_at, &format!("agent-{name}-{}", ctx.instance)).await?;
+    let kinds: Vec<&str> = reconciler.kinds().iter().map(|k| k.as_str()).collect();
+    let agent = Agent::new(
+        reconciler,
+        store,
+        bus,
+        changes,
+        Duration::from_secs(u64::from(resync_seconds)),
+    );
+    tracing::info!(
+        admin = %admin.local_addr()?,
+        bus = %bus_at,
+        kinds = %kinds.join(", "),
+        "agent `{name}` reconciling"
+    );
+    let surface = Arc::new(ctx.admin(
+        env!("CARGO_PKG_VERSION"),
+        AgentReport {
+            agent: name,
+            counts: agent.counts(),
+        },
+    ));
+    Ok(Box::pin(async move {
+        let shutdown = ctx.shutdown.clone();
+        tokio::join!(
+            agent.run(shutdown.clone()),
+            photon_runtime::http::serve_admin(admin, shutdown, surface),
+        );
+        tracing::info!("agent `{name}` stopped");
+        Ok(())
+    }))
 }
