@@ -750,3 +750,20 @@ async fn a_bucket_resource_is_its_tenants_bucket_which_its_keys_alone_reach() {
         "{gone:?}"
     );
 }
+
+#[test]
+fn plan_names_the_subject_each_service_publishes_or_hears() {
+    let out = e2e::output("resource-manager", &["plan"]);
+    assert!(out.status.success(), "{out:?}");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("events: nats eventbus@bus:4222 photon.resources.changed"),
+        "{plan}"
+    );
+    assert_eq!(
+        plan.matches("changes: nats eventbus@bus:4222 photon.resources.changed")
+            .count(),
+        3,
+        "one per agent: {plan}"
+    );
+}

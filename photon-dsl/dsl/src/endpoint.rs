@@ -159,6 +159,7 @@ impl<P: Protocol> Dep<P> {
             transport: P::TRANSPORT,
             protocol: P::NAME,
             provider: self.provider,
+            detail: None,
         }
     }
 }

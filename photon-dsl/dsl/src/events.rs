@@ -212,7 +212,9 @@ impl ServiceDecl {
                     .push(why.as_str()),
             );
         }
-        let decl = self.needs(slot, &subject.bus);
+        let mut dep = subject.bus.decl(slot);
+        dep.detail = Some(subject.name);
+        let decl = self.needs_erased(dep);
         match subject.stream {
             None => decl,
             Some(stream) => decl.writes_into(

@@ -60,6 +60,9 @@ pub struct DepDecl {
     pub protocol: &'static str,
     /// The kind of service that serves it, when known (`chainfire`).
     pub provider: &'static str,
+    /// What is used of it, when the protocol leaves that open: the
+    /// subject on an event bus (`photon.resources.changed`), for `plan`.
+    pub detail: Option<&'static str>,
 }
 
 /// A secret a service reads at start-up, by reference.

@@ -265,12 +265,15 @@ fn listen_text(l: &Listen) -> String {
 
 fn need_text(n: &Need) -> String {
     format!(
-        "needs {}: {} {}@{}:{}",
+        "needs {}: {} {}@{}:{}{}",
         n.slot,
         n.protocol,
         n.provider.as_deref().unwrap_or("?"),
         n.node,
-        n.port
+        n.port,
+        n.detail
+            .as_deref()
+            .map_or(String::new(), |d| format!(" {d}"))
     )
 }
 
@@ -351,6 +354,11 @@ fn service_details(old: &Service, new: &Service) -> Vec<(Op, String)> {
                 ("provider", provider(a), provider(b)),
                 ("node", a.node.clone(), b.node.clone()),
                 ("port", a.port.to_string(), b.port.to_string()),
+                (
+                    "subject",
+                    a.detail.clone().unwrap_or_default(),
+                    b.detail.clone().unwrap_or_default(),
+                ),
             ])
             .map(|summary| Entry {
                 op: Op::Change,
@@ -429,6 +437,7 @@ mod tests {
                         node: "server".into(),
                         port: 8080,
                         provider: Some("echo".into()),
+                        detail: None,
                     }],
                     secrets: vec![SecretRef {
                         slot: "token".into(),
@@ -579,6 +588,7 @@ mod tests {
                 node: "server".into(),
                 port: 2379,
                 provider: Some("chainfire".into()),
+                detail: None,
             });
             client.secrets[0].source = SecretFrom::File("/run/secrets/token".into());
         });

@@ -99,6 +99,11 @@ pub struct Need {
     pub port: u16,
     /// The providing service's kind (absent if nothing provides it).
     pub provider: Option<String>,
+    /// What is used of it, when the protocol leaves that open (the
+    /// subject on an event bus); absent in documents from before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A secret and where its value is read from (never the value).
@@ -172,6 +177,7 @@ impl Plan {
                             provider: t
                                 .provider(i, d)
                                 .map(|p| t.services()[p].decl.kind().to_string()),
+                            detail: dep.detail.map(str::to_owned),
                         })
                         .collect(),
                     secrets: decl

@@ -46,8 +46,9 @@ fn needs<S: ?Sized + ServiceSpec>(t: &Topology<S>, i: usize) -> Vec<String> {
                 .provider(i, d)
                 .map(|p| t.services()[p].decl.kind().to_string())
                 .unwrap_or_else(|| "?".to_owned());
+            let detail = dep.detail.map_or(String::new(), |d| format!(" {d}"));
             format!(
-                "{}: {} {}@{}:{}",
+                "{}: {} {}@{}:{}{detail}",
                 dep.slot, dep.protocol, provider, dep.node, dep.port
             )
         })
