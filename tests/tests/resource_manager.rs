@@ -128,18 +128,7 @@ async fn answers(dns: SocketAddr, name: &str, want: Result<Vec<&str>, ResponseCo
 async fn a_record_resource_is_made_served_changed_and_deleted_by_its_agent() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
-        "resource-manager",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &ENV,
-    );
-    deployment.wait_for("all services started", Duration::from_secs(90));
+    let deployment = up(&net, state.path());
     let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
     let mut resources = client(&net).await;
 
@@ -280,6 +269,23 @@ async fn a_record_resource_is_made_served_changed_and_deleted_by_its_agent() {
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("\"events\":\"ok: subscribed\""), "{health}");
     assert!(!deployment.log().contains(TOKEN));
+}
+
+/// `deploy-resource-manager up` on `net`, every node in one process.
+fn up(net: &Loopback, state: &std::path::Path) -> Running {
+    let mut deployment = Running::start_with_env(
+        "resource-manager",
+        &[
+            "up",
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    deployment.wait_for("all services started", Duration::from_secs(90));
+    deployment
 }
 
 /// Each node as its own process, as on six machines.
@@ -546,18 +552,7 @@ async fn outputs(
 async fn network_resources_become_photonnet_vpcs_subnets_and_named_addresses() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
-        "resource-manager",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &ENV,
-    );
-    deployment.wait_for("all services started", Duration::from_secs(90));
+    let _deployment = up(&net, state.path());
     let dns: SocketAddr = net.addr(5, 5300).parse().unwrap();
     let mut resources = client(&net).await;
 
@@ -650,18 +645,7 @@ async fn network_resources_become_photonnet_vpcs_subnets_and_named_addresses() {
 async fn a_bucket_resource_is_its_tenants_bucket_which_its_keys_alone_reach() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
-        "resource-manager",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &ENV,
-    );
-    deployment.wait_for("all services started", Duration::from_secs(90));
+    let deployment = up(&net, state.path());
     let mut resources = client(&net).await;
     resources
         .apply(op(resource("bucket", "photos", serde_json::json!({}))))
