@@ -169,13 +169,19 @@ marker! {
     /// and deleted (what the API gateway forwards to).
     ResourceApi, "resource-manager", Tcp, false
 }
+marker! {
+    /// The API gateway's HTTP/JSON API: what tenants (and `photonctl`)
+    /// call to ask for resources, see them and their quotas. HTTP, so an
+    /// L7 balancer may front several gateways.
+    CloudApi, "api-gateway", Tcp, false
+}
 
 /// A protocol that is HTTP underneath: what an HTTP (L7) load balancer can
 /// route, rewrite headers of and keep sessions on.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not HTTP underneath, so an HTTP (L7) load balancer cannot forward it",
     label = "an L7 balancer's backends must speak HTTP",
-    note = "HTTP protocols: `S3`, `Http`, `HttpGet<Req, Resp>`, `PromQuery`, `PromScrape`",
+    note = "HTTP protocols: `S3`, `Http`, `HttpGet<Req, Resp>`, `PromQuery`, `PromScrape`, `CloudApi`",
     note = "to forward `{Self}` byte for byte, use an L4 balancer (`fiberlb::L4`)"
 )]
 pub trait OverHttp: Protocol {}
@@ -185,4 +191,5 @@ impl OverHttp for Http {}
 impl OverHttp for PromQuery {}
 impl OverHttp for PromScrape {}
 impl OverHttp for AlertWebhook {}
+impl OverHttp for CloudApi {}
 impl<Req: 'static, Resp: 'static> OverHttp for HttpGet<Req, Resp> {}

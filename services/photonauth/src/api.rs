@@ -141,8 +141,15 @@ impl TenantGate {
 
     /// Who sent `request`.
     pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        self.caller_with(bearer(request))
+    }
+
+    /// Who sent `token` (the bearer token of a request, `None` when it
+    /// carried none): for a service whose API is not gRPC (the gateway's
+    /// HTTP), which maps the refusals' codes to its own.
+    pub fn caller_with(&self, token: Option<&str>) -> Result<Caller, Status> {
         let audience = self.audience;
-        let Some(token) = bearer(request) else {
+        let Some(token) = token else {
             return Err(Status::unauthenticated(format!(
                 "send `authorization: Bearer <token>`: the admin token, or a photonauth token for {audience} (`photonctl auth token`)"
             )));

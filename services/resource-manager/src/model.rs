@@ -2,7 +2,7 @@
 //! (checked when it is applied, so an agent only ever reads a spec it
 //! understands) and the agent that makes it real.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +197,9 @@ impl Check for LoadBalancerSpec {
         if self.backends.is_empty() {
             return Err("`backends`: at least one".into());
         }
+        if let Some(backend) = self.backends.iter().find(|b| b.port() == 0) {
+            return Err(format!("`backends`: `{backend}` has no port (1 to 65535)"));
+        }
         Ok(())
     }
 }
@@ -211,7 +214,7 @@ pub struct VpcSpec {
 
 impl Check for VpcSpec {
     fn check(&self) -> Result<(), String> {
-        check_cidr(&self.cidr)
+        check_network(&self.cidr, 8..=28)
     }
 }
 
@@ -227,7 +230,8 @@ pub struct SubnetSpec {
 
 impl Check for SubnetSpec {
     fn check(&self) -> Result<(), String> {
-        check_cidr(&self.cidr)
+        check_name("vpc", &self.vpc)?;
+        check_network(&self.cidr, 16..=29)
     }
 }
 
@@ -241,16 +245,47 @@ pub struct AddressSpec {
     pub subnet: String,
 }
 
-impl Check for AddressSpec {}
+impl Check for AddressSpec {
+    fn check(&self) -> Result<(), String> {
+        check_name("vpc", &self.vpc)?;
+        check_name("subnet", &self.subnet)
+    }
+}
 
-fn check_cidr(cidr: &str) -> Result<(), String> {
-    let bad = || format!("`cidr`: `{cidr}` is not an address range such as `10.0.0.0/16`");
+/// Nothing if `name`, in field `field`, may name a resource.
+fn check_name(field: &str, name: &str) -> Result<(), String> {
+    match photon_integration::state::label_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(format!("`{field}`: `{name}` is not a resource name: {why}")),
+    }
+}
+
+/// Nothing if `cidr` is an IPv4 network (photonnet's networks are) given
+/// as its network address, with a prefix length in `lengths`.
+fn check_network(cidr: &str, lengths: std::ops::RangeInclusive<u8>) -> Result<(), String> {
+    let bad = || format!("`cidr`: `{cidr}` is not an IPv4 network such as `10.0.0.0/16`");
     let (ip, len) = cidr.split_once('/').ok_or_else(bad)?;
-    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
-    let len: u8 = len.parse().map_err(|_| bad())?;
-    let most = if ip.is_ipv4() { 32 } else { 128 };
-    if len > most {
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    if len.is_empty()
+        || !len.bytes().all(|b| b.is_ascii_digit())
+        || (len.len() > 1 && len.starts_with('0'))
+    {
         return Err(bad());
+    }
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if !lengths.contains(&len) {
+        return Err(format!(
+            "`cidr`: `{cidr}`: the prefix length must be /{} to /{}",
+            lengths.start(),
+            lengths.end()
+        ));
+    }
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    let network = Ipv4Addr::from(u32::from(ip) & mask);
+    if network != ip {
+        return Err(format!(
+            "`cidr`: `{cidr}` is not a network address: did you mean `{network}/{len}`?"
+        ));
     }
     Ok(())
 }
@@ -288,6 +323,35 @@ mod tests {
         );
         assert!(Kind::Vpc.check(json!({"cidr": "10.0.0.0/33"})).is_err());
         assert!(Kind::Vpc.check(json!({"cidr": "10.0.0.0/16"})).is_ok());
+        assert!(Kind::Vpc.check(json!({"cidr": "fd00::/48"})).is_err());
+        assert!(
+            Kind::Vpc
+                .check(json!({"cidr": "10.0.0.5/16"}))
+                .unwrap_err()
+                .contains("did you mean `10.0.0.0/16`")
+        );
+        assert!(
+            Kind::Subnet
+                .check(json!({"vpc": "prod", "cidr": "10.0.0.0/8"}))
+                .is_err()
+        );
+        assert!(
+            Kind::Subnet
+                .check(json!({"vpc": "", "cidr": "10.0.1.0/24"}))
+                .unwrap_err()
+                .contains("`vpc`: `` is not a resource name")
+        );
+        assert!(
+            Kind::Address
+                .check(json!({"vpc": "prod", "subnet": "Web"}))
+                .is_err()
+        );
+        assert!(
+            Kind::LoadBalancer
+                .check(json!({"port": 80, "backends": ["10.0.0.5:0"]}))
+                .unwrap_err()
+                .contains("has no port")
+        );
     }
 
     #[test]

@@ -202,7 +202,9 @@ pub enum Applied {
     Unchanged,
 }
 
-fn check_label(what: &'static str, name: &str) -> Result<(), ResourceError> {
+/// Nothing if `name` may be a tenant or resource name (a DNS label);
+/// `what` names it in the refusal.
+pub fn check_label(what: &'static str, name: &str) -> Result<(), ResourceError> {
     match photon_integration::state::label_problem(name) {
         None => Ok(()),
         Some(why) => Err(ResourceError::BadName {
