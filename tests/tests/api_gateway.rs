@@ -409,6 +409,47 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
     let (code, made) = api.put("bucket", "videos", json!({})).await;
     assert_eq!(code, 201, "the freed quota takes a new bucket: {made}");
 
+    // photonctl against the gateway, with the tenant's token.
+    let base = net.url(GATEWAY, 8080);
+    let token_file = state.path().join("acme.token");
+    std::fs::write(&token_file, &acme_token).unwrap();
+    let photonctl = |args: &[&str]| {
+        let mut all = vec![
+            "cloud",
+            "--endpoint",
+            &base,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--tenant",
+            "acme",
+        ];
+        all.extend_from_slice(args);
+        e2e::tool_output("photonctl", &all)
+    };
+    let out = photonctl(&[
+        "apply",
+        "dns-record",
+        "cli",
+        "--spec",
+        r#"{"type": "A", "values": ["192.0.2.77"]}"#,
+        "--wait",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["ready"], true, "{shown}");
+    until_dns(dns, "cli.acme.tenants.photon.test.", |got| {
+        got.as_ref()
+            .is_ok_and(|lines| lines.iter().any(|l| l.ends_with("192.0.2.77")))
+    })
+    .await;
+    let out = photonctl(&["apply", "bucket", "third", "--spec", "{}"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(403 quota_exceeded)"), "{stderr}");
+    let out = photonctl(&["delete", "dns-record", "cli", "--wait"]);
+    assert!(out.status.success(), "{out:?}");
+    api.gone("dns-record", "cli").await;
+
     // What the gateway did is on its /metrics; no token is in the log.
     let (code, metrics) = e2e::http_get(&net.url(GATEWAY, 8080), "/metrics").await;
     assert_eq!(code, 200);

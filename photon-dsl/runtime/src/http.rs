@@ -107,19 +107,35 @@ pub async fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<Answer, crate::ServiceError> {
-    use http_body_util::{BodyExt as _, Empty, Limited};
+    send(addr, method, path, &[], bytes::Bytes::new(), timeout).await
+}
+
+/// `method path` with `headers` and `body` to the HTTP/1.1 server at
+/// `addr`, within `timeout`: for a tool calling an HTTP API (`photonctl
+/// cloud`). Bodies over 64 KiB are refused.
+pub async fn send(
+    addr: std::net::SocketAddr,
+    method: hyper::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: bytes::Bytes,
+    timeout: Duration,
+) -> Result<Answer, crate::ServiceError> {
+    use http_body_util::{BodyExt as _, Full, Limited};
     let shown = format!("{method} {path}");
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, addr.to_string())
-            .body(Empty::<bytes::Bytes>::new())?;
-        let response = sender.send_request(request).await?;
+            .header(hyper::header::HOST, addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender.send_request(request.body(Full::new(body))?).await?;
         let status = response.status();
         let body = Limited::new(response.into_body(), 64 * 1024)
             .collect()

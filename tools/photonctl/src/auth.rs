@@ -269,15 +269,7 @@ fn token(args: &AuthArgs) -> Result<String, String> {
 /// The admin token: from `token_file` if given, else
 /// `PHOTONAUTH_ADMIN_TOKEN` (never a flag value, which `ps` would show).
 pub(crate) fn admin_token(token_file: Option<&std::path::Path>) -> Result<String, String> {
-    match token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| t.trim_end().to_owned())
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => std::env::var("PHOTONAUTH_ADMIN_TOKEN").map_err(|_| {
-            "give the admin token in PHOTONAUTH_ADMIN_TOKEN or --token-file (never as a flag value)"
-                .to_owned()
-        }),
-    }
+    crate::read_token(token_file, "PHOTONAUTH_ADMIN_TOKEN", "the admin token")
 }
 
 /// A gRPC failure, said as the server said it.

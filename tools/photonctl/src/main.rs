@@ -6,6 +6,7 @@
 //! photonctl dns add --endpoint ... --cluster c1 --zone vpc.internal 'web-1 60 IN A 10.0.0.5'
 //! photonctl auth --endpoint http://auth:50051 tenant create acme   # admin token in PHOTONAUTH_ADMIN_TOKEN
 //! photonctl net --endpoint http://net:50052 vpc list --tenant acme  # token in PHOTONNET_TOKEN
+//! photonctl cloud --endpoint http://gateway:8080 --tenant acme list   # token in PHOTON_CLOUD_TOKEN
 //! photonctl migrate --from standalone --to integrated --component lightningstor --config lightningstor.toml
 //! ```
 //!
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod auth;
+mod cloud;
 mod dns;
 mod migrate;
 mod net;
@@ -75,6 +77,8 @@ enum Command {
     Auth(auth::AuthArgs),
     /// photonnet's VPCs, subnets and addresses.
     Net(net::NetArgs),
+    /// Tenants' resources through the API gateway (level 4).
+    Cloud(cloud::CloudArgs),
     /// Moves a stopped component's state from standalone to integrated
     /// (copied, verified object by object, then handed over; safe to run
     /// again after an interruption).
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => migrate::run(args).await,
             Command::Auth(args) => auth::run(args).await,
             Command::Net(args) => net::run(args).await,
+            Command::Cloud(args) => cloud::run(args).await,
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.
@@ -146,6 +151,18 @@ fn main() -> ExitCode {
 struct Report {
     text: String,
     all_well: bool,
+}
+
+/// A token from `file` if given, else from the environment variable
+/// `env` (never a flag value, which `ps` would show); `what` names it.
+fn read_token(file: Option<&std::path::Path>, env: &str, what: &str) -> Result<String, String> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| t.trim_end().to_owned())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => std::env::var(env)
+            .map_err(|_| format!("give {what} in {env} or --token-file (never as a flag value)")),
+    }
 }
 
 async fn connect(endpoint: &str, timeout: Duration) -> Result<Client, String> {

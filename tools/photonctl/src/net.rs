@@ -140,14 +140,7 @@ pub enum SubnetCommand {
 
 /// The token: from `token_file` if given, else `PHOTONNET_TOKEN`.
 fn token(token_file: Option<&std::path::Path>) -> Result<String, String> {
-    match token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| t.trim_end().to_owned())
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => std::env::var("PHOTONNET_TOKEN").map_err(|_| {
-            "give the token in PHOTONNET_TOKEN or --token-file (never as a flag value)".to_owned()
-        }),
-    }
+    crate::read_token(token_file, "PHOTONNET_TOKEN", "the token")
 }
 
 fn failed(status: tonic::Status) -> String {
