@@ -3,8 +3,10 @@
 //! resource manager keeps the desired state in chainfire and publishes
 //! each change on the event bus, and the components' agents make it real
 //! (DNS records in flashdns, VPCs, subnets and addresses in photonnet,
-//! buckets in lightningstor). Still to come: the scheduler, the
-//! load-balancer agent and flaredb.
+//! buckets in lightningstor, load balancers served by fiberlb's agents on
+//! ports 20000-20999 of `127.0.1.11` or `127.0.1.12`, whichever the
+//! scheduler placed them on; it moves them if that node goes away).
+//! Still to come: flaredb.
 //!
 //! ```text
 //! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... PHOTONNET_ADMIN_TOKEN=... \
@@ -21,6 +23,7 @@ use api_gateway::ApiGateway;
 use chainfire::{Chainfire, Limits};
 use creditservice::{CreditService, DefaultLimits};
 use eventbus::{BusLimits, EventBus};
+use fiberlb::{LbAgent, TenantPorts};
 use flashdns::{AutoReload, DnsAgent, FlashDns, RateLimit, Zone, ZoneFileLimits};
 use lightningstor::{AccessKey, LightningStor, StorageAgent};
 use photon_dsl::events::{Stream, Subject};
@@ -28,6 +31,7 @@ use photon_dsl::prelude::*;
 use photonauth::PhotonAuth;
 use photonnet::{NetAgent, PhotonNet, VpcDns};
 use resource_manager::ResourceManager;
+use scheduler::Scheduler;
 
 nodes! {
     /// The state store.
@@ -51,6 +55,13 @@ nodes! {
     pub Credits = "credits";
     /// The API gateway, tenants' one door.
     pub Gateway = "gateway";
+    /// Tenants' load balancers, on whichever of two nodes the scheduler
+    /// chose.
+    pub Lb1 = "lb-1";
+    /// The second.
+    pub Lb2 = "lb-2";
+    /// The scheduler.
+    pub Sched = "scheduler";
 }
 
 const KV: Chainfire<Kv> = Chainfire {
@@ -202,10 +213,47 @@ const GATEWAY: ApiGateway<Gateway> = ApiGateway {
     credits_token: Secret::env("CREDITSERVICE_ADMIN_TOKEN"),
 };
 
+/// The ports tenants' balancers may take, on either balancer node.
+const TENANT_PORTS: TenantPorts = TenantPorts {
+    first: port!(20000),
+    last: port!(20999),
+};
+
+const LB_1: LbAgent<Lb1> = LbAgent {
+    node: Lb1,
+    admin_port: port!(8057),
+    state_store: STATE,
+    ports: TENANT_PORTS,
+    changes: MANAGER.changes(),
+    resync_seconds: 10,
+};
+
+const LB_2: LbAgent<Lb2> = LbAgent {
+    node: Lb2,
+    admin_port: port!(8057),
+    state_store: STATE,
+    ports: TENANT_PORTS,
+    changes: MANAGER.changes(),
+    resync_seconds: 10,
+};
+
+const SCHEDULER: Scheduler<Sched> = Scheduler {
+    node: Sched,
+    admin_port: port!(8058),
+    state_store: STATE,
+    changes: MANAGER.changes(),
+    resync_seconds: 2,
+    away_after_seconds: 5,
+    capacity_per_node: 100,
+};
+
 photon_runtime::deployment! {
     name: "level4",
     version: "1.0.0",
     branch: "main",
-    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net, Storage, Credits, Gateway],
-    services: [KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT, STORE, STORAGE_AGENT, CREDITS, GATEWAY],
+    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net, Storage, Credits, Gateway, Lb1, Lb2, Sched],
+    services: [
+        KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT, STORE, STORAGE_AGENT, CREDITS,
+        GATEWAY, LB_1, LB_2, SCHEDULER,
+    ],
 }

@@ -34,6 +34,9 @@ const ENV: [(&str, &str); 6] = [
 ];
 /// The gateway's host in the loopback block.
 const GATEWAY: u8 = 10;
+/// The two load-balancer agents'.
+const LB_1: u8 = 11;
+const LB_2: u8 = 12;
 
 /// `deploy-level4 up` on `net`.
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
@@ -117,6 +120,24 @@ impl Api {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{kind} {name} not ready: {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the resource's agent reports it failed: its message.
+    async fn failed(&self, kind: &str, name: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, got) = self.get(kind, name).await;
+            assert_eq!(code, 200, "{got}");
+            if got["status"]["state"] == "failed" {
+                assert_eq!(got["ready"], false, "{got}");
+                return got["status"]["message"].as_str().unwrap().to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{kind} {name} not failed: {got}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -306,6 +327,46 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["photos", "prod", "web", "web-1", "www"]);
+    // A load balancer in front of two backends: both reached through it.
+    let backends = [
+        e2e::http::Backend::start("web-a", &net.addr(30, 0)).await,
+        e2e::http::Backend::start("web-b", &net.addr(31, 0)).await,
+    ];
+    let (code, made) = api
+        .put(
+            "load-balancer",
+            "front",
+            json!({"port": 20080, "backends": [backends[0].addr.to_string(), backends[1].addr.to_string()]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{made}");
+    let balancer = api.ready("load-balancer", "front").await;
+    // The scheduler placed it on one of the two balancer nodes.
+    let (_, placed) = api.get("load-balancer", "front").await;
+    let host = match placed["placement"].as_str() {
+        Some("lb-1") => LB_1,
+        Some("lb-2") => LB_2,
+        other => panic!("placed on {other:?}: {placed}"),
+    };
+    assert_eq!(balancer["address"], net.addr(host, 20080), "{balancer}");
+    let front: SocketAddr = net.addr(host, 20080).parse().unwrap();
+    let mut answered = Vec::new();
+    for _ in 0..6 {
+        answered.push(e2e::http::get(front, "front", "/").await.text());
+    }
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered, ["web-a", "web-b"]);
+    // A port outside the tenants' range is refused by its agent, saying why.
+    api.put(
+        "load-balancer",
+        "low",
+        json!({"port": 80, "backends": [backends[0].addr.to_string()]}),
+    )
+    .await;
+    let low = api.failed("load-balancer", "low").await;
+    assert!(low.contains("20000-20999"), "{low}");
+
     let (_, buckets) = api
         .call("GET", "/v1/tenants/acme/resources/bucket", None)
         .await;
@@ -363,8 +424,8 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
     );
     assert!(why.contains("unknown field `value`"), "{why}");
 
-    // Everything deleted: gone from the API, from DNS, from S3, and the
-    // quota is free again.
+    // Everything deleted: gone from the API, from DNS, from S3, from the
+    // balancer's port, and the quota is free again.
     s3.delete_object()
         .bucket("acme-photos")
         .key("cat.jpg")
@@ -377,6 +438,8 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
         ("vpc", "prod"),
         ("dns-record", "www"),
         ("bucket", "photos"),
+        ("load-balancer", "front"),
+        ("load-balancer", "low"),
     ] {
         let (code, deleting) = api.delete(kind, name).await;
         assert_eq!(code, 202, "{kind} {name}: {deleting}");
@@ -388,9 +451,15 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
         ("vpc", "prod"),
         ("dns-record", "www"),
         ("bucket", "photos"),
+        ("load-balancer", "front"),
+        ("load-balancer", "low"),
     ] {
         api.gone(kind, name).await;
     }
+    assert!(
+        tokio::net::TcpStream::connect(front).await.is_err(),
+        "the deleted balancer still listens"
+    );
     refused(&api.delete("bucket", "photos").await, 404, "not_found");
     until_dns(dns, "www.acme.tenants.photon.test.", |got| {
         *got == Err(ResponseCode::NXDomain)
@@ -539,7 +608,7 @@ async fn api_gateway_server_runs_from_the_toml_a_deployment_exports() {
     // Beside the deployment's own gateway, on the next address.
     let config = state.path().join("gateway.toml");
     std::fs::write(&config, &text).unwrap();
-    let second = net.addr(GATEWAY + 1, 8080);
+    let second = net.addr(GATEWAY + 10, 8080);
     let mut env = ENV.to_vec();
     env.push(("PHOTON__STANDALONE__SERVER__HTTP_ADDR", &second));
     let mut server = Running::start_server(

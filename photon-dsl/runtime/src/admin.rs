@@ -30,26 +30,34 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// A component's health checks, in the order they are written.
 #[derive(Debug, Default)]
 pub struct Checks {
-    entries: Vec<(&'static str, serde_json::Value, bool)>,
+    entries: Vec<(std::borrow::Cow<'static, str>, serde_json::Value, bool)>,
 }
 
 impl Checks {
     /// A passing check: `value` is what `/health` shows (`"ok"`, a revision).
-    pub fn ok(&mut self, name: &'static str, value: impl Into<serde_json::Value>) -> &mut Self {
-        self.entries.push((name, value.into(), true));
+    pub fn ok(
+        &mut self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<serde_json::Value>,
+    ) -> &mut Self {
+        self.entries.push((name.into(), value.into(), true));
         self
     }
 
     /// A failing check: the component is unhealthy (503), and `why` says so.
-    pub fn failing(&mut self, name: &'static str, why: impl Into<String>) -> &mut Self {
-        self.entries.push((name, why.into().into(), false));
+    pub fn failing(
+        &mut self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        why: impl Into<String>,
+    ) -> &mut Self {
+        self.entries.push((name.into(), why.into().into(), false));
         self
     }
 
     /// [`ok`](Self::ok) or [`failing`](Self::failing), by `result`.
     pub fn check<T: Into<serde_json::Value>, E: fmt::Display>(
         &mut self,
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         result: Result<T, E>,
     ) -> &mut Self {
         match result {
@@ -416,7 +424,7 @@ impl Admin {
         let healthy = checks.healthy();
         let mut all = serde_json::Map::new();
         for (name, value, _) in checks.entries {
-            all.insert(name.to_owned(), value);
+            all.insert(name.into_owned(), value);
         }
         let mut body = serde_json::json!({
             "status": if healthy { "healthy" } else { "unhealthy" },

@@ -432,6 +432,7 @@ pub fn resource_json(r: resources::Resource) -> Value {
         "deleting": r.deleting,
         "finalizers": r.finalizers,
         "ready": ready,
+        "placement": (!r.placement.is_empty()).then_some(r.placement),
         "status": r.status.map(|s| json!({
             "agent": s.agent,
             "observed_generation": s.observed_generation,
@@ -516,6 +517,7 @@ mod tests {
                 outputs_json: r#"{"fqdn":"www.acme.tenants.photon.test"}"#.into(),
                 ready: true,
             }),
+            placement: String::new(),
         });
         assert_eq!(shown["spec"]["values"][0], "10.0.0.1");
         assert_eq!(shown["ready"], true);
@@ -529,5 +531,11 @@ mod tests {
         });
         assert_eq!(pending["ready"], false);
         assert_eq!(pending["status"], Value::Null);
+        assert_eq!(shown["placement"], Value::Null);
+        let placed = resource_json(resources::Resource {
+            placement: "lb-2".into(),
+            ..Default::default()
+        });
+        assert_eq!(placed["placement"], "lb-2");
     }
 }

@@ -9,6 +9,8 @@
 //! check against. TLS termination and `fiberlb-server` are next
 //! (issue 19).
 
+pub mod agent;
+pub use agent::{LbAgent, TenantPorts};
 #[cfg(feature = "server")]
 pub mod pool;
 #[cfg(feature = "server")]

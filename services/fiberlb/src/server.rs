@@ -14,6 +14,7 @@ mod l7;
 mod probe;
 mod publish;
 mod splice;
+mod tenants;
 mod tls;
 mod udp;
 mod upstream;
@@ -49,9 +50,9 @@ enum Front {
 }
 
 impl Front {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         match self {
-            Front::L4(b) => b.name,
+            Front::L4(b) => &b.name,
             Front::L7(b) => b.name,
         }
     }
@@ -100,7 +101,7 @@ impl Report for Status {
             let backends = balancer.backends();
             let up = backends.iter().filter(|b| b.eligible()).count();
             checks.check(
-                balancer.name(),
+                balancer.name().to_owned(),
                 if up > 0 {
                     Ok(format!("ok: {up} of {} backends up", backends.len()))
                 } else {
@@ -612,7 +613,7 @@ impl<N: Node> Service for FiberLb<N> {
                             tasks.spawn(health::watch(
                                 backend.clone(),
                                 balancer.health,
-                                front.name(),
+                                front.name().into(),
                                 balancer.protocol,
                                 stop.clone(),
                             ));

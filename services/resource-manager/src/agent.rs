@@ -44,6 +44,21 @@ pub trait Reconciler: Send + Sync + 'static {
 
     /// Removes what `resource` made. Idempotent: gone already is done.
     fn remove<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<(), String>>;
+
+    /// The node this agent serves, when its kinds are placed by the
+    /// scheduler ([`Kind::placed`]): it then makes only the resources
+    /// placed on it. `None` (the default): every resource is its own.
+    fn node(&self) -> Option<&str> {
+        None
+    }
+
+    /// Lets go, here only, of what it made of `resource`, now placed on
+    /// another node (whose agent makes it and reports on it). No status,
+    /// no finalizer: the resource lives on elsewhere.
+    fn forget<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, ()> {
+        let _ = resource;
+        Box::pin(async {})
+    }
 }
 
 /// What an agent has done, for `/health` and `/metrics`.
@@ -109,9 +124,14 @@ impl<R: Reconciler> Agent<R> {
     }
 
     /// The durable subscriber name: replicas of one agent share it, so
-    /// each event goes to one of them.
+    /// each event goes to one of them (but see below).
     fn subscriber(&self) -> String {
-        format!("agent-{}", self.reconciler.agent())
+        match self.reconciler.node() {
+            // Placed kinds: each node's agent hears every event, as a
+            // placement concerns the node it leaves and the one it takes.
+            Some(node) => format!("agent-{}-{node}", self.reconciler.agent()),
+            None => format!("agent-{}", self.reconciler.agent()),
+        }
     }
 
     /// Runs until `shutdown`.
@@ -208,6 +228,22 @@ impl<R: Reconciler> Agent<R> {
     async fn reconcile(&self, resource: Resource) -> bool {
         let agent = self.reconciler.agent();
         let key = &resource.key;
+        if let Some(here) = self.reconciler.node()
+            && key.kind.placed()
+        {
+            match resource.record.placement.as_deref() {
+                Some(node) if node == here => {}
+                // Never placed and being deleted: nothing was made of it
+                // anywhere, so any agent may let it go.
+                None if resource.record.deleting => {}
+                // Not placed yet: the scheduler's event brings it back.
+                None => return true,
+                Some(_) => {
+                    self.reconciler.forget(&resource).await;
+                    return true;
+                }
+            }
+        }
         if resource.record.deleting {
             if !resource.record.finalizers.iter().any(|f| f == agent) {
                 return true;

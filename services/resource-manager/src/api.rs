@@ -133,6 +133,7 @@ fn status(error: ResourceError) -> GrpcStatus {
 pub fn resource(stored: Stored) -> Resource {
     let ready = stored.is_ready();
     Resource {
+        placement: stored.record.placement.unwrap_or_default(),
         tenant: stored.key.tenant,
         kind: stored.key.kind.as_str().to_owned(),
         name: stored.key.name,

@@ -71,6 +71,22 @@ impl Kind {
         }
     }
 
+    /// Whether one node of several serves a resource of this kind, chosen
+    /// by the scheduler (a load balancer listens on one node; a DNS
+    /// record or a VPC is the cluster's, made by whichever agent).
+    pub const fn placed(self) -> bool {
+        matches!(self, Kind::LoadBalancer)
+    }
+
+    /// The service kind of the agent that serves a placed kind: the
+    /// scheduler's candidates are the nodes the topology puts it on.
+    pub const fn agent_service(self) -> Option<&'static str> {
+        match self {
+            Kind::LoadBalancer => Some("lb-agent"),
+            _ => None,
+        }
+    }
+
     /// `spec` checked against this kind's typed spec, with its defaults
     /// filled in: what is stored.
     pub fn check(self, spec: serde_json::Value) -> Result<serde_json::Value, String> {

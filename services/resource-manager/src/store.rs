@@ -7,6 +7,7 @@
 //!   (one more each time the spec changes), whether it is being deleted,
 //!   and its finalizers (the agents that must let go of it before it is
 //!   gone);
+//!   and, for kinds the scheduler places, the node serving it;
 //! - `s/<tenant>/<kind>/<name>`: its status, written by its agent: the
 //!   generation it reconciled, ready or failed and why, and what it made
 //!   (an address, a balancer's endpoint).
@@ -100,6 +101,10 @@ pub struct Record {
     pub deleting: bool,
     /// The agents that still hold something of it.
     pub finalizers: Vec<String>,
+    /// The node serving it, for kinds the scheduler places
+    /// ([`Kind::placed`]): written by the scheduler, read by the agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
 }
 
 /// How an agent left a resource.
@@ -300,6 +305,7 @@ impl ResourceStore {
                         generation: 1,
                         deleting: false,
                         finalizers: vec![key.kind.agent().to_owned()],
+                        placement: None,
                     },
                     absent(&record_key),
                     Applied::Created,
@@ -488,6 +494,39 @@ impl ResourceStore {
             }
         }
         Err(ResourceError::Busy(format!("reporting on {key}")))
+    }
+
+    /// Places `key` on `node` (the scheduler's decision) if its placement
+    /// is still `seen`: whether it was written (`false`: gone, or placed
+    /// by someone else meanwhile).
+    pub async fn place(
+        &self,
+        key: &ResourceKey,
+        seen: Option<&str>,
+        node: &str,
+    ) -> Result<bool, ResourceError> {
+        let record_key = self.record_key(key);
+        for _ in 0..MAX_TRIES {
+            let Some((mut record, revision, _)) = self.read(key).await? else {
+                return Ok(false);
+            };
+            if record.placement.as_deref() != seen {
+                return Ok(false);
+            }
+            record.placement = Some(node.to_owned());
+            if self
+                .kv
+                .txn(
+                    vec![unchanged(&record_key, revision)],
+                    vec![TxnOp::put(record_key.clone(), encode(&record), None)],
+                )
+                .await
+                .map_err(unavailable)?
+            {
+                return Ok(true);
+            }
+        }
+        Err(ResourceError::Busy(format!("placing {key}")))
     }
 
     /// `agent` has let go of `key`, which is being deleted: its finalizer

@@ -15,7 +15,7 @@ use crate::spec::{Check, Health};
 pub async fn watch(
     backend: Arc<BackendState>,
     health: Health,
-    balancer: &'static str,
+    balancer: std::sync::Arc<str>,
     protocol: &'static str,
     stop: CancellationToken,
 ) {
@@ -38,11 +38,11 @@ pub async fn watch(
         let healthy = backend.is_healthy();
         if !healthy && streak >= i32::from(health.rise) {
             backend.set_healthy(true);
-            tracing::info!(balancer, backend = %backend.name, "backend is up");
+            tracing::info!(balancer = %balancer, backend = %backend.name, "backend is up");
         } else if healthy && streak <= -i32::from(health.fall) {
             backend.set_healthy(false);
             let why = outcome.err().unwrap_or_default();
-            tracing::warn!(balancer, backend = %backend.name, %why, "backend is down");
+            tracing::warn!(balancer = %balancer, backend = %backend.name, %why, "backend is down");
         }
     }
 }

@@ -33,8 +33,8 @@ pub type StickTable = HashMap<IpAddr, (Arc<BackendState>, Instant)>;
 /// One L4 balancer at run time.
 #[derive(Debug)]
 pub struct L4Balancer {
-    /// Its name.
-    pub name: &'static str,
+    /// Its name (the spec's, or a tenant balancer's `<tenant>/<name>`).
+    pub name: Arc<str>,
     /// Its backends and method.
     pub pool: Pool,
     /// How long an idle connection is kept.
@@ -47,9 +47,14 @@ pub struct L4Balancer {
 
 impl L4Balancer {
     /// A balancer over `pool`; `sticky` remembers each client's backend.
-    pub fn new(name: &'static str, pool: Pool, idle_timeout: Duration, sticky: bool) -> L4Balancer {
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        pool: Pool,
+        idle_timeout: Duration,
+        sticky: bool,
+    ) -> L4Balancer {
         L4Balancer {
-            name,
+            name: name.into(),
             pool,
             idle_timeout,
             refused: AtomicU64::new(0),
@@ -103,7 +108,7 @@ async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
         let Some(backend) = balancer.choose(peer.ip(), &tried) else {
             // Nothing can take it: close at once rather than hang.
             balancer.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(balancer = balancer.name, %peer, "no backend can take the connection");
+            tracing::debug!(balancer = %balancer.name, %peer, "no backend can take the connection");
             return;
         };
         let guard = backend.open();
@@ -115,7 +120,7 @@ async fn proxy(client: TcpStream, peer: SocketAddr, balancer: &L4Balancer) {
             Ok(upstream) => upstream,
             Err(why) => {
                 backend.count_failure();
-                tracing::debug!(balancer = balancer.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
+                tracing::debug!(balancer = %balancer.name, backend = %backend.name, %why, "backend did not take the connection; trying the next");
                 tried.push(backend);
                 continue;
             }

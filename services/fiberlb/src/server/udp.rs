@@ -37,7 +37,7 @@ pub async fn serve(socket: UdpSocket, balancer: Arc<L4Balancer>, stop: Cancellat
             received = socket.recv_from(&mut buf) => match received {
                 Ok(received) => received,
                 Err(e) => {
-                    tracing::debug!(balancer = balancer.name, error = %e, "receive failed");
+                    tracing::debug!(balancer = %balancer.name, error = %e, "receive failed");
                     continue;
                 }
             },
@@ -56,7 +56,7 @@ pub async fn serve(socket: UdpSocket, balancer: Arc<L4Balancer>, stop: Cancellat
         };
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         if let Err(e) = upstream.send(&buf[..n]).await {
-            tracing::debug!(balancer = balancer.name, %client, error = %e, "relaying to the backend failed");
+            tracing::debug!(balancer = %balancer.name, %client, error = %e, "relaying to the backend failed");
         }
     }
 }
@@ -73,7 +73,7 @@ async fn open_flow(
 ) -> Option<(Arc<UdpSocket>, Arc<AtomicU64>)> {
     let Some(backend) = balancer.choose(client.ip(), &[]) else {
         balancer.refused.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(balancer = balancer.name, %client, "no backend can take the flow");
+        tracing::debug!(balancer = %balancer.name, %client, "no backend can take the flow");
         return None;
     };
     let local: SocketAddr = if backend.addr.is_ipv4() {
@@ -84,13 +84,13 @@ async fn open_flow(
     let upstream = match UdpSocket::bind(local).await {
         Ok(upstream) => upstream,
         Err(e) => {
-            tracing::warn!(balancer = balancer.name, error = %e, "cannot open a socket for a flow");
+            tracing::warn!(balancer = %balancer.name, error = %e, "cannot open a socket for a flow");
             return None;
         }
     };
     if let Err(e) = upstream.connect(backend.addr).await {
         backend.count_failure();
-        tracing::debug!(balancer = balancer.name, backend = %backend.name, error = %e, "cannot reach the backend");
+        tracing::debug!(balancer = %balancer.name, backend = %backend.name, error = %e, "cannot reach the backend");
         return None;
     }
     backend.count_connection();

@@ -1,0 +1,372 @@
+//! The scheduler as a service: it asks each candidate node's agent for
+//! `/health` every second, and places (or moves) resources in passes:
+//! every `resync_seconds`, and whenever the bus says a resource of a
+//! placed kind changed. Each placement is written into the resource's
+//! record, guarded by the placement it read (another scheduler's decision
+//! is never overwritten), then told on the bus so the agents of both
+//! nodes hear of it at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use photon_bus::{Bus, Subscription};
+use photon_dsl::Node;
+use photon_dsl::events::Subject;
+use photon_runtime::admin::{Checks, Metrics, Report};
+use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
+use resource_manager::ResourceChanged;
+use resource_manager::model::Kind;
+use resource_manager::store::ResourceStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::place::{Candidate, Decision, decide};
+use crate::spec::{AdminListener, Scheduler};
+
+/// How often each candidate's agent is asked.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// One node that may serve a kind: where its agent answers `/health`,
+/// and when it last did.
+#[derive(Debug)]
+struct Agent {
+    kind: Kind,
+    node: String,
+    admin: SocketAddr,
+    last_ok: Mutex<Option<Instant>>,
+}
+
+/// What the scheduler knows and has done.
+#[derive(Debug)]
+struct Placer {
+    store: ResourceStore,
+    bus: Bus,
+    subject: Subject<ResourceChanged>,
+    agents: Vec<Arc<Agent>>,
+    away_after: Duration,
+    capacity: u32,
+    counts: Arc<Counts>,
+}
+
+/// For `/health` and `/metrics`.
+#[derive(Debug, Default)]
+struct Counts {
+    placed: AtomicU64,
+    moved: AtomicU64,
+    waiting: AtomicU64,
+    passes: AtomicU64,
+}
+
+impl Agent {
+    fn live(&self, away_after: Duration) -> bool {
+        self.last_ok
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < away_after)
+    }
+
+    /// Asks its `/health` every second until `stop`.
+    async fn watch(self: Arc<Self>, stop: CancellationToken) {
+        let mut ticks = tokio::time::interval(PROBE_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let answered =
+                photon_runtime::http::get(self.admin, "/health", Duration::from_millis(900)).await;
+            if answered.is_ok_and(|a| a.status.is_success()) {
+                *self.last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+        }
+    }
+}
+
+impl Placer {
+    /// The kinds placed here.
+    fn kinds(&self) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> = self.agents.iter().map(|a| a.kind).collect();
+        kinds.dedup();
+        kinds
+    }
+
+    /// Looks at every resource of the placed kinds once.
+    async fn pass(&self) {
+        let resources = match self.store.list(None, &self.kinds()).await {
+            Ok(resources) => resources,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list resources");
+                return;
+            }
+        };
+        // Each node's load, per kind, as placed now.
+        let mut load: HashMap<(Kind, String), u32> = HashMap::new();
+        for r in &resources {
+            if let Some(node) = &r.record.placement {
+                *load.entry((r.key.kind, node.clone())).or_default() += 1;
+            }
+        }
+        let mut waiting = 0;
+        for resource in resources {
+            let kind = resource.key.kind;
+            let candidates: Vec<Candidate> = self
+                .agents
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| Candidate {
+                    node: a.node.clone(),
+                    live: a.live(self.away_after),
+                    load: load.get(&(kind, a.node.clone())).copied().unwrap_or(0),
+                })
+                .collect();
+            let current = resource.record.placement.as_deref();
+            let node = match decide(current, &candidates, self.capacity) {
+                Decision::Stay => continue,
+                Decision::Wait => {
+                    waiting += 1;
+                    continue;
+                }
+                Decision::Place(node) => node,
+            };
+            let key = &resource.key;
+            match self.store.place(key, current, &node).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(resource = %key, error = %e, "cannot place");
+                    continue;
+                }
+            }
+            *load.entry((kind, node.clone())).or_default() += 1;
+            match current {
+                Some(from) => {
+                    if let Some(n) = load.get_mut(&(kind, from.to_owned())) {
+                        *n = n.saturating_sub(1);
+                    }
+                    self.counts.moved.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(resource = %key, %from, to = %node, "moved off a node that is away");
+                }
+                None => {
+                    self.counts.placed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(resource = %key, %node, "placed");
+                }
+            }
+            let event = ResourceChanged {
+                tenant: key.tenant.clone(),
+                kind: kind.as_str().to_owned(),
+                name: key.name.clone(),
+                generation: resource.record.generation,
+                deleting: resource.record.deleting,
+            };
+            let id = format!("{key}@{}-on-{node}", resource.record.generation);
+            if let Err(e) = self.bus.publish(&self.subject, &id, &event).await {
+                // The agents find it on their next pass anyway.
+                tracing::debug!(resource = %key, error = %e, "placement not told on the bus");
+            }
+        }
+        self.counts.waiting.store(waiting, Ordering::Relaxed);
+        self.counts.passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Places until `stop`: a pass every `resync`, and one after each
+    /// change of a placed kind the bus tells of.
+    async fn run(self, resync: Duration, stop: CancellationToken) {
+        let mut subscription: Option<Subscription<ResourceChanged>> = None;
+        let mut passes = tokio::time::interval(resync);
+        passes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let kinds = self.kinds();
+        loop {
+            if subscription.is_none() {
+                match self.bus.subscribe(&self.subject, "scheduler").await {
+                    Ok(s) => subscription = Some(s),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "not subscribed yet; placing on each pass meanwhile")
+                    }
+                }
+            }
+            let next = async {
+                match subscription.as_mut() {
+                    Some(s) => s.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = passes.tick() => self.pass().await,
+                delivery = next => match delivery {
+                    None => subscription = None,
+                    Some(Err(e)) => tracing::warn!(error = %e, "resource changes"),
+                    Some(Ok(delivery)) => {
+                        if Kind::parse(&delivery.message.kind).is_ok_and(|k| kinds.contains(&k)) {
+                            self.pass().await;
+                        }
+                        if let Err(e) = delivery.ack().await {
+                            tracing::debug!(error = %e, "acknowledging an event");
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// `/health` and `/metrics`.
+struct Reported {
+    agents: Vec<Arc<Agent>>,
+    away_after: Duration,
+    counts: Arc<Counts>,
+}
+
+impl Report for Reported {
+    fn health(&self, checks: &mut Checks) {
+        let (live, away): (Vec<_>, Vec<_>) =
+            self.agents.iter().partition(|a| a.live(self.away_after));
+        let names = |agents: &[&Arc<Agent>]| {
+            agents
+                .iter()
+                .map(|a| format!("{}@{}", a.kind, a.node))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Not failing: the scheduler itself works, and moves what it can.
+        checks.ok(
+            "nodes",
+            if away.is_empty() {
+                format!("ok: {} serving", names(&live))
+            } else {
+                format!("{} away; {} serving", names(&away), names(&live))
+            },
+        );
+        let c = &self.counts;
+        checks.ok(
+            "placements",
+            format!(
+                "ok: {} placed, {} moved, {} waiting for room",
+                c.placed.load(Ordering::Relaxed),
+                c.moved.load(Ordering::Relaxed),
+                c.waiting.load(Ordering::Relaxed)
+            ),
+        );
+    }
+
+    fn metrics(&self, out: &mut Metrics) {
+        let c = &self.counts;
+        out.counter(
+            "scheduler_placements_total",
+            "Resources placed for the first time.",
+        )
+        .value(c.placed.load(Ordering::Relaxed));
+        out.counter(
+            "scheduler_moves_total",
+            "Resources moved off a node that was away.",
+        )
+        .value(c.moved.load(Ordering::Relaxed));
+        out.gauge(
+            "scheduler_waiting",
+            "Resources with no live node with room.",
+        )
+        .value(c.waiting.load(Ordering::Relaxed));
+        out.counter(
+            "scheduler_passes_total",
+            "Passes over every placed resource.",
+        )
+        .value(c.passes.load(Ordering::Relaxed));
+        let mut up = out.gauge("scheduler_node_up", "Whether a node's agent answers.");
+        for a in &self.agents {
+            up.labelled(
+                &[("kind", a.kind.as_str()), ("node", &a.node)],
+                u64::from(a.live(self.away_after)),
+            );
+        }
+    }
+}
+
+impl<N: Node> Service for Scheduler<N> {
+    fn noisy_log_targets(&self) -> &'static [&'static str] {
+        &["async_nats"]
+    }
+
+    fn uses_event_bus(&self) -> bool {
+        true
+    }
+
+    fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
+        let spec = *self;
+        Box::pin(async move {
+            let (client, cluster) = ctx.state_store_only("scheduler").await?;
+            // The candidates: where the topology puts each placed kind's
+            // agent, and its admin listener.
+            let mut agents = Vec::new();
+            for kind in Kind::ALL {
+                let Some(service) = kind.agent_service() else {
+                    continue;
+                };
+                for placement in ctx.placements_of(service) {
+                    let Some(admin) = placement.listeners.iter().find(|l| l.name == "admin") else {
+                        return Err(format!(
+                            "{service} on {} declares no admin listener to ask",
+                            placement.node
+                        )
+                        .into());
+                    };
+                    agents.push(Arc::new(Agent {
+                        kind,
+                        node: placement.node.to_string(),
+                        admin: ctx.address_of(placement.node, admin.port).await?,
+                        last_ok: Mutex::new(None),
+                    }));
+                }
+            }
+            if agents.is_empty() {
+                return Err("the topology runs no agent of a kind the scheduler places (lb-agent): there is nothing to schedule".into());
+            }
+            let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
+            let bus = Bus::connect(&bus_at, &format!("scheduler-{}", ctx.instance)).await?;
+            let admin = ctx.tcp(AdminListener, &spec)?;
+            let counts = Arc::new(Counts::default());
+            let away_after = Duration::from_secs(u64::from(spec.away_after_seconds));
+            tracing::info!(
+                admin = %admin.local_addr()?,
+                bus = %bus_at,
+                candidates = %agents.iter().map(|a| format!("{}@{}", a.kind, a.node)).collect::<Vec<_>>().join(", "),
+                "scheduler placing"
+            );
+            let surface = Arc::new(ctx.admin(
+                env!("CARGO_PKG_VERSION"),
+                Reported {
+                    agents: agents.clone(),
+                    away_after,
+                    counts: counts.clone(),
+                },
+            ));
+            let stop = ctx.shutdown.clone();
+            for agent in &agents {
+                tokio::spawn(agent.clone().watch(stop.clone()));
+            }
+            // One probe round before the first pass, so live nodes are
+            // known when it places.
+            tokio::time::sleep(PROBE_EVERY + Duration::from_millis(200)).await;
+            let placer = Placer {
+                store: ResourceStore::new(client, &cluster),
+                bus,
+                subject: spec.changes,
+                agents,
+                away_after,
+                capacity: spec.capacity_per_node,
+                counts,
+            };
+            let resync = Duration::from_secs(u64::from(spec.resync_seconds));
+            Ok(Box::pin(async move {
+                tokio::join!(
+                    placer.run(resync, stop.clone()),
+                    photon_runtime::http::serve_admin(admin, stop.clone(), surface),
+                );
+                tracing::info!("scheduler stopped");
+                Ok(())
+            }) as Running)
+        })
+    }
+}

@@ -1,0 +1,233 @@
+//! `deploy-scheduler`, every node its own process as on seven machines:
+//! tenants' load balancers spread over the two balancer nodes by the
+//! scheduler, served by the agent of the node each is placed on; a node
+//! killed has its balancers moved to the other and reached there; the
+//! scheduler killed while a balancer is asked for places it once it is
+//! back; and no balancer is ever served by both nodes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use e2e::{Loopback, Running};
+use resource_manager::api::proto::resources_client::ResourcesClient;
+use resource_manager::api::proto::*;
+use tonic::transport::Channel;
+
+const TOKEN: &str = "resources-admin-0123456789abcdef";
+const ENV: [(&str, &str); 2] = [
+    ("PHOTONAUTH_ADMIN_TOKEN", "auth-admin-0123456789abcdef"),
+    ("RESOURCES_ADMIN_TOKEN", TOKEN),
+];
+/// The balancer nodes' hosts in the loopback block, by node name.
+const LB_HOSTS: [(&str, u8); 2] = [("lb-1", 5), ("lb-2", 6)];
+
+fn op<T>(message: T) -> tonic::Request<T> {
+    e2e::auth::with_token(message, TOKEN)
+}
+
+fn run_node(net: &Loopback, state: &Path, node: &str) -> Running {
+    let mut running = Running::start_with_env(
+        "scheduler",
+        &[
+            "run",
+            "--node",
+            node,
+            "--loopback-base",
+            &net.base(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &ENV,
+    );
+    running.wait_for("all services started", Duration::from_secs(90));
+    running
+}
+
+fn kill(node: &mut Running) {
+    node.signal("KILL");
+    node.wait(Duration::from_secs(10));
+}
+
+fn balancer(name: &str, port: u16, backends: &[SocketAddr]) -> ApplyRequest {
+    let backends: Vec<String> = backends.iter().map(ToString::to_string).collect();
+    ApplyRequest {
+        tenant: "acme".into(),
+        kind: "load-balancer".into(),
+        name: name.into(),
+        spec_json: serde_json::json!({ "port": port, "backends": backends }).to_string(),
+    }
+}
+
+/// Waits until `name` is ready with its current generation placed on a
+/// node other than `not_on`: that node, and the address it serves on.
+async fn served(
+    net: &Loopback,
+    resources: &mut ResourcesClient<Channel>,
+    name: &str,
+    not_on: Option<&str>,
+    within: Duration,
+) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = resources
+            .get(op(ResourceRef {
+                tenant: "acme".into(),
+                kind: "load-balancer".into(),
+                name: name.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        if let Some(status) = got.status.as_ref().filter(|s| s.ready)
+            && !got.placement.is_empty()
+            && Some(got.placement.as_str()) != not_on
+        {
+            let outputs: serde_json::Value = serde_json::from_str(&status.outputs_json).unwrap();
+            let host = LB_HOSTS
+                .iter()
+                .find(|(n, _)| *n == got.placement)
+                .unwrap()
+                .1;
+            // The status is the placed node's agent's: its address.
+            if let Some(address) = outputs["address"].as_str()
+                && address.starts_with(&format!("{}:", net.ip(host)))
+            {
+                return (got.placement, address.to_owned());
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} not served (off {not_on:?}) within {within:?}: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The backends that answer through `front` in six requests.
+async fn answering(front: &str) -> Vec<String> {
+    let front: SocketAddr = front.parse().unwrap();
+    let mut names = Vec::new();
+    for _ in 0..6 {
+        names.push(e2e::http::get(front, "front", "/").await.text());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Nothing listens on `port` of `node`'s address.
+async fn not_served(net: &Loopback, node: &str, port: u16) {
+    let host = LB_HOSTS.iter().find(|(n, _)| *n == node).unwrap().1;
+    let addr = net.addr(host, port);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still served on {node}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balancers_spread_move_off_a_node_that_goes_away_and_wait_out_a_killed_scheduler() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut nodes: std::collections::HashMap<&str, Running> =
+        ["kv", "auth", "bus", "manager", "lb-1", "lb-2", "scheduler"]
+            .into_iter()
+            .map(|node| (node, run_node(&net, state.path(), node)))
+            .collect();
+    let backends = [
+        e2e::http::Backend::start("web-a", &net.addr(30, 0)).await,
+        e2e::http::Backend::start("web-b", &net.addr(31, 0)).await,
+    ];
+    let both = [backends[0].addr, backends[1].addr];
+    let mut resources = ResourcesClient::connect(net.url(4, 50054)).await.unwrap();
+
+    // Two balancers: one on each node, each reaching both backends.
+    resources
+        .apply(op(balancer("a", 20001, &both)))
+        .await
+        .unwrap();
+    let (a_node, a_front) = served(&net, &mut resources, "a", None, Duration::from_secs(30)).await;
+    resources
+        .apply(op(balancer("b", 20002, &both)))
+        .await
+        .unwrap();
+    let (b_node, b_front) = served(&net, &mut resources, "b", None, Duration::from_secs(30)).await;
+    assert_ne!(a_node, b_node, "the scheduler spreads them");
+    assert_eq!(answering(&a_front).await, ["web-a", "web-b"]);
+    assert_eq!(answering(&b_front).await, ["web-a", "web-b"]);
+    let other = |node: &str| if node == "lb-1" { "lb-2" } else { "lb-1" };
+    not_served(&net, other(&a_node), 20001).await;
+
+    // `a`'s node goes away: `a` moves to the other, and is reached there.
+    let gone = a_node.clone();
+    kill(nodes.get_mut(gone.as_str()).unwrap());
+    let (moved_to, moved_front) = served(
+        &net,
+        &mut resources,
+        "a",
+        Some(&gone),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(moved_to, other(&gone));
+    assert_eq!(answering(&moved_front).await, ["web-a", "web-b"]);
+    let (code, metrics) = e2e::http_get(&net.url(7, 8058), "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("scheduler_moves_total 1\n"), "{metrics}");
+
+    // The node comes back: it serves nothing of `a`, which stays moved.
+    nodes.insert("lb-back", run_node(&net, state.path(), &gone));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    not_served(&net, &gone, 20001).await;
+    let (still, _) = served(
+        &net,
+        &mut resources,
+        "a",
+        Some(&gone),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(still, moved_to);
+
+    // The scheduler killed: a balancer asked for meanwhile waits,
+    // unplaced, and is placed (once) when it is back.
+    kill(nodes.get_mut("scheduler").unwrap());
+    resources
+        .apply(op(balancer("c", 20003, &both[..1])))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = resources
+        .get(op(ResourceRef {
+            tenant: "acme".into(),
+            kind: "load-balancer".into(),
+            name: "c".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        waiting.placement.is_empty() && waiting.status.is_none(),
+        "{waiting:?}"
+    );
+    nodes.insert("scheduler-back", run_node(&net, state.path(), "scheduler"));
+    let (c_node, c_front) = served(&net, &mut resources, "c", None, Duration::from_secs(30)).await;
+    assert_eq!(answering(&c_front).await, ["web-a"]);
+    not_served(&net, other(&c_node), 20003).await;
+
+    // Deleted: no node serves it.
+    resources
+        .delete(op(ResourceRef {
+            tenant: "acme".into(),
+            kind: "load-balancer".into(),
+            name: "c".into(),
+        }))
+        .await
+        .unwrap();
+    not_served(&net, &c_node, 20003).await;
+}
