@@ -70,19 +70,7 @@ pub fn run_node_with_env(
     state: &Path,
     env: &[(&str, &str)],
 ) -> crate::Running {
-    crate::Running::start_with_env(
-        name,
-        &[
-            "run",
-            "--node",
-            node,
-            "--loopback-base",
-            &format!("{base}.0"),
-            "--state-dir",
-            state.to_str().expect("a UTF-8 path"),
-        ],
-        env,
-    )
+    crate::Running::start_node(name, &format!("{base}.0"), node, state, env)
 }
 
 /// The nodes of `deploy-chainfire-cluster`.

@@ -207,6 +207,47 @@ impl Running {
         running
     }
 
+    /// `deploy-<name> run --node <node>` on `net` (one node in a process
+    /// of its own, as on its own machine) with its state under `state` and
+    /// extra environment variables, once its services started (within
+    /// `timeout`).
+    pub fn run_node(
+        name: &str,
+        net: &Loopback,
+        node: &str,
+        state: &std::path::Path,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Running {
+        let mut running = Running::start_node(name, &net.base(), node, state, env);
+        running.wait_for("all services started", timeout);
+        running
+    }
+
+    /// Starts `deploy-<name> run --node <node>` on loopback block `base`
+    /// (`127.0.x.0`), without waiting.
+    pub fn start_node(
+        name: &str,
+        base: &str,
+        node: &str,
+        state: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Running {
+        Running::start_with_env(
+            name,
+            &[
+                "run",
+                "--node",
+                node,
+                "--loopback-base",
+                base,
+                "--state-dir",
+                state.to_str().expect("a UTF-8 path"),
+            ],
+            env,
+        )
+    }
+
     /// Starts `deploy-<name> <args>` with extra environment variables, in
     /// `dir` if given (for deployments that read files relative to it).
     pub fn start_in(

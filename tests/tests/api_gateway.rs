@@ -40,19 +40,7 @@ const LB_2: u8 = 12;
 
 /// `deploy-level4 up` on `net`.
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
-    let mut deployment = Running::start_with_env(
-        "level4",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &ENV,
-    );
-    deployment.wait_for("all services started", Duration::from_secs(120));
-    deployment
+    Running::up("level4", net, state, &ENV, Duration::from_secs(120))
 }
 
 /// The gateway's API, called with one token.
@@ -432,7 +420,7 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
         .send()
         .await
         .unwrap();
-    for (kind, name) in [
+    let made = [
         ("address", "web-1"),
         ("subnet", "web"),
         ("vpc", "prod"),
@@ -440,20 +428,13 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
         ("bucket", "photos"),
         ("load-balancer", "front"),
         ("load-balancer", "low"),
-    ] {
+    ];
+    for (kind, name) in made {
         let (code, deleting) = api.delete(kind, name).await;
         assert_eq!(code, 202, "{kind} {name}: {deleting}");
         assert_eq!(deleting["deleting"], true, "{deleting}");
     }
-    for (kind, name) in [
-        ("address", "web-1"),
-        ("subnet", "web"),
-        ("vpc", "prod"),
-        ("dns-record", "www"),
-        ("bucket", "photos"),
-        ("load-balancer", "front"),
-        ("load-balancer", "low"),
-    ] {
+    for (kind, name) in made {
         api.gone(kind, name).await;
     }
     assert!(

@@ -273,38 +273,25 @@ async fn a_record_resource_is_made_served_changed_and_deleted_by_its_agent() {
 
 /// `deploy-resource-manager up` on `net`, every node in one process.
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
-    let mut deployment = Running::start_with_env(
+    Running::up(
         "resource-manager",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
+        net,
+        state,
         &ENV,
-    );
-    deployment.wait_for("all services started", Duration::from_secs(90));
-    deployment
+        Duration::from_secs(90),
+    )
 }
 
 /// Each node as its own process, as on six machines.
 fn run_node(net: &Loopback, state: &std::path::Path, node: &str) -> Running {
-    let mut running = Running::start_with_env(
+    Running::run_node(
         "resource-manager",
-        &[
-            "run",
-            "--node",
-            node,
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
+        net,
+        node,
+        state,
         &ENV,
-    );
-    running.wait_for("all services started", Duration::from_secs(90));
-    running
+        Duration::from_secs(90),
+    )
 }
 
 fn kill(node: &mut Running) {

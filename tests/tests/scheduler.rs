@@ -27,21 +27,7 @@ fn op<T>(message: T) -> tonic::Request<T> {
 }
 
 fn run_node(net: &Loopback, state: &Path, node: &str) -> Running {
-    let mut running = Running::start_with_env(
-        "scheduler",
-        &[
-            "run",
-            "--node",
-            node,
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &ENV,
-    );
-    running.wait_for("all services started", Duration::from_secs(90));
-    running
+    Running::run_node("scheduler", net, node, state, &ENV, Duration::from_secs(90))
 }
 
 fn kill(node: &mut Running) {
