@@ -3,7 +3,9 @@
 //! real (answered by flashdns, reached with the AWS SDK, allocated by
 //! photonnet), one JSON error shape; the checked-in OpenAPI document
 //! judged by a validator and by schemathesis against the running gateway;
-//! `api-gateway-server` from the TOML the deployment exports.
+//! `api-gateway-server` from the TOML the deployment exports, beside the
+//! deployment's own gateway: two gateways racing for one quota spend it
+//! once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -620,6 +622,59 @@ async fn api_gateway_server_runs_from_the_toml_a_deployment_exports() {
     let (code, health) = e2e::http_get(&format!("http://{second}"), "/health").await;
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("\"resource_manager\":\"ok"), "{health}");
+
+    // Two gateways, twenty records asked for at once against a quota of
+    // five: exactly five are made, whichever gateway took them.
+    let mut credits = CreditsClient::connect(net.url(9, 50053)).await.unwrap();
+    credits
+        .set_limit(e2e::auth::with_token(
+            SetLimitRequest {
+                tenant: "race".into(),
+                kind: "dns-record".into(),
+                limit: Some(5),
+            },
+            CREDITS_TOKEN,
+        ))
+        .await
+        .unwrap();
+    let gateways = [
+        net.addr(GATEWAY, 8080).parse::<SocketAddr>().unwrap(),
+        second.parse().unwrap(),
+    ];
+    let asked = (0..20).map(|i| {
+        let api = Api {
+            addr: gateways[i % 2],
+            token: Some(GATEWAY_TOKEN.into()),
+        };
+        async move {
+            let path = format!("/v1/tenants/race/resources/dns-record/r{i}");
+            let spec = json!({"type": "A", "values": [format!("192.0.2.{}", i + 1)]});
+            api.call("PUT", &path, Some(spec)).await
+        }
+    });
+    let answers = futures::future::join_all(asked).await;
+    let made = answers.iter().filter(|(code, _)| *code == 201).count();
+    let refused = answers
+        .iter()
+        .filter(|(code, body)| *code == 403 && body["error"]["code"] == "quota_exceeded")
+        .count();
+    assert_eq!((made, refused), (5, 15), "{answers:?}");
+    let race = Api {
+        addr: gateways[0],
+        token: Some(GATEWAY_TOKEN.into()),
+    };
+    let (_, listed) = race
+        .call("GET", "/v1/tenants/race/resources/dns-record", None)
+        .await;
+    assert_eq!(listed["resources"].as_array().unwrap().len(), 5, "{listed}");
+    let (_, account) = race.call("GET", "/v1/tenants/race/account", None).await;
+    let used = account["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "dns-record")
+        .map(|u| u["used"].clone());
+    assert_eq!(used, Some(json!(5)), "{account}");
 }
 
 #[test]
