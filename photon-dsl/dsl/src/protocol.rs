@@ -170,6 +170,12 @@ marker! {
     ResourceApi, "resource-manager", Tcp, false
 }
 marker! {
+    /// flaredb's gRPC API: a sharded key-value database's puts, gets and
+    /// deletes (any node answers for the shards it holds), and its shard
+    /// moves.
+    FlareDbApi, "flaredb", Tcp, false
+}
+marker! {
     /// The API gateway's HTTP/JSON API: what tenants (and `photonctl`)
     /// call to ask for resources, see them and their quotas. HTTP, so an
     /// L7 balancer may front several gateways.

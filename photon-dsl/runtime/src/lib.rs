@@ -33,7 +33,7 @@ pub use cli::{BinaryInfo, install_logging, main};
 pub use mode::{LiveCheck, ModeReport};
 pub use photon_config;
 pub use photon_dsl;
-pub use secret::{ExposeSecret, SecretError, SecretString, read_secret};
+pub use secret::{ExposeSecret, SecretError, SecretString, read_secret, same_secret};
 pub use service::{
     BindError, BoxFuture, ConnectError, ExportContext, ExportError, NodeStopper, Peer, Placement,
     ProbeTarget, RestoreContext, Running, Service, ServiceError, Sockets, StartContext, StateStore,

@@ -10,6 +10,14 @@ use std::io::Read as _;
 use photon_dsl::{Secret, SecretSource};
 pub use secrecy::{ExposeSecret, SecretString};
 
+/// Whether a token a caller sent is the expected one, compared in
+/// constant time (the comparison's duration tells nothing of how much of
+/// it matched).
+pub fn same_secret(sent: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 /// Largest secret file read (a TLS key with its chain fits many times over).
 pub const MAX_SECRET_FILE: u64 = 1024 * 1024;
 

@@ -3,7 +3,6 @@
 //! Every call carries the admin token; secrets leave only in the answer
 //! that creates a key, and never in a log line or an error.
 
-use subtle::ConstantTimeEq as _;
 use tonic::{Request, Response, Status};
 
 use crate::key_token;
@@ -49,7 +48,7 @@ pub fn bearer<T>(request: &Request<T>) -> Option<&str> {
 
 /// Whether a sent token is the expected one, compared in constant time.
 pub fn same(sent: &str, expected: &str) -> bool {
-    bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+    photon_runtime::same_secret(sent, expected)
 }
 
 /// How long photonauth is waited for by a service starting beside it.

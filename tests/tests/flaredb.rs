@@ -1,0 +1,130 @@
+//! `deploy-flaredb`: sixteen shards over three nodes, driven with
+//! flaredb's routing client. Writers keep writing while shards move from
+//! node to node; every write they were answered for is read back, after
+//! the moves and again after the whole deployment restarts on its disks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use e2e::{Loopback, Running};
+use flaredb::client::Client;
+
+const TOKEN: &str = "flaredb-token-0123456789abcdef";
+const ENV: [(&str, &str); 1] = [("FLAREDB_TOKEN", TOKEN)];
+const NODES: [&str; 3] = ["db-1", "db-2", "db-3"];
+
+fn up(net: &Loopback, state: &std::path::Path) -> Running {
+    Running::up("flaredb", net, state, &ENV, Duration::from_secs(60))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_go_on_while_shards_move_and_every_acknowledged_one_is_read_back() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let mut deployment = up(&net, state.path());
+    let client = Arc::new(Client::connect(&net.addr(2, 50060), TOKEN).await.unwrap());
+    let first = client.map();
+    assert_eq!(first.shards(), 16);
+    assert_eq!(first.nodes.len(), 3);
+
+    // Four writers, each its own keys, until the moves are done.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}-{i}");
+                    let value = format!("value {i} of writer {w}");
+                    client.put(key.as_bytes(), value.as_bytes()).await.unwrap();
+                    acknowledged.push((key, value));
+                    i += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Six shards each moved to the next node, one after another, while
+    // the writers write.
+    let mut moved = Vec::new();
+    for shard in 0..6u16 {
+        let from = client.map().owner(shard).unwrap().to_owned();
+        let at = NODES.iter().position(|n| *n == from).unwrap();
+        let to = NODES[(at + 1) % NODES.len()];
+        client.move_shard(shard, to).await.unwrap();
+        moved.push((shard, to));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 200,
+        "{} writes in all",
+        acknowledged.len()
+    );
+
+    // The map says where each moved shard is now, in one more epoch per
+    // move; every acknowledged write reads back.
+    let map = client.map();
+    assert_eq!(map.epoch, first.epoch + 6);
+    for (shard, to) in &moved {
+        assert_eq!(map.owner(*shard), Some(*to), "shard {shard}");
+    }
+    for (key, value) in &acknowledged {
+        let got = client.get(key.as_bytes()).await.unwrap();
+        assert_eq!(got.as_deref(), Some(value.as_bytes()), "{key}");
+    }
+    let held: usize = shards_held(&net).await;
+    assert_eq!(held, 16, "each shard held by one node");
+
+    // The whole deployment stopped and started again on its disks: the
+    // map and every acknowledged write are as they were.
+    deployment.signal("INT");
+    deployment.wait(Duration::from_secs(30));
+    let _again = up(&net, state.path());
+    let client = Client::connect(&net.addr(3, 50060), TOKEN).await.unwrap();
+    assert_eq!(client.map(), map);
+    for (key, value) in acknowledged.iter().step_by(7) {
+        let got = client.get(key.as_bytes()).await.unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(value.as_bytes()),
+            "{key} after a restart"
+        );
+    }
+    assert!(client.delete(acknowledged[0].0.as_bytes()).await.unwrap());
+    assert_eq!(
+        client.get(acknowledged[0].0.as_bytes()).await.unwrap(),
+        None
+    );
+
+    // Without the token: refused.
+    let refused = Client::connect(&net.addr(2, 50060), "not-the-token")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+}
+
+/// The shards the three nodes say they hold, summed.
+async fn shards_held(net: &Loopback) -> usize {
+    let mut held = 0;
+    for host in 2..=4 {
+        let (code, metrics) = e2e::http_get(&net.url(host, 50060), "/metrics").await;
+        assert_eq!(code, 200);
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("flaredb_shards_held "))
+            .unwrap_or_else(|| panic!("{metrics}"));
+        held += line.rsplit(' ').next().unwrap().parse::<usize>().unwrap();
+    }
+    held
+}
