@@ -127,7 +127,13 @@ impl Node {
     /// Nothing if this node holds `shard` (reading the map again when
     /// its copy says otherwise); else the refusal naming the owner.
     async fn hold(&self, shard: u16) -> Result<(), Status> {
-        if self.map().owner(shard) == Some(self.me.as_str()) {
+        let mine = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .owner(shard)
+            == Some(self.me.as_str());
+        if mine {
             return Ok(());
         }
         let (map, _) = self.refresh().await?;

@@ -79,6 +79,16 @@ impl Client {
         request
     }
 
+    /// The node holding `key`'s shard, and its client.
+    fn owner_of(&self, key: &[u8]) -> Result<(String, FlareDbClient<Channel>), Status> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let shard = shard_of(key, map.shards());
+        let owner = map
+            .owner(shard)
+            .ok_or_else(|| Status::internal(format!("shard {shard} is in no map")))?;
+        Ok((owner.to_owned(), self.node(owner, &map)?))
+    }
+
     /// The client of node `node`.
     fn node(&self, node: &str, map: &ShardMap) -> Result<FlareDbClient<Channel>, Status> {
         let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
@@ -118,13 +128,7 @@ impl Client {
             Call::Put(key, _) | Call::Get(key) | Call::Delete(key) => key.clone(),
         };
         loop {
-            let map = self.map();
-            let shard = shard_of(&key, map.shards());
-            let owner = map
-                .owner(shard)
-                .ok_or_else(|| Status::internal(format!("shard {shard} is in no map")))?
-                .to_owned();
-            let mut client = self.node(&owner, &map)?;
+            let (owner, mut client) = self.owner_of(&key)?;
             let answered = match &call {
                 Call::Put(key, value) => client
                     .put(self.request(PutRequest {
