@@ -5,13 +5,13 @@
 //! (DNS records in flashdns, VPCs, subnets and addresses in photonnet,
 //! buckets in lightningstor, load balancers served by fiberlb's agents on
 //! ports 20000-20999 of `127.0.1.11` or `127.0.1.12`, whichever the
-//! scheduler placed them on; it moves them if that node goes away).
-//! Still to come: flaredb.
+//! scheduler placed them on; it moves them if that node goes away), and
+//! flaredb, the sharded key-value database, on two nodes.
 //!
 //! ```text
 //! PHOTONAUTH_ADMIN_TOKEN=... RESOURCES_ADMIN_TOKEN=... PHOTONNET_ADMIN_TOKEN=... \
 //!     LIGHTNINGSTOR_SECRET_KEY=... CREDITSERVICE_ADMIN_TOKEN=... GATEWAY_ADMIN_TOKEN=... \
-//!     cargo run -p deploy-level4 -- up
+//!     FLAREDB_TOKEN=... cargo run -p deploy-level4 -- up
 //! ```
 //!
 //! The API (`services/api-gateway/openapi.json`) is then on
@@ -24,6 +24,7 @@ use chainfire::{Chainfire, Limits};
 use creditservice::{CreditService, DefaultLimits};
 use eventbus::{BusLimits, EventBus};
 use fiberlb::{LbAgent, TenantPorts};
+use flaredb::FlareDb;
 use flashdns::{AutoReload, DnsAgent, FlashDns, RateLimit, Zone, ZoneFileLimits};
 use lightningstor::{AccessKey, LightningStor, StorageAgent};
 use photon_dsl::events::{Stream, Subject};
@@ -62,6 +63,10 @@ nodes! {
     pub Lb2 = "lb-2";
     /// The scheduler.
     pub Sched = "scheduler";
+    /// flaredb's nodes.
+    pub Db1 = "db-1";
+    /// The second.
+    pub Db2 = "db-2";
 }
 
 const KV: Chainfire<Kv> = Chainfire {
@@ -247,13 +252,29 @@ const SCHEDULER: Scheduler<Sched> = Scheduler {
     capacity_per_node: 100,
 };
 
+const DB_1: FlareDb<Db1> = FlareDb {
+    node: Db1,
+    port: port!(50060),
+    state_store: STATE,
+    shards: 16,
+    admin_token: Secret::env("FLAREDB_TOKEN"),
+};
+
+const DB_2: FlareDb<Db2> = FlareDb {
+    node: Db2,
+    port: port!(50060),
+    state_store: STATE,
+    shards: 16,
+    admin_token: Secret::env("FLAREDB_TOKEN"),
+};
+
 photon_runtime::deployment! {
     name: "level4",
     version: "1.0.0",
     branch: "main",
-    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net, Storage, Credits, Gateway, Lb1, Lb2, Sched],
+    nodes: [Kv, Auth1, Bus, Manager, Dns, Agent, Net, Storage, Credits, Gateway, Lb1, Lb2, Sched, Db1, Db2],
     services: [
         KV, AUTH, BUS, MANAGER, DNS, DNS_AGENT, NET, NET_AGENT, STORE, STORAGE_AGENT, CREDITS,
-        GATEWAY, LB_1, LB_2, SCHEDULER,
+        GATEWAY, LB_1, LB_2, SCHEDULER, DB_1, DB_2,
     ],
 }

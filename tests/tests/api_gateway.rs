@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 const AUTH_TOKEN: &str = "auth-admin-0123456789abcdef";
 const CREDITS_TOKEN: &str = "credits-admin-0123456789abcdef";
 const GATEWAY_TOKEN: &str = "gateway-admin-0123456789abcdef";
-const ENV: [(&str, &str); 6] = [
+const ENV: [(&str, &str); 7] = [
+    ("FLAREDB_TOKEN", "flaredb-token-0123456789abcdef"),
     ("PHOTONAUTH_ADMIN_TOKEN", AUTH_TOKEN),
     ("RESOURCES_ADMIN_TOKEN", "resources-admin-0123456789abcdef"),
     ("PHOTONNET_ADMIN_TOKEN", "net-admin-0123456789abcdef"),
@@ -501,6 +502,24 @@ async fn a_tenant_makes_uses_and_deletes_resources_through_the_gateway_alone() {
     let out = photonctl(&["delete", "dns-record", "cli", "--wait"]);
     assert!(out.status.success(), "{out:?}");
     api.gone("dns-record", "cli").await;
+
+    // flaredb, the stack's key-value database, holds its sixteen shards
+    // over its two nodes.
+    let mut held = 0;
+    for host in [14, 15] {
+        let (code, health) = e2e::http_get(&net.url(host, 50060), "/health").await;
+        assert_eq!(code, 200, "{health}");
+        let shards = serde_json::from_str::<Value>(&health).unwrap()["checks"]["shards"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        held += shards
+            .strip_prefix("ok: holds ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("{shards}"));
+    }
+    assert_eq!(held, 16);
 
     // What the gateway did is on its /metrics; no token is in the log.
     let (code, metrics) = e2e::http_get(&net.url(GATEWAY, 8080), "/metrics").await;
