@@ -302,6 +302,35 @@ impl Measured {
     }
 }
 
+/// Runs `per_client` calls of `call(client, i)` on each of `clients` at
+/// once, each timed: what a bench's workload measures.
+pub async fn clients<F, Fut>(clients: usize, per_client: usize, call: F) -> Measured
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = std::sync::Arc::new(call);
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let call = call.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let t = std::time::Instant::now();
+                call(c, i).await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.expect("a client"));
+    }
+    Measured::of(latencies, started.elapsed())
+}
+
 /// The table comparing workloads on etcd (`rows[0]`) and on chainfire
 /// (`rows[1]`), with the ratio and latencies of each: what a store-path
 /// bench prints.

@@ -27,7 +27,6 @@
 //! The etcd binary is Debian's `etcd-server` (`.ci/setup`), or `$ETCD_BIN`.
 //! `BENCH_SCALE` (default 1.0) scales the operations.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chainfire::lone::{self, Measured};
@@ -99,35 +98,6 @@ async fn connect(endpoint: &str) -> CreditStore {
     CreditStore::new(client, "bench", Defaults::default())
 }
 
-/// Runs `per_client` calls of `call(client, i)` on each of `clients` at
-/// once.
-async fn run<F, Fut>(clients: usize, per_client: usize, call: F) -> Measured
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let call = Arc::new(call);
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..clients {
-        let call = call.clone();
-        tasks.spawn(async move {
-            let mut latencies = Vec::with_capacity(per_client);
-            for i in 0..per_client {
-                let t = Instant::now();
-                call(c, i).await;
-                latencies.push(t.elapsed());
-            }
-            latencies
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.expect("a client"));
-    }
-    Measured::of(latencies, started.elapsed())
-}
-
 /// `total` reservations of workload `name` by `clients` at once: each
 /// client its own tenant, or all on `tenant-0` when `shared`.
 async fn reserve(
@@ -138,7 +108,7 @@ async fn reserve(
     shared: bool,
 ) -> Measured {
     let store = store.clone();
-    run(clients, total / clients, move |c, i| {
+    lone::clients(clients, total / clients, move |c, i| {
         let store = store.clone();
         async move {
             let tenant = format!("tenant-{}", if shared { 0 } else { c });
@@ -168,7 +138,7 @@ async fn settle(store: &CreditStore, name: &'static str, clients: usize, how: Se
         .filter(|(id, _)| id.starts_with(&format!("{name}-0-")))
         .count();
     let store = store.clone();
-    run(clients, held, move |c, i| {
+    lone::clients(clients, held, move |c, i| {
         let store = store.clone();
         async move {
             let (tenant, id) = (format!("tenant-{c}"), format!("{name}-{c}-{i}"));

@@ -197,25 +197,10 @@ where
     F: Fn(String, bool) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..clients {
-        let call = call.clone();
-        tasks.spawn(async move {
-            let mut latencies = Vec::with_capacity(per_client);
-            for i in 0..per_client {
-                let t = Instant::now();
-                call(format!("{tag}-{c}-{i}"), put).await;
-                latencies.push(t.elapsed());
-            }
-            latencies
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.expect("a client"));
-    }
-    Measured::of(latencies, started.elapsed())
+    lone::clients(clients, per_client, move |c, i| {
+        call(format!("{tag}-{c}-{i}"), put)
+    })
+    .await
 }
 
 #[allow(clippy::print_stdout)] // the report is the point of a bench binary

@@ -148,6 +148,19 @@ impl Node {
         }
     }
 
+    /// The shard of `key` once this node may read and write it: its gate
+    /// passed (held shared until the guard drops, so no move starts
+    /// meanwhile) and the shard found to be this node's.
+    async fn enter(
+        &self,
+        key: &[u8],
+    ) -> Result<(u16, tokio::sync::RwLockReadGuard<'_, ()>), Status> {
+        let shard = self.shard(key)?;
+        let gate = self.gates[usize::from(shard)].read().await;
+        self.hold(shard).await?;
+        Ok((shard, gate))
+    }
+
     /// A client of node `node` (from the map).
     fn peer(&self, node: &str, map: &ShardMap) -> Result<FlareDbClient<Channel>, Status> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
@@ -201,9 +214,7 @@ impl FlareDb for Api {
         let node = &self.0;
         node.authorized(&request)?;
         let r = request.into_inner();
-        let shard = node.shard(&r.key)?;
-        let _gate = node.gates[usize::from(shard)].read().await;
-        node.hold(shard).await?;
+        let (shard, _gate) = node.enter(&r.key).await?;
         node.store
             .put(shard, &r.key, r.value)
             .await
@@ -217,9 +228,7 @@ impl FlareDb for Api {
         let node = &self.0;
         node.authorized(&request)?;
         let r = request.into_inner();
-        let shard = node.shard(&r.key)?;
-        let _gate = node.gates[usize::from(shard)].read().await;
-        node.hold(shard).await?;
+        let (shard, _gate) = node.enter(&r.key).await?;
         let value = node.store.get(shard, &r.key).await.map_err(stored)?;
         Ok(Response::new(GetResponse {
             found: value.is_some(),
@@ -234,9 +243,7 @@ impl FlareDb for Api {
         let node = &self.0;
         node.authorized(&request)?;
         let r = request.into_inner();
-        let shard = node.shard(&r.key)?;
-        let _gate = node.gates[usize::from(shard)].read().await;
-        node.hold(shard).await?;
+        let (shard, _gate) = node.enter(&r.key).await?;
         let existed = node.store.delete(shard, &r.key).await.map_err(stored)?;
         Ok(Response::new(DeleteResponse { existed }))
     }
