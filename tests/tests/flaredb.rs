@@ -128,3 +128,91 @@ async fn shards_held(net: &Loopback) -> usize {
     }
     held
 }
+
+/// `flaredb-server` from the TOML the deployment exports for one of its
+/// nodes, renamed and readdressed by `PHOTON_*` variables as an operator
+/// adding a machine would: it joins the map holding no shard, takes the
+/// shards moved to it, serves them, and after a restart on its disk still
+/// holds them and their data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaredb_server_joins_from_exported_toml_and_takes_shards_moved_to_it() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let text = e2e::export_config(
+        "flaredb",
+        "db-3",
+        "flaredb",
+        &net.base(),
+        state.path().join("exported").to_str().unwrap(),
+    );
+    for expected in [
+        "component_id = \"db-3\"".to_owned(),
+        format!("chainfire_endpoints = [\"{}\"]", net.url(1, 2379)),
+        format!("advertise_addr = \"{}\"", net.addr(4, 50060)),
+        "admin_token_env = \"FLAREDB_TOKEN\"".to_owned(),
+        "count = 16".to_owned(),
+        format!("name = \"db-1\"\naddr = \"{}\"", net.addr(2, 50060)),
+    ] {
+        assert!(text.contains(&expected), "{expected} in {text}");
+    }
+    let _deployment = up(&net, state.path());
+    let config = state.path().join("db-4.toml");
+    std::fs::write(&config, &text).unwrap();
+    let (addr, data) = (
+        net.addr(5, 50060),
+        state.path().join("db-4").to_str().unwrap().to_owned(),
+    );
+    let env = [
+        ("FLAREDB_TOKEN", TOKEN),
+        ("PHOTON_COMPONENT_ID", "db-4"),
+        ("PHOTON__STANDALONE__SERVER__GRPC_ADDR", addr.as_str()),
+        ("PHOTON__STANDALONE__SERVER__ADVERTISE_ADDR", addr.as_str()),
+        ("PHOTON__STANDALONE__STORAGE__DATA_DIR", data.as_str()),
+    ];
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = Running::start_server("flaredb", &args, &env, None);
+    server.wait_for("all services started", Duration::from_secs(60));
+    assert!(
+        server
+            .log()
+            .contains("joined the shard map holding no shard"),
+        "{}",
+        server.log()
+    );
+
+    let client = Client::connect(&net.addr(2, 50060), TOKEN).await.unwrap();
+    let map = client.map();
+    assert_eq!(map.nodes.get("db-4"), Some(&addr), "{map:?}");
+    assert!(map.owners.iter().all(|o| o != "db-4"), "{map:?}");
+    for shard in [3u16, 11] {
+        client.move_shard(shard, "db-4").await.unwrap();
+    }
+    // Keys of every shard, so some land on the new node.
+    for i in 0..200 {
+        let key = format!("k{i}");
+        client.put(key.as_bytes(), key.as_bytes()).await.unwrap();
+    }
+    let (code, health) = e2e::http_get(&format!("http://{addr}"), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("holds 2 of 16 shards"), "{health}");
+
+    // Restarted on its disk: still in the map with its two shards, and
+    // their keys read back through it.
+    server.signal("INT");
+    server.wait(Duration::from_secs(30));
+    let mut server = Running::start_server("flaredb", &args, &env, None);
+    server.wait_for("all services started", Duration::from_secs(60));
+    let again = Client::connect(&addr, TOKEN).await.unwrap();
+    let map = again.map();
+    assert_eq!(map.owner(3), Some("db-4"));
+    assert_eq!(map.owner(11), Some("db-4"));
+    let mine = (0..200)
+        .filter(|i| [3, 11].contains(&flaredb::shard::shard_of(format!("k{i}").as_bytes(), 16)))
+        .count();
+    assert!(mine > 10, "{mine} keys in the moved shards");
+    for i in 0..200 {
+        let key = format!("k{i}");
+        let got = again.get(key.as_bytes()).await.unwrap();
+        assert_eq!(got.as_deref(), Some(key.as_bytes()), "{key}");
+    }
+}

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, config_error, listen_port, standalone_document,
+    Built, Local, StandaloneServer, check_host_port, config_error, listen_port, standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -228,26 +228,6 @@ impl StandaloneServer for ChainfireSchema {
             .listen(PeerListener, s.server.peer_addr.ip)
             .state_dir(s.storage.data_dir.clone())
             .peers(peers))
-    }
-}
-
-/// `host:port` with a port of 1 to 65535 (a host name, an IPv4 address,
-/// or a bracketed IPv6 one).
-fn check_host_port(addr: &str) -> Result<(), String> {
-    let expected = "write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380`";
-    let Some((host, port)) = addr.rsplit_once(':') else {
-        return Err(format!("`{addr}` has no port: {expected}"));
-    };
-    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
-        return Err(format!(
-            "`{addr}` has no host: {expected} (IPv6 in brackets)"
-        ));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!(
-            "`{port}` in `{addr}` is not a port: a port is 1 to 65535"
-        )),
     }
 }
 

@@ -105,7 +105,7 @@ fn members_are_checked_by_key() {
     );
     assert_eq!(
         build_error(&member("m1", "a")),
-        "c.toml:6: `standalone.cluster.member[0].client_addr`: `a` has no port: write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380`"
+        "c.toml:6: `standalone.cluster.member[0].client_addr`: `a` has no port: write `host:port`, such as `node-2:2380` or `10.0.0.2:2380`"
     );
     assert_eq!(
         build_error(&member("m1", "a:0")),
@@ -113,7 +113,7 @@ fn members_are_checked_by_key() {
     );
     assert_eq!(
         build_error(&member("m1", "::1:2379")),
-        "c.toml:6: `standalone.cluster.member[0].client_addr`: `::1:2379` has no host: write `host:port`, such as `chainfire-2:2380` or `10.0.0.2:2380` (IPv6 in brackets)"
+        "c.toml:6: `standalone.cluster.member[0].client_addr`: `::1:2379` has no host: write `host:port`, such as `node-2:2380` or `10.0.0.2:2380` (IPv6 in brackets)"
     );
 }
 

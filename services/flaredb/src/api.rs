@@ -161,20 +161,21 @@ impl Node {
         Ok((shard, gate))
     }
 
-    /// A client of node `node` (from the map).
+    /// A client of node `node` at its address in `map` (kept by address:
+    /// a node that moved is called where it is now).
     fn peer(&self, node: &str, map: &ShardMap) -> Result<FlareDbClient<Channel>, Status> {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(peer) = peers.get(node) {
-            return Ok(peer.clone());
-        }
         let addr = map.nodes.get(node).ok_or_else(|| {
             Status::invalid_argument(format!("no flaredb node `{node}` in the map"))
         })?;
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(peer) = peers.get(addr) {
+            return Ok(peer.clone());
+        }
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Status::internal(e.to_string()))?
             .connect_lazy();
         let peer = FlareDbClient::new(channel);
-        peers.insert(node.to_owned(), peer.clone());
+        peers.insert(addr.clone(), peer.clone());
         Ok(peer)
     }
 

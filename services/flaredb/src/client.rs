@@ -23,6 +23,7 @@ const PERSIST: Duration = Duration::from_secs(30);
 pub struct Client {
     token: MetadataValue<Ascii>,
     map: RwLock<ShardMap>,
+    /// A client per node address.
     nodes: Mutex<HashMap<String, FlareDbClient<Channel>>>,
 }
 
@@ -89,17 +90,18 @@ impl Client {
         Ok((owner.to_owned(), self.node(owner, &map)?))
     }
 
-    /// The client of node `node`.
+    /// The client of node `node`, at its address in `map` (kept by
+    /// address: a node that moved is called where it is now).
     fn node(&self, node: &str, map: &ShardMap) -> Result<FlareDbClient<Channel>, Status> {
-        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = nodes.get(node) {
-            return Ok(client.clone());
-        }
         let addr = map.nodes.get(node).ok_or_else(|| {
             Status::internal(format!("the map names node `{node}` with no address"))
         })?;
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = nodes.get(addr) {
+            return Ok(client.clone());
+        }
         let client = channel(addr)?;
-        nodes.insert(node.to_owned(), client.clone());
+        nodes.insert(addr.clone(), client.clone());
         Ok(client)
     }
 

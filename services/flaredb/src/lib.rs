@@ -22,6 +22,8 @@ mod server;
 #[cfg(feature = "server")]
 pub mod shard;
 #[cfg(feature = "server")]
+pub mod standalone;
+#[cfg(feature = "server")]
 pub mod store;
 
 /// The generated messages, server and client.

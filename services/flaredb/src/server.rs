@@ -57,85 +57,135 @@ impl Report for Reported {
     }
 }
 
-/// The map in chainfire, written first by whichever node starts first:
-/// `shards` dealt to the flaredb nodes the topology places.
-async fn map_of(
-    maps: &MapStore,
-    shards: u16,
-    nodes: BTreeMap<String, String>,
-) -> Result<ShardMap, ServiceError> {
+/// Who this node is in the map and the nodes a first map is dealt to.
+pub(crate) struct Identity {
+    /// Its name in the map.
+    pub me: String,
+    /// Where clients and the other nodes reach it (`host:port`).
+    pub addr: String,
+    /// Every node a first map deals shards to, this one included: name
+    /// and address.
+    pub first: BTreeMap<String, String>,
+}
+
+/// The map in chainfire, with this node in it: written first by whichever
+/// node starts first (`shards` dealt to `who.first`); a node the map does
+/// not name joins holding no shard, and one at a new address is
+/// readdressed (each a guarded write, read again on a race).
+async fn map_of(maps: &MapStore, shards: u16, who: &Identity) -> Result<ShardMap, ServiceError> {
     for _ in 0..10 {
-        if let Some((map, _)) = maps.read().await.map_err(|e| e.to_string())? {
-            if map.shards() != shards {
-                return Err(format!(
-                    "the shard map in chainfire has {} shards, this node's spec {shards}: every flaredb node of a database says the same, and a database keeps its count",
-                    map.shards()
-                )
-                .into());
+        let Some((map, revision)) = maps.read().await.map_err(|e| e.to_string())? else {
+            let map = ShardMap::dealt(shards, who.first.clone());
+            if maps.write(&map, None).await.map_err(|e| e.to_string())? {
+                tracing::info!(shards, nodes = ?map.nodes.keys().collect::<Vec<_>>(), "shard map written");
             }
-            return Ok(map);
+            continue;
+        };
+        if map.shards() != shards {
+            return Err(format!(
+                "the shard map in chainfire has {} shards, this node's spec {shards}: every flaredb node of a database says the same, and a database keeps its count",
+                map.shards()
+            )
+            .into());
         }
-        let map = ShardMap::dealt(shards, nodes.clone());
-        if maps.write(&map, None).await.map_err(|e| e.to_string())? {
-            tracing::info!(shards, nodes = ?map.nodes.keys().collect::<Vec<_>>(), "shard map written");
+        let Some(changed) = map.with_node(&who.me, &who.addr) else {
             return Ok(map);
+        };
+        if maps
+            .write(&changed, Some(revision))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            match map.nodes.get(&who.me) {
+                None => tracing::info!(
+                    node = %who.me,
+                    addr = %who.addr,
+                    epoch = changed.epoch,
+                    "joined the shard map holding no shard: move shards here to use it"
+                ),
+                Some(was) => tracing::info!(
+                    node = %who.me,
+                    was = %was,
+                    now = %who.addr,
+                    epoch = changed.epoch,
+                    "this node's address in the shard map changed"
+                ),
+            }
+            return Ok(changed);
         }
     }
-    Err("the shard map could not be read or written".into())
+    Err("the shard map could not be read or written (ten guarded writes lost a race)".into())
 }
 
 impl<N: photon_dsl::Node> Service for FlareDb<N> {
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc = crate::standalone::export(self, ctx)?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
-            let token = photon_runtime::read_secret(&spec.admin_token)?;
-            let (client, cluster) = ctx.state_store_only("flaredb").await?;
-            let maps = MapStore::new(client, &cluster);
-            let mut nodes = BTreeMap::new();
+            // In a deployment every flaredb node is in the topology, named
+            // after its node.
+            let mut first = BTreeMap::new();
             for placement in ctx.placements_of("flaredb") {
                 let Some(api) = placement.port::<ApiListener>() else {
                     continue;
                 };
                 let addr = ctx.address_of(placement.node, api).await?;
-                nodes.insert(placement.node.to_string(), addr.to_string());
+                first.insert(placement.node.to_string(), addr.to_string());
             }
-            let map = map_of(&maps, spec.shards, nodes).await?;
             let me = ctx.node.to_string();
-            if !map.nodes.contains_key(&me) {
-                return Err(format!(
-                    "node `{me}` is not in flaredb's shard map (nodes: {}): nodes are added when the map is first written",
-                    map.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
-                )
-                .into());
-            }
-            let dir = ctx.state_dir.join("data");
-            std::fs::create_dir_all(&dir)?;
-            let store = NodeStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let node = Node::new(me, store, maps, map, token);
-            node.drop_strays()
-                .await
-                .map_err(|e| format!("dropping shards this node no longer holds: {e}"))?;
-            let listener = ctx.tcp(ApiListener, &spec)?;
-            tracing::info!(
-                grpc = %listener.local_addr()?,
-                data = %dir.display(),
-                shards = ?node.held(),
-                "flaredb node listening"
-            );
-            let reported = Reported {
-                node: node.clone(),
-                operations: Arc::new(Operations::grpc()),
-            };
-            let operations = reported.operations.clone();
-            let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
-            Ok(photon_runtime::grpc::serve_api(
-                &ctx,
-                listener,
-                admin,
-                operations,
-                |routes| routes.add_service(Node::server(node)),
-                "flaredb",
-            ))
+            let addr = first
+                .get(&me)
+                .cloned()
+                .ok_or_else(|| format!("node `{me}` runs no flaredb listener in the topology"))?;
+            serve(spec, ctx, Identity { me, addr, first }).await
         })
     }
+}
+
+/// Starts node `who` of `spec`'s database.
+pub(crate) async fn serve<N: photon_dsl::Node>(
+    spec: FlareDb<N>,
+    ctx: StartContext,
+    who: Identity,
+) -> Result<Running, ServiceError> {
+    let token = photon_runtime::read_secret(&spec.admin_token)?;
+    let (client, cluster) = ctx.state_store_only("flaredb").await?;
+    let maps = MapStore::new(client, &cluster);
+    let map = map_of(&maps, spec.shards, &who).await?;
+    let dir = ctx.state_dir.join("data");
+    std::fs::create_dir_all(&dir)?;
+    let store = NodeStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let node = Node::new(who.me, store, maps, map, token);
+    node.drop_strays()
+        .await
+        .map_err(|e| format!("dropping shards this node no longer holds: {e}"))?;
+    let listener = ctx.tcp(ApiListener, &spec)?;
+    tracing::info!(
+        grpc = %listener.local_addr()?,
+        reached_at = %who.addr,
+        data = %dir.display(),
+        shards = ?node.held(),
+        "flaredb node listening"
+    );
+    let reported = Reported {
+        node: node.clone(),
+        operations: Arc::new(Operations::grpc()),
+    };
+    let operations = reported.operations.clone();
+    let admin = ctx.admin(env!("CARGO_PKG_VERSION"), reported);
+    Ok(photon_runtime::grpc::serve_api(
+        &ctx,
+        listener,
+        admin,
+        operations,
+        |routes| routes.add_service(Node::server(node)),
+        "flaredb",
+    ))
 }

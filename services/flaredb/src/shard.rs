@@ -43,6 +43,20 @@ impl ShardMap {
         }
     }
 
+    /// This map with node `name` answering at `addr`: a node not in it
+    /// joins holding no shard (shards are moved to it afterwards), a node
+    /// at another address is readdressed; a new epoch either way. `None`
+    /// when the map already says so.
+    pub fn with_node(&self, name: &str, addr: &str) -> Option<ShardMap> {
+        if self.nodes.get(name).map(String::as_str) == Some(addr) {
+            return None;
+        }
+        let mut map = self.clone();
+        map.nodes.insert(name.to_owned(), addr.to_owned());
+        map.epoch += 1;
+        Some(map)
+    }
+
     /// The node holding `shard`.
     pub fn owner(&self, shard: u16) -> Option<&str> {
         self.owners.get(usize::from(shard)).map(String::as_str)
@@ -148,5 +162,19 @@ mod tests {
         assert_eq!(map.owner(4), Some("a"));
         assert_eq!(map.owner(5), None);
         assert_eq!(map.shards(), 5);
+    }
+
+    #[test]
+    fn a_node_joins_holding_nothing_and_a_moved_node_is_readdressed() {
+        let first = ShardMap::dealt(4, [("a".to_owned(), "1:1".to_owned())].into());
+        assert_eq!(first.with_node("a", "1:1"), None);
+        let joined = first.with_node("b", "2:2").unwrap();
+        assert_eq!(joined.owners, first.owners);
+        assert_eq!(joined.nodes.len(), 2);
+        assert_eq!(joined.epoch, first.epoch + 1);
+        let moved = joined.with_node("a", "3:3").unwrap();
+        assert_eq!(moved.nodes["a"], "3:3");
+        assert_eq!(moved.owners, first.owners);
+        assert_eq!(moved.epoch, joined.epoch + 1);
     }
 }

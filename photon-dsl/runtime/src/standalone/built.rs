@@ -416,6 +416,27 @@ pub fn secret_of(
     }
 }
 
+/// Checks `host:port` (where a configuration says another node is
+/// reached) has a port of 1 to 65535 (a host name, an IPv4 address,
+/// or a bracketed IPv6 one).
+pub fn check_host_port(addr: &str) -> Result<(), String> {
+    let expected = "write `host:port`, such as `node-2:2380` or `10.0.0.2:2380`";
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(format!("`{addr}` has no port: {expected}"));
+    };
+    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
+        return Err(format!(
+            "`{addr}` has no host: {expected} (IPv6 in brackets)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!(
+            "`{port}` in `{addr}` is not a port: a port is 1 to 65535"
+        )),
+    }
+}
+
 /// The port of a listen address as the spec's [`Port`].
 pub fn listen_port(
     layers: &Layers,
