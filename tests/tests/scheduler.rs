@@ -217,3 +217,72 @@ async fn balancers_spread_move_off_a_node_that_goes_away_and_wait_out_a_killed_s
         .unwrap();
     not_served(&net, &c_node, 20003).await;
 }
+
+/// `scheduler-server` from the TOML `deploy-scheduler export-config`
+/// writes for its scheduler node, in that node's place: the agents the
+/// topology runs are listed in the document, and it places a balancer on
+/// one of them, which serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_server_places_from_the_toml_a_deployment_exports() {
+    let net = Loopback::block();
+    let state = tempfile::tempdir().unwrap();
+    let text = e2e::export_config(
+        "scheduler",
+        "scheduler",
+        "scheduler",
+        &net.base(),
+        state.path().join("exported").to_str().unwrap(),
+    );
+    for expected in [
+        format!("chainfire_endpoints = [\"{}\"]", net.url(1, 2379)),
+        format!("event_bus_endpoint = \"nats://{}\"", net.addr(3, 4222)),
+        format!("admin_addr = \"{}\"", net.addr(7, 8058)),
+        format!(
+            "kind = \"load-balancer\"\nnode = \"lb-1\"\nadmin_addr = \"{}\"",
+            net.addr(5, 8057)
+        ),
+        format!(
+            "kind = \"load-balancer\"\nnode = \"lb-2\"\nadmin_addr = \"{}\"",
+            net.addr(6, 8057)
+        ),
+    ] {
+        assert!(text.contains(&expected), "{expected} in {text}");
+    }
+    let _nodes: Vec<Running> = ["kv", "auth", "bus", "manager", "lb-1", "lb-2"]
+        .into_iter()
+        .map(|node| run_node(&net, state.path(), node))
+        .collect();
+    let config = state.path().join("scheduler.toml");
+    std::fs::write(&config, &text).unwrap();
+    let mut scheduler = Running::start_server(
+        "scheduler",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.path().join("server").to_str().unwrap(),
+        ],
+        &[],
+        None,
+    );
+    scheduler.wait_for("all services started", Duration::from_secs(60));
+
+    let backend = e2e::http::Backend::start("web-a", &net.addr(30, 0)).await;
+    let mut resources = ResourcesClient::connect(net.url(4, 50054)).await.unwrap();
+    resources
+        .apply(op(balancer("a", 20001, &[backend.addr])))
+        .await
+        .unwrap();
+    let (node, front) = served(&net, &mut resources, "a", None, Duration::from_secs(30)).await;
+    assert_eq!(answering(&front).await, ["web-a"]);
+    let (code, health) = e2e::http_get(&net.url(7, 8058), "/health").await;
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"status\":\"healthy\""), "{health}");
+    let (_, metrics) = e2e::http_get(&net.url(7, 8058), "/metrics").await;
+    assert!(
+        metrics.contains(&format!(
+            "scheduler_node_up{{kind=\"load-balancer\",node=\"{node}\"}} 1"
+        )),
+        "{metrics}"
+    );
+}

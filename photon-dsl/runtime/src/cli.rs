@@ -574,6 +574,11 @@ fn export_config(topology: &Topology<dyn Service>, r: &Resolver, m: &ArgMatches)
             Ok(peers) => peers,
             Err(e) => return fail(&e, 2),
         },
+        placements: topology
+            .services()
+            .iter()
+            .map(|p| crate::Placement::of(&p.decl))
+            .collect(),
         metrics_endpoints: match topology
             .metrics_endpoints()
             .into_iter()

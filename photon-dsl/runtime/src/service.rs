@@ -188,6 +188,15 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// Where the service `decl` declares runs, and its listeners.
+    pub fn of(decl: &photon_dsl::ServiceDecl) -> Placement {
+        Placement {
+            node: decl.node(),
+            kind: decl.kind(),
+            listeners: decl.listeners().copied().collect(),
+        }
+    }
+
     /// The port of its listener `L`, if it declares one.
     pub fn port<L: Listener>(&self) -> Option<Port> {
         self.listeners
@@ -474,6 +483,10 @@ pub struct ExportContext {
     /// When the node's [`Lifetime`](photon_dsl::Lifetime) stops it, if it
     /// has one.
     pub stops_node_after: Option<Duration>,
+    /// Every service of the topology, on every node (as
+    /// [`StartContext::placements`]): what a service that finds others by
+    /// kind (the scheduler, its agents) writes.
+    pub placements: Arc<[Placement]>,
     /// Every `/metrics` the topology serves, as (service kind, `host:port`
     /// where it is reached): what a service that scrapes them all
     /// (nightlight) writes as its targets.

@@ -250,11 +250,7 @@ impl<'t> Supervision<'t> {
         let placements: Arc<[Placement]> = topology
             .services()
             .iter()
-            .map(|p| Placement {
-                node: p.decl.node(),
-                kind: p.decl.kind(),
-                listeners: p.decl.listeners().copied().collect(),
-            })
+            .map(|p| Placement::of(&p.decl))
             .collect();
         Ok(Supervision {
             topology,

@@ -31,11 +31,12 @@ use photon_dsl::protocol::Nats;
 use photon_dsl::{Auth, Integration, Mode};
 use photon_runtime::ExportError;
 use photon_runtime::standalone::{
-    Built, Local, Reach, StandaloneServer, admin_token, admin_token_section, config_error,
+    Built, Local, Reach, Remotes, StandaloneServer, admin_token, admin_token_section, config_error,
     integrated_only, leak, listen_port, photonauth_of, standalone_document, write_integration,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::ResourceChanged;
 use crate::spec::{ApiListener, ResourceManager};
 
 /// The resource manager's TOML schema as a type.
@@ -86,6 +87,62 @@ impl Default for Events {
     }
 }
 
+impl Events {
+    /// The subject this section names on the bus at `bus_url` (the
+    /// document's `event_bus_endpoint`, required: `why` says what it is
+    /// for), added to `remotes` as keeping the stream.
+    pub fn subject(
+        &self,
+        bus_url: Option<&str>,
+        layers: &Layers,
+        remotes: &mut Remotes<'_>,
+        why: &str,
+    ) -> Result<Subject<ResourceChanged>, ConfigError> {
+        let Some(bus_url) = bus_url else {
+            return Err(config_error(
+                layers,
+                "photon.integrated.event_bus_endpoint",
+                format!("{why}: give its address (`nats://eventbus:4222`)"),
+            ));
+        };
+        let bus = remotes.add::<Nats>("photon.integrated.event_bus_endpoint", bus_url)?;
+        remotes.keeps_stream(&bus, &self.stream);
+        // The bus's own limits are its configuration's; the client needs
+        // only the stream's name and subjects.
+        let stream = Stream {
+            name: leak(&self.stream),
+            subjects: leak(&self.stream_subjects),
+            max_age_seconds: 1,
+            max_mib: 1,
+        };
+        if let Some(why) = stream.problem() {
+            return Err(config_error(layers, "standalone.events", why.as_str()));
+        }
+        Ok(Subject::kept(bus, stream, leak(&self.subject)))
+    }
+
+    /// The section that names `subject`, its bus written into `doc`'s
+    /// `event_bus_endpoint` where `reach` says: the inverse of
+    /// [`subject`](Self::subject), for `export-config`.
+    pub fn written<C: Component>(
+        doc: &mut ComponentDocument<C>,
+        subject: &Subject<ResourceChanged>,
+        reach: Reach<'_>,
+    ) -> Result<Events, ExportError> {
+        let bus = subject.bus();
+        doc.photon.integrated.event_bus_endpoint =
+            Some(format!("nats://{}", reach(bus.node(), bus.port())?));
+        let stream = subject
+            .stream()
+            .expect("the resource manager's subject is kept");
+        Ok(Events {
+            stream: stream.name.to_owned(),
+            stream_subjects: stream.subjects.to_owned(),
+            subject: subject.name().to_owned(),
+        })
+    }
+}
+
 impl GrpcPort for ResourceManagerSchema {
     const DEFAULT_GRPC_PORT: u16 = 50054;
 }
@@ -109,34 +166,20 @@ impl StandaloneServer for ResourceManagerSchema {
             "the resource manager keeps resources in chainfire and publishes their changes on the event bus: set mode = \"integrated\", [photon.integrated] chainfire_endpoints, auth_service_endpoint and event_bus_endpoint",
         )?;
         let auth = photonauth_of(layers, auth, "resource-manager")?;
-        let Some(bus_url) = &doc.photon.integrated.event_bus_endpoint else {
-            return Err(config_error(
-                layers,
-                "photon.integrated.event_bus_endpoint",
-                "the resource manager publishes every change on the event bus: give its address (`nats://eventbus:4222`)",
-            ));
-        };
-        let bus = remotes.add::<Nats>("photon.integrated.event_bus_endpoint", bus_url)?;
         let s = &doc.standalone;
-        remotes.keeps_stream(&bus, &s.events.stream);
-        // The bus's own limits are its configuration's; the client needs
-        // only the stream's name and subjects.
-        let stream = Stream {
-            name: leak(&s.events.stream),
-            subjects: leak(&s.events.stream_subjects),
-            max_age_seconds: 1,
-            max_mib: 1,
-        };
-        if let Some(why) = stream.problem() {
-            return Err(config_error(layers, "standalone.events", why.as_str()));
-        }
+        let events = s.events.subject(
+            doc.photon.integrated.event_bus_endpoint.as_deref(),
+            layers,
+            &mut remotes,
+            "the resource manager publishes every change on the event bus",
+        )?;
         let spec = ResourceManager {
             node: Local,
             port: listen_port(layers, "standalone.server.grpc_addr", s.server.grpc_addr)?,
             state_store,
             auth,
             admin_token: admin_token(layers, s.auth.as_ref())?,
-            events: Subject::kept(bus, stream, leak(&s.events.subject)),
+            events,
         };
         if let Some(reason) = spec.declare().rejected() {
             return Err(config_error(layers, "standalone.events", reason));
@@ -166,21 +209,11 @@ pub fn export<N: photon_dsl::Node>(
         cluster,
         reach,
     )?;
-    let bus = spec.events.bus();
-    doc.photon.integrated.event_bus_endpoint =
-        Some(format!("nats://{}", reach(bus.node(), bus.port())?));
-    let stream = spec
-        .events
-        .stream()
-        .expect("the resource manager's subject is kept");
+    let events = Events::written::<ResourceManagerSchema>(&mut doc, &spec.events, reach)?;
     doc.standalone = Standalone {
         server: GrpcServer::at(ListenAddr::new(bind_ip, spec.port.get())),
         auth: Some(admin_token_section(&spec.admin_token)),
-        events: Events {
-            stream: stream.name.to_owned(),
-            stream_subjects: stream.subjects.to_owned(),
-            subject: spec.events.name().to_owned(),
-        },
+        events,
     };
     Ok(doc)
 }

@@ -16,3 +16,7 @@ pub use spec::Scheduler;
 pub mod place;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+pub mod standalone;
+#[cfg(feature = "server")]
+pub use server::AgentAt;

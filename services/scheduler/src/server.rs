@@ -293,80 +293,136 @@ impl<N: Node> Service for Scheduler<N> {
         true
     }
 
+    fn export_config(
+        &self,
+        ctx: &photon_runtime::ExportContext,
+    ) -> Result<String, photon_runtime::ExportError> {
+        let doc =
+            crate::standalone::export(self, &agents_placed(&ctx.placements, &ctx.resolver)?, ctx)?;
+        Ok(photon_config::to_toml(&doc)?)
+    }
+
     fn start(&self, ctx: StartContext) -> BoxFuture<'_, Result<Running, ServiceError>> {
         let spec = *self;
         Box::pin(async move {
-            let (client, cluster) = ctx.state_store_only("scheduler").await?;
             // The candidates: where the topology puts each placed kind's
             // agent, and its admin listener.
-            let mut agents = Vec::new();
-            for kind in Kind::ALL {
-                let Some(service) = kind.agent_service() else {
-                    continue;
-                };
-                for placement in ctx.placements_of(service) {
-                    let Some(admin) = placement.listeners.iter().find(|l| l.name == "admin") else {
-                        return Err(format!(
-                            "{service} on {} declares no admin listener to ask",
-                            placement.node
-                        )
-                        .into());
-                    };
-                    agents.push(Arc::new(Agent {
-                        kind,
-                        node: placement.node.to_string(),
-                        admin: ctx.address_of(placement.node, admin.port).await?,
-                        last_ok: Mutex::new(None),
-                    }));
-                }
-            }
-            if agents.is_empty() {
-                return Err("the topology runs no agent of a kind the scheduler places (lb-agent): there is nothing to schedule".into());
-            }
-            let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
-            let bus = Bus::connect(&bus_at, &format!("scheduler-{}", ctx.instance)).await?;
-            let admin = ctx.tcp(AdminListener, &spec)?;
-            let counts = Arc::new(Counts::default());
-            let away_after = Duration::from_secs(u64::from(spec.away_after_seconds));
-            tracing::info!(
-                admin = %admin.local_addr()?,
-                bus = %bus_at,
-                candidates = %agents.iter().map(|a| format!("{}@{}", a.kind, a.node)).collect::<Vec<_>>().join(", "),
-                "scheduler placing"
-            );
-            let surface = Arc::new(ctx.admin(
-                env!("CARGO_PKG_VERSION"),
-                Reported {
-                    agents: agents.clone(),
-                    away_after,
-                    counts: counts.clone(),
-                },
-            ));
-            let stop = ctx.shutdown.clone();
-            for agent in &agents {
-                tokio::spawn(agent.clone().watch(stop.clone()));
-            }
-            // One probe round before the first pass, so live nodes are
-            // known when it places.
-            tokio::time::sleep(PROBE_EVERY + Duration::from_millis(200)).await;
-            let placer = Placer {
-                store: ResourceStore::new(client, &cluster),
-                bus,
-                subject: spec.changes,
-                agents,
-                away_after,
-                capacity: spec.capacity_per_node,
-                counts,
-            };
-            let resync = Duration::from_secs(u64::from(spec.resync_seconds));
-            Ok(Box::pin(async move {
-                tokio::join!(
-                    placer.run(resync, stop.clone()),
-                    photon_runtime::http::serve_admin(admin, stop.clone(), surface),
-                );
-                tracing::info!("scheduler stopped");
-                Ok(())
-            }) as Running)
+            let agents = agents_placed(&ctx.placements, &ctx.resolver)?;
+            run(spec, ctx, agents).await
         })
     }
+}
+
+/// One agent the scheduler asks: the kind it serves, its node, and
+/// where its admin listener answers (`host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAt {
+    /// The kind it serves.
+    pub kind: Kind,
+    /// Its node: the name placements are written with.
+    pub node: String,
+    /// Its `/health`, `host:port`.
+    pub admin: String,
+}
+
+/// The agents of placed kinds among `placements`, where `resolver`
+/// reaches them.
+fn agents_placed(
+    placements: &[photon_runtime::Placement],
+    resolver: &photon_dsl::Resolver,
+) -> Result<Vec<AgentAt>, photon_runtime::ExportError> {
+    let mut agents = Vec::new();
+    for kind in Kind::ALL {
+        let Some(service) = kind.agent_service() else {
+            continue;
+        };
+        for placement in placements.iter().filter(|p| p.kind.as_str() == service) {
+            let Some(admin) = placement.listeners.iter().find(|l| l.name == "admin") else {
+                return Err(photon_runtime::ExportError::MemberWithoutListener {
+                    member: format!("{service} on {}", placement.node),
+                    listener: "admin",
+                });
+            };
+            agents.push(AgentAt {
+                kind,
+                node: placement.node.to_string(),
+                admin: resolver
+                    .resolve(placement.node)?
+                    .with_port(admin.port.get()),
+            });
+        }
+    }
+    Ok(agents)
+}
+
+/// Runs `spec`, placing on `agents`.
+pub(crate) async fn run<N: Node>(
+    spec: Scheduler<N>,
+    ctx: StartContext,
+    candidates: Vec<AgentAt>,
+) -> Result<Running, ServiceError> {
+    let (client, cluster) = ctx.state_store_only("scheduler").await?;
+    let mut agents = Vec::new();
+    for AgentAt { kind, node, admin } in candidates {
+        let addr = tokio::net::lookup_host(admin.as_str())
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| {
+                format!("the {kind} agent of node `{node}` at `{admin}`: no such address")
+            })?;
+        agents.push(Arc::new(Agent {
+            kind,
+            node,
+            admin: addr,
+            last_ok: Mutex::new(None),
+        }));
+    }
+    if agents.is_empty() {
+        return Err("the topology runs no agent of a kind the scheduler places (lb-agent): there is nothing to schedule".into());
+    }
+    let bus_at = resource_manager::bus_address(&ctx, &spec.changes).await?;
+    let bus = Bus::connect(&bus_at, &format!("scheduler-{}", ctx.instance)).await?;
+    let admin = ctx.tcp(AdminListener, &spec)?;
+    let counts = Arc::new(Counts::default());
+    let away_after = Duration::from_secs(u64::from(spec.away_after_seconds));
+    tracing::info!(
+        admin = %admin.local_addr()?,
+        bus = %bus_at,
+        candidates = %agents.iter().map(|a| format!("{}@{}", a.kind, a.node)).collect::<Vec<_>>().join(", "),
+        "scheduler placing"
+    );
+    let surface = Arc::new(ctx.admin(
+        env!("CARGO_PKG_VERSION"),
+        Reported {
+            agents: agents.clone(),
+            away_after,
+            counts: counts.clone(),
+        },
+    ));
+    let stop = ctx.shutdown.clone();
+    for agent in &agents {
+        tokio::spawn(agent.clone().watch(stop.clone()));
+    }
+    // One probe round before the first pass, so live nodes are
+    // known when it places.
+    tokio::time::sleep(PROBE_EVERY + Duration::from_millis(200)).await;
+    let placer = Placer {
+        store: ResourceStore::new(client, &cluster),
+        bus,
+        subject: spec.changes,
+        agents,
+        away_after,
+        capacity: spec.capacity_per_node,
+        counts,
+    };
+    let resync = Duration::from_secs(u64::from(spec.resync_seconds));
+    Ok(Box::pin(async move {
+        tokio::join!(
+            placer.run(resync, stop.clone()),
+            photon_runtime::http::serve_admin(admin, stop.clone(), surface),
+        );
+        tracing::info!("scheduler stopped");
+        Ok(())
+    }) as Running)
 }

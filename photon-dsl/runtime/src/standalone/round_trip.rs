@@ -33,6 +33,7 @@ pub fn context(
         resolver: Arc::new(resolver),
         peers: Vec::new(),
         stops_node_after: None,
+        placements: Arc::from([]),
         metrics_endpoints: Vec::new(),
     }
 }
