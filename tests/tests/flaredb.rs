@@ -132,8 +132,9 @@ async fn shards_held(net: &Loopback) -> usize {
 /// `flaredb-server` from the TOML the deployment exports for one of its
 /// nodes, renamed and readdressed by `PHOTON_*` variables as an operator
 /// adding a machine would: it joins the map holding no shard, takes the
-/// shards moved to it, serves them, and after a restart on its disk still
-/// holds them and their data.
+/// shards `photonctl db move` moves to it, and a 40 MB one moved while a
+/// writer writes into it, serves them, and after a restart on its disk
+/// still holds them and their data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flaredb_server_joins_from_exported_toml_and_takes_shards_moved_to_it() {
     let net = Loopback::block();
@@ -180,12 +181,96 @@ async fn flaredb_server_joins_from_exported_toml_and_takes_shards_moved_to_it() 
         server.log()
     );
 
-    let client = Client::connect(&net.addr(2, 50060), TOKEN).await.unwrap();
-    let map = client.map();
-    assert_eq!(map.nodes.get("db-4"), Some(&addr), "{map:?}");
-    assert!(map.owners.iter().all(|o| o != "db-4"), "{map:?}");
-    for shard in [3u16, 11] {
-        client.move_shard(shard, "db-4").await.unwrap();
+    // The operator's view and moves: photonctl, with the token in a file.
+    let token_file = state.path().join("flaredb.token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let db1 = net.addr(2, 50060);
+    let photonctl = |args: &[&str]| {
+        let mut all = vec![
+            "db",
+            "--endpoint",
+            db1.as_str(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = e2e::tool_output("photonctl", &all);
+        assert!(
+            out.status.success(),
+            "photonctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let map = photonctl(&["map"]);
+    assert!(
+        map.contains(&format!("db-4 {addr} 0 shard(s): -\n")),
+        "{map}"
+    );
+    let moved = photonctl(&["move", "--to", "db-4", "3", "11"]);
+    assert!(
+        moved.starts_with("shard 3 on db-4 (") && moved.contains("shard 11 on db-4 ("),
+        "{moved}"
+    );
+    let map = photonctl(&["map"]);
+    assert!(
+        map.contains(&format!("db-4 {addr} 2 shard(s): 3,11\n")),
+        "{map}"
+    );
+    let client = Arc::new(Client::connect(&db1, TOKEN).await.unwrap());
+    assert_eq!(client.map().owner(11), Some("db-4"));
+
+    // Shard 5, some 40 MB, moved to db-4 while a writer writes into it:
+    // the writes go on during the copy (the move then catches them up)
+    // and every acknowledged one reads back from db-4.
+    const BIG: u16 = 5;
+    let in_big = |prefix: &str, n: usize| -> Vec<String> {
+        (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .filter(|k| flaredb::shard::shard_of(k.as_bytes(), 16) == BIG)
+            .take(n)
+            .collect()
+    };
+    let bulk = in_big("bulk-", 400);
+    for key in &bulk {
+        client
+            .put(key.as_bytes(), &[key.as_bytes()[5]; 100_000])
+            .await
+            .unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (client, stop, keys) = (client.clone(), stop.clone(), in_big("live-", 100_000));
+        async move {
+            let mut acknowledged = Vec::new();
+            for key in keys {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                client.put(key.as_bytes(), key.as_bytes()).await.unwrap();
+                acknowledged.push(key);
+            }
+            acknowledged
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let moved = client.move_shard(BIG, "db-4").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let live = writer.await.unwrap();
+    assert!(moved.keys >= 400, "{moved:?}");
+    assert!(
+        moved.caught_up > 0,
+        "writes went on during the copy: {moved:?}"
+    );
+    assert_eq!(client.map().owner(BIG), Some("db-4"));
+    for key in &live {
+        let got = client.get(key.as_bytes()).await.unwrap();
+        assert_eq!(got.as_deref(), Some(key.as_bytes()), "{key}");
+    }
+    for key in bulk.iter().step_by(20) {
+        let got = client.get(key.as_bytes()).await.unwrap().unwrap();
+        assert_eq!(got, vec![key.as_bytes()[5]; 100_000], "{key}");
     }
     // Keys of every shard, so some land on the new node.
     for i in 0..200 {
@@ -194,7 +279,7 @@ async fn flaredb_server_joins_from_exported_toml_and_takes_shards_moved_to_it() 
     }
     let (code, health) = e2e::http_get(&format!("http://{addr}"), "/health").await;
     assert_eq!(code, 200, "{health}");
-    assert!(health.contains("holds 2 of 16 shards"), "{health}");
+    assert!(health.contains("holds 3 of 16 shards"), "{health}");
 
     // Restarted on its disk: still in the map with its two shards, and
     // their keys read back through it.
@@ -206,6 +291,11 @@ async fn flaredb_server_joins_from_exported_toml_and_takes_shards_moved_to_it() 
     let map = again.map();
     assert_eq!(map.owner(3), Some("db-4"));
     assert_eq!(map.owner(11), Some("db-4"));
+    assert_eq!(map.owner(BIG), Some("db-4"));
+    assert_eq!(
+        again.get(live[0].as_bytes()).await.unwrap().as_deref(),
+        Some(live[0].as_bytes())
+    );
     let mine = (0..200)
         .filter(|i| [3, 11].contains(&flaredb::shard::shard_of(format!("k{i}").as_bytes(), 16)))
         .count();

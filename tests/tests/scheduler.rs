@@ -220,10 +220,13 @@ async fn balancers_spread_move_off_a_node_that_goes_away_and_wait_out_a_killed_s
 
 /// `scheduler-server` from the TOML `deploy-scheduler export-config`
 /// writes for its scheduler node, in that node's place: the agents the
-/// topology runs are listed in the document, and it places a balancer on
-/// one of them, which serves it.
+/// topology runs are listed in the document, and it places balancers on
+/// them, never two of one port on one node: a third balancer on the port
+/// of the first goes to the other node (by load alone it would go to the
+/// first), and a fourth, whose port both nodes have taken, waits with a
+/// status saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduler_server_places_from_the_toml_a_deployment_exports() {
+async fn scheduler_server_from_exported_toml_never_places_two_balancers_of_one_port_on_a_node() {
     let net = Loopback::block();
     let state = tempfile::tempdir().unwrap();
     let text = e2e::export_config(
@@ -269,12 +272,69 @@ async fn scheduler_server_places_from_the_toml_a_deployment_exports() {
 
     let backend = e2e::http::Backend::start("web-a", &net.addr(30, 0)).await;
     let mut resources = ResourcesClient::connect(net.url(4, 50054)).await.unwrap();
+    // a (20001) on the first node, b (20002) on the second: one each.
+    let mut placed = Vec::new();
+    for (name, port) in [("a", 20001), ("b", 20002), ("c", 20001)] {
+        resources
+            .apply(op(balancer(name, port, &[backend.addr])))
+            .await
+            .unwrap();
+        let (node, front) = served(&net, &mut resources, name, None, Duration::from_secs(30)).await;
+        assert_eq!(answering(&front).await, ["web-a"], "{name}");
+        placed.push((node, front));
+    }
+    assert_eq!(placed[0].0, "lb-1", "equal loads: topology order");
+    assert_eq!(placed[1].0, "lb-2", "the least loaded");
+    // Equal loads again, but lb-1 has a's port: c goes to lb-2.
+    assert_eq!(placed[2].0, "lb-2", "{placed:?}");
+    assert_ne!(placed[0].1, placed[2].1);
+    // Port 20001 is taken on both nodes now: d waits, and says why.
     resources
-        .apply(op(balancer("a", 20001, &[backend.addr])))
+        .apply(op(balancer("d", 20001, &[backend.addr])))
         .await
         .unwrap();
-    let (node, front) = served(&net, &mut resources, "a", None, Duration::from_secs(30)).await;
-    assert_eq!(answering(&front).await, ["web-a"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let got = resources
+            .get(op(ResourceRef {
+                tenant: "acme".into(),
+                kind: "load-balancer".into(),
+                name: "d".into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.placement.is_empty(), "{got:?}");
+        if let Some(status) = got.status {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (status.ready, status.state.as_str(), status.agent.as_str()),
+        (false, "pending", "scheduler")
+    );
+    assert_eq!(
+        status.message,
+        "waiting for a node (lb-1: port 20001 taken; lb-2: port 20001 taken)"
+    );
+    // a deleted: its port on lb-1 frees, and d takes it.
+    resources
+        .delete(op(ResourceRef {
+            tenant: "acme".into(),
+            kind: "load-balancer".into(),
+            name: "a".into(),
+        }))
+        .await
+        .unwrap();
+    let (d_node, d_front) = served(&net, &mut resources, "d", None, Duration::from_secs(30)).await;
+    assert_eq!(
+        (d_node.as_str(), d_front.as_str()),
+        ("lb-1", placed[0].1.as_str())
+    );
+    assert_eq!(answering(&d_front).await, ["web-a"]);
+    let node = placed[0].0.clone();
     let (code, health) = e2e::http_get(&net.url(7, 8058), "/health").await;
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("\"status\":\"healthy\""), "{health}");

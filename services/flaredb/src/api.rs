@@ -1,13 +1,15 @@
 //! A flaredb node's gRPC API: puts, gets and deletes for the shards it
 //! holds, the shard map, and shard moves.
 //!
-//! Each shard has a gate: reads and writes pass it shared, a move holds
-//! it alone from before its copy starts until the map names the new
-//! owner, so no write lands after the copy was taken. A call for a shard
-//! this node does not hold reads the map again (it may just have been
-//! given the shard) before it refuses, naming the owner.
+//! Each shard has a gate: reads and writes pass it shared. A move copies
+//! the shard while it serves, noting the keys written meanwhile; then it
+//! holds the gate alone while it sends those keys' current state and
+//! writes the new owner into the map, so no write lands after the last
+//! of it was sent, and calls wait only for that catch-up. A call for a
+//! shard this node does not hold reads the map again (it may just have
+//! been given the shard) before it refuses, naming the owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use photon_runtime::ExposeSecret as _;
@@ -28,6 +30,12 @@ pub struct Node {
     maps: MapStore,
     map: RwLock<ShardMap>,
     gates: Vec<tokio::sync::RwLock<()>>,
+    /// Per shard, while it is being moved away: the keys written since
+    /// its copy started.
+    noted: Vec<Mutex<Option<HashSet<Vec<u8>>>>>,
+    /// Per shard, the copy this node took whole (by the move's number),
+    /// which a catch-up may complete.
+    copies: Mutex<HashMap<u16, u64>>,
     token: photon_runtime::SecretString,
     peers: Mutex<HashMap<String, FlareDbClient<Channel>>>,
 }
@@ -49,6 +57,55 @@ fn unmapped(e: MapError) -> Status {
     Status::unavailable(format!("the shard map: {e}"))
 }
 
+fn not_taken(to: &str, shard: u16, e: &Status) -> Status {
+    Status::unavailable(format!(
+        "node `{to}` did not take shard {shard}: {}; it stays here",
+        e.message()
+    ))
+}
+
+/// A shard's writes being noted for its move; noting stops when this is
+/// dropped (the move done, or given up).
+struct Tracking<'a> {
+    node: &'a Node,
+    shard: u16,
+}
+
+impl<'a> Tracking<'a> {
+    /// Starts noting `shard`'s writes; refused if a move of it is under
+    /// way already.
+    fn start(node: &'a Node, shard: u16) -> Result<Tracking<'a>, Status> {
+        let mut noted = node.noted[usize::from(shard)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if noted.is_some() {
+            return Err(Status::aborted(format!(
+                "shard {shard} is being moved already"
+            )));
+        }
+        *noted = Some(HashSet::new());
+        Ok(Tracking { node, shard })
+    }
+
+    /// The keys noted so far (noting goes on until the drop).
+    fn take(&self) -> HashSet<Vec<u8>> {
+        self.node.noted[usize::from(self.shard)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Tracking<'_> {
+    fn drop(&mut self) {
+        *self.node.noted[usize::from(self.shard)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 impl Node {
     /// Node `me`, its data in `store`, the map in `maps` (read as `map`),
     /// taking calls that carry `token`.
@@ -62,12 +119,15 @@ impl Node {
         let gates = (0..map.shards())
             .map(|_| tokio::sync::RwLock::new(()))
             .collect();
+        let noted = (0..map.shards()).map(|_| Mutex::new(None)).collect();
         Arc::new(Node {
             me,
             store,
             maps,
             map: RwLock::new(map),
             gates,
+            noted,
+            copies: Mutex::default(),
             token,
             peers: Mutex::default(),
         })
@@ -199,6 +259,114 @@ impl Node {
         Ok(())
     }
 
+    /// Notes a write of `key` to `shard` if the shard is being moved.
+    fn note(&self, shard: u16, key: &[u8]) {
+        let mut noted = self.noted[usize::from(shard)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(keys) = noted.as_mut() {
+            keys.insert(key.to_vec());
+        }
+    }
+
+    /// Streams `shard` (from one snapshot, while it serves) to node `to`
+    /// as copy `copy`: the keys sent, once `to` has them all durably.
+    async fn copy_out(
+        &self,
+        shard: u16,
+        copy: u64,
+        to: &str,
+        peer: &mut FlareDbClient<Channel>,
+    ) -> Result<u64, Status> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let exporting = {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.export(shard, tx).await })
+        };
+        let chunk = move |pairs| ImportChunk {
+            shard: u32::from(shard),
+            epoch: copy,
+            pairs,
+            catch_up: false,
+            deleted: Vec::new(),
+        };
+        let chunks = tokio_stream::iter([chunk(Vec::new())])
+            .chain(tokio_stream::wrappers::ReceiverStream::new(rx).map(chunk));
+        let imported = peer
+            .import_shard(self.to_peer(chunks))
+            .await
+            .map_err(|e| not_taken(to, shard, &e))?
+            .into_inner()
+            .keys;
+        let exported = exporting
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(stored)?;
+        if exported != imported {
+            return Err(Status::internal(format!(
+                "shard {shard}: {exported} keys sent, {imported} taken; it stays here"
+            )));
+        }
+        Ok(exported)
+    }
+
+    /// Sends node `to` the current state of the `noted` keys of `shard`
+    /// (a value, or its absence) over its whole copy `copy`: the keys
+    /// sent, once applied there.
+    async fn catch_up(
+        &self,
+        shard: u16,
+        copy: u64,
+        to: &str,
+        peer: &mut FlareDbClient<Channel>,
+        noted: HashSet<Vec<u8>>,
+    ) -> Result<u64, Status> {
+        let current = self
+            .store
+            .current(shard, noted.into_iter().collect())
+            .await
+            .map_err(stored)?;
+        let sent = current.len() as u64;
+        let mut chunks = Vec::new();
+        let mut chunk = ImportChunk {
+            shard: u32::from(shard),
+            epoch: copy,
+            pairs: Vec::new(),
+            catch_up: true,
+            deleted: Vec::new(),
+        };
+        let mut bytes = 0;
+        for (key, value) in current {
+            bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+            match value {
+                Some(value) => chunk.pairs.push(Pair { key, value }),
+                None => chunk.deleted.push(key),
+            }
+            if bytes >= crate::store::CHUNK_BYTES {
+                let next = ImportChunk {
+                    pairs: Vec::new(),
+                    deleted: Vec::new(),
+                    ..chunk.clone()
+                };
+                chunks.push(std::mem::replace(&mut chunk, next));
+                bytes = 0;
+            }
+        }
+        chunks.push(chunk);
+        let applied = peer
+            .import_shard(self.to_peer(tokio_stream::iter(chunks)))
+            .await
+            .map_err(|e| not_taken(to, shard, &e))?
+            .into_inner()
+            .keys;
+        if applied != sent {
+            return Err(Status::internal(format!(
+                "shard {shard}: {sent} writes sent to catch up, {applied} applied; it stays here"
+            )));
+        }
+        Ok(sent)
+    }
+
     /// The tonic service.
     pub fn server(node: Arc<Node>) -> FlareDbServer<Api> {
         FlareDbServer::new(Api(node))
@@ -216,6 +384,7 @@ impl FlareDb for Api {
         node.authorized(&request)?;
         let r = request.into_inner();
         let (shard, _gate) = node.enter(&r.key).await?;
+        node.note(shard, &r.key);
         node.store
             .put(shard, &r.key, r.value)
             .await
@@ -245,6 +414,7 @@ impl FlareDb for Api {
         node.authorized(&request)?;
         let r = request.into_inner();
         let (shard, _gate) = node.enter(&r.key).await?;
+        node.note(shard, &r.key);
         let existed = node.store.delete(shard, &r.key).await.map_err(stored)?;
         Ok(Response::new(DeleteResponse { existed }))
     }
@@ -286,6 +456,7 @@ impl FlareDb for Api {
             return Ok(Response::new(MoveShardResponse {
                 epoch: map.epoch,
                 keys: 0,
+                caught_up: 0,
             }));
         }
         if owner != node.me {
@@ -293,8 +464,24 @@ impl FlareDb for Api {
             let mut peer = node.peer(&owner, &map)?;
             return peer.move_shard(node.to_peer(r)).await;
         }
-        // No read or write of the shard from here until the map names
-        // its new owner.
+        // 1. Writes to the shard are noted from here on (switched on with
+        // the gate closed, so no write in flight is missed).
+        let tracking = {
+            let _gate = node.gates[usize::from(shard)].write().await;
+            let (map, _) = node.refresh().await?;
+            if map.owner(shard) != Some(node.me.as_str()) {
+                return Err(Status::aborted(format!(
+                    "shard {shard} moved meanwhile; ask again"
+                )));
+            }
+            Tracking::start(node, shard)?
+        };
+        // 2. The shard's data copied while it serves.
+        let copy = map.epoch + 1;
+        let mut peer = node.peer(&r.to, &map)?;
+        let copied = node.copy_out(shard, copy, &r.to, &mut peer).await?;
+        // 3. No read or write of the shard from here until the map names
+        // its new owner: the writes made during the copy are sent.
         let _gate = node.gates[usize::from(shard)].write().await;
         let (map, revision) = node.refresh().await?;
         if map.owner(shard) != Some(node.me.as_str()) {
@@ -302,46 +489,10 @@ impl FlareDb for Api {
                 "shard {shard} moved meanwhile; ask again"
             )));
         }
+        let noted = tracking.take();
+        let caught_up = node.catch_up(shard, copy, &r.to, &mut peer, noted).await?;
+        // 4. The new owner named; the gate opens on it.
         let epoch = map.epoch + 1;
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let exporting = {
-            let store = node.store.clone();
-            tokio::spawn(async move { store.export(shard, tx).await })
-        };
-        let header = ImportChunk {
-            shard: u32::from(shard),
-            epoch,
-            pairs: Vec::new(),
-        };
-        let chunks = tokio_stream::iter([header]).chain(
-            tokio_stream::wrappers::ReceiverStream::new(rx).map(move |pairs| ImportChunk {
-                shard: u32::from(shard),
-                epoch,
-                pairs,
-            }),
-        );
-        let mut peer = node.peer(&r.to, &map)?;
-        let imported = peer
-            .import_shard(node.to_peer(chunks))
-            .await
-            .map_err(|e| {
-                Status::unavailable(format!(
-                    "node `{}` did not take shard {shard}: {}; it stays here",
-                    r.to,
-                    e.message()
-                ))
-            })?
-            .into_inner()
-            .keys;
-        let exported = exporting
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(stored)?;
-        if exported != imported {
-            return Err(Status::internal(format!(
-                "shard {shard}: {exported} keys sent, {imported} taken; it stays here"
-            )));
-        }
         let mut moved = map.clone();
         moved.owners[usize::from(shard)] = r.to.clone();
         moved.epoch = epoch;
@@ -356,7 +507,15 @@ impl FlareDb for Api {
             ));
         }
         *node.map.write().unwrap_or_else(|e| e.into_inner()) = moved;
-        tracing::info!(shard, to = %r.to, keys = exported, epoch, "shard moved");
+        drop(tracking);
+        tracing::info!(
+            shard,
+            to = %r.to,
+            copied,
+            caught_up,
+            epoch,
+            "shard moved (copied while serving, then the writes made meanwhile)"
+        );
         let store = node.store.clone();
         tokio::spawn(async move {
             if let Err(e) = store.clear(shard).await {
@@ -365,7 +524,8 @@ impl FlareDb for Api {
         });
         Ok(Response::new(MoveShardResponse {
             epoch,
-            keys: exported,
+            keys: copied,
+            caught_up,
         }))
     }
 
@@ -391,7 +551,42 @@ impl FlareDb for Api {
                 "this node holds shard {shard}: it takes no copy over it"
             )));
         }
+        let copy = first.epoch;
+        if first.catch_up {
+            // Only over the copy this node took, whole, since it started.
+            let taken = node
+                .copies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&shard)
+                .copied();
+            if taken != Some(copy) {
+                return Err(Status::failed_precondition(format!(
+                    "this node holds no whole copy {copy} of shard {shard} to catch up"
+                )));
+            }
+            let mut applied = 0;
+            let mut chunk = Some(first);
+            while let Some(c) = chunk {
+                applied += (c.pairs.len() + c.deleted.len()) as u64;
+                node.store
+                    .apply(shard, c.pairs, c.deleted)
+                    .await
+                    .map_err(stored)?;
+                chunk = chunks.message().await?;
+            }
+            node.copies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&shard);
+            tracing::info!(shard, applied, copy, "shard copy caught up");
+            return Ok(Response::new(ImportShardResponse { keys: applied }));
+        }
         // Whatever an earlier, unfinished copy left.
+        node.copies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&shard);
         node.store.clear(shard).await.map_err(stored)?;
         let mut keys = first.pairs.len() as u64;
         node.store
@@ -405,7 +600,11 @@ impl FlareDb for Api {
                 .await
                 .map_err(stored)?;
         }
-        tracing::info!(shard, keys, epoch = first.epoch, "shard copy taken");
+        node.copies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shard, copy);
+        tracing::info!(shard, keys, copy, "shard copy taken");
         Ok(Response::new(ImportShardResponse { keys }))
     }
 }

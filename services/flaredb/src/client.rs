@@ -199,8 +199,9 @@ impl Client {
         }
     }
 
-    /// Moves `shard` to node `to` (asked of its owner): the keys copied.
-    pub async fn move_shard(&self, shard: u16, to: &str) -> Result<u64, Status> {
+    /// Moves `shard` to node `to` (asked of its owner): the new map's
+    /// epoch, the keys copied, the writes caught up.
+    pub async fn move_shard(&self, shard: u16, to: &str) -> Result<MoveShardResponse, Status> {
         let map = self.map();
         let owner = map
             .owner(shard)
@@ -215,7 +216,7 @@ impl Client {
             .await?
             .into_inner();
         self.refresh(to).await?;
-        Ok(moved.keys)
+        Ok(moved)
     }
 }
 

@@ -3,8 +3,10 @@
 //! the RocksDB of the node holding it; the shard map (which node holds
 //! which shard) is in chainfire, and clients ([`client::Client`]) route
 //! each key to its shard's node by it. A shard moves to another node
-//! without losing a write: writes to it wait while its data is copied,
-//! and the map names the new owner only once the copy is durable there.
+//! without losing a write: its data is copied while it serves, the keys
+//! written meanwhile are noted, then calls to it wait while those keys'
+//! current state is sent, and the map names the new owner only once all
+//! of it is durable there.
 //!
 //! The [`spec`] half is what deployments and ui-tests compile against;
 //! the `server` feature adds the node, the client and the runtime's

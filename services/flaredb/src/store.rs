@@ -11,7 +11,7 @@ use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use crate::proto::Pair;
 
 /// The most bytes of pairs in one chunk of a shard's copy.
-const CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +152,44 @@ impl NodeStore {
         .await
     }
 
+    /// The current value of each of `keys` of `shard` (`None`: not
+    /// there), read in one go: what a move's catch-up sends.
+    pub async fn current(
+        &self,
+        shard: u16,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+        self.blocking(move |db| {
+            let values = db.multi_get(keys.iter().map(|k| data_key(shard, k)));
+            keys.into_iter()
+                .zip(values)
+                .map(|(key, value)| Ok((key, value?)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Writes `pairs` into `shard` and deletes `deleted` from it, in one
+    /// synced batch (a move's catch-up).
+    pub async fn apply(
+        &self,
+        shard: u16,
+        pairs: Vec<Pair>,
+        deleted: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.blocking(move |db| {
+            let mut batch = WriteBatch::default();
+            for pair in pairs {
+                batch.put(data_key(shard, &pair.key), pair.value);
+            }
+            for key in deleted {
+                batch.delete(data_key(shard, &key));
+            }
+            db.write_opt(batch, &synced())
+        })
+        .await
+    }
+
     /// Writes `pairs` into `shard`, durably.
     pub async fn import(&self, shard: u16, pairs: Vec<Pair>) -> Result<(), StoreError> {
         self.blocking(move |db| {
@@ -207,5 +245,43 @@ mod tests {
         );
         assert!(store.delete(1, b"k1").await.unwrap());
         assert!(!store.delete(1, b"k1").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_reads_current_values_and_applies_puts_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(dir.path()).unwrap();
+        store.put(3, b"kept", b"v2".to_vec()).await.unwrap();
+        store
+            .put(4, b"gone", b"other shard".to_vec())
+            .await
+            .unwrap();
+        let current = store
+            .current(3, vec![b"kept".to_vec(), b"gone".to_vec()])
+            .await
+            .unwrap();
+        assert_eq!(
+            current,
+            [
+                (b"kept".to_vec(), Some(b"v2".to_vec())),
+                (b"gone".to_vec(), None)
+            ]
+        );
+        let copy_dir = tempfile::tempdir().unwrap();
+        let copy = NodeStore::open(copy_dir.path()).unwrap();
+        copy.put(3, b"kept", b"v1".to_vec()).await.unwrap();
+        copy.put(3, b"gone", b"stale".to_vec()).await.unwrap();
+        copy.apply(
+            3,
+            vec![Pair {
+                key: b"kept".to_vec(),
+                value: b"v2".to_vec(),
+            }],
+            vec![b"gone".to_vec()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(copy.get(3, b"kept").await.unwrap(), Some(b"v2".to_vec()));
+        assert_eq!(copy.get(3, b"gone").await.unwrap(), None);
     }
 }

@@ -147,6 +147,7 @@ pub fn resource(stored: Stored) -> Resource {
             state: match s.state {
                 State::Ready => "ready",
                 State::Failed => "failed",
+                State::Pending => "pending",
             }
             .to_owned(),
             message: s.message,

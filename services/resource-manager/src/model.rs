@@ -87,6 +87,18 @@ impl Kind {
         }
     }
 
+    /// The ports a resource of this kind with `spec` (as stored) takes on
+    /// the address of the node serving it: a load balancer's port. The
+    /// scheduler never places two resources taking one port on one node.
+    pub fn node_ports(self, spec: &serde_json::Value) -> Vec<u16> {
+        match self {
+            Kind::LoadBalancer => serde_json::from_value::<LoadBalancerSpec>(spec.clone())
+                .map(|lb| vec![lb.port])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `spec` checked against this kind's typed spec, with its defaults
     /// filled in: what is stored.
     pub fn check(self, spec: serde_json::Value) -> Result<serde_json::Value, String> {

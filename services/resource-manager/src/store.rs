@@ -115,6 +115,10 @@ pub enum State {
     Ready,
     /// The agent could not make it so (it tries again).
     Failed,
+    /// Not made yet, and why: a placed kind's resource the scheduler has
+    /// no node for (written by the scheduler; its agent's status replaces
+    /// it once it is placed).
+    Pending,
 }
 
 /// What an agent reports of a resource.

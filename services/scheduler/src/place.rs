@@ -10,6 +10,9 @@ pub struct Candidate {
     pub live: bool,
     /// The resources of the kind placed on it.
     pub load: u32,
+    /// Whether another resource placed on it takes a port this one
+    /// needs (two balancers of one port cannot share a node's address).
+    pub port_taken: bool,
 }
 
 /// What to do with one resource.
@@ -24,25 +27,54 @@ pub enum Decision {
 }
 
 /// Where a resource on `current` (or nowhere) goes among `candidates`,
-/// no node holding more than `capacity`: it stays on a live candidate;
+/// no node holding more than `capacity` nor two resources taking one
+/// port: it stays on a live candidate where its port is its own;
 /// otherwise it goes to the live candidate with the least load (the
-/// first in topology order among equals) that has room.
+/// first in topology order among equals) that has room and the port
+/// free.
 pub fn decide(current: Option<&str>, candidates: &[Candidate], capacity: u32) -> Decision {
     let here = current.and_then(|node| candidates.iter().find(|c| c.node == node));
-    if here.is_some_and(|c| c.live) {
+    if here.is_some_and(|c| c.live && !c.port_taken) {
         return Decision::Stay;
     }
     let best = candidates
         .iter()
-        .filter(|c| c.live && c.load < capacity && Some(c.node.as_str()) != current)
+        .filter(|c| {
+            c.live && !c.port_taken && c.load < capacity && Some(c.node.as_str()) != current
+        })
         .min_by_key(|c| c.load);
     match (best, here) {
         (Some(best), _) => Decision::Place(best.node.clone()),
-        // On a node that is away, with nowhere better: it stays, and
-        // comes back to life with its node.
+        // On a node that is away (or sharing its port), with nowhere
+        // better: it stays, and comes back to life with its node.
         (None, Some(_)) => Decision::Stay,
         (None, None) => Decision::Wait,
     }
+}
+
+/// Why a resource waits among `candidates`: each node and what keeps it
+/// out, for the resource's status.
+pub fn why_waiting(candidates: &[Candidate], capacity: u32, ports: &[u16]) -> String {
+    if candidates.is_empty() {
+        return "no node runs an agent for this kind".to_owned();
+    }
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let reasons: Vec<String> = candidates
+        .iter()
+        .map(|c| {
+            let why = if !c.live {
+                "its agent does not answer".to_owned()
+            } else if c.port_taken {
+                format!("port {} taken", ports.join(", "))
+            } else if c.load >= capacity {
+                format!("full ({capacity} placed)")
+            } else {
+                "free".to_owned()
+            };
+            format!("{}: {why}", c.node)
+        })
+        .collect();
+    format!("waiting for a node ({})", reasons.join("; "))
 }
 
 #[cfg(test)]
@@ -54,7 +86,13 @@ mod tests {
             node: name.into(),
             live,
             load,
+            port_taken: false,
         }
+    }
+
+    fn taken(mut candidate: Candidate) -> Candidate {
+        candidate.port_taken = true;
+        candidate
     }
 
     #[test]
@@ -86,6 +124,40 @@ mod tests {
         assert_eq!(
             decide(Some("gone"), &[node("b", true, 4)], 4),
             Decision::Wait
+        );
+    }
+
+    #[test]
+    fn a_resource_never_goes_where_its_port_is_taken() {
+        // The least loaded node has the port taken: the next one.
+        let nodes = [taken(node("a", true, 0)), node("b", true, 3)];
+        assert_eq!(decide(None, &nodes, 10), Decision::Place("b".into()));
+        // Taken everywhere: wait.
+        let nodes = [taken(node("a", true, 0)), taken(node("b", true, 0))];
+        assert_eq!(decide(None, &nodes, 10), Decision::Wait);
+        // Sharing its port where it is (placed before, or by a racing
+        // scheduler): it moves if it can, else stays.
+        let nodes = [taken(node("a", true, 1)), node("b", true, 5)];
+        assert_eq!(decide(Some("a"), &nodes, 10), Decision::Place("b".into()));
+        let nodes = [taken(node("a", true, 1)), taken(node("b", true, 0))];
+        assert_eq!(decide(Some("a"), &nodes, 10), Decision::Stay);
+    }
+
+    #[test]
+    fn a_waiting_resource_is_told_what_keeps_each_node_out() {
+        let nodes = [
+            node("a", false, 0),
+            taken(node("b", true, 0)),
+            node("c", true, 4),
+        ];
+        assert_eq!(decide(None, &nodes, 4), Decision::Wait);
+        assert_eq!(
+            why_waiting(&nodes, 4, &[20001]),
+            "waiting for a node (a: its agent does not answer; b: port 20001 taken; c: full (4 placed))"
+        );
+        assert_eq!(
+            why_waiting(&[], 4, &[20001]),
+            "no node runs an agent for this kind"
         );
     }
 }

@@ -19,10 +19,10 @@ use photon_runtime::admin::{Checks, Metrics, Report};
 use photon_runtime::{BoxFuture, Running, Service, ServiceError, StartContext};
 use resource_manager::ResourceChanged;
 use resource_manager::model::Kind;
-use resource_manager::store::ResourceStore;
+use resource_manager::store::{Resource, ResourceStore, State, Status};
 use tokio_util::sync::CancellationToken;
 
-use crate::place::{Candidate, Decision, decide};
+use crate::place::{Candidate, Decision, decide, why_waiting};
 use crate::spec::{AdminListener, Scheduler};
 
 /// How often each candidate's agent is asked.
@@ -109,9 +109,25 @@ impl Placer {
                 *load.entry((r.key.kind, node.clone())).or_default() += 1;
             }
         }
+        // Which resource has each port of each node's address: the first
+        // in key order of those placed there (a later one sharing it,
+        // placed before ports were weighed or by a racing scheduler,
+        // moves).
+        let mut ports: HashMap<(String, u16), String> = HashMap::new();
+        for r in &resources {
+            if let Some(node) = &r.record.placement {
+                for port in r.key.kind.node_ports(&r.record.spec) {
+                    ports
+                        .entry((node.clone(), port))
+                        .or_insert_with(|| r.key.to_string());
+                }
+            }
+        }
         let mut waiting = 0;
         for resource in resources {
             let kind = resource.key.kind;
+            let me = resource.key.to_string();
+            let needs = kind.node_ports(&resource.record.spec);
             let candidates: Vec<Candidate> = self
                 .agents
                 .iter()
@@ -120,6 +136,11 @@ impl Placer {
                     node: a.node.clone(),
                     live: a.live(self.away_after),
                     load: load.get(&(kind, a.node.clone())).copied().unwrap_or(0),
+                    port_taken: needs.iter().any(|port| {
+                        ports
+                            .get(&(a.node.clone(), *port))
+                            .is_some_and(|holder| *holder != me)
+                    }),
                 })
                 .collect();
             let current = resource.record.placement.as_deref();
@@ -127,6 +148,13 @@ impl Placer {
                 Decision::Stay => continue,
                 Decision::Wait => {
                     waiting += 1;
+                    if current.is_none() && !resource.record.deleting {
+                        self.tell_waiting(
+                            &resource,
+                            why_waiting(&candidates, self.capacity, &needs),
+                        )
+                        .await;
+                    }
                     continue;
                 }
                 Decision::Place(node) => node,
@@ -141,13 +169,21 @@ impl Placer {
                 }
             }
             *load.entry((kind, node.clone())).or_default() += 1;
+            for port in &needs {
+                if let Some(from) = current
+                    && ports.get(&(from.to_owned(), *port)) == Some(&me)
+                {
+                    ports.remove(&(from.to_owned(), *port));
+                }
+                ports.insert((node.clone(), *port), me.clone());
+            }
             match current {
                 Some(from) => {
                     if let Some(n) = load.get_mut(&(kind, from.to_owned())) {
                         *n = n.saturating_sub(1);
                     }
                     self.counts.moved.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(resource = %key, %from, to = %node, "moved off a node that is away");
+                    tracing::info!(resource = %key, %from, to = %node, "moved off a node that is away or where its port is taken");
                 }
                 None => {
                     self.counts.placed.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +205,33 @@ impl Placer {
         }
         self.counts.waiting.store(waiting, Ordering::Relaxed);
         self.counts.passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes into `resource`'s status why it is not placed (once per
+    /// reason): the tenant sees it waiting, not lost. Its agent's status
+    /// replaces it once it is placed and served.
+    async fn tell_waiting(&self, resource: &Resource, why: String) {
+        let generation = resource.record.generation;
+        if resource
+            .status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == generation && s.message == why)
+        {
+            return;
+        }
+        let status = Status {
+            agent: "scheduler".to_owned(),
+            observed_generation: generation,
+            state: State::Pending,
+            message: why,
+            outputs: Default::default(),
+        };
+        match self.store.report(&resource.key, &status).await {
+            Ok(_) => tracing::info!(resource = %resource.key, why = %status.message, "not placed"),
+            Err(e) => {
+                tracing::debug!(resource = %resource.key, error = %e, "cannot say why it waits")
+            }
+        }
     }
 
     /// Places until `stop`: a pass every `resync`, and one after each

@@ -251,7 +251,8 @@ pub async fn run(args: CloudArgs) -> Result<Report, String> {
 }
 
 /// Polls `path` until its agent reports the current generation: the
-/// resource when ready, an error naming the agent's message when failed.
+/// resource when ready, an error naming the agent's message when failed
+/// (a pending one, waiting for a node, is waited for).
 async fn until_settled(gateway: &Gateway, path: &str, within: Duration) -> Result<Value, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -270,6 +271,13 @@ async fn until_settled(gateway: &Gateway, path: &str, within: Duration) -> Resul
             ));
         }
         if tokio::time::Instant::now() >= deadline {
+            if status["state"] == "pending" {
+                return Err(format!(
+                    "not ready within {} s, still pending: {}",
+                    within.as_secs(),
+                    status["message"].as_str().unwrap_or("")
+                ));
+            }
             return Err(format!("not ready within {} s: {}", within.as_secs(), got));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -7,6 +7,7 @@
 //! photonctl auth --endpoint http://auth:50051 tenant create acme   # admin token in PHOTONAUTH_ADMIN_TOKEN
 //! photonctl net --endpoint http://net:50052 vpc list --tenant acme  # token in PHOTONNET_TOKEN
 //! photonctl cloud --endpoint http://gateway:8080 --tenant acme list   # token in PHOTON_CLOUD_TOKEN
+//! photonctl db --endpoint db-1:50060 move --to db-4 3 11         # token in FLAREDB_TOKEN
 //! photonctl migrate --from standalone --to integrated --component lightningstor --config lightningstor.toml
 //! ```
 //!
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 mod auth;
 mod cloud;
+mod db;
 mod dns;
 mod migrate;
 mod net;
@@ -79,6 +81,8 @@ enum Command {
     Net(net::NetArgs),
     /// Tenants' resources through the API gateway (level 4).
     Cloud(cloud::CloudArgs),
+    /// flaredb's shard map, and moving shards between its nodes.
+    Db(db::DbArgs),
     /// Moves a stopped component's state from standalone to integrated
     /// (copied, verified object by object, then handed over; safe to run
     /// again after an interruption).
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
             Command::Auth(args) => auth::run(args).await,
             Command::Net(args) => net::run(args).await,
             Command::Cloud(args) => cloud::run(args).await,
+            Command::Db(args) => db::run(args).await,
         }
     });
     // The report goes to stdout (a command's output), problems to stderr.
