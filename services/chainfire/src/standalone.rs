@@ -28,7 +28,8 @@ use std::net::IpAddr;
 use photon_config::schema::{DataDir, StorageSection};
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, check_host_port, config_error, listen_port, standalone_document,
+    Built, Local, StandaloneServer, check_fellow, check_host_port, config_error, listen_port,
+    standalone_document,
 };
 use serde::{Deserialize, Serialize};
 
@@ -190,24 +191,9 @@ impl StandaloneServer for ChainfireSchema {
             .unwrap_or_else(|| Self::NAME.to_owned());
         let mut peers: Vec<photon_runtime::Peer> = Vec::new();
         for (i, member) in s.cluster.members.iter().enumerate() {
-            let key = |field: &str| format!("standalone.cluster.member[{i}].{field}");
-            if member.name.is_empty() || member.name == own_name {
-                return Err(config_error(
-                    layers,
-                    &key("name"),
-                    format!(
-                        "`{}` is this member's own name (photon.component_id); list only the other members",
-                        member.name
-                    ),
-                ));
-            }
-            if peers.iter().any(|p| p.name == member.name) {
-                return Err(config_error(
-                    layers,
-                    &key("name"),
-                    format!("member `{}` is listed twice", member.name),
-                ));
-            }
+            let at = format!("standalone.cluster.member[{i}]");
+            let key = |field: &str| format!("{at}.{field}");
+            check_fellow(layers, &at, &member.name, &own_name, &peers, "member")?;
             for (field, addr) in [
                 ("client_addr", &member.client_addr),
                 ("peer_addr", &member.peer_addr),

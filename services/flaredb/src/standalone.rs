@@ -36,8 +36,9 @@ use photon_config::schema::{AdminToken, DataDir, LogLevel, NoStandalone, Storage
 use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAddr};
 use photon_dsl::{Auth, Declares, Integration, Listener, Mode, ServiceDecl, ServiceSpec};
 use photon_runtime::standalone::{
-    Built, Local, StandaloneServer, admin_token, admin_token_section, check_host_port,
-    config_error, integrated_only, leak, listen_port, standalone_document, write_integration,
+    Built, Local, StandaloneServer, admin_token, admin_token_section, check_fellow,
+    check_host_port, config_error, integrated_only, leak, listen_port, standalone_document,
+    without_photonauth, write_integration,
 };
 use photon_runtime::{BoxFuture, ExportContext, ExportError, Running, Service, ServiceError};
 use serde::{Deserialize, Serialize};
@@ -222,13 +223,11 @@ impl StandaloneServer for FlareDbSchema {
             layers,
             "flaredb keeps its shard map in chainfire: set mode = \"integrated\" and [photon.integrated] chainfire_endpoints",
         )?;
-        if let Auth::PhotonAuth(_) = auth {
-            return Err(config_error(
-                layers,
-                "photon.integrated.auth_service_endpoint",
-                "flaredb is called with its admin token ([standalone.auth]), not photonauth's tokens: leave auth_service_endpoint out",
-            ));
-        }
+        without_photonauth(
+            layers,
+            auth,
+            "flaredb is called with its admin token ([standalone.auth]), not photonauth's tokens",
+        )?;
         let s = &doc.standalone;
         let grpc_addr = s.server.grpc_addr;
         let advertise = match &s.server.advertise_addr {
@@ -257,26 +256,10 @@ impl StandaloneServer for FlareDbSchema {
             .unwrap_or_else(|| Self::NAME.to_owned());
         let mut peers: Vec<photon_runtime::Peer> = Vec::new();
         for (i, node) in s.cluster.nodes.iter().enumerate() {
-            let key = |field: &str| format!("standalone.cluster.node[{i}].{field}");
-            if node.name.is_empty() || node.name == me {
-                return Err(config_error(
-                    layers,
-                    &key("name"),
-                    format!(
-                        "`{}` is this node's own name (photon.component_id); list only the other nodes",
-                        node.name
-                    ),
-                ));
-            }
-            if peers.iter().any(|p| p.name == node.name) {
-                return Err(config_error(
-                    layers,
-                    &key("name"),
-                    format!("node `{}` is listed twice", node.name),
-                ));
-            }
+            let at = format!("standalone.cluster.node[{i}]");
+            check_fellow(layers, &at, &node.name, &me, &peers, "node")?;
             check_host_port(&node.addr)
-                .map_err(|problem| config_error(layers, &key("addr"), problem))?;
+                .map_err(|problem| config_error(layers, &format!("{at}.addr"), problem))?;
             peers.push(photon_runtime::Peer {
                 name: node.name.clone(),
                 addrs: vec![(ApiListener::NAME.to_owned(), node.addr.clone())],

@@ -32,7 +32,7 @@ use photon_config::{Component, ComponentDocument, ConfigError, Layers, ListenAdd
 use photon_dsl::{Auth, Declares, Integration, Mode, ServiceDecl, ServiceSpec};
 use photon_runtime::standalone::{
     Built, Local, StandaloneServer, check_host_port, config_error, integrated_only, listen_port,
-    standalone_document, write_integration,
+    standalone_document, without_photonauth, write_integration,
 };
 use photon_runtime::{BoxFuture, ExportContext, ExportError, Running, Service, ServiceError};
 use resource_manager::model::Kind;
@@ -178,13 +178,7 @@ impl StandaloneServer for SchedulerSchema {
             layers,
             "the scheduler places resources kept in chainfire and hears of them on the event bus: set mode = \"integrated\", [photon.integrated] chainfire_endpoints and event_bus_endpoint",
         )?;
-        if let Auth::PhotonAuth(_) = auth {
-            return Err(config_error(
-                layers,
-                "photon.integrated.auth_service_endpoint",
-                "the scheduler serves no tenant: leave auth_service_endpoint out",
-            ));
-        }
+        without_photonauth(layers, auth, "the scheduler serves no tenant")?;
         let s = &doc.standalone;
         let changes = s.events.subject(
             doc.photon.integrated.event_bus_endpoint.as_deref(),

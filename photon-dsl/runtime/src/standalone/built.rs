@@ -518,6 +518,51 @@ pub fn photonauth_of(
     }
 }
 
+/// Refuses `[photon.integrated] auth_service_endpoint` for a component
+/// whose callers are not photonauth's tenants (`why` says who calls it).
+pub fn without_photonauth(layers: &Layers, auth: Auth, why: &str) -> Result<(), ConfigError> {
+    match auth {
+        Auth::PhotonAuth(_) => Err(config_error(
+            layers,
+            "photon.integrated.auth_service_endpoint",
+            format!("{why}: leave auth_service_endpoint out"),
+        )),
+        Auth::Local => Ok(()),
+    }
+}
+
+/// Checks a fellow instance a configuration lists at `at`
+/// (`standalone.cluster.member[0]`): its `name` is neither this
+/// instance's own (`own`, its `component_id`) nor one `listed` before;
+/// `what` names such an instance (`member`, `node`).
+pub fn check_fellow(
+    layers: &Layers,
+    at: &str,
+    name: &str,
+    own: &str,
+    listed: &[crate::Peer],
+    what: &str,
+) -> Result<(), ConfigError> {
+    let key = format!("{at}.name");
+    if name.is_empty() || name == own {
+        return Err(config_error(
+            layers,
+            &key,
+            format!(
+                "`{name}` is this {what}'s own name (photon.component_id); list only the other {what}s"
+            ),
+        ));
+    }
+    if listed.iter().any(|p| p.name == name) {
+        return Err(config_error(
+            layers,
+            &key,
+            format!("{what} `{name}` is listed twice"),
+        ));
+    }
+    Ok(())
+}
+
 /// The integration of a component that exists only integrated (photonauth,
 /// photonnet: all their state is in chainfire): `mode = "integrated"` is
 /// required (`needs` says why, at `photon.mode`), and falling back to

@@ -26,9 +26,9 @@ use crate::join::probe;
 use crate::{RunOptions, Service, error_chain};
 use args::{command, sources};
 pub use built::{
-    Built, Reach, Remote, Remotes, SecretKeys, admin_token, admin_token_section, check_host_port,
-    config_error, integrated_only, integration, leak, listen_port, photonauth_of, secret_of,
-    standalone_document, write_integration,
+    Built, Reach, Remote, Remotes, SecretKeys, admin_token, admin_token_section, check_fellow,
+    check_host_port, config_error, integrated_only, integration, leak, listen_port, photonauth_of,
+    secret_of, standalone_document, without_photonauth, write_integration,
 };
 use integrated::{fall_back, integration_plan, listen_addresses};
 
