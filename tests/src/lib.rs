@@ -354,6 +354,13 @@ impl Running {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// SIGKILLs the process (a machine losing power) and waits until it
+    /// is gone.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        self.wait(Duration::from_secs(10));
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -26,9 +26,7 @@ async fn leader_at(endpoint: &str, within: Duration) -> u64 {
 
 /// SIGKILLs a member's process and waits until it is gone.
 fn kill(node: &mut Option<Running>) {
-    let mut running = node.take().expect("the member is running");
-    running.signal("KILL");
-    running.wait(Duration::from_secs(10));
+    node.take().expect("the member is running").kill();
 }
 
 /// Every key under `prefix`, read from `endpoint` alone.

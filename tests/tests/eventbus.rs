@@ -58,18 +58,7 @@ fn changed(name: &str, version: u64) -> Changed {
 }
 
 fn up(net: &Loopback, state: &std::path::Path) -> Running {
-    let mut deployment = Running::start(
-        "eventbus",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-    );
-    deployment.wait_for("all services started", Duration::from_secs(60));
-    deployment
+    Running::up("eventbus", net, state, &[], Duration::from_secs(60))
 }
 
 async fn next(subscription: &mut Subscription<Changed>) -> Delivery<Changed> {

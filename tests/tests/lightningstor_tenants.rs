@@ -47,21 +47,11 @@ async fn up(net: &Loopback) -> Stack {
 /// [`up`] of deployment `name` (the same three nodes).
 async fn up_as(name: &str, net: &Loopback) -> Stack {
     let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
-        name,
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[
-            ("PHOTONAUTH_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("LIGHTNINGSTOR_SECRET_KEY", OPERATOR_SECRET),
-        ],
-    );
-    deployment.wait_for("all services started", Duration::from_secs(90));
+    let env = [
+        ("PHOTONAUTH_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("LIGHTNINGSTOR_SECRET_KEY", OPERATOR_SECRET),
+    ];
+    let deployment = Running::up(name, net, state.path(), &env, Duration::from_secs(90));
     let auth = PhotonAuthClient::connect(net.url(2, 50051)).await.unwrap();
     Stack {
         deployment,

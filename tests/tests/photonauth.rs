@@ -22,18 +22,14 @@ fn op<T>(message: T) -> tonic::Request<T> {
 /// `.2`), its state in a fresh directory, the admin token [`TOKEN`].
 fn up(net: &Loopback) -> (Running, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
-    let mut deployment = Running::start_with_env(
+    let env = [("PHOTONAUTH_ADMIN_TOKEN", TOKEN)];
+    let deployment = Running::up(
         "photonauth",
-        &[
-            "up",
-            "--loopback-base",
-            &net.base(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-        &[("PHOTONAUTH_ADMIN_TOKEN", TOKEN)],
+        net,
+        state.path(),
+        &env,
+        Duration::from_secs(60),
     );
-    deployment.wait_for("all services started", Duration::from_secs(60));
     (deployment, state)
 }
 

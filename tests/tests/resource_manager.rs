@@ -294,11 +294,6 @@ fn run_node(net: &Loopback, state: &std::path::Path, node: &str) -> Running {
     )
 }
 
-fn kill(node: &mut Running) {
-    node.signal("KILL");
-    node.wait(Duration::from_secs(10));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached_once_each_is_back()
 {
@@ -313,7 +308,7 @@ async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached
 
     // The agent is away while a record is applied: the change waits in
     // the bus (and in chainfire) until it is back.
-    kill(nodes.get_mut("dns-agent").unwrap());
+    nodes.get_mut("dns-agent").unwrap().kill();
     resources
         .apply(op(record(
             "a",
@@ -338,7 +333,7 @@ async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached
         )))
         .await
         .unwrap();
-    kill(nodes.get_mut("manager").unwrap());
+    nodes.get_mut("manager").unwrap().kill();
     answers(dns, "b.acme.tenants.photon.test.", Ok(vec!["192.0.2.2"])).await;
     nodes.insert("manager", run_node(&net, state.path(), "manager"));
     let mut resources = client(&net).await;
@@ -347,7 +342,7 @@ async fn changes_made_while_the_agent_the_manager_or_the_bus_is_down_are_reached
     // The bus is down while records change and one is deleted: the agent
     // finds the changes on its next pass, and hears of the events once
     // the bus is back.
-    kill(nodes.get_mut("bus").unwrap());
+    nodes.get_mut("bus").unwrap().kill();
     // nats-server is told to stop when its runtime dies; its port is free
     // once it has.
     let bus_port: SocketAddr = net.addr(3, 4222).parse().unwrap();

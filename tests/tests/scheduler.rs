@@ -30,11 +30,6 @@ fn run_node(net: &Loopback, state: &Path, node: &str) -> Running {
     Running::run_node("scheduler", net, node, state, &ENV, Duration::from_secs(90))
 }
 
-fn kill(node: &mut Running) {
-    node.signal("KILL");
-    node.wait(Duration::from_secs(10));
-}
-
 fn balancer(name: &str, port: u16, backends: &[SocketAddr]) -> ApplyRequest {
     let backends: Vec<String> = backends.iter().map(ToString::to_string).collect();
     ApplyRequest {
@@ -151,7 +146,7 @@ async fn balancers_spread_move_off_a_node_that_goes_away_and_wait_out_a_killed_s
 
     // `a`'s node goes away: `a` moves to the other, and is reached there.
     let gone = a_node.clone();
-    kill(nodes.get_mut(gone.as_str()).unwrap());
+    nodes.get_mut(gone.as_str()).unwrap().kill();
     let (moved_to, moved_front) = served(
         &net,
         &mut resources,
@@ -182,7 +177,7 @@ async fn balancers_spread_move_off_a_node_that_goes_away_and_wait_out_a_killed_s
 
     // The scheduler killed: a balancer asked for meanwhile waits,
     // unplaced, and is placed (once) when it is back.
-    kill(nodes.get_mut("scheduler").unwrap());
+    nodes.get_mut("scheduler").unwrap().kill();
     resources
         .apply(op(balancer("c", 20003, &both[..1])))
         .await
