@@ -113,21 +113,25 @@ impl Placer {
         // in key order of those placed there (a later one sharing it,
         // placed before ports were weighed or by a racing scheduler,
         // moves).
+        // Each resource's ports, read from its spec once.
+        let needed: Vec<Vec<u16>> = resources
+            .iter()
+            .map(|r| r.key.kind.node_ports(&r.record.spec))
+            .collect();
         let mut ports: HashMap<(String, u16), String> = HashMap::new();
-        for r in &resources {
+        for (r, needs) in resources.iter().zip(&needed) {
             if let Some(node) = &r.record.placement {
-                for port in r.key.kind.node_ports(&r.record.spec) {
+                for port in needs {
                     ports
-                        .entry((node.clone(), port))
+                        .entry((node.clone(), *port))
                         .or_insert_with(|| r.key.to_string());
                 }
             }
         }
         let mut waiting = 0;
-        for resource in resources {
+        for (resource, needs) in resources.into_iter().zip(needed) {
             let kind = resource.key.kind;
             let me = resource.key.to_string();
-            let needs = kind.node_ports(&resource.record.spec);
             let candidates: Vec<Candidate> = self
                 .agents
                 .iter()
